@@ -1,0 +1,517 @@
+//! The iomodels wire protocol, version 1 (`shared/PROTOCOL.md`), with no I/O.
+//!
+//! Every server model and the load generator speak through this crate, so
+//! that a difference in their numbers is a difference in how they do I/O,
+//! never in how they parse bytes.
+//!
+//! - [`decode`] looks at a byte buffer and returns a whole [`Frame`] plus the
+//!   number of bytes it used, or `Ok(None)` while the frame is still partial.
+//! - [`encode`] appends a frame to an output buffer.
+//! - [`compute`] is the CPU-bound work behind the `COMPUTE` method.
+//! - [`Stats`] is the JSON record behind the `STATS` method.
+//!
+//! A frame is a 16-byte header followed by `len` payload bytes, big-endian:
+//!
+//! ```text
+//! 0        4                12       13       14       16
+//! +--------+----------------+--------+--------+--------+----------------+
+//! |  len   |       id       | method | status |reserved| payload (len)  |
+//! +--------+----------------+--------+--------+--------+----------------+
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Size of the fixed frame header in bytes.
+pub const HEADER_LEN: usize = 16;
+/// The servers' default maximum payload size (1 MiB).
+pub const DEFAULT_MAX_FRAME: u32 = 1 << 20;
+/// The largest `DELAY` a request may ask for, in microseconds (10 s).
+pub const MAX_DELAY_US: u32 = 10_000_000;
+/// The largest `COMPUTE` a request may ask for, in rounds.
+pub const MAX_ROUNDS: u32 = 100_000_000;
+
+/// Method codes (byte 12 of the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Method {
+    Echo = 1,
+    Delay = 2,
+    Compute = 3,
+    Stats = 4,
+}
+
+impl Method {
+    /// The method for a code, or `None` for a code that is not in the table.
+    pub fn from_code(code: u8) -> Option<Method> {
+        match code {
+            1 => Some(Method::Echo),
+            2 => Some(Method::Delay),
+            3 => Some(Method::Compute),
+            4 => Some(Method::Stats),
+            _ => None,
+        }
+    }
+
+    /// The protocol's name for the method, as in PROTOCOL.md.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Echo => "ECHO",
+            Method::Delay => "DELAY",
+            Method::Compute => "COMPUTE",
+            Method::Stats => "STATS",
+        }
+    }
+}
+
+/// Status codes (byte 13 of the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Status {
+    Ok = 0,
+    UnknownMethod = 1,
+    BadRequest = 2,
+    TooLarge = 3,
+    Busy = 4,
+}
+
+impl Status {
+    /// The status for a code, or `None` for a code that is not in the table.
+    pub fn from_code(code: u8) -> Option<Status> {
+        match code {
+            0 => Some(Status::Ok),
+            1 => Some(Status::UnknownMethod),
+            2 => Some(Status::BadRequest),
+            3 => Some(Status::TooLarge),
+            4 => Some(Status::Busy),
+            _ => None,
+        }
+    }
+}
+
+/// One frame, request or response; both have the same layout.
+///
+/// `method` and `status` stay raw bytes, because a request may carry a code
+/// that is not in the table and the server must still answer it (with
+/// `UNKNOWN_METHOD` or `BAD_REQUEST`), copying the code back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frame {
+    pub id: u64,
+    pub method: u8,
+    pub status: u8,
+    pub reserved: u16,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    /// A request with status and reserved set to 0, as PROTOCOL.md requires.
+    pub fn request(id: u64, method: Method, payload: Vec<u8>) -> Frame {
+        Frame { id, method: method as u8, status: 0, reserved: 0, payload }
+    }
+
+    /// A response to a request with this id and method code.
+    pub fn response(id: u64, method: u8, status: Status, payload: Vec<u8>) -> Frame {
+        Frame { id, method, status: status as u8, reserved: 0, payload }
+    }
+
+    /// Bytes this frame takes on the wire.
+    pub fn wire_len(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+}
+
+/// What [`decode`] cannot turn into a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The header announces a payload larger than the limit. The payload
+    /// cannot be skipped safely, so the peer answers `TOO_LARGE` with the
+    /// header's id and method, then closes the connection.
+    #[error("frame id {id} announces {len} payload bytes, over the limit of {max}")]
+    TooLarge { id: u64, method: u8, len: u32, max: u32 },
+}
+
+/// The fixed 16-byte header, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub len: u32,
+    pub id: u64,
+    pub method: u8,
+    pub status: u8,
+    pub reserved: u16,
+}
+
+impl Header {
+    /// Parse the first 16 bytes of `buf`, or `None` if there are fewer.
+    pub fn parse(buf: &[u8]) -> Option<Header> {
+        let h: &[u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
+        Some(Header {
+            len: u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
+            id: u64::from_be_bytes([h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]]),
+            method: h[12],
+            status: h[13],
+            reserved: u16::from_be_bytes([h[14], h[15]]),
+        })
+    }
+}
+
+/// Decode one frame from the front of `buf`, with the default 1 MiB limit.
+///
+/// Returns `Ok(Some((frame, used)))` for a whole frame that took `used`
+/// bytes, `Ok(None)` when more bytes are needed, and `Err` for a header that
+/// can never become a valid frame.
+pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, Error> {
+    decode_with_limit(buf, DEFAULT_MAX_FRAME)
+}
+
+/// [`decode`] with a payload limit of `max_frame` bytes.
+///
+/// The limit is checked on the header alone, before any payload arrives, so
+/// a decoder never holds (or allocates) more than `max_frame` payload bytes.
+pub fn decode_with_limit(buf: &[u8], max_frame: u32) -> Result<Option<(Frame, usize)>, Error> {
+    let Some(h) = Header::parse(buf) else {
+        return Ok(None);
+    };
+    if h.len > max_frame {
+        return Err(Error::TooLarge { id: h.id, method: h.method, len: h.len, max: max_frame });
+    }
+    let total = HEADER_LEN + h.len as usize;
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let frame = Frame {
+        id: h.id,
+        method: h.method,
+        status: h.status,
+        reserved: h.reserved,
+        payload: buf[HEADER_LEN..total].to_vec(),
+    };
+    Ok(Some((frame, total)))
+}
+
+/// Append `frame` to `out` in wire format.
+///
+/// # Panics
+/// If the payload is longer than `u32::MAX` bytes, which no caller of this
+/// crate can build within the protocol's limits.
+pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
+    encode_parts(frame.id, frame.method, frame.status, &frame.payload, out);
+}
+
+/// Append a frame built from its parts, without building a [`Frame`] first.
+/// Servers use this to echo a payload straight from their read buffer.
+pub fn encode_parts(id: u64, method: u8, status: u8, payload: &[u8], out: &mut Vec<u8>) {
+    let len = u32::try_from(payload.len()).expect("payload longer than u32::MAX");
+    out.reserve(HEADER_LEN + payload.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&id.to_be_bytes());
+    out.push(method);
+    out.push(status);
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// `compute(id, rounds)` from PROTOCOL.md: xorshift64 seeded from the id.
+pub fn compute(id: u64, rounds: u32) -> u64 {
+    let mut x = id ^ 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+/// What a valid request asks a server to do, once its header and payload
+/// have been checked. See [`classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Echo,
+    /// Answer with an empty OK no earlier than this many microseconds.
+    Delay { micros: u32 },
+    /// Answer with the 8-byte result of [`compute`]`(id, rounds)`.
+    Compute { rounds: u32 },
+    Stats,
+}
+
+/// Check a request frame against PROTOCOL.md and say what it asks for, or
+/// which error status it deserves (with a short message for the payload).
+///
+/// This is the one place where request validation lives, so that every
+/// server model rejects exactly the same inputs.
+pub fn classify(frame: &Frame) -> Result<Request, (Status, &'static str)> {
+    let Some(method) = Method::from_code(frame.method) else {
+        return Err((Status::UnknownMethod, "unknown method"));
+    };
+    if frame.status != 0 {
+        return Err((Status::BadRequest, "request status must be 0"));
+    }
+    if frame.reserved != 0 {
+        return Err((Status::BadRequest, "reserved must be 0"));
+    }
+    let u32_arg = |max: u32| -> Result<u32, (Status, &'static str)> {
+        let bytes: [u8; 4] = frame
+            .payload
+            .as_slice()
+            .try_into()
+            .map_err(|_| (Status::BadRequest, "payload must be exactly 4 bytes"))?;
+        let v = u32::from_be_bytes(bytes);
+        if v > max {
+            return Err((Status::BadRequest, "argument out of range"));
+        }
+        Ok(v)
+    };
+    match method {
+        Method::Echo => Ok(Request::Echo),
+        Method::Delay => Ok(Request::Delay { micros: u32_arg(MAX_DELAY_US)? }),
+        Method::Compute => Ok(Request::Compute { rounds: u32_arg(MAX_ROUNDS)? }),
+        Method::Stats if frame.payload.is_empty() => Ok(Request::Stats),
+        Method::Stats => Err((Status::BadRequest, "STATS takes an empty payload")),
+    }
+}
+
+/// The `STATS` payload: a JSON object with at least these fields.
+///
+/// Counters are totals since the process started; a client takes two
+/// snapshots and subtracts. CPU and context switches come from
+/// `getrusage(RUSAGE_SELF)`, so they include threads that have exited.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub model: String,
+    pub pid: u32,
+    pub uptime_us: u64,
+    pub threads: u64,
+    pub connections_open: u64,
+    pub connections_accepted: u64,
+    pub requests: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub errors: u64,
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub voluntary_ctxt_switches: u64,
+    pub involuntary_ctxt_switches: u64,
+    pub rss_bytes: u64,
+    pub max_rss_bytes: u64,
+}
+
+impl Stats {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("Stats always serializes")
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Stats, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_frames() -> Vec<Frame> {
+        vec![
+            Frame::request(0, Method::Echo, vec![]),
+            Frame::request(1, Method::Echo, b"hello".to_vec()),
+            Frame::request(u64::MAX, Method::Delay, 300_000u32.to_be_bytes().to_vec()),
+            Frame::request(42, Method::Compute, 1000u32.to_be_bytes().to_vec()),
+            Frame::request(7, Method::Stats, vec![]),
+            Frame::response(9, 3, Status::Ok, (0..=255u8).collect()),
+            Frame::response(10, 99, Status::UnknownMethod, b"unknown method".to_vec()),
+        ]
+    }
+
+    #[test]
+    fn compute_test_vectors() {
+        assert_eq!(compute(0, 0), 0x9e3779b97f4a7c15);
+        assert_eq!(compute(1, 1), 0xdc1b77ae4b716dec);
+        assert_eq!(compute(42, 1000), 0x49e9dfcd6219dc1c);
+        assert_eq!(compute(0xffffffffffffffff, 1_000_000), 0xeca54ac561046bca);
+    }
+
+    #[test]
+    fn header_layout_is_big_endian_as_documented() {
+        let mut out = Vec::new();
+        encode(&Frame::request(0x0102030405060708, Method::Compute, vec![0xAA, 0xBB]), &mut out);
+        assert_eq!(
+            out,
+            [0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 3, 0, 0, 0, 0xAA, 0xBB],
+            "len, id, method, status, reserved, payload"
+        );
+    }
+
+    #[test]
+    fn round_trip() {
+        for f in sample_frames() {
+            let mut out = Vec::new();
+            encode(&f, &mut out);
+            assert_eq!(out.len(), f.wire_len());
+            assert_eq!(decode(&out), Ok(Some((f.clone(), out.len()))));
+        }
+    }
+
+    #[test]
+    fn frames_fed_one_byte_at_a_time() {
+        let mut wire = Vec::new();
+        let frames = sample_frames();
+        for f in &frames {
+            encode(f, &mut wire);
+        }
+        // A decoder's buffer grows by one byte per "read"; it must answer
+        // Ok(None) until a frame is whole, then yield it exactly once.
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for &b in &wire {
+            buf.push(b);
+            while let Some((f, used)) = decode(&buf).unwrap() {
+                buf.drain(..used);
+                got.push(f);
+            }
+        }
+        assert!(buf.is_empty());
+        assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn frames_split_at_every_offset() {
+        for f in sample_frames() {
+            let mut wire = Vec::new();
+            encode(&f, &mut wire);
+            for cut in 0..wire.len() {
+                assert_eq!(decode(&wire[..cut]), Ok(None), "cut at {cut} of {}", wire.len());
+                let mut buf = wire[..cut].to_vec();
+                buf.extend_from_slice(&wire[cut..]);
+                assert_eq!(decode(&buf), Ok(Some((f.clone(), wire.len()))));
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_left_for_the_next_frame() {
+        let mut wire = Vec::new();
+        encode(&Frame::request(1, Method::Echo, b"ab".to_vec()), &mut wire);
+        wire.extend_from_slice(&[0, 0]);
+        let (_, used) = decode(&wire).unwrap().unwrap();
+        assert_eq!(used, 18);
+    }
+
+    #[test]
+    fn too_large_is_refused_from_the_header_alone() {
+        let mut wire = Vec::new();
+        encode_parts(5, 1, 0, &[], &mut wire);
+        wire[..4].copy_from_slice(&(DEFAULT_MAX_FRAME + 1).to_be_bytes());
+        // Only the header: no payload has arrived, yet the answer is final.
+        assert_eq!(
+            decode(&wire),
+            Err(Error::TooLarge { id: 5, method: 1, len: DEFAULT_MAX_FRAME + 1, max: DEFAULT_MAX_FRAME })
+        );
+        wire[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(decode(&wire), Err(Error::TooLarge { len: u32::MAX, .. })));
+        // Exactly at the limit is fine, just partial.
+        wire[..4].copy_from_slice(&DEFAULT_MAX_FRAME.to_be_bytes());
+        assert_eq!(decode(&wire), Ok(None));
+        assert!(matches!(decode_with_limit(&wire, 10), Err(Error::TooLarge { max: 10, .. })));
+    }
+
+    fn raw(method: u8, status: u8, reserved: u16, payload: &[u8]) -> Frame {
+        Frame { id: 3, method, status, reserved, payload: payload.to_vec() }
+    }
+
+    #[test]
+    fn every_malformed_header_is_classified() {
+        use Status::{BadRequest, UnknownMethod};
+        let four = 5u32.to_be_bytes();
+        let cases: &[(Frame, Status)] = &[
+            (raw(0, 0, 0, b""), UnknownMethod),
+            (raw(5, 0, 0, b""), UnknownMethod),
+            (raw(255, 0, 0, b""), UnknownMethod),
+            (raw(1, 1, 0, b"x"), BadRequest),
+            (raw(1, 0, 1, b"x"), BadRequest),
+            (raw(1, 0, 0x8000, b""), BadRequest),
+            (raw(2, 0, 0, b""), BadRequest),
+            (raw(2, 0, 0, &[0, 0, 0]), BadRequest),
+            (raw(2, 0, 0, &[0, 0, 0, 0, 0]), BadRequest),
+            (raw(2, 0, 0, &(MAX_DELAY_US + 1).to_be_bytes()), BadRequest),
+            (raw(3, 0, 0, b"abc"), BadRequest),
+            (raw(3, 0, 0, &(MAX_ROUNDS + 1).to_be_bytes()), BadRequest),
+            (raw(4, 0, 0, b"x"), BadRequest),
+            (raw(4, 2, 0, b""), BadRequest),
+        ];
+        for (f, want) in cases {
+            assert_eq!(classify(f).map_err(|e| e.0), Err(*want), "{f:?}");
+        }
+        assert_eq!(classify(&raw(1, 0, 0, b"anything")), Ok(Request::Echo));
+        assert_eq!(classify(&raw(2, 0, 0, &four)), Ok(Request::Delay { micros: 5 }));
+        assert_eq!(
+            classify(&raw(2, 0, 0, &MAX_DELAY_US.to_be_bytes())),
+            Ok(Request::Delay { micros: MAX_DELAY_US })
+        );
+        assert_eq!(classify(&raw(3, 0, 0, &MAX_ROUNDS.to_be_bytes())), Ok(Request::Compute { rounds: MAX_ROUNDS }));
+        assert_eq!(classify(&raw(4, 0, 0, b"")), Ok(Request::Stats));
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for c in 0..=255u8 {
+            if let Some(m) = Method::from_code(c) {
+                assert_eq!(m as u8, c);
+            }
+            if let Some(s) = Status::from_code(c) {
+                assert_eq!(s as u8, c);
+            }
+        }
+        assert_eq!(Method::from_code(4), Some(Method::Stats));
+        assert_eq!(Status::from_code(5), None);
+    }
+
+    #[test]
+    fn stats_json_has_every_field() {
+        let s = Stats { model: "m".into(), pid: 1, requests: 5, ..Default::default() };
+        let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
+        for k in [
+            "model", "pid", "uptime_us", "threads", "connections_open", "connections_accepted",
+            "requests", "bytes_in", "bytes_out", "errors", "user_us", "sys_us",
+            "voluntary_ctxt_switches", "involuntary_ctxt_switches", "rss_bytes", "max_rss_bytes",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    proptest::proptest! {
+        // Arbitrary bytes in arbitrary splits: never a panic, never a frame
+        // over the limit, and the same frames whatever the split.
+        #[test]
+        fn decoder_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+                                splits in proptest::collection::vec(0usize..600, 0..8)) {
+            let max = 64;
+            let whole = drain(&bytes, &[], max);
+            let mut cuts = splits.clone();
+            cuts.sort();
+            proptest::prop_assert_eq!(drain(&bytes, &cuts, max), whole);
+        }
+    }
+
+    /// Feed `bytes` in pieces cut at `cuts`, decoding greedily; return the
+    /// frames and the first error, if any.
+    fn drain(bytes: &[u8], cuts: &[usize], max: u32) -> (Vec<Frame>, Option<Error>) {
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain(std::iter::once(&bytes.len())) {
+            let end = end.min(bytes.len()).max(start);
+            buf.extend_from_slice(&bytes[start..end]);
+            start = end;
+            loop {
+                match decode_with_limit(&buf, max) {
+                    Ok(Some((f, used))) => {
+                        assert!(f.payload.len() <= max as usize);
+                        buf.drain(..used);
+                        out.push(f);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return (out, Some(e)),
+                }
+            }
+        }
+        (out, None)
+    }
+}

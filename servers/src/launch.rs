@@ -1,0 +1,135 @@
+//! Starting a model: flags every model shares, binding, the ready line,
+//! signals. A model's own file never deals with any of this.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::{net, stats, Shutdown};
+
+/// How bytes on the data port are interpreted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// Length-prefixed frames with ids, methods and statuses (PROTOCOL.md).
+    Framed,
+    /// The seed's plain echo: bytes in, the same bytes out. `nc` works.
+    Raw,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Framed => "framed",
+            Protocol::Raw => "raw",
+        }
+    }
+}
+
+/// An admin address, or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminAddr(pub Option<SocketAddr>);
+
+impl FromStr for AdminAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(AdminAddr(None));
+        }
+        s.parse().map(|a| AdminAddr(Some(a))).map_err(|e| format!("expected HOST:PORT or `none`: {e}"))
+    }
+}
+
+/// Flags every model has.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CommonOptions {
+    /// Data port address. Port 0 picks any free port; the ready line says which.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub addr: SocketAddr,
+
+    /// Admin port for STATS, served by a thread of its own so that counters
+    /// can be read while the data path is saturated. `none` turns it off.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub admin: AdminAddr,
+
+    /// `framed` (PROTOCOL.md) or `raw` (plain byte echo, as the seed's server).
+    #[arg(long, value_enum, default_value_t = Protocol::Framed)]
+    pub protocol: Protocol,
+
+    /// Largest payload accepted, in bytes; a larger frame is answered
+    /// TOO_LARGE and the connection closed.
+    #[arg(long, default_value_t = proto::DEFAULT_MAX_FRAME, value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_frame: u32,
+
+    /// listen() backlog. std and mio use 128, which drops SYNs when
+    /// thousands of connects arrive at once.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("--{flag} {addr}: cannot listen: {source}")]
+    Listen { flag: &'static str, addr: SocketAddr, source: io::Error },
+    #[error("cannot start the admin thread or the signal handler: {0}")]
+    Setup(io::Error),
+    #[error("model {model} stopped with an error: {source}")]
+    Model { model: &'static str, source: io::Error },
+}
+
+/// Bind both ports, print the ready line, and run `model` on this thread
+/// until it returns or SIGINT/SIGTERM arrives.
+///
+/// On a signal the shutdown hooks run (each model stops accepting), and a
+/// watchdog exits the process with status 0 after at most 1.5 s, whether or
+/// not every connection has finished: the suite needs a bounded stop.
+pub fn launch(
+    model: &'static str,
+    common: &CommonOptions,
+    run: impl FnOnce(TcpListener, Shutdown) -> io::Result<()>,
+) -> Result<(), LaunchError> {
+    stats::init(model);
+    if let Err(e) = net::raise_nofile_limit() {
+        eprintln!("{model}: cannot raise RLIMIT_NOFILE: {e}");
+    }
+    let data = net::listen(common.addr, common.backlog)
+        .map_err(|source| LaunchError::Listen { flag: "addr", addr: common.addr, source })?;
+    let data_addr = data.local_addr().map_err(LaunchError::Setup)?;
+    let admin_addr = match common.admin.0 {
+        Some(addr) => {
+            let l = net::listen(addr, 128).map_err(|source| LaunchError::Listen { flag: "admin", addr, source })?;
+            let bound = l.local_addr().map_err(LaunchError::Setup)?;
+            stats::spawn_admin(l).map_err(LaunchError::Setup)?;
+            bound.to_string()
+        }
+        None => "none".to_string(),
+    };
+
+    let shutdown = Shutdown::new();
+    watch_signals(shutdown.clone()).map_err(LaunchError::Setup)?;
+
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "listening data={data_addr} admin={admin_addr} model={model} protocol={}",
+        common.protocol.name()
+    );
+    let _ = stdout.flush();
+    drop(stdout);
+
+    run(data, shutdown).map_err(|source| LaunchError::Model { model, source })
+}
+
+/// On SIGINT or SIGTERM: trigger `shutdown`, then exit 0 within 1.5 s.
+fn watch_signals(shutdown: Shutdown) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new().name("signals".into()).stack_size(64 * 1024).spawn(move || {
+        if signals.forever().next().is_some() {
+            shutdown.trigger();
+            std::thread::sleep(Duration::from_millis(1500));
+            std::process::exit(0);
+        }
+    })?;
+    Ok(())
+}

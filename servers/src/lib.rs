@@ -1,0 +1,26 @@
+//! Blocking and non-blocking TCP server models, side by side.
+//!
+//! Every model speaks the same protocol (the `proto` crate), counts the same
+//! things ([`stats`]) and is started the same way ([`launch`]), so that what
+//! differs between them is only how they wait for I/O. Read the models in
+//! this order:
+//!
+//! 1. [`models::thread_per_conn`]: one OS thread per connection, blocking I/O.
+//! 2. [`models::pool`]: a fixed pool of such threads; connections wait in line.
+//! 3. [`models::mio_single`]: one thread, one event loop, every socket.
+//! 4. [`models::mio_multi`]: an acceptor, N IO loops and a worker pool,
+//!    the shape of FbThrift's Cpp2 server.
+//!
+//! Then the reference peers: [`models::tokio_model`] and, with the `libevent`
+//! feature, `models::libevent` (the seed's own design, in C).
+
+pub mod dispatch;
+pub mod launch;
+pub mod log;
+pub mod models;
+pub mod net;
+pub mod shutdown;
+pub mod stats;
+
+pub use launch::{CommonOptions, Protocol};
+pub use shutdown::Shutdown;
