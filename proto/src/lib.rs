@@ -226,9 +226,13 @@ pub fn compute(id: u64, rounds: u32) -> u64 {
 pub enum Request {
     Echo,
     /// Answer with an empty OK no earlier than this many microseconds.
-    Delay { micros: u32 },
+    Delay {
+        micros: u32,
+    },
     /// Answer with the 8-byte result of [`compute`]`(id, rounds)`.
-    Compute { rounds: u32 },
+    Compute {
+        rounds: u32,
+    },
     Stats,
 }
 
@@ -248,11 +252,8 @@ pub fn classify(frame: &Frame) -> Result<Request, (Status, &'static str)> {
         return Err((Status::BadRequest, "reserved must be 0"));
     }
     let u32_arg = |max: u32| -> Result<u32, (Status, &'static str)> {
-        let bytes: [u8; 4] = frame
-            .payload
-            .as_slice()
-            .try_into()
-            .map_err(|_| (Status::BadRequest, "payload must be exactly 4 bytes"))?;
+        let bytes: [u8; 4] =
+            frame.payload.as_slice().try_into().map_err(|_| (Status::BadRequest, "payload must be exactly 4 bytes"))?;
         let v = u32::from_be_bytes(bytes);
         if v > max {
             return Err((Status::BadRequest, "argument out of range"));
@@ -440,10 +441,7 @@ mod tests {
         }
         assert_eq!(classify(&raw(1, 0, 0, b"anything")), Ok(Request::Echo));
         assert_eq!(classify(&raw(2, 0, 0, &four)), Ok(Request::Delay { micros: 5 }));
-        assert_eq!(
-            classify(&raw(2, 0, 0, &MAX_DELAY_US.to_be_bytes())),
-            Ok(Request::Delay { micros: MAX_DELAY_US })
-        );
+        assert_eq!(classify(&raw(2, 0, 0, &MAX_DELAY_US.to_be_bytes())), Ok(Request::Delay { micros: MAX_DELAY_US }));
         assert_eq!(classify(&raw(3, 0, 0, &MAX_ROUNDS.to_be_bytes())), Ok(Request::Compute { rounds: MAX_ROUNDS }));
         assert_eq!(classify(&raw(4, 0, 0, b"")), Ok(Request::Stats));
     }
@@ -467,9 +465,22 @@ mod tests {
         let s = Stats { model: "m".into(), pid: 1, requests: 5, ..Default::default() };
         let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
         for k in [
-            "model", "pid", "uptime_us", "threads", "connections_open", "connections_accepted",
-            "requests", "bytes_in", "bytes_out", "errors", "user_us", "sys_us",
-            "voluntary_ctxt_switches", "involuntary_ctxt_switches", "rss_bytes", "max_rss_bytes",
+            "model",
+            "pid",
+            "uptime_us",
+            "threads",
+            "connections_open",
+            "connections_accepted",
+            "requests",
+            "bytes_in",
+            "bytes_out",
+            "errors",
+            "user_us",
+            "sys_us",
+            "voluntary_ctxt_switches",
+            "involuntary_ctxt_switches",
+            "rss_bytes",
+            "max_rss_bytes",
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }

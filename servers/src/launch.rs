@@ -92,8 +92,11 @@ pub fn launch(
     if let Err(e) = net::raise_nofile_limit() {
         eprintln!("{model}: cannot raise RLIMIT_NOFILE: {e}");
     }
-    let data = net::listen(common.addr, common.backlog)
-        .map_err(|source| LaunchError::Listen { flag: "addr", addr: common.addr, source })?;
+    let data = net::listen(common.addr, common.backlog).map_err(|source| LaunchError::Listen {
+        flag: "addr",
+        addr: common.addr,
+        source,
+    })?;
     let data_addr = data.local_addr().map_err(LaunchError::Setup)?;
     let admin_addr = match common.admin.0 {
         Some(addr) => {

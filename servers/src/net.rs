@@ -41,17 +41,12 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
 /// True for the accept errors that mean "out of descriptors or memory right
 /// now": the server should back off and try again, not exit or spin.
 pub fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
 /// True for accept errors that concern only the one connection being
 /// accepted (it was reset before we got to it); the next accept may work.
 pub fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
-    ) || matches!(e.raw_os_error(), Some(libc::EPROTO | libc::EPERM))
+    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
+        || matches!(e.raw_os_error(), Some(libc::EPROTO | libc::EPERM))
 }

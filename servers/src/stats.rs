@@ -98,11 +98,7 @@ pub fn snapshot() -> Stats {
 fn thread_count() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0)
 }
 
@@ -148,7 +144,9 @@ fn serve_admin(mut stream: std::net::TcpStream) -> io::Result<()> {
             buf.drain(..used);
             let resp = match proto::classify(&req) {
                 Ok(Request::Stats) => stats_frame(req.id),
-                Ok(_) => Frame::response(req.id, req.method, Status::UnknownMethod, b"admin port serves STATS only".to_vec()),
+                Ok(_) => {
+                    Frame::response(req.id, req.method, Status::UnknownMethod, b"admin port serves STATS only".to_vec())
+                }
                 Err((status, msg)) => Frame::response(req.id, req.method, status, msg.as_bytes().to_vec()),
             };
             let mut out = Vec::new();
