@@ -1,1 +1,2 @@
+//! `loadgen`: placeholder entry point, being written.
 fn main() {}
