@@ -2,4 +2,5 @@
 //! model the same way, and the tools built on it (sweep, charts, report,
 //! regression check).
 
+pub mod floor;
 pub mod result;
