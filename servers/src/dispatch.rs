@@ -13,6 +13,7 @@
 //! | mio-multi       | per-loop timer heap      | rayon pool, back via Waker   |
 //! | tokio           | `tokio::time::sleep`     | see `models::tokio_model`    |
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use proto::{Frame, Method, Request, Status};
@@ -69,6 +70,23 @@ pub fn too_large_reply(err: &proto::Error) -> Frame {
 pub fn queue_reply(frame: &Frame, out: &mut Vec<u8>) {
     proto::encode(frame, out);
     COUNTERS.answered(1);
+    debug_slowdown();
+}
+
+/// `--debug-extra-syscalls`: 0 except when CI proves it catches a regression.
+static DEBUG_EXTRA_SYSCALLS: AtomicU32 = AtomicU32::new(0);
+
+pub fn set_debug_extra_syscalls(n: u32) {
+    DEBUG_EXTRA_SYSCALLS.store(n, Ordering::Relaxed);
+}
+
+/// A deliberate, measurable slowdown per answer (a relaxed load otherwise).
+#[inline]
+pub fn debug_slowdown() {
+    for _ in 0..DEBUG_EXTRA_SYSCALLS.load(Ordering::Relaxed) {
+        // SAFETY: getppid has no preconditions; the call is the point.
+        unsafe { libc::getppid() };
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,12 @@ pub struct CommonOptions {
     /// thousands of connects arrive at once.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
+
+    /// Debug only: make N extra `getppid` syscalls per answer. This exists
+    /// so that CI can prove its regression check catches a slower server;
+    /// it also reads IOMODELS_DEBUG_EXTRA_SYSCALLS so a sweep can set it.
+    #[arg(long, hide = true, env = "IOMODELS_DEBUG_EXTRA_SYSCALLS", default_value_t = 0)]
+    pub debug_extra_syscalls: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +95,7 @@ pub fn launch(
     run: impl FnOnce(TcpListener, Shutdown) -> io::Result<()>,
 ) -> Result<(), LaunchError> {
     stats::init(model);
+    crate::dispatch::set_debug_extra_syscalls(common.debug_extra_syscalls);
     if let Err(e) = net::raise_nofile_limit() {
         eprintln!("{model}: cannot raise RLIMIT_NOFILE: {e}");
     }
