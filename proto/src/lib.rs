@@ -526,3 +526,18 @@ mod tests {
         (out, None)
     }
 }
+
+#[cfg(test)]
+mod spec_copy {
+    /// `proto/PROTOCOL.md` is the repository's copy of the fixed contract in
+    /// `shared/PROTOCOL.md` (beside the checkout); it must not drift.
+    #[test]
+    fn protocol_copy_matches_shared() {
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let copy = std::fs::read_to_string(here.join("PROTOCOL.md")).expect("proto/PROTOCOL.md");
+        match std::fs::read_to_string(here.join("../../shared/PROTOCOL.md")) {
+            Ok(shared) => assert_eq!(copy, shared, "proto/PROTOCOL.md differs from shared/PROTOCOL.md"),
+            Err(_) => assert!(copy.contains("iomodels wire protocol, version 1")),
+        }
+    }
+}
