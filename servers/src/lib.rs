@@ -15,6 +15,7 @@
 //! feature, `models::libevent` (the seed's own design, in C).
 
 pub mod dispatch;
+pub mod evloop;
 pub mod launch;
 pub mod log;
 pub mod models;
