@@ -1,0 +1,414 @@
+/*
+ * The seed's server design on libevent 2.1: one event_base, an
+ * evconnlistener on the socket Rust already bound, one bufferevent per
+ * connection. Built by servers/build.rs only with the cargo feature
+ * `libevent`; driven by servers/src/models/libevent.rs, which reads it.
+ *
+ * C owns the event loop and every libevent object. It knows nothing about
+ * the protocol: in framed mode it hands the input bytes to Rust
+ * (`cb->process`), writes what Rust returns, arms one evtimer per DELAY, and
+ * closes when Rust says so. In raw mode it moves input to output itself.
+ *
+ * Flow control: once a connection's output evbuffer holds OUT_LIMIT bytes,
+ * or Rust reports it is blocked (too many DELAYs pending), reading stops
+ * (bufferevent_disable(EV_READ)); the write callback (output drained to
+ * OUT_LIMIT/4) or a fired DELAY resumes it. Input that is left over waits
+ * in the input evbuffer, so memory per connection stays bounded.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+/* Output bytes queued on one connection before it stops reading. */
+#define OUT_LIMIT (256 * 1024)
+/* After TOO_LARGE: how long to discard the rest of the input before closing. */
+#define LINGER_SECS 1
+
+/* Mirrors `Step` in libevent.rs: what Rust made of a run of input. */
+struct iom_delay {
+    uint64_t micros;
+    void *frame; /* a Box<Frame> owned by Rust: handed back to fire or drop */
+};
+struct iom_step {
+    size_t consumed;                /* input bytes used */
+    size_t want;                    /* input bytes needed before the next call can progress */
+    const uint8_t *out;             /* responses to write now (valid until the next call) */
+    size_t out_len;
+    const struct iom_delay *delays; /* DELAYs to arm */
+    size_t n_delays;
+    int blocked;                    /* stopped early for room: resume when output drains or a delay fires */
+    int close;                      /* TOO_LARGE: close once the output is flushed */
+};
+
+enum iom_count { IOM_READ = 0, IOM_WROTE = 1, IOM_ANSWERED = 2 };
+
+/* Mirrors `Callbacks` in libevent.rs. */
+struct iom_callbacks {
+    void *ctx;
+    void *(*conn_open)(void *ctx);               /* counts accepted; Rust's per-connection state (framed) */
+    void (*conn_close)(void *ctx, void *rconn);  /* counts closed; frees Rust's state */
+    void (*process)(void *rconn, const uint8_t *in, size_t len, size_t out_room, struct iom_step *step);
+    void (*delay_fire)(void *rconn, void *frame, const uint8_t **out, size_t *out_len);
+    void (*delay_drop)(void *rconn, void *frame);
+    void (*count)(int what, uint64_t n);
+    int (*accept_error)(void *ctx, int err);     /* logs; nonzero: back off before accepting again */
+};
+
+struct server;
+
+struct delay {
+    struct conn *c;
+    struct event *ev;
+    void *frame;
+    struct delay *prev, *next;
+};
+
+struct conn {
+    struct server *srv;
+    struct bufferevent *bev;
+    void *rconn;
+    size_t want;
+    int paused, eof, closing;
+    struct event *linger; /* after TOO_LARGE: caps the time spent discarding input */
+    struct delay *delays;
+    size_t n_delays;
+    struct conn *prev, *next;
+};
+
+struct server {
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *wake, *backoff;
+    const struct iom_callbacks *cb;
+    int framed;
+    struct conn *conns;
+};
+
+static void conn_free(struct conn *c) {
+    struct server *s = c->srv;
+    while (c->delays) {
+        struct delay *d = c->delays;
+        c->delays = d->next;
+        event_free(d->ev);
+        s->cb->delay_drop(c->rconn, d->frame);
+        free(d);
+    }
+    if (c->linger)
+        event_free(c->linger);
+    bufferevent_free(c->bev); /* BEV_OPT_CLOSE_ON_FREE: closes the socket */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->cb->conn_close(s->cb->ctx, c->rconn);
+    free(c);
+}
+
+static void pause_reading(struct conn *c) {
+    if (!c->paused) {
+        c->paused = 1;
+        bufferevent_disable(c->bev, EV_READ);
+    }
+}
+
+static void resume_reading(struct conn *c) {
+    if (c->paused) {
+        c->paused = 0;
+        if (!c->eof)
+            bufferevent_enable(c->bev, EV_READ);
+    }
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    conn_free(arg);
+}
+
+/* Close when done: after TOO_LARGE once the output is flushed; after the
+ * peer's EOF once every buffered request is answered (half-close). Returns 1
+ * if the connection is gone. */
+static int maybe_finish(struct conn *c) {
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+        return 0;
+    if (c->closing == 1) {
+        /* Send FIN after the TOO_LARGE response, then discard input for a
+         * while: closing with unread input would send RST, which may
+         * destroy the response before the client reads it. */
+        c->closing = 2;
+        shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+        evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+        c->linger = evtimer_new(c->srv->base, linger_cb, c);
+        struct timeval tv = {LINGER_SECS, 0};
+        if (!c->linger || evtimer_add(c->linger, &tv) != 0 || c->eof) {
+            conn_free(c);
+            return 1;
+        }
+        bufferevent_enable(c->bev, EV_READ);
+        return 0;
+    }
+    if (c->eof && !c->closing && !c->paused && c->n_delays == 0) {
+        conn_free(c);
+        return 1;
+    }
+    return 0;
+}
+
+static void arm_delay(struct conn *c, const struct iom_delay *req);
+
+/* Framed mode: hand Rust every complete request in the input buffer, as far
+ * as output room allows, and act on what it returns. */
+static void process_input(struct conn *c) {
+    const struct iom_callbacks *cb = c->srv->cb;
+    struct evbuffer *in = bufferevent_get_input(c->bev), *out = bufferevent_get_output(c->bev);
+    while (!c->closing) {
+        size_t len = evbuffer_get_length(in), out_len = evbuffer_get_length(out);
+        if (out_len >= OUT_LIMIT) {
+            pause_reading(c);
+            return;
+        }
+        if (len == 0 || len < c->want) {
+            resume_reading(c);
+            return;
+        }
+        const uint8_t *bytes = evbuffer_pullup(in, (ev_ssize_t)len);
+        struct iom_step st;
+        memset(&st, 0, sizeof st);
+        cb->process(c->rconn, bytes, len, OUT_LIMIT - out_len, &st);
+        evbuffer_drain(in, st.consumed);
+        c->want = st.want;
+        if (st.out_len)
+            bufferevent_write(c->bev, st.out, st.out_len);
+        for (size_t i = 0; i < st.n_delays; i++)
+            arm_delay(c, &st.delays[i]);
+        if (st.close) {
+            c->closing = 1;
+            pause_reading(c);
+            return;
+        }
+        if (st.blocked && evbuffer_get_length(out) < OUT_LIMIT) {
+            pause_reading(c); /* waits for a DELAY to fire */
+            return;
+        }
+        if (!st.blocked && st.consumed == 0) {
+            resume_reading(c); /* defensive: Rust needs more input than `want` said */
+            return;
+        }
+    }
+}
+
+static void delay_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    struct delay *d = arg;
+    struct conn *c = d->c;
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        c->delays = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    c->n_delays--;
+    if (c->closing) {
+        c->srv->cb->delay_drop(c->rconn, d->frame); /* TOO_LARGE came first: the connection is closing */
+    } else {
+        const uint8_t *out = NULL;
+        size_t out_len = 0;
+        c->srv->cb->delay_fire(c->rconn, d->frame, &out, &out_len);
+        bufferevent_write(c->bev, out, out_len);
+        if (c->paused)
+            process_input(c);
+    }
+    event_free(d->ev);
+    free(d);
+    maybe_finish(c);
+}
+
+static void arm_delay(struct conn *c, const struct iom_delay *req) {
+    struct delay *d = calloc(1, sizeof *d);
+    struct event *ev = d ? evtimer_new(c->srv->base, delay_cb, d) : NULL;
+    struct timeval tv = {(time_t)(req->micros / 1000000), (suseconds_t)(req->micros % 1000000)};
+    if (!ev || evtimer_add(ev, &tv) != 0) {
+        /* Out of memory: the request cannot be kept, so neither can the
+         * promise to answer it; drop the connection rather than go silent. */
+        if (ev)
+            event_free(ev);
+        free(d);
+        c->srv->cb->delay_drop(c->rconn, req->frame);
+        c->closing = 1;
+        return;
+    }
+    d->c = c, d->ev = ev, d->frame = req->frame;
+    d->next = c->delays;
+    if (c->delays)
+        c->delays->prev = d;
+    c->delays = d;
+    c->n_delays++;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg) {
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (c->closing) {
+        evbuffer_drain(in, evbuffer_get_length(in)); /* lingering after TOO_LARGE */
+        return;
+    }
+    if (c->srv->framed) {
+        process_input(c);
+        maybe_finish(c);
+        return;
+    }
+    /* Raw mode: the seed's echo. Move whatever arrived to the output. */
+    c->srv->cb->count(IOM_ANSWERED, 1);
+    bufferevent_write_buffer(bev, in);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) >= OUT_LIMIT)
+        pause_reading(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg) {
+    struct conn *c = arg;
+    (void)bev;
+    if (c->paused && !c->closing) {
+        if (c->srv->framed)
+            process_input(c);
+        else
+            resume_reading(c);
+    }
+    maybe_finish(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg) {
+    struct conn *c = arg;
+    (void)bev;
+    if (what & BEV_EVENT_ERROR) {
+        conn_free(c); /* reset, broken pipe: nobody left to answer */
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        /* The peer shut its side. Answer what it sent (a partial frame is
+         * dropped), then close once the output and every DELAY are done. */
+        c->eof = 1;
+        if (c->closing == 2) {
+            conn_free(c);
+            return;
+        }
+        if (c->srv->framed && !c->closing)
+            process_input(c);
+        maybe_finish(c);
+    }
+}
+
+/* Byte counters for STATS: every byte added to an input buffer came from
+ * the socket; every byte removed from an output buffer went to it. */
+static void count_in_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+    (void)buf;
+    if (info->n_added)
+        ((const struct iom_callbacks *)arg)->count(IOM_READ, info->n_added);
+}
+
+static void count_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+    (void)buf;
+    if (info->n_deleted)
+        ((const struct iom_callbacks *)arg)->count(IOM_WROTE, info->n_deleted);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
+    (void)l, (void)addr, (void)len;
+    struct server *s = arg;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (!bev) {
+        free(c);
+        close(fd);
+        s->cb->accept_error(s->cb->ctx, ENOMEM);
+        return;
+    }
+    c->srv = s, c->bev = bev;
+    c->rconn = s->cb->conn_open(s->cb->ctx);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    evbuffer_add_cb(bufferevent_get_input(bev), count_in_cb, (void *)s->cb);
+    evbuffer_add_cb(bufferevent_get_output(bev), count_out_cb, (void *)s->cb);
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, OUT_LIMIT / 4, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static void backoff_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    evconnlistener_enable(((struct server *)arg)->listener);
+}
+
+/* accept() failed with something other than EAGAIN/EINTR/ECONNABORTED. Out
+ * of descriptors or memory: stop accepting for 100 ms instead of spinning on
+ * a listener that stays readable. */
+static void accept_error_cb(struct evconnlistener *l, void *arg) {
+    struct server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (s->cb->accept_error(s->cb->ctx, err)) {
+        struct timeval tv = {0, 100 * 1000};
+        evconnlistener_disable(l);
+        if (evtimer_add(s->backoff, &tv) != 0)
+            evconnlistener_enable(l);
+    }
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)what;
+    uint64_t n;
+    if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+        return;
+    event_base_loopbreak(arg);
+}
+
+/* Serve `listen_fd` (listening, nonblocking; closed on return) until
+ * `wake_fd` (an eventfd or pipe) becomes readable. Returns NULL, or what
+ * failed during setup. */
+const char *iom_ev_run(int listen_fd, int wake_fd, int framed, const struct iom_callbacks *cb) {
+    struct server s;
+    memset(&s, 0, sizeof s);
+    s.cb = cb, s.framed = framed;
+    const char *err = NULL;
+    if (!(s.base = event_base_new()))
+        err = "event_base_new failed";
+    else if (!(s.wake = event_new(s.base, wake_fd, EV_READ | EV_PERSIST, wake_cb, s.base)) || event_add(s.wake, NULL))
+        err = "cannot watch the shutdown eventfd";
+    else if (!(s.backoff = evtimer_new(s.base, backoff_cb, &s)))
+        err = "evtimer_new failed";
+    /* backlog 0: the socket is already listening with our backlog; -1
+     * would make libevent call listen() again with 128. */
+    else if (!(s.listener = evconnlistener_new(s.base, accept_cb, &s, LEV_OPT_CLOSE_ON_FREE, 0, listen_fd)))
+        err = "evconnlistener_new failed";
+    if (!err) {
+        evconnlistener_set_error_cb(s.listener, accept_error_cb);
+        if (event_base_dispatch(s.base) < 0)
+            err = "event_base_dispatch failed";
+    } else if (!s.listener) {
+        close(listen_fd);
+    }
+    while (s.conns)
+        conn_free(s.conns);
+    if (s.listener)
+        evconnlistener_free(s.listener);
+    if (s.backoff)
+        event_free(s.backoff);
+    if (s.wake)
+        event_free(s.wake);
+    if (s.base)
+        event_base_free(s.base);
+    return err;
+}
