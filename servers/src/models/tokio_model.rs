@@ -1,16 +1,268 @@
-//! PLACEHOLDER: being written.
+//! tokio: the reference peer. tokio's multi-thread runtime, one task per
+//! connection, the way most Rust network services are written today.
+//!
+//! The runtime runs `--workers` threads (by default one per CPU this process
+//! may run on; `available_parallelism` follows CPU affinity), each with an
+//! epoll-driven scheduler, and steals tasks between them. A connection is a
+//! task that `select!`s over three things at once:
+//!
+//! ```text
+//!   read more requests   (only while under the flow-control limits)
+//!   write queued answers (only while some are queued)
+//!   answers that finish later: DELAY timers, long COMPUTEs
+//! ```
+//!
+//! - DELAY is a `tokio::time::sleep` in a task of the connection's
+//!   `JoinSet`: the connection keeps reading and answering meanwhile, so a
+//!   DELAY then an ECHO are answered ECHO first (out of order, by id).
+//! - COMPUTE runs inline up to [`INLINE_ROUNDS`] rounds (tens of
+//!   microseconds), and on `spawn_blocking` beyond. Inline is what most
+//!   tokio code does and costs nothing extra, but a long compute blocks the
+//!   worker thread and every task queued on it (tokio's guidance is at most
+//!   10-100 us between awaits). `spawn_blocking` keeps the workers free but
+//!   costs a hand-off to another thread and a wake-up back, which on this
+//!   machine costs more than a short compute itself. So: short inline, long
+//!   on the blocking pool, the long answers arriving out of order.
+//! - Flow control: a connection stops reading while [`MAX_OUT_BYTES`] of
+//!   answers wait for the client to read them, or [`MAX_IN_FLIGHT`] answers
+//!   are still being delayed or computed.
+//!
+//! Where it wins: many connections on few threads, with code that still reads
+//! top to bottom. Where it costs: a task wake-up, work stealing and cross-CPU
+//! wakes per request that a hand-written event loop (mio-single) avoids.
 
 use std::io;
-use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{CommonOptions, Shutdown};
+use proto::{Frame, HEADER_LEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
+use crate::log::RateLimited;
+use crate::stats::COUNTERS;
+use crate::{net, CommonOptions, Protocol, Shutdown};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
     #[command(flatten)]
     pub common: CommonOptions,
+
+    /// Runtime worker threads [default: the CPUs this process may run on].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Option<u32>,
 }
 
-pub fn run(_listener: TcpListener, _options: &Options, _shutdown: Shutdown) -> io::Result<()> {
-    Err(io::Error::other("not written yet"))
+/// COMPUTEs up to this many rounds (~20-50 us here) run on the worker.
+pub const INLINE_ROUNDS: u32 = 20_000;
+/// Stop reading while this many answer bytes wait to be written.
+pub const MAX_OUT_BYTES: usize = 1 << 20;
+/// Stop reading while this many answers are being delayed or computed.
+pub const MAX_IN_FLIGHT: usize = 1024;
+/// Read at least this much at a time (more when a large frame is partial).
+const READ_ROOM: usize = 16 * 1024;
+/// Buffers grown past this by one large frame are freed once it is answered.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+static ACCEPT_EXHAUSTED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
+
+pub fn run(listener: std::net::TcpListener, options: &Options, shutdown: Shutdown) -> io::Result<()> {
+    let workers = match options.workers {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("tokio-worker")
+        .enable_all()
+        .build()?;
+    // notify_one keeps a permit if nobody waits yet, so no trigger is lost.
+    let stop = Arc::new(Notify::new());
+    let notify = stop.clone();
+    shutdown.on_trigger(move || notify.notify_one());
+
+    listener.set_nonblocking(true)?;
+    let common = options.common.clone();
+    let result = runtime.block_on(async move {
+        let listener = TcpListener::from_std(listener)?;
+        loop {
+            tokio::select! {
+                _ = stop.notified() => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let conn = Connection::new(&stream, &common);
+                        tokio::spawn(conn.serve(stream));
+                    }
+                    Err(e) if net::is_resource_exhaustion(&e) => {
+                        // The listener stays readable while connections wait,
+                        // so retrying at once would spin.
+                        ACCEPT_EXHAUSTED.log(format_args!("{e}; retrying in 100 ms"));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) if net::is_per_connection(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    });
+    // Connection tasks are dropped at their next await; don't wait for them.
+    runtime.shutdown_background();
+    result
+}
+
+/// Counts a connection open while it lives, closed when dropped (also when
+/// the task is cancelled or panics).
+struct Open;
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        COUNTERS.closed();
+    }
+}
+
+/// One connection's state; the socket itself is split and owned by `serve`.
+struct Connection {
+    protocol: Protocol,
+    max_frame: u32,
+    /// Bytes read but not yet decoded.
+    buf: Vec<u8>,
+    /// Encoded answers not yet written.
+    out: Vec<u8>,
+    /// Answers that finish later: DELAY timers and long COMPUTEs.
+    later: JoinSet<Frame>,
+    _open: Open,
+}
+
+impl Connection {
+    fn new(stream: &TcpStream, common: &CommonOptions) -> Connection {
+        let _ = stream.set_nodelay(true);
+        COUNTERS.accepted();
+        Connection {
+            protocol: common.protocol,
+            max_frame: common.max_frame,
+            buf: Vec::new(),
+            out: Vec::new(),
+            later: JoinSet::new(),
+            _open: Open,
+        }
+    }
+
+    /// The connection's task. I/O errors end this connection only.
+    async fn serve(mut self, stream: TcpStream) {
+        let _ = match self.protocol {
+            Protocol::Framed => self.handle_framed(stream).await,
+            Protocol::Raw => self.handle_raw(stream).await,
+        };
+    }
+
+    async fn handle_framed(&mut self, stream: TcpStream) -> io::Result<()> {
+        let (mut rd, mut wr) = stream.into_split();
+        let mut reading = true; // false after EOF or TOO_LARGE
+        loop {
+            if !reading && self.later.is_empty() && self.out.is_empty() {
+                return wr.shutdown().await;
+            }
+            let can_read = reading && self.out.len() < MAX_OUT_BYTES && self.later.len() < MAX_IN_FLIGHT;
+            if can_read {
+                self.reserve_read_room();
+            }
+            tokio::select! {
+                read = rd.read_buf(&mut self.buf), if can_read => {
+                    let n = read?;
+                    COUNTERS.read(n);
+                    if n == 0 {
+                        reading = false;
+                        if !self.buf.is_empty() {
+                            COUNTERS.error(); // closed mid-frame: dropped without an answer
+                        }
+                    } else {
+                        reading = self.handle_frames();
+                    }
+                }
+                wrote = wr.write(&self.out), if !self.out.is_empty() => {
+                    let n = wrote?;
+                    COUNTERS.wrote(n);
+                    self.out.drain(..n);
+                    if self.out.is_empty() && self.out.capacity() > KEEP_CAPACITY {
+                        self.out = Vec::new();
+                    }
+                }
+                Some(done) = self.later.join_next(), if !self.later.is_empty() => {
+                    queue_reply(&done.map_err(io::Error::other)?, &mut self.out);
+                }
+            }
+        }
+    }
+
+    /// Answer or start every whole frame in `buf`. Returns false after
+    /// TOO_LARGE: that answer is the connection's last.
+    fn handle_frames(&mut self) -> bool {
+        let mut used = 0;
+        let more = loop {
+            match proto::decode_with_limit(&self.buf[used..], self.max_frame) {
+                Ok(Some((req, len))) => {
+                    used += len;
+                    self.handle_request(req);
+                }
+                Ok(None) => break true,
+                Err(e) => {
+                    queue_reply(&too_large_reply(&e), &mut self.out);
+                    break false;
+                }
+            }
+        };
+        self.buf.drain(..used);
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+        more
+    }
+
+    fn handle_request(&mut self, req: Frame) {
+        match dispatch::handle_request(req) {
+            Reply::Now(frame) => queue_reply(&frame, &mut self.out),
+            Reply::After { delay, frame } => {
+                self.later.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    frame
+                });
+            }
+            Reply::Compute { id, rounds } if rounds <= INLINE_ROUNDS => {
+                queue_reply(&compute_reply(id, rounds), &mut self.out)
+            }
+            Reply::Compute { id, rounds } => {
+                self.later.spawn_blocking(move || compute_reply(id, rounds));
+            }
+        }
+    }
+
+    /// Make room for the next read: the rest of a partial frame whose header
+    /// has arrived, or at least READ_ROOM.
+    fn reserve_read_room(&mut self) {
+        let frame_rest = match proto::Header::parse(&self.buf) {
+            Some(h) if h.len <= self.max_frame => (HEADER_LEN + h.len as usize).saturating_sub(self.buf.len()),
+            _ => 0,
+        };
+        self.buf.reserve(frame_rest.max(READ_ROOM));
+    }
+
+    /// Raw mode: write back whatever arrives, one answer per read. Writing
+    /// before reading again is the flow control.
+    async fn handle_raw(&mut self, mut stream: TcpStream) -> io::Result<()> {
+        let mut chunk = vec![0u8; READ_ROOM];
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            COUNTERS.read(n);
+            stream.write_all(&chunk[..n]).await?;
+            COUNTERS.wrote(n);
+            COUNTERS.answered(1);
+            dispatch::debug_slowdown();
+        }
+    }
 }
