@@ -112,6 +112,9 @@ fn rss_bytes() -> u64 {
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
 }
 
+static ADMIN_ACCEPT: crate::log::RateLimited =
+    crate::log::RateLimited::new("admin: accept failed", std::time::Duration::from_secs(1));
+
 /// The `STATS` response to a request with this id.
 pub fn stats_frame(id: u64) -> Frame {
     Frame::response(id, proto::Method::Stats as u8, Status::Ok, snapshot().to_json())
@@ -123,7 +126,17 @@ pub fn stats_frame(id: u64) -> Frame {
 pub fn spawn_admin(listener: TcpListener) -> io::Result<()> {
     thread::Builder::new().name("admin".into()).spawn(move || {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
+            let stream = match stream {
+                Ok(s) => s,
+                // Out of descriptors: wait for one to free up rather than
+                // spinning on a backlog that accept() cannot drain.
+                Err(e) if crate::net::is_resource_exhaustion(&e) => {
+                    ADMIN_ACCEPT.log(&e);
+                    thread::sleep(std::time::Duration::from_millis(100));
+                    continue;
+                }
+                Err(_) => continue,
+            };
             // One short-lived thread per admin client: admin traffic is a
             // couple of requests per benchmark run, never a hot path.
             let _ = thread::Builder::new()
