@@ -1,0 +1,332 @@
+//! The one renderer behind every chart: a [`Figure`] of side-by-side panels
+//! sharing an x axis, a legend strip on the right and notes underneath,
+//! drawn once to SVG and once to PNG.
+//!
+//! Log axes are drawn by plotting log10 of the values on a linear axis with
+//! explicit tick positions, so every panel has the same coordinate type and
+//! the tick labels say exactly what we choose (the levels that were run,
+//! "99.9%", "1 ms").
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Context};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+/// How tick labels print a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unit {
+    /// 1, 20, 1.5k, 2M.
+    Plain,
+    /// Microseconds, shown as µs / ms / s.
+    Micros,
+}
+
+/// One point of a series, in data units (not yet log-transformed).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    /// Drawn hollow: the load generator, not the server, was the limit.
+    pub hollow: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub name: String,
+    pub color: RGBColor,
+    pub points: Vec<Point>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Panel {
+    pub title: String,
+    pub y_label: String,
+    pub y_unit: Unit,
+    pub log_y: bool,
+    pub series: Vec<Series>,
+}
+
+/// The x axis: what it shows, and where its ticks are (data units).
+#[derive(Clone, Debug)]
+pub struct XAxis {
+    pub label: String,
+    pub log: bool,
+    pub ticks: Vec<(f64, String)>,
+    /// Data range; `None`: the ticks' span, padded.
+    pub range: Option<(f64, f64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Figure {
+    pub title: String,
+    pub x: XAxis,
+    pub panels: Vec<Panel>,
+    /// Draw a marker at each point (levels), or lines only (spectra).
+    pub markers: bool,
+    /// Lines under the plots: what was left out and why.
+    pub notes: Vec<String>,
+}
+
+const LEGEND_W: u32 = 200;
+const PANEL_W: u32 = 560;
+const HEIGHT: u32 = 560;
+const FONT: &str = "sans-serif";
+
+/// Register the embedded DejaVu Sans as plotters' "sans-serif", once: the
+/// PNGs then render text without any system font library.
+pub fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// Draw `figure` to `STEM.svg` and `STEM.png`; returns both paths.
+pub fn render(stem: &Path, figure: &Figure) -> anyhow::Result<Vec<PathBuf>> {
+    register_fonts();
+    let size =
+        ((PANEL_W * figure.panels.len().max(1) as u32).max(800) + LEGEND_W, HEIGHT + 22 * figure.notes.len() as u32);
+    let svg = stem.with_extension("svg");
+    let png = stem.with_extension("png");
+    draw(SVGBackend::new(&svg, size).into_drawing_area(), figure)
+        .with_context(|| format!("drawing {}", svg.display()))?;
+    draw(BitMapBackend::new(&png, size).into_drawing_area(), figure)
+        .with_context(|| format!("drawing {}", png.display()))?;
+    Ok(vec![svg, png])
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("plotters: {e:?}")
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> anyhow::Result<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled(&figure.title, (FONT, 24).into_font().style(FontStyle::Bold)).map_err(err)?;
+    let (w, h) = root.dim_in_pixel();
+    let notes_h = 22 * figure.notes.len() as u32 + if figure.notes.is_empty() { 0 } else { 8 };
+    let (upper, notes) = root.split_vertically(h - notes_h);
+    let (plots, legend) = upper.split_horizontally(w - LEGEND_W);
+    let panels = plots.split_evenly((1, figure.panels.len().max(1)));
+    for (panel, area) in figure.panels.iter().zip(&panels) {
+        draw_panel(area, &figure.x, panel, figure.markers)?;
+    }
+    draw_legend(&legend, figure)?;
+    for (i, note) in figure.notes.iter().enumerate() {
+        notes.draw(&Text::new(note.clone(), (20, 4 + 22 * i as i32), (FONT, 15).into_font())).map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    x: &XAxis,
+    panel: &Panel,
+    markers: bool,
+) -> anyhow::Result<()> {
+    let tx = |v: f64| if x.log { v.log10() } else { v };
+    let ty = |v: f64| if panel.log_y { v.log10() } else { v };
+    let shown = |p: &Point| !panel.log_y || p.y > 0.0;
+
+    let (x_lo, x_hi) = match x.range {
+        Some((lo, hi)) => (tx(lo), tx(hi)),
+        None => {
+            let xs: Vec<f64> = x.ticks.iter().map(|t| tx(t.0)).collect();
+            let (lo, hi) = min_max(&xs).unwrap_or((0.0, 1.0));
+            let pad = if hi > lo { (hi - lo) * 0.06 } else { 0.3 };
+            (lo - pad, hi + pad)
+        }
+    };
+    let x_ticks: Vec<(f64, String)> = x.ticks.iter().map(|(v, l)| (tx(*v), l.clone())).collect();
+
+    let ys: Vec<f64> = panel.series.iter().flat_map(|s| &s.points).filter(|p| shown(p)).map(|p| p.y).collect();
+    let (y_lo, y_hi, y_ticks) = y_axis(&ys, panel.log_y, panel.y_unit);
+
+    let x_coord = Ticked { lo: x_lo, hi: x_hi, ticks: x_ticks.iter().map(|t| t.0).collect() };
+    let y_coord = Ticked { lo: y_lo, hi: y_hi, ticks: y_ticks.iter().map(|t| t.0).collect() };
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, (FONT, 18))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x_coord, y_coord)
+        .map_err(err)?;
+    let label = |ticks: &[(f64, String)], v: f64| {
+        ticks.iter().find(|t| (t.0 - v).abs() < 1e-9).map(|t| t.1.clone()).unwrap_or_default()
+    };
+    chart
+        .configure_mesh()
+        .x_desc(&x.label)
+        .y_desc(&panel.y_label)
+        .x_label_formatter(&|v| label(&x_ticks, *v))
+        .y_label_formatter(&|v| label(&y_ticks, *v))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .light_line_style(WHITE)
+        .bold_line_style(BLACK.mix(0.12))
+        .draw()
+        .map_err(err)?;
+
+    if ys.is_empty() {
+        let (cx, cy) = ((x_lo + x_hi) / 2.0, (y_lo + y_hi) / 2.0);
+        chart
+            .draw_series(std::iter::once(Text::new("no data", (cx, cy), (FONT, 18).into_font().color(&BLACK.mix(0.5)))))
+            .map_err(err)?;
+    }
+    for s in &panel.series {
+        let pts: Vec<(f64, f64, bool)> =
+            s.points.iter().filter(|p| shown(p)).map(|p| (tx(p.x), ty(p.y), p.hollow)).collect();
+        chart.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), s.color.stroke_width(2))).map_err(err)?;
+        if markers {
+            chart
+                .draw_series(pts.iter().map(|&(px, py, hollow)| {
+                    let style = if hollow { s.color.stroke_width(2) } else { s.color.filled() };
+                    Circle::new((px, py), if hollow { 6 } else { 4 }, style)
+                }))
+                .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &Figure) -> anyhow::Result<()> {
+    let mut names: Vec<(&str, RGBColor)> = Vec::new();
+    for s in figure.panels.iter().flat_map(|p| &p.series) {
+        if !names.iter().any(|n| n.0 == s.name) {
+            names.push((&s.name, s.color));
+        }
+    }
+    let text = (FONT, 15).into_font();
+    let mut y = 60;
+    for (name, color) in &names {
+        area.draw(&PathElement::new(vec![(10, y), (40, y)], color.stroke_width(2))).map_err(err)?;
+        if figure.markers {
+            area.draw(&Circle::new((25, y), 4, color.filled())).map_err(err)?;
+        }
+        area.draw(&Text::new(name.to_string(), (48, y - 9), text.clone())).map_err(err)?;
+        y += 24;
+    }
+    let hollow = figure.panels.iter().flat_map(|p| &p.series).flat_map(|s| &s.points).any(|p| p.hollow);
+    if hollow {
+        y += 8;
+        area.draw(&Circle::new((25, y), 6, BLACK.stroke_width(2))).map_err(err)?;
+        area.draw(&Text::new("loadgen-bound", (48, y - 9), text.clone())).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A linear axis whose ticks are exactly the ones given (no light grid).
+struct Ticked {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let f = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + (f * (limit.1 - limit.0) as f64).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// The y range (transformed) and its ticks, for values `ys` (data units).
+fn y_axis(ys: &[f64], log: bool, unit: Unit) -> (f64, f64, Vec<(f64, String)>) {
+    if log {
+        let (lo, hi) = min_max(ys).unwrap_or((1.0, 10.0));
+        let (mut a, mut b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        if a == b {
+            a -= 1;
+            b += 1;
+        }
+        let mult: &[f64] = if b - a <= 3 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+        let mut ticks = Vec::new();
+        for e in a..=b {
+            for m in mult {
+                let v = m * 10f64.powi(e);
+                if v <= 10f64.powi(b) {
+                    ticks.push((v.log10(), fmt_value(v, unit)));
+                }
+            }
+        }
+        (a as f64, b as f64, ticks)
+    } else {
+        let hi = min_max(ys).map(|(_, hi)| hi).filter(|&hi| hi > 0.0).unwrap_or(1.0) * 1.1;
+        let step = nice_step(hi / 5.0);
+        let ticks = (0..).map(|i| i as f64 * step).take_while(|v| *v <= hi).map(|v| (v, fmt_value(v, unit))).collect();
+        (0.0, hi, ticks)
+    }
+}
+
+fn nice_step(raw: f64) -> f64 {
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag)
+}
+
+fn min_max(vs: &[f64]) -> Option<(f64, f64)> {
+    let lo = vs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = vs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo.is_finite() && hi.is_finite()).then_some((lo, hi))
+}
+
+/// A tick label.
+pub fn fmt_value(v: f64, unit: Unit) -> String {
+    let trim = |s: String| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let short = |v: f64| trim(if v >= 100.0 || v == v.round() { format!("{v:.0}") } else { format!("{v:.2}") });
+    match unit {
+        Unit::Micros if v >= 1e6 => format!("{} s", short(v / 1e6)),
+        Unit::Micros if v >= 1e3 => format!("{} ms", short(v / 1e3)),
+        Unit::Micros => format!("{} µs", short(v)),
+        Unit::Plain if v >= 1e6 => format!("{}M", short(v / 1e6)),
+        Unit::Plain if v >= 1e3 => format!("{}k", short(v / 1e3)),
+        Unit::Plain => short(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(fmt_value(1500.0, Unit::Plain), "1.5k");
+        assert_eq!(fmt_value(0.25, Unit::Plain), "0.25");
+        assert_eq!(fmt_value(2000.0, Unit::Micros), "2 ms");
+        assert_eq!(fmt_value(50.0, Unit::Micros), "50 µs");
+    }
+
+    #[test]
+    fn log_axis_spans_whole_decades() {
+        let (lo, hi, ticks) = y_axis(&[30.0, 4000.0], true, Unit::Micros);
+        assert_eq!((lo, hi), (1.0, 4.0));
+        assert_eq!(ticks.first().unwrap().1, "10 µs");
+        assert_eq!(ticks.last().unwrap().1, "10 ms");
+    }
+
+    #[test]
+    fn linear_axis_starts_at_zero_with_round_steps() {
+        let (lo, hi, ticks) = y_axis(&[12_000.0, 47_000.0], false, Unit::Plain);
+        assert_eq!(lo, 0.0);
+        assert!(hi >= 47_000.0);
+        assert_eq!(ticks[1].0, 20_000.0, "5 steps of a round size");
+    }
+}

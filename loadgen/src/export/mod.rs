@@ -1,0 +1,146 @@
+//! Export a sweep's [`Summary`] in several formats, one file per format, as
+//! hyperfine does: each format implements [`Exporter`], and the sweep and
+//! `loadgen report` write them all through [`write_all`].
+//!
+//! - [`csv`]: `summary.csv`, one row per model × level × scenario with every
+//!   figure of the run's `RunResult`, flattened into columns.
+//! - [`json`]: `summary.json`, the [`Summary`] itself (what `loadgen report`
+//!   reads back).
+//! - [`markdown`]: `tables.md`, the tables that REPORT.md embeds.
+
+pub mod csv;
+pub mod json;
+pub mod markdown;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::sweep::summary::{write_atomic, Summary};
+
+/// One output format.
+pub trait Exporter {
+    /// The file name it writes inside the results directory.
+    fn file_name(&self) -> &'static str;
+    /// The whole file's contents for `summary`.
+    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>>;
+}
+
+/// Every format, in the order they are written.
+pub fn exporters() -> Vec<Box<dyn Exporter>> {
+    vec![Box::new(json::Json), Box::new(csv::Csv), Box::new(markdown::Markdown)]
+}
+
+/// Rewrite every export of `summary` in `dir` (each file atomically), and
+/// return their paths.
+pub fn write_all(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for exporter in exporters() {
+        let path = dir.join(exporter.file_name());
+        let bytes = exporter.serialize(summary)?;
+        write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    //! Hand-made records for the exporters', charts' and report's unit tests.
+    use crate::result::RunResult;
+    use serde_json::json;
+
+    use crate::sweep::summary::{Record, RunFiles, Status, Summary};
+
+    /// A plausible result, built from JSON (as `loadgen run` writes it) so
+    /// that fields added to `RunResult` later, with serde defaults, need no
+    /// change here.
+    pub fn result(model: &str, level: u64, rps: f64) -> RunResult {
+        let base = level / 10 + 1;
+        let n = (rps * 4.0) as u64;
+        let lat = json!({
+            "p50": base, "p90": base * 2, "p99": base * 4, "p999": base * 8, "p9999": base * 16, "max": base * 32,
+            "mean": base as f64 + 0.5, "count": n
+        });
+        let pct = json!({"p50": 0, "p90": 0, "p99": 0, "max": 0});
+        serde_json::from_value(json!({
+            "args": ["run", "-c", level.to_string()],
+            "env": {"kernel": "", "cpu_model": "", "cores": 2, "loadgen_cpus": [1], "server_cpus": [0],
+                    "git_rev": "", "date": "", "hostname": ""},
+            "connections": {"requested": level, "established": level, "failed": 0, "connect_us": pct,
+                            "never_served": 0, "first_answer_us": pct},
+            "window_s": 4.0,
+            "counts": {"sent": n, "ok": n, "errors": 0, "errors_by_status": {"BUSY": 0}, "mismatches": 0,
+                       "timeouts": 0, "resets": 0, "in_flight_end": 0},
+            "throughput_rps": rps,
+            "latency": lat,
+            "latency_uncorrected": null,
+            "server": {
+                "model": model, "requests": n, "voluntary_cs_per_req": 0.5 + level as f64 / 10_000.0,
+                "involuntary_cs_per_req": 0.01, "user_us_per_req": 3.0, "sys_us_per_req": 7.0,
+                "cpu_us_per_req": 10.0, "cpu_utilization": 0.95,
+                "threads": if model == "thread-per-conn" { level + 3 } else { 3 },
+                "connections_open": level, "rss_bytes": 10u64 << 20, "max_rss_bytes": 12u64 << 20
+            },
+            "loadgen": {"cpu_us_per_req": 5.0, "user_us": 0, "sys_us": 0, "cpu_utilization": 0.5, "rss_bytes": 0,
+                        "max_rss_bytes": 0, "threads": 1},
+            "fairness": {"min": 1, "p1": 2, "median": 3, "max": 4},
+            "loadgen_bound": level == 200 && model == "mio-single",
+            "timeseries": [{"t_s": 1.0, "phase": "window", "rps": rps, "p50_us": 0, "p99_us": 0,
+                            "server_threads": null, "server_rss_bytes": null}],
+            "failure": null
+        }))
+        .expect("the test data is a RunResult")
+    }
+
+    pub fn record(scenario: &str, model: &str, level: u64, rps: f64) -> Record {
+        let result = result(model, level, rps);
+        Record {
+            scenario: scenario.into(),
+            model: model.into(),
+            level,
+            status: Status::Ok,
+            failure: None,
+            loadgen_bound: result.loadgen_bound,
+            elapsed_s: 6.0,
+            files: RunFiles::for_run(scenario, model, level),
+            result: Some(result),
+        }
+    }
+
+    pub fn failed(scenario: &str, model: &str, level: u64, why: &str) -> Record {
+        Record {
+            scenario: scenario.into(),
+            model: model.into(),
+            level,
+            status: Status::Failed,
+            failure: Some(why.into()),
+            loadgen_bound: false,
+            elapsed_s: 1.0,
+            files: RunFiles::for_run(scenario, model, level),
+            result: None,
+        }
+    }
+
+    /// Two scenarios; pool fails at 1000 connections in the first.
+    pub fn summary() -> Summary {
+        let mut records = Vec::new();
+        for scenario in ["echo-saturate", "echo-paced"] {
+            for model in ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"] {
+                for (i, level) in [200, 500, 1000].into_iter().enumerate() {
+                    if model == "pool" && level == 1000 && scenario == "echo-saturate" {
+                        records.push(failed(scenario, model, level, "800 of 1000 connections never served"));
+                    } else {
+                        records.push(record(scenario, model, level, 20_000.0 - 3000.0 * i as f64));
+                    }
+                }
+            }
+        }
+        Summary {
+            run_id: "2026-01-01T00-00-00Z".into(),
+            scenarios: vec!["echo-saturate".into(), "echo-paced".into()],
+            models: ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"].map(String::from).to_vec(),
+            records,
+        }
+    }
+}

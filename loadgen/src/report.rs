@@ -1,0 +1,198 @@
+//! `loadgen report DIR`: redraw a sweep's charts and tables from what it
+//! saved (`summary.json` and the per-run files under `runs/`), print the
+//! tables, and optionally refresh the generated regions of REPORT.md.
+//!
+//! REPORT.md is prose written by hand around tables written by this tool.
+//! A generated region is delimited by marker comments:
+//!
+//! ```text
+//! <!-- BEGIN GENERATED: echo-saturate -->
+//! (the model × level table of scenario echo-saturate)
+//! <!-- END GENERATED: echo-saturate -->
+//! <!-- BEGIN GENERATED: echo-saturate-peers -->
+//! (the event-loop peers side by side)
+//! <!-- END GENERATED: echo-saturate-peers -->
+//! ```
+//!
+//! Only the text between the markers changes; a region whose scenario the
+//! sweep did not run is left as it was, and said so.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+use crate::charts;
+use crate::export::{self, markdown, Exporter};
+use crate::sweep::summary::{write_atomic, Summary};
+
+/// Redraw charts and tables from a sweep's saved results.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The sweep's results directory (`results/<run-id>`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Rewrite the generated regions of this markdown file
+    /// (`<!-- BEGIN GENERATED: NAME -->` ... `<!-- END GENERATED: NAME -->`,
+    /// NAME a scenario or SCENARIO-peers).
+    #[arg(long, value_name = "REPORT.md")]
+    pub update_report: Option<PathBuf>,
+    /// Tables only: do not redraw the charts.
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Do not print the tables on stdout.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let summary = Summary::load(&args.dir)?;
+    let csv = export::csv::Csv;
+    let md = export::markdown::Markdown;
+    for exporter in [&csv as &dyn export::Exporter, &md] {
+        let path = args.dir.join(exporter.file_name());
+        write_atomic(&path, &exporter.serialize(&summary)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if !args.no_charts {
+        let files = charts::draw_all(&args.dir, &summary)?;
+        eprintln!("{} charts written to {}", files.len(), args.dir.join("charts").display());
+    }
+    if !args.quiet {
+        print!("{}", String::from_utf8(md.serialize(&summary)?)?);
+    }
+    if let Some(path) = &args.update_report {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--update-report {}", path.display()))?;
+        let update = update_generated(&text, |name| region(&summary, name))
+            .with_context(|| format!("--update-report {}", path.display()))?;
+        for name in &update.left_alone {
+            eprintln!("{}: region {name} left as it was: no such scenario in {}", path.display(), args.dir.display());
+        }
+        write_atomic(path, update.text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("{}: {} generated regions rewritten", path.display(), update.replaced.len());
+    }
+    Ok(())
+}
+
+/// The generated text for region `name`, if this sweep has it.
+fn region(summary: &Summary, name: &str) -> Option<String> {
+    if summary.scenarios.iter().any(|s| s == name) {
+        return Some(markdown::scenario_table(summary, name));
+    }
+    let scenario = name.strip_suffix("-peers")?;
+    summary.scenarios.iter().any(|s| s == scenario).then(|| markdown::peer_table(summary, scenario))
+}
+
+/// What [`update_generated`] did.
+#[derive(Debug, PartialEq)]
+pub struct Update {
+    pub text: String,
+    pub replaced: Vec<String>,
+    /// Regions `generate` had nothing for.
+    pub left_alone: Vec<String>,
+}
+
+const BEGIN: &str = "<!-- BEGIN GENERATED: ";
+const END: &str = "<!-- END GENERATED: ";
+
+/// Replace the body of every generated region in `text` by
+/// `generate(name)`, when it returns something. Fails on a BEGIN without
+/// its END, naming the region and its line.
+pub fn update_generated(text: &str, generate: impl Fn(&str) -> Option<String>) -> anyhow::Result<Update> {
+    let mut out = String::with_capacity(text.len());
+    let mut update = Update { text: String::new(), replaced: Vec::new(), left_alone: Vec::new() };
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let line = text[..text.len() - rest.len() + start].lines().count() + 1;
+        let after_begin = &rest[start + BEGIN.len()..];
+        let Some(close) = after_begin.find("-->") else { bail!("line {line}: unterminated marker comment") };
+        let name = after_begin[..close].trim().to_string();
+        if name.is_empty() || name.contains('\n') {
+            bail!("line {line}: a BEGIN GENERATED marker needs a name, as in `{BEGIN}echo-saturate -->`");
+        }
+        let body_start = start + BEGIN.len() + close + 3;
+        let end_marker = format!("{END}{name} -->");
+        let Some(body_len) = rest[body_start..].find(&end_marker) else {
+            bail!("line {line}: `{BEGIN}{name} -->` has no matching `{end_marker}`")
+        };
+        if let Some(nested) = rest[body_start..body_start + body_len].find(BEGIN) {
+            let _ = nested;
+            bail!("line {line}: region {name} contains another BEGIN GENERATED marker before its end");
+        }
+        out.push_str(&rest[..body_start]);
+        match generate(&name) {
+            Some(body) => {
+                out.push('\n');
+                out.push_str(body.trim_end_matches('\n'));
+                out.push('\n');
+                update.replaced.push(name);
+            }
+            None => {
+                out.push_str(&rest[body_start..body_start + body_len]);
+                update.left_alone.push(name);
+            }
+        }
+        rest = &rest[body_start + body_len..];
+        out.push_str(&rest[..end_marker.len()]);
+        rest = &rest[end_marker.len()..];
+    }
+    if let Some(stray) = rest.find(END) {
+        let line = text[..text.len() - rest.len() + stray].lines().count() + 1;
+        bail!("line {line}: END GENERATED marker without a BEGIN");
+    }
+    out.push_str(rest);
+    update.text = out;
+    Ok(update)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::testdata;
+
+    const DOC: &str = "# Report\n\nProse before.\n\n<!-- BEGIN GENERATED: echo-saturate -->\nold table\n<!-- END GENERATED: echo-saturate -->\n\nProse between.\n<!-- BEGIN GENERATED: backend-delay -->\nkeep me\n<!-- END GENERATED: backend-delay -->\nProse after.\n";
+
+    #[test]
+    fn replaces_only_between_markers() {
+        let u = update_generated(DOC, |n| (n == "echo-saturate").then(|| "| new |\n".to_string())).unwrap();
+        assert_eq!(
+            u.text,
+            "# Report\n\nProse before.\n\n<!-- BEGIN GENERATED: echo-saturate -->\n| new |\n<!-- END GENERATED: echo-saturate -->\n\nProse between.\n<!-- BEGIN GENERATED: backend-delay -->\nkeep me\n<!-- END GENERATED: backend-delay -->\nProse after.\n"
+        );
+        assert_eq!(u.replaced, vec!["echo-saturate"]);
+        assert_eq!(u.left_alone, vec!["backend-delay"]);
+        // Idempotent: a second pass changes nothing.
+        let again = update_generated(&u.text, |n| (n == "echo-saturate").then(|| "| new |\n".to_string())).unwrap();
+        assert_eq!(again.text, u.text);
+    }
+
+    #[test]
+    fn text_without_markers_is_unchanged() {
+        let u = update_generated("just prose\n", |_| Some("x".into())).unwrap();
+        assert_eq!(u.text, "just prose\n");
+        assert!(u.replaced.is_empty());
+    }
+
+    #[test]
+    fn refuses_broken_markers() {
+        let e = update_generated("a\n<!-- BEGIN GENERATED: x -->\nbody\n", |_| None).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("no matching"), "{e}");
+        let e = update_generated("<!-- END GENERATED: x -->\n", |_| None).unwrap_err().to_string();
+        assert!(e.contains("without a BEGIN"), "{e}");
+        let e = update_generated(
+            "<!-- BEGIN GENERATED: x -->\n<!-- BEGIN GENERATED: y -->\n<!-- END GENERATED: x -->",
+            |_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("another BEGIN"), "{e}");
+    }
+
+    #[test]
+    fn regions_come_from_the_summary() {
+        let summary = testdata::summary();
+        assert!(region(&summary, "echo-saturate").unwrap().contains("| pool | 1000 |"));
+        assert!(region(&summary, "echo-saturate-peers").unwrap().starts_with("| conns | figure | mio-multi"));
+        assert_eq!(region(&summary, "cpu-work"), None);
+        assert_eq!(region(&summary, "cpu-work-peers"), None);
+    }
+}

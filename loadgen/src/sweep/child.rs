@@ -1,0 +1,214 @@
+//! The sweep's two children: a server model (started fresh for every run,
+//! ready when it prints its ready line) and `loadgen run` (the current
+//! executable). Both are pinned, in process groups of their own, and
+//! stopped by PID: SIGTERM, then SIGKILL after a grace period.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+
+use super::cpus;
+
+/// How long a server may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a child gets between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// A running server model.
+pub struct Server {
+    pub child: Child,
+    pub data: SocketAddr,
+    pub admin: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// `SERVERS MODEL --addr 127.0.0.1:0 --admin 127.0.0.1:0`, pinned to
+    /// `cpus`, stderr to `log`; returns once the ready line is read.
+    pub fn start(bin: &Path, model: &str, cpus: &[usize], log: &Path) -> anyhow::Result<Server> {
+        let stderr = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        let mut cmd = Command::new(bin);
+        cmd.arg(model).args(["--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+        cpus::confine(&mut cmd, cpus, libc::SIGTERM);
+        let mut child = cmd.spawn().with_context(|| format!("cannot start {} {model}", bin.display()))?;
+
+        // Read the ready line on a thread, so that a silent server cannot
+        // hang the sweep; the thread then drains stdout until the server exits.
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = tx.send(reader.read_line(&mut line).map(|_| line));
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let ready = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(Ok(line)) if !line.is_empty() => parse_ready(&line),
+            Ok(Ok(_)) => Err(anyhow!("exited before its ready line")),
+            Ok(Err(e)) => Err(anyhow!("cannot read its stdout: {e}")),
+            Err(_) => Err(anyhow!("printed no ready line within {READY_TIMEOUT:?}")),
+        };
+        match ready {
+            Ok((data, admin)) => Ok(Server { child, data, admin, log: log.to_path_buf() }),
+            Err(e) => {
+                let status = stop(&mut child, STOP_GRACE);
+                let tail = tail(log);
+                bail!(
+                    "server did not start: {e}{}{}",
+                    status_note(status),
+                    if tail.is_empty() { String::new() } else { format!(": {tail}") }
+                )
+            }
+        }
+    }
+
+    /// The exit status, if the server has exited (crashed: the sweep had not stopped it).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGTERM, wait, SIGKILL after [`STOP_GRACE`].
+    pub fn stop(mut self) -> Option<ExitStatus> {
+        stop(&mut self.child, STOP_GRACE)
+    }
+}
+
+fn status_note(status: Option<ExitStatus>) -> String {
+    status.map(|s| format!(" ({s})")).unwrap_or_default()
+}
+
+/// `listening data=HOST:PORT admin=HOST:PORT model=NAME protocol=MODE`
+pub fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+    let line = line.trim();
+    if !line.starts_with("listening ") {
+        bail!("unexpected first line on stdout: {line:?}");
+    }
+    let field = |key: &str| -> anyhow::Result<SocketAddr> {
+        let value = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .ok_or_else(|| anyhow!("no {key} in ready line {line:?}"))?;
+        value.parse().with_context(|| format!("{key}{value} in ready line {line:?} is not HOST:PORT"))
+    };
+    Ok((field("data=")?, field("admin=")?))
+}
+
+/// SIGTERM `child`, wait up to `grace`, then SIGKILL; reap it.
+pub fn stop(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    // SAFETY: kill(2) on our own child's PID, which is not reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+/// How a `loadgen run` child ended.
+pub enum Finish {
+    Exited(ExitStatus),
+    /// Did not end by the deadline: killed.
+    TimedOut(Duration),
+    /// The sweep was interrupted: killed.
+    Interrupted,
+}
+
+/// Start `loadgen run ARGS` (the current executable), pinned to `cpus`,
+/// stdout and stderr into `log`.
+pub fn spawn_loadgen(exe: &Path, args: &[String], cpus: &[usize], log: &Path) -> anyhow::Result<Child> {
+    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("run").args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    cpus::confine(&mut cmd, cpus, libc::SIGKILL);
+    cmd.spawn().with_context(|| format!("cannot start {} run", exe.display()))
+}
+
+/// Wait for `child` until `limit`, calling `tick(elapsed)` every 100 ms and
+/// stopping it when `interrupted()` turns true.
+pub fn wait(
+    child: &mut Child,
+    limit: Duration,
+    interrupted: impl Fn() -> bool,
+    mut tick: impl FnMut(Duration),
+) -> Finish {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Finish::Exited(status);
+        }
+        if interrupted() {
+            stop(child, STOP_GRACE);
+            return Finish::Interrupted;
+        }
+        if start.elapsed() > limit {
+            stop(child, STOP_GRACE);
+            return Finish::TimedOut(limit);
+        }
+        tick(start.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last few non-empty lines of a log file, on one line, at most ~400 bytes.
+pub fn tail(path: &Path) -> String {
+    let Ok(mut f) = File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let mut bytes = Vec::new();
+    let _ = f.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let joined = lines[lines.len().saturating_sub(3)..].join(" / ");
+    match joined.char_indices().rev().nth(400) {
+        Some((i, _)) => format!("…{}", &joined[i..]),
+        None => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_ready_line() {
+        let (data, admin) =
+            parse_ready("listening data=127.0.0.1:4000 admin=127.0.0.1:4001 model=pool protocol=framed\n").unwrap();
+        assert_eq!((data.port(), admin.port()), (4000, 4001));
+        assert!(parse_ready("error: no").unwrap_err().to_string().contains("unexpected first line"));
+        assert!(parse_ready("listening data=127.0.0.1:1 admin=none model=x").is_err());
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let path = std::env::temp_dir().join(format!("loadgen-tail-{}", std::process::id()));
+        std::fs::write(&path, "one\n\ntwo\nthree\nfour\n").unwrap();
+        assert_eq!(tail(&path), "two / three / four");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(tail(&path), "");
+    }
+
+    #[test]
+    fn stops_a_child_that_ignores_sigterm() {
+        let mut child = Command::new("sh").args(["-c", "trap '' TERM; sleep 30"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let t = Instant::now();
+        let status = stop(&mut child, Duration::from_millis(300)).unwrap();
+        assert!(!status.success());
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,594 @@
+//! `loadgen sweep`: every model × every connection level × every chosen
+//! scenario, each run against a fresh server, results saved as they come,
+//! charts drawn at the end.
+//!
+//! For each run the sweep starts the model as a child (the `servers` binary
+//! next to this one), pinned to the server's CPUs, reads its ready line,
+//! then runs `loadgen run` (this very executable) as a second child pinned
+//! to the load generator's CPUs, with `--json/--hlog/--hgrm` into
+//! `runs/<scenario>/`. It then stops the server (SIGTERM, SIGKILL after
+//! 3 s), appends the run to `summary.json`/`summary.csv`/`tables.md`, and
+//! goes on, whether the run succeeded or not: a model that cannot serve a
+//! level is a result, recorded with its reason. Ctrl-C stops the current
+//! run, keeps everything measured so far and still draws the charts.
+//!
+//! ```text
+//! results/<run-id>/
+//!   env.json  summary.json  summary.csv  tables.md
+//!   runs/<scenario>/<model>-c<level>.{json,hlog,hgrm,loadgen.log,server.log}
+//!   charts/<scenario>-<chart>.{svg,png}
+//! ```
+
+pub mod child;
+pub mod cpus;
+pub mod env;
+pub mod progress;
+pub mod scenario;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+
+use crate::result::RunResult;
+use crate::run::args::{parse_cpu_list, parse_duration};
+use child::{Finish, Server};
+use env::{Compute, ScenarioInfo, SweepEnv, Versions};
+use progress::Progress;
+use scenario::{Knobs, Scenario};
+use summary::{write_atomic, Record, RunFiles, Status, Summary};
+
+/// Every model, in the order the sweep runs them.
+pub const MODELS: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"];
+/// Connection levels without `--levels` / with `--quick`.
+pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
+pub const QUICK_LEVELS: [u64; 2] = [200, 1000];
+/// `loadgen run`'s default connect rate (connections/s), for the time plan.
+const CONNECT_RATE: f64 = 5000.0;
+/// Per-run time besides warm-up, window and connecting: server start and
+/// stop, process start, closing connections (measured on a 2-core VM).
+const OVERHEAD_S: f64 = 1.0;
+
+/// Run every model at every connection level, save the results, draw charts.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SweepArgs {
+    /// Models to run, comma-separated (default: every model the servers
+    /// binary was built with).
+    #[arg(long, value_name = "LIST")]
+    pub models: Option<String>,
+    /// Scenarios, comma-separated, or `all`: echo-saturate, echo-paced,
+    /// backend-delay, cpu-work [default: echo-saturate,echo-paced].
+    #[arg(long, value_name = "LIST")]
+    pub scenario: Option<String>,
+    /// Connection levels, comma-separated [default: 200,500,1000,2000,5000;
+    /// with --quick 200,1000].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub levels: Option<Vec<u64>>,
+    /// Warm-up before each measured window [default: 1s; with --quick 0.5s].
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Each measured window [default: 4s; with --quick 1.5s].
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Fewer levels and shorter windows: a look in about a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// echo-paced: requests per second, all connections together. Must be
+    /// low enough for every model that serves all connections, and
+    /// rate × duration must reach every connection.
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate: f64,
+    /// cpu-work: COMPUTE rounds per request [default: calibrated to about 50 µs].
+    #[arg(long, value_name = "N")]
+    pub compute_rounds: Option<u32>,
+    /// CPUs for the servers (`0`, `0-1`, `0,2`) [default: first half of the available CPUs].
+    #[arg(long, value_name = "LIST", value_parser = cpu_set)]
+    pub server_cpus: Option<CpuSet>,
+    /// CPUs for the load generator [default: the other half].
+    #[arg(long, value_name = "LIST", value_parser = cpu_set)]
+    pub loadgen_cpus: Option<CpuSet>,
+    /// Results directory [default: results/<UTC time>]. Must not hold another run.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The servers binary [default: `servers` next to this executable].
+    #[arg(long, value_name = "PATH")]
+    pub servers_bin: Option<PathBuf>,
+    /// Save results and tables but draw no charts (`loadgen report` can, later).
+    #[arg(long)]
+    pub no_charts: bool,
+}
+
+/// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CpuSet(pub Vec<usize>);
+
+fn cpu_set(s: &str) -> Result<CpuSet, String> {
+    parse_cpu_list(s).map(CpuSet)
+}
+
+/// Everything settled before the first run.
+struct Plan {
+    exe: PathBuf,
+    servers_bin: PathBuf,
+    models: Vec<String>,
+    scenarios: Vec<Scenario>,
+    levels: Vec<u64>,
+    warmup: Duration,
+    duration: Duration,
+    knobs: Knobs,
+    pinning: cpus::Pinning,
+}
+
+impl Plan {
+    fn run_seconds(&self, level: u64) -> f64 {
+        self.warmup.as_secs_f64() + self.duration.as_secs_f64() + level as f64 / CONNECT_RATE + OVERHEAD_S
+    }
+
+    fn total_seconds(&self) -> f64 {
+        let per_model: f64 = self.levels.iter().map(|&l| self.run_seconds(l)).sum();
+        per_model * (self.models.len() * self.scenarios.len()) as f64
+    }
+}
+
+pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
+    let started = SystemTime::now();
+    let exe = std::env::current_exe().context("cannot find this executable (to run `loadgen run`)")?;
+    let servers_bin = find_servers(args.servers_bin.as_deref(), &exe)?;
+    let built = built_models(&servers_bin)?;
+    let (models, skipped) = choose_models(args.models.as_deref(), &built)?;
+    let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&scenario::DEFAULT.join(",")))?;
+    let mut levels =
+        args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
+    levels.sort_unstable();
+    levels.dedup();
+    if levels.is_empty() || levels[0] == 0 {
+        bail!("--levels: give connection counts of at least 1, such as 200,1000");
+    }
+    let warmup = args.warmup.unwrap_or(if args.quick { Duration::from_millis(500) } else { Duration::from_secs(1) });
+    let duration =
+        args.duration.unwrap_or(if args.quick { Duration::from_millis(1500) } else { Duration::from_secs(4) });
+    if duration.is_zero() {
+        bail!("--duration must be more than 0");
+    }
+    let top = *levels.last().expect("levels is not empty");
+    if scenarios.iter().any(|s| s.name == "echo-paced") && args.rate * duration.as_secs_f64() < top as f64 {
+        bail!(
+            "--rate {} × --duration {:?} sends fewer requests than the {top} connections of --levels: every \
+             connection must send at least one (raise --rate or --duration)",
+            args.rate,
+            duration
+        );
+    }
+    let given = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
+    let pinning = cpus::split(&cpus::available()?, given(&args.server_cpus), given(&args.loadgen_cpus))?;
+    cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
+    raise_nofile_limit();
+    let compute = {
+        let (calibrated, us_per_round) = scenario::calibrate_rounds(50.0);
+        let (rounds, source) = match args.compute_rounds {
+            Some(n) => (n, "--compute-rounds"),
+            None => (calibrated, "calibrated to about 50 µs per request"),
+        };
+        Compute { rounds, us_per_round, us_per_request: rounds as f64 * us_per_round, source: source.into() }
+    };
+    let plan = Plan {
+        exe,
+        servers_bin,
+        models,
+        scenarios,
+        levels,
+        warmup,
+        duration,
+        knobs: Knobs { rate: args.rate, rounds: compute.rounds },
+        pinning,
+    };
+
+    let run_id = env::run_id(started);
+    let dir = results_dir(args.out.as_deref(), &run_id)?;
+    let mut envj = SweepEnv {
+        run_id: run_id.clone(),
+        command: std::env::args().collect(),
+        started: crate::env::rfc3339(started),
+        finished: None,
+        elapsed_s: None,
+        interrupted: false,
+        machine: env::machine(&plan.pinning),
+        pinning: plan.pinning.clone(),
+        servers_bin: plan.servers_bin.display().to_string(),
+        versions: Versions {
+            loadgen: env!("CARGO_PKG_VERSION").into(),
+            servers: env::version_of(&plan.servers_bin, "--version").unwrap_or_else(|| "unknown".into()),
+            rustc: env::version_of(Path::new("rustc"), "--version"),
+        },
+        models: plan.models.clone(),
+        skipped,
+        levels: plan.levels.clone(),
+        warmup_s: warmup.as_secs_f64(),
+        duration_s: duration.as_secs_f64(),
+        scenarios: plan
+            .scenarios
+            .iter()
+            .map(|s| ScenarioInfo { name: s.name.into(), about: s.about.into(), loadgen_flags: s.flags(&plan.knobs) })
+            .collect(),
+        compute,
+        runs_planned: plan.models.len() * plan.levels.len() * plan.scenarios.len(),
+        runs_done: 0,
+        runs_failed: 0,
+    };
+    write_env(&dir, &envj)?;
+    for note in &envj.skipped {
+        eprintln!("{note}");
+    }
+    eprintln!(
+        "sweep {run_id}: {} models × {} levels × {} scenarios = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        plan.models.len(),
+        plan.levels.len(),
+        plan.scenarios.len(),
+        envj.runs_planned,
+        progress::clock(plan.total_seconds()),
+        cpus::list(&plan.pinning.server_cpus),
+        cpus::list(&plan.pinning.loadgen_cpus),
+        dir.display()
+    );
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C while the first is being handled exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted))?;
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
+    }
+
+    let mut summary = Summary {
+        run_id,
+        scenarios: plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
+        models: plan.models.clone(),
+        records: Vec::new(),
+    };
+    let mut progress = Progress::new(envj.runs_planned, plan.total_seconds());
+    'all: for scenario in &plan.scenarios {
+        std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
+        for model in &plan.models {
+            for &level in &plan.levels {
+                let n = summary.records.len() + 1;
+                let Some(record) = run_one(&plan, &dir, scenario, model, level, &interrupted, &progress) else {
+                    break 'all;
+                };
+                let line = outcome_line(n, envj.runs_planned, &record);
+                progress.finished(&line, plan.run_seconds(level), record.elapsed_s);
+                envj.runs_done += 1;
+                envj.runs_failed += (record.status == Status::Failed) as usize;
+                summary.records.push(record);
+                crate::export::write_all(&dir, &summary)?;
+            }
+        }
+    }
+    progress.done();
+    envj.interrupted = interrupted.load(Ordering::SeqCst);
+    envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
+    envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
+    write_env(&dir, &envj)?;
+    crate::export::write_all(&dir, &summary)?;
+    if !args.no_charts {
+        let files = crate::charts::draw_all(&dir, &summary)?;
+        eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
+    }
+    eprintln!(
+        "{} of {} runs done ({} failed) in {}; results in {}",
+        envj.runs_done,
+        envj.runs_planned,
+        envj.runs_failed,
+        progress::clock(progress.elapsed().as_secs_f64()),
+        dir.display()
+    );
+    if envj.interrupted {
+        bail!("interrupted: kept the {} runs finished before it, in {}", envj.runs_done, dir.display());
+    }
+    Ok(())
+}
+
+/// One model at one level: fresh server, `loadgen run`, server stopped.
+/// `None` when the sweep was interrupted meanwhile (the run is not kept).
+fn run_one(
+    plan: &Plan,
+    dir: &Path,
+    scenario: &Scenario,
+    model: &str,
+    level: u64,
+    interrupted: &AtomicBool,
+    progress: &Progress,
+) -> Option<Record> {
+    let started = Instant::now();
+    let files = RunFiles::for_run(scenario.name, model, level);
+    let what = format!("{} · {model} · {level} conns", scenario.name);
+    let planned = plan.run_seconds(level);
+    let failed = |why: String, result: Option<RunResult>| Record {
+        scenario: scenario.name.into(),
+        model: model.into(),
+        level,
+        status: Status::Failed,
+        failure: Some(why),
+        loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        files: files.clone(),
+        result,
+    };
+    if interrupted.load(Ordering::SeqCst) {
+        return None;
+    }
+    progress.phase(&what, "starting server", planned, 0.0);
+    let mut server =
+        match Server::start(&plan.servers_bin, model, &plan.pinning.server_cpus, &dir.join(&files.server_log)) {
+            Ok(s) => s,
+            Err(e) => return Some(failed(format!("{e:#}"), None)),
+        };
+
+    let path = |p: &str| dir.join(p).display().to_string();
+    let mut args: Vec<String> = vec![
+        "--target".into(),
+        server.data.to_string(),
+        "--admin".into(),
+        server.admin.to_string(),
+        "-c".into(),
+        level.to_string(),
+        "--threads".into(),
+        plan.pinning.loadgen_cpus.len().clamp(1, 64).to_string(),
+        "--warmup".into(),
+        format!("{}ms", plan.warmup.as_millis()),
+        "--duration".into(),
+        format!("{}ms", plan.duration.as_millis()),
+        "--json".into(),
+        path(&files.json),
+        "--hlog".into(),
+        path(&files.hlog),
+        "--hgrm".into(),
+        path(&files.hgrm),
+        "--server-cpus".into(),
+        cpus::list(&plan.pinning.server_cpus),
+        "--quiet".into(),
+    ];
+    args.extend(scenario.flags(&plan.knobs));
+    let connect_s = level as f64 / CONNECT_RATE;
+    let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() + connect_s + 30.0);
+    let finish = match child::spawn_loadgen(&plan.exe, &args, &plan.pinning.loadgen_cpus, &dir.join(&files.loadgen_log))
+    {
+        Ok(mut lg) => child::wait(
+            &mut lg,
+            limit,
+            || interrupted.load(Ordering::SeqCst),
+            |t| {
+                let t = t.as_secs_f64();
+                let phase = if t < connect_s {
+                    "connecting"
+                } else if t < connect_s + plan.warmup.as_secs_f64() {
+                    "warm-up"
+                } else if t < connect_s + plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() {
+                    "measuring"
+                } else {
+                    "finishing"
+                };
+                progress.phase(&what, phase, planned, started.elapsed().as_secs_f64());
+            },
+        ),
+        Err(e) => {
+            server.stop();
+            return Some(failed(format!("{e:#}"), None));
+        }
+    };
+    let crashed = server.exited();
+    progress.phase(&what, "stopping server", planned, started.elapsed().as_secs_f64());
+    let server_log = server.log.clone();
+    server.stop();
+    if matches!(finish, Finish::Interrupted) {
+        return None;
+    }
+
+    let result: Option<anyhow::Result<RunResult>> = std::fs::read(dir.join(&files.json))
+        .ok()
+        .map(|bytes| serde_json::from_slice(&bytes).with_context(|| format!("{} is not a RunResult", files.json)));
+    let (result, unreadable) = match result {
+        Some(Ok(r)) => (Some(r), None),
+        Some(Err(e)) => (None, Some(format!("{e:#}"))),
+        None => (None, None),
+    };
+    let loadgen_tail = || child::tail(&dir.join(&files.loadgen_log));
+    let mut why: Vec<String> = Vec::new();
+    if let Some(status) = crashed {
+        why.push(format!("server exited during the run ({status}): {}", child::tail(&server_log)));
+    }
+    if let Some(f) = result.as_ref().and_then(|r| r.failure.clone()) {
+        why.push(f);
+    }
+    match finish {
+        Finish::Exited(status) if !status.success() && why.is_empty() => {
+            why.push(format!("loadgen run exited with {status}: {}", loadgen_tail()))
+        }
+        Finish::TimedOut(limit) => why.push(format!("loadgen run did not finish within {limit:?}; killed")),
+        _ => {}
+    }
+    if let Some(e) = unreadable {
+        why.push(e);
+    } else if result.is_none() && why.is_empty() {
+        why.push(format!("loadgen run wrote no result: {}", loadgen_tail()));
+    }
+    if !why.is_empty() {
+        return Some(failed(why.join("; "), result));
+    }
+    let result = result.expect("a run without failures has a result");
+    Some(Record {
+        scenario: scenario.name.into(),
+        model: model.into(),
+        level,
+        status: Status::Ok,
+        failure: None,
+        loadgen_bound: result.loadgen_bound,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        files,
+        result: Some(result),
+    })
+}
+
+fn outcome_line(n: usize, total: usize, r: &Record) -> String {
+    use crate::export::markdown::{thousands, us};
+    let head = format!("[{n}/{total}] {} {} {} conns:", r.scenario, r.model, r.level);
+    match (&r.status, &r.result) {
+        (Status::Ok, Some(x)) => format!(
+            "{head} ok, {} req/s, p99 {}{} ({:.1} s)",
+            thousands(x.throughput_rps),
+            us(x.latency.p99),
+            if r.loadgen_bound { ", loadgen-bound" } else { "" },
+            r.elapsed_s
+        ),
+        _ => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
+    }
+}
+
+fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(envj)?;
+    bytes.push(b'\n');
+    write_atomic(&dir.join("env.json"), &bytes).context("cannot write env.json")
+}
+
+/// `--servers-bin`, or `servers` next to this executable.
+fn find_servers(given: Option<&Path>, exe: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(p) = given {
+        if !p.is_file() {
+            bail!("--servers-bin {}: no such file", p.display());
+        }
+        return Ok(p.to_path_buf());
+    }
+    let next = exe.with_file_name("servers");
+    if next.is_file() {
+        return Ok(next);
+    }
+    bail!(
+        "no servers binary next to {} (build it with `cargo build --release -p servers`, or pass --servers-bin PATH)",
+        exe.display()
+    )
+}
+
+/// The subcommands `servers --help` lists (the models it was built with).
+fn built_models(bin: &Path) -> anyhow::Result<Vec<String>> {
+    let out =
+        Command::new(bin).arg("--help").output().with_context(|| format!("cannot run {} --help", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let models: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| *w != "help")
+        .map(String::from)
+        .collect();
+    if models.is_empty() {
+        bail!("{} --help lists no models: is it the iomodels servers binary?", bin.display());
+    }
+    Ok(models)
+}
+
+/// The models to run, and notes on those left out.
+fn choose_models(list: Option<&str>, built: &[String]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let known = |m: &str| MODELS.contains(&m) || built.iter().any(|b| b == m);
+    let wanted: Vec<String> = match list {
+        Some(l) => {
+            let mut v: Vec<String> = Vec::new();
+            for m in l.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                if !known(m) {
+                    bail!("--models {m}: no such model (choose from {})", MODELS.join(", "));
+                }
+                if !v.iter().any(|x| x == m) {
+                    v.push(m.to_string());
+                }
+            }
+            v
+        }
+        None => MODELS
+            .iter()
+            .map(|m| m.to_string())
+            .chain(built.iter().filter(|b| !MODELS.contains(&b.as_str())).cloned())
+            .collect(),
+    };
+    let mut skipped = Vec::new();
+    let mut models = Vec::new();
+    for m in wanted {
+        if built.contains(&m) {
+            models.push(m);
+        } else if m == "libevent" {
+            skipped.push("libevent: not built (libevent-dev missing)".to_string());
+        } else {
+            skipped.push(format!("{m}: not in this servers binary"));
+        }
+    }
+    if models.is_empty() {
+        bail!("--models: none of the chosen models is in the servers binary ({})", skipped.join("; "));
+    }
+    Ok((models, skipped))
+}
+
+/// `--out DIR` (new or empty), or `results/<run-id>[-N]`, created.
+fn results_dir(out: Option<&Path>, run_id: &str) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = out {
+        if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+            bail!("--out {}: not empty; a sweep never writes over another run's results", dir.display());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create it", dir.display()))?;
+        return Ok(dir.to_path_buf());
+    }
+    std::fs::create_dir_all("results").context("cannot create results/")?;
+    for n in 1..1000 {
+        let name = if n == 1 { run_id.to_string() } else { format!("{run_id}-{n}") };
+        let dir = Path::new("results").join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
+    }
+    bail!("results/{run_id}: a thousand runs with this id already exist")
+}
+
+/// Raise the soft open-files limit to the hard one; the children inherit it
+/// (`loadgen run` at 5000 connections needs more than the usual 1024).
+fn raise_nofile_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit on a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libevent_missing_is_skipped_and_said_so() {
+        let built: Vec<String> = MODELS[..5].iter().map(|s| s.to_string()).collect();
+        let (models, skipped) = choose_models(None, &built).unwrap();
+        assert_eq!(models, built);
+        assert_eq!(skipped, vec!["libevent: not built (libevent-dev missing)"]);
+        let (models, _) = choose_models(Some("tokio, pool,tokio"), &built).unwrap();
+        assert_eq!(models, ["tokio", "pool"]);
+        let e = choose_models(Some("nginx"), &built).unwrap_err().to_string();
+        assert!(e.contains("--models nginx: no such model"), "{e}");
+        assert!(choose_models(Some("libevent"), &built).is_err());
+    }
+
+    #[test]
+    fn results_dirs_never_collide() {
+        let base = std::env::temp_dir().join(format!("loadgen-out-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("full")).unwrap();
+        std::fs::write(base.join("full/summary.json"), "{}").unwrap();
+        let e = results_dir(Some(&base.join("full")), "x").unwrap_err().to_string();
+        assert!(e.contains("not empty"), "{e}");
+        assert_eq!(results_dir(Some(&base.join("new")), "x").unwrap(), base.join("new"));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

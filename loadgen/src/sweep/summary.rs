@@ -1,0 +1,139 @@
+//! What a sweep keeps: one [`Record`] per model × level × scenario, and the
+//! [`Summary`] of them all that `summary.json` holds.
+//!
+//! A record is written the moment its run ends, so an interrupted sweep still
+//! has everything it measured. `loadgen report` rebuilds every chart and
+//! table from `summary.json` plus the per-run files under `runs/`, and from
+//! nothing else.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::result::RunResult;
+
+/// Whether a run produced a valid measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One model at one connection level in one scenario.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub scenario: String,
+    pub model: String,
+    /// Connections requested (`loadgen run -c`).
+    pub level: u64,
+    pub status: Status,
+    /// Why the run failed: `RunResult.failure`, or what the sweep saw (the
+    /// server did not start or crashed, `loadgen run` exited non-zero).
+    pub failure: Option<String>,
+    /// Copied from the result: the load generator, not the server, was the limit.
+    pub loadgen_bound: bool,
+    /// Wall time of the whole run, server start to server stop (seconds).
+    pub elapsed_s: f64,
+    /// The per-run files, relative to the results directory.
+    pub files: RunFiles,
+    /// What `loadgen run` wrote, when it wrote anything (a failed run may
+    /// still have a partial result).
+    pub result: Option<RunResult>,
+}
+
+/// Where one run's files are, relative to the results directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunFiles {
+    pub json: String,
+    pub hlog: String,
+    pub hgrm: String,
+    /// `loadgen run`'s stderr.
+    pub loadgen_log: String,
+    /// The server's stderr.
+    pub server_log: String,
+}
+
+impl RunFiles {
+    /// `runs/<scenario>/<model>-c<level>.*`
+    pub fn for_run(scenario: &str, model: &str, level: u64) -> RunFiles {
+        let stem = format!("runs/{scenario}/{model}-c{level}");
+        RunFiles {
+            json: format!("{stem}.json"),
+            hlog: format!("{stem}.hlog"),
+            hgrm: format!("{stem}.hgrm"),
+            loadgen_log: format!("{stem}.loadgen.log"),
+            server_log: format!("{stem}.server.log"),
+        }
+    }
+}
+
+/// Everything `summary.json` holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub run_id: String,
+    /// Scenario names in the order they ran.
+    pub scenarios: Vec<String>,
+    /// Model names in the order they ran.
+    pub models: Vec<String>,
+    pub records: Vec<Record>,
+}
+
+impl Summary {
+    /// The records of one scenario, in the order they ran.
+    pub fn scenario<'a>(&'a self, scenario: &'a str) -> impl Iterator<Item = &'a Record> + 'a {
+        self.records.iter().filter(move |r| r.scenario == scenario)
+    }
+
+    /// The connection levels a scenario ran, ascending.
+    pub fn levels(&self, scenario: &str) -> Vec<u64> {
+        let mut levels: Vec<u64> = self.scenario(scenario).map(|r| r.level).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        levels
+    }
+
+    /// The models a scenario ran, in sweep order.
+    pub fn models_in(&self, scenario: &str) -> Vec<String> {
+        let mut models: Vec<String> = Vec::new();
+        for m in self.models.iter().chain(self.scenario(scenario).map(|r| &r.model)) {
+            if !models.contains(m) && self.scenario(scenario).any(|r| &r.model == m) {
+                models.push(m.clone());
+            }
+        }
+        models
+    }
+
+    pub fn find<'a>(&'a self, scenario: &'a str, model: &str, level: u64) -> Option<&'a Record> {
+        self.scenario(scenario).find(|r| r.model == model && r.level == level)
+    }
+
+    /// Read `DIR/summary.json`.
+    pub fn load(dir: &Path) -> anyhow::Result<Summary> {
+        use anyhow::Context;
+        let path = dir.join("summary.json");
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a sweep summary", path.display()))
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename, so that a
+/// reader (or an interrupted sweep) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = PathBuf::from(path);
+    let name = format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"));
+    tmp.set_file_name(name);
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}

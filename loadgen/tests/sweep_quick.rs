@@ -1,0 +1,290 @@
+//! `loadgen sweep` end to end, kept small: two models, two low connection
+//! levels, sub-second windows, into a temporary directory. Then `loadgen
+//! report` on what it saved, a model that cannot start, Ctrl-C, and the
+//! flags it must refuse.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use loadgen::sweep::summary::{Status, Summary};
+
+const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+/// One sweep at a time: they all pin to the same CPUs, and a sweep's
+/// figures (and its loadgen's timeouts) should not depend on another's.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `servers` binary of the same profile, built if needed (it is another
+/// package of the workspace, so cargo does not build it for these tests).
+fn servers_bin() -> PathBuf {
+    let dir = Path::new(LOADGEN).parent().unwrap();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["build", "--quiet", "-p", "servers", "--bin", "servers"]);
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo build -p servers");
+    assert!(status.success(), "cargo build -p servers failed");
+    let bin = dir.join("servers");
+    assert!(bin.is_file(), "no {}", bin.display());
+    bin
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadgen-sweep-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn loadgen(args: &[&str], cwd: &Path) -> Output {
+    Command::new(LOADGEN).args(args).current_dir(cwd).stdin(Stdio::null()).output().expect("run loadgen")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// PIDs of processes (other than this test) holding a file under `dir` open.
+fn holders_of(dir: &Path) -> Vec<String> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == std::process::id().to_string() {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(dir))) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+const CHARTS: [&str; 6] = ["throughput", "latency", "context-switches", "cpu", "memory", "spectrum"];
+
+fn check_charts(out: &Path, scenarios: &[&str]) {
+    for scenario in scenarios {
+        for chart in CHARTS {
+            for ext in ["svg", "png"] {
+                let path = out.join(format!("charts/{scenario}-{chart}.{ext}"));
+                let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                if ext == "png" {
+                    assert_eq!(&bytes[1..4], b"PNG", "{}", path.display());
+                } else {
+                    let svg = String::from_utf8(bytes).unwrap();
+                    assert!(svg.starts_with("<svg") && svg.contains(scenario), "{}", path.display());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_sweep_saves_everything_and_report_redraws_it() {
+    let _serial = serial();
+    let servers = servers_bin();
+    let tmp = temp_dir("tiny");
+    let out = tmp.join("out");
+    let args = [
+        "sweep",
+        "--models",
+        "mio-single,thread-per-conn",
+        "--levels",
+        "50,100",
+        "--warmup",
+        "0.2s",
+        "--duration",
+        "0.5s",
+        "--out",
+        out.to_str().unwrap(),
+        "--servers-bin",
+        servers.to_str().unwrap(),
+    ];
+    let run = loadgen(&args, &tmp);
+    assert!(run.status.success(), "{}", text(&run));
+
+    // summary.json: 2 models × 2 levels × 2 default scenarios, all measured.
+    let summary = Summary::load(&out).unwrap();
+    assert_eq!(summary.scenarios, ["echo-saturate", "echo-paced"]);
+    assert_eq!(summary.records.len(), 8);
+    for r in &summary.records {
+        assert_eq!(r.status, Status::Ok, "{} {} {}: {:?}\n{}", r.scenario, r.model, r.level, r.failure, text(&run));
+        let result = r.result.as_ref().unwrap();
+        assert_eq!(result.connections.established, r.level);
+        assert!(result.throughput_rps > 0.0 && result.latency.count > 0);
+        assert_eq!(result.server.as_ref().unwrap().model, r.model);
+        for f in [&r.files.json, &r.files.hlog, &r.files.hgrm] {
+            assert!(out.join(f).is_file(), "no {f}");
+        }
+    }
+    let paced = summary.find("echo-paced", "mio-single", 100).unwrap();
+    assert!(paced.result.as_ref().unwrap().args.iter().any(|a| a == "--rate"));
+
+    // summary.csv: a header and one row per run, with the lead columns.
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 9, "{csv}");
+    assert!(lines[0].starts_with("scenario,model,level,status,failure,loadgen_bound,"), "{}", lines[0]);
+    assert!(lines[0].contains("throughput_rps") && lines[0].contains("server.cpu_us_per_req"));
+    assert!(lines[1..].iter().all(|l| l.contains(",ok,")));
+
+    // env.json: pinning, what ran, what was skipped.
+    let env: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap();
+    let pin = &env["pinning"];
+    assert!(!pin["server_cpus"].as_array().unwrap().is_empty() && !pin["loadgen_cpus"].as_array().unwrap().is_empty());
+    assert_eq!(env["models"], serde_json::json!(["mio-single", "thread-per-conn"]));
+    assert_eq!(env["runs_done"], 8);
+    assert_eq!(env["interrupted"], false);
+    assert!(env["compute"]["rounds"].as_u64().unwrap() > 0);
+    assert!(env["finished"].is_string());
+
+    check_charts(&out, &["echo-saturate", "echo-paced"]);
+    assert!(holders_of(&out).is_empty(), "processes still hold result files open: {:?}", holders_of(&out));
+
+    // loadgen report: from summary.json and runs/ alone.
+    std::fs::remove_dir_all(out.join("charts")).unwrap();
+    std::fs::remove_file(out.join("summary.csv")).unwrap();
+    let report_md = tmp.join("REPORT.md");
+    std::fs::write(
+        &report_md,
+        "# Report\n\nHand-written.\n\n<!-- BEGIN GENERATED: echo-saturate -->\nstale\n<!-- END GENERATED: echo-saturate -->\n\n\
+         <!-- BEGIN GENERATED: cpu-work -->\nnot run\n<!-- END GENERATED: cpu-work -->\n",
+    )
+    .unwrap();
+    let rep = loadgen(&["report", out.to_str().unwrap(), "--update-report", report_md.to_str().unwrap()], &tmp);
+    assert!(rep.status.success(), "{}", text(&rep));
+    let stdout = String::from_utf8_lossy(&rep.stdout);
+    assert!(stdout.contains("## echo-saturate") && stdout.contains("| mio-single | 100 |"), "{stdout}");
+    check_charts(&out, &["echo-saturate", "echo-paced"]);
+    assert_eq!(std::fs::read_to_string(out.join("summary.csv")).unwrap().lines().count(), 9);
+    let report = std::fs::read_to_string(&report_md).unwrap();
+    assert!(report.starts_with("# Report\n\nHand-written.\n"));
+    assert!(!report.contains("stale") && report.contains("| thread-per-conn | 50 |"), "{report}");
+    assert!(report.contains("not run"), "a region for a scenario not in the sweep stays as it was");
+
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// A model that cannot start is recorded with its reason, and the sweep goes on.
+#[test]
+fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
+    let _serial = serial();
+    let servers = servers_bin();
+    let tmp = temp_dir("failing");
+    let fake = tmp.join("servers");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = pool ]; then echo 'pool: cannot spawn worker threads: Resource temporarily unavailable' >&2; exit 1; fi\nexec '{}' \"$@\"\n",
+            servers.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let out = tmp.join("out");
+    let args = [
+        "sweep",
+        "--models",
+        "pool,mio-single",
+        "--levels",
+        "20",
+        "--scenario",
+        "echo-saturate",
+        "--warmup",
+        "0.1s",
+        "--duration",
+        "0.3s",
+        "--no-charts",
+        "--out",
+        out.to_str().unwrap(),
+        "--servers-bin",
+        fake.to_str().unwrap(),
+    ];
+    let run = loadgen(&args, &tmp);
+    assert!(run.status.success(), "failed runs are results, not errors: {}", text(&run));
+    let summary = Summary::load(&out).unwrap();
+    let pool = summary.find("echo-saturate", "pool", 20).unwrap();
+    assert_eq!(pool.status, Status::Failed);
+    let why = pool.failure.as_deref().unwrap();
+    assert!(why.contains("server did not start") && why.contains("cannot spawn worker threads"), "{why}");
+    assert_eq!(summary.find("echo-saturate", "mio-single", 20).unwrap().status, Status::Ok, "{}", text(&run));
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("echo-saturate,pool,20,failed,server did not start")), "{csv}");
+    assert!(String::from_utf8_lossy(&run.stderr).contains("FAILED: server did not start"));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// Ctrl-C: the current run is stopped (children killed by PID), finished
+/// runs are kept, charts are still drawn, and the exit status says so.
+#[test]
+fn ctrl_c_keeps_what_was_measured() {
+    let _serial = serial();
+    let servers = servers_bin();
+    let tmp = temp_dir("ctrlc");
+    let out = tmp.join("out");
+    let sweep = Command::new(LOADGEN)
+        .args(["sweep", "--models", "mio-single", "--levels", "10,20,30", "--scenario", "echo-saturate"])
+        .args(["--warmup", "0.1s", "--duration", "1s", "--out", out.to_str().unwrap()])
+        .args(["--servers-bin", servers.to_str().unwrap()])
+        .current_dir(&tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Summary::load(&out).map_or(true, |s| s.records.is_empty()) {
+        assert!(Instant::now() < deadline, "no run finished within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300)); // into the second run
+    unsafe { libc::kill(sweep.id() as libc::pid_t, libc::SIGINT) };
+    let done = sweep.wait_with_output().unwrap();
+    assert!(!done.status.success(), "an interrupted sweep exits non-zero: {}", text(&done));
+    assert!(String::from_utf8_lossy(&done.stderr).contains("interrupted"), "{}", text(&done));
+    let summary = Summary::load(&out).unwrap();
+    assert!((1..3).contains(&summary.records.len()), "{} records", summary.records.len());
+    let env: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap();
+    assert_eq!(env["interrupted"], true);
+    check_charts(&out, &["echo-saturate"]);
+    assert!(holders_of(&out).is_empty(), "children left running: {:?}", holders_of(&out));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn refuses_bad_flags_with_the_flag_named() {
+    let tmp = temp_dir("flags");
+    let out = tmp.join("out");
+    let o = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--models", "nginx"], "--models nginx: no such model"),
+        (&["--scenario", "fast"], "--scenario fast: no such scenario"),
+        (&["--rate", "10", "--levels", "200", "--duration", "1s"], "--rate 10"),
+        (&["--server-cpus", "0", "--loadgen-cpus", "0"], "overlap"),
+    ];
+    let servers = servers_bin();
+    for (flags, expected) in cases {
+        let mut args = vec!["sweep", "--out", o, "--servers-bin", servers.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let run = loadgen(&args, &tmp);
+        assert!(!run.status.success(), "{flags:?}: {}", text(&run));
+        assert!(String::from_utf8_lossy(&run.stderr).contains(expected), "{flags:?}: {}", text(&run));
+        assert!(!out.exists(), "{flags:?}: a refused sweep creates no results directory");
+    }
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("summary.json"), "{}").unwrap();
+    let run = loadgen(&["sweep", "--out", o, "--servers-bin", servers.to_str().unwrap()], &tmp);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("not empty"), "{}", text(&run));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
