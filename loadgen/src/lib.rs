@@ -4,3 +4,9 @@
 
 pub mod floor;
 pub mod result;
+pub mod charts;
+pub mod export;
+pub mod report;
+pub mod sweep;
+pub mod env;
+pub mod run;

@@ -1,2 +1,50 @@
-//! `loadgen`: placeholder entry point, being written.
-fn main() {}
+//! `loadgen`: drive the iomodels servers and measure them.
+//!
+//! One subcommand per variant of [`Cli`], each with the `Args` struct and
+//! the entry point of its own module; main only dispatches and turns a
+//! failed run into a non-zero exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use loadgen::{floor, report, run, sweep};
+
+/// One mio load generator that drives every iomodels server the same way.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+enum Cli {
+    /// Drive one server with N connections and measure it (latency,
+    /// throughput, both sides' CPU per request).
+    Run(run::RunArgs),
+    /// Measure what one request costs at the very least on this machine.
+    Floor(floor::FloorArgs),
+    /// Run every server model at every connection level, save the results
+    /// under results/<run-id>/ and draw charts.
+    Sweep(sweep::SweepArgs),
+    /// Redraw a sweep's charts and tables from its saved results, and
+    /// refresh the generated tables of REPORT.md.
+    Report(report::ReportArgs),
+}
+
+fn main() -> ExitCode {
+    let outcome = match Cli::parse() {
+        Cli::Run(args) => run::run(&args).map(|r| r.failure),
+        Cli::Floor(args) => floor::run(&args).map(|f| {
+            print!("{}", floor::describe(&f));
+            None
+        }),
+        Cli::Sweep(args) => sweep::sweep(&args).map(|()| None),
+        Cli::Report(args) => report::report(&args).map(|()| None),
+    };
+    match outcome {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(failure)) => {
+            eprintln!("loadgen: run failed: {failure}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("loadgen: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

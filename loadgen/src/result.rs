@@ -41,6 +41,10 @@ pub struct RunResult {
     /// `None` when the run is valid; otherwise why it is not (not all
     /// connections established, mismatches, server died, interrupted...).
     pub failure: Option<String>,
+    /// Things a reader should know that do not invalidate the run (no
+    /// --admin given, STATS unreadable at the end, some connections reset).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -71,6 +75,9 @@ pub struct Connections {
     /// Time from connect to the first answer, over the connections that
     /// got one (µs). Shows an accept thread that falls behind.
     pub first_answer_us: Percentiles,
+    /// Connections that had at least one request time out (`--timeout`).
+    #[serde(default)]
+    pub stuck: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -98,8 +105,15 @@ pub struct Counts {
     pub timeouts: u64,
     /// Connections reset or closed by the server during the run.
     pub resets: u64,
-    /// Still outstanding when the window closed.
+    /// Sent in the window and still outstanding (neither answered nor past
+    /// `--timeout`) when the run ended: `loadgen run` waits for the window's
+    /// answers for a short drain after it, at most min(--timeout, 2 s).
     pub in_flight_end: u64,
+    /// Mismatches at any time of the run, warm-up and drain included, plus
+    /// answers that could not be decoded at all. Any of them fails the run
+    /// (unless `--allow-mismatch`), even outside the window.
+    #[serde(default)]
+    pub mismatches_total: u64,
 }
 
 /// Latency summary (µs).

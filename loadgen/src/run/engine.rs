@@ -1,0 +1,514 @@
+//! One load-generating thread: a mio `Poll` over its share of the
+//! connections, in the shape of mio's `examples/tcp_server.rs`.
+//!
+//! A thread first opens its connections, paced in batches every 50 ms so the
+//! server's listen backlog never overflows, and reports how that went. Then
+//! it waits for the start signal (the same instant for every thread) and
+//! runs the load until the window ends and its answers are in, or the drain
+//! runs out, or the run is stopped.
+//!
+//! Per poll wake-up it reads each ready connection until WouldBlock,
+//! settles the answers, queues the next requests and writes them in one
+//! write. The clock is read once per ready connection. Timers (the open
+//! loop's intended send times, `--think-us`) sit in a binary heap, and a
+//! `timerfd` wakes the poll for the earliest one with microsecond precision
+//! (epoll's own timeout has only milliseconds, which would add up to 1 ms to
+//! every open-loop latency). Timeouts are checked every 10 ms, not per event.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::args::{Protocol, Shape};
+use super::conn::{Closed, Conn, Ctx, State, Tally};
+use super::histo::{self, Hist};
+use super::sampler::describe_io;
+use super::schedule::{OpenSchedule, Timeline};
+use super::workload::Workload;
+
+const TIMER: Token = Token(usize::MAX);
+const HOUSEKEEPING: Duration = Duration::from_millis(10);
+const CONNECT_TICK: Duration = Duration::from_millis(50);
+
+/// What every thread shares, read-only.
+pub struct Plan {
+    pub target: std::net::SocketAddr,
+    pub protocol: Protocol,
+    pub shape: Shape,
+    pub workload: Workload,
+    pub timeout: Duration,
+    /// Connections per second, for this thread.
+    pub connect_rate: f64,
+    pub connect_timeout: Duration,
+    /// Over all threads.
+    pub connections: u64,
+}
+
+/// Counters the main thread reads while the run goes on.
+#[derive(Default)]
+pub struct Shared {
+    pub stop: Arc<AtomicBool>,
+    pub answered: AtomicU64,
+    pub open: AtomicU64,
+}
+
+pub struct ConnectReport {
+    pub established: u64,
+    pub failed: u64,
+    pub connect_us: Hist,
+    pub first_error: Option<String>,
+}
+
+/// A full one-second bucket: (bucket, latency histogram, OK answers).
+pub type Bucket = (usize, Hist, u64);
+
+pub struct WorkerReport {
+    pub tally: Tally,
+    pub in_flight_end: u64,
+    /// Answered (OK or error) in the window, per established connection.
+    pub answered_per_conn: Vec<u64>,
+    pub first_answer_us: Hist,
+    pub never_served: u64,
+    pub stuck: u64,
+    /// When this thread stopped sending and reading.
+    pub ended_at: Instant,
+    /// Every established connection was closed by the server.
+    pub all_closed: bool,
+    /// The connections, still open: they close when the report is dropped,
+    /// after the end-of-window STATS snapshot, so that the server's
+    /// `connections_open` there still counts them.
+    _conns: Vec<Conn>,
+}
+
+/// Run one thread: connect, report, wait for the start, load.
+pub fn worker(
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    indices: Vec<u64>,
+    connected: Sender<ConnectReport>,
+    start: Receiver<Option<Timeline>>,
+    buckets: Sender<Bucket>,
+) -> io::Result<Option<WorkerReport>> {
+    let mut poll = match Poll::new() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = connected.send(ConnectReport {
+                established: 0,
+                failed: indices.len() as u64,
+                connect_us: histo::new_hist(),
+                first_error: Some(format!("cannot create a mio Poll: {e}")),
+            });
+            return Err(e);
+        }
+    };
+    let mut events = Events::with_capacity(1024);
+    let (mut conns, report) = connect_all(&plan, &shared, &mut poll, &mut events, &indices);
+    let _ = connected.send(report);
+    let Ok(Some(timeline)) = start.recv() else { return Ok(None) };
+    let mut engine = Engine {
+        plan: &plan,
+        shared: &shared,
+        poll,
+        timer: TimerFd::new()?,
+        timers: BinaryHeap::with_capacity(conns.len()),
+        tally: Tally::new(),
+        timeline,
+        schedule: match plan.shape {
+            Shape::Open { rate } => Some(OpenSchedule { start: timeline.start, rate, connections: plan.connections }),
+            Shape::Closed { .. } => None,
+        },
+        buckets,
+    };
+    engine.poll.registry().register(&mut SourceFd(&engine.timer.fd.as_raw_fd()), TIMER, Interest::READABLE)?;
+    let all_closed = engine.run(&mut conns, &mut events)?;
+    Ok(Some(engine.finish(conns, all_closed)))
+}
+
+/// Open this thread's connections at the paced rate; wait for each to be
+/// established, refused or timed out.
+fn connect_all(
+    plan: &Plan,
+    shared: &Shared,
+    poll: &mut Poll,
+    events: &mut Events,
+    indices: &[u64],
+) -> (Vec<Conn>, ConnectReport) {
+    let mut conns: Vec<Conn> = Vec::with_capacity(indices.len());
+    let mut report = ConnectReport { established: 0, failed: 0, connect_us: histo::new_hist(), first_error: None };
+    let per_tick = ((plan.connect_rate * CONNECT_TICK.as_secs_f64()).round() as usize).max(1);
+    let begin = Instant::now();
+    let depth = match plan.shape {
+        Shape::Closed { depth, .. } => depth as usize,
+        Shape::Open { .. } => 1,
+    };
+    let fail = |report: &mut ConnectReport, why: String| {
+        report.failed += 1;
+        report.first_error.get_or_insert(why);
+    };
+    let mut pending = 0usize;
+    let mut started = 0usize;
+    while started < indices.len() || pending > 0 {
+        if shared.stop.load(Relaxed) {
+            break;
+        }
+        let now = Instant::now();
+        let ticks = (now - begin).as_micros() / CONNECT_TICK.as_micros() + 1;
+        let allowed = (ticks as usize).saturating_mul(per_tick).min(indices.len());
+        while started < allowed {
+            let index = indices[started];
+            started += 1;
+            match TcpStream::connect(plan.target) {
+                Ok(mut s) => {
+                    let token = Token(conns.len());
+                    match poll.registry().register(&mut s, token, Interest::READABLE | Interest::WRITABLE) {
+                        Ok(()) => {
+                            conns.push(Conn::new(s, token, index, plan.protocol, &plan.workload, depth));
+                            pending += 1;
+                        }
+                        Err(e) => fail(&mut report, format!("cannot register a socket: {e}")),
+                    }
+                }
+                Err(e) => fail(&mut report, describe_io(&e)),
+            }
+        }
+        let next_tick = if started < indices.len() { begin + CONNECT_TICK * ticks as u32 } else { now + HOUSEKEEPING };
+        let _ = poll.poll(events, Some(next_tick.saturating_duration_since(now).min(HOUSEKEEPING)));
+        let now = Instant::now();
+        for event in events.iter() {
+            let Some(c) = conns.get_mut(event.token().0) else { continue };
+            if c.state != State::Connecting {
+                continue;
+            }
+            let s = c.stream.as_ref().expect("connecting socket");
+            let outcome = match s.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => match s.peer_addr() {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+                    Err(e) => Err(e),
+                },
+            };
+            match outcome {
+                Ok(false) => continue,
+                Ok(true) => {
+                    let _ = s.set_nodelay(true);
+                    c.state = State::Open;
+                    histo::record(&mut report.connect_us, now - c.opened_at);
+                    report.established += 1;
+                }
+                Err(e) => {
+                    c.state = State::Closed;
+                    c.stream = None;
+                    fail(&mut report, describe_io(&e));
+                }
+            }
+            pending -= 1;
+        }
+        for c in conns.iter_mut().filter(|c| c.state == State::Connecting) {
+            if now - c.opened_at > plan.connect_timeout {
+                c.state = State::Closed;
+                c.stream = None;
+                pending -= 1;
+                fail(&mut report, format!("not established within --connect-timeout {:?}", plan.connect_timeout));
+            }
+        }
+    }
+    // Interrupted: whatever was not established has failed.
+    for c in conns.iter_mut().filter(|c| c.state == State::Connecting) {
+        c.state = State::Closed;
+        c.stream = None;
+        fail(&mut report, "interrupted".into());
+    }
+    report.failed += (indices.len() - started) as u64;
+    // Unneeded sockets go now; the rest read only, until a write blocks.
+    conns.retain(|c| c.state == State::Open);
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.token = Token(i);
+        c.pending.clear();
+        let s = c.stream.as_mut().expect("open");
+        if poll.registry().reregister(s, c.token, Interest::READABLE).is_ok() {
+            c.set_write_interest(false);
+        }
+    }
+    shared.open.fetch_add(conns.len() as u64, Relaxed);
+    (conns, report)
+}
+
+struct Engine<'a> {
+    plan: &'a Plan,
+    shared: &'a Shared,
+    poll: Poll,
+    timer: TimerFd,
+    /// (when, connection): one send each.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    tally: Tally,
+    timeline: Timeline,
+    schedule: Option<OpenSchedule>,
+    buckets: Sender<Bucket>,
+}
+
+impl Engine<'_> {
+    /// The load loop. Returns true if the server closed every connection.
+    fn run(&mut self, conns: &mut [Conn], events: &mut Events) -> io::Result<bool> {
+        let t = self.timeline;
+        std::thread::sleep(t.start.saturating_duration_since(Instant::now()));
+        let mut open = conns.len();
+        let buckets = self.buckets.clone();
+        let mut on_bucket = move |k: usize, h: Hist, n: u64| {
+            let _ = buckets.send((k, h, n));
+        };
+        for c in conns.iter_mut() {
+            let now = Instant::now();
+            match self.plan.shape {
+                Shape::Closed { depth, .. } => {
+                    for _ in 0..depth {
+                        self.send(c, now, &mut on_bucket);
+                    }
+                }
+                Shape::Open { .. } => self.schedule_next(c, now, &mut on_bucket),
+            }
+            if let Err(e) = c.flush(self.poll.registry()) {
+                open -= self.lost(c, Closed::Reset(describe_io(&e)));
+            }
+        }
+        let mut next_housekeeping = Instant::now();
+        let mut reported = 0u64;
+        loop {
+            let now = Instant::now();
+            if now >= t.run_end || self.shared.stop.load(Relaxed) || open == 0 {
+                break;
+            }
+            if now >= next_housekeeping {
+                next_housekeeping = now + HOUSEKEEPING;
+                for c in conns.iter_mut().filter(|c| c.state == State::Open) {
+                    c.sweep_timeouts(&mut self.tally, self.plan.timeout, now);
+                }
+                self.shared.answered.fetch_add(self.tally.answered_all - reported, Relaxed);
+                reported = self.tally.answered_all;
+            }
+            // Timers that are due: one send each.
+            while let Some(&Reverse((at, i))) = self.timers.peek() {
+                if at > now {
+                    break;
+                }
+                self.timers.pop();
+                let c = &mut conns[i];
+                if c.state != State::Open {
+                    continue;
+                }
+                let start = match self.schedule {
+                    Some(_) => at,
+                    None => now,
+                };
+                if self.schedule.is_some() {
+                    c.next_k += 1;
+                }
+                if self.schedule.is_some() || now < t.window_end {
+                    self.queue(c, start, now, &mut on_bucket);
+                }
+                if let Err(e) = c.flush(self.poll.registry()) {
+                    open -= self.lost(c, Closed::Reset(describe_io(&e)));
+                }
+            }
+            if now >= t.window_end && self.tally.unresolved == 0 {
+                break;
+            }
+            let mut wait = next_housekeeping.min(t.run_end).saturating_duration_since(now);
+            if let Some(&Reverse((at, _))) = self.timers.peek() {
+                if self.timer.armed.is_none_or(|a| a <= now || at < a) {
+                    self.timer.arm(at, now);
+                }
+                // A millisecond later at most, should the timerfd not wake us.
+                wait = wait.min(at.saturating_duration_since(now) + Duration::from_millis(1));
+            }
+            if let Err(e) = self.poll.poll(events, Some(wait)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                if event.token() == TIMER {
+                    self.timer.clear();
+                    continue;
+                }
+                let i = event.token().0;
+                if conns[i].state != State::Open {
+                    continue;
+                }
+                if event.is_writable() {
+                    if let Err(e) = conns[i].flush(self.poll.registry()) {
+                        open -= self.lost(&mut conns[i], Closed::Reset(describe_io(&e)));
+                        continue;
+                    }
+                }
+                if !(event.is_readable() || event.is_read_closed() || event.is_error()) {
+                    continue;
+                }
+                let plan = self.plan;
+                let mut ctx = Ctx {
+                    workload: &plan.workload,
+                    protocol: plan.protocol,
+                    timeline: t,
+                    target: plan.target,
+                    on_bucket: &mut on_bucket,
+                };
+                match conns[i].on_readable(&mut ctx, &mut self.tally) {
+                    Ok((0, _)) => {}
+                    Ok((settled, now)) => {
+                        let c = &mut conns[i];
+                        match self.plan.shape {
+                            Shape::Closed { think, .. } if think.is_zero() => {
+                                if now < t.window_end {
+                                    for _ in 0..settled {
+                                        self.queue(c, now, now, &mut on_bucket);
+                                    }
+                                }
+                            }
+                            Shape::Closed { think, .. } => {
+                                for _ in 0..settled {
+                                    self.timers.push(Reverse((now + think, i)));
+                                }
+                            }
+                            Shape::Open { .. } => self.schedule_next(c, now, &mut on_bucket),
+                        }
+                        if let Err(e) = c.flush(self.poll.registry()) {
+                            open -= self.lost(c, Closed::Reset(describe_io(&e)));
+                        }
+                    }
+                    Err(why) => open -= self.lost(&mut conns[i], why),
+                }
+            }
+        }
+        // The last, partial bucket of the window.
+        let last = std::mem::replace(&mut self.tally.bucket, (0, histo::new_hist(), 0));
+        if last.2 > 0 {
+            on_bucket(last.0, last.1, last.2);
+        }
+        self.shared.answered.fetch_add(self.tally.answered_all - reported, Relaxed);
+        Ok(open == 0 && !conns.is_empty())
+    }
+
+    fn queue(&mut self, c: &mut Conn, start: Instant, now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
+        let plan = self.plan;
+        let ctx = Ctx {
+            workload: &plan.workload,
+            protocol: plan.protocol,
+            timeline: self.timeline,
+            target: plan.target,
+            on_bucket,
+        };
+        c.queue(&ctx, &mut self.tally, start, now);
+    }
+
+    /// Closed loop: queue a request now (if the window is still open).
+    fn send(&mut self, c: &mut Conn, now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
+        if now < self.timeline.window_end {
+            self.queue(c, now, now, on_bucket);
+        }
+    }
+
+    /// Open loop, with nothing in flight: send the connection's next request
+    /// now if its intended time has passed, or set a timer for it. Requests
+    /// intended after the window are never sent.
+    fn schedule_next(&mut self, c: &mut Conn, now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
+        let Some(s) = self.schedule else { return };
+        if !c.pending.is_empty() {
+            return;
+        }
+        let at = s.intended(c.index, c.next_k);
+        if at >= self.timeline.window_end {
+            return;
+        }
+        if at <= now {
+            c.next_k += 1;
+            self.queue(c, at, now, on_bucket);
+        } else {
+            self.timers.push(Reverse((at, c.token.0)));
+        }
+    }
+
+    /// A connection is gone; returns 1 (for the open count).
+    fn lost(&mut self, c: &mut Conn, why: Closed) -> usize {
+        match why {
+            Closed::Reset(e) => {
+                self.tally.resets += 1;
+                self.tally.first_close.get_or_insert(format!("--target {}: {e}", self.plan.target));
+            }
+            Closed::Garbage(e) => {
+                self.tally.mismatches_total += 1;
+                self.tally.garbage.get_or_insert(e);
+            }
+        }
+        c.close(self.poll.registry(), &mut self.tally);
+        self.shared.open.fetch_sub(1, Relaxed);
+        1
+    }
+
+    fn finish(self, conns: Vec<Conn>, all_closed: bool) -> WorkerReport {
+        let mut first_answer_us = histo::new_hist();
+        let mut never_served = 0;
+        for c in &conns {
+            match c.first_answer {
+                Some(d) => histo::record(&mut first_answer_us, d),
+                None => never_served += 1,
+            }
+        }
+        WorkerReport {
+            in_flight_end: conns.iter().map(Conn::in_flight).sum(),
+            answered_per_conn: conns.iter().map(|c| c.answered_window).collect(),
+            first_answer_us,
+            never_served,
+            stuck: conns.iter().filter(|c| c.stuck).count() as u64,
+            ended_at: Instant::now(),
+            all_closed,
+            tally: self.tally,
+            _conns: conns,
+        }
+    }
+}
+
+/// A one-shot timer with microsecond resolution that a mio Poll can wait on.
+struct TimerFd {
+    fd: OwnedFd,
+    armed: Option<Instant>,
+}
+
+impl TimerFd {
+    fn new() -> io::Result<TimerFd> {
+        // SAFETY: timerfd_create has no preconditions; the fd is checked.
+        let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor that nothing else owns.
+        Ok(TimerFd { fd: unsafe { OwnedFd::from_raw_fd(fd) }, armed: None })
+    }
+
+    fn arm(&mut self, at: Instant, now: Instant) {
+        let d = at.saturating_duration_since(now).max(Duration::from_micros(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+            it_value: libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long },
+        };
+        // SAFETY: a valid timerfd and a valid itimerspec.
+        unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        self.armed = Some(at);
+    }
+
+    fn clear(&mut self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes into an 8-byte buffer.
+        unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+        self.armed = None;
+    }
+}

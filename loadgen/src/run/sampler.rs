@@ -1,0 +1,204 @@
+//! The server's counters (STATS on its admin port) and the load generator's
+//! own (`getrusage`), read from a thread of their own.
+//!
+//! The sampler takes a snapshot of both at the start and the end of the
+//! measured window, whose differences give the cost per request, and reads
+//! STATS once a second for the time series. It uses a blocking socket with a
+//! short timeout and never touches the mio threads, so a slow or dead admin
+//! port costs the measurement nothing but a missing figure.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use proto::{Method, Stats, Status};
+
+use super::schedule::Timeline;
+
+/// How long one STATS exchange may take.
+pub const STATS_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A blocking STATS client that keeps its connection between calls.
+pub struct StatsClient {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl StatsClient {
+    pub fn new(addr: SocketAddr) -> StatsClient {
+        StatsClient { addr, stream: None, buf: Vec::with_capacity(1024) }
+    }
+
+    /// One STATS exchange. The error names `--admin` and says what was wrong.
+    pub fn fetch(&mut self) -> Result<Stats, String> {
+        let result = self.exchange();
+        if result.is_err() {
+            self.stream = None;
+        }
+        result.map_err(|e| format!("--admin {}: {e}", self.addr))
+    }
+
+    fn exchange(&mut self) -> Result<Stats, String> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect_timeout(&self.addr, STATS_TIMEOUT).map_err(|e| describe_io(&e))?;
+            s.set_read_timeout(Some(STATS_TIMEOUT)).map_err(|e| e.to_string())?;
+            s.set_write_timeout(Some(STATS_TIMEOUT)).map_err(|e| e.to_string())?;
+            let _ = s.set_nodelay(true);
+            self.stream = Some(s);
+        }
+        let stream = self.stream.as_mut().expect("connected above");
+        let mut req = Vec::with_capacity(proto::HEADER_LEN);
+        proto::encode_parts(u64::MAX, Method::Stats as u8, 0, &[], &mut req);
+        stream.write_all(&req).map_err(|e| describe_io(&e))?;
+        self.buf.clear();
+        let deadline = Instant::now() + STATS_TIMEOUT;
+        let frame = loop {
+            match proto::decode(&self.buf) {
+                Ok(Some((f, _))) => break f,
+                Ok(None) => {}
+                Err(e) => return Err(format!("the answer is not a STATS frame ({e})")),
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no STATS answer within {STATS_TIMEOUT:?}"));
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) => return Err("closed the connection without answering STATS".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(describe_io(&e)),
+            }
+        };
+        if frame.id != u64::MAX || frame.method != Method::Stats as u8 {
+            return Err(format!(
+                "the answer is not a STATS answer (id {}, method {}): is this the data port?",
+                frame.id, frame.method
+            ));
+        }
+        if frame.status != Status::Ok as u8 {
+            return Err(format!("STATS answered with status {}", frame.status));
+        }
+        Stats::from_json(&frame.payload).map_err(|e| format!("the STATS payload is not the expected JSON ({e})"))
+    }
+}
+
+/// An I/O error in words a user recognises ("connection refused").
+pub fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset".into(),
+        TimedOut | WouldBlock => "timed out".into(),
+        _ => {
+            let s = e.to_string();
+            s.split(" (os error").next().unwrap_or(&s).to_lowercase()
+        }
+    }
+}
+
+/// The load generator's own resource use, from `getrusage(RUSAGE_SELF)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rusage {
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub max_rss_bytes: u64,
+    /// Resident memory now (from /proc/self/statm).
+    pub rss_bytes: u64,
+}
+
+pub fn rusage() -> Rusage {
+    // SAFETY: getrusage fills the zeroed struct we pass and nothing else.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Rusage {
+        user_us: us(ru.ru_utime),
+        sys_us: us(ru.ru_stime),
+        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+        rss_bytes: rss_bytes(),
+    }
+}
+
+/// Resident memory of this process now, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    let pages: u64 = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+/// Both sides' counters at one instant.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub at: Instant,
+    pub loadgen: Rusage,
+    pub server: Option<Result<Stats, String>>,
+}
+
+fn snapshot(client: &mut Option<StatsClient>) -> Snapshot {
+    let loadgen = rusage();
+    let at = Instant::now();
+    Snapshot { at, loadgen, server: client.as_mut().map(|c| c.fetch()) }
+}
+
+/// What the sampler saw.
+#[derive(Debug, Default)]
+pub struct SamplerReport {
+    pub window_start: Option<Snapshot>,
+    pub window_end: Option<Snapshot>,
+    /// Entry k: STATS read at the end of one-second bucket k (see `Timeline`).
+    pub seconds: Vec<Option<Stats>>,
+}
+
+/// Start the sampler; it ends at the window's end, or as soon as `stop`
+/// receives a message or is dropped (taking the end snapshot then).
+pub fn spawn(
+    admin: Option<SocketAddr>,
+    timeline: Timeline,
+    stop: Receiver<()>,
+) -> std::io::Result<JoinHandle<SamplerReport>> {
+    std::thread::Builder::new().name("stats-sampler".into()).spawn(move || {
+        let mut client = admin.map(StatsClient::new);
+        let mut report = SamplerReport::default();
+        enum Event {
+            WindowStart,
+            Second(usize),
+            WindowEnd,
+        }
+        let mut events: Vec<(Instant, u8, Event)> = vec![(timeline.warmup_end, 0, Event::WindowStart)];
+        for k in 0..timeline.buckets() {
+            events.push((timeline.bucket_span(k).1, 1, Event::Second(k)));
+        }
+        events.push((timeline.window_end, 2, Event::WindowEnd));
+        events.sort_by_key(|(at, order, _)| (*at, *order));
+        for (at, _, event) in events {
+            let wait = at.saturating_duration_since(Instant::now());
+            match stop.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => {}
+                _ => {
+                    if report.window_start.is_some() {
+                        report.window_end = Some(snapshot(&mut client));
+                    }
+                    return report;
+                }
+            }
+            match event {
+                Event::WindowStart => report.window_start = Some(snapshot(&mut client)),
+                Event::WindowEnd => report.window_end = Some(snapshot(&mut client)),
+                Event::Second(k) => {
+                    let stats = client.as_mut().and_then(|c| c.fetch().ok());
+                    report.seconds.resize(k + 1, None);
+                    report.seconds[k] = stats;
+                }
+            }
+        }
+        report
+    })
+}

@@ -1,0 +1,148 @@
+//! The human summary on stdout: enough to judge a run at a glance, and to
+//! check that the load generator was not the bottleneck.
+
+use std::fmt::Write;
+
+use super::args::{Protocol, RunArgs, Shape};
+use crate::result::{Latency, RunResult};
+
+pub fn render(args: &RunArgs, r: &RunResult) -> String {
+    let mut s = String::new();
+    let c = &r.connections;
+    let methods: Vec<String> = args
+        .mix()
+        .0
+        .iter()
+        .map(|(m, w)| if args.mix.is_some() { format!("{}={w}", m.name()) } else { m.name().to_string() })
+        .collect();
+    let shape = match args.shape() {
+        Shape::Closed { depth, think } if think.is_zero() => format!("closed loop, depth {depth}"),
+        Shape::Closed { depth, think } => format!("closed loop, depth {depth}, think {} µs", think.as_micros()),
+        Shape::Open { rate } => format!("open loop, {rate} req/s"),
+    };
+    let protocol = match args.protocol {
+        Protocol::Framed => format!("framed {} (ECHO {} B)", methods.join(","), args.size),
+        Protocol::Raw => format!("raw {} B messages", args.size),
+    };
+    let _ = writeln!(
+        s,
+        "loadgen run: {} connections to {}, {protocol}, {shape}, {} thread(s)",
+        c.requested, args.target, args.threads
+    );
+    let _ = writeln!(s, "window {:.2} s after {:.2} s of warm-up", r.window_s, args.warmup.as_secs_f64());
+    let p = &c.connect_us;
+    let _ = writeln!(
+        s,
+        "connections  {} of {} established, {} failed; connect µs p50 {} p90 {} p99 {} max {}",
+        c.established, c.requested, c.failed, p.p50, p.p90, p.p99, p.max
+    );
+    let f = &c.first_answer_us;
+    let _ = writeln!(
+        s,
+        "             first answer µs p50 {} p90 {} p99 {} max {}; never served {}; stuck {}",
+        f.p50, f.p90, f.p99, f.max, c.never_served, c.stuck
+    );
+    let n = &r.counts;
+    let _ = writeln!(
+        s,
+        "requests     sent {} = ok {} + errors {} + timeouts {} + in flight at end {}",
+        n.sent, n.ok, n.errors, n.timeouts, n.in_flight_end
+    );
+    let by_status: Vec<String> = n.errors_by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        s,
+        "             mismatches {} ({} in the whole run), resets {}{}",
+        n.mismatches,
+        n.mismatches_total,
+        n.resets,
+        if by_status.is_empty() { String::new() } else { format!("; errors: {}", by_status.join(", ")) }
+    );
+    let _ = writeln!(s, "throughput   {:.0} req/s", r.throughput_rps);
+    let _ = writeln!(
+        s,
+        "latency µs   {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
+        "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"
+    );
+    let row = |name: &str, l: &Latency| {
+        format!(
+            "  {name:<10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11.1}\n",
+            l.p50, l.p90, l.p99, l.p999, l.p9999, l.max, l.mean
+        )
+    };
+    match &r.latency_uncorrected {
+        Some(u) => {
+            s += &row("corrected", &r.latency);
+            s += &row("uncorrect.", u);
+        }
+        None => s += &row("", &r.latency),
+    }
+    match &r.server {
+        Some(v) => {
+            let _ =
+                writeln!(
+                s,
+                "server       {}: {:.2} µs CPU/request ({:.2} user + {:.2} sys), {:.3} voluntary + {:.3} involuntary \
+                 context switches/request",
+                v.model, v.cpu_us_per_req, v.user_us_per_req, v.sys_us_per_req, v.voluntary_cs_per_req,
+                v.involuntary_cs_per_req
+            );
+            let _ = writeln!(
+                s,
+                "             {} requests in the window, utilization {:.2} CPU; {} threads, {} connections open, RSS {} \
+                 (peak {})",
+                v.requests,
+                v.cpu_utilization,
+                v.threads,
+                v.connections_open,
+                mib(v.rss_bytes),
+                mib(v.max_rss_bytes)
+            );
+        }
+        None => {
+            let _ = writeln!(s, "server       counters not measured");
+        }
+    }
+    let l = &r.loadgen;
+    let _ = writeln!(
+        s,
+        "loadgen      {:.2} µs CPU/request ({} user + {} sys µs in the window), utilization {:.2} CPU; RSS {} (peak {}), \
+         {} threads",
+        l.cpu_us_per_req,
+        l.user_us,
+        l.sys_us,
+        l.cpu_utilization,
+        mib(l.rss_bytes),
+        mib(l.max_rss_bytes),
+        l.threads
+    );
+    let verdict = match (&r.server, r.loadgen_bound) {
+        (_, true) => "LOADGEN-BOUND: the load generator was saturated while the server was not; the throughput is \
+                      the load generator's limit (add --threads or pin it to a core of its own)"
+            .to_string(),
+        (Some(v), false) if v.cpu_us_per_req > 0.0 => {
+            format!("not the bottleneck: {:.2}x the server's CPU per request", l.cpu_us_per_req / v.cpu_us_per_req)
+        }
+        _ => "not the bottleneck by its own CPU (server side unknown)".to_string(),
+    };
+    let _ = writeln!(s, "             {verdict}");
+    let fa = &r.fairness;
+    let _ = writeln!(
+        s,
+        "fairness     answered per connection in the window: min {}, p1 {}, median {}, max {}",
+        fa.min, fa.p1, fa.median, fa.max
+    );
+    for note in &r.notes {
+        let _ = writeln!(s, "note         {note}");
+    }
+    match &r.failure {
+        None => s += "result       OK\n",
+        Some(f) => {
+            let _ = writeln!(s, "result       FAILED: {f}");
+        }
+    }
+    s
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}

@@ -1,0 +1,186 @@
+//! Test harness for `loadgen run`: start a real `servers` model (or a fake
+//! server written here) on 127.0.0.1:0, run the real `loadgen` binary at it
+//! and read back its JSON.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use loadgen::result::RunResult;
+
+/// The `servers` binary, built beside `loadgen` (same target dir and
+/// profile), or in `$CARGO_TARGET_DIR/debug` / `../target/debug`.
+pub fn servers_bin() -> PathBuf {
+    let beside = Path::new(env!("CARGO_BIN_EXE_loadgen")).with_file_name("servers");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let candidates = [beside, target.join("debug/servers")];
+    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| {
+        panic!(
+            "the servers binary is missing (looked at {candidates:?}): run `cargo build -p servers` first \
+             (or `cargo build --workspace --bins && cargo test --workspace`)"
+        )
+    })
+}
+
+/// A running `servers` process; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub data: SocketAddr,
+    pub admin: Option<SocketAddr>,
+}
+
+impl Server {
+    pub fn start(model: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(servers_bin())
+            .arg(model)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn servers");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("ready line");
+        assert!(line.starts_with("listening "), "ready line {line:?}");
+        let field = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
+        Server { child, data: field("data=").parse().unwrap(), admin: field("admin=").parse().ok() }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `loadgen run ARGS... --json TMP --quiet`; the output and the parsed
+/// result (if the file was written).
+pub fn run(args: &[&str]) -> (Output, Option<RunResult>) {
+    let dir = tempdir();
+    let json = dir.join("run.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("run")
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .arg("--quiet")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run loadgen");
+    let result = std::fs::read(&json).ok().map(|b| serde_json::from_slice(&b).expect("--json parses as RunResult"));
+    (out, result)
+}
+
+/// A fresh directory under the target dir's tmp.
+pub fn tempdir() -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir =
+        std::env::temp_dir().join(format!("loadgen-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A framed echo server, one thread per connection, that corrupts one
+/// ECHO payload in `every` (flipping its first byte), or none if 0.
+/// Stops accepting when dropped.
+pub struct FakeEcho {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeEcho {
+    pub fn start(every: u64) -> FakeEcho {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let counter = Arc::new(AtomicU64::new(0));
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let counter = counter.clone();
+                std::thread::spawn(move || echo_conn(conn, every, &counter));
+            }
+        });
+        FakeEcho { addr, stop }
+    }
+}
+
+impl Drop for FakeEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn echo_conn(mut s: TcpStream, every: u64, counter: &AtomicU64) {
+    let _ = s.set_nodelay(true);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let n = match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut out = Vec::new();
+        while let Ok(Some((mut f, used))) = proto::decode(&buf) {
+            buf.drain(..used);
+            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            if every > 0 && n.is_multiple_of(every) && !f.payload.is_empty() {
+                f.payload[0] ^= 0xFF;
+            }
+            proto::encode(&f, &mut out);
+        }
+        if s.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// A server that answers every connection with `reply` bytes, then reads
+/// and discards whatever comes.
+pub fn fake_replying(reply: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut chunk = [0u8; 4096];
+                // Wait for the first request, then answer with garbage.
+                if matches!(conn.read(&mut chunk), Ok(n) if n > 0) {
+                    let _ = conn.write_all(reply);
+                }
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                while matches!(conn.read(&mut chunk), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+/// An address where nothing listens (a port just freed).
+pub fn closed_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}

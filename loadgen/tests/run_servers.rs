@@ -1,0 +1,304 @@
+//! `loadgen run` against real servers (the `servers` binary, built first:
+//! `cargo build --workspace --bins`) and against deliberately wrong ones.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use loadgen::result::RunResult;
+
+fn addrs(s: &Server) -> (String, String) {
+    (s.data.to_string(), s.admin.expect("admin port").to_string())
+}
+
+fn assert_counts_add_up(r: &RunResult) {
+    let c = &r.counts;
+    assert_eq!(c.sent, c.ok + c.errors + c.timeouts + c.in_flight_end, "{c:?}");
+    assert_eq!(c.errors, c.errors_by_status.values().sum::<u64>(), "{c:?}");
+}
+
+#[test]
+fn counts_add_up_and_stats_deltas_match() {
+    let server = Server::start("thread-per-conn", &[]);
+    let (target, admin) = addrs(&server);
+    let (out, r) = run(&[
+        "--target",
+        &target,
+        "--admin",
+        &admin,
+        "-c",
+        "16",
+        "--depth",
+        "2",
+        "--mix",
+        "echo=80,compute=10,delay=10",
+        "--delay-us",
+        "500",
+        "--rounds",
+        "5000",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = r.unwrap();
+    assert_counts_add_up(&r);
+    assert!(r.counts.ok > 1000, "{:?}", r.counts);
+    assert_eq!(r.counts.mismatches_total, 0);
+    assert_eq!(r.failure, None);
+    assert_eq!(r.connections.established, 16);
+    assert!(r.window_s > 1.9 && r.window_s < 2.1, "{}", r.window_s);
+
+    // The server answered, within the window, what the load generator
+    // counted, up to what was in flight at either end (16 x 2 each) and
+    // what was answered while each STATS snapshot was being read.
+    let s = r.server.as_ref().expect("server counters");
+    assert_eq!(s.model, "thread-per-conn");
+    let answered = r.counts.ok + r.counts.errors;
+    let slack = 2 * 16 * 2 + answered / 50;
+    assert!(s.requests.abs_diff(answered) <= slack, "server {} vs loadgen {answered}", s.requests);
+    assert!(s.cpu_us_per_req > 0.0 && s.user_us_per_req + s.sys_us_per_req > 0.0);
+    assert!(s.threads >= 16, "a thread per connection: {}", s.threads);
+    assert_eq!(s.connections_open, 16, "{s:?}");
+    assert!(r.loadgen.cpu_us_per_req > 0.0 && r.loadgen.rss_bytes > 0);
+
+    // Fairness and time series cover the window.
+    assert!(r.fairness.min > 0 && r.fairness.min <= r.fairness.median && r.fairness.median <= r.fairness.max);
+    assert_eq!(r.connections.never_served, 0);
+    let window: Vec<_> = r.timeseries.iter().filter(|s| s.phase == "window").collect();
+    assert_eq!(window.len(), 2, "{:?}", r.timeseries);
+    assert!(window.iter().all(|s| s.rps > 0.0 && s.server_threads.is_some() && s.p99_us >= s.p50_us));
+}
+
+#[test]
+fn a_corrupting_server_is_caught() {
+    let bad = FakeEcho::start(1000);
+    let target = bad.addr.to_string();
+    let (out, r) = run(&["--target", &target, "-c", "8", "--warmup", "0.2", "--duration", "2"]);
+    assert!(!out.status.success(), "a corrupting server must fail the run");
+    let r = r.unwrap();
+    assert!(r.counts.mismatches > 0, "{:?}", r.counts);
+    assert!(r.counts.ok >= 1000 * r.counts.mismatches / 2, "{:?}", r.counts);
+    assert!(r.failure.as_deref().unwrap().contains("did not match"), "{:?}", r.failure);
+    assert!(stderr(&out).contains("ECHO payload differs"), "{}", stderr(&out));
+    assert_counts_add_up(&r);
+
+    // --allow-mismatch: counted, but the run stands.
+    let (out, r) = run(&["--target", &target, "-c", "8", "--warmup", "0", "--duration", "1", "--allow-mismatch"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(r.unwrap().counts.mismatches_total > 0);
+
+    // The same fake, not corrupting: a clean run.
+    let good = FakeEcho::start(0);
+    let (out, r) = run(&["--target", &good.addr.to_string(), "-c", "8", "--warmup", "0", "--duration", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(r.unwrap().counts.mismatches_total, 0);
+}
+
+#[test]
+fn open_loop_corrects_for_coordinated_omission() {
+    // Thread-per-connection answers in order, so a 200 ms DELAY holds up
+    // every request queued behind it on its connection: the requests that
+    // should have gone out meanwhile are late, and only the corrected
+    // latency (from their intended send times) shows it.
+    let server = Server::start("thread-per-conn", &[]);
+    let (target, admin) = addrs(&server);
+    let (out, r) = run(&[
+        "--target",
+        &target,
+        "--admin",
+        &admin,
+        "-c",
+        "4",
+        "--rate",
+        "400",
+        "--mix",
+        "echo=97,delay=3",
+        "--delay-us",
+        "200000",
+        "--timeout",
+        "5s",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = r.unwrap();
+    assert_counts_add_up(&r);
+    let (c, u) = (&r.latency, r.latency_uncorrected.as_ref().expect("open loop keeps the uncorrected histogram"));
+    assert!(c.count > 500 && c.count == u.count, "{c:?} {u:?}");
+    assert!(c.mean > 2.0 * u.mean, "corrected {c:?} vs uncorrected {u:?}");
+    assert!(c.p90 > u.p90, "corrected {c:?} vs uncorrected {u:?}");
+    assert!(c.max >= 200_000 && u.max >= 200_000, "the DELAY itself shows in both: {c:?} {u:?}");
+    // The schedule was kept: 400 req/s over the window, give or take.
+    assert!((r.counts.sent as f64 - 1200.0).abs() < 60.0, "{:?}", r.counts);
+}
+
+#[test]
+fn two_thousand_connections() {
+    let server = Server::start("mio-single", &[]);
+    let (target, admin) = addrs(&server);
+    let (out, r) = run(&[
+        "--target",
+        &target,
+        "--admin",
+        &admin,
+        "-c",
+        "2000",
+        "--threads",
+        "2",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "2",
+        "--timeout",
+        "10s",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = r.unwrap();
+    assert_eq!(r.connections.established, 2000);
+    assert_eq!(r.connections.failed, 0);
+    assert_eq!(r.counts.mismatches_total, 0);
+    assert_counts_add_up(&r);
+    assert_eq!(r.connections.never_served, 0);
+    assert!(r.fairness.min > 0, "{:?}", r.fairness);
+    assert_eq!(r.server.unwrap().connections_open, 2000);
+    assert!(r.connections.connect_us.max > 0);
+}
+
+#[test]
+fn raw_mode_checks_the_bytes() {
+    let server = Server::start("thread-per-conn", &["--protocol", "raw"]);
+    let (target, admin) = addrs(&server);
+    let (out, r) = run(&[
+        "--target",
+        &target,
+        "--admin",
+        &admin,
+        "--protocol",
+        "raw",
+        "--size",
+        "1000",
+        "-c",
+        "4",
+        "--warmup",
+        "0",
+        "--duration",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = r.unwrap();
+    assert!(r.counts.ok > 100, "{:?}", r.counts);
+    assert_eq!(r.counts.mismatches_total, 0);
+    assert_counts_add_up(&r);
+
+    // A framed server is no raw echo: the frames that come back are not
+    // the bytes sent.
+    let framed = Server::start("thread-per-conn", &[]);
+    let (out, r) = run(&[
+        "--target",
+        &framed.data.to_string(),
+        "--protocol",
+        "raw",
+        "--size",
+        "64",
+        "-c",
+        "1",
+        "--warmup",
+        "0",
+        "--duration",
+        "1",
+        "--timeout",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    assert!(r.unwrap().counts.mismatches_total > 0);
+}
+
+#[test]
+fn a_server_that_dies_ends_the_run_with_what_was_measured() {
+    let mut server = Server::start("thread-per-conn", &[]);
+    let (target, admin) = addrs(&server);
+    let json = tempdir().join("died.json");
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["run", "--target", &target, "--admin", &admin, "-c", "8", "--warmup", "0", "--duration", "20"])
+        .arg("--json")
+        .arg(&json)
+        .args(["--quiet", "--timeout", "2s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("closed or reset all 8 connections"), "{}", stderr(&out));
+    let r: RunResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(r.counts.ok > 0 && r.counts.resets == 8, "{:?}", r.counts);
+    assert!(r.window_s > 0.5 && r.window_s < 5.0, "{}", r.window_s);
+    assert_counts_add_up(&r);
+}
+
+#[test]
+fn ctrl_c_ends_the_run_and_keeps_the_results() {
+    let server = Server::start("thread-per-conn", &[]);
+    let json = tempdir().join("interrupted.json");
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["run", "--target", &server.data.to_string(), "-c", "4", "--warmup", "0", "--duration", "30"])
+        .arg("--json")
+        .arg(&json)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(!out.status.success());
+    let r: RunResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r.failure.as_deref(), Some("interrupted"));
+    assert!(r.counts.ok > 0 && r.window_s > 0.5 && r.window_s < 5.0, "{} {:?}", r.window_s, r.counts);
+    assert_counts_add_up(&r);
+}
+
+#[test]
+fn never_served_connections_show_and_do_not_hang_the_run() {
+    // A pool of 2 workers serves 2 connections; the other 4 wait in the
+    // accept queue for the whole run.
+    let server = Server::start("pool", &["--threads", "2"]);
+    let (target, admin) = addrs(&server);
+    let started = Instant::now();
+    let (out, r) = run(&[
+        "--target",
+        &target,
+        "--admin",
+        &admin,
+        "-c",
+        "6",
+        "--warmup",
+        "0.2",
+        "--duration",
+        "1",
+        "--timeout",
+        "500ms",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = r.unwrap();
+    assert_eq!(r.connections.established, 6);
+    assert_eq!(r.connections.never_served, 4, "{:?}", r.connections);
+    assert_eq!(r.connections.stuck, 4, "{:?}", r.connections);
+    assert_eq!(r.fairness.min, 0);
+    assert!(r.counts.ok > 0);
+    assert_counts_add_up(&r);
+}
