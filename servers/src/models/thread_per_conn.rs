@@ -30,7 +30,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proto::{Frame, HEADER_LEN};
 
@@ -56,6 +56,8 @@ pub struct Options {
 const READ_ROOM: usize = 4 * 1024;
 /// Buffers grown past this by one large frame are freed once it is answered.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// How long a connection closing after TOO_LARGE drains its client.
+pub const LINGER: Duration = Duration::from_secs(5);
 
 static ACCEPT_EXHAUSTED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 static SPAWN_FAILED: RateLimited = RateLimited::new("thread-per-conn: refusing a connection", Duration::from_secs(1));
@@ -186,7 +188,8 @@ impl Connection {
                     Ok(None) => break,
                     Err(e) => {
                         queue_reply(&too_large_reply(&e), &mut self.out);
-                        return self.flush();
+                        self.flush()?;
+                        return self.linger_close();
                     }
                 }
             }
@@ -256,6 +259,27 @@ impl Connection {
             self.out = Vec::new();
         }
         Ok(())
+    }
+
+    /// Close after TOO_LARGE without losing the answers. Closing a socket
+    /// with unread input makes the kernel send a reset and throw away what
+    /// the client has not received yet, answers included. So: send our FIN
+    /// after the answers, then read and discard until the client closes
+    /// too, for at most [`LINGER`] (as HTTP servers' lingering close).
+    fn linger_close(&mut self) -> io::Result<()> {
+        self.stream.shutdown(std::net::Shutdown::Write)?;
+        let deadline = Instant::now() + LINGER;
+        self.buf.resize(READ_ROOM, 0);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            if read_retrying(&mut self.stream, &mut self.buf)? == 0 {
+                return Ok(());
+            }
+        }
     }
 }
 

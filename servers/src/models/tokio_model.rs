@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use proto::{Frame, HEADER_LEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -66,6 +67,8 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 const READ_ROOM: usize = 16 * 1024;
 /// Buffers grown past this by one large frame are freed once it is answered.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// How long a connection closing after TOO_LARGE drains its client.
+const LINGER: Duration = Duration::from_secs(5);
 
 static ACCEPT_EXHAUSTED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 
@@ -123,6 +126,17 @@ impl Drop for Open {
     }
 }
 
+/// What a connection does with its input.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Decode and answer requests.
+    Requests,
+    /// After TOO_LARGE: the next frame cannot be found, so read and drop.
+    Discard,
+    /// The client sent its FIN.
+    Closed,
+}
+
 /// One connection's state; the socket itself is split and owned by `serve`.
 struct Connection {
     protocol: Protocol,
@@ -160,12 +174,20 @@ impl Connection {
 
     async fn handle_framed(&mut self, stream: TcpStream) -> io::Result<()> {
         let (mut rd, mut wr) = stream.into_split();
-        let mut reading = true; // false after EOF or TOO_LARGE
+        let mut input = Input::Requests;
         loop {
-            if !reading && self.later.is_empty() && self.out.is_empty() {
-                return wr.shutdown().await;
+            if input != Input::Requests && self.later.is_empty() && self.out.is_empty() {
+                wr.shutdown().await?;
+                if input == Input::Discard {
+                    self.linger(&mut rd).await;
+                }
+                return Ok(());
             }
-            let can_read = reading && self.out.len() < MAX_OUT_BYTES && self.later.len() < MAX_IN_FLIGHT;
+            let can_read = match input {
+                Input::Requests => self.out.len() < MAX_OUT_BYTES && self.later.len() < MAX_IN_FLIGHT,
+                Input::Discard => true,
+                Input::Closed => false,
+            };
             if can_read {
                 self.reserve_read_room();
             }
@@ -174,12 +196,13 @@ impl Connection {
                     let n = read?;
                     COUNTERS.read(n);
                     if n == 0 {
-                        reading = false;
-                        if !self.buf.is_empty() {
+                        if input == Input::Requests && !self.buf.is_empty() {
                             COUNTERS.error(); // closed mid-frame: dropped without an answer
                         }
-                    } else {
-                        reading = self.handle_frames();
+                        input = Input::Closed;
+                    } else if input == Input::Discard || !self.handle_frames() {
+                        input = Input::Discard;
+                        self.buf.clear();
                     }
                 }
                 wrote = wr.write(&self.out), if !self.out.is_empty() => {
@@ -195,6 +218,23 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// After TOO_LARGE and our FIN: read and discard until the client closes
+    /// too, for at most [`LINGER`]. Closing with unread input would make the
+    /// kernel send a reset and throw away answers the client has not yet
+    /// received (the lingering close of HTTP servers).
+    async fn linger(&mut self, rd: &mut OwnedReadHalf) {
+        let drain = async {
+            loop {
+                self.buf.clear();
+                self.buf.reserve(READ_ROOM);
+                if !matches!(rd.read_buf(&mut self.buf).await, Ok(n) if n > 0) {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
     /// Answer or start every whole frame in `buf`. Returns false after
