@@ -94,8 +94,12 @@ pub struct Connection {
     paused: bool,
     /// The peer sent FIN: answer what arrived, then close.
     read_closed: bool,
-    /// TOO_LARGE was queued: read nothing more, close once the output is out.
+    /// TOO_LARGE was queued: parse nothing more, close once the output is out.
     closing: bool,
+    /// After TOO_LARGE: our FIN is sent and unread input is discarded until
+    /// the peer's FIN. Closing with unread input would make the kernel send
+    /// a reset, which can destroy answers the client has not read yet.
+    lingering: bool,
     /// The interest registered with the poll now (`None`: not registered).
     interest: Option<Interest>,
     /// Listed in `Connections::dirty`, to be driven after a late answer.
@@ -119,6 +123,7 @@ impl Connection {
             paused: false,
             read_closed: false,
             closing: false,
+            lingering: false,
             interest: None,
             dirty: false,
         }
@@ -133,13 +138,13 @@ impl Connection {
     }
 
     fn wants_read(&self) -> bool {
-        !self.read_closed && !self.closing && !self.over_limit()
+        !self.read_closed && (!self.closing || self.lingering) && !self.over_limit()
     }
 
     /// Nothing more will arrive or leave: every request received is answered
     /// (a trailing partial frame is dropped, as PROTOCOL.md says).
     fn finished(&self) -> bool {
-        (self.read_closed || self.closing) && !self.held && self.pending == 0 && self.unsent() == 0
+        self.read_closed && !self.held && self.pending == 0 && self.unsent() == 0
     }
 
     /// Do everything that can be done without waiting: parse held-back
@@ -155,6 +160,13 @@ impl Connection {
             self.flush()?;
             if self.held && !self.over_limit() {
                 continue; // the write lifted flow control: parse what we hold first
+            }
+            if self.closing && !self.lingering && self.unsent() == 0 && self.pending == 0 {
+                // Every answer is out, TOO_LARGE last: send our FIN, then
+                // read and discard until the client's.
+                self.stream.shutdown(std::net::Shutdown::Write)?;
+                self.lingering = true;
+                self.may_read = true;
             }
             if !self.wants_read() {
                 self.paused = true;
@@ -172,7 +184,9 @@ impl Connection {
                 Ok(n) => {
                     COUNTERS.read(n);
                     let data = &scratch[..n];
-                    if self.input.is_empty() {
+                    if self.lingering {
+                        // The rest of a payload we refused: dropped unread.
+                    } else if self.input.is_empty() {
                         // The common case: parse straight from the loop's
                         // buffer, and copy only what is left (a partial frame).
                         let used = self.parse(data, ctx);
