@@ -38,8 +38,6 @@ fn main() -> ExitCode {
         }),
         Cli::Sweep(args) => sweep::sweep(&args).map(|()| None),
         Cli::Report(args) => report::report(&args).map(|()| None),
-        Cli::Check(args) => return check::check_main(&args),
-        Cli::Baseline(args) => return check::baseline_main(&args),
         Cli::Reliability(args) => reliability::reliability(&args).map(|()| None),
     };
     match outcome {
