@@ -263,6 +263,7 @@ fn assemble(a: Assembly) -> Measured {
     let mut first_mismatch = None;
     let mut garbage = None;
     let mut first_close = None;
+    let mut last_answer: Option<Instant> = None;
     for r in &reports {
         let x = &r.tally;
         counts.sent += x.sent;
@@ -286,6 +287,7 @@ fn assemble(a: Assembly) -> Measured {
         first_mismatch = first_mismatch.or(x.first_mismatch.clone());
         garbage = garbage.or(x.garbage.clone());
         first_close = first_close.or(x.first_close.clone());
+        last_answer = last_answer.max(x.last_answer);
     }
     connections.first_answer_us = histo::percentiles(&first_answer);
     let all_closed = !reports.is_empty() && reports.iter().all(|r| r.all_closed || r.answered_per_conn.is_empty());
@@ -362,6 +364,26 @@ fn assemble(a: Assembly) -> Measured {
         }
         if let Some(g) = garbage {
             failures.push(g);
+        }
+        // A server that stopped answering is no measurement: no answer in
+        // the whole window, or none for longer than --timeout (1 s at least)
+        // before its end while requests were waiting.
+        let unanswered = counts.timeouts + counts.in_flight_end;
+        let silent_for = window_end.saturating_duration_since(last_answer.unwrap_or(t.start));
+        if !all_closed && counts.sent > 0 && counts.ok + counts.errors == 0 {
+            failures.push(format!(
+                "--target {}: no answer in the window ({} requests timed out, {} still in flight)",
+                args.target, counts.timeouts, counts.in_flight_end
+            ));
+        } else if !all_closed && unanswered > 0 && silent_for > args.timeout.max(Duration::from_secs(1)) {
+            failures.push(format!(
+                "--target {}: the server stopped answering {:.1} s before the window ended ({} requests timed out, \
+                 {} still in flight): frozen or overloaded?",
+                args.target,
+                silent_for.as_secs_f64(),
+                counts.timeouts,
+                counts.in_flight_end
+            ));
         }
         if counts.mismatches_total > 0 && !args.allow_mismatch {
             failures.push(format!(
