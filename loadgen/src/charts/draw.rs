@@ -291,7 +291,15 @@ fn min_max(vs: &[f64]) -> Option<(f64, f64)> {
 /// A tick label.
 pub fn fmt_value(v: f64, unit: Unit) -> String {
     let trim = |s: String| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    let short = |v: f64| trim(if v >= 100.0 || v == v.round() { format!("{v:.0}") } else { format!("{v:.2}") });
+    // Three significant digits, trailing zeros trimmed: 0.001, 0.25, 1.5, 250.
+    let short = |v: f64| {
+        if v >= 100.0 || v == v.round() {
+            format!("{v:.0}")
+        } else {
+            let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
+            trim(format!("{v:.decimals$}"))
+        }
+    };
     match unit {
         Unit::Micros if v >= 1e6 => format!("{} s", short(v / 1e6)),
         Unit::Micros if v >= 1e3 => format!("{} ms", short(v / 1e3)),
@@ -310,6 +318,9 @@ mod tests {
     fn tick_labels() {
         assert_eq!(fmt_value(1500.0, Unit::Plain), "1.5k");
         assert_eq!(fmt_value(0.25, Unit::Plain), "0.25");
+        assert_eq!(fmt_value(0.001, Unit::Plain), "0.001");
+        assert_eq!(fmt_value(0.02, Unit::Plain), "0.02");
+        assert_eq!(fmt_value(0.0005, Unit::Plain), "0.0005");
         assert_eq!(fmt_value(2000.0, Unit::Micros), "2 ms");
         assert_eq!(fmt_value(50.0, Unit::Micros), "50 µs");
     }

@@ -22,25 +22,26 @@
 pub mod child;
 pub mod cpus;
 pub mod env;
+mod one;
 pub mod progress;
 pub mod scenario;
+mod setup;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 
-use crate::result::RunResult;
 use crate::run::args::{parse_cpu_list, parse_duration};
-use child::{Finish, Server};
 use env::{Compute, ScenarioInfo, SweepEnv, Versions};
+use one::{outcome_line, run_one};
 use progress::Progress;
 use scenario::{Knobs, Scenario};
-use summary::{write_atomic, Record, RunFiles, Status, Summary};
+use setup::{built_models, choose_models, find_servers, raise_nofile_limit, results_dir};
+use summary::{write_atomic, Status, Summary};
 
 /// Every model, in the order the sweep runs them.
 pub const MODELS: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"];
@@ -290,305 +291,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One model at one level: fresh server, `loadgen run`, server stopped.
-/// `None` when the sweep was interrupted meanwhile (the run is not kept).
-fn run_one(
-    plan: &Plan,
-    dir: &Path,
-    scenario: &Scenario,
-    model: &str,
-    level: u64,
-    interrupted: &AtomicBool,
-    progress: &Progress,
-) -> Option<Record> {
-    let started = Instant::now();
-    let files = RunFiles::for_run(scenario.name, model, level);
-    let what = format!("{} · {model} · {level} conns", scenario.name);
-    let planned = plan.run_seconds(level);
-    let failed = |why: String, result: Option<RunResult>| Record {
-        scenario: scenario.name.into(),
-        model: model.into(),
-        level,
-        status: Status::Failed,
-        failure: Some(why),
-        loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
-        elapsed_s: started.elapsed().as_secs_f64(),
-        files: files.clone(),
-        result,
-    };
-    if interrupted.load(Ordering::SeqCst) {
-        return None;
-    }
-    progress.phase(&what, "starting server", planned, 0.0);
-    let mut server =
-        match Server::start(&plan.servers_bin, model, &plan.pinning.server_cpus, &dir.join(&files.server_log)) {
-            Ok(s) => s,
-            Err(e) => return Some(failed(format!("{e:#}"), None)),
-        };
-
-    let path = |p: &str| dir.join(p).display().to_string();
-    let mut args: Vec<String> = vec![
-        "--target".into(),
-        server.data.to_string(),
-        "--admin".into(),
-        server.admin.to_string(),
-        "-c".into(),
-        level.to_string(),
-        "--threads".into(),
-        plan.pinning.loadgen_cpus.len().clamp(1, 64).to_string(),
-        "--warmup".into(),
-        format!("{}ms", plan.warmup.as_millis()),
-        "--duration".into(),
-        format!("{}ms", plan.duration.as_millis()),
-        "--json".into(),
-        path(&files.json),
-        "--hlog".into(),
-        path(&files.hlog),
-        "--hgrm".into(),
-        path(&files.hgrm),
-        "--server-cpus".into(),
-        cpus::list(&plan.pinning.server_cpus),
-        "--quiet".into(),
-    ];
-    args.extend(scenario.flags(&plan.knobs));
-    let connect_s = level as f64 / CONNECT_RATE;
-    let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() + connect_s + 30.0);
-    let finish = match child::spawn_loadgen(&plan.exe, &args, &plan.pinning.loadgen_cpus, &dir.join(&files.loadgen_log))
-    {
-        Ok(mut lg) => child::wait(
-            &mut lg,
-            limit,
-            || interrupted.load(Ordering::SeqCst),
-            |t| {
-                let t = t.as_secs_f64();
-                let phase = if t < connect_s {
-                    "connecting"
-                } else if t < connect_s + plan.warmup.as_secs_f64() {
-                    "warm-up"
-                } else if t < connect_s + plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() {
-                    "measuring"
-                } else {
-                    "finishing"
-                };
-                progress.phase(&what, phase, planned, started.elapsed().as_secs_f64());
-            },
-        ),
-        Err(e) => {
-            server.stop();
-            return Some(failed(format!("{e:#}"), None));
-        }
-    };
-    let crashed = server.exited();
-    progress.phase(&what, "stopping server", planned, started.elapsed().as_secs_f64());
-    let server_log = server.log.clone();
-    server.stop();
-    if matches!(finish, Finish::Interrupted) {
-        return None;
-    }
-
-    let result: Option<anyhow::Result<RunResult>> = std::fs::read(dir.join(&files.json))
-        .ok()
-        .map(|bytes| serde_json::from_slice(&bytes).with_context(|| format!("{} is not a RunResult", files.json)));
-    let (result, unreadable) = match result {
-        Some(Ok(r)) => (Some(r), None),
-        Some(Err(e)) => (None, Some(format!("{e:#}"))),
-        None => (None, None),
-    };
-    let loadgen_tail = || child::tail(&dir.join(&files.loadgen_log));
-    let mut why: Vec<String> = Vec::new();
-    if let Some(status) = crashed {
-        why.push(format!("server exited during the run ({status}): {}", child::tail(&server_log)));
-    }
-    if let Some(f) = result.as_ref().and_then(|r| r.failure.clone()) {
-        why.push(f);
-    }
-    match finish {
-        Finish::Exited(status) if !status.success() && why.is_empty() => {
-            why.push(format!("loadgen run exited with {status}: {}", loadgen_tail()))
-        }
-        Finish::TimedOut(limit) => why.push(format!("loadgen run did not finish within {limit:?}; killed")),
-        _ => {}
-    }
-    if let Some(e) = unreadable {
-        why.push(e);
-    } else if result.is_none() && why.is_empty() {
-        why.push(format!("loadgen run wrote no result: {}", loadgen_tail()));
-    }
-    if !why.is_empty() {
-        return Some(failed(why.join("; "), result));
-    }
-    let result = result.expect("a run without failures has a result");
-    Some(Record {
-        scenario: scenario.name.into(),
-        model: model.into(),
-        level,
-        status: Status::Ok,
-        failure: None,
-        loadgen_bound: result.loadgen_bound,
-        elapsed_s: started.elapsed().as_secs_f64(),
-        files,
-        result: Some(result),
-    })
-}
-
-fn outcome_line(n: usize, total: usize, r: &Record) -> String {
-    use crate::export::markdown::{thousands, us};
-    let head = format!("[{n}/{total}] {} {} {} conns:", r.scenario, r.model, r.level);
-    match (&r.status, &r.result) {
-        (Status::Ok, Some(x)) => format!(
-            "{head} ok, {} req/s, p99 {}{} ({:.1} s)",
-            thousands(x.throughput_rps),
-            us(x.latency.p99),
-            if r.loadgen_bound { ", loadgen-bound" } else { "" },
-            r.elapsed_s
-        ),
-        _ => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
-    }
-}
-
 fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(envj)?;
     bytes.push(b'\n');
     write_atomic(&dir.join("env.json"), &bytes).context("cannot write env.json")
-}
-
-/// `--servers-bin`, or `servers` next to this executable.
-fn find_servers(given: Option<&Path>, exe: &Path) -> anyhow::Result<PathBuf> {
-    if let Some(p) = given {
-        if !p.is_file() {
-            bail!("--servers-bin {}: no such file", p.display());
-        }
-        return Ok(p.to_path_buf());
-    }
-    let next = exe.with_file_name("servers");
-    if next.is_file() {
-        return Ok(next);
-    }
-    bail!(
-        "no servers binary next to {} (build it with `cargo build --release -p servers`, or pass --servers-bin PATH)",
-        exe.display()
-    )
-}
-
-/// The subcommands `servers --help` lists (the models it was built with).
-fn built_models(bin: &Path) -> anyhow::Result<Vec<String>> {
-    let out =
-        Command::new(bin).arg("--help").output().with_context(|| format!("cannot run {} --help", bin.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let models: Vec<String> = text
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| *w != "help")
-        .map(String::from)
-        .collect();
-    if models.is_empty() {
-        bail!("{} --help lists no models: is it the iomodels servers binary?", bin.display());
-    }
-    Ok(models)
-}
-
-/// The models to run, and notes on those left out.
-fn choose_models(list: Option<&str>, built: &[String]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let known = |m: &str| MODELS.contains(&m) || built.iter().any(|b| b == m);
-    let wanted: Vec<String> = match list {
-        Some(l) => {
-            let mut v: Vec<String> = Vec::new();
-            for m in l.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-                if !known(m) {
-                    bail!("--models {m}: no such model (choose from {})", MODELS.join(", "));
-                }
-                if !v.iter().any(|x| x == m) {
-                    v.push(m.to_string());
-                }
-            }
-            v
-        }
-        None => MODELS
-            .iter()
-            .map(|m| m.to_string())
-            .chain(built.iter().filter(|b| !MODELS.contains(&b.as_str())).cloned())
-            .collect(),
-    };
-    let mut skipped = Vec::new();
-    let mut models = Vec::new();
-    for m in wanted {
-        if built.contains(&m) {
-            models.push(m);
-        } else if m == "libevent" {
-            skipped.push("libevent: not built (libevent-dev missing)".to_string());
-        } else {
-            skipped.push(format!("{m}: not in this servers binary"));
-        }
-    }
-    if models.is_empty() {
-        bail!("--models: none of the chosen models is in the servers binary ({})", skipped.join("; "));
-    }
-    Ok((models, skipped))
-}
-
-/// `--out DIR` (new or empty), or `results/<run-id>[-N]`, created.
-fn results_dir(out: Option<&Path>, run_id: &str) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = out {
-        if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
-            bail!("--out {}: not empty; a sweep never writes over another run's results", dir.display());
-        }
-        std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create it", dir.display()))?;
-        return Ok(dir.to_path_buf());
-    }
-    std::fs::create_dir_all("results").context("cannot create results/")?;
-    for n in 1..1000 {
-        let name = if n == 1 { run_id.to_string() } else { format!("{run_id}-{n}") };
-        let dir = Path::new("results").join(name);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
-        }
-    }
-    bail!("results/{run_id}: a thousand runs with this id already exist")
-}
-
-/// Raise the soft open-files limit to the hard one; the children inherit it
-/// (`loadgen run` at 5000 connections needs more than the usual 1024).
-fn raise_nofile_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit on a valid struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn libevent_missing_is_skipped_and_said_so() {
-        let built: Vec<String> = MODELS[..5].iter().map(|s| s.to_string()).collect();
-        let (models, skipped) = choose_models(None, &built).unwrap();
-        assert_eq!(models, built);
-        assert_eq!(skipped, vec!["libevent: not built (libevent-dev missing)"]);
-        let (models, _) = choose_models(Some("tokio, pool,tokio"), &built).unwrap();
-        assert_eq!(models, ["tokio", "pool"]);
-        let e = choose_models(Some("nginx"), &built).unwrap_err().to_string();
-        assert!(e.contains("--models nginx: no such model"), "{e}");
-        assert!(choose_models(Some("libevent"), &built).is_err());
-    }
-
-    #[test]
-    fn results_dirs_never_collide() {
-        let base = std::env::temp_dir().join(format!("loadgen-out-{}", std::process::id()));
-        std::fs::create_dir_all(base.join("full")).unwrap();
-        std::fs::write(base.join("full/summary.json"), "{}").unwrap();
-        let e = results_dir(Some(&base.join("full")), "x").unwrap_err().to_string();
-        assert!(e.contains("not empty"), "{e}");
-        assert_eq!(results_dir(Some(&base.join("new")), "x").unwrap(), base.join("new"));
-        std::fs::remove_dir_all(&base).unwrap();
-    }
 }
