@@ -157,3 +157,181 @@ pub fn delay(id: u64, micros: u32) -> Frame {
 pub fn compute(id: u64, rounds: u32) -> Frame {
     Frame::request(id, Method::Compute, rounds.to_be_bytes().to_vec())
 }
+
+// ------------------------------------------------------------------
+// Additions for the hardening tests (servers/tests/hardening.rs).
+
+/// What a bounded wait for the next response saw.
+#[derive(Debug)]
+pub enum Got {
+    Frame(Frame),
+    /// The server closed (FIN or RST).
+    Closed,
+    /// Nothing within the time given.
+    Nothing,
+}
+
+impl Client {
+    /// Wrap a connected stream (for connects that may fail, or raw sockets
+    /// set up first), with the same timeouts as [`Client::connect`].
+    pub fn from_stream(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let _ = stream.set_nodelay(true);
+        Client { stream, buf: Vec::new() }
+    }
+
+    /// The next response, waiting at most `within` (zero: only what has
+    /// already arrived). Never panics on a timeout or a reset, so that a
+    /// test can count what it did not get.
+    pub fn try_recv(&mut self, within: Duration) -> Got {
+        let deadline = Instant::now() + within;
+        let mut tried = false;
+        let got = loop {
+            if let Ok(Some((f, used))) = proto::decode_with_limit(&self.buf, u32::MAX) {
+                self.buf.drain(..used);
+                break Got::Frame(f);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() && tried {
+                break Got::Nothing;
+            }
+            tried = true;
+            if left.is_zero() {
+                self.stream.set_nonblocking(true).unwrap();
+            } else {
+                self.stream.set_read_timeout(Some(left)).unwrap();
+            }
+            let mut chunk = [0u8; 65536];
+            let read = self.stream.read(&mut chunk);
+            if left.is_zero() {
+                self.stream.set_nonblocking(false).unwrap();
+            }
+            match read {
+                Ok(0) => break Got::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break Got::Closed,
+            }
+        };
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(20)));
+        got
+    }
+}
+
+/// The server's stderr, collected by a thread as it is written.
+#[derive(Clone, Default)]
+pub struct StderrLog(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl StderrLog {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Lines that contain any of `needles` (case-insensitive).
+    pub fn lines_with(&self, needles: &[&str]) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                needles.iter().any(|n| l.contains(&n.to_ascii_lowercase()))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Server {
+    /// As [`Server::start_with`], with the server's stderr captured rather
+    /// than inherited, so that a test can check what the server logged.
+    pub fn start_logged(model: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> (Server, StderrLog) {
+        let mut server = Server::start_with(model, extra, |cmd| {
+            cmd.stderr(Stdio::piped());
+            adjust(cmd);
+        });
+        let log = StderrLog::default();
+        let mut stderr = server.child.stderr.take().expect("stderr is piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.0.lock().unwrap_or_else(|e| e.into_inner()).push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        (server, log)
+    }
+
+    /// Still running (not exited, not killed by a signal)?
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// How the process ended, if it did.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// Open file descriptors of process `pid` (entries of /proc/PID/fd).
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Threads of process `pid` now (the `Threads:` line of /proc/PID/status).
+pub fn thread_count(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// utime + stime of process `pid`, in microseconds (from /proc/PID/stat).
+pub fn cpu_micros(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    ticks * 1_000_000 / hz.max(1)
+}
+
+/// The exact command that reruns one hardening test, with the features
+/// and profile this test binary was built with.
+pub fn hardening_command(case: &str, model: &str) -> String {
+    let mut cmd = String::from("cargo test -p servers");
+    if !cfg!(debug_assertions) {
+        cmd.push_str(" --release");
+    }
+    if cfg!(feature = "libevent") {
+        cmd.push_str(" --features libevent");
+    }
+    format!("{cmd} --test hardening -- --include-ignored --exact {case}::{}", model.replace('-', "_"))
+}
+
+/// With IOMODELS_RELIABILITY_DIR set, write one (case, model) outcome as
+/// `DIR/CASE__MODEL.json`, the record `loadgen reliability DIR` renders.
+/// Without it, do nothing. Never panics: a test records before asserting,
+/// and a failure to record must not hide the test's own outcome.
+pub fn record_reliability(case: &str, model: &str, survived: bool, answers_lost: u64, detail: &str, command: &str) {
+    let Some(dir) = std::env::var_os("IOMODELS_RELIABILITY_DIR") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    let record = serde_json::json!({
+        "case": case,
+        "model": model,
+        "survived": survived,
+        "answers_lost": answers_lost,
+        "detail": detail,
+        "command": command,
+    });
+    let path = dir.join(format!("{case}__{model}.json"));
+    let tmp = dir.join(format!(".{case}__{model}.json.tmp"));
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec_pretty(&record).unwrap()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        eprintln!("cannot record the outcome in {}: {e}", path.display());
+    }
+}
