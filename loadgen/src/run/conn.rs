@@ -97,6 +97,9 @@ pub struct Ctx<'a> {
     pub protocol: Protocol,
     pub timeline: Timeline,
     pub target: std::net::SocketAddr,
+    /// Open loop: keep the uncorrected histogram too (in a closed loop it
+    /// would equal the corrected one).
+    pub open_loop: bool,
     /// Hands a full one-second bucket to the thread, which passes it on.
     pub on_bucket: &'a mut dyn FnMut(usize, Hist, u64),
 }
@@ -351,7 +354,9 @@ impl Conn {
                 if counted {
                     tally.ok += 1;
                     histo::record(&mut tally.corrected, now - p.start);
-                    histo::record(&mut tally.uncorrected, now - p.sent);
+                    if ctx.open_loop {
+                        histo::record(&mut tally.uncorrected, now - p.sent);
+                    }
                 }
                 if now < ctx.timeline.window_end {
                     let k = ctx.timeline.bucket(now);

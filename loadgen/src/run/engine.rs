@@ -369,6 +369,7 @@ impl Engine<'_> {
                     protocol: plan.protocol,
                     timeline: t,
                     target: plan.target,
+                    open_loop: matches!(plan.shape, Shape::Open { .. }),
                     on_bucket: &mut on_bucket,
                 };
                 match conns[i].on_readable(&mut ctx, &mut self.tally) {
@@ -414,6 +415,7 @@ impl Engine<'_> {
             protocol: plan.protocol,
             timeline: self.timeline,
             target: plan.target,
+            open_loop: matches!(plan.shape, Shape::Open { .. }),
             on_bucket,
         };
         c.queue(&ctx, &mut self.tally, start, now);
