@@ -2,12 +2,13 @@
 //! model the same way, and the tools built on it (sweep, charts, report,
 //! regression check).
 
-pub mod floor;
-pub mod result;
 pub mod charts;
-pub mod export;
-pub mod report;
-pub mod sweep;
+pub mod check;
 pub mod env;
-pub mod run;
+pub mod export;
+pub mod floor;
 pub mod reliability;
+pub mod report;
+pub mod result;
+pub mod run;
+pub mod sweep;

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loadgen::{floor, reliability, report, run, sweep};
+use loadgen::{check, floor, reliability, report, run, sweep};
 
 /// One mio load generator that drives every iomodels server the same way.
 #[derive(Parser)]
@@ -27,6 +27,11 @@ enum Cli {
     /// Render the Reliability table from the hardening tests' records
     /// (IOMODELS_RELIABILITY_DIR), and refresh its region of REPORT.md.
     Reliability(reliability::ReliabilityArgs),
+    /// CI regression check: a quick sweep compared with a baseline; exits 1
+    /// naming every figure that regressed, 2 on usage or IO errors.
+    Check(check::CheckArgs),
+    /// Make the regression baseline from one or more quick sweeps.
+    Baseline(check::BaselineArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +43,8 @@ fn main() -> ExitCode {
         }),
         Cli::Sweep(args) => sweep::sweep(&args).map(|()| None),
         Cli::Report(args) => report::report(&args).map(|()| None),
+        Cli::Check(args) => return check::check_main(&args),
+        Cli::Baseline(args) => return check::baseline_main(&args),
         Cli::Reliability(args) => reliability::reliability(&args).map(|()| None),
     };
     match outcome {

@@ -1,0 +1,294 @@
+//! What the regression check reads from one sweep's `summary.json`: the
+//! figures it compares with the baseline, and the invariants that must hold
+//! in every run whatever the baseline says.
+//!
+//! Only figures that survive a noisy shared machine are taken:
+//!
+//! - per scenario, model and level: voluntary context switches per request
+//!   and the server's CPU µs per request (costs, smaller is better);
+//! - per scenario and level: the load generator's CPU µs per request, the
+//!   geometric mean over the models (so a costlier load generator is caught
+//!   and one model's odd run does not decide it);
+//! - closed-loop scenarios only, per model and level: the model's
+//!   throughput divided by the median throughput of all models at that
+//!   level in the same sweep (bigger is better). Never absolute req/s: a
+//!   ratio of runs on the same machine minutes apart cancels most of what
+//!   the machine does to all of them.
+//!
+//! Involuntary context switches are left out: they count preemptions, and
+//! on a shared runner those come from the neighbours, not from the model.
+
+use serde::{Deserialize, Serialize};
+
+use crate::result::RunResult;
+use crate::sweep::summary::{Record, Status, Summary};
+
+/// The event-loop models: at 1000 connections and more their context
+/// switches per request must stay far below thread-per-conn's.
+pub const EVENT_LOOPS: [&str; 4] = ["mio-single", "mio-multi", "tokio", "libevent"];
+/// The blocking model every event loop is held against.
+pub const THREAD_PER_CONN: &str = "thread-per-conn";
+/// The pool model, and its worker count when the sweep starts it (the
+/// `servers pool --threads` default): connections past it wait, unserved.
+pub const POOL: &str = "pool";
+pub const POOL_THREADS: u64 = 64;
+/// From this many connections on, the context-switch invariant applies.
+pub const CS_INVARIANT_LEVEL: u64 = 1000;
+/// An event loop may switch at most this share of thread-per-conn's rate.
+pub const CS_INVARIANT_SHARE: f64 = 1.0 / 3.0;
+/// Open-loop scenarios: every model that serves every connection answers
+/// at least this share of the requested rate.
+pub const PACED_SHARE: f64 = 0.9;
+
+/// What kind of figure, which says its unit, its direction and the level
+/// below which differences are noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Server voluntary context switches per request.
+    CsPerReq,
+    /// Server user+sys CPU µs per request.
+    ServerCpu,
+    /// Load generator CPU µs per request (geometric mean over the models).
+    LoadgenCpu,
+    /// Throughput over the median throughput of all models, same sweep.
+    ThroughputRatio,
+}
+
+impl Kind {
+    pub fn unit(self) -> &'static str {
+        match self {
+            Kind::CsPerReq => "cs/req",
+            Kind::ServerCpu | Kind::LoadgenCpu => "µs/req",
+            Kind::ThroughputRatio => "x",
+        }
+    }
+
+    pub fn bigger_is_better(self) -> bool {
+        self == Kind::ThroughputRatio
+    }
+
+    /// Values below this are compared as if they were this: an event loop
+    /// at 0.004 context switches per request that goes to 0.02 has not
+    /// regressed fivefold, it is still at "almost never".
+    pub fn floor(self) -> f64 {
+        match self {
+            Kind::CsPerReq => 0.05,
+            Kind::ServerCpu | Kind::LoadgenCpu => 2.0,
+            Kind::ThroughputRatio => 0.02,
+        }
+    }
+}
+
+/// One figure of one sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    /// Unique and readable: `echo-saturate mio-multi c1000 cs/req`.
+    pub name: String,
+    pub scenario: String,
+    /// `None` for the load generator's figures (all models together).
+    pub model: Option<String>,
+    pub level: u64,
+    pub kind: Kind,
+    pub value: f64,
+}
+
+/// One invariant at one place (scenario, level, maybe model).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invariant {
+    /// The family, the same for every place: `no mismatches`.
+    pub family: &'static str,
+    /// Where: `echo-saturate mio-multi c1000`.
+    pub place: String,
+    pub scenario: String,
+    pub level: u64,
+    /// `None` when it holds; what was seen otherwise.
+    pub violation: Option<String>,
+    /// A strict invariant is a correctness bug when violated once: a rerun
+    /// that happens to pass does not excuse it.
+    pub strict: bool,
+}
+
+pub fn name(scenario: &str, model: Option<&str>, level: u64, kind: Kind) -> String {
+    let what = match kind {
+        Kind::CsPerReq => "cs/req",
+        Kind::ServerCpu => "server CPU µs/req",
+        Kind::LoadgenCpu => "loadgen CPU µs/req",
+        Kind::ThroughputRatio => "throughput ÷ median model",
+    };
+    match model {
+        Some(m) => format!("{scenario} {m} c{level} {what}"),
+        None => format!("{scenario} c{level} {what}"),
+    }
+}
+
+/// The result of a record whose figures count: `loadgen run` measured it
+/// without a failure, and the sweep's own verdict, if any, is only that
+/// some connections were never answered (`starved: ...`, the pool model
+/// past its size: the invariants judge that, not the figures).
+pub fn usable(r: &Record) -> Option<&RunResult> {
+    let x = r.result.as_ref().filter(|x| x.failure.is_none())?;
+    match (r.status, r.failure.as_deref()) {
+        (Status::Ok, _) => Some(x),
+        (Status::Failed, Some(why)) if why.starts_with("starved:") && !why.contains("; ") => Some(x),
+        _ => None,
+    }
+}
+
+/// The records of one scenario at one level that measured something.
+fn measured<'a>(s: &'a Summary, scenario: &'a str, level: u64) -> Vec<(&'a Record, &'a RunResult)> {
+    s.scenario(scenario).filter(|r| r.level == level).filter_map(|r| usable(r).map(|x| (r, x))).collect()
+}
+
+/// A run set its request rate (`--rate`): open loop, throughput is the rate.
+fn rate_of(r: &RunResult) -> Option<f64> {
+    r.args.iter().position(|a| a == "--rate").and_then(|i| r.args.get(i + 1)).and_then(|v| v.parse().ok())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+pub fn median_of(v: &[f64]) -> f64 {
+    median(v.to_vec())
+}
+
+fn geo_mean(v: &[f64]) -> f64 {
+    let v: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
+}
+
+/// Every figure of a sweep, in a stable order: scenario, level, kind, model.
+pub fn figures(s: &Summary) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for scenario in &s.scenarios {
+        for level in s.levels(scenario) {
+            let runs = measured(s, scenario, level);
+            let push = |out: &mut Vec<Figure>, model: Option<&str>, kind: Kind, value: f64| {
+                if value.is_finite() {
+                    let name = name(scenario, model, level, kind);
+                    let model = model.map(String::from);
+                    out.push(Figure { name, scenario: scenario.clone(), model, level, kind, value });
+                }
+            };
+            for (r, x) in &runs {
+                if let Some(server) = &x.server {
+                    push(&mut out, Some(&r.model), Kind::CsPerReq, server.voluntary_cs_per_req);
+                    push(&mut out, Some(&r.model), Kind::ServerCpu, server.cpu_us_per_req);
+                }
+            }
+            let loadgen: Vec<f64> = runs.iter().map(|(_, x)| x.loadgen.cpu_us_per_req).collect();
+            push(&mut out, None, Kind::LoadgenCpu, geo_mean(&loadgen));
+            let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
+            if closed && runs.len() >= 3 {
+                let mid = median(runs.iter().map(|(_, x)| x.throughput_rps).collect());
+                for (r, x) in &runs {
+                    push(&mut out, Some(&r.model), Kind::ThroughputRatio, x.throughput_rps / mid);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every invariant at every place of a sweep.
+pub fn invariants(s: &Summary) -> Vec<Invariant> {
+    let mut out = Vec::new();
+    for scenario in &s.scenarios {
+        for level in s.levels(scenario) {
+            let mut add = |family: &'static str, place: String, strict: bool, violation: Option<String>| {
+                out.push(Invariant { family, place, scenario: scenario.clone(), level, violation, strict });
+            };
+            for r in s.scenario(scenario).filter(|r| r.level == level) {
+                let place = format!("{scenario} {} c{level}", r.model);
+                let failed = usable(r).is_none().then(|| {
+                    r.failure
+                        .clone()
+                        .or_else(|| r.result.as_ref().and_then(|x| x.failure.clone()))
+                        .unwrap_or_else(|| "failed".into())
+                });
+                add("every run succeeds", place.clone(), false, failed);
+                let Some(x) = &r.result else { continue };
+                let c = &x.connections;
+                add(
+                    "every connection established",
+                    place.clone(),
+                    false,
+                    (c.established < level)
+                        .then(|| format!("{} of {level} established, {} failed", c.established, c.failed)),
+                );
+                let bad = x.counts.mismatches.max(x.counts.mismatches_total);
+                add("no mismatches", place.clone(), true, (bad > 0).then(|| format!("{bad} mismatched answers")));
+                if r.model == POOL {
+                    if level > POOL_THREADS {
+                        add(
+                            "pool leaves connections past its threads unserved",
+                            place.clone(),
+                            false,
+                            (c.never_served == 0).then(|| {
+                                format!("never_served = 0 with {level} connections and {POOL_THREADS} threads")
+                            }),
+                        );
+                    }
+                } else {
+                    add(
+                        "every connection served (all but pool)",
+                        place.clone(),
+                        false,
+                        (c.never_served > 0)
+                            .then(|| format!("{} of {level} connections never answered", c.never_served)),
+                    );
+                    if let Some(rate) = rate_of(x) {
+                        add(
+                            "paced rate kept (all but pool)",
+                            place.clone(),
+                            false,
+                            (x.throughput_rps < PACED_SHARE * rate).then(|| {
+                                format!(
+                                    "{:.0} req/s of the {rate:.0} asked (< {:.0}%)",
+                                    x.throughput_rps,
+                                    PACED_SHARE * 100.0
+                                )
+                            }),
+                        );
+                    }
+                }
+            }
+            // The argument itself: under full load, an event loop does not
+            // pay a context switch per request; a thread per connection does.
+            let runs = measured(s, scenario, level);
+            let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
+            let tpc = runs.iter().find(|(r, _)| r.model == THREAD_PER_CONN).and_then(|(_, x)| x.server.as_ref());
+            if let (true, true, Some(tpc)) = (closed, level >= CS_INVARIANT_LEVEL, tpc) {
+                let limit = tpc.voluntary_cs_per_req * CS_INVARIANT_SHARE;
+                for (r, x) in runs.iter().filter(|(r, _)| EVENT_LOOPS.contains(&r.model.as_str())) {
+                    let Some(server) = &x.server else { continue };
+                    add(
+                        "event loops switch ≤ 1/3 as often as thread-per-conn (≥ 1000 conns, closed loop)",
+                        format!("{scenario} {} c{level}", r.model),
+                        false,
+                        (server.voluntary_cs_per_req > limit).then(|| {
+                            format!(
+                                "{:.3} cs/req vs thread-per-conn's {:.3} (limit {limit:.3})",
+                                server.voluntary_cs_per_req, tpc.voluntary_cs_per_req
+                            )
+                        }),
+                    );
+                }
+            }
+        }
+    }
+    out
+}

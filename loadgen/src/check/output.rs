@@ -1,0 +1,148 @@
+//! What the check writes: a markdown table for a CI summary, one stderr line
+//! per regression, and a JSON file in github-action-benchmark's
+//! `customSmallerIsBetter` format.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::compare::{Evaluation, Row, Verdict};
+
+/// A number as a person reads it: three significant-ish decimals.
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn percent(f: f64) -> String {
+    format!("{:+.0}%", f * 100.0)
+}
+
+fn verdict_cell(r: &Row) -> String {
+    let tol = percent(r.allowed());
+    match r.verdict {
+        Verdict::Ok => format!("ok (tolerance {tol})"),
+        Verdict::Improved => format!("improved (beyond {})", percent(-r.allowed() / (1.0 + r.allowed()))),
+        Verdict::Regressed => format!("**REGRESSED** (tolerance {tol})"),
+        Verdict::Noisy => format!("out of range, not gated (too noisy: tolerance {tol})"),
+        Verdict::Missing => "**MISSING**: not measured".into(),
+        Verdict::NotRun => "not run here (model not built)".into(),
+    }
+}
+
+/// The whole markdown report: a headline, then invariants, then figures.
+pub fn markdown(eval: &Evaluation, context: &str) -> String {
+    let failed: Vec<&Row> = eval.rows.iter().filter(|r| r.verdict.fails()).collect();
+    let broken = eval.invariants.iter().filter(|i| !i.violations.is_empty()).count();
+    let gated = eval.rows.iter().filter(|r| r.base.gated).count();
+    let mut out = format!(
+        "## Regression check: {}\n\n{context}\n\n{} figures compared ({gated} gated), {} regressed; {} invariant families, {} \
+         violated.{}\n\n",
+        if eval.passed() { "PASS" } else { "FAIL" },
+        eval.rows.len(),
+        failed.len(),
+        eval.invariants.len(),
+        broken,
+        if eval.attempts > 1 {
+            format!(" {} sweeps: the first, and reruns of what looked regressed; a figure counts at its best.", eval.attempts)
+        } else {
+            String::new()
+        }
+    );
+    out.push_str("| figure | baseline | now | change | verdict |\n|---|---:|---:|---:|---|\n");
+    for i in &eval.invariants {
+        let (now, verdict) = if i.violations.is_empty() {
+            (format!("holds at {} places", i.checked), "ok".to_string())
+        } else {
+            let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
+            (
+                format!("violated at {} of {}: {}", i.violations.len(), i.checked, places.join("; ")),
+                "**REGRESSED**".to_string(),
+            )
+        };
+        let _ = writeln!(out, "| invariant: {} | holds | {} | | {verdict} |", i.family, now.replace('|', "/"));
+    }
+    for r in &eval.rows {
+        let now = r.now.map(num).unwrap_or_else(|| "—".into());
+        let change = r.change().map(percent).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} ({}) | {} | {now} | {change} | {} |",
+            r.base.name,
+            r.base.unit,
+            num(r.base.median),
+            verdict_cell(r)
+        );
+    }
+    out
+}
+
+/// One line per regressed figure or violated invariant place.
+pub fn regression_lines(eval: &Evaluation) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in &eval.invariants {
+        for (place, seen) in &i.violations {
+            lines.push(format!("REGRESSED invariant \"{}\" at {place}: {seen}", i.family));
+        }
+    }
+    for r in eval.rows.iter().filter(|r| r.verdict.fails()) {
+        lines.push(match (r.now, r.change()) {
+            (Some(now), Some(change)) => format!(
+                "REGRESSED {}: {} -> {} ({}, tolerance {}){}",
+                r.base.name,
+                num(r.base.median),
+                num(now),
+                percent(change),
+                percent(r.allowed()),
+                if r.values.len() > 1 {
+                    format!(" [every attempt: {}]", r.values.iter().map(|v| num(*v)).collect::<Vec<_>>().join(", "))
+                } else {
+                    String::new()
+                }
+            ),
+            _ => format!("REGRESSED {}: {} -> not measured (its run failed)", r.base.name, num(r.base.median)),
+        });
+    }
+    lines
+}
+
+#[derive(Serialize)]
+struct Bench {
+    name: String,
+    unit: String,
+    value: f64,
+    extra: String,
+}
+
+/// github-action-benchmark `customSmallerIsBetter`: every measured figure;
+/// throughput ratios (bigger is better) are given inverted.
+pub fn bench_json(eval: &Evaluation) -> String {
+    let entries: Vec<Bench> = eval
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let now = r.now?;
+            let (name, value, base) = if r.base.kind.bigger_is_better() {
+                (format!("{} (inverted: median model ÷ throughput)", r.base.name), 1.0 / now, 1.0 / r.base.median)
+            } else {
+                (r.base.name.clone(), now, r.base.median)
+            };
+            let tol = r.base.tolerance;
+            Some(Bench {
+                name,
+                unit: r.base.unit.clone(),
+                value,
+                extra: format!("baseline {}, tolerance +{:.0}%, {:?}", num(base), tol * 100.0, r.verdict),
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&entries).expect("plain data serializes");
+    text.push('\n');
+    text
+}
