@@ -143,6 +143,10 @@ static int maybe_finish(struct conn *c) {
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
         return 0;
     if (c->closing == 1) {
+        /* DELAYs read before the TOO_LARGE frame are still owed an answer
+         * (PROTOCOL.md: answered exactly once): wait for them first. */
+        if (c->n_delays != 0)
+            return 0;
         /* Send FIN after the TOO_LARGE response, then discard input for a
          * while: closing with unread input would send RST, which may
          * destroy the response before the client reads it. */
@@ -219,14 +223,16 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg) {
     if (d->next)
         d->next->prev = d->prev;
     c->n_delays--;
-    if (c->closing) {
-        c->srv->cb->delay_drop(c->rconn, d->frame); /* TOO_LARGE came first: the connection is closing */
+    if (c->closing == 2) {
+        c->srv->cb->delay_drop(c->rconn, d->frame); /* our FIN is out: nothing more can be sent */
     } else {
+        /* Also after TOO_LARGE (closing == 1): a DELAY read before it is
+         * still answered, and the close waits for it (maybe_finish). */
         const uint8_t *out = NULL;
         size_t out_len = 0;
         c->srv->cb->delay_fire(c->rconn, d->frame, &out, &out_len);
         bufferevent_write(c->bev, out, out_len);
-        if (c->paused)
+        if (c->paused && !c->closing)
             process_input(c);
     }
     event_free(d->ev);

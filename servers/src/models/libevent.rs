@@ -24,11 +24,12 @@
 //! a long COMPUTE stalls every connection for its duration.
 //!
 //! Unsupported, compared with the other models: none of the protocol's
-//! cases. The differences to know: every DELAY still pending when a
-//! connection closes (after TOO_LARGE, a reset, or shutdown) is dropped with
-//! the connection; after TOO_LARGE the server sends FIN, discards input for
-//! at most 1 s, then closes; and the model exists only when the binary is
-//! built with `--features libevent` (scripts/install-deps installs libevent).
+//! cases. The differences to know: a DELAY still pending when a connection
+//! is reset, or when the server shuts down, is dropped with the connection;
+//! after TOO_LARGE the server first answers the DELAYs read before it, then
+//! sends FIN, discards input for at most 1 s, and closes; and the model
+//! exists only when the binary is built with `--features libevent`
+//! (scripts/install-deps installs libevent).
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::io;
