@@ -533,10 +533,12 @@ fn unwritable_outputs_are_named() {
         for flag in ["--json", "--hgrm", "--hlog"] {
             let path = missing.to_str().unwrap();
             let args =
-                ["run", "--target", &target, "-c", "1", "--warmup", "0", "--duration", "0.5", "--quiet", flag, path];
+                ["run", "--target", &target, "-c", "1", "--warmup", "0", "--duration", "5", "--quiet", flag, path];
             let o = loadgen(&args, None, Duration::from_secs(15), || {});
             let mut one = Problems::default();
             one.clear_failure(&o, &[flag]);
+            // Refused before any load, not after a 5 s window measured for nothing.
+            one.check(o.elapsed < Duration::from_secs(3), || format!("refused only after {:?}", o.elapsed));
             p.0.extend(one.0.into_iter().map(|e| format!("{flag} {path}: {e}")));
             seen.push(format!("{flag}: exit {:?} after {:?}", o.code, o.elapsed));
         }

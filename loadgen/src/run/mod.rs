@@ -45,6 +45,7 @@ pub const MAX_DRAIN: Duration = Duration::from_secs(2);
 /// A run that measured something returns `Ok` even when it failed; see
 /// `failure` in the result (the binary then exits non-zero).
 pub fn run(args: &RunArgs) -> anyhow::Result<RunResult> {
+    output::check_writable(args)?;
     let m = measure(args)?;
     output::write_files(args, &m)?;
     if !args.quiet {

@@ -11,6 +11,22 @@ use anyhow::Context;
 
 use super::{histo, Measured, RunArgs};
 
+/// Before any load: make sure every output file can be created, so that a
+/// long run never measures for nothing and fails only at the end.
+pub fn check_writable(args: &RunArgs) -> anyhow::Result<()> {
+    for (flag, path) in [("--json", &args.json), ("--hgrm", &args.hgrm), ("--hlog", &args.hlog)] {
+        if let Some(path) = path {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .with_context(|| format!("{flag} {}: cannot create the file", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         write("--json", path, |w| {
