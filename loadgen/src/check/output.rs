@@ -27,6 +27,7 @@ fn percent(f: f64) -> String {
 fn verdict_cell(r: &Row) -> String {
     let tol = percent(r.allowed());
     match r.verdict {
+        Verdict::Ok if !r.base.gated => format!("ok (not gated: tolerance {tol})"),
         Verdict::Ok => format!("ok (tolerance {tol})"),
         Verdict::Improved => format!("improved (beyond {})", percent(-r.allowed() / (1.0 + r.allowed()))),
         Verdict::Regressed => format!("**REGRESSED** (tolerance {tol})"),
@@ -71,14 +72,7 @@ pub fn markdown(eval: &Evaluation, context: &str) -> String {
     for r in &eval.rows {
         let now = r.now.map(num).unwrap_or_else(|| "—".into());
         let change = r.change().map(percent).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "| {} ({}) | {} | {now} | {change} | {} |",
-            r.base.name,
-            r.base.unit,
-            num(r.base.median),
-            verdict_cell(r)
-        );
+        let _ = writeln!(out, "| {} | {} | {now} | {change} | {} |", r.base.name, num(r.base.median), verdict_cell(r));
     }
     out
 }
