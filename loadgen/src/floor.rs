@@ -69,18 +69,35 @@ pub fn run(args: &FloorArgs) -> anyhow::Result<Floor> {
     if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
         bail!("--cpus: CPU {bad} is not available to this process (allowed: {allowed:?})");
     }
-    let (pair_cpu_us, pair_wall_us) = pair(args.pairs).context("measuring the write+read pair")?;
-    let same = ping_pong(cpus[0], cpus[0], args.round_trips).context("one-CPU ping-pong")?;
-    let cross = match cpus.get(1) {
-        Some(&b) if b != cpus[0] => Some(ping_pong(cpus[0], b, args.round_trips).context("cross-CPU ping-pong")?),
-        _ => None,
-    };
-    let floor = Floor { pair_cpu_us, pair_wall_us, pingpong_same_cpu: Some(same), pingpong_cross_cpu: cross };
+    let floor = measure(None, &cpus, args.pairs, args.round_trips)?;
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&floor)?)
             .with_context(|| format!("--json {}", path.display()))?;
     }
     Ok(floor)
+}
+
+/// Measure the floors: the pair on `pair_cpu` (or wherever the calling
+/// thread may run, with `None`), the ping-pongs on `cpus[0]` alone and on
+/// `cpus[0]` and `cpus[1]`. Runs on a thread of its own, so the caller's
+/// CPU affinity is left as it was (the sweep measures on the server's CPUs
+/// while it stays pinned to the load generator's).
+pub fn measure(pair_cpu: Option<usize>, cpus: &[usize], pairs: u64, round_trips: u64) -> anyhow::Result<Floor> {
+    let Some(&first) = cpus.first() else { bail!("--cpus: no CPU to run on") };
+    let cpus = cpus.to_vec();
+    let worker = std::thread::spawn(move || -> anyhow::Result<Floor> {
+        if let Some(cpu) = pair_cpu {
+            pin(cpu)?;
+        }
+        let (pair_cpu_us, pair_wall_us) = pair(pairs).context("measuring the write+read pair")?;
+        let same = ping_pong(first, first, round_trips).context("one-CPU ping-pong")?;
+        let cross = match cpus.get(1) {
+            Some(&b) if b != first => Some(ping_pong(first, b, round_trips).context("cross-CPU ping-pong")?),
+            _ => None,
+        };
+        Ok(Floor { pair_cpu_us, pair_wall_us, pingpong_same_cpu: Some(same), pingpong_cross_cpu: cross })
+    });
+    worker.join().map_err(|_| anyhow::anyhow!("the floor measurement panicked"))?
 }
 
 /// A human summary of the floors.
@@ -228,6 +245,17 @@ mod tests {
         assert!(same.round_trip_us > 0.0);
         assert_eq!(f.pingpong_cross_cpu.is_some(), cpus.len() > 1);
         assert!(describe(&f).contains("floor pair"));
+    }
+
+    #[test]
+    fn measure_pins_only_its_own_thread() {
+        let cpus = allowed_cpus();
+        let before = allowed_cpus();
+        let f = measure(Some(*cpus.last().unwrap()), &cpus[..1], 1000, 100).unwrap();
+        assert!(f.pair_cpu_us > 0.0, "{f:?}");
+        assert_eq!(f.pingpong_same_cpu.unwrap().cpus, (cpus[0], cpus[0]));
+        assert!(f.pingpong_cross_cpu.is_none(), "one CPU given: no cross-CPU figure");
+        assert_eq!(allowed_cpus(), before, "the caller's affinity is unchanged");
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::cpus::Pinning;
+use crate::floor::Floor;
 use crate::result::Env;
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,6 +36,9 @@ pub struct SweepEnv {
     pub duration_s: f64,
     pub scenarios: Vec<ScenarioInfo>,
     pub compute: Compute,
+    /// What one request costs at the very least here (`loadgen floor`),
+    /// measured at sweep start; `None` with `--no-floor`.
+    pub floor: Option<SweepFloor>,
     pub runs_planned: usize,
     pub runs_done: usize,
     pub runs_failed: usize,
@@ -68,6 +72,50 @@ pub struct Compute {
     pub source: String,
 }
 
+/// The floors of `loadgen floor`, measured where the sweep's processes run:
+/// the write+read pair on the server's first CPU, the ping-pongs on that
+/// CPU alone and between it and the load generator's first CPU.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SweepFloor {
+    pub pair_cpu: usize,
+    pub pairs: u64,
+    pub round_trips: u64,
+    pub figures: Floor,
+}
+
+/// Pairs and round trips the sweep's floor measurement times (about 3 s).
+pub const FLOOR_PAIRS: u64 = 200_000;
+pub const FLOOR_ROUND_TRIPS: u64 = 20_000;
+
+/// Measure the floors on the sweep's CPUs (see [`SweepFloor`]).
+pub fn measure_floor(pinning: &Pinning) -> anyhow::Result<SweepFloor> {
+    let server = pinning.server_cpus[0];
+    let mut cpus = vec![server];
+    cpus.extend(pinning.loadgen_cpus.iter().copied().find(|&c| c != server));
+    let figures = crate::floor::measure(Some(server), &cpus, FLOOR_PAIRS, FLOOR_ROUND_TRIPS)?;
+    Ok(SweepFloor { pair_cpu: server, pairs: FLOOR_PAIRS, round_trips: FLOOR_ROUND_TRIPS, figures })
+}
+
+/// The floor a sweep recorded in `DIR/env.json`: `None` when it measured
+/// none (`--no-floor`, or a sweep older than the field).
+pub fn load_floor(dir: &Path) -> anyhow::Result<Option<SweepFloor>> {
+    use anyhow::Context;
+    let path = dir.join("env.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    match value.get("floor") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(f) => serde_json::from_value(f.clone())
+            .map(Some)
+            .with_context(|| format!("{}: `floor` is not a floor measurement", path.display())),
+    }
+}
+
 /// The machine, as `RunResult.env` describes it (`crate::env`). Call it
 /// once the sweep has pinned itself to the load generator's CPUs.
 pub fn machine(pinning: &Pinning) -> Env {
@@ -96,6 +144,27 @@ pub fn run_id(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn the_floor_round_trips_through_env_json() {
+        let dir = std::env::temp_dir().join(format!("loadgen-floor-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(load_floor(&dir).unwrap(), None, "no env.json: no floor");
+        let floor = SweepFloor {
+            pair_cpu: 0,
+            pairs: 10,
+            round_trips: 10,
+            figures: Floor { pair_cpu_us: 2.5, pair_wall_us: 2.6, ..Floor::default() },
+        };
+        let env = serde_json::json!({"run_id": "x", "floor": floor});
+        std::fs::write(dir.join("env.json"), env.to_string()).unwrap();
+        assert_eq!(load_floor(&dir).unwrap(), Some(floor));
+        std::fs::write(dir.join("env.json"), r#"{"floor": null}"#).unwrap();
+        assert_eq!(load_floor(&dir).unwrap(), None, "--no-floor");
+        std::fs::write(dir.join("env.json"), r#"{"floor": 3}"#).unwrap();
+        assert!(load_floor(&dir).unwrap_err().to_string().contains("floor"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn run_ids_are_file_names() {

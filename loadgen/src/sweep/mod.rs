@@ -101,6 +101,10 @@ pub struct SweepArgs {
     /// Save results and tables but draw no charts (`loadgen report` can, later).
     #[arg(long)]
     pub no_charts: bool,
+    /// Do not measure the floor (`loadgen floor`, about 3 s) at sweep start;
+    /// the report then shows CPU per request without its yardstick.
+    #[arg(long)]
+    pub no_floor: bool,
 }
 
 /// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
@@ -140,7 +144,10 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find this executable (to run `loadgen run`)")?;
     let servers_bin = find_servers(args.servers_bin.as_deref(), &exe)?;
     let built = built_models(&servers_bin)?;
-    let (models, skipped) = choose_models(args.models.as_deref(), &built)?;
+    let (models, mut skipped) = choose_models(args.models.as_deref(), &built)?;
+    if args.no_floor {
+        skipped.push("floor: not measured (--no-floor)".into());
+    }
     let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&scenario::DEFAULT.join(",")))?;
     let mut levels =
         args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
@@ -188,6 +195,15 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         pinning,
     };
 
+    let floor = match args.no_floor {
+        true => None,
+        false => {
+            eprintln!("measuring the floor (the cost of one write+read) on the server's CPU...");
+            let floor = env::measure_floor(&plan.pinning).context("measuring the floor (skip it with --no-floor)")?;
+            eprint!("{}", crate::floor::describe(&floor.figures));
+            Some(floor)
+        }
+    };
     let run_id = env::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
     let mut envj = SweepEnv {
@@ -216,6 +232,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             .map(|s| ScenarioInfo { name: s.name.into(), about: s.about.into(), loadgen_flags: s.flags(&plan.knobs) })
             .collect(),
         compute,
+        floor,
         runs_planned: plan.models.len() * plan.levels.len() * plan.scenarios.len(),
         runs_done: 0,
         runs_failed: 0,
