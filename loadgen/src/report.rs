@@ -15,7 +15,11 @@
 //! ```
 //!
 //! Only the text between the markers changes; a region whose scenario the
-//! sweep did not run is left as it was, and said so.
+//! sweep did not run is left as it was, and said so. Two more regions set
+//! the figures against the floor the sweep measured at its start (in
+//! `env.json`): `floor` (the floors) and `performance` (echo-saturate
+//! against the floor pair, and the performance targets marked met or not);
+//! they are also written to `DIR/performance.md`.
 
 use std::path::PathBuf;
 
@@ -23,6 +27,7 @@ use anyhow::{bail, Context};
 
 use crate::charts;
 use crate::export::{self, markdown, Exporter};
+use crate::sweep::env::{load_floor, SweepFloor};
 use crate::sweep::summary::{write_atomic, Summary};
 
 /// Redraw charts and tables from a sweep's saved results.
@@ -33,7 +38,7 @@ pub struct ReportArgs {
     pub dir: PathBuf,
     /// Rewrite the generated regions of this markdown file
     /// (`<!-- BEGIN GENERATED: NAME -->` ... `<!-- END GENERATED: NAME -->`,
-    /// NAME a scenario or SCENARIO-peers).
+    /// NAME a scenario, SCENARIO-peers, `floor` or `performance`).
     #[arg(long, value_name = "REPORT.md")]
     pub update_report: Option<PathBuf>,
     /// Tables only: do not redraw the charts.
@@ -46,6 +51,12 @@ pub struct ReportArgs {
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let summary = Summary::load(&args.dir)?;
+    let floor = load_floor(&args.dir)?;
+    let performance = performance_md(&summary, floor.as_ref());
+    if let Some(text) = &performance {
+        let path = args.dir.join("performance.md");
+        write_atomic(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let csv = export::csv::Csv;
     let md = export::markdown::Markdown;
     for exporter in [&csv as &dyn export::Exporter, &md] {
@@ -59,10 +70,13 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     }
     if !args.quiet {
         print!("{}", String::from_utf8(md.serialize(&summary)?)?);
+        if let Some(text) = &performance {
+            print!("\n{text}");
+        }
     }
     if let Some(path) = &args.update_report {
         let text = std::fs::read_to_string(path).with_context(|| format!("--update-report {}", path.display()))?;
-        let update = update_generated(&text, |name| region(&summary, name))
+        let update = update_generated(&text, |name| region(&summary, floor.as_ref(), name))
             .with_context(|| format!("--update-report {}", path.display()))?;
         for name in &update.left_alone {
             eprintln!("{}: region {name} left as it was: no such scenario in {}", path.display(), args.dir.display());
@@ -73,8 +87,29 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `performance.md`: the floor and performance tables, when the sweep ran echo-saturate.
+fn performance_md(summary: &Summary, floor: Option<&SweepFloor>) -> Option<String> {
+    let perf = region(summary, floor, "performance")?;
+    let floor = match region(summary, floor, "floor") {
+        Some(t) => t,
+        None => "Not measured (the sweep ran with --no-floor).\n".into(),
+    };
+    Some(format!(
+        "# Sweep {}: performance\n\n## Floor\n\n{floor}\n## echo-saturate against the floor\n\n{perf}",
+        summary.run_id
+    ))
+}
+
 /// The generated text for region `name`, if this sweep has it.
-fn region(summary: &Summary, name: &str) -> Option<String> {
+fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<String> {
+    match name {
+        "floor" => return floor.map(markdown::floor_table),
+        "performance" => {
+            let ran = summary.scenarios.iter().any(|s| s == markdown::SATURATE);
+            return ran.then(|| markdown::performance_table(summary, floor));
+        }
+        _ => {}
+    }
     if summary.scenarios.iter().any(|s| s == name) {
         return Some(markdown::scenario_table(summary, name));
     }
@@ -190,9 +225,13 @@ mod tests {
     #[test]
     fn regions_come_from_the_summary() {
         let summary = testdata::summary();
-        assert!(region(&summary, "echo-saturate").unwrap().contains("| pool | 1000 |"));
-        assert!(region(&summary, "echo-saturate-peers").unwrap().starts_with("| conns | figure | mio-multi"));
-        assert_eq!(region(&summary, "cpu-work"), None);
-        assert_eq!(region(&summary, "cpu-work-peers"), None);
+        assert!(region(&summary, None, "echo-saturate").unwrap().contains("| pool | 1000 |"));
+        assert!(region(&summary, None, "echo-saturate-peers").unwrap().starts_with("| conns | figure | mio-multi"));
+        assert_eq!(region(&summary, None, "cpu-work"), None);
+        assert_eq!(region(&summary, None, "cpu-work-peers"), None);
+        assert_eq!(region(&summary, None, "floor"), None, "no floor measured: the region stays");
+        let perf = region(&summary, None, "performance").unwrap();
+        assert!(perf.contains("server ÷ floor") && perf.contains("Targets"), "{perf}");
+        assert!(performance_md(&summary, None).unwrap().contains("--no-floor"));
     }
 }

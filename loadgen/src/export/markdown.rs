@@ -9,10 +9,21 @@
 //! - [`peer_table`]: the event-loop peers (mio-multi, mio-single, tokio,
 //!   libevent) side by side per level: throughput, CPU µs and context
 //!   switches per request.
+//!
+//! And two that set the figures against the floor the sweep measured
+//! (`env.json`, see `loadgen floor`), for REPORT.md's regions `floor` and
+//! `performance`:
+//!
+//! - [`floor_table`]: the floors themselves.
+//! - [`performance_table`]: echo-saturate per model × level: server CPU per
+//!   request against the floor pair, throughput, the load generator's own
+//!   CPU per request and RSS, and the spread of answers per connection;
+//!   then the performance targets, each marked met or not from these data.
 
 use std::fmt::Write;
 
 use super::Exporter;
+use crate::sweep::env::SweepFloor;
 use crate::sweep::summary::{Record, Status, Summary};
 
 pub struct Markdown;
@@ -41,8 +52,8 @@ impl Exporter for Markdown {
 /// Rows model × level (models in sweep order, levels ascending).
 pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
     let mut out = String::from(
-        "| model | conns | est./req. | req/s | p50 | p99 | p99.9 | cs/req (vol+invol) | CPU µs/req | RSS | threads | mismatches | failure |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| model | conns | est./req. | req/s | p50 | p99 | p99.9 | cs/req (vol+invol) | CPU µs/req | RSS | threads | answers/conn min/p1/med/max | mismatches | failure |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     let mut bound = false;
     for model in summary.models_in(scenario) {
@@ -85,10 +96,11 @@ fn row(r: &Record) -> String {
     let cpu = server.map(|s| num(s.cpu_us_per_req)).unwrap_or_else(dash);
     let rss = server.map(|s| mib(s.rss_bytes)).unwrap_or_else(dash);
     let threads = server.map(|s| s.threads.to_string()).unwrap_or_else(dash);
+    let per_conn = fairness(r);
     let mismatches = res.map(|x| x.counts.mismatches.to_string()).unwrap_or_else(dash);
     let failure = r.failure.as_deref().map(cell).unwrap_or_default();
     format!(
-        "| {} | {} | {est} | {rps} | {p50} | {p99} | {p999} | {cs} | {cpu} | {rss} | {threads} | {mismatches} | {failure} |",
+        "| {} | {} | {est} | {rps} | {p50} | {p99} | {p999} | {cs} | {cpu} | {rss} | {threads} | {per_conn} | {mismatches} | {failure} |",
         r.model, r.level
     )
 }
@@ -128,6 +140,256 @@ pub fn peer_table(summary: &Summary, scenario: &str) -> String {
             let _ = writeln!(out, "| {level} | {name} | {} |", cells.join(" | "));
         }
     }
+    out
+}
+
+/// Requests answered per connection in the window: `min/p1/median/max`,
+/// so that a model that starves some connections shows it.
+fn fairness(r: &Record) -> String {
+    match r.result.as_ref().filter(|_| r.status == Status::Ok) {
+        Some(x) => {
+            let f = &x.fairness;
+            format!("{}/{}/{}/{}", f.min, f.p1, f.median, f.max)
+        }
+        None => "–".into(),
+    }
+}
+
+/// The scenario the performance table and targets are about.
+pub const SATURATE: &str = "echo-saturate";
+/// Target 1: server CPU per request at most this many floor pairs.
+pub const FLOOR_RATIO_TARGET: f64 = 1.5;
+/// Target 1 holds for the event loops at these levels (inclusive).
+const TARGET_LEVELS: (u64, u64) = (200, 5000);
+/// Target 2 compares mio-multi with these peers at these levels.
+const PEER_LEVELS: [u64; 2] = [1000, 5000];
+/// Target 3: the load generator's RSS at the top level stays under this.
+const LOADGEN_RSS_LIMIT: u64 = 64 << 20;
+const LOADGEN_RSS_LEVEL: u64 = 5000;
+
+/// The floors a sweep measured at its start.
+pub fn floor_table(floor: &SweepFloor) -> String {
+    let f = &floor.figures;
+    let mut out = String::from("| floor | CPUs | wall µs | CPU µs |\n|---|---|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| pair: one 64 B write + read, one thread | {} | {} | {} |",
+        floor.pair_cpu,
+        num(f.pair_wall_us),
+        num(f.pair_cpu_us)
+    );
+    for (what, pp) in [("one CPU", &f.pingpong_same_cpu), ("across CPUs", &f.pingpong_cross_cpu)] {
+        match pp {
+            Some(p) => {
+                let _ = writeln!(
+                    out,
+                    "| ping-pong {what}: round trip, CPU per side | {},{} | {} | {} |",
+                    p.cpus.0,
+                    p.cpus.1,
+                    num(p.round_trip_us),
+                    num(p.cpu_us_per_side)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "| ping-pong {what} | – | not measured | – |");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} pairs and {} round trips; a server cannot answer a request for less than one pair.",
+        floor.pairs, floor.round_trips
+    );
+    out
+}
+
+/// echo-saturate, every model × level, against the floor pair; then the targets.
+pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> String {
+    let pair = floor.map(|f| f.figures.pair_cpu_us).filter(|&p| p > 0.0);
+    let mut out = String::from(
+        "| model | conns | req/s | server CPU µs/req | floor pair µs | server ÷ floor | loadgen CPU µs/req | loadgen ÷ server | loadgen RSS | answers/conn min/p1/med/max |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let dash = || "–".to_string();
+    for model in summary.models_in(SATURATE) {
+        for level in summary.levels(SATURATE) {
+            let Some(r) = summary.find(SATURATE, &model, level) else { continue };
+            let Some(x) = r.result.as_ref().filter(|_| r.status == Status::Ok) else {
+                let why = r.failure.as_deref().map(cell).unwrap_or_default();
+                let _ = writeln!(out, "| {model} | {level} | failed: {why} | – | – | – | – | – | – | – |");
+                continue;
+            };
+            let server = x.server.as_ref().map(|s| s.cpu_us_per_req).filter(|&c| c > 0.0);
+            let lg = x.loadgen.cpu_us_per_req;
+            let _ = writeln!(
+                out,
+                "| {model} | {level} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
+                thousands(x.throughput_rps),
+                if r.loadgen_bound { "\\*" } else { "" },
+                server.map(num).unwrap_or_else(dash),
+                pair.map(num).unwrap_or_else(dash),
+                server.zip(pair).map(|(s, p)| format!("{:.2}×", s / p)).unwrap_or_else(dash),
+                num(lg),
+                server.map(|s| format!("{:.2}", lg / s)).unwrap_or_else(dash),
+                mib(x.loadgen.max_rss_bytes),
+                fairness(r),
+            );
+        }
+    }
+    if summary.scenario(SATURATE).any(|r| r.loadgen_bound && r.status == Status::Ok) {
+        out.push_str("\n\\* loadgen-bound: the load generator's CPU, not the server, was the limit.\n");
+    }
+    out.push_str(
+        "\nTargets (echo-saturate, 64 B, depth 1; server and load generator each pinned to a CPU of its own):\n\n",
+    );
+    for t in targets(summary, pair) {
+        let _ = writeln!(out, "- {}: **{}**{}", t.what, t.verdict.word(), t.detail());
+    }
+    out
+}
+
+/// One performance target, judged from a sweep.
+#[derive(Debug, PartialEq)]
+pub struct Target {
+    pub what: String,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Met,
+    /// The cases that missed it.
+    NotMet(Vec<String>),
+    /// Why it could not be judged.
+    NoData(String),
+}
+
+impl Verdict {
+    fn word(&self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::NotMet(_) => "not met",
+            Verdict::NoData(_) => "not judged",
+        }
+    }
+
+    /// Met when something was judged and nothing missed.
+    fn from(judged: usize, misses: Vec<String>, none: &str) -> Verdict {
+        match (judged, misses.is_empty()) {
+            (0, _) => Verdict::NoData(none.to_string()),
+            (_, true) => Verdict::Met,
+            (_, false) => Verdict::NotMet(misses),
+        }
+    }
+}
+
+impl Target {
+    fn detail(&self) -> String {
+        match &self.verdict {
+            Verdict::Met => String::new(),
+            Verdict::NotMet(misses) => format!(" ({})", misses.join("; ")),
+            Verdict::NoData(why) => format!(" ({why})"),
+        }
+    }
+}
+
+/// The valid echo-saturate result of `model` at `level`, if any.
+fn ok_result<'a>(summary: &'a Summary, model: &str, level: u64) -> Option<&'a crate::result::RunResult> {
+    summary.find(SATURATE, model, level).filter(|r| r.status == Status::Ok)?.result.as_ref()
+}
+
+fn server_cpu(x: &crate::result::RunResult) -> Option<f64> {
+    x.server.as_ref().map(|s| s.cpu_us_per_req).filter(|&c| c > 0.0)
+}
+
+/// Judge the targets from the echo-saturate runs (`pair`: the floor pair, CPU µs).
+pub fn targets(summary: &Summary, pair: Option<f64>) -> Vec<Target> {
+    let levels = summary.levels(SATURATE);
+    let mut out = Vec::new();
+
+    // 1. The event loops' server CPU per request against the floor pair.
+    let (mut judged, mut misses) = (0, Vec::new());
+    if let Some(pair) = pair {
+        for model in ["mio-single", "mio-multi"] {
+            for &level in levels.iter().filter(|&&l| (TARGET_LEVELS.0..=TARGET_LEVELS.1).contains(&l)) {
+                let Some(cpu) = ok_result(summary, model, level).and_then(server_cpu) else { continue };
+                judged += 1;
+                if cpu > FLOOR_RATIO_TARGET * pair {
+                    misses.push(format!("{model} at {level}: {:.2}×", cpu / pair));
+                }
+            }
+        }
+    }
+    let none = if pair.is_none() { "no floor measured (--no-floor)" } else { "no mio-single or mio-multi run" };
+    out.push(Target {
+        what: format!(
+            "1. mio-single and mio-multi server CPU per request ≤ {FLOOR_RATIO_TARGET}× the floor pair at {}–{} connections",
+            TARGET_LEVELS.0, TARGET_LEVELS.1
+        ),
+        verdict: Verdict::from(judged, misses, none),
+    });
+
+    // 2. mio-multi against tokio and libevent.
+    let (mut judged, mut misses) = (0, Vec::new());
+    for peer in ["tokio", "libevent"] {
+        for level in PEER_LEVELS {
+            let (Some(m), Some(p)) = (ok_result(summary, "mio-multi", level), ok_result(summary, peer, level)) else {
+                continue;
+            };
+            judged += 1;
+            if m.throughput_rps < p.throughput_rps {
+                misses.push(format!(
+                    "{level} conns: {} req/s < {peer}'s {}",
+                    thousands(m.throughput_rps),
+                    thousands(p.throughput_rps)
+                ));
+            }
+            if let (Some(mc), Some(pc)) = (server_cpu(m), server_cpu(p)) {
+                if mc > pc {
+                    misses.push(format!("{level} conns: {} CPU µs/req > {peer}'s {}", num(mc), num(pc)));
+                }
+            }
+        }
+    }
+    out.push(Target {
+        what: format!(
+            "2. mio-multi's throughput ≥ tokio's and libevent's, and its server CPU per request ≤ theirs, at {} connections",
+            PEER_LEVELS.map(|l| l.to_string()).join(" and ")
+        ),
+        verdict: Verdict::from(judged, misses, "mio-multi and a peer did not both run at those levels"),
+    });
+
+    // 3. The load generator cheaper than every server, and small.
+    let (mut judged, mut misses) = (0, Vec::new());
+    for model in summary.models_in(SATURATE) {
+        for &level in &levels {
+            let Some(x) = ok_result(summary, &model, level) else { continue };
+            let Some(cpu) = server_cpu(x) else { continue };
+            judged += 1;
+            if x.loadgen.cpu_us_per_req >= cpu {
+                misses.push(format!("{model} at {level}: {:.2}× the server's", x.loadgen.cpu_us_per_req / cpu));
+            }
+        }
+    }
+    out.push(Target {
+        what: "3a. the load generator's CPU per request below the server's, for every model and level".into(),
+        verdict: Verdict::from(judged, misses, "no run with server figures"),
+    });
+    let (mut judged, mut misses) = (0, Vec::new());
+    for model in summary.models_in(SATURATE) {
+        let Some(x) = ok_result(summary, &model, LOADGEN_RSS_LEVEL) else { continue };
+        judged += 1;
+        if x.loadgen.max_rss_bytes >= LOADGEN_RSS_LIMIT {
+            misses.push(format!("against {model}: {}", mib(x.loadgen.max_rss_bytes)));
+        }
+    }
+    out.push(Target {
+        what: format!(
+            "3b. the load generator's peak RSS at {LOADGEN_RSS_LEVEL} connections under {}",
+            mib(LOADGEN_RSS_LIMIT)
+        ),
+        verdict: Verdict::from(judged, misses, "no valid run at that level"),
+    });
     out
 }
 
@@ -203,6 +465,69 @@ mod tests {
         assert_eq!(header, "| conns | figure | mio-multi | mio-single | tokio |");
         assert_eq!(table.lines().filter(|l| l.contains("| req/s |")).count(), 3);
         assert!(table.contains("| 1000 | CPU µs/req | 10.0 | 10.0 | 10.0 |"), "{table}");
+    }
+
+    #[test]
+    fn scenario_table_shows_answers_per_connection() {
+        let table = scenario_table(&testdata::summary(), "echo-saturate");
+        assert!(table.contains("answers/conn min/p1/med/max"));
+        let row = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
+        assert!(row.contains("| 1/2/3/4 |"), "{row}");
+    }
+
+    fn floor(pair_cpu_us: f64) -> SweepFloor {
+        let figures = crate::floor::Floor { pair_cpu_us, pair_wall_us: pair_cpu_us, ..Default::default() };
+        SweepFloor { pair_cpu: 0, pairs: 1000, round_trips: 100, figures }
+    }
+
+    #[test]
+    fn performance_table_sets_cpu_against_the_floor() {
+        let summary = testdata::summary();
+        let table = performance_table(&summary, Some(&floor(8.0)));
+        // testdata: server 10 µs/req, loadgen 5 µs/req.
+        let row = table.lines().find(|l| l.starts_with("| mio-multi | 1000 |")).unwrap();
+        assert!(row.contains("| 10.0 | 8.00 | 1.25× | 5.00 | 0.50 |"), "{row}");
+        assert!(table.contains("| pool | 1000 | failed: 800 of 1000"), "{table}");
+        assert!(table.contains("20,000\\*"), "loadgen-bound runs are marked: {table}");
+        let no_floor = performance_table(&summary, None);
+        assert!(no_floor.contains("| 10.0 | – | – |"), "{no_floor}");
+        assert!(no_floor.contains("not judged** (no floor measured"), "{no_floor}");
+    }
+
+    #[test]
+    fn targets_are_judged_from_the_data() {
+        let mut summary = testdata::summary();
+        // Floor 8 µs: 10 µs is 1.25×, met; floor 5 µs: 2×, not met at every level.
+        assert_eq!(targets(&summary, Some(8.0))[0].verdict, Verdict::Met);
+        match &targets(&summary, Some(5.0))[0].verdict {
+            Verdict::NotMet(m) => assert_eq!(m.len(), 6, "{m:?}"),
+            v => panic!("{v:?}"),
+        }
+        // No libevent, and tokio at 1000 only: one comparison, equal figures: met.
+        assert_eq!(targets(&summary, None)[1].verdict, Verdict::Met);
+        // The load generator (5 µs) is cheaper than every server (10 µs).
+        assert_eq!(targets(&summary, None)[2].verdict, Verdict::Met);
+        assert!(matches!(targets(&summary, None)[3].verdict, Verdict::NoData(_)), "no run at 5000");
+        let tokio = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 1000).unwrap();
+        let x = tokio.result.as_mut().unwrap();
+        x.throughput_rps = 1e6;
+        x.server.as_mut().unwrap().cpu_us_per_req = 4.0;
+        x.loadgen.cpu_us_per_req = 4.0;
+        match &targets(&summary, None)[1].verdict {
+            Verdict::NotMet(m) => assert_eq!(m.len(), 2, "throughput and CPU both missed: {m:?}"),
+            v => panic!("{v:?}"),
+        }
+        match &targets(&summary, None)[2].verdict {
+            Verdict::NotMet(m) => assert_eq!(m, &["tokio at 1000: 1.00× the server's"]),
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn floor_table_lists_every_floor() {
+        let table = floor_table(&floor(2.5));
+        assert!(table.contains("| pair: one 64 B write + read, one thread | 0 | 2.50 | 2.50 |"), "{table}");
+        assert!(table.contains("ping-pong one CPU | – | not measured"), "{table}");
     }
 
     #[test]
