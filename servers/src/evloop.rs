@@ -16,6 +16,9 @@
 //! - Read until `WouldBlock`; write until everything is out or `WouldBlock`.
 //!   A connection remembers whether it may still be readable or writable
 //!   (`may_read`, `may_write`), since no new edge will come for old data.
+//!   One shortcut: a TCP read that returns fewer bytes than the buffer
+//!   drained the socket, so the read that would only say `WouldBlock` is
+//!   skipped (see [`Connection::drive`] for why that is safe, and when not).
 //! - Interest: READABLE while we want input, WRITABLE only while output
 //!   waits. `reregister` replaces the whole set and costs a syscall, so it
 //!   is called only when the wanted set changes.
@@ -92,6 +95,9 @@ pub struct Connection {
     may_write: bool,
     /// Reading stopped for flow control; on resuming, read without waiting for an edge.
     paused: bool,
+    /// Read until `WouldBlock` or end of stream: no short-read shortcut,
+    /// because a FIN may be queued whose edge was already spent.
+    drain_fully: bool,
     /// The peer sent FIN: answer what arrived, then close.
     read_closed: bool,
     /// TOO_LARGE was queued: parse nothing more, close once the output is out.
@@ -121,6 +127,7 @@ impl Connection {
             may_read: false,
             may_write: true,
             paused: false,
+            drain_fully: false,
             read_closed: false,
             closing: false,
             lingering: false,
@@ -167,14 +174,17 @@ impl Connection {
                 self.stream.shutdown(std::net::Shutdown::Write)?;
                 self.lingering = true;
                 self.may_read = true;
+                self.drain_fully = true;
             }
             if !self.wants_read() {
                 self.paused = true;
                 return Ok(());
             }
             if mem::take(&mut self.paused) {
-                // Data may have arrived while we were not reading, with no edge to say so.
+                // Data may have arrived while we were not reading, with no
+                // edge to say so; so may a FIN, whose edge was not watched.
                 self.may_read = true;
+                self.drain_fully = true;
             }
             if !self.may_read {
                 return Ok(());
@@ -183,6 +193,19 @@ impl Connection {
                 Ok(0) => self.read_closed = true,
                 Ok(n) => {
                     COUNTERS.read(n);
+                    // The short-read shortcut, one syscall per request. On
+                    // Linux a TCP read that returns fewer bytes than asked
+                    // took everything in the receive queue at that moment,
+                    // and with edge-triggered epoll any data arriving after
+                    // it raises a new event. So the next read would only
+                    // say WouldBlock: skip it, and wait for the next edge.
+                    // Not safe when a FIN may already be queued behind the
+                    // data with its edge spent (the event said read-closed,
+                    // or we resumed reading without an event): then read on
+                    // until WouldBlock or end of stream (`drain_fully`).
+                    if n < scratch.len() && !self.drain_fully {
+                        self.may_read = false;
+                    }
                     let data = &scratch[..n];
                     if self.lingering {
                         // The rest of a payload we refused: dropped unread.
@@ -197,7 +220,10 @@ impl Connection {
                         self.parse_input(ctx);
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.may_read = false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.may_read = false;
+                    self.drain_fully = false;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -379,6 +405,9 @@ impl Connections {
         let Some(conn) = self.slab.get_mut(key) else { return };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             conn.may_read = true;
+        }
+        if event.is_read_closed() || event.is_error() {
+            conn.drain_fully = true; // see the short-read shortcut in `drive`
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             conn.may_write = true;
