@@ -22,16 +22,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// The `servers` binary of the same profile, built if needed (it is another
 /// package of the workspace, so cargo does not build it for these tests).
 fn servers_bin() -> PathBuf {
-    let dir = Path::new(LOADGEN).parent().unwrap();
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(["build", "--quiet", "-p", "servers", "--bin", "servers"]);
-    if dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    let status = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo build -p servers");
-    assert!(status.success(), "cargo build -p servers failed");
-    let bin = dir.join("servers");
-    assert!(bin.is_file(), "no {}", bin.display());
+    // The README's test command builds every binary first (with whatever
+    // features this machine can build), so use that one: rebuilding it here
+    // without those features would replace it for every other test.
+    let bin = Path::new(LOADGEN).parent().unwrap().join("servers");
+    assert!(bin.is_file(), "no {}: run `cargo build --workspace --bins` first (scripts/test does)", bin.display());
     bin
 }
 
