@@ -194,6 +194,13 @@ static void process_input(struct conn *c) {
         c->want = st.want;
         if (st.out_len)
             bufferevent_write(c->bev, st.out, st.out_len);
+        /* libevent measures timeouts from the time it cached when this loop
+         * iteration began, which can be earlier than the moment these
+         * requests were read (even earlier than the client sent them, when
+         * the iteration is long): a DELAY would then fire early. Refresh
+         * the cache once per batch of DELAYs. */
+        if (st.n_delays)
+            event_base_update_cache_time(c->srv->base);
         for (size_t i = 0; i < st.n_delays; i++)
             arm_delay(c, &st.delays[i]);
         if (st.close) {
@@ -389,7 +396,18 @@ const char *iom_ev_run(int listen_fd, int wake_fd, int framed, const struct iom_
     memset(&s, 0, sizeof s);
     s.cb = cb, s.framed = framed;
     const char *err = NULL;
-    if (!(s.base = event_base_new()))
+    /* EVENT_BASE_FLAG_PRECISE_TIMER: by default libevent 2.1 keeps time with
+     * CLOCK_MONOTONIC_COARSE (one tick, often 4 ms, of resolution), so a
+     * 1 ms DELAY timer could fire before 1 ms had really passed. The
+     * precise clock costs a little per loop iteration and keeps DELAY's
+     * promise of "no earlier than". */
+    struct event_config *cfg = event_config_new();
+    if (cfg)
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    s.base = cfg ? event_base_new_with_config(cfg) : NULL;
+    if (cfg)
+        event_config_free(cfg);
+    if (!s.base)
         err = "event_base_new failed";
     else if (!(s.wake = event_new(s.base, wake_fd, EV_READ | EV_PERSIST, wake_cb, s.base)) || event_add(s.wake, NULL))
         err = "cannot watch the shutdown eventfd";

@@ -36,6 +36,7 @@ macro_rules! suite {
                 echo_sizes,
                 pipelined_1000,
                 delay_then_echo,
+                short_delays_are_never_early,
                 delay_does_not_slow_other_connections,
                 compute_vectors,
                 stats_fields_and_counters,
@@ -218,6 +219,31 @@ fn delay_then_echo(model: &str) {
     }
     assert_eq!((delayed.method, delayed.status, delayed.payload.len()), (Method::Delay as u8, 0, 0));
     assert!(delayed_at >= Duration::from_millis(300), "DELAY 300 ms answered after {delayed_at:?}");
+}
+
+/// 1 ms DELAYs on 50 busy connections at once, each timed by its client:
+/// never answered sooner than asked. (libevent's default coarse clock, one
+/// 4 ms tick of resolution, answered many of these early under load.)
+fn short_delays_are_never_early(model: &str) {
+    let server = Server::start(model, &[]); // 50 connections: within pool's 64 workers
+    let clients: Vec<_> = (0..50u64)
+        .map(|k| {
+            let mut c = server.connect();
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let id = k << 32 | i;
+                    let sent = Instant::now();
+                    let r = c.call(&delay(id, 1000));
+                    let took = sent.elapsed();
+                    assert_eq!((r.id, r.status), (id, 0));
+                    assert!(took >= Duration::from_micros(1000), "DELAY 1000 µs answered after {took:?}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("a DELAY was answered early (see the panic above)");
+    }
 }
 
 fn delay_does_not_slow_other_connections(model: &str) {
