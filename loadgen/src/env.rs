@@ -47,16 +47,9 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The CPUs this process may run on (`sched_getaffinity`).
+/// The CPUs this process may run on (`sched_getaffinity`), or none.
 pub fn affinity() -> Vec<usize> {
-    // SAFETY: sched_getaffinity fills the zeroed set; CPU_ISSET only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
-    }
+    crate::sweep::cpus::available().unwrap_or_default()
 }
 
 /// `git rev-parse --short HEAD` of the source tree this binary was built

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::sweep::cpus;
+
 /// Flags of `loadgen floor`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct FloorArgs {
@@ -205,28 +207,12 @@ fn thread_cpu_us() -> u64 {
 
 /// Pin the calling thread to one CPU.
 fn pin(cpu: usize) -> io::Result<()> {
-    // SAFETY: the set is zeroed then filled by CPU_SET; the call reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(e.kind(), format!("--cpus: cannot pin to CPU {cpu}: {e}")));
-        }
-    }
-    Ok(())
+    cpus::pin_self(&[cpu]).map_err(|e| io::Error::new(e.kind(), format!("--cpus: cannot pin to CPU {cpu}: {e}")))
 }
 
-/// The CPUs this process may run on.
-pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: as in `pin`; CPU_ISSET only reads the set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
-    }
+/// The CPUs this process may run on (none if that cannot be read).
+fn allowed_cpus() -> Vec<usize> {
+    cpus::available().unwrap_or_default()
 }
 
 #[cfg(test)]

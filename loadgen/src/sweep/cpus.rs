@@ -122,8 +122,9 @@ pub fn confine(cmd: &mut Command, cpus: &[usize], death_signal: libc::c_int) {
     }
 }
 
-/// Pin this process (the sweep itself, mostly asleep) to `cpus`, so that
-/// its progress bar never lands on the server's CPUs.
+/// Pin the calling thread (and the threads it starts afterwards) to `cpus`:
+/// the sweep pins itself so that its progress bar never lands on the
+/// server's CPUs, and `floor` pins each of its measuring threads.
 pub fn pin_self(cpus: &[usize]) -> io::Result<()> {
     // SAFETY: as in `confine`.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
