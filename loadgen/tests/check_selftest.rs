@@ -14,6 +14,9 @@ use loadgen::check::compare::{evaluate, Verdict};
 use loadgen::sweep::summary::Summary;
 use serde_json::Value;
 
+mod common;
+use common::text;
+
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 
 fn fixtures() -> PathBuf {
@@ -47,15 +50,6 @@ fn check(results: &Path, extra: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run loadgen check")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn regressed_lines(out: &Output) -> Vec<String> {

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use loadgen::sweep::summary::{Status, Summary};
 
+mod common;
+use common::{servers_bin, text};
+
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 
 /// One sweep at a time: they all pin to the same CPUs, and a sweep's
@@ -17,17 +20,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The `servers` binary of the same profile, built if needed (it is another
-/// package of the workspace, so cargo does not build it for these tests).
-fn servers_bin() -> PathBuf {
-    // The README's test command builds every binary first (with whatever
-    // features this machine can build), so use that one: rebuilding it here
-    // without those features would replace it for every other test.
-    let bin = Path::new(LOADGEN).parent().unwrap().join("servers");
-    assert!(bin.is_file(), "no {}: run `cargo build --workspace --bins` first (scripts/test does)", bin.display());
-    bin
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -39,15 +31,6 @@ fn temp_dir(name: &str) -> PathBuf {
 
 fn loadgen(args: &[&str], cwd: &Path) -> Output {
     Command::new(LOADGEN).args(args).current_dir(cwd).stdin(Stdio::null()).output().expect("run loadgen")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// PIDs of processes (other than this test) holding a file under `dir` open.
