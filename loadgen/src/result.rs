@@ -141,6 +141,14 @@ pub struct ServerCost {
     pub sys_us_per_req: f64,
     /// user + sys.
     pub cpu_us_per_req: f64,
+    /// System calls per request, every thread of the server (STATS
+    /// `syscalls`); `None` where the server could not count them.
+    #[serde(default)]
+    pub syscalls_per_req: Option<f64>,
+    /// Bytes the server read and wrote on data sockets per request,
+    /// headers included (STATS `bytes_in + bytes_out`).
+    #[serde(default)]
+    pub bytes_per_req: f64,
     /// CPU time over wall time in the window (1.0 = one core busy).
     pub cpu_utilization: f64,
     /// At the end of the window.

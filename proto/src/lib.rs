@@ -292,6 +292,12 @@ pub struct Stats {
     pub involuntary_ctxt_switches: u64,
     pub rss_bytes: u64,
     pub max_rss_bytes: u64,
+    /// System calls made by the whole process since it started, where the
+    /// server can count them (a perf counter on `raw_syscalls:sys_enter`);
+    /// absent otherwise. An extra field: PROTOCOL.md asks for "at least"
+    /// its fields, and older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<u64>,
 }
 
 impl Stats {

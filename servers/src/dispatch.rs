@@ -80,9 +80,21 @@ pub fn set_debug_extra_syscalls(n: u32) {
     DEBUG_EXTRA_SYSCALLS.store(n, Ordering::Relaxed);
 }
 
-/// A deliberate, measurable slowdown per answer (a relaxed load otherwise).
+/// `--debug-extra-work`: 0 except when CI proves its A/B check names the
+/// one model made costlier.
+static DEBUG_EXTRA_WORK: AtomicU32 = AtomicU32::new(0);
+
+pub fn set_debug_extra_work(rounds: u32) {
+    DEBUG_EXTRA_WORK.store(rounds, Ordering::Relaxed);
+}
+
+/// A deliberate, measurable slowdown per answer (two relaxed loads otherwise).
 #[inline]
 pub fn debug_slowdown() {
+    let rounds = DEBUG_EXTRA_WORK.load(Ordering::Relaxed);
+    if rounds > 0 {
+        std::hint::black_box(proto::compute(std::hint::black_box(0), rounds));
+    }
     for _ in 0..DEBUG_EXTRA_SYSCALLS.load(Ordering::Relaxed) {
         // SAFETY: getppid has no preconditions; the call is the point.
         unsafe { libc::getppid() };

@@ -71,6 +71,19 @@ pub struct CommonOptions {
     /// it also reads IOMODELS_DEBUG_EXTRA_SYSCALLS so a sweep can set it.
     #[arg(long, hide = true, env = "IOMODELS_DEBUG_EXTRA_SYSCALLS", default_value_t = 0)]
     pub debug_extra_syscalls: u32,
+
+    /// Debug only: `MODEL:ROUNDS`, ROUNDS of COMPUTE's xorshift per answer
+    /// in that model only (pure CPU, no system call), so that CI can prove
+    /// its A/B check names the one model made costlier. Also read from
+    /// IOMODELS_DEBUG_EXTRA_WORK.
+    #[arg(long, hide = true, env = "IOMODELS_DEBUG_EXTRA_WORK", value_parser = extra_work)]
+    pub debug_extra_work: Option<(String, u32)>,
+}
+
+fn extra_work(s: &str) -> Result<(String, u32), String> {
+    let (model, rounds) = s.split_once(':').ok_or_else(|| format!("expected MODEL:ROUNDS, got `{s}`"))?;
+    let rounds = rounds.parse().map_err(|e| format!("{rounds}: not a number of rounds: {e}"))?;
+    Ok((model.to_string(), rounds))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +107,13 @@ pub fn launch(
     common: &CommonOptions,
     run: impl FnOnce(TcpListener, Shutdown) -> io::Result<()>,
 ) -> Result<(), LaunchError> {
+    // First, while this is the only thread: every thread made later is counted.
+    crate::syscount::start();
     stats::init(model);
     crate::dispatch::set_debug_extra_syscalls(common.debug_extra_syscalls);
+    if let Some((_, rounds)) = common.debug_extra_work.as_ref().filter(|(m, _)| m == model) {
+        crate::dispatch::set_debug_extra_work(*rounds);
+    }
     if let Err(e) = net::raise_nofile_limit() {
         eprintln!("{model}: cannot raise RLIMIT_NOFILE: {e}");
     }

@@ -22,6 +22,7 @@ pub mod models;
 pub mod net;
 pub mod shutdown;
 pub mod stats;
+pub mod syscount;
 
 pub use launch::{CommonOptions, Protocol};
 pub use shutdown::Shutdown;

@@ -90,6 +90,7 @@ pub fn snapshot() -> Stats {
         involuntary_ctxt_switches: ru.ru_nivcsw as u64,
         rss_bytes: rss_bytes(),
         max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+        syscalls: crate::syscount::read(),
     }
 }
 

@@ -150,8 +150,13 @@ pub fn evaluate(baseline: &Baseline, attempts: &[Summary]) -> Evaluation {
         })
         .collect();
 
-    // Invariants: a place violates a non-strict invariant only if it did in
-    // every attempt that checked it; a strict one, if it did in any.
+    Evaluation { rows, invariants: invariant_rows(attempts), attempts: attempts.len() }
+}
+
+/// Every invariant family over `attempts`: a place violates a non-strict
+/// invariant only if it did in every attempt that checked it; a strict one,
+/// if it did in any.
+pub fn invariant_rows(attempts: &[Summary]) -> Vec<InvariantRow> {
     let all: Vec<Vec<Invariant>> = attempts.iter().map(figures::invariants).collect();
     let mut invariants: Vec<InvariantRow> = Vec::new();
     for inv in all.iter().flatten() {
@@ -183,5 +188,5 @@ pub fn evaluate(baseline: &Baseline, attempts: &[Summary]) -> Evaluation {
             row.violations.push((inv.place.clone(), violated.last().map(|v| v.to_string()).unwrap_or_default()));
         }
     }
-    Evaluation { rows, invariants, attempts: attempts.len() }
+    invariants
 }

@@ -49,19 +49,44 @@ pub enum Kind {
     CsPerReq,
     /// Server user+sys CPU µs per request.
     ServerCpu,
+    /// Server user-space CPU µs per request: the model's own code, without
+    /// the kernel's TCP path that dominates `ServerCpu` on loopback. A
+    /// change that adds CPU work in the model shows here many times larger
+    /// than in the total (mio-single: about 0.5 of 5 µs is user time).
+    ServerUserCpu,
     /// Load generator CPU µs per request (geometric mean over the models).
     LoadgenCpu,
     /// Throughput over the median throughput of all models, same sweep.
     ThroughputRatio,
+    /// Server system calls per request (STATS `syscalls`), where counted.
+    SyscallsPerReq,
+    /// Server bytes read and written per request, headers included.
+    BytesPerReq,
+    /// Server CPU per request as a multiple of the floor pair measured at
+    /// the start of the same sweep: what the stored baseline compares,
+    /// since an absolute CPU figure holds only on the machine and day
+    /// that measured it.
+    ServerCpuFloors,
+    /// The same for the load generator's CPU per request.
+    LoadgenCpuFloors,
 }
 
 impl Kind {
     pub fn unit(self) -> &'static str {
         match self {
             Kind::CsPerReq => "cs/req",
-            Kind::ServerCpu | Kind::LoadgenCpu => "µs/req",
+            Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu => "µs/req",
             Kind::ThroughputRatio => "x",
+            Kind::SyscallsPerReq => "calls/req",
+            Kind::BytesPerReq => "B/req",
+            Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => "floor pairs/req",
         }
+    }
+
+    /// An absolute CPU time: valid only in the run that made it, so never
+    /// gated against a stored baseline (its floor multiple is).
+    pub fn absolute_time(self) -> bool {
+        matches!(self, Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu)
     }
 
     pub fn bigger_is_better(self) -> bool {
@@ -75,7 +100,11 @@ impl Kind {
         match self {
             Kind::CsPerReq => 0.05,
             Kind::ServerCpu | Kind::LoadgenCpu => 2.0,
+            Kind::ServerUserCpu => 0.2,
             Kind::ThroughputRatio => 0.02,
+            Kind::SyscallsPerReq => 0.05,
+            Kind::BytesPerReq => 1.0,
+            Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 0.2,
         }
     }
 }
@@ -113,8 +142,13 @@ pub fn name(scenario: &str, model: Option<&str>, level: u64, kind: Kind) -> Stri
     let what = match kind {
         Kind::CsPerReq => "cs/req",
         Kind::ServerCpu => "server CPU µs/req",
+        Kind::ServerUserCpu => "server user CPU µs/req",
         Kind::LoadgenCpu => "loadgen CPU µs/req",
         Kind::ThroughputRatio => "throughput ÷ median model",
+        Kind::SyscallsPerReq => "syscalls/req",
+        Kind::BytesPerReq => "bytes/req",
+        Kind::ServerCpuFloors => "server CPU ÷ floor pair",
+        Kind::LoadgenCpuFloors => "loadgen CPU ÷ floor pair",
     };
     match model {
         Some(m) => format!("{scenario} {m} c{level} {what}"),
@@ -187,10 +221,27 @@ pub fn figures(s: &Summary) -> Vec<Figure> {
                 if let Some(server) = &x.server {
                     push(&mut out, Some(&r.model), Kind::CsPerReq, server.voluntary_cs_per_req);
                     push(&mut out, Some(&r.model), Kind::ServerCpu, server.cpu_us_per_req);
+                    push(&mut out, Some(&r.model), Kind::ServerUserCpu, server.user_us_per_req);
+                    if let Some(calls) = server.syscalls_per_req {
+                        push(&mut out, Some(&r.model), Kind::SyscallsPerReq, calls);
+                    }
+                    if server.bytes_per_req > 0.0 {
+                        push(&mut out, Some(&r.model), Kind::BytesPerReq, server.bytes_per_req);
+                    }
+                }
+            }
+            if let Some(pair) = s.floor_pair_cpu_us.filter(|p| *p > 0.0) {
+                for (r, x) in &runs {
+                    if let Some(server) = &x.server {
+                        push(&mut out, Some(&r.model), Kind::ServerCpuFloors, server.cpu_us_per_req / pair);
+                    }
                 }
             }
             let loadgen: Vec<f64> = runs.iter().map(|(_, x)| x.loadgen.cpu_us_per_req).collect();
             push(&mut out, None, Kind::LoadgenCpu, geo_mean(&loadgen));
+            if let Some(pair) = s.floor_pair_cpu_us.filter(|p| *p > 0.0) {
+                push(&mut out, None, Kind::LoadgenCpuFloors, geo_mean(&loadgen) / pair);
+            }
             let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
             if closed && runs.len() >= 3 {
                 let mid = median(runs.iter().map(|(_, x)| x.throughput_rps).collect());

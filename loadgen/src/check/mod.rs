@@ -77,10 +77,15 @@
 //! the servers of its sweep: every framed answer then costs N extra getppid
 //! syscalls (about 0.22 µs each here), which the server CPU figures show.
 
+pub mod ab;
+pub mod ab_run;
 pub mod baseline;
 pub mod compare;
 pub mod figures;
+pub mod git;
 pub mod output;
+pub mod output_ab;
+pub mod signtest;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,14 +98,44 @@ use crate::sweep::summary::{write_atomic, Summary};
 use baseline::Baseline;
 use compare::Evaluation;
 
-/// Compare a quick sweep (run now, or `--results DIR`) with a baseline.
+/// The regression check: head against a base revision (A/B), or a quick
+/// sweep against a stored baseline.
 #[derive(Clone, Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).multiple(true).args(["base", "baseline"])))]
 pub struct CheckArgs {
-    /// The baseline to compare with (made by `loadgen baseline`).
+    /// A/B mode, the one to trust: build this revision (`HEAD~1`, a branch,
+    /// a commit) in a git worktree and run its binaries and this checkout's
+    /// alternately on the same CPUs. With --baseline too, the baseline is
+    /// the fallback when the base cannot be built.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Baseline mode: compare with this file (made by `loadgen baseline`),
+    /// for a checkout without git history. CPU figures are compared as
+    /// multiples of the floor measured in the same sweep.
     #[arg(long, value_name = "FILE")]
-    pub baseline: PathBuf,
-    /// Compare this existing sweep (its summary.json) instead of running one.
-    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// A/B: pairs of sweeps, base and head alternately (A B, B A, ...).
+    #[arg(long, default_value_t = ab_run::PAIRS, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(5..=100))]
+    pub pairs: u32,
+    /// A/B: the base's binaries, already built (a directory with `loadgen`
+    /// and `servers`), instead of building --base.
+    #[arg(long, value_name = "DIR", requires = "base")]
+    pub base_bin: Option<PathBuf>,
+    /// A/B: cargo features for the base build (`servers/libevent`).
+    #[arg(long, value_name = "LIST", requires = "base")]
+    pub features: Option<String>,
+    /// A/B: where base builds are kept, by commit [default: target/ab in the checkout].
+    #[arg(long, value_name = "DIR", requires = "base")]
+    pub cache: Option<PathBuf>,
+    /// A/B: set KEY=VALUE in the head's sweeps only (repeatable): proves the
+    /// check catches a costlier head, e.g. IOMODELS_DEBUG_EXTRA_SYSCALLS=1 or
+    /// IOMODELS_DEBUG_EXTRA_WORK=mio-single:3000.
+    #[arg(long = "head-env", value_name = "KEY=VALUE", value_parser = key_value, requires = "base")]
+    pub head_env: Vec<(String, String)>,
+    /// Baseline mode: compare this existing sweep (its summary.json) instead
+    /// of running one.
+    #[arg(long, value_name = "DIR", conflicts_with = "base")]
     pub results: Option<PathBuf>,
     /// Where the check's sweeps go [default: a new directory under the
     /// system's temporary directory]. Must be new or empty.
@@ -112,18 +147,25 @@ pub struct CheckArgs {
     /// Write every figure as github-action-benchmark `customSmallerIsBetter` JSON.
     #[arg(long, value_name = "FILE")]
     pub bench_json: Option<PathBuf>,
-    /// Reruns of the scenarios and levels that look regressed before
-    /// failing (0: fail on the first sweep).
+    /// Baseline mode: reruns of the scenarios and levels that look regressed
+    /// before failing (0: fail on the first sweep).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub reruns: u32,
     /// Slow every server down on purpose: N extra syscalls per answer
-    /// (exports IOMODELS_DEBUG_EXTRA_SYSCALLS=N to the sweep's servers), to
+    /// (IOMODELS_DEBUG_EXTRA_SYSCALLS=N; in A/B mode, the head's only), to
     /// see the check fail.
     #[arg(long, value_name = "N", conflicts_with = "results")]
     pub slow_server: Option<u32>,
     /// The servers binary [default: `servers` next to this executable].
     #[arg(long, value_name = "PATH", conflicts_with = "results")]
     pub servers_bin: Option<PathBuf>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
 }
 
 /// Make a baseline from one or more quick sweeps.
@@ -171,9 +213,31 @@ pub fn baseline_main(args: &BaselineArgs) -> ExitCode {
 
 /// `loadgen check`: 0 pass, 1 regression, 2 usage or IO error.
 pub fn check_main(args: &CheckArgs) -> ExitCode {
-    match check(args) {
-        Ok(eval) if eval.passed() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::from(1),
+    if args.base.is_none() {
+        return finish(check(args).map(|e| e.passed()));
+    }
+    match ab_run::check(args) {
+        Ok(Some(eval)) => finish(Ok(eval.passed())),
+        // A broken head, or wrong arguments.
+        Err(e) => finish(Err(e)),
+        // The base could not be built or run (said why): the baseline, if
+        // given, decides instead.
+        Ok(None) if args.baseline.is_none() => finish(Err(anyhow::anyhow!(
+            "--base: the base could not be built or run, and there is no --baseline to fall back to"
+        ))),
+        Ok(None) => {
+            eprintln!("loadgen check: falling back to the stored baseline, the weaker mode");
+            let mut fallback = args.clone();
+            fallback.out = args.out.as_ref().map(|o| o.join("baseline-fallback"));
+            finish(check(&fallback).map(|e| e.passed()))
+        }
+    }
+}
+
+fn finish(passed: anyhow::Result<bool>) -> ExitCode {
+    match passed {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("loadgen check: error: {e:#}");
             ExitCode::from(2)
@@ -181,14 +245,15 @@ pub fn check_main(args: &CheckArgs) -> ExitCode {
     }
 }
 
-/// Run (or read) the sweeps, compare, write every output. An `Err` is a
-/// usage or IO error, never a regression.
+/// Baseline mode: run (or read) the sweeps, compare, write every output.
+/// An `Err` is a usage or IO error, never a regression.
 pub fn check(args: &CheckArgs) -> anyhow::Result<Evaluation> {
-    let base = Baseline::load(&args.baseline)?;
+    let path = args.baseline.as_ref().context("--baseline: needed for the baseline mode")?;
+    let base = Baseline::load(path)?;
     let (attempts, context) = match &args.results {
         Some(dir) => {
             let s = Summary::load(dir).with_context(|| format!("--results {}", dir.display()))?;
-            (vec![s], format!("Sweep `{}` compared with `{}`", dir.display(), args.baseline.display()))
+            (vec![s], format!("Sweep `{}` compared with `{}`", dir.display(), path.display()))
         }
         None => run_sweeps(args, &base)?,
     };
@@ -200,10 +265,24 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Evaluation> {
         base.machine.as_ref().and_then(|m| m["cpu_model"].as_str()).map(|c| format!(" on {c}")).unwrap_or_default()
     );
     let table = output::markdown(&eval, &context);
+    publish(&table, args.summary.as_deref())?;
+    if let Some(path) = &args.bench_json {
+        std::fs::write(path, output::bench_json(&eval))
+            .with_context(|| format!("--bench-json {}: cannot write it", path.display()))?;
+    }
+    for line in output::regression_lines(&eval) {
+        eprintln!("{line}");
+    }
+    Ok(eval)
+}
+
+/// Print the markdown table, and write it to `--summary` and
+/// `$GITHUB_STEP_SUMMARY` when those are set.
+pub fn publish(table: &str, summary: Option<&Path>) -> anyhow::Result<()> {
     print!("{table}");
     let _ = std::io::stdout().flush();
-    if let Some(path) = &args.summary {
-        std::fs::write(path, &table).with_context(|| format!("--summary {}: cannot write it", path.display()))?;
+    if let Some(path) = summary {
+        std::fs::write(path, table).with_context(|| format!("--summary {}: cannot write it", path.display()))?;
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
@@ -215,14 +294,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Evaluation> {
         f.write_all(table.as_bytes())
             .with_context(|| format!("GITHUB_STEP_SUMMARY={}: cannot write it", path.display()))?;
     }
-    if let Some(path) = &args.bench_json {
-        std::fs::write(path, output::bench_json(&eval))
-            .with_context(|| format!("--bench-json {}: cannot write it", path.display()))?;
-    }
-    for line in output::regression_lines(&eval) {
-        eprintln!("{line}");
-    }
-    Ok(eval)
+    Ok(())
 }
 
 /// The first sweep, then reruns of the scenarios × levels that look regressed.
@@ -235,7 +307,8 @@ fn run_sweeps(args: &CheckArgs, base: &Baseline) -> anyhow::Result<(Vec<Summary>
         bail!("--out {}: not empty; the check never writes over earlier results", out.display());
     }
     std::fs::create_dir_all(&out).with_context(|| format!("--out {}: cannot create it", out.display()))?;
-    let mut context = format!("Quick sweep in `{}` compared with `{}`", out.display(), args.baseline.display());
+    let path = args.baseline.as_deref().unwrap_or(Path::new("?"));
+    let mut context = format!("Quick sweep in `{}` compared with `{}`", out.display(), path.display());
     let slow = args.slow_server.map(|n| n.to_string()).or_else(|| std::env::var("IOMODELS_DEBUG_EXTRA_SYSCALLS").ok());
     if let Some(n) = slow.filter(|n| n != "0" && !n.is_empty()) {
         context.push_str(&format!(", servers slowed on purpose (IOMODELS_DEBUG_EXTRA_SYSCALLS={n})"));

@@ -141,6 +141,7 @@ pub(crate) mod testdata {
             scenarios: vec!["echo-saturate".into(), "echo-paced".into()],
             models: ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"].map(String::from).to_vec(),
             records,
+            floor_pair_cpu_us: None,
         }
     }
 }

@@ -460,6 +460,11 @@ fn server_cost(a: &proto::Stats, b: &proto::Stats) -> ServerCost {
         user_us_per_req: per(a.user_us, b.user_us),
         sys_us_per_req: per(a.sys_us, b.sys_us),
         cpu_us_per_req: if requests > 0 { cpu / requests as f64 } else { 0.0 },
+        syscalls_per_req: match (a.syscalls, b.syscalls) {
+            (Some(x), Some(y)) if requests > 0 => Some(per(x, y)),
+            _ => None,
+        },
+        bytes_per_req: per(a.bytes_in + a.bytes_out, b.bytes_in + b.bytes_out),
         cpu_utilization: if wall > 0.0 { cpu / wall } else { 0.0 },
         threads: b.threads,
         connections_open: b.connections_open,

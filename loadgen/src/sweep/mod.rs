@@ -265,6 +265,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         scenarios: plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
         models: plan.models.clone(),
         records: Vec::new(),
+        floor_pair_cpu_us: envj.floor.as_ref().map(|f| f.figures.pair_cpu_us),
     };
     let mut progress = Progress::new(envj.runs_planned, plan.total_seconds());
     'all: for scenario in &plan.scenarios {

@@ -88,6 +88,11 @@ pub struct Summary {
     /// Model names in the order they ran.
     pub models: Vec<String>,
     pub records: Vec<Record>,
+    /// CPU µs of the floor pair (one 64 B write + read) measured at the
+    /// start of this sweep, on the server's CPU (also in env.json): the
+    /// yardstick that makes CPU figures comparable across machines and days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_pair_cpu_us: Option<f64>,
 }
 
 impl Summary {

@@ -1,0 +1,282 @@
+//! Judging head against base from interleaved pairs of sweeps (the A/B
+//! check): per figure, the ratio head/base in each pair, their median and
+//! sign-test interval ([`signtest`]), and a verdict.
+//!
+//! Why pairs: an absolute CPU figure holds only on the machine, and the
+//! hour, that measured it. Base and head run alternately on the same CPUs
+//! minutes apart, so whatever the machine does to one it does to the other,
+//! and the ratio keeps only what the code changed.
+//!
+//! A figure regresses only when its whole interval lies beyond its
+//! tolerance: with 5 pairs, when every pair says head is worse by more than
+//! the tolerance. Which figures are gated, in the order the check trusts
+//! them ([`tier`]):
+//!
+//! 1. counted figures: bytes, system calls and voluntary context switches
+//!    per request under full load. A change moves them; the machine hardly;
+//! 2. CPU µs per request under full load, server and load generator;
+//! 3. throughput ratios (each model's throughput over the median model's).
+//!
+//! Open-loop figures (a low fixed rate) are dominated by waking an idle CPU
+//! and are reported, never gated.
+
+use std::collections::BTreeMap;
+
+use super::compare::InvariantRow;
+use super::figures::{self, Kind};
+use super::signtest::{self, Interval};
+use crate::sweep::summary::Summary;
+
+/// How much worse (a factor minus one) each kind of figure may get before
+/// the lower end of its interval counts as a regression. Set from the
+/// spread of no-change A/B checks (results/ab-checks/README.md).
+pub fn tolerance(kind: Kind) -> f64 {
+    match kind {
+        Kind::BytesPerReq => 0.05,
+        Kind::SyscallsPerReq => 0.15,
+        Kind::CsPerReq => 0.25,
+        Kind::ServerUserCpu => 0.50,
+        Kind::ServerCpu | Kind::LoadgenCpu | Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 0.25,
+        Kind::ThroughputRatio => 0.25,
+    }
+}
+
+/// The trust order of a kind (1 counted, 2 CPU, 3 throughput).
+pub fn tier(kind: Kind) -> u8 {
+    match kind {
+        Kind::BytesPerReq | Kind::SyscallsPerReq | Kind::CsPerReq => 1,
+        Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu | Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 2,
+        Kind::ThroughputRatio => 3,
+    }
+}
+
+/// Whether a figure fails the check when it regresses: every kind under
+/// full load; nothing of an open loop at a low rate, where waking an idle
+/// CPU dominates every figure and moves with the machine, not the code.
+pub fn gated(open_loop: bool) -> bool {
+    !open_loop
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbVerdict {
+    Ok,
+    Improved,
+    Regressed,
+    /// Beyond its tolerance, but not gated (open loop).
+    Reported,
+    /// Base measured it, head did not in enough pairs: fails.
+    Missing,
+    /// Only head has it (a new figure, or base cannot measure it).
+    New,
+    /// Too few pairs with both sides measured to judge.
+    TooFew,
+}
+
+impl AbVerdict {
+    pub fn fails(self) -> bool {
+        matches!(self, AbVerdict::Regressed | AbVerdict::Missing)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AbRow {
+    pub name: String,
+    pub kind: Kind,
+    pub model: Option<String>,
+    pub gated: bool,
+    pub tolerance: f64,
+    /// Values per pair, None where that side did not measure it.
+    pub base: Vec<Option<f64>>,
+    pub head: Vec<Option<f64>>,
+    /// The cost ratio per pair with both sides: head/base for a cost,
+    /// base/head for a throughput ratio, so above 1 is always worse.
+    pub ratios: Vec<f64>,
+    pub interval: Option<Interval>,
+    pub verdict: AbVerdict,
+}
+
+#[derive(Clone, Debug)]
+pub struct AbEvaluation {
+    pub rows: Vec<AbRow>,
+    /// The head's invariants over its sweeps, with violations that the base
+    /// shows too (the machine's, not the change's) moved to `inherited`.
+    pub invariants: Vec<InvariantRow>,
+    pub inherited: Vec<(String, String, String)>,
+    pub pairs: usize,
+}
+
+impl AbEvaluation {
+    pub fn passed(&self) -> bool {
+        !self.rows.iter().any(|r| r.verdict.fails()) && self.invariants.iter().all(|i| i.violations.is_empty())
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &AbRow> {
+        self.rows.iter().filter(|r| r.verdict.fails())
+    }
+}
+
+/// Is this scenario open loop in these sweeps (a run set `--rate`)?
+fn open_loop(sweeps: &[&Summary], scenario: &str) -> bool {
+    sweeps
+        .iter()
+        .flat_map(|s| s.scenario(scenario))
+        .filter_map(|r| r.result.as_ref())
+        .any(|x| x.args.iter().any(|a| a == "--rate"))
+}
+
+/// Judge `pairs` of (base, head) sweeps.
+pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
+    let n = pairs.len();
+    // name -> (kind, scenario, model, per-pair base, per-pair head)
+    let mut table: BTreeMap<String, (Kind, String, Option<String>, Vec<Option<f64>>, Vec<Option<f64>>)> =
+        BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for (i, (base, head)) in pairs.iter().enumerate() {
+        for (side, sweep) in [(0, base), (1, head)] {
+            for f in figures::figures(sweep) {
+                let entry = table.entry(f.name.clone()).or_insert_with(|| {
+                    order.push(f.name.clone());
+                    (f.kind, f.scenario.clone(), f.model.clone(), vec![None; n], vec![None; n])
+                });
+                if side == 0 {
+                    entry.3[i] = Some(f.value);
+                } else {
+                    entry.4[i] = Some(f.value);
+                }
+            }
+        }
+    }
+    let all: Vec<&Summary> = pairs.iter().flat_map(|(b, h)| [b, h]).collect();
+    let mut rows: Vec<AbRow> = order
+        .iter()
+        .map(|name| {
+            let (kind, scenario, model, base, head) = table.remove(name).expect("every name has an entry");
+            row(name.clone(), kind, model, gated(open_loop(&all, &scenario)), base, head)
+        })
+        .collect();
+    rows.sort_by_key(|r| (!r.gated, tier(r.kind)));
+
+    let heads: Vec<Summary> = pairs.iter().map(|(_, h)| h.clone()).collect();
+    let bases: Vec<Summary> = pairs.iter().map(|(b, _)| b.clone()).collect();
+    let base_inv = super::compare::invariant_rows(&bases);
+    let mut invariants = super::compare::invariant_rows(&heads);
+    let mut inherited = Vec::new();
+    for row in &mut invariants {
+        let base_row = base_inv.iter().find(|b| b.family == row.family);
+        row.violations.retain(|(place, seen)| {
+            let in_base = base_row.is_some_and(|b| b.violations.iter().any(|(p, _)| p == place));
+            if in_base && !row.strict {
+                inherited.push((row.family.to_string(), place.clone(), seen.clone()));
+            }
+            !in_base || row.strict
+        });
+    }
+    AbEvaluation { rows, invariants, inherited, pairs: n }
+}
+
+/// One figure's row: ratios, interval, verdict.
+pub fn row(
+    name: String,
+    kind: Kind,
+    model: Option<String>,
+    gated: bool,
+    base: Vec<Option<f64>>,
+    head: Vec<Option<f64>>,
+) -> AbRow {
+    let floor = kind.floor();
+    let ratios: Vec<f64> = base
+        .iter()
+        .zip(&head)
+        .filter_map(|(b, h)| {
+            let (b, h) = (b.as_ref()?.max(floor), h.as_ref()?.max(floor));
+            Some(if kind.bigger_is_better() { b / h } else { h / b })
+        })
+        .collect();
+    let tolerance = tolerance(kind);
+    let interval = signtest::interval(&ratios);
+    let measured = |v: &[Option<f64>]| v.iter().filter(|x| x.is_some()).count();
+    let enough = signtest::min_pairs();
+    let verdict = match interval {
+        _ if measured(&base) == 0 => AbVerdict::New,
+        _ if measured(&base) >= enough && measured(&head) < enough && measured(&head) < measured(&base) => {
+            AbVerdict::Missing
+        }
+        None => AbVerdict::TooFew,
+        Some(i) if i.low > 1.0 + tolerance => {
+            if gated {
+                AbVerdict::Regressed
+            } else {
+                AbVerdict::Reported
+            }
+        }
+        Some(i) if i.high * (1.0 + tolerance) < 1.0 => AbVerdict::Improved,
+        Some(_) => AbVerdict::Ok,
+    };
+    AbRow { name, kind, model, gated, tolerance, base, head, ratios, interval, verdict }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some(v: &[f64]) -> Vec<Option<f64>> {
+        v.iter().map(|x| Some(*x)).collect()
+    }
+
+    fn judge(kind: Kind, base: &[f64], head: &[f64]) -> AbVerdict {
+        row("x".into(), kind, None, true, some(base), some(head)).verdict
+    }
+
+    #[test]
+    fn a_cost_up_in_every_pair_beyond_tolerance_regresses() {
+        let base = [10.0, 11.0, 9.5, 10.2, 10.8];
+        let head: Vec<f64> = base.iter().map(|b| b * 1.4).collect();
+        assert_eq!(judge(Kind::ServerCpu, &base, &head), AbVerdict::Regressed);
+    }
+
+    #[test]
+    fn one_pair_within_tolerance_keeps_it_ok() {
+        // Four pairs +30%, one +5%: the interval's lower end is 1.05.
+        let base = [10.0; 5];
+        let head = [13.0, 13.0, 10.5, 13.0, 13.0];
+        assert_eq!(judge(Kind::ServerCpu, &base, &head), AbVerdict::Ok);
+    }
+
+    #[test]
+    fn noise_around_one_passes_and_a_drop_is_an_improvement() {
+        let base = [10.0, 10.0, 10.0, 10.0, 10.0, 10.0];
+        assert_eq!(judge(Kind::ServerCpu, &base, &[11.2, 9.0, 10.5, 9.7, 10.9, 8.9]), AbVerdict::Ok);
+        assert_eq!(judge(Kind::ServerCpu, &base, &[7.0, 7.5, 6.9, 7.2, 7.1, 7.3]), AbVerdict::Improved);
+    }
+
+    #[test]
+    fn throughput_is_judged_in_the_bad_direction() {
+        let base = [1.0; 5];
+        assert_eq!(judge(Kind::ThroughputRatio, &base, &[0.7, 0.72, 0.69, 0.75, 0.71]), AbVerdict::Regressed);
+        assert_eq!(judge(Kind::ThroughputRatio, &base, &[1.4, 1.5, 1.45, 1.6, 1.42]), AbVerdict::Improved);
+    }
+
+    #[test]
+    fn values_below_the_floor_do_not_regress() {
+        // An event loop at 0.002 cs/req going to 0.02 is still "almost never".
+        assert_eq!(judge(Kind::CsPerReq, &[0.002; 5], &[0.02; 5]), AbVerdict::Ok);
+        assert_eq!(judge(Kind::CsPerReq, &[0.002; 5], &[0.5; 5]), AbVerdict::Regressed);
+    }
+
+    #[test]
+    fn missing_new_and_too_few() {
+        let r = row("x".into(), Kind::SyscallsPerReq, None, true, some(&[2.0; 5]), vec![None; 5]);
+        assert_eq!(r.verdict, AbVerdict::Missing);
+        let r = row("x".into(), Kind::SyscallsPerReq, None, true, vec![None; 5], some(&[2.0; 5]));
+        assert_eq!(r.verdict, AbVerdict::New);
+        let r = row("x".into(), Kind::SyscallsPerReq, None, true, some(&[2.0; 4]), some(&[3.0; 4]));
+        assert_eq!(r.verdict, AbVerdict::TooFew);
+    }
+
+    #[test]
+    fn ungated_figures_are_reported_never_failed() {
+        let r = row("x".into(), Kind::ServerCpu, None, false, some(&[10.0; 5]), some(&[20.0; 5]));
+        assert_eq!(r.verdict, AbVerdict::Reported);
+        assert!(!r.verdict.fails());
+    }
+}

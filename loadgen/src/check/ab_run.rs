@@ -1,0 +1,176 @@
+//! `loadgen check --base REV`: build the base's binaries, run base and head
+//! alternately, judge the pairs ([`ab`]) and write the outputs.
+//!
+//! Each side is a whole revision: its own `loadgen sweep` drives its own
+//! `servers`, so a costlier load generator shows as well as a costlier
+//! server. Both run on the same CPUs (the sweep's default pinning), with the
+//! same scenarios and levels, in the order A B, B A, A B, ... so that a
+//! drift of the machine during the check favours neither side.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{bail, Context};
+
+use super::ab::{self, AbEvaluation};
+use super::{git, output_ab, CheckArgs};
+use crate::sweep::summary::Summary;
+use crate::sweep::MODELS;
+
+/// Pairs of sweeps by default: the fewest for which the sign test gives an
+/// interval (93.75% two-sided).
+pub const PAIRS: u32 = 5;
+/// What every side's sweep runs: full load, where counted figures and CPU
+/// per request are steady enough to gate on.
+pub const SCENARIOS: &str = "echo-saturate";
+pub const LEVELS: &str = "200,1000";
+pub const WARMUP: &str = "300ms";
+pub const WINDOW: &str = "1s";
+
+/// One side of the comparison.
+struct Side {
+    name: &'static str,
+    revision: String,
+    loadgen: PathBuf,
+    servers: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// Run the check. `Ok(None)`: the base could not be built or run (the
+/// reason is printed), so A/B cannot judge; `Err`: the head or the
+/// arguments are at fault.
+pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
+    let rev = args.base.as_deref().context("--base: missing")?;
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = git::toplevel(&here).context("--base needs a git checkout (use --baseline without history)")?;
+    let commit = git::resolve(&repo, rev)?;
+    let head = head_side(args, &repo)?;
+    let base_bin = match &args.base_bin {
+        Some(dir) => dir.clone(),
+        None => {
+            let features: Vec<String> =
+                args.features.iter().flat_map(|f| f.split(',')).filter(|f| !f.is_empty()).map(String::from).collect();
+            let cache = args.cache.clone().unwrap_or_else(|| repo.join("target/ab"));
+            match git::build(&repo, &commit, &cache, &features) {
+                Ok(bin) => bin,
+                Err(e) => {
+                    eprintln!("loadgen check: cannot build the base {rev} ({}): {e:#}", git::short(&commit));
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    let base = Side {
+        name: "base",
+        revision: format!("{rev} = {}", git::short(&commit)),
+        loadgen: base_bin.join("loadgen"),
+        servers: base_bin.join("servers"),
+        env: vec![],
+    };
+    let out = out_dir(args)?;
+    let started = Instant::now();
+    let pairs = match run_pairs(args.pairs as usize, &base, &head, &out) {
+        Ok(p) => p,
+        Err(Failure::Base(e)) => {
+            eprintln!("loadgen check: the base's sweep failed: {e:#}");
+            return Ok(None);
+        }
+        Err(Failure::Head(e)) => return Err(e),
+    };
+    let eval = ab::evaluate(&pairs);
+    let context = format!(
+        "Head `{}`{} against base `{}`: {} pairs of sweeps ({SCENARIOS} at {LEVELS} connections, {WINDOW} windows), \
+         interleaved on the same CPUs, in {:.0} s; sweeps in `{}`.",
+        head.revision,
+        if head.env.is_empty() {
+            String::new()
+        } else {
+            format!(" (with {})", head.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+        },
+        base.revision,
+        pairs.len(),
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    let table = output_ab::markdown(&eval, &context);
+    super::publish(&table, args.summary.as_deref())?;
+    if let Some(path) = &args.bench_json {
+        std::fs::write(path, output_ab::bench_json(&eval))
+            .with_context(|| format!("--bench-json {}: cannot write it", path.display()))?;
+    }
+    std::fs::write(out.join("check.md"), &table).with_context(|| format!("cannot write {}", out.display()))?;
+    for line in output_ab::regression_lines(&eval) {
+        eprintln!("{line}");
+    }
+    Ok(Some(eval))
+}
+
+/// This checkout's binaries: this executable and `servers` beside it.
+fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
+    let loadgen = std::env::current_exe().context("cannot find this executable")?;
+    let servers = match &args.servers_bin {
+        Some(p) => p.clone(),
+        None => loadgen.with_file_name("servers"),
+    };
+    if !servers.is_file() {
+        bail!("--servers-bin {}: no such file (build the workspace's binaries first)", servers.display());
+    }
+    let mut env = args.head_env.clone();
+    if let Some(n) = args.slow_server {
+        env.push(("IOMODELS_DEBUG_EXTRA_SYSCALLS".into(), n.to_string()));
+    }
+    Ok(Side { name: "head", revision: git::describe_head(repo), loadgen, servers, env })
+}
+
+fn out_dir(args: &CheckArgs) -> anyhow::Result<PathBuf> {
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("iomodels-ab-{}", crate::sweep::env::run_id(SystemTime::now()))),
+    };
+    if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        bail!("--out {}: not empty; the check never writes over earlier results", out.display());
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("--out {}: cannot create it", out.display()))?;
+    Ok(out)
+}
+
+/// Which side a failed sweep was.
+enum Failure {
+    Base(anyhow::Error),
+    Head(anyhow::Error),
+}
+
+/// `n` pairs, the base first in even pairs and the head first in odd ones.
+fn run_pairs(n: usize, base: &Side, head: &Side, out: &Path) -> Result<Vec<(Summary, Summary)>, Failure> {
+    let mut pairs = Vec::with_capacity(n);
+    for i in 0..n {
+        let order = if i % 2 == 0 { [base, head] } else { [head, base] };
+        let mut got: [Option<Summary>; 2] = [None, None];
+        for side in order {
+            eprintln!("loadgen check: pair {} of {n}: {} ({})", i + 1, side.name, side.revision);
+            let dir = out.join(format!("pair-{}", i + 1)).join(side.name);
+            let result = sweep(side, &dir).and_then(|()| Summary::load(&dir));
+            let slot = usize::from(side.name == "head");
+            got[slot] = Some(result.map_err(|e| if slot == 0 { Failure::Base(e) } else { Failure::Head(e) })?);
+        }
+        let [Some(b), Some(h)] = got else { unreachable!("both sides ran") };
+        pairs.push((b, h));
+    }
+    Ok(pairs)
+}
+
+/// One side's sweep, by its own load generator, progress on our stderr.
+fn sweep(side: &Side, dir: &Path) -> anyhow::Result<()> {
+    let mut cmd = Command::new(&side.loadgen);
+    cmd.args(["sweep", "--no-charts", "--no-floor", "--models", &MODELS.join(",")]);
+    cmd.args(["--scenario", SCENARIOS, "--levels", LEVELS, "--warmup", WARMUP, "--duration", WINDOW]);
+    cmd.arg("--out").arg(dir).arg("--servers-bin").arg(&side.servers);
+    cmd.envs(side.env.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(Stdio::null()).stdout(Stdio::from(std::io::stderr()));
+    let status = cmd.status().with_context(|| format!("cannot start {}", side.loadgen.display()))?;
+    if !status.success() {
+        bail!("{}'s sweep into {} failed ({status})", side.name, dir.display());
+    }
+    Ok(())
+}

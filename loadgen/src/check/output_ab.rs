@@ -1,0 +1,151 @@
+//! What the A/B check writes: the markdown table (gated figures first, in
+//! the order the check trusts them), one stderr line per regression, and
+//! github-action-benchmark JSON of the head's medians.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::ab::{AbEvaluation, AbRow, AbVerdict};
+use super::figures::median_of;
+use super::output::num;
+
+fn percent(f: f64) -> String {
+    format!("{:+.0}%", f * 100.0)
+}
+
+fn median(v: &[Option<f64>]) -> Option<f64> {
+    let v: Vec<f64> = v.iter().flatten().copied().collect();
+    (!v.is_empty()).then(|| median_of(&v))
+}
+
+fn verdict_cell(r: &AbRow) -> String {
+    let tol = percent(r.tolerance);
+    match r.verdict {
+        AbVerdict::Ok if !r.gated => format!("ok (open loop: reported, not gated; tolerance {tol})"),
+        AbVerdict::Ok => format!("ok (tolerance {tol})"),
+        AbVerdict::Improved => "improved".into(),
+        AbVerdict::Regressed => format!("**REGRESSED** (whole interval beyond {tol})"),
+        AbVerdict::Reported => format!("beyond {tol}, open loop: reported, not gated"),
+        AbVerdict::Missing => "**MISSING** in the head".into(),
+        AbVerdict::New => "new: the base does not measure it".into(),
+        AbVerdict::TooFew => "too few pairs measured it".into(),
+    }
+}
+
+fn ratio_cell(r: &AbRow) -> String {
+    match r.interval {
+        Some(i) => format!("{} [{} – {}]", percent(i.median - 1.0), percent(i.low - 1.0), percent(i.high - 1.0)),
+        None => "—".into(),
+    }
+}
+
+/// The whole report: headline, invariants, then every figure.
+pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
+    let failed = eval.failures().count();
+    let gated = eval.rows.iter().filter(|r| r.gated).count();
+    let broken = eval.invariants.iter().filter(|i| !i.violations.is_empty()).count();
+    let confidence = eval.rows.iter().find_map(|r| r.interval).map(|i| i.confidence).unwrap_or(f64::NAN);
+    let mut out = format!(
+        "## Regression check (A/B): {}\n\n{context}\n\n{} figures compared ({gated} gated), {failed} regressed; {} \
+         invariant families, {broken} violated. Change = head ÷ base − 1 in the bad direction (a cost up, a \
+         throughput down): the median over the pairs, and its sign-test interval ({:.1}% two-sided). A figure \
+         regresses only when its whole interval lies beyond its tolerance.\n\n",
+        if eval.passed() { "PASS" } else { "FAIL" },
+        eval.rows.len(),
+        eval.invariants.len(),
+        confidence * 100.0,
+    );
+    out.push_str(
+        "| figure | base (median) | head (median) | change [interval] | verdict |\n|---|---:|---:|---:|---|\n",
+    );
+    for i in &eval.invariants {
+        let (now, verdict) = if i.violations.is_empty() {
+            (format!("holds at {} places", i.checked), "ok".to_string())
+        } else {
+            let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
+            (format!("violated at {}: {}", i.violations.len(), places.join("; ")), "**REGRESSED**".to_string())
+        };
+        let _ = writeln!(out, "| invariant: {} | | {} | | {verdict} |", i.family, now.replace('|', "/"));
+    }
+    for (family, place, seen) in &eval.inherited {
+        let _ = writeln!(
+            out,
+            "| invariant: {family} | violated too | {place}: {} | | not the change's: the base violates it as well |",
+            seen.replace('|', "/")
+        );
+    }
+    for r in &eval.rows {
+        let cell = |v: &[Option<f64>]| median(v).map(num).unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            r.name,
+            cell(&r.base),
+            cell(&r.head),
+            ratio_cell(r),
+            verdict_cell(r)
+        );
+    }
+    out
+}
+
+/// One line per regressed figure or violated invariant place.
+pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in &eval.invariants {
+        for (place, seen) in &i.violations {
+            lines.push(format!("REGRESSED invariant \"{}\" at {place}: {seen}", i.family));
+        }
+    }
+    for r in eval.failures() {
+        let pairs = |v: &[Option<f64>]| v.iter().map(|x| x.map(num).unwrap_or_else(|| "—".into())).collect::<Vec<_>>();
+        lines.push(format!(
+            "REGRESSED {}: {} (tolerance {}) [base per pair: {}; head per pair: {}]",
+            r.name,
+            match (r.verdict, r.interval) {
+                (AbVerdict::Missing, _) => "measured by the base, not by the head".to_string(),
+                (_, Some(_)) => format!("change {}", ratio_cell(r)),
+                _ => String::new(),
+            },
+            percent(r.tolerance),
+            pairs(&r.base).join(", "),
+            pairs(&r.head).join(", "),
+        ));
+    }
+    lines
+}
+
+#[derive(Serialize)]
+struct Bench {
+    name: String,
+    unit: String,
+    value: f64,
+    extra: String,
+}
+
+/// github-action-benchmark `customSmallerIsBetter`: the head's median of
+/// every figure (throughput ratios inverted).
+pub fn bench_json(eval: &AbEvaluation) -> String {
+    let entries: Vec<Bench> = eval
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let now = median(&r.head)?;
+            let (name, value) = if r.kind.bigger_is_better() {
+                (format!("{} (inverted: median model ÷ throughput)", r.name), 1.0 / now)
+            } else {
+                (r.name.clone(), now)
+            };
+            Some(Bench {
+                name,
+                unit: r.kind.unit().into(),
+                value,
+                extra: format!("{}; {:?}", ratio_cell(r), r.verdict),
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&entries).expect("plain data serializes");
+    text.push('\n');
+    text
+}
