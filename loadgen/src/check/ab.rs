@@ -33,7 +33,7 @@ use crate::sweep::summary::Summary;
 pub fn tolerance(kind: Kind) -> f64 {
     match kind {
         Kind::BytesPerReq => 0.05,
-        Kind::SyscallsPerReq => 0.15,
+        Kind::SyscallsPerReq => 0.20,
         Kind::CsPerReq => 0.25,
         Kind::ServerUserCpu => 0.50,
         Kind::ServerCpu | Kind::LoadgenCpu | Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 0.25,
@@ -57,7 +57,7 @@ pub fn gated(open_loop: bool) -> bool {
     !open_loop
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum AbVerdict {
     Ok,
     Improved,
@@ -78,7 +78,7 @@ impl AbVerdict {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct AbRow {
     pub name: String,
     pub kind: Kind,
@@ -95,7 +95,7 @@ pub struct AbRow {
     pub verdict: AbVerdict,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct AbEvaluation {
     pub rows: Vec<AbRow>,
     /// The head's invariants over its sweeps, with violations that the base

@@ -24,7 +24,7 @@ pub const PAIRS: u32 = 5;
 /// What every side's sweep runs: full load, where counted figures and CPU
 /// per request are steady enough to gate on.
 pub const SCENARIOS: &str = "echo-saturate";
-pub const LEVELS: &str = "200,1000";
+pub const LEVELS: &str = "1000";
 pub const WARMUP: &str = "300ms";
 pub const WINDOW: &str = "1s";
 
@@ -99,7 +99,15 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
         std::fs::write(path, output_ab::bench_json(&eval))
             .with_context(|| format!("--bench-json {}: cannot write it", path.display()))?;
     }
+    // The table and every figure's per-pair values: enough to judge again.
+    let record = serde_json::json!({
+        "head": head.revision, "head_env": head.env, "base": base.revision,
+        "scenarios": SCENARIOS, "levels": LEVELS, "warmup": WARMUP, "window": WINDOW,
+        "seconds": started.elapsed().as_secs_f64(), "passed": eval.passed(), "evaluation": eval,
+    });
     std::fs::write(out.join("check.md"), &table).with_context(|| format!("cannot write {}", out.display()))?;
+    std::fs::write(out.join("ab.json"), serde_json::to_vec_pretty(&record)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
     for line in output_ab::regression_lines(&eval) {
         eprintln!("{line}");
     }

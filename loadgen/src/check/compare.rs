@@ -62,7 +62,7 @@ impl Row {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct InvariantRow {
     pub family: &'static str,
     pub strict: bool,

@@ -98,7 +98,7 @@ impl Kind {
     /// regressed fivefold, it is still at "almost never".
     pub fn floor(self) -> f64 {
         match self {
-            Kind::CsPerReq => 0.05,
+            Kind::CsPerReq => 0.1,
             Kind::ServerCpu | Kind::LoadgenCpu => 2.0,
             Kind::ServerUserCpu => 0.2,
             Kind::ThroughputRatio => 0.02,

@@ -14,7 +14,7 @@
 pub const ALPHA: f64 = 0.05;
 
 /// A median ratio and its interval.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Interval {
     pub median: f64,
     pub low: f64,
