@@ -436,3 +436,93 @@ fn usage_and_io_errors_exit_2() {
     }
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+// ---- A/B mode: pairs of (base, head) sweeps judged by `ab::evaluate` ----
+
+/// Five pairs made from the fixture sweep: each side's values jittered by
+/// `noise` (a different, fixed factor per pair and side, as a noisy machine
+/// would), then `head` applied to the head's copy.
+fn ab_pairs(noise: f64, head: impl Fn(&mut Value)) -> Vec<(Summary, Summary)> {
+    // Fixed pseudo-random factors in [1 - noise, 1 + noise].
+    let factors = [0.3, -0.8, 0.9, -0.2, 0.5, -0.6, 0.1, -1.0, 0.7, -0.4];
+    (0..5)
+        .map(|i| {
+            let side = |k: usize| {
+                let mut s = fixture_summary();
+                let f = 1.0 + noise * factors[(2 * i + k) % factors.len()];
+                for r in s["records"].as_array_mut().unwrap() {
+                    if let Some(server) = r["result"].get_mut("server").filter(|v| v.is_object()) {
+                        for key in ["cpu_us_per_req", "user_us_per_req", "voluntary_cs_per_req"] {
+                            scale(&mut server[key], f);
+                        }
+                    }
+                }
+                s
+            };
+            let base = side(0);
+            let mut h = side(1);
+            head(&mut h);
+            (serde_json::from_value(base).unwrap(), serde_json::from_value(h).unwrap())
+        })
+        .collect()
+}
+
+fn ab_failures(eval: &loadgen::check::ab::AbEvaluation) -> Vec<String> {
+    let mut v: Vec<String> = eval.failures().map(|r| r.name.clone()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn ab_no_change_passes_even_with_noise_larger_than_some_tolerances() {
+    let eval = loadgen::check::ab::evaluate(&ab_pairs(0.2, |_| {}));
+    assert!(eval.passed(), "{:?}", ab_failures(&eval));
+    assert_eq!(eval.pairs, 5);
+    // The closed-loop figures are gated, the open-loop ones reported only.
+    let row = |name: &str| eval.rows.iter().find(|r| r.name == name).unwrap();
+    assert!(row("echo-saturate mio-single c1000 server CPU µs/req").gated);
+    assert!(!row("echo-paced mio-single c1000 server CPU µs/req").gated);
+}
+
+#[test]
+fn ab_names_the_one_model_made_costlier_in_user_cpu() {
+    // +1.2 µs of pure CPU per request in mio-single only: about +25% of its
+    // total, several times its user CPU.
+    let eval = loadgen::check::ab::evaluate(&ab_pairs(0.1, |s| {
+        alter(s, Some("echo-saturate"), "mio-single", None, |r| {
+            let user = r["server"]["user_us_per_req"].as_f64().unwrap();
+            let cpu = r["server"]["cpu_us_per_req"].as_f64().unwrap();
+            r["server"]["user_us_per_req"] = Value::from(user + 0.25 * cpu);
+            r["server"]["cpu_us_per_req"] = Value::from(1.25 * cpu);
+        })
+    }));
+    let failed = ab_failures(&eval);
+    assert!(!failed.is_empty() && failed.iter().all(|f| f.starts_with("echo-saturate mio-single c")), "{failed:?}");
+    assert!(failed.contains(&"echo-saturate mio-single c1000 server user CPU µs/req".to_string()), "{failed:?}");
+}
+
+#[test]
+fn ab_invariants_the_base_breaks_too_are_not_the_changes() {
+    let starve = |s: &mut Value| {
+        alter(s, Some("echo-saturate"), "tokio", Some(1000), |r| r["connections"]["never_served"] = Value::from(7))
+    };
+    // Both sides starve tokio at 1000: the machine's doing, reported only.
+    let pairs: Vec<(Summary, Summary)> = ab_pairs(0.0, starve)
+        .into_iter()
+        .map(|(_, h)| {
+            let mut b = serde_json::to_value(&h).unwrap();
+            starve(&mut b);
+            (serde_json::from_value(b).unwrap(), h)
+        })
+        .collect();
+    let eval = loadgen::check::ab::evaluate(&pairs);
+    assert!(eval.passed());
+    assert_eq!(eval.inherited.len(), 1, "{:?}", eval.inherited);
+    // Only the head starves it: a regression. A mismatch always is.
+    assert!(!loadgen::check::ab::evaluate(&ab_pairs(0.0, starve)).passed());
+    let wrong = |s: &mut Value| {
+        alter(s, Some("echo-saturate"), "pool", Some(200), |r| r["counts"]["mismatches"] = Value::from(1))
+    };
+    let eval = loadgen::check::ab::evaluate(&ab_pairs(0.0, wrong));
+    assert!(!eval.passed());
+}

@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use super::ab::{self, AbEvaluation};
 use super::{git, output_ab, CheckArgs};
 use crate::sweep::summary::Summary;
-use crate::sweep::MODELS;
+use crate::sweep::{built_models, MODELS};
 
 /// Pairs of sweeps by default: the fewest for which the sign test gives an
 /// interval (93.75% two-sided).
@@ -27,6 +27,9 @@ pub const SCENARIOS: &str = "echo-saturate";
 pub const LEVELS: &str = "1000";
 pub const WARMUP: &str = "300ms";
 pub const WINDOW: &str = "1s";
+
+/// The servers' debug knobs that make a head costlier on purpose.
+pub const DEBUG_KNOBS: [&str; 2] = ["IOMODELS_DEBUG_EXTRA_SYSCALLS", "IOMODELS_DEBUG_EXTRA_WORK"];
 
 /// One side of the comparison.
 struct Side {
@@ -68,9 +71,16 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
         servers: base_bin.join("servers"),
         env: vec![],
     };
+    let models = match common_models(&base, &head) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("loadgen check: cannot list the base's models: {e:#}");
+            return Ok(None);
+        }
+    };
     let out = out_dir(args)?;
     let started = Instant::now();
-    let pairs = match run_pairs(args.pairs as usize, &base, &head, &out) {
+    let pairs = match run_pairs(args.pairs as usize, &models, &base, &head, &out) {
         Ok(p) => p,
         Err(Failure::Base(e)) => {
             eprintln!("loadgen check: the base's sweep failed: {e:#}");
@@ -124,7 +134,9 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     if !servers.is_file() {
         bail!("--servers-bin {}: no such file (build the workspace's binaries first)", servers.display());
     }
-    let mut env = args.head_env.clone();
+    let mut env: Vec<(String, String)> =
+        DEBUG_KNOBS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
+    env.extend(args.head_env.iter().cloned());
     if let Some(n) = args.slow_server {
         env.push(("IOMODELS_DEBUG_EXTRA_SYSCALLS".into(), n.to_string()));
     }
@@ -143,6 +155,23 @@ fn out_dir(args: &CheckArgs) -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// The models both servers binaries have, in the sweep's order: a model
+/// one side lacks (not built, or new in the head) is left out of both, and
+/// said so.
+fn common_models(base: &Side, head: &Side) -> anyhow::Result<String> {
+    let (b, h) = (built_models(&base.servers)?, built_models(&head.servers)?);
+    let mut models: Vec<&str> = MODELS.iter().copied().filter(|m| h.iter().any(|x| x == m)).collect();
+    models.extend(h.iter().map(String::as_str).filter(|m| !MODELS.contains(m)));
+    let (both, one): (Vec<&str>, Vec<&str>) = models.into_iter().partition(|m| b.iter().any(|x| x == m));
+    if !one.is_empty() {
+        eprintln!("loadgen check: not compared, the base has no such model: {}", one.join(", "));
+    }
+    if both.is_empty() {
+        bail!("the base and the head have no model in common");
+    }
+    Ok(both.join(","))
+}
+
 /// Which side a failed sweep was.
 enum Failure {
     Base(anyhow::Error),
@@ -150,7 +179,7 @@ enum Failure {
 }
 
 /// `n` pairs, the base first in even pairs and the head first in odd ones.
-fn run_pairs(n: usize, base: &Side, head: &Side, out: &Path) -> Result<Vec<(Summary, Summary)>, Failure> {
+fn run_pairs(n: usize, models: &str, base: &Side, head: &Side, out: &Path) -> Result<Vec<(Summary, Summary)>, Failure> {
     let mut pairs = Vec::with_capacity(n);
     for i in 0..n {
         let order = if i % 2 == 0 { [base, head] } else { [head, base] };
@@ -158,7 +187,7 @@ fn run_pairs(n: usize, base: &Side, head: &Side, out: &Path) -> Result<Vec<(Summ
         for side in order {
             eprintln!("loadgen check: pair {} of {n}: {} ({})", i + 1, side.name, side.revision);
             let dir = out.join(format!("pair-{}", i + 1)).join(side.name);
-            let result = sweep(side, &dir).and_then(|()| Summary::load(&dir));
+            let result = sweep(side, models, &dir).and_then(|()| Summary::load(&dir));
             let slot = usize::from(side.name == "head");
             got[slot] = Some(result.map_err(|e| if slot == 0 { Failure::Base(e) } else { Failure::Head(e) })?);
         }
@@ -169,11 +198,19 @@ fn run_pairs(n: usize, base: &Side, head: &Side, out: &Path) -> Result<Vec<(Summ
 }
 
 /// One side's sweep, by its own load generator, progress on our stderr.
-fn sweep(side: &Side, dir: &Path) -> anyhow::Result<()> {
+fn sweep(side: &Side, models: &str, dir: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new(&side.loadgen);
-    cmd.args(["sweep", "--no-charts", "--no-floor", "--models", &MODELS.join(",")]);
+    cmd.args(["sweep", "--no-charts", "--no-floor", "--models", models]);
     cmd.args(["--scenario", SCENARIOS, "--levels", LEVELS, "--warmup", WARMUP, "--duration", WINDOW]);
     cmd.arg("--out").arg(dir).arg("--servers-bin").arg(&side.servers);
+    // The debug knobs in our own environment belong to the head: the base
+    // never sees them, so `IOMODELS_DEBUG_... bash .ci/run` fails as a
+    // costlier commit would.
+    if side.name == "base" {
+        for knob in DEBUG_KNOBS {
+            cmd.env_remove(knob);
+        }
+    }
     cmd.envs(side.env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(Stdio::null()).stdout(Stdio::from(std::io::stderr()));
     let status = cmd.status().with_context(|| format!("cannot start {}", side.loadgen.display()))?;

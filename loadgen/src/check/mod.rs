@@ -1,81 +1,75 @@
 //! `loadgen check` and `loadgen baseline`: the CI regression benchmark. A
-//! change that makes a server model, or the load generator, slower or
-//! costlier fails the pipeline and says which figure regressed; the noise
-//! of a shared 2-core runner does not.
+//! change that makes a server model, or the load generator, costlier fails
+//! the pipeline and says which model and figure; the same code on another
+//! machine, another day or a noisy neighbour's CPU does not.
 //!
-//! `loadgen baseline --results DIR [--results DIR2 ...] --out results/baseline.json`
-//! reads one or more quick sweeps and keeps, per figure, every sweep's value,
-//! the median, the spread and the tolerance. `loadgen check --baseline FILE`
-//! runs a quick sweep of the same shape (or reads `--results DIR`), compares
-//! it, writes a markdown table (stdout, `--summary FILE`, and
+//! # Two modes
+//!
+//! **A/B, the one to trust** (`--base REV`, [`ab_run`], [`ab`]): REV's
+//! binaries are built in a git worktree with a target directory of their
+//! own ([`git`]), and base and head sweeps run alternately on the same
+//! CPUs (A B, B A, ... five pairs by default). Each figure is judged by the
+//! per-pair ratios head/base: their median and sign-test interval
+//! ([`signtest`]); it regresses only when the whole interval lies beyond its
+//! tolerance. Whatever the machine does, it does to both sides, so nothing
+//! measured on another machine is needed. `.ci/run` uses it against
+//! `HEAD~1` whenever the clone has that commit.
+//!
+//! **Stored baseline** (`--baseline FILE`, [`baseline`], [`compare`]): for a
+//! checkout without history, and as the fallback when the base cannot be
+//! built. `loadgen baseline --results DIR ...` keeps, per figure, every
+//! sweep's value, the median, the spread and a tolerance of max(25%, 2 ×
+//! spread); `loadgen check --baseline FILE` runs a quick sweep of the same
+//! shape (or reads `--results DIR`) and compares. CPU figures are compared
+//! as multiples of the floor pair (one 64 B write + read) measured at the
+//! start of the same sweep, since an absolute CPU time holds only on the
+//! machine and day that measured it; open-loop figures are never gated.
+//! When the first sweep looks regressed it reruns the scenarios and levels
+//! concerned (`--reruns`) and counts each figure at its best: a stall does
+//! not repeat, a costlier model does. Its table says that A/B is the mode
+//! to trust.
+//!
+//! Both write a markdown table (stdout, `--summary FILE`, and
 //! `$GITHUB_STEP_SUMMARY` when set) and a `customSmallerIsBetter` JSON file
-//! (`--bench-json FILE`), and exits 0 (pass), 1 (regression: one
+//! (`--bench-json FILE`), and exit 0 (pass), 1 (regression: one
 //! `REGRESSED ...` line per figure on stderr) or 2 (usage or IO error).
 //!
 //! # What is compared ([`figures`])
 //!
-//! Costs per request, not speeds: voluntary context switches and server CPU
-//! µs per request for every model and level, and the load generator's CPU µs
-//! per request. Throughput only as a ratio to the median model of the same
-//! sweep. Invariants that must hold in every run: every run succeeds, every
-//! connection is established, no mismatches (strict: a rerun does not
-//! excuse it), every model but pool serves every connection, pool leaves
-//! connections past its 64 threads unserved, echo-paced keeps its rate, and
-//! at 1000 connections under full load the event loops switch at most a
-//! third as often per request as thread-per-conn.
+//! Costs per request, not speeds, in the order the A/B check trusts them:
 //!
-//! Why voluntary context switches alone: involuntary ones are preemptions,
-//! and on a shared runner the neighbours cause them. Over the ten baseline
-//! sweeps thread-per-conn's voluntary cs/req under full load stayed within
-//! 5% of the median; voluntary + involuntary moved by up to 49%.
+//! 1. counted: bytes, system calls (STATS `syscalls`, where the server can
+//!    count them) and voluntary context switches per request;
+//! 2. CPU: the server's user CPU µs per request (its own code; a change that
+//!    adds work shows here several times larger than in the total, which the
+//!    kernel's TCP path dominates on loopback), its total CPU µs per request
+//!    and the load generator's;
+//! 3. throughput, only as each model's ratio to the median model of the
+//!    same sweep.
 //!
-//! # Tolerances ([`baseline`])
+//! And invariants that must hold in every run: every run succeeds, every
+//! connection is established, no mismatches (strict: never excused), every
+//! model but pool serves every connection, pool leaves connections past its
+//! 64 threads unserved, echo-paced keeps its rate, and at 1000 connections
+//! under full load the event loops switch at most a third as often per
+//! request as thread-per-conn. In A/B mode a violation that the base shows
+//! too is the machine's, not the change's: it is reported, not failed.
 //!
-//! Each figure's own, from repeated sweeps on the machine that made the
-//! baseline: spread = the largest deviation of a sweep from the median, as a
-//! factor (double and half are both +100%), values below the figure's noise
-//! floor (0.05 cs/req, 2 µs/req, 0.02×) raised to it; tolerance =
-//! max(25%, 2 × spread), in 5% steps. A figure whose tolerance would exceed
-//! 80% is too noisy to gate on: it is shown, never fails. The spread and the
-//! samples are stored in baseline.json beside each tolerance.
+//! Involuntary context switches are left out: they count preemptions, and on
+//! a shared runner those come from the neighbours.
 //!
-//! The committed baseline (results/baseline.json) comes from ten quick
-//! sweeps in two batches half an hour apart (results/baseline-sweeps/b*,
-//! d*), made while other builds and stress tests shared the 2-core VM: five
-//! sweeps in a row see the same neighbours, and miss modes such as the pool
-//! model at 1000 connections costing 11 or 17 µs per request depending on
-//! the hour. 64 figures, 27 gated:
-//!
-//! | figures | gated | spread: min / median / max | tolerance if gated |
-//! |---|---:|---|---|
-//! | cs/req, echo-paced (12) | 4 | 0% / 78% / 432% | 25% |
-//! | cs/req, echo-saturate (12) | 6 | 0% / 39% / 639% | 25% |
-//! | server CPU µs/req, echo-paced (12) | 8 | 15% / 39% / 88% | 35-80% |
-//! | server CPU µs/req, echo-saturate (12) | 4 | 26% / 48% / 71% | 55-80% |
-//! | loadgen CPU µs/req (4) | 4 | 19% / 25% / 32% | 40-65% |
-//! | throughput ÷ median model, echo-saturate (12) | 1 | 34% / 74% / 104% | 70% |
-//!
-//! The blocking models' cs/req are rock steady; the event loops' are near
-//! zero under full load but jump to 0.1-0.3 when the load generator is
-//! starved and the loop goes idle, so only the invariant guards them there.
-//! Throughput ratios of 1.5 s windows on a busy machine were too noisy to
-//! gate here (one of twelve, tokio at 200); the event loops' cs/req under
-//! open loop too. A baseline made on a quieter runner gates more of them.
-//!
-//! # Reruns ([`compare`])
-//!
-//! One 1.5 s window on a shared machine now and then catches a stall (a
-//! model at 133 req/s instead of 16,000, once in ten trial sweeps). So when
-//! the first sweep shows regressions, the check reruns the scenarios and
-//! levels concerned (`--reruns`, default 1) and counts each figure at its best
-//! over the attempts: noise does not repeat, a slower model does. Mismatches
-//! are never excused. With `--results DIR` there is nothing to rerun.
+//! The measured spreads behind the tolerances, and the gate's own false
+//! alarm and detection rates, are in results/ab-checks/README.md and
+//! results/baseline-sweeps/; REPORT.md's regression section cites them.
 //!
 //! # Proving it catches a regression
 //!
-//! `loadgen check --slow-server N` exports IOMODELS_DEBUG_EXTRA_SYSCALLS=N to
-//! the servers of its sweep: every framed answer then costs N extra getppid
-//! syscalls (about 0.22 µs each here), which the server CPU figures show.
+//! Two debug knobs of the servers, which the A/B check applies to the head
+//! only (`--head-env`, or the variables in its own environment):
+//! IOMODELS_DEBUG_EXTRA_SYSCALLS=N (`--slow-server N`) makes every framed
+//! answer cost N extra `getppid` calls, in every model;
+//! IOMODELS_DEBUG_EXTRA_WORK=MODEL:ROUNDS makes one model run ROUNDS of
+//! COMPUTE's xorshift per answer: pure CPU, no system call.
 
 pub mod ab;
 pub mod ab_run;

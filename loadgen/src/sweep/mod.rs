@@ -40,7 +40,8 @@ use env::{Compute, ScenarioInfo, SweepEnv, Versions};
 use one::{outcome_line, run_one};
 use progress::Progress;
 use scenario::{Knobs, Scenario};
-use setup::{built_models, choose_models, find_servers, raise_nofile_limit, results_dir};
+pub use setup::built_models;
+use setup::{choose_models, find_servers, raise_nofile_limit, results_dir};
 use summary::{write_atomic, Status, Summary};
 
 /// Every model, in the order the sweep runs them.

@@ -27,7 +27,7 @@ pub(super) fn find_servers(given: Option<&Path>, exe: &Path) -> anyhow::Result<P
 }
 
 /// The subcommands `servers --help` lists (the models it was built with).
-pub(super) fn built_models(bin: &Path) -> anyhow::Result<Vec<String>> {
+pub fn built_models(bin: &Path) -> anyhow::Result<Vec<String>> {
     let out =
         Command::new(bin).arg("--help").output().with_context(|| format!("cannot run {} --help", bin.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
