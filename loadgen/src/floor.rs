@@ -193,16 +193,17 @@ fn ping_pong(cpu_a: usize, cpu_b: usize, n: u64) -> io::Result<PingPong> {
     })
 }
 
-/// CPU time (user + sys) of the calling thread, µs.
+/// CPU time (user + sys) of the calling thread, µs, from
+/// CLOCK_THREAD_CPUTIME_ID: exact to the nanosecond, where getrusage's
+/// RUSAGE_THREAD can lag by a scheduler tick and read 0 for a short run.
 fn thread_cpu_us() -> u64 {
-    // SAFETY: getrusage fills the zeroed struct we pass.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
-        ru
+    // SAFETY: clock_gettime fills the zeroed timespec we pass.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        ts
     };
-    let us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
-    us(ru.ru_utime) + us(ru.ru_stime)
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 /// Pin the calling thread to one CPU.

@@ -145,6 +145,11 @@ pub struct ServerCost {
     /// `syscalls`); `None` where the server could not count them.
     #[serde(default)]
     pub syscalls_per_req: Option<f64>,
+    /// Of those, the calls that wait (epoll_wait and friends, poll, select,
+    /// futex: STATS `syscalls_wait`). `syscalls_per_req` minus this is the
+    /// work: the reads and writes, exact per request.
+    #[serde(default)]
+    pub wait_syscalls_per_req: Option<f64>,
     /// Bytes the server read and wrote on data sockets per request,
     /// headers included (STATS `bytes_in + bytes_out`).
     #[serde(default)]

@@ -298,6 +298,11 @@ pub struct Stats {
     /// its fields, and older readers ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls: Option<u64>,
+    /// Of those, the calls that wait (epoll_wait and friends, poll, select,
+    /// futex): their count per request depends on timing, the others' on
+    /// the code. Absent where `syscalls` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_wait: Option<u64>,
 }
 
 impl Stats {

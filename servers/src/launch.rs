@@ -109,6 +109,9 @@ pub fn launch(
 ) -> Result<(), LaunchError> {
     // First, while this is the only thread: every thread made later is counted.
     crate::syscount::start();
+    if crate::syscount::read().is_none() {
+        eprintln!("{model}: {}", crate::syscount::status());
+    }
     stats::init(model);
     crate::dispatch::set_debug_extra_syscalls(common.debug_extra_syscalls);
     if let Some((_, rounds)) = common.debug_extra_work.as_ref().filter(|(m, _)| m == model) {

@@ -73,6 +73,7 @@ pub fn snapshot() -> Stats {
     };
     let tv_us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
     let c = &COUNTERS;
+    let counted = crate::syscount::read();
     Stats {
         model: model.to_string(),
         pid: std::process::id(),
@@ -90,7 +91,8 @@ pub fn snapshot() -> Stats {
         involuntary_ctxt_switches: ru.ru_nivcsw as u64,
         rss_bytes: rss_bytes(),
         max_rss_bytes: ru.ru_maxrss as u64 * 1024,
-        syscalls: crate::syscount::read(),
+        syscalls: counted.map(|(all, _)| all),
+        syscalls_wait: counted.map(|(_, waits)| waits),
     }
 }
 

@@ -33,7 +33,8 @@ use crate::sweep::summary::Summary;
 pub fn tolerance(kind: Kind) -> f64 {
     match kind {
         Kind::BytesPerReq => 0.05,
-        Kind::SyscallsPerReq => 0.20,
+        Kind::SyscallsPerReq => 0.10,
+        Kind::WaitSyscallsPerReq => 0.50,
         Kind::CsPerReq => 0.25,
         Kind::ServerUserCpu => 0.50,
         Kind::ServerCpu | Kind::LoadgenCpu | Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 0.25,
@@ -44,7 +45,7 @@ pub fn tolerance(kind: Kind) -> f64 {
 /// The trust order of a kind (1 counted, 2 CPU, 3 throughput).
 pub fn tier(kind: Kind) -> u8 {
     match kind {
-        Kind::BytesPerReq | Kind::SyscallsPerReq | Kind::CsPerReq => 1,
+        Kind::BytesPerReq | Kind::SyscallsPerReq | Kind::WaitSyscallsPerReq | Kind::CsPerReq => 1,
         Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu | Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 2,
         Kind::ThroughputRatio => 3,
     }
@@ -124,25 +125,35 @@ fn open_loop(sweeps: &[&Summary], scenario: &str) -> bool {
         .any(|x| x.args.iter().any(|a| a == "--rate"))
 }
 
+/// One figure's values, pair by pair, as they are collected.
+struct Collected {
+    kind: Kind,
+    scenario: String,
+    model: Option<String>,
+    base: Vec<Option<f64>>,
+    head: Vec<Option<f64>>,
+}
+
 /// Judge `pairs` of (base, head) sweeps.
 pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
     let n = pairs.len();
-    // name -> (kind, scenario, model, per-pair base, per-pair head)
-    let mut table: BTreeMap<String, (Kind, String, Option<String>, Vec<Option<f64>>, Vec<Option<f64>>)> =
-        BTreeMap::new();
+    let mut table: BTreeMap<String, Collected> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for (i, (base, head)) in pairs.iter().enumerate() {
-        for (side, sweep) in [(0, base), (1, head)] {
+        for (is_head, sweep) in [(false, base), (true, head)] {
             for f in figures::figures(sweep) {
-                let entry = table.entry(f.name.clone()).or_insert_with(|| {
+                let c = table.entry(f.name.clone()).or_insert_with(|| {
                     order.push(f.name.clone());
-                    (f.kind, f.scenario.clone(), f.model.clone(), vec![None; n], vec![None; n])
+                    Collected {
+                        kind: f.kind,
+                        scenario: f.scenario,
+                        model: f.model,
+                        base: vec![None; n],
+                        head: vec![None; n],
+                    }
                 });
-                if side == 0 {
-                    entry.3[i] = Some(f.value);
-                } else {
-                    entry.4[i] = Some(f.value);
-                }
+                let side = if is_head { &mut c.head } else { &mut c.base };
+                side[i] = Some(f.value);
             }
         }
     }
@@ -150,8 +161,8 @@ pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
     let mut rows: Vec<AbRow> = order
         .iter()
         .map(|name| {
-            let (kind, scenario, model, base, head) = table.remove(name).expect("every name has an entry");
-            row(name.clone(), kind, model, gated(open_loop(&all, &scenario)), base, head)
+            let c = table.remove(name).expect("every name has an entry");
+            row(name.clone(), c.kind, c.model, gated(open_loop(&all, &c.scenario)), c.base, c.head)
         })
         .collect();
     rows.sort_by_key(|r| (!r.gated, tier(r.kind)));
@@ -261,6 +272,16 @@ mod tests {
         // An event loop at 0.002 cs/req going to 0.02 is still "almost never".
         assert_eq!(judge(Kind::CsPerReq, &[0.002; 5], &[0.02; 5]), AbVerdict::Ok);
         assert_eq!(judge(Kind::CsPerReq, &[0.002; 5], &[0.5; 5]), AbVerdict::Regressed);
+    }
+
+    #[test]
+    fn one_more_system_call_is_caught_even_for_libevent() {
+        // Five work calls per ECHO become six: +20%, beyond the 10%.
+        assert_eq!(judge(Kind::SyscallsPerReq, &[5.01; 5], &[6.01, 6.0, 6.02, 6.01, 6.0]), AbVerdict::Regressed);
+        assert_eq!(judge(Kind::SyscallsPerReq, &[2.0; 5], &[3.0; 5]), AbVerdict::Regressed);
+        // Waits: one epoll_wait shared by 2 or by 20 sockets is timing.
+        assert_eq!(judge(Kind::WaitSyscallsPerReq, &[0.05; 5], &[0.6; 5]), AbVerdict::Ok);
+        assert_eq!(judge(Kind::WaitSyscallsPerReq, &[0.2; 5], &[2.0; 5]), AbVerdict::Regressed);
     }
 
     #[test]

@@ -31,9 +31,25 @@ pub const WINDOW: &str = "1s";
 /// The servers' debug knobs that make a head costlier on purpose.
 pub const DEBUG_KNOBS: [&str; 2] = ["IOMODELS_DEBUG_EXTRA_SYSCALLS", "IOMODELS_DEBUG_EXTRA_WORK"];
 
+/// Which side of the comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Base,
+    Head,
+}
+
+impl Which {
+    fn name(self) -> &'static str {
+        match self {
+            Which::Base => "base",
+            Which::Head => "head",
+        }
+    }
+}
+
 /// One side of the comparison.
 struct Side {
-    name: &'static str,
+    which: Which,
     revision: String,
     loadgen: PathBuf,
     servers: PathBuf,
@@ -65,7 +81,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
         }
     };
     let base = Side {
-        name: "base",
+        which: Which::Base,
         revision: format!("{rev} = {}", git::short(&commit)),
         loadgen: base_bin.join("loadgen"),
         servers: base_bin.join("servers"),
@@ -73,20 +89,21 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
     };
     let models = match common_models(&base, &head) {
         Ok(m) => m,
-        Err(e) => {
+        Err(Failure(Which::Base, e)) => {
             eprintln!("loadgen check: cannot list the base's models: {e:#}");
             return Ok(None);
         }
+        Err(Failure(Which::Head, e)) => return Err(e),
     };
     let out = out_dir(args)?;
     let started = Instant::now();
     let pairs = match run_pairs(args.pairs as usize, &models, &base, &head, &out) {
         Ok(p) => p,
-        Err(Failure::Base(e)) => {
+        Err(Failure(Which::Base, e)) => {
             eprintln!("loadgen check: the base's sweep failed: {e:#}");
             return Ok(None);
         }
-        Err(Failure::Head(e)) => return Err(e),
+        Err(Failure(Which::Head, e)) => return Err(e),
     };
     let eval = ab::evaluate(&pairs);
     let context = format!(
@@ -132,15 +149,23 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
         None => loadgen.with_file_name("servers"),
     };
     if !servers.is_file() {
-        bail!("--servers-bin {}: no such file (build the workspace's binaries first)", servers.display());
+        let flag = if args.servers_bin.is_some() { "--servers-bin " } else { "the head's servers binary, " };
+        bail!("{flag}{}: no such file (build the workspace's binaries first)", servers.display());
     }
     let mut env: Vec<(String, String)> =
         DEBUG_KNOBS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
     env.extend(args.head_env.iter().cloned());
+    // A misspelt model would make the knob do nothing, and the gate look blind.
+    for (k, v) in env.iter().filter(|(k, _)| k == "IOMODELS_DEBUG_EXTRA_WORK") {
+        let model = v.split(':').next().unwrap_or_default();
+        if !MODELS.contains(&model) {
+            bail!("{k}={v}: no model `{model}` (choose from {})", MODELS.join(", "));
+        }
+    }
     if let Some(n) = args.slow_server {
         env.push(("IOMODELS_DEBUG_EXTRA_SYSCALLS".into(), n.to_string()));
     }
-    Ok(Side { name: "head", revision: git::describe_head(repo), loadgen, servers, env })
+    Ok(Side { which: Which::Head, revision: git::describe_head(repo), loadgen, servers, env })
 }
 
 fn out_dir(args: &CheckArgs) -> anyhow::Result<PathBuf> {
@@ -158,8 +183,9 @@ fn out_dir(args: &CheckArgs) -> anyhow::Result<PathBuf> {
 /// The models both servers binaries have, in the sweep's order: a model
 /// one side lacks (not built, or new in the head) is left out of both, and
 /// said so.
-fn common_models(base: &Side, head: &Side) -> anyhow::Result<String> {
-    let (b, h) = (built_models(&base.servers)?, built_models(&head.servers)?);
+fn common_models(base: &Side, head: &Side) -> Result<String, Failure> {
+    let h = built_models(&head.servers).map_err(|e| Failure(Which::Head, e))?;
+    let b = built_models(&base.servers).map_err(|e| Failure(Which::Base, e))?;
     let mut models: Vec<&str> = MODELS.iter().copied().filter(|m| h.iter().any(|x| x == m)).collect();
     models.extend(h.iter().map(String::as_str).filter(|m| !MODELS.contains(m)));
     let (both, one): (Vec<&str>, Vec<&str>) = models.into_iter().partition(|m| b.iter().any(|x| x == m));
@@ -167,32 +193,33 @@ fn common_models(base: &Side, head: &Side) -> anyhow::Result<String> {
         eprintln!("loadgen check: not compared, the base has no such model: {}", one.join(", "));
     }
     if both.is_empty() {
-        bail!("the base and the head have no model in common");
+        return Err(Failure(Which::Base, anyhow::anyhow!("the base and the head have no model in common")));
     }
     Ok(both.join(","))
 }
 
-/// Which side a failed sweep was.
-enum Failure {
-    Base(anyhow::Error),
-    Head(anyhow::Error),
-}
+/// What failed, and on which side: the base's failures make the check fall
+/// back, the head's fail it.
+struct Failure(Which, anyhow::Error);
 
 /// `n` pairs, the base first in even pairs and the head first in odd ones.
 fn run_pairs(n: usize, models: &str, base: &Side, head: &Side, out: &Path) -> Result<Vec<(Summary, Summary)>, Failure> {
     let mut pairs = Vec::with_capacity(n);
     for i in 0..n {
         let order = if i % 2 == 0 { [base, head] } else { [head, base] };
-        let mut got: [Option<Summary>; 2] = [None, None];
+        let (mut b, mut h) = (None, None);
         for side in order {
-            eprintln!("loadgen check: pair {} of {n}: {} ({})", i + 1, side.name, side.revision);
-            let dir = out.join(format!("pair-{}", i + 1)).join(side.name);
-            let result = sweep(side, models, &dir).and_then(|()| Summary::load(&dir));
-            let slot = usize::from(side.name == "head");
-            got[slot] = Some(result.map_err(|e| if slot == 0 { Failure::Base(e) } else { Failure::Head(e) })?);
+            let name = side.which.name();
+            eprintln!("loadgen check: pair {} of {n}: {name} ({})", i + 1, side.revision);
+            let dir = out.join(format!("pair-{}", i + 1)).join(name);
+            let summary =
+                sweep(side, models, &dir).and_then(|()| Summary::load(&dir)).map_err(|e| Failure(side.which, e))?;
+            match side.which {
+                Which::Base => b = Some(summary),
+                Which::Head => h = Some(summary),
+            }
         }
-        let [Some(b), Some(h)] = got else { unreachable!("both sides ran") };
-        pairs.push((b, h));
+        pairs.push((b.expect("the base ran"), h.expect("the head ran")));
     }
     Ok(pairs)
 }
@@ -206,7 +233,7 @@ fn sweep(side: &Side, models: &str, dir: &Path) -> anyhow::Result<()> {
     // The debug knobs in our own environment belong to the head: the base
     // never sees them, so `IOMODELS_DEBUG_... bash .ci/run` fails as a
     // costlier commit would.
-    if side.name == "base" {
+    if side.which == Which::Base {
         for knob in DEBUG_KNOBS {
             cmd.env_remove(knob);
         }
@@ -215,7 +242,7 @@ fn sweep(side: &Side, models: &str, dir: &Path) -> anyhow::Result<()> {
     cmd.stdin(Stdio::null()).stdout(Stdio::from(std::io::stderr()));
     let status = cmd.status().with_context(|| format!("cannot start {}", side.loadgen.display()))?;
     if !status.success() {
-        bail!("{}'s sweep into {} failed ({status})", side.name, dir.display());
+        bail!("{}'s sweep into {} failed ({status})", side.which.name(), dir.display());
     }
     Ok(())
 }

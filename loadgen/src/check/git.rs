@@ -3,7 +3,7 @@
 //! commit so that a second check against the same base does not rebuild.
 //!
 //! Layout under the cache directory (default `target/ab`):
-//! `<commit>/bin/{loadgen,servers}` the kept binaries, `target/` the cargo
+//! `<commit>/bin[-features]/{loadgen,servers}` the kept binaries, `target/` the cargo
 //! target directory every base build shares (dependencies compile once),
 //! and `<commit>/src` the worktree while it builds, removed afterwards.
 
@@ -52,7 +52,11 @@ pub fn describe_head(repo: &Path) -> String {
 /// The binaries of `commit`: built now, or kept from an earlier check.
 /// `features` go to cargo as `--features`. Cargo's output goes to stderr.
 pub fn build(repo: &Path, commit: &str, cache: &Path, features: &[String]) -> anyhow::Result<PathBuf> {
-    let bin = cache.join(commit).join("bin");
+    // Kept by commit and features: a build without libevent is not one with it.
+    let bin = cache.join(commit).join(match features.is_empty() {
+        true => "bin".to_string(),
+        false => format!("bin-{}", features.join("+").replace('/', "-")),
+    });
     if ["loadgen", "servers"].iter().all(|b| bin.join(b).is_file()) {
         eprintln!("loadgen check: base {} binaries kept from an earlier check: {}", short(commit), bin.display());
         return Ok(bin);
@@ -62,12 +66,17 @@ pub fn build(repo: &Path, commit: &str, cache: &Path, features: &[String]) -> an
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     git(repo, &["worktree", "add", "--detach", "--force", &src.to_string_lossy(), commit])?;
     let built = cargo_build(&src, &cache.join("target"), features);
+    // Copied into a temporary directory and renamed, so that a check killed
+    // while copying leaves no half binary to be reused.
     let copied = built.and_then(|release| {
-        std::fs::create_dir_all(&bin).with_context(|| format!("cannot create {}", bin.display()))?;
+        let tmp = bin.with_extension("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         for b in ["loadgen", "servers"] {
-            std::fs::copy(release.join(b), bin.join(b))
+            std::fs::copy(release.join(b), tmp.join(b))
                 .with_context(|| format!("the base build made no {b} binary in {}", release.display()))?;
         }
+        std::fs::rename(&tmp, &bin).with_context(|| format!("cannot rename {} to {}", tmp.display(), bin.display()))?;
         Ok(bin)
     });
     remove_worktree(repo, &src);
@@ -83,6 +92,11 @@ fn cargo_build(src: &Path, target: &Path, features: &[String]) -> anyhow::Result
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::from(std::io::stderr()));
     eprintln!("loadgen check: building the base in {} (its own target directory {})", src.display(), target.display());
+    // The target directory is shared by every base build: a binary left by
+    // another commit's build must not pass for this one's.
+    for b in ["loadgen", "servers"] {
+        let _ = std::fs::remove_file(target.join("release").join(b));
+    }
     let status = cmd.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("the base's release build failed ({status})");
@@ -151,10 +165,10 @@ mod tests {
         assert!(!cache.join(&first).join("src").exists());
         assert!(git(dir.path(), &["worktree", "list"]).unwrap().lines().count() == 1);
         // Binaries already kept for a commit are used as they are.
-        let bin = cache.join(&first).join("bin");
+        let bin = cache.join(&first).join("bin-servers-libevent");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::write(bin.join("loadgen"), "").unwrap();
         std::fs::write(bin.join("servers"), "").unwrap();
-        assert_eq!(build(dir.path(), &first, &cache, &[]).unwrap(), bin);
+        assert_eq!(build(dir.path(), &first, &cache, &["servers/libevent".into()]).unwrap(), bin);
     }
 }

@@ -253,7 +253,8 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Evaluation> {
     };
     let eval = compare::evaluate(&base, &attempts);
     let context = format!(
-        "{context} (baseline: {} sweeps, made {}{}).",
+        "{context} (baseline: {} sweeps, made {}{}). Stored-baseline mode: its figures were measured on another \
+         day, perhaps another machine; A/B against a base revision (`--base REV`) is the mode to trust.",
         base.sources.len(),
         base.made,
         base.machine.as_ref().and_then(|m| m["cpu_model"].as_str()).map(|c| format!(" on {c}")).unwrap_or_default()

@@ -464,6 +464,10 @@ fn server_cost(a: &proto::Stats, b: &proto::Stats) -> ServerCost {
             (Some(x), Some(y)) if requests > 0 => Some(per(x, y)),
             _ => None,
         },
+        wait_syscalls_per_req: match (a.syscalls_wait, b.syscalls_wait) {
+            (Some(x), Some(y)) if requests > 0 => Some(per(x, y)),
+            _ => None,
+        },
         bytes_per_req: per(a.bytes_in + a.bytes_out, b.bytes_in + b.bytes_out),
         cpu_utilization: if wall > 0.0 { cpu / wall } else { 0.0 },
         threads: b.threads,
