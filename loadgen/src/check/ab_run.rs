@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 
@@ -95,7 +95,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
         }
         Err(Failure(Which::Head, e)) => return Err(e),
     };
-    let out = out_dir(args)?;
+    let out = super::fresh_out_dir(args.out.as_deref(), "iomodels-ab")?;
     let started = Instant::now();
     let pairs = match run_pairs(args.pairs as usize, &models, &base, &head, &out) {
         Ok(p) => p,
@@ -166,18 +166,6 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
         env.push(("IOMODELS_DEBUG_EXTRA_SYSCALLS".into(), n.to_string()));
     }
     Ok(Side { which: Which::Head, revision: git::describe_head(repo), loadgen, servers, env })
-}
-
-fn out_dir(args: &CheckArgs) -> anyhow::Result<PathBuf> {
-    let out = match &args.out {
-        Some(dir) => dir.clone(),
-        None => std::env::temp_dir().join(format!("iomodels-ab-{}", crate::sweep::env::run_id(SystemTime::now()))),
-    };
-    if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
-        bail!("--out {}: not empty; the check never writes over earlier results", out.display());
-    }
-    std::fs::create_dir_all(&out).with_context(|| format!("--out {}: cannot create it", out.display()))?;
-    Ok(out)
 }
 
 /// The models both servers binaries have, in the sweep's order: a model

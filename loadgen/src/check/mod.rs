@@ -292,16 +292,23 @@ pub fn publish(table: &str, summary: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first sweep, then reruns of the scenarios × levels that look regressed.
-fn run_sweeps(args: &CheckArgs, base: &Baseline) -> anyhow::Result<(Vec<Summary>, String)> {
-    let out = match &args.out {
-        Some(dir) => dir.clone(),
-        None => std::env::temp_dir().join(format!("iomodels-check-{}", crate::sweep::env::run_id(SystemTime::now()))),
+/// `--out DIR`, new or empty, or a new directory under the system's
+/// temporary directory named after `prefix` and the time.
+pub fn fresh_out_dir(out: Option<&Path>, prefix: &str) -> anyhow::Result<PathBuf> {
+    let out = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::temp_dir().join(format!("{prefix}-{}", crate::sweep::env::run_id(SystemTime::now()))),
     };
     if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         bail!("--out {}: not empty; the check never writes over earlier results", out.display());
     }
     std::fs::create_dir_all(&out).with_context(|| format!("--out {}: cannot create it", out.display()))?;
+    Ok(out)
+}
+
+/// The first sweep, then reruns of the scenarios × levels that look regressed.
+fn run_sweeps(args: &CheckArgs, base: &Baseline) -> anyhow::Result<(Vec<Summary>, String)> {
+    let out = fresh_out_dir(args.out.as_deref(), "iomodels-check")?;
     let path = args.baseline.as_deref().unwrap_or(Path::new("?"));
     let mut context = format!("Quick sweep in `{}` compared with `{}`", out.display(), path.display());
     let slow = args.slow_server.map(|n| n.to_string()).or_else(|| std::env::var("IOMODELS_DEBUG_EXTRA_SYSCALLS").ok());

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::compare::{Evaluation, Row, Verdict};
+use super::compare::{Evaluation, InvariantRow, Row, Verdict};
 
 /// A number as a person reads it: three significant-ish decimals.
 pub fn num(v: f64) -> String {
@@ -58,16 +58,8 @@ pub fn markdown(eval: &Evaluation, context: &str) -> String {
     );
     out.push_str("| figure | baseline | now | change | verdict |\n|---|---:|---:|---:|---|\n");
     for i in &eval.invariants {
-        let (now, verdict) = if i.violations.is_empty() {
-            (format!("holds at {} places", i.checked), "ok".to_string())
-        } else {
-            let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
-            (
-                format!("violated at {} of {}: {}", i.violations.len(), i.checked, places.join("; ")),
-                "**REGRESSED**".to_string(),
-            )
-        };
-        let _ = writeln!(out, "| invariant: {} | holds | {} | | {verdict} |", i.family, now.replace('|', "/"));
+        let (now, verdict) = invariant_cells(i);
+        let _ = writeln!(out, "| invariant: {} | holds | {now} | | {verdict} |", i.family);
     }
     for r in &eval.rows {
         let now = r.now.map(num).unwrap_or_else(|| "—".into());
@@ -77,14 +69,33 @@ pub fn markdown(eval: &Evaluation, context: &str) -> String {
     out
 }
 
-/// One line per regressed figure or violated invariant place.
-pub fn regression_lines(eval: &Evaluation) -> Vec<String> {
+/// One `REGRESSED invariant ...` line per place that violates one.
+pub fn invariant_lines(invariants: &[InvariantRow]) -> Vec<String> {
     let mut lines = Vec::new();
-    for i in &eval.invariants {
+    for i in invariants {
         for (place, seen) in &i.violations {
             lines.push(format!("REGRESSED invariant \"{}\" at {place}: {seen}", i.family));
         }
     }
+    lines
+}
+
+/// The table row of one invariant family: (what was seen, verdict).
+pub fn invariant_cells(i: &InvariantRow) -> (String, String) {
+    if i.violations.is_empty() {
+        (format!("holds at {} places", i.checked), "ok".to_string())
+    } else {
+        let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
+        (
+            format!("violated at {} of {}: {}", i.violations.len(), i.checked, places.join("; ")).replace('|', "/"),
+            "**REGRESSED**".to_string(),
+        )
+    }
+}
+
+/// One line per regressed figure or violated invariant place.
+pub fn regression_lines(eval: &Evaluation) -> Vec<String> {
+    let mut lines = invariant_lines(&eval.invariants);
     for r in eval.rows.iter().filter(|r| r.verdict.fails()) {
         lines.push(match (r.now, r.change()) {
             (Some(now), Some(change)) => format!(

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::ab::{AbEvaluation, AbRow, AbVerdict};
 use super::figures::median_of;
-use super::output::num;
+use super::output::{invariant_cells, invariant_lines, num};
 
 fn percent(f: f64) -> String {
     format!("{:+.0}%", f * 100.0)
@@ -60,13 +60,8 @@ pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
         "| figure | base (median) | head (median) | change [interval] | verdict |\n|---|---:|---:|---:|---|\n",
     );
     for i in &eval.invariants {
-        let (now, verdict) = if i.violations.is_empty() {
-            (format!("holds at {} places", i.checked), "ok".to_string())
-        } else {
-            let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
-            (format!("violated at {}: {}", i.violations.len(), places.join("; ")), "**REGRESSED**".to_string())
-        };
-        let _ = writeln!(out, "| invariant: {} | | {} | | {verdict} |", i.family, now.replace('|', "/"));
+        let (now, verdict) = invariant_cells(i);
+        let _ = writeln!(out, "| invariant: {} | | {now} | | {verdict} |", i.family);
     }
     for (family, place, seen) in &eval.inherited {
         let _ = writeln!(
@@ -92,12 +87,7 @@ pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
 
 /// One line per regressed figure or violated invariant place.
 pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
-    let mut lines = Vec::new();
-    for i in &eval.invariants {
-        for (place, seen) in &i.violations {
-            lines.push(format!("REGRESSED invariant \"{}\" at {place}: {seen}", i.family));
-        }
-    }
+    let mut lines = invariant_lines(&eval.invariants);
     for r in eval.failures() {
         let pairs = |v: &[Option<f64>]| v.iter().map(|x| x.map(num).unwrap_or_else(|| "—".into())).collect::<Vec<_>>();
         lines.push(format!(
