@@ -117,12 +117,20 @@ pub fn regression_lines(eval: &Evaluation) -> Vec<String> {
     lines
 }
 
+/// One github-action-benchmark entry.
 #[derive(Serialize)]
-struct Bench {
-    name: String,
-    unit: String,
-    value: f64,
-    extra: String,
+pub struct Bench {
+    pub name: String,
+    pub unit: String,
+    pub value: f64,
+    pub extra: String,
+}
+
+/// The entries as the JSON file github-action-benchmark reads.
+pub fn bench_text(entries: &[Bench]) -> String {
+    let mut text = serde_json::to_string_pretty(entries).expect("plain data serializes");
+    text.push('\n');
+    text
 }
 
 /// github-action-benchmark `customSmallerIsBetter`: every measured figure;
@@ -147,7 +155,5 @@ pub fn bench_json(eval: &Evaluation) -> String {
             })
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&entries).expect("plain data serializes");
-    text.push('\n');
-    text
+    bench_text(&entries)
 }

@@ -4,11 +4,9 @@
 
 use std::fmt::Write;
 
-use serde::Serialize;
-
 use super::ab::{AbEvaluation, AbRow, AbVerdict};
 use super::figures::median_of;
-use super::output::{invariant_cells, invariant_lines, num};
+use super::output::{bench_text, invariant_cells, invariant_lines, num, Bench};
 
 fn percent(f: f64) -> String {
     format!("{:+.0}%", f * 100.0)
@@ -106,14 +104,6 @@ pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
     lines
 }
 
-#[derive(Serialize)]
-struct Bench {
-    name: String,
-    unit: String,
-    value: f64,
-    extra: String,
-}
-
 /// github-action-benchmark `customSmallerIsBetter`: the head's median of
 /// every figure (throughput ratios inverted).
 pub fn bench_json(eval: &AbEvaluation) -> String {
@@ -135,7 +125,5 @@ pub fn bench_json(eval: &AbEvaluation) -> String {
             })
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&entries).expect("plain data serializes");
-    text.push('\n');
-    text
+    bench_text(&entries)
 }
