@@ -33,8 +33,10 @@ pub struct RunResult {
     pub loadgen: LoadgenCost,
     /// Requests answered per connection within the window.
     pub fairness: Fairness,
-    /// True when the load generator's CPU was saturated while the server's
-    /// was not: the throughput is then the load generator's limit.
+    /// True when the load generator's CPUs were 90% busy or more, whatever
+    /// the server's state: the throughput is then (at least partly) the
+    /// load generator's limit, and a difference between two such runs is
+    /// not the servers'.
     pub loadgen_bound: bool,
     /// Once-per-second samples over warm-up and window.
     pub timeseries: Vec<Sample>,

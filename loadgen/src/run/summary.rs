@@ -116,8 +116,8 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         l.threads
     );
     let verdict = match (&r.server, r.loadgen_bound) {
-        (_, true) => "LOADGEN-BOUND: the load generator was saturated while the server was not; the throughput is \
-                      the load generator's limit (add --threads or pin it to a core of its own)"
+        (_, true) => "LOADGEN-BOUND: the load generator's CPUs were 90% busy or more; the throughput is (at least \
+                      partly) the load generator's limit (add --threads or pin it to a core of its own)"
             .to_string(),
         (Some(v), false) if v.cpu_us_per_req > 0.0 => {
             format!("not the bottleneck: {:.2}x the server's CPU per request", l.cpu_us_per_req / v.cpu_us_per_req)
