@@ -109,7 +109,7 @@ pub fn launch(
 ) -> Result<(), LaunchError> {
     // First, while this is the only thread: every thread made later is counted.
     crate::syscount::start();
-    if crate::syscount::read().is_none() {
+    if !crate::syscount::counting() {
         eprintln!("{model}: {}", crate::syscount::status());
     }
     stats::init(model);

@@ -90,6 +90,11 @@ fn read_counter(fd: i32) -> Option<u64> {
     (n == 8).then_some(value)
 }
 
+/// Whether [`start`] opened the counters.
+pub fn counting() -> bool {
+    matches!(COUNTERS.get(), Some(Ok(_)))
+}
+
 /// `counting` or the reason it does not, for the server's log.
 pub fn status() -> String {
     match COUNTERS.get() {

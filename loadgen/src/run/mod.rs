@@ -460,6 +460,8 @@ fn is_loadgen_bound(loadgen_utilization: f64, loadgen_cpus: f64) -> bool {
 fn server_cost(a: &proto::Stats, b: &proto::Stats) -> ServerCost {
     let requests = b.requests.saturating_sub(a.requests);
     let per = |x: u64, y: u64| if requests > 0 { y.saturating_sub(x) as f64 / requests as f64 } else { 0.0 };
+    // A counter the server may not have: per request where both snapshots have it.
+    let counted = |x: Option<u64>, y: Option<u64>| Some(per(x?, y?)).filter(|_| requests > 0);
     let cpu = (b.user_us + b.sys_us).saturating_sub(a.user_us + a.sys_us) as f64;
     let wall = b.uptime_us.saturating_sub(a.uptime_us) as f64;
     ServerCost {
@@ -470,14 +472,8 @@ fn server_cost(a: &proto::Stats, b: &proto::Stats) -> ServerCost {
         user_us_per_req: per(a.user_us, b.user_us),
         sys_us_per_req: per(a.sys_us, b.sys_us),
         cpu_us_per_req: if requests > 0 { cpu / requests as f64 } else { 0.0 },
-        syscalls_per_req: match (a.syscalls, b.syscalls) {
-            (Some(x), Some(y)) if requests > 0 => Some(per(x, y)),
-            _ => None,
-        },
-        wait_syscalls_per_req: match (a.syscalls_wait, b.syscalls_wait) {
-            (Some(x), Some(y)) if requests > 0 => Some(per(x, y)),
-            _ => None,
-        },
+        syscalls_per_req: counted(a.syscalls, b.syscalls),
+        wait_syscalls_per_req: counted(a.syscalls_wait, b.syscalls_wait),
         bytes_per_req: per(a.bytes_in + a.bytes_out, b.bytes_in + b.bytes_out),
         cpu_utilization: if wall > 0.0 { cpu / wall } else { 0.0 },
         threads: b.threads,
