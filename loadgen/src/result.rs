@@ -25,6 +25,10 @@ pub struct RunResult {
     /// Open loop only: from the actual send time, uncorrected, shown beside
     /// the corrected one so the effect of coordinated omission is visible.
     pub latency_uncorrected: Option<Latency>,
+    /// Open loop only: the load generator's own lateness (actual minus
+    /// intended send time), apart from the server's latency.
+    #[serde(default)]
+    pub send_lag: Option<SendLag>,
     /// The server's own counters (STATS deltas over the window), if an
     /// admin port was given.
     pub server: Option<ServerCost>,
@@ -38,6 +42,12 @@ pub struct RunResult {
     /// load generator's limit, and a difference between two such runs is
     /// not the servers'.
     pub loadgen_bound: bool,
+    /// Open loop: the send lag's median is a quarter or more of the
+    /// corrected latency's median (see [`SendLag::share_of_p50`]): that
+    /// much of the latency is the load generator's own lateness. It also
+    /// sets `loadgen_bound`.
+    #[serde(default)]
+    pub send_lag_large: bool,
     /// Once-per-second samples over warm-up and window.
     pub timeseries: Vec<Sample>,
     /// `None` when the run is valid; otherwise why it is not (not all
@@ -80,6 +90,11 @@ pub struct Connections {
     /// Connections that had at least one request time out (`--timeout`).
     #[serde(default)]
     pub stuck: u64,
+    /// Connections whose first request (sent on every connection before
+    /// the load, so that no connection is first served inside the window)
+    /// was not answered within `--connect-timeout`. Any fails the run.
+    #[serde(default)]
+    pub unanswered_first: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -91,11 +106,26 @@ pub struct Percentiles {
 }
 
 /// Requests within the measured window. `sent = ok + errors + timeouts +
-/// in_flight_end` (mismatches are counted among `ok` answers that failed
-/// their check, see `mismatches`).
+/// in_flight_end`, and `scheduled = sent + unsent` (mismatches are counted
+/// among `ok` answers that failed their check, see `mismatches`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Counts {
+    /// Open loop: requests the schedule intended within the window, every
+    /// one of which is answered, timed out, in flight at the end or
+    /// unsent. Closed loop: equal to `sent`.
+    #[serde(default)]
+    pub scheduled: u64,
     pub sent: u64,
+    /// Open loop: intended within the window but never sent, because the
+    /// connection still waited for an earlier answer when the run ended.
+    /// Each is in the latency histogram from its intended time. Any fails
+    /// the run (the rate was not offered).
+    #[serde(default)]
+    pub unsent: u64,
+    /// `scheduled == ok + errors + timeouts + in_flight_end + unsent`: every
+    /// request the window owed is accounted for.
+    #[serde(default)]
+    pub accounted: bool,
     /// Answered with status OK (and checked).
     pub ok: u64,
     /// Answered with an error status (by status name).
@@ -103,7 +133,8 @@ pub struct Counts {
     pub errors_by_status: std::collections::BTreeMap<String, u64>,
     /// OK answers whose payload, id or COMPUTE result was wrong.
     pub mismatches: u64,
-    /// Answered later than `--timeout`, or never.
+    /// Not answered within `--timeout` of being sent (the latency counts from
+    /// the intended time), or lost with a connection the server closed.
     pub timeouts: u64,
     /// Connections reset or closed by the server during the run.
     pub resets: u64,
@@ -118,7 +149,28 @@ pub struct Counts {
     pub mismatches_total: u64,
 }
 
-/// Latency summary (µs).
+/// The load generator's send lag in the open loop (µs): actual send minus
+/// intended send, over the in-window requests whose connection was free at
+/// their intended time (so the lag is its timer's and its thread's, not a
+/// wait for the server's previous answer).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SendLag {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub count: u64,
+    /// In-window requests that fell due while their connection still waited
+    /// for an earlier answer: sent as soon as it came, their delay charged
+    /// to the server.
+    pub held_back: u64,
+    /// The lag's median over the corrected latency's median.
+    pub share_of_p50: f64,
+}
+
+/// Latency summary (µs). Every in-window request counts: answers at their
+/// latency, requests timed out, lost or never sent at their wait when that
+/// was found (at least `--timeout` for a timeout), so the tail is not cut
+/// off at the timeout (open loop, uncorrected: answers only).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     pub p50: u64,
@@ -132,7 +184,8 @@ pub struct Latency {
 }
 
 /// Server-side figures: STATS deltas over the window, divided by the
-/// requests the server answered in that window.
+/// requests the server answered in that window (raw mode: the messages it
+/// echoed, its bytes written over the message size, not its reads).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ServerCost {
     pub model: String,

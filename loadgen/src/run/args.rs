@@ -59,7 +59,9 @@ pub struct RunArgs {
     /// server's listen backlog never overflows.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
     pub connect_rate: u32,
-    /// A connection not established within this time has failed.
+    /// A connection not established within this time has failed; so has
+    /// one whose first request (sent on every connection before the load)
+    /// is not answered within this time.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// Run even if not every connection could be established.
@@ -98,13 +100,18 @@ pub struct RunArgs {
     /// The measured window: `2s`, `500ms`, `1.5` (seconds).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// An answer later than this counts as a timeout, and so does a request
-    /// never answered.
+    /// An answer later than this after the request was sent counts as a
+    /// timeout, and so does a request never answered (its latency still
+    /// counts from its intended time, and enters the histogram).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Do not fail the run when answers do not match what was sent.
     #[arg(long)]
     pub allow_mismatch: bool,
+    /// The workload expects error statuses (say, payloads over the server's
+    /// limit): do not fail the run when answers carry one.
+    #[arg(long)]
+    pub expect_errors: bool,
     /// Write the whole result (a `RunResult`) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

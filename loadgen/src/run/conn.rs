@@ -42,9 +42,18 @@ pub struct Pending {
 
 /// What the requests of one thread came to. Window figures count only
 /// requests sent (open loop: intended) within the window.
+///
+/// Open loop, every request the schedule owes the window ends up in exactly
+/// one of: answered (`ok` + `errors`), timed out, still in flight at the
+/// end, or unsent (never sent, because its connection was still waiting
+/// for an earlier answer when the run ended).
 #[derive(Debug)]
 pub struct Tally {
     pub sent: u64,
+    /// Open loop: requests the schedule intended within the window.
+    pub scheduled: u64,
+    /// Open loop: of those, never sent.
+    pub unsent: u64,
     pub ok: u64,
     /// By status code (1..=4 are the protocol's error statuses).
     pub errors: [u64; 8],
@@ -59,8 +68,20 @@ pub struct Tally {
     pub answered_all: u64,
     /// When the last answer of any kind arrived.
     pub last_answer: Option<Instant>,
+    /// Every in-window request: answers at their latency; requests timed
+    /// out, lost with their connection or never sent at their wait so far
+    /// (from their start; so the tail is not cut off at `--timeout`).
     pub corrected: Hist,
+    /// Open loop: answers only, from the actual send.
     pub uncorrected: Hist,
+    /// Open loop: the load generator's own lateness, actual send minus
+    /// intended send, over the in-window requests whose connection was free
+    /// at their intended time (so the lag is the timer's and the thread's,
+    /// not a wait for the server's previous answer).
+    pub send_lag: Hist,
+    /// Open loop: in-window requests that were due while their connection
+    /// still waited for an earlier answer (sent as soon as it came).
+    pub held_back: u64,
     /// The current one-second bucket: (index, histogram, OK answers).
     pub bucket: (usize, Hist, u64),
     pub first_mismatch: Option<String>,
@@ -72,6 +93,8 @@ impl Tally {
     pub fn new() -> Tally {
         Tally {
             sent: 0,
+            scheduled: 0,
+            unsent: 0,
             ok: 0,
             errors: [0; 8],
             mismatches: 0,
@@ -83,6 +106,8 @@ impl Tally {
             last_answer: None,
             corrected: histo::new_hist(),
             uncorrected: histo::new_hist(),
+            send_lag: histo::new_hist(),
+            held_back: 0,
             bucket: (0, histo::new_hist(), 0),
             first_mismatch: None,
             first_close: None,
@@ -134,6 +159,8 @@ pub struct Conn {
     pub first_send: Option<Instant>,
     pub first_answer: Option<Duration>,
     pub answered_window: u64,
+    /// Requests sent (open loop: intended) within the window.
+    pub sent_window: u64,
     pub stuck: bool,
 }
 
@@ -164,6 +191,7 @@ impl Conn {
             first_send: None,
             first_answer: None,
             answered_window: 0,
+            sent_window: 0,
             stuck: false,
         }
     }
@@ -194,6 +222,7 @@ impl Conn {
         if in_window {
             tally.sent += 1;
             tally.unresolved += 1;
+            self.sent_window += 1;
         }
         self.first_send.get_or_insert(now);
         self.pending.push_back(Pending { id, method, start, sent: now, in_window, timed_out: false });
@@ -383,28 +412,38 @@ impl Conn {
         }
     }
 
-    /// Mark requests older than `timeout` as timed out; true if any was.
+    /// Mark requests sent more than `timeout` ago and still unanswered as
+    /// timed out: the server had its chance. (Open loop, a request sent
+    /// late because its connection waited for an earlier answer gets its
+    /// full `timeout` from its actual send, while its latency still counts
+    /// from its intended time.) Each in-window one enters the latency
+    /// histogram at its wait so far, at least `timeout`: an answer that
+    /// comes later is not counted again, but the tail is not cut off at
+    /// the timeout either.
     pub fn sweep_timeouts(&mut self, tally: &mut Tally, timeout: Duration, now: Instant) {
-        for p in self.pending.iter_mut().filter(|p| !p.timed_out && now.saturating_duration_since(p.start) > timeout) {
+        for p in self.pending.iter_mut().filter(|p| !p.timed_out && now.saturating_duration_since(p.sent) > timeout) {
             p.timed_out = true;
             self.stuck = true;
             if p.in_window {
                 tally.timeouts += 1;
                 tally.unresolved -= 1;
+                histo::record(&mut tally.corrected, now.saturating_duration_since(p.start));
             }
         }
     }
 
-    /// The connection is gone: what it had outstanding will never be answered.
-    pub fn close(&mut self, registry: &Registry, tally: &mut Tally) {
+    /// The connection is gone: what it had outstanding will never be
+    /// answered, so it counts as timed out, charged from its start until
+    /// now.
+    pub fn close(&mut self, registry: &Registry, tally: &mut Tally, now: Instant) {
         if let Some(mut s) = self.stream.take() {
             let _ = registry.deregister(&mut s);
         }
         self.state = State::Closed;
         for p in self.pending.drain(..).filter(|p| p.in_window && !p.timed_out) {
-            let _ = p;
             tally.timeouts += 1;
             tally.unresolved -= 1;
+            histo::record(&mut tally.corrected, now.saturating_duration_since(p.start));
         }
     }
 

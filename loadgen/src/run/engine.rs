@@ -2,10 +2,18 @@
 //! connections, in the shape of mio's `examples/tcp_server.rs`.
 //!
 //! A thread first opens its connections, paced in batches every 50 ms so the
-//! server's listen backlog never overflows, and reports how that went. Then
-//! it waits for the start signal (the same instant for every thread) and
-//! runs the load until the window ends and its answers are in, or the drain
-//! runs out, or the run is stopped.
+//! server's listen backlog never overflows. Then it sends one request on
+//! each and waits until every one is answered (at most `--connect-timeout`),
+//! so that no connection gets its first answer inside the measured window,
+//! and reports how both went. Then it waits for the start signal (the same
+//! instant for every thread) and runs the load until the window ends and
+//! its answers are in, or the drain runs out, or the run is stopped.
+//!
+//! Open loop, nothing the schedule owes the window may vanish: a connection
+//! keeps one request in flight, so one whose answer never comes sends
+//! nothing more; at the end every request it still owed the window is
+//! counted as unsent and charged from its intended time (see
+//! [`WorkerReport`]).
 //!
 //! Per poll wake-up it reads each ready connection until WouldBlock,
 //! settles the answers, queues the next requests and writes them in one
@@ -67,6 +75,9 @@ pub struct ConnectReport {
     pub failed: u64,
     pub connect_us: Hist,
     pub first_error: Option<String>,
+    /// Established connections whose first request was not answered
+    /// within `--connect-timeout` (their indices).
+    pub unanswered: Vec<u64>,
 }
 
 /// A full one-second bucket: (bucket, latency histogram, OK answers).
@@ -79,7 +90,12 @@ pub struct WorkerReport {
     pub answered_per_conn: Vec<u64>,
     pub first_answer_us: Hist,
     pub never_served: u64,
+    /// The indices of those connections.
+    pub never_served_conns: Vec<u64>,
     pub stuck: u64,
+    /// Open loop: (connection index, requests it owed the window and never
+    /// sent), for every connection that owed any.
+    pub unsent_conns: Vec<(u64, u64)>,
     /// When this thread stopped sending and reading.
     pub ended_at: Instant,
     /// Every established connection was closed by the server.
@@ -107,14 +123,13 @@ pub fn worker(
                 failed: indices.len() as u64,
                 connect_us: histo::new_hist(),
                 first_error: Some(format!("cannot create a mio Poll: {e}")),
+                unanswered: vec![],
             });
             return Err(e);
         }
     };
     let mut events = Events::with_capacity(1024);
-    let (mut conns, report) = connect_all(&plan, &shared, &mut poll, &mut events, &indices);
-    let _ = connected.send(report);
-    let Ok(Some(timeline)) = start.recv() else { return Ok(None) };
+    let (mut conns, mut report) = connect_all(&plan, &shared, &mut poll, &mut events, &indices);
     let mut engine = Engine {
         plan: &plan,
         shared: &shared,
@@ -122,12 +137,19 @@ pub fn worker(
         timer: TimerFd::new()?,
         timers: BinaryHeap::with_capacity(conns.len()),
         tally: Tally::new(),
-        timeline,
-        schedule: match plan.shape {
-            Shape::Open { rate } => Some(OpenSchedule { start: timeline.start, rate, connections: plan.connections }),
-            Shape::Closed { .. } => None,
-        },
+        // Until the start signal: a timeline whose window is already over,
+        // so that nothing the probe sends or receives is counted.
+        timeline: Timeline::new(Instant::now(), Duration::ZERO, Duration::ZERO, Duration::ZERO),
+        schedule: None,
         buckets,
+    };
+    report.unanswered = engine.probe(&mut conns, &mut events);
+    let _ = connected.send(report);
+    let Ok(Some(timeline)) = start.recv() else { return Ok(None) };
+    engine.timeline = timeline;
+    engine.schedule = match plan.shape {
+        Shape::Open { rate } => Some(OpenSchedule { start: timeline.start, rate, connections: plan.connections }),
+        Shape::Closed { .. } => None,
     };
     engine.poll.registry().register(&mut SourceFd(&engine.timer.fd.as_raw_fd()), TIMER, Interest::READABLE)?;
     let all_closed = engine.run(&mut conns, &mut events)?;
@@ -144,7 +166,8 @@ fn connect_all(
     indices: &[u64],
 ) -> (Vec<Conn>, ConnectReport) {
     let mut conns: Vec<Conn> = Vec::with_capacity(indices.len());
-    let mut report = ConnectReport { established: 0, failed: 0, connect_us: histo::new_hist(), first_error: None };
+    let mut report =
+        ConnectReport { established: 0, failed: 0, connect_us: histo::new_hist(), first_error: None, unanswered: vec![] };
     let per_tick = ((plan.connect_rate * CONNECT_TICK.as_secs_f64()).round() as usize).max(1);
     let begin = Instant::now();
     let depth = match plan.shape {
@@ -258,24 +281,96 @@ struct Engine<'a> {
 }
 
 impl Engine<'_> {
+    /// Before the load: one request on every connection, then wait until
+    /// each is answered, or `--connect-timeout` passes. Returns the indices
+    /// of the open connections still unanswered. Their request stays
+    /// pending (an open-loop connection then sends nothing more until it is
+    /// answered), and it is not counted: the timeline's window is over.
+    fn probe(&mut self, conns: &mut [Conn], events: &mut Events) -> Vec<u64> {
+        let now = Instant::now();
+        for c in conns.iter_mut() {
+            self.queue(c, now, now, &mut |_, _, _| {});
+            if let Err(e) = c.flush(self.poll.registry()) {
+                self.lost(c, Closed::Reset(describe_io(&e)));
+            }
+        }
+        let deadline = now + self.plan.connect_timeout;
+        let waiting = |conns: &[Conn]| conns.iter().filter(|c| c.state == State::Open && c.first_answer.is_none()).count();
+        while waiting(conns) > 0 && !self.shared.stop.load(Relaxed) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match self.poll.poll(events, Some((deadline - now).min(HOUSEKEEPING))) {
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => break,
+                _ => {}
+            }
+            for event in events.iter() {
+                let c = &mut conns[event.token().0];
+                if c.state == State::Open {
+                    self.on_event(c, event, &mut |_, _, _| {});
+                }
+            }
+        }
+        conns.iter().filter(|c| c.state == State::Open && c.first_answer.is_none()).map(|c| c.index).collect()
+    }
+
+    /// A connection is ready: write what is left over, read and settle what
+    /// came back. Returns the number of requests settled (0 if it was not
+    /// readable) and the time of the last read, or `None` if the
+    /// connection was lost.
+    fn on_event(
+        &mut self,
+        c: &mut Conn,
+        event: &mio::event::Event,
+        on_bucket: &mut dyn FnMut(usize, Hist, u64),
+    ) -> Option<(usize, Instant)> {
+        if event.is_writable() {
+            if let Err(e) = c.flush(self.poll.registry()) {
+                self.lost(c, Closed::Reset(describe_io(&e)));
+                return None;
+            }
+        }
+        if !(event.is_readable() || event.is_read_closed() || event.is_error()) {
+            return Some((0, Instant::now()));
+        }
+        let plan = self.plan;
+        let mut ctx = Ctx {
+            workload: &plan.workload,
+            protocol: plan.protocol,
+            timeline: self.timeline,
+            target: plan.target,
+            open_loop: matches!(plan.shape, Shape::Open { .. }),
+            on_bucket,
+        };
+        match c.on_readable(&mut ctx, &mut self.tally) {
+            Ok(settled) => Some(settled),
+            Err(why) => {
+                self.lost(c, why);
+                None
+            }
+        }
+    }
+
     /// The load loop. Returns true if the server closed every connection.
     fn run(&mut self, conns: &mut [Conn], events: &mut Events) -> io::Result<bool> {
         let t = self.timeline;
         std::thread::sleep(t.start.saturating_duration_since(Instant::now()));
-        let mut open = conns.len();
+        let mut open = conns.iter().filter(|c| c.state == State::Open).count();
         let buckets = self.buckets.clone();
         let mut on_bucket = move |k: usize, h: Hist, n: u64| {
             let _ = buckets.send((k, h, n));
         };
-        for c in conns.iter_mut() {
+        for c in conns.iter_mut().filter(|c| c.state == State::Open) {
             let now = Instant::now();
             match self.plan.shape {
+                // A probe still unanswered takes one of the slots.
                 Shape::Closed { depth, .. } => {
-                    for _ in 0..depth {
+                    for _ in c.pending.len()..depth as usize {
                         self.send(c, now, &mut on_bucket);
                     }
                 }
-                Shape::Open { .. } => self.schedule_next(c, now, &mut on_bucket),
+                Shape::Open { .. } => self.schedule_next(c, now, t.start, &mut on_bucket),
             }
             if let Err(e) = c.flush(self.poll.registry()) {
                 open -= self.lost(c, Closed::Reset(describe_io(&e)));
@@ -314,15 +409,11 @@ impl Engine<'_> {
                 if c.state != State::Open {
                     continue;
                 }
-                let start = match self.schedule {
-                    Some(_) => at,
-                    None => now,
-                };
-                if self.schedule.is_some() {
-                    c.next_k += 1;
-                }
-                if self.schedule.is_some() || now < t.window_end {
-                    self.queue(c, start, now, &mut on_bucket);
+                match self.schedule {
+                    // The connection was free when this timer was set.
+                    Some(_) => self.send_scheduled(c, at, at, now, &mut on_bucket),
+                    None if now < t.window_end => self.queue(c, now, now, &mut on_bucket),
+                    None => {}
                 }
                 if let Err(e) = c.flush(self.poll.registry()) {
                     open -= self.lost(c, Closed::Reset(describe_io(&e)));
@@ -351,51 +442,35 @@ impl Engine<'_> {
                     continue;
                 }
                 let i = event.token().0;
-                if conns[i].state != State::Open {
+                let c = &mut conns[i];
+                if c.state != State::Open {
                     continue;
                 }
-                if event.is_writable() {
-                    if let Err(e) = conns[i].flush(self.poll.registry()) {
-                        open -= self.lost(&mut conns[i], Closed::Reset(describe_io(&e)));
+                let (settled, now) = match self.on_event(c, event, &mut on_bucket) {
+                    Some((0, _)) => continue,
+                    Some(settled) => settled,
+                    None => {
+                        open -= 1;
                         continue;
                     }
-                }
-                if !(event.is_readable() || event.is_read_closed() || event.is_error()) {
-                    continue;
-                }
-                let plan = self.plan;
-                let mut ctx = Ctx {
-                    workload: &plan.workload,
-                    protocol: plan.protocol,
-                    timeline: t,
-                    target: plan.target,
-                    open_loop: matches!(plan.shape, Shape::Open { .. }),
-                    on_bucket: &mut on_bucket,
                 };
-                match conns[i].on_readable(&mut ctx, &mut self.tally) {
-                    Ok((0, _)) => {}
-                    Ok((settled, now)) => {
-                        let c = &mut conns[i];
-                        match self.plan.shape {
-                            Shape::Closed { think, .. } if think.is_zero() => {
-                                if now < t.window_end {
-                                    for _ in 0..settled {
-                                        self.queue(c, now, now, &mut on_bucket);
-                                    }
-                                }
+                match self.plan.shape {
+                    Shape::Closed { think, .. } if think.is_zero() => {
+                        if now < t.window_end {
+                            for _ in 0..settled {
+                                self.queue(c, now, now, &mut on_bucket);
                             }
-                            Shape::Closed { think, .. } => {
-                                for _ in 0..settled {
-                                    self.timers.push(Reverse((now + think, i)));
-                                }
-                            }
-                            Shape::Open { .. } => self.schedule_next(c, now, &mut on_bucket),
-                        }
-                        if let Err(e) = c.flush(self.poll.registry()) {
-                            open -= self.lost(c, Closed::Reset(describe_io(&e)));
                         }
                     }
-                    Err(why) => open -= self.lost(&mut conns[i], why),
+                    Shape::Closed { think, .. } => {
+                        for _ in 0..settled {
+                            self.timers.push(Reverse((now + think, i)));
+                        }
+                    }
+                    Shape::Open { .. } => self.schedule_next(c, now, now, &mut on_bucket),
+                }
+                if let Err(e) = c.flush(self.poll.registry()) {
+                    open -= self.lost(c, Closed::Reset(describe_io(&e)));
                 }
             }
         }
@@ -428,10 +503,17 @@ impl Engine<'_> {
         }
     }
 
-    /// Open loop, with nothing in flight: send the connection's next request
-    /// now if its intended time has passed, or set a timer for it. Requests
-    /// intended after the window are never sent.
-    fn schedule_next(&mut self, c: &mut Conn, now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
+    /// Open loop, with nothing in flight (since `free_since`): send the
+    /// connection's next request now if its intended time has passed, or
+    /// set a timer for it. Requests intended after the window are never
+    /// sent.
+    fn schedule_next(
+        &mut self,
+        c: &mut Conn,
+        now: Instant,
+        free_since: Instant,
+        on_bucket: &mut dyn FnMut(usize, Hist, u64),
+    ) {
         let Some(s) = self.schedule else { return };
         if !c.pending.is_empty() {
             return;
@@ -441,11 +523,33 @@ impl Engine<'_> {
             return;
         }
         if at <= now {
-            c.next_k += 1;
-            self.queue(c, at, now, on_bucket);
+            self.send_scheduled(c, at, free_since, now, on_bucket);
         } else {
             self.timers.push(Reverse((at, c.token.0)));
         }
+    }
+
+    /// Open loop: send the request intended `at`, its latency counted from
+    /// there. If the connection was free at that time, the delay until now
+    /// is the load generator's own lateness (its send lag); if not, the
+    /// request was held back by the answer it waited for.
+    fn send_scheduled(
+        &mut self,
+        c: &mut Conn,
+        at: Instant,
+        free_since: Instant,
+        now: Instant,
+        on_bucket: &mut dyn FnMut(usize, Hist, u64),
+    ) {
+        if self.timeline.in_window(at) {
+            if free_since <= at {
+                histo::record(&mut self.tally.send_lag, now.saturating_duration_since(at));
+            } else {
+                self.tally.held_back += 1;
+            }
+        }
+        c.next_k += 1;
+        self.queue(c, at, now, on_bucket);
     }
 
     /// A connection is gone; returns 1 (for the open count).
@@ -460,31 +564,64 @@ impl Engine<'_> {
                 self.tally.garbage.get_or_insert(e);
             }
         }
-        c.close(self.poll.registry(), &mut self.tally);
+        c.close(self.poll.registry(), &mut self.tally, Instant::now());
         self.shared.open.fetch_sub(1, Relaxed);
         1
     }
 
-    fn finish(self, conns: Vec<Conn>, all_closed: bool) -> WorkerReport {
+    fn finish(mut self, mut conns: Vec<Conn>, all_closed: bool) -> WorkerReport {
+        let ended_at = Instant::now();
+        for c in conns.iter_mut().filter(|c| c.state == State::Open) {
+            c.sweep_timeouts(&mut self.tally, self.plan.timeout, ended_at);
+        }
+        let unsent_conns = self.account_unsent(&conns, ended_at);
         let mut first_answer_us = histo::new_hist();
-        let mut never_served = 0;
+        let mut never_served_conns = Vec::new();
         for c in &conns {
             match c.first_answer {
                 Some(d) => histo::record(&mut first_answer_us, d),
-                None => never_served += 1,
+                None => never_served_conns.push(c.index),
             }
         }
         WorkerReport {
             in_flight_end: conns.iter().map(Conn::in_flight).sum(),
             answered_per_conn: conns.iter().map(|c| c.answered_window).collect(),
             first_answer_us,
-            never_served,
+            never_served: never_served_conns.len() as u64,
+            never_served_conns,
+            unsent_conns,
             stuck: conns.iter().filter(|c| c.stuck).count() as u64,
-            ended_at: Instant::now(),
+            ended_at,
             all_closed,
             tally: self.tally,
             _conns: conns,
         }
+    }
+
+    /// Open loop: count what the schedule owed the window, and charge every
+    /// request of it that was never sent from its intended time until the
+    /// end of the run. Returns (connection, unsent)
+    /// for every connection that left some unsent.
+    fn account_unsent(&mut self, conns: &[Conn], ended_at: Instant) -> Vec<(u64, u64)> {
+        let Some(s) = self.schedule else { return vec![] };
+        let t = self.timeline;
+        let mut owing = Vec::new();
+        for c in conns {
+            let owed = s.within(c.index, t.warmup_end, t.window_end);
+            self.tally.scheduled += owed.end - owed.start;
+            // A connection sends its schedule in order: what it never sent
+            // is everything from its next request on.
+            let unsent = c.next_k.max(owed.start)..owed.end;
+            for k in unsent.clone() {
+                histo::record(&mut self.tally.corrected, ended_at.saturating_duration_since(s.intended(c.index, k)));
+            }
+            let n = unsent.end.saturating_sub(unsent.start);
+            if n > 0 {
+                self.tally.unsent += n;
+                owing.push((c.index, n));
+            }
+        }
+        owing
     }
 }
 

@@ -3,16 +3,24 @@
 //!
 //! The run goes: check the flags; read STATS once (so a wrong `--admin`
 //! fails before any load); open every connection, paced, and check the
-//! count; start all threads at one instant; warm up; measure the window
+//! count; send one request on each and wait until all are answered (so the
+//! warm-up ends only after every connection has been served once); start
+//! all threads at one instant; warm up; measure the window
 //! (STATS and `getrusage` at both ends, from the sampler thread); wait a
 //! short drain for the window's answers; then add up the threads' counts
 //! and histograms into a [`RunResult`], print it and write the files.
 //!
 //! The load generator must never be the bottleneck, so it reports its own
-//! CPU per request and utilization beside the server's, and flags every run
-//! in which its CPUs were saturated (`loadgen_bound`), whether or not the
-//! server's were too: in both cases its throughput is partly the load
-//! generator's.
+//! CPU per request and utilization beside the server's, and its send lag
+//! (open loop: how late it sent each request), and flags every run in which
+//! its CPUs were saturated or its lag was a large share of the latency
+//! (`loadgen_bound`), whether or not the server's were too: in both cases
+//! the figures are partly the load generator's.
+//!
+//! Nothing vanishes: open loop, every request the schedule owed the window
+//! is answered, timed out, in flight at the end or unsent, and the result
+//! says whether those add up (`counts.accounted`). A run that left any
+//! unsent did not offer its rate, and fails.
 
 pub mod args;
 mod conn;
@@ -132,7 +140,9 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
     let mut established = 0;
     let mut connect_us = histo::new_hist();
     let mut first_error = None;
+    let mut unanswered = Vec::new();
     for report in connected_rx.iter().take(threads) {
+        unanswered.extend(report.unanswered);
         established += report.established;
         connect_us.add(&report.connect_us).expect("same histogram shape");
         first_error = first_error.or(report.first_error);
@@ -144,6 +154,7 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
         established,
         failed: requested - established,
         connect_us: histo::percentiles(&connect_us),
+        unanswered_first: unanswered.len() as u64,
         ..Default::default()
     };
     let short = established < requested;
@@ -239,6 +250,7 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
         buckets,
         sampled,
         interrupted,
+        unanswered,
     }))
 }
 
@@ -254,6 +266,8 @@ struct Assembly<'a> {
     buckets: Vec<(Hist, u64)>,
     sampled: SamplerReport,
     interrupted: bool,
+    /// Connections whose first request went unanswered before the load.
+    unanswered: Vec<u64>,
 }
 
 /// Add the threads' figures up into the record.
@@ -261,6 +275,9 @@ fn assemble(a: Assembly) -> Measured {
     let Assembly { args, threads, mut connections, connect_s, mut notes, timeline: t, reports, sampled, .. } = a;
     let mut counts = Counts::default();
     let (mut latency, mut uncorrected, mut first_answer) = (histo::new_hist(), histo::new_hist(), histo::new_hist());
+    let mut send_lag = histo::new_hist();
+    let mut held_back = 0;
+    let (mut never_served, mut unsent_conns) = (Vec::new(), Vec::new());
     let mut per_conn = Vec::new();
     let mut ended = t.start;
     let mut first_mismatch = None;
@@ -270,6 +287,8 @@ fn assemble(a: Assembly) -> Measured {
     for r in &reports {
         let x = &r.tally;
         counts.sent += x.sent;
+        counts.scheduled += x.scheduled;
+        counts.unsent += x.unsent;
         counts.ok += x.ok;
         for (code, n) in x.errors.iter().enumerate().filter(|(_, n)| **n > 0) {
             counts.errors += n;
@@ -282,6 +301,10 @@ fn assemble(a: Assembly) -> Measured {
         counts.in_flight_end += r.in_flight_end;
         latency.add(&x.corrected).expect("same shape");
         uncorrected.add(&x.uncorrected).expect("same shape");
+        send_lag.add(&x.send_lag).expect("same shape");
+        held_back += x.held_back;
+        never_served.extend_from_slice(&r.never_served_conns);
+        unsent_conns.extend_from_slice(&r.unsent_conns);
         first_answer.add(&r.first_answer_us).expect("same shape");
         per_conn.extend_from_slice(&r.answered_per_conn);
         connections.never_served += r.never_served;
@@ -293,6 +316,13 @@ fn assemble(a: Assembly) -> Measured {
         last_answer = last_answer.max(x.last_answer);
     }
     connections.first_answer_us = histo::percentiles(&first_answer);
+    if args.rate.is_none() {
+        counts.scheduled = counts.sent;
+    }
+    counts.accounted =
+        counts.scheduled == counts.ok + counts.errors + counts.timeouts + counts.in_flight_end + counts.unsent;
+    let send_lag = args.rate.map(|_| lag_summary(&send_lag, held_back, &latency));
+    let send_lag_large = send_lag.as_ref().is_some_and(|l| l.share_of_p50 >= SEND_LAG_LARGE_SHARE);
     let all_closed = !reports.is_empty() && reports.iter().all(|r| r.all_closed || r.answered_per_conn.is_empty());
     let cut_short = a.interrupted || all_closed;
     let window_end = if cut_short { t.window_end.min(ended) } else { t.window_end };
@@ -303,7 +333,7 @@ fn assemble(a: Assembly) -> Measured {
     let (loadgen, lg_util) = loadgen_cost(&sampled, &counts, threads);
     let server = match (&sampled.window_start, &sampled.window_end, args.admin) {
         (Some(s), Some(e), Some(_)) => match (&s.server, &e.server) {
-            (Some(Ok(s)), Some(Ok(e))) => Some(server_cost(s, e)),
+            (Some(Ok(s)), Some(Ok(e))) => Some(server_cost(s, e, raw_message(args))),
             (Some(Err(why)), _) | (_, Some(Err(why))) => {
                 notes.push(format!("server counters not measured: {why}"));
                 None
@@ -317,7 +347,7 @@ fn assemble(a: Assembly) -> Measured {
         _ => None,
     };
     let usable = threads.min(lg_cpus.len().max(1)) as f64;
-    let loadgen_bound = is_loadgen_bound(lg_util, usable);
+    let loadgen_bound = is_loadgen_bound(lg_util, usable) || send_lag_large;
 
     per_conn.sort_unstable();
     let fairness = Fairness {
@@ -386,6 +416,7 @@ fn assemble(a: Assembly) -> Measured {
                 counts.in_flight_end
             ));
         }
+        failures.extend(accounting_failures(args, &counts, &a.unanswered, &never_served, &unsent_conns));
         if counts.mismatches_total > 0 && !args.allow_mismatch {
             failures.push(format!(
                 "{} answers did not match what was sent (first: {}); --allow-mismatch to accept",
@@ -401,7 +432,10 @@ fn assemble(a: Assembly) -> Measured {
             first_close.unwrap_or_default()
         ));
     }
-    notes.push(format!("{} connections opened in {connect_s:.2} s", connections.established));
+    notes.push(format!(
+        "{} connections opened, and each answered once, in {connect_s:.2} s",
+        connections.established
+    ));
 
     let result = RunResult {
         args: std::env::args().collect(),
@@ -411,17 +445,98 @@ fn assemble(a: Assembly) -> Measured {
         throughput_rps: if window_s > 0.0 { counts.ok as f64 / window_s } else { 0.0 },
         latency: histo::latency(&latency),
         latency_uncorrected: args.rate.map(|_| histo::latency(&uncorrected)),
+        send_lag,
         counts,
         server,
         loadgen,
         fairness,
         loadgen_bound,
+        send_lag_large,
         timeseries,
         failure: if failures.is_empty() { None } else { Some(failures.join("; ")) },
         notes,
     };
     let started = SystemTime::now() - t.start.elapsed();
     Measured { result, latency, started, intervals }
+}
+
+/// The send lag's median as a share of the latency's median from which a
+/// run is flagged `send_lag_large` (and so `loadgen_bound`).
+pub const SEND_LAG_LARGE_SHARE: f64 = 0.25;
+
+fn lag_summary(lag: &Hist, held_back: u64, latency: &Hist) -> SendLag {
+    let p = histo::percentiles(lag);
+    let p50 = if latency.is_empty() { 0 } else { latency.value_at_quantile(0.5) };
+    SendLag {
+        p50: p.p50,
+        p99: p.p99,
+        max: p.max,
+        count: lag.len(),
+        held_back,
+        share_of_p50: if p50 > 0 { p.p50 as f64 / p50 as f64 } else { 0.0 },
+    }
+}
+
+/// What makes a run fail in its accounting: a connection never served
+/// before the load (the warm-up could not end with every connection
+/// answered), requests the schedule owed and never sent (the rate was not
+/// offered), error statuses the workload did not expect.
+fn accounting_failures(
+    args: &RunArgs,
+    counts: &Counts,
+    unanswered: &[u64],
+    never_served: &[u64],
+    unsent_conns: &[(u64, u64)],
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    if !unanswered.is_empty() {
+        failures.push(format!(
+            "--target {}: {} connections had no answer to their first request within --connect-timeout {:?}, so \
+             the warm-up could not end with every connection served ({} never answered in the whole run): {}",
+            args.target,
+            unanswered.len(),
+            args.connect_timeout,
+            never_served.len(),
+            name_some(unanswered.iter().copied())
+        ));
+    } else if !never_served.is_empty() {
+        failures.push(format!(
+            "--target {}: {} connections never got an answer: {}",
+            args.target,
+            never_served.len(),
+            name_some(never_served.iter().copied())
+        ));
+    }
+    if counts.unsent > 0 {
+        failures.push(format!(
+            "--rate {}: not offered: {} of the {} requests scheduled in the window were never sent, because their \
+             connection still waited for an earlier answer when the run ended ({} connections: {})",
+            args.rate.unwrap_or_default(),
+            counts.unsent,
+            counts.scheduled,
+            unsent_conns.len(),
+            name_some(unsent_conns.iter().map(|&(c, _)| c))
+        ));
+    }
+    if counts.errors > 0 && !args.expect_errors {
+        let by: Vec<String> = counts.errors_by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        failures.push(format!(
+            "--target {}: {} answers carried an error status ({}); --expect-errors if the workload expects them",
+            args.target,
+            counts.errors,
+            by.join(", ")
+        ));
+    }
+    failures
+}
+
+/// "connections 3, 7, 12 and 40 more", sorted.
+fn name_some(conns: impl Iterator<Item = u64>) -> String {
+    let mut all: Vec<u64> = conns.collect();
+    all.sort_unstable();
+    let shown: Vec<String> = all.iter().take(10).map(u64::to_string).collect();
+    let more = if all.len() > 10 { format!(" and {} more", all.len() - 10) } else { String::new() };
+    format!("connections {}{more}", shown.join(", "))
 }
 
 fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenCost, f64) {
@@ -457,8 +572,23 @@ fn is_loadgen_bound(loadgen_utilization: f64, loadgen_cpus: f64) -> bool {
     loadgen_utilization >= LOADGEN_BOUND_UTILIZATION * loadgen_cpus
 }
 
-fn server_cost(a: &proto::Stats, b: &proto::Stats) -> ServerCost {
-    let requests = b.requests.saturating_sub(a.requests);
+/// Raw mode: the message size. A raw server cannot see messages, only
+/// reads: its STATS `requests` counts reads, however the bytes were cut.
+fn raw_message(args: &RunArgs) -> Option<u32> {
+    match args.protocol {
+        args::Protocol::Raw => Some(args.size),
+        args::Protocol::Framed => None,
+    }
+}
+
+/// The server's figures over the window, per request: per answer in
+/// framed mode, per message echoed in raw mode (the bytes it wrote over
+/// the message size), never per read.
+fn server_cost(a: &proto::Stats, b: &proto::Stats, raw_message: Option<u32>) -> ServerCost {
+    let requests = match raw_message {
+        Some(size) if size > 0 => b.bytes_out.saturating_sub(a.bytes_out) / size as u64,
+        _ => b.requests.saturating_sub(a.requests),
+    };
     let per = |x: u64, y: u64| if requests > 0 { y.saturating_sub(x) as f64 / requests as f64 } else { 0.0 };
     // A counter the server may not have: per request where both snapshots have it.
     let counted = |x: Option<u64>, y: Option<u64>| Some(per(x?, y?)).filter(|_| requests > 0);
@@ -513,6 +643,7 @@ fn empty_result(
         throughput_rps: 0.0,
         latency: Latency::default(),
         latency_uncorrected: args.rate.map(|_| Latency::default()),
+        send_lag: None,
         server: None,
         loadgen: LoadgenCost {
             rss_bytes: now.rss_bytes,
@@ -522,6 +653,7 @@ fn empty_result(
         },
         fairness: Fairness::default(),
         loadgen_bound: false,
+        send_lag_large: false,
         timeseries: vec![],
         failure: Some(failure),
         notes,
@@ -563,5 +695,22 @@ mod bound_tests {
         assert!(!is_loadgen_bound(0.89, 1.0));
         assert!(!is_loadgen_bound(1.5, 2.0), "two CPUs: 75% busy");
         assert!(is_loadgen_bound(1.85, 2.0));
+    }
+
+    /// The send lag is summarised apart and flagged when its median is a
+    /// quarter of the latency's or more (a lag of 40 µs against 100 µs).
+    #[test]
+    fn send_lag_share_of_the_median() {
+        let (mut lag, mut latency) = (histo::new_hist(), histo::new_hist());
+        for _ in 0..100 {
+            histo::record(&mut lag, Duration::from_micros(40));
+            histo::record(&mut latency, Duration::from_micros(100));
+        }
+        let g = lag_summary(&lag, 7, &latency);
+        assert_eq!((g.p50, g.count, g.held_back), (40, 100, 7));
+        assert!((g.share_of_p50 - 0.4).abs() < 0.01, "{g:?}");
+        assert!(g.share_of_p50 >= SEND_LAG_LARGE_SHARE);
+        let small = lag_summary(&histo::new_hist(), 0, &latency);
+        assert_eq!(small.share_of_p50, 0.0);
     }
 }

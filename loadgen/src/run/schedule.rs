@@ -90,6 +90,29 @@ impl OpenSchedule {
         self.start + Duration::from_nanos((slot * 1e9 / self.rate) as u64)
     }
 
+    /// The numbers `k` of connection `conn`'s requests intended within
+    /// `[from, to)`: the requests the schedule owes that span. Every one of
+    /// them must end up answered, timed out or counted as unsent.
+    pub fn within(&self, conn: u64, from: Instant, to: Instant) -> std::ops::Range<u64> {
+        self.first_at_or_after(conn, from)..self.first_at_or_after(conn, to)
+    }
+
+    /// The first `k` whose intended time is at or after `t`: an estimate
+    /// from the rate, then corrected by [`OpenSchedule::intended`] itself,
+    /// so that rounding never moves a request across the boundary.
+    fn first_at_or_after(&self, conn: u64, t: Instant) -> u64 {
+        let secs = t.saturating_duration_since(self.start).as_secs_f64();
+        let estimate = ((secs * self.rate - conn as f64) / self.connections as f64).ceil().max(0.0) as u64;
+        let mut k = estimate.saturating_sub(1);
+        while self.intended(conn, k) < t {
+            k += 1;
+        }
+        while k > 0 && self.intended(conn, k - 1) >= t {
+            k -= 1;
+        }
+        k
+    }
+
     /// Each connection's gap between two requests.
     pub fn interval(&self) -> Duration {
         Duration::from_secs_f64(self.connections as f64 / self.rate)
@@ -116,6 +139,27 @@ mod tests {
         all.sort();
         for (n, t) in all.iter().enumerate() {
             assert_eq!(*t, Duration::from_millis(n as u64));
+        }
+    }
+
+    #[test]
+    fn within_counts_exactly_the_requests_of_a_span() {
+        let start = Instant::now();
+        for (rate, n) in [(1000.0, 100u64), (2000.0, 5000), (3.0, 7), (777.7, 13)] {
+            let s = OpenSchedule { start, rate, connections: n };
+            let (from, to) = (start + Duration::from_millis(1234), start + Duration::from_millis(4321));
+            let mut total = 0;
+            for conn in 0..n {
+                let ks = s.within(conn, from, to);
+                // Brute force: every k the schedule intends in [from, to).
+                let brute: Vec<u64> =
+                    (0..ks.end + 3).filter(|&k| (from..to).contains(&s.intended(conn, k))).collect();
+                assert_eq!(brute, ks.clone().collect::<Vec<_>>(), "rate {rate} conn {conn}");
+                total += ks.end - ks.start;
+            }
+            // The whole schedule intends rate × span requests (±1 at the edges).
+            let expect = rate * 3.087;
+            assert!((total as f64 - expect).abs() <= 1.0, "rate {rate}: {total} vs {expect}");
         }
     }
 

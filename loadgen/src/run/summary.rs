@@ -39,14 +39,21 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
     let f = &c.first_answer_us;
     let _ = writeln!(
         s,
-        "             first answer µs p50 {} p90 {} p99 {} max {}; never served {}; stuck {}",
-        f.p50, f.p90, f.p99, f.max, c.never_served, c.stuck
+        "             first answer µs p50 {} p90 {} p99 {} max {}; unanswered before the load {}; never served {}; \
+         stuck {}",
+        f.p50, f.p90, f.p99, f.max, c.unanswered_first, c.never_served, c.stuck
     );
     let n = &r.counts;
     let _ = writeln!(
         s,
-        "requests     sent {} = ok {} + errors {} + timeouts {} + in flight at end {}",
-        n.sent, n.ok, n.errors, n.timeouts, n.in_flight_end
+        "requests     scheduled {} = ok {} + errors {} + timeouts {} + in flight at end {} + unsent {} ({})",
+        n.scheduled,
+        n.ok,
+        n.errors,
+        n.timeouts,
+        n.in_flight_end,
+        n.unsent,
+        if n.accounted { "all accounted for" } else { "DOES NOT ADD UP" }
     );
     let by_status: Vec<String> = n.errors_by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(
@@ -75,6 +82,20 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
             s += &row("uncorrect.", u);
         }
         None => s += &row("", &r.latency),
+    }
+    if let Some(g) = &r.send_lag {
+        let _ = writeln!(
+            s,
+            "send lag µs  p50 {} p99 {} max {} over {} sends; {} held back by a late answer; {:.0}% of the corrected \
+             p50{}",
+            g.p50,
+            g.p99,
+            g.max,
+            g.count,
+            g.held_back,
+            100.0 * g.share_of_p50,
+            if r.send_lag_large { " (LARGE: that much of the latency is the load generator's)" } else { "" }
+        );
     }
     match &r.server {
         Some(v) => {
@@ -116,6 +137,9 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         l.threads
     );
     let verdict = match (&r.server, r.loadgen_bound) {
+        (_, true) if r.send_lag_large => "LOADGEN-BOUND: its send lag is a large share of the latency; the \
+                                          latency is (at least partly) the load generator's"
+            .to_string(),
         (_, true) => "LOADGEN-BOUND: the load generator's CPUs were 90% busy or more; the throughput is (at least \
                       partly) the load generator's limit (add --threads or pin it to a core of its own)"
             .to_string(),

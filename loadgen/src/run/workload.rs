@@ -1,8 +1,10 @@
 //! What each request asks for and how each answer is checked.
 //!
 //! Every answer is checked, so the checks must cost almost nothing: the ECHO
-//! payload is one pattern per connection, built once and compared with
-//! `==`; a request's method is a hash of its id (no state, no allocation);
+//! payload of a request is its connection's pattern (built once) with the
+//! request's id mixed into every 8 bytes, so that a stale answer, or one
+//! that crossed from another request, fails its check; building and
+//! comparing it is one XOR a word. A request's method is a hash of its id (no state, no allocation);
 //! and a COMPUTE answer is checked without redoing the server's work, since
 //! xorshift64 is linear over GF(2): `rounds` steps are one 64x64 bit matrix,
 //! built once by repeated squaring, and applying it takes 64 XORs at most.
@@ -48,6 +50,33 @@ pub fn echo_payload(conn: u64, size: usize) -> Vec<u8> {
     let mut v = vec![0; size];
     fill_pattern(conn.wrapping_mul(0x1000_0000_01B3), &mut v);
     v
+}
+
+/// The 8 bytes that request `id` mixes into its connection's pattern.
+fn id_mask(id: u64) -> [u8; 8] {
+    splitmix64(id ^ 0xEC40).to_le_bytes()
+}
+
+/// XOR request `id`'s mask into every 8 bytes of `buf` (a copy of the
+/// connection's pattern): the ECHO payload of that request.
+pub fn mix_id(id: u64, buf: &mut [u8]) {
+    let mask = id_mask(id);
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b ^= mask[i & 7];
+    }
+}
+
+/// The ECHO payload of request `id`, whose connection's pattern is `echo`.
+pub fn echo_for_id(id: u64, echo: &[u8]) -> Vec<u8> {
+    let mut v = echo.to_vec();
+    mix_id(id, &mut v);
+    v
+}
+
+/// Whether `payload` is the ECHO payload of request `id`, without building it.
+fn is_echo_for_id(id: u64, payload: &[u8], echo: &[u8]) -> bool {
+    let mask = id_mask(id);
+    payload.len() == echo.len() && payload.iter().zip(echo).enumerate().all(|(i, (p, e))| *p == e ^ mask[i & 7])
 }
 
 /// Seed of raw message `k` on connection `conn`.
@@ -98,12 +127,17 @@ impl Workload {
         self.mix.iter().find(|&&(_, upto)| r < upto).map(|&(m, _)| m).unwrap_or(self.mix[0].0)
     }
 
-    /// Append request `id` to `out`; `echo` is the connection's payload.
+    /// Append request `id` to `out`; `echo` is the connection's pattern,
+    /// which the ECHO payload derives from (see [`echo_for_id`]).
     pub fn encode(&self, id: u64, method: Method, echo: &[u8], out: &mut Vec<u8>) {
         match method {
             Method::Delay => proto::encode_parts(id, method as u8, 0, &self.delay_us.to_be_bytes(), out),
             Method::Compute => proto::encode_parts(id, method as u8, 0, &self.rounds.to_be_bytes(), out),
-            _ => proto::encode_parts(id, method as u8, 0, echo, out),
+            _ => {
+                let payload_at = out.len() + proto::HEADER_LEN;
+                proto::encode_parts(id, method as u8, 0, echo, out);
+                mix_id(id, &mut out[payload_at..]);
+            }
         }
     }
 
@@ -134,7 +168,7 @@ impl Workload {
             Some(_) => return Verdict::Error(header.status),
         }
         let good = match method {
-            Method::Echo => payload == echo,
+            Method::Echo => is_echo_for_id(id, payload, echo),
             Method::Delay => payload.is_empty() && since_send >= Duration::from_micros(self.delay_us as u64),
             Method::Compute => payload.len() == 8 && payload == self.compute.expected(id).to_be_bytes(),
             Method::Stats => true,
@@ -261,14 +295,34 @@ mod tests {
     }
 
     #[test]
+    fn echo_payloads_differ_per_request() {
+        let w = Workload::new(&Mix(vec![(Method::Echo, 1)]), 64, 0, 0);
+        let pattern = echo_payload(3, 64);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        w.encode(request_id(3, 0), Method::Echo, &pattern, &mut a);
+        w.encode(request_id(3, 1), Method::Echo, &pattern, &mut b);
+        let (fa, _) = proto::decode(&a).unwrap().unwrap();
+        let (fb, _) = proto::decode(&b).unwrap().unwrap();
+        assert_eq!(fa.payload.len(), 64);
+        assert_ne!(fa.payload, fb.payload, "two requests of one connection carry different payloads");
+        assert_eq!(fa.payload, echo_for_id(request_id(3, 0), &pattern));
+        // Every 8-byte word differs, not only the first.
+        assert!(fa.payload.chunks(8).zip(fb.payload.chunks(8)).all(|(x, y)| x != y));
+    }
+
+    #[test]
     fn checks() {
         let w = Workload::new(&Mix(vec![(Method::Echo, 1)]), 4, 1000, 10);
         let echo = echo_payload(0, 4);
         let h = |method: u8, status: u8| proto::Header { len: 0, id: 1, method, status, reserved: 0 };
         let d = Duration::from_millis(2);
-        assert_eq!(w.check(1, Method::Echo, &h(1, 0), &echo, &echo, d), Verdict::Ok);
+        assert_eq!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(1, &echo), &echo, d), Verdict::Ok);
+        // Another request's payload (a stale or crossed answer), or the
+        // connection's bare pattern, is not this request's.
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(2, &echo), &echo, d), Verdict::Mismatch(_)));
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo, &echo, d), Verdict::Mismatch(_)));
         assert!(matches!(w.check(1, Method::Echo, &h(1, 0), b"abcd", &echo, d), Verdict::Mismatch(_)));
-        assert!(matches!(w.check(1, Method::Echo, &h(3, 0), &echo, &echo, d), Verdict::Mismatch(_)));
+        assert!(matches!(w.check(1, Method::Echo, &h(3, 0), &echo_for_id(1, &echo), &echo, d), Verdict::Mismatch(_)));
         assert_eq!(w.check(1, Method::Echo, &h(1, 4), b"busy", &echo, d), Verdict::Error(4));
         assert!(matches!(w.check(1, Method::Echo, &h(1, 9), b"", &echo, d), Verdict::Mismatch(_)));
         assert_eq!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, d), Verdict::Ok);

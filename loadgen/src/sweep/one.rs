@@ -74,6 +74,10 @@ pub(super) fn run_one(
         path(&files.hgrm),
         "--server-cpus".into(),
         cpus::list(&plan.pinning.server_cpus),
+        // A connection its model does not serve (the pool past its size)
+        // fails the run after 2 s of waiting for its first answer, not 5.
+        "--connect-timeout".into(),
+        "2s".into(),
         "--quiet".into(),
     ];
     args.extend(scenario.flags(&plan.knobs));

@@ -194,3 +194,74 @@ pub fn fake_replying(reply: &'static [u8]) -> SocketAddr {
 pub fn closed_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
+
+/// How a [`FakeFramed`] server misbehaves.
+#[derive(Clone, Copy, Debug)]
+pub enum Fake {
+    /// Answers every request on a connection with that connection's first
+    /// ECHO payload (right id, stale bytes).
+    StaleEcho,
+    /// Answers every request with status BUSY.
+    Busy,
+    /// Serves connection k only from `k × step` after the first accept
+    /// (a server slow to get going, like a fork per connection).
+    SlowStart { step: Duration },
+}
+
+/// A framed server written here, one thread per connection, that misbehaves
+/// in one way (see [`Fake`]). Its threads end with the test process.
+pub fn fake_framed(how: Fake) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let began = std::time::Instant::now();
+        for (k, conn) in listener.incoming().flatten().enumerate() {
+            let serve_from = match how {
+                Fake::SlowStart { step } => began + step * k as u32,
+                _ => began,
+            };
+            std::thread::spawn(move || {
+                std::thread::sleep(serve_from.saturating_duration_since(std::time::Instant::now()));
+                serve_fake(conn, how);
+            });
+        }
+    });
+    addr
+}
+
+fn serve_fake(mut s: TcpStream, how: Fake) {
+    let _ = s.set_nodelay(true);
+    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 65536]);
+    let mut first_payload: Option<Vec<u8>> = None;
+    loop {
+        let n = match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut out = Vec::new();
+        while let Ok(Some((f, used))) = proto::decode(&buf) {
+            buf.drain(..used);
+            let answer = match how {
+                Fake::StaleEcho => {
+                    let stale = first_payload.get_or_insert_with(|| f.payload.clone()).clone();
+                    proto::Frame::response(f.id, f.method, proto::Status::Ok, stale)
+                }
+                Fake::Busy => proto::Frame::response(f.id, f.method, proto::Status::Busy, vec![]),
+                Fake::SlowStart { .. } => proto::Frame::response(f.id, f.method, proto::Status::Ok, f.payload),
+            };
+            proto::encode(&answer, &mut out);
+        }
+        if s.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// Stop a process (SIGSTOP) for `d`, then let it go on (SIGCONT).
+pub fn freeze(pid: u32, d: Duration) {
+    // SAFETY: signals to a child process this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    std::thread::sleep(d);
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+}
