@@ -158,8 +158,20 @@ fn raw_mode_counts_messages_not_reads() {
     let server = Server::start("mio-single", &["--protocol", "raw"]);
     let (target, admin) = (server.data.to_string(), server.admin.unwrap().to_string());
     let args = [
-        "--target", &target, "--admin", &admin, "--protocol", "raw", "--size", "262144", "-c", "2", "--warmup",
-        "200ms", "--duration", "1s",
+        "--target",
+        &target,
+        "--admin",
+        &admin,
+        "--protocol",
+        "raw",
+        "--size",
+        "262144",
+        "-c",
+        "2",
+        "--warmup",
+        "200ms",
+        "--duration",
+        "1s",
     ];
     let (out, r) = run(&args);
     let r = r.unwrap_or_else(|| panic!("no JSON\n{}", text(&out)));

@@ -166,8 +166,13 @@ fn connect_all(
     indices: &[u64],
 ) -> (Vec<Conn>, ConnectReport) {
     let mut conns: Vec<Conn> = Vec::with_capacity(indices.len());
-    let mut report =
-        ConnectReport { established: 0, failed: 0, connect_us: histo::new_hist(), first_error: None, unanswered: vec![] };
+    let mut report = ConnectReport {
+        established: 0,
+        failed: 0,
+        connect_us: histo::new_hist(),
+        first_error: None,
+        unanswered: vec![],
+    };
     let per_tick = ((plan.connect_rate * CONNECT_TICK.as_secs_f64()).round() as usize).max(1);
     let begin = Instant::now();
     let depth = match plan.shape {
@@ -295,7 +300,8 @@ impl Engine<'_> {
             }
         }
         let deadline = now + self.plan.connect_timeout;
-        let waiting = |conns: &[Conn]| conns.iter().filter(|c| c.state == State::Open && c.first_answer.is_none()).count();
+        let waiting =
+            |conns: &[Conn]| conns.iter().filter(|c| c.state == State::Open && c.first_answer.is_none()).count();
         while waiting(conns) > 0 && !self.shared.stop.load(Relaxed) {
             let now = Instant::now();
             if now >= deadline {

@@ -432,10 +432,7 @@ fn assemble(a: Assembly) -> Measured {
             first_close.unwrap_or_default()
         ));
     }
-    notes.push(format!(
-        "{} connections opened, and each answered once, in {connect_s:.2} s",
-        connections.established
-    ));
+    notes.push(format!("{} connections opened, and each answered once, in {connect_s:.2} s", connections.established));
 
     let result = RunResult {
         args: std::env::args().collect(),

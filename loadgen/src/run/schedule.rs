@@ -152,8 +152,7 @@ mod tests {
             for conn in 0..n {
                 let ks = s.within(conn, from, to);
                 // Brute force: every k the schedule intends in [from, to).
-                let brute: Vec<u64> =
-                    (0..ks.end + 3).filter(|&k| (from..to).contains(&s.intended(conn, k))).collect();
+                let brute: Vec<u64> = (0..ks.end + 3).filter(|&k| (from..to).contains(&s.intended(conn, k))).collect();
                 assert_eq!(brute, ks.clone().collect::<Vec<_>>(), "rate {rate} conn {conn}");
                 total += ks.end - ks.start;
             }
