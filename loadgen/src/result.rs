@@ -29,6 +29,11 @@ pub struct RunResult {
     /// intended send time), apart from the server's latency.
     #[serde(default)]
     pub send_lag: Option<SendLag>,
+    /// The latency of each method the run sent ("ECHO", "DELAY",
+    /// "COMPUTE"), apart: answers and timeouts, counted like `latency`. In
+    /// a mix it shows head-of-line blocking (ECHO waiting behind DELAY).
+    #[serde(default)]
+    pub latency_by_method: std::collections::BTreeMap<String, Latency>,
     /// The server's own counters (STATS deltas over the window), if an
     /// admin port was given.
     pub server: Option<ServerCost>,

@@ -311,3 +311,44 @@ fn never_served_connections_fail_the_run_and_do_not_hang_it() {
     assert!(r.counts.ok > 0);
     assert_counts_add_up(&r);
 }
+
+/// A mix reports each method's latency apart, in the JSON and in one hgrm
+/// file per method: the DELAYs take at least their delay, and the ECHOs of
+/// an out-of-order server do not wait for them.
+#[test]
+fn latency_is_reported_per_method() {
+    let server = Server::start("mio-single", &[]);
+    let (target, _) = addrs(&server);
+    let hgrm = tempdir().join("mix.hgrm");
+    let hgrm_arg = hgrm.display().to_string();
+    let args = [
+        "--target",
+        &target,
+        "-c",
+        "20",
+        "--depth",
+        "4",
+        "--mix",
+        "echo=80,delay=20",
+        "--delay-us",
+        "20000",
+        "--warmup",
+        "200ms",
+        "--duration",
+        "1s",
+        "--hgrm",
+        &hgrm_arg,
+    ];
+    let (out, r) = run(&args);
+    let r = r.unwrap_or_else(|| panic!("{}", stderr(&out)));
+    assert!(r.failure.is_none(), "{}", stderr(&out));
+    let (echo, delay) = (&r.latency_by_method["ECHO"], &r.latency_by_method["DELAY"]);
+    assert_eq!(echo.count + delay.count, r.latency.count, "{:?}", r.latency_by_method);
+    assert!(delay.p50 >= 20_000, "a DELAY of 20 ms answered in {} µs", delay.p50);
+    assert!(echo.p50 < delay.p50, "mio-single answers ECHO without waiting for DELAY: {:?}", r.latency_by_method);
+    for method in ["echo", "delay"] {
+        let file = hgrm.with_file_name(format!("mix.{method}.hgrm"));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(text.contains("Value") && text.contains("Percentile"), "{text}");
+    }
+}

@@ -74,6 +74,12 @@ pub struct Tally {
     pub corrected: Hist,
     /// Open loop: answers only, from the actual send.
     pub uncorrected: Hist,
+    /// The corrected latency of each method apart (indexed by
+    /// [`method_slot`]): answers and timeouts, so that in a mix the fast
+    /// requests are not hidden behind the slow ones (head-of-line blocking
+    /// shows as ECHO waiting as long as DELAY). Unsent requests have no
+    /// method yet and are only in `corrected`.
+    pub by_method: [Hist; METHODS],
     /// Open loop: the load generator's own lateness, actual send minus
     /// intended send, over the in-window requests whose connection was free
     /// at their intended time (so the lag is the timer's and the thread's,
@@ -106,6 +112,7 @@ impl Tally {
             last_answer: None,
             corrected: histo::new_hist(),
             uncorrected: histo::new_hist(),
+            by_method: std::array::from_fn(|_| histo::new_hist()),
             send_lag: histo::new_hist(),
             held_back: 0,
             bucket: (0, histo::new_hist(), 0),
@@ -383,6 +390,7 @@ impl Conn {
                 if counted {
                     tally.ok += 1;
                     histo::record(&mut tally.corrected, now - p.start);
+                    histo::record(&mut tally.by_method[method_slot(p.method)], now - p.start);
                     if ctx.open_loop {
                         histo::record(&mut tally.uncorrected, now - p.sent);
                     }
@@ -428,6 +436,7 @@ impl Conn {
                 tally.timeouts += 1;
                 tally.unresolved -= 1;
                 histo::record(&mut tally.corrected, now.saturating_duration_since(p.start));
+                histo::record(&mut tally.by_method[method_slot(p.method)], now.saturating_duration_since(p.start));
             }
         }
     }
@@ -444,6 +453,7 @@ impl Conn {
             tally.timeouts += 1;
             tally.unresolved -= 1;
             histo::record(&mut tally.corrected, now.saturating_duration_since(p.start));
+            histo::record(&mut tally.by_method[method_slot(p.method)], now.saturating_duration_since(p.start));
         }
     }
 
@@ -451,6 +461,15 @@ impl Conn {
     pub fn in_flight(&self) -> u64 {
         self.pending.iter().filter(|p| p.in_window && !p.timed_out).count() as u64
     }
+}
+
+/// The request methods, in the order of their codes (PROTOCOL.md).
+pub const METHODS: usize = 4;
+pub const METHOD_ORDER: [Method; METHODS] = [Method::Echo, Method::Delay, Method::Compute, Method::Stats];
+
+/// A method's place in [`Tally::by_method`].
+pub fn method_slot(m: Method) -> usize {
+    METHOD_ORDER.iter().position(|&x| x == m).expect("every method has a slot")
 }
 
 fn mismatch(tally: &mut Tally, in_window: bool, what: impl FnOnce() -> String) {

@@ -69,6 +69,8 @@ pub struct Measured {
     pub result: RunResult,
     /// Corrected latency over the window.
     pub latency: Hist,
+    /// The same, per method, for the methods the run sent (by name).
+    pub by_method: Vec<(&'static str, Hist)>,
     /// Wall-clock time at the start of the load, and the window's
     /// one-second intervals: (offset from that start, length, histogram).
     pub started: SystemTime,
@@ -183,7 +185,13 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
             )
         };
         let result = empty_result(args, threads, connections, notes, failure);
-        return Ok(Measured { result, latency: histo::new_hist(), started: SystemTime::now(), intervals: vec![] });
+        return Ok(Measured {
+            result,
+            latency: histo::new_hist(),
+            by_method: vec![],
+            started: SystemTime::now(),
+            intervals: vec![],
+        });
     }
 
     // Start every thread at the same instant.
@@ -276,6 +284,7 @@ fn assemble(a: Assembly) -> Measured {
     let mut counts = Counts::default();
     let (mut latency, mut uncorrected, mut first_answer) = (histo::new_hist(), histo::new_hist(), histo::new_hist());
     let mut send_lag = histo::new_hist();
+    let mut by_method: [Hist; conn::METHODS] = std::array::from_fn(|_| histo::new_hist());
     let mut held_back = 0;
     let (mut never_served, mut unsent_conns) = (Vec::new(), Vec::new());
     let mut per_conn = Vec::new();
@@ -302,6 +311,9 @@ fn assemble(a: Assembly) -> Measured {
         latency.add(&x.corrected).expect("same shape");
         uncorrected.add(&x.uncorrected).expect("same shape");
         send_lag.add(&x.send_lag).expect("same shape");
+        for (all, one) in by_method.iter_mut().zip(&x.by_method) {
+            all.add(one).expect("same shape");
+        }
         held_back += x.held_back;
         never_served.extend_from_slice(&r.never_served_conns);
         unsent_conns.extend_from_slice(&r.unsent_conns);
@@ -322,6 +334,9 @@ fn assemble(a: Assembly) -> Measured {
     counts.accounted =
         counts.scheduled == counts.ok + counts.errors + counts.timeouts + counts.in_flight_end + counts.unsent;
     let send_lag = args.rate.map(|_| lag_summary(&send_lag, held_back, &latency));
+    let by_method: Vec<(&'static str, Hist)> =
+        conn::METHOD_ORDER.iter().zip(by_method).filter(|(_, h)| !h.is_empty()).map(|(m, h)| (m.name(), h)).collect();
+    let latency_by_method = by_method.iter().map(|(m, h)| (m.to_string(), histo::latency(h))).collect();
     let send_lag_large = send_lag.as_ref().is_some_and(|l| l.share_of_p50 >= SEND_LAG_LARGE_SHARE);
     let all_closed = !reports.is_empty() && reports.iter().all(|r| r.all_closed || r.answered_per_conn.is_empty());
     let cut_short = a.interrupted || all_closed;
@@ -443,6 +458,7 @@ fn assemble(a: Assembly) -> Measured {
         latency: histo::latency(&latency),
         latency_uncorrected: args.rate.map(|_| histo::latency(&uncorrected)),
         send_lag,
+        latency_by_method,
         counts,
         server,
         loadgen,
@@ -454,7 +470,7 @@ fn assemble(a: Assembly) -> Measured {
         notes,
     };
     let started = SystemTime::now() - t.start.elapsed();
-    Measured { result, latency, started, intervals }
+    Measured { result, latency, by_method, started, intervals }
 }
 
 /// The send lag's median as a share of the latency's median from which a
@@ -641,6 +657,7 @@ fn empty_result(
         latency: Latency::default(),
         latency_uncorrected: args.rate.map(|_| Latency::default()),
         send_lag: None,
+        latency_by_method: Default::default(),
         server: None,
         loadgen: LoadgenCost {
             rss_bytes: now.rss_bytes,

@@ -1,7 +1,8 @@
 //! The files a run writes: `--json` (the `RunResult`, exactly as serde
 //! serializes it, which the sweep reads back), `--hgrm` (the percentile
-//! distribution as wrk2 prints it) and `--hlog` (an HdrHistogram interval
-//! log). Each write error names its flag.
+//! distribution as wrk2 prints it; with a mix of methods, one more file per
+//! method beside it, `NAME.echo.hgrm`...) and `--hlog` (an HdrHistogram
+//! interval log). Each write error names its flag.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -42,12 +43,24 @@ pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.hgrm {
         write("--hgrm", path, |w| Ok(histo::write_hgrm(&m.latency, w)?))?;
+        if m.by_method.len() > 1 {
+            for (method, h) in &m.by_method {
+                write("--hgrm", &per_method(path, method), |w| Ok(histo::write_hgrm(h, w)?))?;
+            }
+        }
     }
     if let Some(path) = &args.hlog {
         let intervals: Vec<histo::Interval> = m.intervals.iter().map(|(o, l, h)| (*o, *l, h)).collect();
         write("--hlog", path, |w| Ok(histo::write_hlog(m.started, &intervals, w)?))?;
     }
     Ok(())
+}
+
+/// `dir/run.hgrm` and ECHO: `dir/run.echo.hgrm`.
+pub fn per_method(path: &Path, method: &str) -> std::path::PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    path.with_file_name(format!("{stem}.{}{ext}", method.to_lowercase()))
 }
 
 fn write(flag: &str, path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>) -> anyhow::Result<()> {

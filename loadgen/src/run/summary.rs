@@ -83,6 +83,11 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         }
         None => s += &row("", &r.latency),
     }
+    if r.latency_by_method.len() > 1 {
+        for (method, l) in &r.latency_by_method {
+            s += &row(&method.to_lowercase(), l);
+        }
+    }
     if let Some(g) = &r.send_lag {
         let _ = writeln!(
             s,
