@@ -113,3 +113,55 @@ fn a_run_reports_both_sides_together_and_every_cpu() {
         "the processes ran {charged} µs, but the CPUs were busy only {busy_all} µs (and {steal_all} µs stolen)"
     );
 }
+
+/// A sweep pins the two sides to disjoint CPUs and tells `loadgen run` the
+/// server's: every cell then labels each CPU with its side, and the sum,
+/// the per-CPU columns, the table and both charts reach the results.
+#[test]
+fn a_sweep_cell_labels_each_side_and_exports_the_figures() {
+    let out = tempdir().join("sweep");
+    let servers = servers_bin();
+    #[rustfmt::skip]
+    let args = [
+        "sweep", "--models", "mio-single", "--levels", "20", "--scenario", "echo-saturate",
+        "--warmup", "0.2s", "--duration", "1s", "--no-floor",
+        "--out", out.to_str().unwrap(), "--servers-bin", servers.to_str().unwrap(),
+    ];
+    let sweep = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run loadgen sweep");
+    assert!(sweep.status.success(), "{}", text(&sweep));
+
+    let env: Value = serde_json::from_slice(&std::fs::read(out.join("env.json")).unwrap()).unwrap();
+    let pin = &env["pinning"];
+    let set = |k: &str| pin[k].as_array().unwrap().iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let (server, loadgen) = (set("server_cpus"), set("loadgen_cpus"));
+    let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let cell = &summary["records"][0]["result"];
+    assert!(cell["combined"]["cpu_us_per_req"].as_f64().is_some_and(|c| c > 0.0), "{}", cell["combined"]);
+    for (cpu, t) in cell["proc_stat"]["cpus"].as_object().unwrap_or_else(|| panic!("no proc_stat: {cell}")) {
+        let expected = match (server.contains(cpu), loadgen.contains(cpu)) {
+            (true, true) => "both",
+            (true, false) => "server",
+            (false, true) => "loadgen",
+            (false, false) => "neither",
+        };
+        assert_eq!(t["role"], expected, "cpu {cpu} (pinning {pin}): {t}");
+    }
+
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    let first = format!("proc_stat.cpus.{}.softirq_us", server[0]);
+    for column in ["combined.cpu_us_per_req", "combined.sys_us_per_req", "loadgen.sys_us_per_req", &first] {
+        assert!(header.split(',').any(|h| h == column), "no column {column} in {header}");
+    }
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    assert!(tables.contains("### echo-saturate: who was charged for the CPU"), "{tables}");
+    for chart in ["cpu-attribution", "cpu-softirq"] {
+        let svg = std::fs::read_to_string(out.join(format!("charts/echo-saturate-{chart}.svg"))).unwrap();
+        assert!(svg.contains("mio-single"), "{chart}");
+    }
+    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
+}
