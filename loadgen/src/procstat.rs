@@ -193,6 +193,20 @@ impl ProcStatWindow {
         })
     }
 
+    /// Steal over all the time of every CPU (0–1): how much a hypervisor
+    /// took away while the run wanted the CPUs.
+    pub fn steal_share(&self) -> f64 {
+        let (steal, all) = self
+            .cpus
+            .values()
+            .fold((0, 0), |(steal, all), c| (steal + c.steal_us, all + c.busy_us + c.steal_us + c.idle_us));
+        if all > 0 {
+            steal as f64 / all as f64
+        } else {
+            0.0
+        }
+    }
+
     /// Softirq over busy time on `side`'s CPUs (0–1): how much of what ran
     /// there was the kernel's packet work. `None` when the side's CPUs are
     /// unknown or were never busy.
@@ -219,9 +233,9 @@ procs_running 3
 procs_blocked 0
 softirq 1 2 3 4 5 6 7 8 9 10 11
 ";
-    const AFTER: &str = "cpu  483701 22822 580215 770349 2118 0 325111 3027 0 0
-cpu0 247390 9602 327267 363308 1087 0 150060 1342 0 0
-cpu1 236310 13219 252947 407040 1030 0 175051 1684 0 0
+    const AFTER: &str = "cpu  483701 22822 580215 770348 2118 0 325111 3027 0 0
+cpu0 247390 9602 327267 363348 1087 0 150060 1342 0 0
+cpu1 236310 13219 252947 406999 1030 0 175051 1684 0 0
 intr 90391025 0 0 0
 ctxt 332656041
 ";
@@ -254,25 +268,26 @@ ctxt 332656041
         let roles = |cpu| role(cpu, Some(&[0]), &[1]);
         let w = window(&parse(BEFORE).unwrap(), &parse(AFTER).unwrap(), 1_000_000, 10_000, 1000, roles);
         let c0 = &w.cpus[&0];
-        // cpu0: user +10, system +30, softirq +20, idle +0: fully busy.
+        // cpu0: user +10, system +30, softirq +20, idle +40 ticks: 100 in the second.
         assert_eq!(c0.role, CpuRole::Server);
-        assert_eq!((c0.user_us, c0.system_us, c0.softirq_us, c0.idle_us), (100_000, 300_000, 200_000, 0));
+        assert_eq!((c0.user_us, c0.system_us, c0.softirq_us, c0.idle_us), (100_000, 300_000, 200_000, 400_000));
         assert_eq!(c0.busy_us, 600_000);
         let c1 = &w.cpus[&1];
-        // cpu1: user +50, system +10, idle +80, steal +1.
+        // cpu1: user +50, system +10, idle +39, steal +1.
         assert_eq!(c1.role, CpuRole::Loadgen);
-        assert_eq!((c1.busy_us, c1.softirq_us, c1.idle_us, c1.steal_us), (600_000, 0, 800_000, 10_000));
+        assert_eq!((c1.busy_us, c1.softirq_us, c1.idle_us, c1.steal_us), (600_000, 0, 390_000, 10_000));
         assert_eq!(w.busy_us_per_req, 1200.0, "1.2 s busy over 1000 requests");
         assert_eq!(w.softirq_share(Side::Server), Some(200_000.0 / 600_000.0));
         assert_eq!(w.softirq_share(Side::Loadgen), Some(0.0));
+        assert_eq!(w.steal_share(), 10_000.0 / 2_000_000.0, "one tick of cpu1 in two CPU-seconds");
     }
 
     #[test]
     fn a_counter_going_backwards_counts_as_zero_and_new_cpus_are_left_out() {
-        let after = AFTER.replace("cpu1 236310 13219 252947 407040 1030", "cpu1 236310 13219 252947 407040 1000");
+        let after = AFTER.replace("cpu1 236310 13219 252947 406999 1030", "cpu1 236310 13219 252947 406999 1000");
         let after = format!("{after}cpu2 1 1 1 1 1 1 1 1 0 0\n");
         let w = window(&parse(BEFORE).unwrap(), &parse(&after).unwrap(), 1_000_000, 10_000, 0, |_| CpuRole::Both);
-        assert_eq!(w.cpus[&1].idle_us, 800_000, "iowait 1030 -> 1000 adds nothing");
+        assert_eq!(w.cpus[&1].idle_us, 390_000, "iowait 1030 -> 1000 adds nothing");
         assert!(!w.cpus.contains_key(&2), "a CPU that came online meanwhile has no window");
         assert_eq!(w.busy_us_per_req, 0.0, "no answers: no per-request figure");
     }

@@ -186,30 +186,23 @@ pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
 }
 
 fn attribution_row(r: &Record) -> String {
-    use crate::procstat::Side;
     let dash = || "–".to_string();
     let Some(x) = r.result.as_ref().filter(|_| r.status == Status::Ok) else {
         let why = r.failure.as_deref().map(cell).unwrap_or_default();
         return format!("| {} | {} | failed: {why} | – | – | – | – | – | – | – |", r.model, r.level);
     };
+    let server = x.server.as_ref().map(|s| split(s.cpu_us_per_req, s.user_us_per_req, s.sys_us_per_req));
     let l = &x.loadgen;
-    let server = x
-        .server
-        .as_ref()
-        .map(|s| format!("{} ({}+{})", num(s.cpu_us_per_req), num(s.user_us_per_req), num(s.sys_us_per_req)));
-    let loadgen = format!("{} ({}+{})", num(l.cpu_us_per_req), num(l.user_us_per_req), num(l.sys_us_per_req));
+    let loadgen = split(l.cpu_us_per_req, l.user_us_per_req, l.sys_us_per_req);
     let both = x.combined.as_ref();
     let p = x.proc_stat.as_ref();
     let percent = |v: f64| format!("{:.0}%", 100.0 * v);
     let softirq = p.map(|p| {
+        use crate::procstat::Side;
         let share = |side| p.softirq_share(side).map(percent).unwrap_or_else(dash);
         format!("{} / {}", share(Side::Server), share(Side::Loadgen))
     });
-    let steal = p.map(|p| {
-        let (steal, all) =
-            p.cpus.values().fold((0, 0), |(s, a), c| (s + c.steal_us, a + c.busy_us + c.steal_us + c.idle_us));
-        format!("{:.1}%", 100.0 * steal as f64 / all.max(1) as f64)
-    });
+    let steal = p.map(|p| format!("{:.1}%", 100.0 * p.steal_share()));
     format!(
         "| {} | {} | {} | {loadgen} | {} | {} | {} | {} | {} | {} |",
         r.model,
@@ -222,6 +215,16 @@ fn attribution_row(r: &Record) -> String {
         softirq.unwrap_or_else(dash),
         steal.unwrap_or_else(dash),
     )
+}
+
+/// "10.0 (3.00+7.00)": CPU µs per request (user+sys); the total alone
+/// where the split was not recorded (results older than it).
+fn split(cpu: f64, user: f64, sys: f64) -> String {
+    if user + sys > 0.0 {
+        format!("{} ({}+{})", num(cpu), num(user), num(sys))
+    } else {
+        num(cpu)
+    }
 }
 
 /// Requests answered per connection in the window: `min/p1/median/max`,
@@ -567,16 +570,14 @@ mod tests {
         let mut old = summary.clone();
         for r in old.records.iter_mut().filter_map(|r| r.result.as_mut()) {
             (r.combined, r.proc_stat) = (None, None);
+            (r.loadgen.user_us_per_req, r.loadgen.sys_us_per_req) = (0.0, 0.0);
         }
         let row = attribution_table(&old, "echo-saturate")
             .lines()
             .find(|l| l.starts_with("| tokio | 500 |"))
             .unwrap()
             .to_string();
-        assert_eq!(
-            row, "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 (2.00+3.00) | – | – | – | – | – | – |",
-            "not measured: dashes"
-        );
+        assert_eq!(row, "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 | – | – | – | – | – | – |", "not measured: dashes");
     }
 
     #[test]
