@@ -14,6 +14,11 @@
 //! <!-- END GENERATED: echo-saturate-peers -->
 //! ```
 //!
+//! A third per scenario, `SCENARIO-cpu-attribution`, is who was charged for
+//! the CPU (server, load generator, both together, softirq per side) with
+//! the note on loopback attribution that REPORT.md's cost claims rest on
+//! (`markdown::ATTRIBUTION`).
+//!
 //! Only the text between the markers changes; a region whose scenario the
 //! sweep did not run is left as it was, and said so. Two more regions set
 //! the figures against the floor the sweep measured at its start (in
@@ -38,7 +43,8 @@ pub struct ReportArgs {
     pub dir: PathBuf,
     /// Rewrite the generated regions of this markdown file
     /// (`<!-- BEGIN GENERATED: NAME -->` ... `<!-- END GENERATED: NAME -->`,
-    /// NAME a scenario, SCENARIO-peers, `floor` or `performance`).
+    /// NAME a scenario, SCENARIO-peers, SCENARIO-cpu-attribution, `floor`
+    /// or `performance`).
     #[arg(long, value_name = "REPORT.md")]
     pub update_report: Option<PathBuf>,
     /// Tables only: do not redraw the charts.
@@ -112,6 +118,10 @@ fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<S
     }
     if summary.scenarios.iter().any(|s| s == name) {
         return Some(markdown::scenario_table(summary, name));
+    }
+    if let Some(scenario) = name.strip_suffix("-cpu-attribution") {
+        let ran = summary.scenarios.iter().any(|s| s == scenario);
+        return ran.then(|| markdown::attribution_table(summary, scenario));
     }
     let scenario = name.strip_suffix("-peers")?;
     summary.scenarios.iter().any(|s| s == scenario).then(|| markdown::peer_table(summary, scenario))
@@ -229,6 +239,9 @@ mod tests {
         assert!(region(&summary, None, "echo-saturate-peers").unwrap().starts_with("| conns | figure | mio-multi"));
         assert_eq!(region(&summary, None, "cpu-work"), None);
         assert_eq!(region(&summary, None, "cpu-work-peers"), None);
+        let attribution = region(&summary, None, "echo-saturate-cpu-attribution").unwrap();
+        assert!(attribution.contains("| both CPU µs/req |") && attribution.contains("cost claims rest on it"));
+        assert_eq!(region(&summary, None, "cpu-work-cpu-attribution"), None);
         assert_eq!(region(&summary, None, "floor"), None, "no floor measured: the region stays");
         let perf = region(&summary, None, "performance").unwrap();
         assert!(perf.contains("server ÷ floor") && perf.contains("Targets"), "{perf}");

@@ -40,6 +40,15 @@ pub struct RunResult {
     /// What the load generator itself cost, so a reader can check that it
     /// was not the bottleneck.
     pub loadgen: LoadgenCost,
+    /// Server and load generator together, per request: the cost that does
+    /// not depend on which side the kernel charged. `None` without server
+    /// counters.
+    #[serde(default)]
+    pub combined: Option<CombinedCost>,
+    /// Every CPU's busy, softirq and steal time over the window, from
+    /// /proc/stat; `None` where it could not be read (a note says why).
+    #[serde(default)]
+    pub proc_stat: Option<ProcStatWindow>,
     /// Requests answered per connection within the window.
     pub fairness: Fairness,
     /// True when the load generator's CPUs were 90% busy or more, whatever
@@ -226,6 +235,13 @@ pub struct ServerCost {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LoadgenCost {
     pub cpu_us_per_req: f64,
+    /// `cpu_us_per_req` split: the load generator's own code, and the
+    /// kernel work charged to it (its system calls, and on loopback the
+    /// server's receive path, which runs in the sender's context).
+    #[serde(default)]
+    pub user_us_per_req: f64,
+    #[serde(default)]
+    pub sys_us_per_req: f64,
     pub user_us: u64,
     pub sys_us: u64,
     /// CPU time over wall time in the window (1.0 = one core busy).
@@ -256,4 +272,73 @@ pub struct Sample {
     pub p99_us: u64,
     pub server_threads: Option<u64>,
     pub server_rss_bytes: Option<u64>,
+}
+
+/// Server and load generator together, µs per request: each side's CPU
+/// (its own `getrusage`, the server's through STATS) over the requests it
+/// handled in the window, added up.
+///
+/// On loopback the sender runs the receiver's TCP path (the softirq work is
+/// charged to whichever task is sending), and a thread that wakes another
+/// pays for the wake-up; so how the cost splits between the two processes
+/// depends on the model, and the same load generator costs more against a
+/// model that makes it do more of the kernel's work. The sum does not
+/// depend on the split: cost claims rest on it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CombinedCost {
+    /// System CPU: server + load generator.
+    pub sys_us_per_req: f64,
+    /// User + system CPU: server + load generator.
+    pub cpu_us_per_req: f64,
+    /// The server's part of `cpu_us_per_req` (0–1).
+    pub server_share: f64,
+}
+
+/// /proc/stat over the measured window: what every CPU of the machine did,
+/// whoever it was charged to (including work charged to no process of the
+/// run: softirq on an idle CPU, ksoftirqd, other processes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProcStatWindow {
+    /// Wall time between the two reads of /proc/stat (µs).
+    pub window_us: u64,
+    /// /proc/stat counts in clock ticks of this many µs (10 000 at the
+    /// usual 100 Hz): each figure below is exact only to a few ticks.
+    pub tick_us: u64,
+    /// Busy time of all CPUs per answered request (µs): the machine-wide
+    /// figure, every CPU's work whoever was charged.
+    pub busy_us_per_req: f64,
+    /// Per CPU, by number.
+    pub cpus: std::collections::BTreeMap<usize, CpuTimes>,
+}
+
+/// One CPU's time over the window (µs), from /proc/stat.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CpuTimes {
+    /// Whose CPU it was: the server's, the load generator's, both's, or
+    /// neither's (the server's set is known only from `--server-cpus`).
+    pub role: CpuRole,
+    /// `user + system + irq + softirq`: the time it ran anything (steal
+    /// and idle excluded).
+    pub busy_us: u64,
+    /// user and nice.
+    pub user_us: u64,
+    pub system_us: u64,
+    pub irq_us: u64,
+    pub softirq_us: u64,
+    /// Time a hypervisor ran someone else while this CPU had work.
+    pub steal_us: u64,
+    /// idle and iowait.
+    pub idle_us: u64,
+}
+
+/// Which side of the run a CPU belonged to.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuRole {
+    Server,
+    Loadgen,
+    /// In both sets (no pinning, or a shared CPU).
+    Both,
+    #[default]
+    Neither,
 }

@@ -6,6 +6,8 @@
 //! | `SCENARIO-latency`         | p50, p99 and p99.9 vs connections (log y)                  |
 //! | `SCENARIO-context-switches`| voluntary and involuntary switches per request (log y)    |
 //! | `SCENARIO-cpu`             | server CPU µs per request (user + sys)                     |
+//! | `SCENARIO-cpu-attribution` | CPU µs per request: server, load generator, both together  |
+//! | `SCENARIO-cpu-softirq`     | softirq share of busy time per side; all CPUs' busy µs/req |
 //! | `SCENARIO-memory`          | server RSS and threads vs connections                      |
 //! | `SCENARIO-spectrum`        | latency percentile spectrum of every model at the top level|
 //!
@@ -14,6 +16,7 @@
 //! out and named in a note under the plot; runs where the load generator was
 //! the limit are drawn hollow.
 
+pub mod attribution;
 pub mod draw;
 pub mod spectrum;
 
@@ -80,7 +83,7 @@ pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static s
         panels,
         markers: true,
     };
-    vec![
+    let mut figures = vec![
         (
             "throughput",
             fig(
@@ -145,7 +148,9 @@ pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static s
             ),
         ),
         ("spectrum", spectrum::figure(dir, summary, scenario)),
-    ]
+    ];
+    figures.extend(attribution::figures(summary, scenario, &x));
+    figures
 }
 
 fn panel(
@@ -226,7 +231,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("loadgen-charts-{}", std::process::id()));
         let summary = testdata::summary();
         let files = draw_all(&dir, &summary).unwrap();
-        assert_eq!(files.len(), 2 * 6 * 2, "{files:?}");
+        assert_eq!(files.len(), 2 * 8 * 2, "{files:?}");
         for f in &files {
             let bytes = std::fs::read(f).unwrap();
             if f.extension().unwrap() == "png" {

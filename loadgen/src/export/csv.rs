@@ -170,6 +170,21 @@ mod tests {
     }
 
     #[test]
+    fn cpu_attribution_and_every_cpu_have_columns() {
+        let text = String::from_utf8(Csv.serialize(&testdata::summary()).unwrap()).unwrap();
+        let rows = parse(&text);
+        let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+        let tokio = rows.iter().find(|r| r[col("model")] == "tokio").unwrap();
+        let cell = |name: &str| tokio[col(name)].as_str();
+        assert_eq!(cell("combined.cpu_us_per_req"), "15.0");
+        assert_eq!(cell("combined.sys_us_per_req"), "10.0");
+        assert_eq!(cell("loadgen.sys_us_per_req"), "3.0");
+        assert_eq!((cell("proc_stat.cpus.0.role"), cell("proc_stat.cpus.0.softirq_us")), ("server", "900000"));
+        assert_eq!((cell("proc_stat.cpus.1.role"), cell("proc_stat.cpus.1.busy_us")), ("loadgen", "2000000"));
+        assert_eq!(cell("proc_stat.window_us"), "4000000");
+    }
+
+    #[test]
     fn quotes_cells_with_commas() {
         let mut out = String::new();
         write_row(&mut out, ["a", "b,c", "say \"hi\""].into_iter());

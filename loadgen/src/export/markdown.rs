@@ -9,6 +9,10 @@
 //! - [`peer_table`]: the event-loop peers (mio-multi, mio-single, tokio,
 //!   libevent) side by side per level: throughput, CPU µs and context
 //!   switches per request.
+//! - [`attribution_table`]: who was charged for the CPU, per model × level:
+//!   server, load generator and both together, and from /proc/stat the
+//!   softirq share on each side's CPUs; with [`ATTRIBUTION`], the note that
+//!   says which side each figure charges.
 //!
 //! And two that set the figures against the floor the sweep measured
 //! (`env.json`, see `loadgen floor`), for REPORT.md's regions `floor` and
@@ -44,6 +48,11 @@ impl Exporter for Markdown {
             if !peers.is_empty() {
                 let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
             }
+            let _ = write!(
+                out,
+                "\n### {scenario}: who was charged for the CPU\n\n{}",
+                attribution_table(summary, scenario)
+            );
         }
         Ok(out.into_bytes())
     }
@@ -141,6 +150,81 @@ pub fn peer_table(summary: &Summary, scenario: &str) -> String {
         }
     }
     out
+}
+
+/// Which side each CPU figure charges: under every attribution table, and
+/// the explanation REPORT.md's cost claims rest on.
+pub const ATTRIBUTION: &str = "\
+Server and load generator CPU are each side's own `getrusage` (the server's through STATS), over the \
+requests it handled in the window. On loopback they do not divide the work as the code does: the sender's \
+system call runs the receiver's TCP path (the packet is processed in softirq on the sender's CPU and \
+charged to the sender), and a thread that wakes another pays for the wake-up. A model that makes the \
+load generator do more of the kernel's work looks cheaper on its own side and makes the load generator \
+look dearer. *Both* adds the two: it does not depend on who was charged, and cost claims rest on it. \
+*Softirq* is the share of the busy time of each side's CPUs spent in softirq (/proc/stat: where the \
+packet work ran); *all CPUs busy* is every CPU's busy time per request, whoever was charged (softirq on \
+an idle CPU or in ksoftirqd included, and anything else the machine ran). Each figure is valid only \
+within its own run.
+";
+
+/// Per model × level: each side's CPU per request, the two together, and
+/// the /proc/stat view; then [`ATTRIBUTION`].
+pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
+    let mut out = String::from(
+        "| model | conns | server CPU µs/req (user+sys) | loadgen CPU µs/req (user+sys) | both CPU µs/req | server's share | both sys µs/req | all CPUs busy µs/req | softirq % of busy: server's CPUs / loadgen's | steal % |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for model in summary.models_in(scenario) {
+        for level in summary.levels(scenario) {
+            let Some(r) = summary.find(scenario, &model, level) else { continue };
+            let _ = writeln!(out, "{}", attribution_row(r));
+        }
+    }
+    out.push('\n');
+    out.push_str(ATTRIBUTION);
+    out
+}
+
+fn attribution_row(r: &Record) -> String {
+    let dash = || "–".to_string();
+    let Some(x) = r.result.as_ref().filter(|_| r.status == Status::Ok) else {
+        let why = r.failure.as_deref().map(cell).unwrap_or_default();
+        return format!("| {} | {} | failed: {why} | – | – | – | – | – | – | – |", r.model, r.level);
+    };
+    let server = x.server.as_ref().map(|s| split(s.cpu_us_per_req, s.user_us_per_req, s.sys_us_per_req));
+    let l = &x.loadgen;
+    let loadgen = split(l.cpu_us_per_req, l.user_us_per_req, l.sys_us_per_req);
+    let both = x.combined.as_ref();
+    let p = x.proc_stat.as_ref();
+    let percent = |v: f64| format!("{:.0}%", 100.0 * v);
+    let softirq = p.map(|p| {
+        use crate::procstat::Side;
+        let share = |side| p.softirq_share(side).map(percent).unwrap_or_else(dash);
+        format!("{} / {}", share(Side::Server), share(Side::Loadgen))
+    });
+    let steal = p.map(|p| format!("{:.1}%", 100.0 * p.steal_share()));
+    format!(
+        "| {} | {} | {} | {loadgen} | {} | {} | {} | {} | {} | {} |",
+        r.model,
+        r.level,
+        server.unwrap_or_else(dash),
+        both.map(|b| num(b.cpu_us_per_req)).unwrap_or_else(dash),
+        both.map(|b| percent(b.server_share)).unwrap_or_else(dash),
+        both.map(|b| num(b.sys_us_per_req)).unwrap_or_else(dash),
+        p.map(|p| num(p.busy_us_per_req)).unwrap_or_else(dash),
+        softirq.unwrap_or_else(dash),
+        steal.unwrap_or_else(dash),
+    )
+}
+
+/// "10.0 (3.00+7.00)": CPU µs per request (user+sys); the total alone
+/// where the split was not recorded (results older than it).
+fn split(cpu: f64, user: f64, sys: f64) -> String {
+    if user + sys > 0.0 {
+        format!("{} ({}+{})", num(cpu), num(user), num(sys))
+    } else {
+        num(cpu)
+    }
 }
 
 /// Requests answered per connection in the window: `min/p1/median/max`,
@@ -465,6 +549,35 @@ mod tests {
         assert_eq!(header, "| conns | figure | mio-multi | mio-single | tokio |");
         assert_eq!(table.lines().filter(|l| l.contains("| req/s |")).count(), 3);
         assert!(table.contains("| 1000 | CPU µs/req | 10.0 | 10.0 | 10.0 |"), "{table}");
+    }
+
+    #[test]
+    fn attribution_table_adds_the_sides_and_says_who_pays() {
+        let summary = testdata::summary();
+        let table = attribution_table(&summary, "echo-saturate");
+        // testdata: server 10 (3+7), load generator 5 (2+3), together 15 (10 sys);
+        // CPU 0 (server) 25% softirq, CPU 1 (load generator) 10%; steal 10 ms of 8 s.
+        let row = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
+        assert_eq!(
+            row,
+            "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 (2.00+3.00) | 15.0 | 67% | 10.0 | 18.0 | 25% / 10% | 0.1% |"
+        );
+        let failed = table.lines().find(|l| l.starts_with("| pool | 1000 |")).unwrap();
+        assert!(failed.contains("failed: 800 of 1000"), "{failed}");
+        assert!(table.contains("sender's CPU") && table.contains("cost claims rest on it"), "{table}");
+        assert!(String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap().contains(&table));
+
+        let mut old = summary.clone();
+        for r in old.records.iter_mut().filter_map(|r| r.result.as_mut()) {
+            (r.combined, r.proc_stat) = (None, None);
+            (r.loadgen.user_us_per_req, r.loadgen.sys_us_per_req) = (0.0, 0.0);
+        }
+        let row = attribution_table(&old, "echo-saturate")
+            .lines()
+            .find(|l| l.starts_with("| tokio | 500 |"))
+            .unwrap()
+            .to_string();
+        assert_eq!(row, "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 | – | – | – | – | – | – |", "not measured: dashes");
     }
 
     #[test]

@@ -83,7 +83,13 @@ pub(crate) mod testdata {
                 "connections_open": level, "rss_bytes": 10u64 << 20, "max_rss_bytes": 12u64 << 20
             },
             "loadgen": {"cpu_us_per_req": 5.0, "user_us": 0, "sys_us": 0, "cpu_utilization": 0.5, "rss_bytes": 0,
-                        "max_rss_bytes": 0, "threads": 1},
+                        "max_rss_bytes": 0, "threads": 1, "user_us_per_req": 2.0, "sys_us_per_req": 3.0},
+            "combined": {"sys_us_per_req": 10.0, "cpu_us_per_req": 15.0, "server_share": 10.0 / 15.0},
+            "proc_stat": {"window_us": 4_000_000, "tick_us": 10_000, "busy_us_per_req": 18.0, "cpus": {
+                "0": {"role": "server", "busy_us": 3_600_000, "user_us": 900_000, "system_us": 1_800_000,
+                      "irq_us": 0, "softirq_us": 900_000, "steal_us": 10_000, "idle_us": 390_000},
+                "1": {"role": "loadgen", "busy_us": 2_000_000, "user_us": 800_000, "system_us": 1_000_000,
+                      "irq_us": 0, "softirq_us": 200_000, "steal_us": 0, "idle_us": 2_000_000}}},
             "fairness": {"min": 1, "p1": 2, "median": 3, "max": 4},
             "loadgen_bound": level == 200 && model == "mio-single",
             "timeseries": [{"t_s": 1.0, "phase": "window", "rps": rps, "p50_us": 0, "p99_us": 0,

@@ -124,7 +124,8 @@ pub struct RunArgs {
     /// No progress bar and no summary on stdout.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// CPUs the server is pinned to (`0,2-3`); only recorded in the result.
+    /// CPUs the server is pinned to (`0,2-3`); only recorded in the result
+    /// (`env.server_cpus`, and each CPU's `role` in `proc_stat`).
     #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_cpu_list(s).map(CpuList))]
     pub server_cpus: Option<CpuList>,
 }

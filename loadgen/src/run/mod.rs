@@ -15,7 +15,10 @@
 //! (open loop: how late it sent each request), and flags every run in which
 //! its CPUs were saturated or its lag was a large share of the latency
 //! (`loadgen_bound`), whether or not the server's were too: in both cases
-//! the figures are partly the load generator's.
+//! the figures are partly the load generator's. On loopback each side is
+//! also charged some of the other's kernel work, so the run adds the two up
+//! and reads every CPU's time from /proc/stat over the window (see
+//! `attribution`).
 //!
 //! Nothing vanishes: open loop, every request the schedule owed the window
 //! is answered, timed out, in flight at the end or unsent, and the result
@@ -23,6 +26,7 @@
 //! unsent did not offer its rate, and fails.
 
 pub mod args;
+mod attribution;
 mod conn;
 pub mod engine;
 pub mod histo;
@@ -363,6 +367,12 @@ fn assemble(a: Assembly) -> Measured {
     };
     let usable = threads.min(lg_cpus.len().max(1)) as f64;
     let loadgen_bound = is_loadgen_bound(lg_util, usable) || send_lag_large;
+    let env = crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone()));
+    let combined = attribution::combined(server.as_ref(), &loadgen);
+    let proc_stat = attribution::proc_stat(&sampled, &env, counts.ok + counts.errors).unwrap_or_else(|why| {
+        notes.push(format!("per-CPU time not measured: {why}"));
+        None
+    });
 
     per_conn.sort_unstable();
     let fairness = Fairness {
@@ -451,7 +461,7 @@ fn assemble(a: Assembly) -> Measured {
 
     let result = RunResult {
         args: std::env::args().collect(),
-        env: crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone())),
+        env,
         connections,
         window_s,
         throughput_rps: if window_s > 0.0 { counts.ok as f64 / window_s } else { 0.0 },
@@ -462,6 +472,8 @@ fn assemble(a: Assembly) -> Measured {
         counts,
         server,
         loadgen,
+        combined,
+        proc_stat,
         fairness,
         loadgen_bound,
         send_lag_large,
@@ -568,6 +580,8 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
         let answered = counts.ok + counts.errors;
         let cpu = (cost.user_us + cost.sys_us) as f64;
         cost.cpu_us_per_req = if answered > 0 { cpu / answered as f64 } else { 0.0 };
+        let per = |us: u64| if answered > 0 { us as f64 / answered as f64 } else { 0.0 };
+        (cost.user_us_per_req, cost.sys_us_per_req) = (per(cost.user_us), per(cost.sys_us));
         let wall = (b.at - a.at).as_secs_f64() * 1e6;
         util = if wall > 0.0 { cpu / wall } else { 0.0 };
         cost.cpu_utilization = util;
@@ -665,6 +679,8 @@ fn empty_result(
             threads: threads + 2,
             ..Default::default()
         },
+        combined: None,
+        proc_stat: None,
         fairness: Fairness::default(),
         loadgen_bound: false,
         send_lag_large: false,

@@ -1,7 +1,8 @@
-//! The server's counters (STATS on its admin port) and the load generator's
-//! own (`getrusage`), read from a thread of their own.
+//! The server's counters (STATS on its admin port), the load generator's
+//! own (`getrusage`) and every CPU's (/proc/stat), read from a thread of
+//! their own.
 //!
-//! The sampler takes a snapshot of both at the start and the end of the
+//! The sampler takes a snapshot of all three at the start and the end of the
 //! measured window, whose differences give the cost per request, and reads
 //! STATS once a second for the time series. It uses a blocking socket with a
 //! short timeout and never touches the mio threads, so a slow or dead admin
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use proto::{Method, Stats, Status};
 
 use super::schedule::Timeline;
+use crate::procstat::{self, ProcStat};
 
 /// How long one STATS exchange may take.
 pub const STATS_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -134,18 +136,21 @@ pub fn rss_bytes() -> u64 {
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
 }
 
-/// Both sides' counters at one instant.
+/// Both sides' counters, and the machine's, at one instant.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub at: Instant,
     pub loadgen: Rusage,
+    /// Read right after `loadgen`, before the STATS round trip.
+    pub proc_stat: Result<ProcStat, String>,
     pub server: Option<Result<Stats, String>>,
 }
 
 fn snapshot(client: &mut Option<StatsClient>) -> Snapshot {
     let loadgen = rusage();
+    let proc_stat = procstat::read().map_err(|e| e.to_string());
     let at = Instant::now();
-    Snapshot { at, loadgen, server: client.as_mut().map(|c| c.fetch()) }
+    Snapshot { at, loadgen, proc_stat, server: client.as_mut().map(|c| c.fetch()) }
 }
 
 /// What the sampler saw.

@@ -1,10 +1,12 @@
-//! The human summary on stdout: enough to judge a run at a glance, and to
-//! check that the load generator was not the bottleneck.
+//! The human summary on stdout: enough to judge a run at a glance, to
+//! check that the load generator was not the bottleneck, and to see who was
+//! charged for the CPU (each side, both together, and every CPU's time).
 
 use std::fmt::Write;
 
 use super::args::{Protocol, RunArgs, Shape};
-use crate::result::{Latency, RunResult};
+use crate::procstat::Side;
+use crate::result::{Latency, ProcStatWindow, RunResult};
 
 pub fn render(args: &RunArgs, r: &RunResult) -> String {
     let mut s = String::new();
@@ -154,6 +156,22 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         _ => "not the bottleneck by its own CPU (server side unknown)".to_string(),
     };
     let _ = writeln!(s, "             {verdict}");
+    if let (Some(c), Some(v)) = (&r.combined, &r.server) {
+        let _ = writeln!(
+            s,
+            "both sides   {:.2} µs CPU/request = server {:.2} + loadgen {:.2} (sys {:.2} = {:.2} + {:.2}): on loopback \
+             each side is charged some of the other's kernel work; compare models on the sum",
+            c.cpu_us_per_req,
+            v.cpu_us_per_req,
+            l.cpu_us_per_req,
+            c.sys_us_per_req,
+            v.sys_us_per_req,
+            l.sys_us_per_req
+        );
+    }
+    if let Some(p) = &r.proc_stat {
+        s += &cpu_lines(p);
+    }
     let fa = &r.fairness;
     let _ = writeln!(
         s,
@@ -174,4 +192,33 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// "cpus         0 (server): busy 97.0%, softirq 31.2% of busy, steal 0.1%", one
+/// CPU a line, and the machine's busy time per request.
+fn cpu_lines(p: &ProcStatWindow) -> String {
+    let mut s = String::new();
+    let window = p.window_us.max(1) as f64;
+    for (i, (cpu, t)) in p.cpus.iter().enumerate() {
+        let head = if i == 0 { "cpus" } else { "" };
+        let of_busy = if t.busy_us > 0 { 100.0 * t.softirq_us as f64 / t.busy_us as f64 } else { 0.0 };
+        let _ = writeln!(
+            s,
+            "{head:<12} {cpu} ({}): busy {:.1}%, softirq {of_busy:.1}% of busy, steal {:.1}%",
+            t.role.name(),
+            100.0 * t.busy_us as f64 / window,
+            100.0 * t.steal_us as f64 / window
+        );
+    }
+    let share = |side| p.softirq_share(side).map(|x| format!("{:.1}%", 100.0 * x)).unwrap_or_else(|| "–".into());
+    let _ = writeln!(
+        s,
+        "             all CPUs busy {:.2} µs/request (whoever was charged, other processes included); softirq \
+         share of busy: server's CPUs {}, loadgen's {} (/proc/stat, {} µs ticks)",
+        p.busy_us_per_req,
+        share(Side::Server),
+        share(Side::Loadgen),
+        p.tick_us
+    );
+    s
 }
