@@ -352,3 +352,43 @@ fn latency_is_reported_per_method() {
         assert!(text.contains("Value") && text.contains("Percentile"), "{text}");
     }
 }
+
+/// Closed loop with a think time: each connection sends its --depth
+/// requests together (one pipelined burst), and the connections start
+/// spread over one think time rather than all in the same instant.
+#[test]
+fn think_time_spreads_the_connections_first_requests() {
+    let (addr, arrivals) = stamping_echo();
+    let target = addr.to_string();
+    let think = Duration::from_millis(300);
+    let think_us = think.as_micros().to_string();
+    let args = [
+        "--target",
+        &target,
+        "-c",
+        "20",
+        "--depth",
+        "4",
+        "--think-us",
+        &think_us,
+        "--warmup",
+        "500ms",
+        "--duration",
+        "300ms",
+    ];
+    let (out, r) = run(&args);
+    let r = r.unwrap_or_else(|| panic!("{}", stderr(&out)));
+    assert!(r.failure.is_none(), "{}", stderr(&out));
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 20);
+    // Request 0 is the probe every connection answers before the load; 1-4 the first burst.
+    let bursts: Vec<&[Instant]> = arrivals.iter().map(|a| &a[1..5]).collect();
+    for (k, b) in bursts.iter().enumerate() {
+        let spread = b[3].duration_since(b[0]);
+        assert!(spread < think / 10, "connection {k}: its first 4 requests came {spread:?} apart, not together");
+    }
+    let firsts: Vec<Instant> = bursts.iter().map(|b| b[0]).collect();
+    let (first, last) = (firsts.iter().min().unwrap(), firsts.iter().max().unwrap());
+    let spread = last.duration_since(*first);
+    assert!(spread >= think / 2, "the connections' first bursts came within {spread:?}, not spread over {think:?}");
+}

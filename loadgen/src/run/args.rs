@@ -71,7 +71,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub depth: u32,
     /// Closed loop: microseconds a connection waits after an answer before
-    /// sending its next request.
+    /// sending its next request. The connections start evenly phased over
+    /// one think time, each sending its --depth requests together, so that
+    /// they do not all send in the same instant, wave after wave.
     #[arg(long, value_name = "US", conflicts_with = "rate")]
     pub think_us: Option<u64>,
     /// Open loop: requests per second in total, spread evenly over the

@@ -18,7 +18,8 @@
 //! Per poll wake-up it reads each ready connection until WouldBlock,
 //! settles the answers, queues the next requests and writes them in one
 //! write. The clock is read once per ready connection. Timers (the open
-//! loop's intended send times, `--think-us`) sit in a binary heap, and a
+//! loop's intended send times, `--think-us`, under which the connections'
+//! first requests are spread evenly over one think time) sit in a binary heap, and a
 //! `timerfd` wakes the poll for the earliest one with microsecond precision
 //! (epoll's own timeout has only milliseconds, which would add up to 1 ms to
 //! every open-loop latency). Timeouts are checked every `--timeout`/20
@@ -367,13 +368,25 @@ impl Engine<'_> {
         let mut on_bucket = move |k: usize, h: Hist, n: u64| {
             let _ = buckets.send((k, h, n));
         };
-        for c in conns.iter_mut().filter(|c| c.state == State::Open) {
+        let n = conns.len();
+        for (i, c) in conns.iter_mut().enumerate().filter(|(_, c)| c.state == State::Open) {
             let now = Instant::now();
             match self.plan.shape {
                 // A probe still unanswered takes one of the slots.
-                Shape::Closed { depth, .. } => {
+                Shape::Closed { depth, think } if think.is_zero() => {
                     for _ in c.pending.len()..depth as usize {
                         self.send(c, now, &mut on_bucket);
+                    }
+                }
+                // All of a connection's slots start together (its requests
+                // go out as one pipelined burst), but connection i of n
+                // starts i/n of a think time in: without that, every
+                // connection would send at the same instant, think, and
+                // send again, in waves that the server sees as bursts.
+                Shape::Closed { depth, think } => {
+                    let at = t.start + think.mul_f64(i as f64 / n as f64);
+                    for _ in c.pending.len()..depth as usize {
+                        self.timers.push(Reverse((at, i)));
                     }
                 }
                 Shape::Open { .. } => self.schedule_next(c, now, t.start, &mut on_bucket),

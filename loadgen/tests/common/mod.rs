@@ -265,3 +265,49 @@ pub fn freeze(pid: u32, d: Duration) {
     std::thread::sleep(d);
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
 }
+
+/// When each request arrived, per connection (in accept order).
+pub type Arrivals = Arc<std::sync::Mutex<Vec<Vec<std::time::Instant>>>>;
+
+/// A framed echo server, one thread per connection, that notes the time
+/// every request frame arrives. Its threads end with the test process.
+pub fn stamping_echo() -> (SocketAddr, Arrivals) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let arrivals: Arrivals = Arc::default();
+    let all = arrivals.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let k = {
+                let mut a = all.lock().unwrap();
+                a.push(Vec::new());
+                a.len() - 1
+            };
+            let all = all.clone();
+            std::thread::spawn(move || stamp_conn(conn, k, &all));
+        }
+    });
+    (addr, arrivals)
+}
+
+fn stamp_conn(mut s: TcpStream, k: usize, arrivals: &Arrivals) {
+    let _ = s.set_nodelay(true);
+    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 65536]);
+    loop {
+        let n = match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let now = std::time::Instant::now();
+        buf.extend_from_slice(&chunk[..n]);
+        let mut out = Vec::new();
+        while let Ok(Some((f, used))) = proto::decode(&buf) {
+            buf.drain(..used);
+            arrivals.lock().unwrap()[k].push(now);
+            proto::encode(&proto::Frame::response(f.id, f.method, proto::Status::Ok, f.payload), &mut out);
+        }
+        if s.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
