@@ -13,6 +13,8 @@
 //! - DELAY: an evtimer on the loop; its answer may overtake later requests.
 //! - COMPUTE: inline on the only loop thread, as the seed would.
 //! - Raw mode: C moves the input evbuffer to the output, no Rust call.
+//! - Answer order: **out of order** for DELAY (its evtimer fires after later
+//!   requests were answered); ECHO and COMPUTE are answered as they are read.
 //! - Flow control: a connection stops reading while 256 KiB of output is
 //!   queued or 1024 DELAYs are pending, until the client drains it.
 //! - Accept failures (EMFILE...): logged rate-limited; accepting pauses 100 ms.

@@ -21,6 +21,10 @@
 //!   connection's token and generation, so a result for a connection that
 //!   has closed (its slot perhaps reused) is dropped.
 //!
+//! Answer order: **out of order**. ECHO is answered as it is read; DELAY
+//! when its timer fires and COMPUTE when its worker is done, meanwhile
+//! later requests on the connection are answered.
+//!
 //! Trade-off. Wins: all cores do I/O, no lock is shared by two connections
 //! on the hot path, and a long COMPUTE no longer stalls I/O: the loops keep
 //! answering ECHO and DELAY while the workers grind. Costs: every COMPUTE is

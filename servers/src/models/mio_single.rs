@@ -10,6 +10,10 @@
 //! loop never sleeps. Answers may therefore leave out of order: an ECHO sent
 //! after a DELAY is answered first.
 //!
+//! Answer order: **out of order** for DELAY (its answer waits on the timer
+//! heap while later requests are answered); ECHO and COMPUTE are answered
+//! as they are read.
+//!
 //! COMPUTE runs inline, on the loop itself. That is the lesson of this
 //! model: a 100-million-round COMPUTE takes the thread for a good fraction
 //! of a second, and for that long *no* connection is read or written.

@@ -12,6 +12,10 @@
 //!                           conn C waits here until a worker is free
 //! ```
 //!
+//! Answer order: **in request order**, as thread-per-conn (the same
+//! connection code): an ECHO sent after a DELAY on the same connection
+//! waits for the DELAY.
+//!
 //! Where it wins: the thread count, and so memory and scheduler load, is
 //! bounded whatever the clients do, and no thread is created per connection.
 //! Where it breaks: a worker is tied up by a connection even while that

@@ -16,6 +16,11 @@
 //! - Flow control comes for free: if the client stops reading, `write` blocks,
 //!   so the thread stops reading too and memory stays bounded.
 //!
+//! Answer order: **in request order**. A connection's thread does one
+//! request at a time, so an ECHO sent after a DELAY on the same connection
+//! waits for the DELAY (head-of-line blocking; `loadgen sweep --scenario
+//! multiplex` measures it).
+//!
 //! Where it wins: few connections that are each busy (no readiness step, one
 //! read and one write per batch of requests). Where it breaks: thousands of
 //! mostly idle connections cost thousands of stacks and a context switch per

@@ -27,6 +27,10 @@
 //!   answers wait for the client to read them, or [`MAX_IN_FLIGHT`] answers
 //!   are still being delayed or computed.
 //!
+//! Answer order: **out of order** for DELAY and long COMPUTEs (they finish
+//! in the connection's `JoinSet` while later requests are answered); ECHO
+//! and short COMPUTEs are answered as they are read.
+//!
 //! Where it wins: many connections on few threads, with code that still reads
 //! top to bottom. Where it costs: a task wake-up, work stealing and cross-CPU
 //! wakes per request that a hand-written event loop (mio-single) avoids.
