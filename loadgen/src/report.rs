@@ -24,7 +24,10 @@
 //! the figures against the floor the sweep measured at its start (in
 //! `env.json`): `floor` (the floors) and `performance` (echo-saturate
 //! against the floor pair, and the performance targets marked met or not);
-//! they are also written to `DIR/performance.md`.
+//! they are also written to `DIR/performance.md`. A scenario that ran a
+//! ladder of offered rates (`knee`) has the knee table in its region and
+//! every rung in `SCENARIO-rungs`; one whose runs kept ECHO's and DELAY's
+//! latency apart (`multiplex`) has ECHO beside DELAY in `SCENARIO-methods`.
 
 use std::path::PathBuf;
 
@@ -43,8 +46,9 @@ pub struct ReportArgs {
     pub dir: PathBuf,
     /// Rewrite the generated regions of this markdown file
     /// (`<!-- BEGIN GENERATED: NAME -->` ... `<!-- END GENERATED: NAME -->`,
-    /// NAME a scenario, SCENARIO-peers, SCENARIO-cpu-attribution, `floor`
-    /// or `performance`).
+    /// NAME a scenario, SCENARIO-peers, SCENARIO-cpu-attribution,
+    /// SCENARIO-rungs (a ladder's every rung), SCENARIO-methods (ECHO
+    /// beside DELAY), `floor` or `performance`).
     #[arg(long, value_name = "REPORT.md")]
     pub update_report: Option<PathBuf>,
     /// Tables only: do not redraw the charts.
@@ -116,12 +120,21 @@ fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<S
         }
         _ => {}
     }
+    if summary.scenarios.iter().any(|s| s == name) && summary.is_ladder(name) {
+        return Some(markdown::knee_table(summary, name));
+    }
     if summary.scenarios.iter().any(|s| s == name) {
         return Some(markdown::scenario_table(summary, name));
     }
     if let Some(scenario) = name.strip_suffix("-cpu-attribution") {
         let ran = summary.scenarios.iter().any(|s| s == scenario);
         return ran.then(|| markdown::attribution_table(summary, scenario));
+    }
+    if let Some(ladder) = name.strip_suffix("-rungs").filter(|s| summary.is_ladder(s)) {
+        return Some(markdown::rung_table(summary, ladder));
+    }
+    if let Some(mix) = name.strip_suffix("-methods").filter(|s| markdown::delay_us(summary, s).is_some()) {
+        return Some(markdown::method_table(summary, mix));
     }
     let scenario = name.strip_suffix("-peers")?;
     summary.scenarios.iter().any(|s| s == scenario).then(|| markdown::peer_table(summary, scenario))
@@ -246,5 +259,12 @@ mod tests {
         let perf = region(&summary, None, "performance").unwrap();
         assert!(perf.contains("server ÷ floor") && perf.contains("Targets"), "{perf}");
         assert!(performance_md(&summary, None).unwrap().contains("--no-floor"));
+        let knee = testdata::knee_summary();
+        assert!(region(&knee, None, "knee").unwrap().contains("| highest rate sustained (req/s) |"));
+        assert!(region(&knee, None, "knee-rungs").unwrap().contains("| offered req/s | achieved req/s |"));
+        assert_eq!(region(&summary, None, "echo-saturate-rungs"), None, "no ladder, no rungs");
+        let mux = testdata::multiplex_summary();
+        assert!(region(&mux, None, "multiplex-methods").unwrap().contains("| ECHO p50 | ECHO p99 |"));
+        assert_eq!(region(&summary, None, "echo-saturate-methods"), None, "no DELAY apart");
     }
 }

@@ -1,7 +1,8 @@
 //! `loadgen sweep` end to end, kept small: two models, two low connection
 //! levels, sub-second windows, into a temporary directory. Then `loadgen
 //! report` on what it saved, a model that cannot start, Ctrl-C, and the
-//! flags it must refuse.
+//! flags it must refuse. The experiments too: a small knee ladder, and a
+//! small multiplex run that shows which models answer out of order.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -80,6 +81,8 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
         "mio-single,thread-per-conn",
         "--levels",
         "50,100",
+        "--scenario",
+        "echo-saturate,echo-paced",
         "--warmup",
         "0.2s",
         "--duration",
@@ -92,7 +95,7 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let run = loadgen(&args, &tmp);
     assert!(run.status.success(), "{}", text(&run));
 
-    // summary.json: 2 models × 2 levels × 2 default scenarios, all measured.
+    // summary.json: 2 models × 2 levels × 2 scenarios, all measured.
     let summary = Summary::load(&out).unwrap();
     assert_eq!(summary.scenarios, ["echo-saturate", "echo-paced"]);
     assert_eq!(summary.records.len(), 8);
@@ -245,11 +248,15 @@ fn refuses_bad_flags_with_the_flag_named() {
     let tmp = temp_dir("flags");
     let out = tmp.join("out");
     let o = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--models", "nginx"], "--models nginx: no such model"),
         (&["--scenario", "fast"], "--scenario fast: no such scenario"),
         (&["--rate", "10", "--levels", "200", "--duration", "1s"], "--rate 10"),
         (&["--server-cpus", "0", "--loadgen-cpus", "0"], "overlap"),
+        (&["--scenario", "knee", "--rates", "0,100"], "--rates: give positive request rates"),
+        (&["--scenario", "knee", "--rates", "50,100", "--levels", "200", "--duration", "1s"], "knee's rate 50"),
+        (&["--scenario", "knee", "--slo", "0"], "--slo must be more than 0"),
+        (&["--scenario", "multiplex", "--rates", "100"], "--rates: none of the chosen scenarios has a ladder"),
     ];
     let servers = servers_bin();
     for (flags, expected) in cases {
@@ -265,4 +272,166 @@ fn refuses_bad_flags_with_the_flag_named() {
     let run = loadgen(&["sweep", "--out", o, "--servers-bin", servers.to_str().unwrap()], &tmp);
     assert!(String::from_utf8_lossy(&run.stderr).contains("not empty"), "{}", text(&run));
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+fn env_json(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap()
+}
+
+/// A small knee ladder against mio-single: every rung is run, saved under
+/// its rate, drawn against the offered rate and judged in tables.md; with
+/// an SLO no run can meet, the climb stops after two rungs.
+#[test]
+fn a_small_knee_ladder() {
+    let _serial = serial();
+    let servers = servers_bin();
+    let tmp = temp_dir("knee");
+    let sweep = |name: &str, slo: &str| {
+        let out = tmp.join(name);
+        let args = [
+            "sweep",
+            "--scenario",
+            "knee",
+            "--models",
+            "mio-single",
+            "--levels",
+            "20",
+            "--rates",
+            "400,100,200",
+            "--slo",
+            slo,
+            "--warmup",
+            "0.2s",
+            "--duration",
+            "0.5s",
+            "--no-floor",
+            "--out",
+            out.to_str().unwrap(),
+            "--servers-bin",
+            servers.to_str().unwrap(),
+        ];
+        let run = loadgen(&args, &tmp);
+        assert!(run.status.success(), "{}", text(&run));
+        (out, run)
+    };
+
+    // An SLO of 10 s: every rung sustained, the knee above the ladder.
+    let (out, run) = sweep("easy", "10s");
+    let summary = Summary::load(&out).unwrap();
+    assert_eq!(summary.slo_us, Some(10_000_000));
+    let rates: Vec<Option<f64>> = summary.records.iter().map(|r| r.offered_rps).collect();
+    assert_eq!(rates, [Some(100.0), Some(200.0), Some(400.0)], "climbed in order: {}", text(&run));
+    for r in &summary.records {
+        assert_eq!(r.status, Status::Ok, "{:?}: {:?}", r.offered_rps, r.failure);
+        let x = r.result.as_ref().unwrap();
+        let rate = r.offered_rps.unwrap();
+        assert!(x.args.windows(2).any(|w| w == ["--rate", &rate.to_string()]), "{:?}", x.args);
+        assert!((x.throughput_rps - rate).abs() < 0.1 * rate, "{rate}: answered {}", x.throughput_rps);
+        assert!(out.join(&r.files.json).is_file() && r.files.json.ends_with(&format!("-c20-r{rate}.json")));
+    }
+    let env = env_json(&out);
+    assert_eq!(env["scenarios"][0]["rates"], serde_json::json!([100.0, 200.0, 400.0]));
+    assert_eq!((env["runs_planned"].as_u64(), env["runs_skipped"].as_u64()), (Some(3), Some(0)));
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    assert!(tables.contains("| mio-single | 20 | ≥ 400 (top of the ladder) |"), "{tables}");
+    assert!(tables.contains("### knee: every rung"), "{tables}");
+    for chart in ["latency-c20", "throughput-c20"] {
+        for ext in ["svg", "png"] {
+            assert!(out.join(format!("charts/knee-{chart}.{ext}")).is_file(), "no knee-{chart}.{ext}");
+        }
+    }
+    let svg = std::fs::read_to_string(out.join("charts/knee-latency-c20.svg")).unwrap();
+    assert!(svg.contains("offered rate") && svg.contains("SLO 10.00 s"), "the SLO line is drawn");
+
+    // An SLO of 1 µs: no rung sustained; the third is never run.
+    let (out, run) = sweep("impossible", "1us");
+    let summary = Summary::load(&out).unwrap();
+    assert_eq!(summary.records.len(), 2, "{}", text(&run));
+    assert_eq!(env_json(&out)["runs_skipped"], 1);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("the 1 above are skipped"), "{}", text(&run));
+    let report_md = tmp.join("REPORT.md");
+    std::fs::write(
+        &report_md,
+        "<!-- BEGIN GENERATED: knee -->\n<!-- END GENERATED: knee -->\n\
+         <!-- BEGIN GENERATED: knee-rungs -->\n<!-- END GENERATED: knee-rungs -->\n",
+    )
+    .unwrap();
+    let rep = loadgen(&["report", out.to_str().unwrap(), "-q", "--update-report", report_md.to_str().unwrap()], &tmp);
+    assert!(rep.status.success(), "{}", text(&rep));
+    let report = std::fs::read_to_string(&report_md).unwrap();
+    assert!(report.contains("| mio-single | 20 | < 100 ("), "{report}");
+    assert!(report.contains("| mio-single | 20 | 200 |"), "both rungs in knee-rungs: {report}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// The DELAY the multiplex scenario asks for, in µs.
+const MULTIPLEX_DELAY_US: u64 = loadgen::sweep::scenario::MULTIPLEX_DELAY_US as u64;
+
+/// A small multiplex run: thread-per-conn answers in order, so its ECHOs
+/// wait behind DELAYs (ECHO p99 above one DELAY); mio-single answers out
+/// of order (ECHO p99 below it). Then idle-10ms, which draws the usual
+/// charts. A machine busy enough to slow every answer past a DELAY can
+/// spoil mio-single's side: that side gets three tries.
+#[test]
+fn a_small_multiplex_run_shows_who_answers_in_order() {
+    let _serial = serial();
+    let servers = servers_bin();
+    let tmp = temp_dir("multiplex");
+    let mut tries = Vec::new();
+    for n in 0..3 {
+        let out = tmp.join(format!("try-{n}"));
+        let args = [
+            "sweep",
+            "--scenario",
+            "multiplex,idle-10ms",
+            "--models",
+            "thread-per-conn,mio-single",
+            "--levels",
+            "20",
+            "--warmup",
+            "0.5s",
+            "--duration",
+            "1.5s",
+            "--no-floor",
+            "--out",
+            out.to_str().unwrap(),
+            "--servers-bin",
+            servers.to_str().unwrap(),
+        ];
+        let run = loadgen(&args, &tmp);
+        assert!(run.status.success(), "{}", text(&run));
+        let summary = Summary::load(&out).unwrap();
+        assert_eq!(summary.records.len(), 4, "{}", text(&run));
+        let echo_p99 = |model: &str| {
+            let r = summary.find("multiplex", model, 20).unwrap();
+            assert_eq!(r.status, Status::Ok, "{model}: {:?}", r.failure);
+            let x = r.result.as_ref().unwrap();
+            assert!(x.args.windows(2).any(|w| w == ["--depth", "16"]), "{:?}", x.args);
+            let delay = &x.latency_by_method["DELAY"];
+            assert!(delay.p50 >= MULTIPLEX_DELAY_US, "{model}: a DELAY answered in {} µs", delay.p50);
+            x.latency_by_method["ECHO"].p99
+        };
+        let (in_order, out_of_order) = (echo_p99("thread-per-conn"), echo_p99("mio-single"));
+        assert!(in_order > MULTIPLEX_DELAY_US, "thread-per-conn's ECHO p99 {in_order} µs: no head-of-line wait?");
+        let table = std::fs::read_to_string(out.join("tables.md")).unwrap();
+        // The rows of "multiplex: ECHO beside DELAY" end with their verdict.
+        let verdicts = table.split("### multiplex: ECHO beside DELAY").nth(1).expect("the ECHO/DELAY table");
+        let row =
+            |model: &str| verdicts.lines().find(|l| l.starts_with(&format!("| {model} | 20 | "))).unwrap().to_string();
+        assert!(row("thread-per-conn").ends_with("(in order) |"), "{table}");
+        assert!(out.join("charts/multiplex-echo-vs-delay.svg").is_file());
+        check_charts(&out, &["multiplex", "idle-10ms"]);
+        for model in ["thread-per-conn", "mio-single"] {
+            let idle = summary.find("idle-10ms", model, 20).unwrap();
+            assert_eq!(idle.status, Status::Ok, "{model}: {:?}", idle.failure);
+            assert!(idle.result.as_ref().unwrap().server.is_some(), "the usual figures, the server's too");
+        }
+        tries.push(out_of_order);
+        if out_of_order < MULTIPLEX_DELAY_US {
+            assert!(row("mio-single").ends_with("(out of order) |"), "{table}");
+            std::fs::remove_dir_all(&tmp).unwrap();
+            return;
+        }
+    }
+    panic!("mio-single's ECHO p99 was above one DELAY of {MULTIPLEX_DELAY_US} µs in every try: {tries:?} µs");
 }

@@ -277,7 +277,8 @@ fn y_axis(ys: &[f64], log: bool, unit: Unit) -> (f64, f64, Vec<(f64, String)>) {
     }
 }
 
-fn nice_step(raw: f64) -> f64 {
+/// A round step (1, 2, 2.5 or 5 times a power of ten) of at least `raw`.
+pub fn nice_step(raw: f64) -> f64 {
     let mag = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag)
 }

@@ -11,6 +11,12 @@
 //! | `SCENARIO-memory`          | server RSS and threads vs connections                      |
 //! | `SCENARIO-spectrum`        | latency percentile spectrum of every model at the top level|
 //!
+//! A scenario that ran a ladder of offered rates (`knee`) has the charts of
+//! [`knee`] instead: latency and achieved rate against the offered rate. A
+//! scenario that mixed ECHO with DELAY (`multiplex`) has one more,
+//! [`multiplex`]'s `SCENARIO-echo-vs-delay`: ECHO's own latency beside the
+//! DELAY's length.
+//!
 //! Every chart is drawn from a [`Summary`] plus the per-run `.hgrm` files, so
 //! `loadgen report` can redraw them from saved results. Failed runs are left
 //! out and named in a note under the plot; runs where the load generator was
@@ -18,6 +24,8 @@
 
 pub mod attribution;
 pub mod draw;
+pub mod knee;
+pub mod multiplex;
 pub mod spectrum;
 
 use std::path::{Path, PathBuf};
@@ -57,11 +65,24 @@ pub fn draw_all(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut files = Vec::new();
     for scenario in &summary.scenarios {
-        for (name, figure) in figures(dir, summary, scenario) {
+        for (name, figure) in scenario_figures(dir, summary, scenario) {
             files.extend(draw::render(&out.join(format!("{scenario}-{name}")), &figure)?);
         }
     }
     Ok(files)
+}
+
+/// Every figure of one scenario, by file name suffix: a ladder's knee
+/// charts, or the charts against connections (and, for a mix of ECHO and
+/// DELAY, ECHO's latency against the DELAY's length).
+pub fn scenario_figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
+    if summary.is_ladder(scenario) {
+        return knee::figures(summary, scenario);
+    }
+    let mut all: Vec<(String, Figure)> =
+        figures(dir, summary, scenario).into_iter().map(|(n, f)| (n.to_string(), f)).collect();
+    all.extend(multiplex::figures(summary, scenario));
+    all
 }
 
 /// The figures of one scenario, by file name suffix.

@@ -1,7 +1,8 @@
 //! `summary.csv`: one row per model × level × scenario.
 //!
 //! The first columns say which run it was and how it ended (`scenario`,
-//! `model`, `level`, `status`, `failure`, `loadgen_bound`, `elapsed_s`); the
+//! `model`, `level`, `status`, `failure`, `loadgen_bound`, `elapsed_s`, and
+//! `offered_rps`, a ladder rung's offered rate, empty elsewhere); the
 //! rest are the run's `RunResult` flattened: nested fields joined with `.`
 //! (`server.cpu_us_per_req`, `latency.p99`), lists of plain values joined
 //! with spaces (`args`, `env.loadgen_cpus`), maps as `KEY=VALUE;...`
@@ -22,7 +23,8 @@ use crate::sweep::summary::{Record, Summary};
 pub struct Csv;
 
 /// The columns before the flattened `RunResult`.
-const LEAD: [&str; 7] = ["scenario", "model", "level", "status", "failure", "loadgen_bound", "elapsed_s"];
+const LEAD: [&str; 8] =
+    ["scenario", "model", "level", "status", "failure", "loadgen_bound", "elapsed_s", "offered_rps"];
 
 impl Exporter for Csv {
     fn file_name(&self) -> &'static str {
@@ -65,6 +67,7 @@ fn lead_cells(r: &Record) -> Vec<String> {
         r.failure.clone().unwrap_or_default(),
         r.loadgen_bound.to_string(),
         format!("{:.3}", r.elapsed_s),
+        r.offered_rps.map(|o| o.to_string()).unwrap_or_default(),
     ]
 }
 
@@ -182,6 +185,17 @@ mod tests {
         assert_eq!((cell("proc_stat.cpus.0.role"), cell("proc_stat.cpus.0.softirq_us")), ("server", "900000"));
         assert_eq!((cell("proc_stat.cpus.1.role"), cell("proc_stat.cpus.1.busy_us")), ("loadgen", "2000000"));
         assert_eq!(cell("proc_stat.window_us"), "4000000");
+    }
+
+    #[test]
+    fn a_rung_carries_its_offered_rate() {
+        let text = String::from_utf8(Csv.serialize(&testdata::knee_summary()).unwrap()).unwrap();
+        let rows = parse(&text);
+        let col = rows[0].iter().position(|h| h == "offered_rps").expect("an offered_rps column");
+        let rates: Vec<&str> = rows[1..4].iter().map(|r| r[col].as_str()).collect();
+        assert_eq!(rates, ["10000", "20000", "30000"]);
+        let plain = String::from_utf8(Csv.serialize(&testdata::summary()).unwrap()).unwrap();
+        assert_eq!(parse(&plain)[1][col], "", "no ladder, no rate");
     }
 
     #[test]

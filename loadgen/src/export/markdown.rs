@@ -14,6 +14,19 @@
 //!   softirq share on each side's CPUs; with [`ATTRIBUTION`], the note that
 //!   says which side each figure charges.
 //!
+//! A scenario that ran a ladder of offered rates (`knee`) has two others
+//! instead, see [`crate::sweep::knee`]:
+//!
+//! - [`knee_table`]: per model × level, the highest offered rate sustained
+//!   within the SLO, and that rung's latency, CPU and context switches per
+//!   request; "≥ X (load generator's limit)" where the ladder could not
+//!   find the model's knee.
+//! - [`rung_table`]: every rung, with its verdict.
+//!
+//! A scenario whose runs kept ECHO's and DELAY's latency apart
+//! (`multiplex`) has one more, [`method_table`]: ECHO's p50 and p99 beside
+//! the DELAY's length, and whether ECHOs waited behind DELAYs.
+//!
 //! And two that set the figures against the floor the sweep measured
 //! (`env.json`, see `loadgen floor`), for REPORT.md's regions `floor` and
 //! `performance`:
@@ -28,6 +41,7 @@ use std::fmt::Write;
 
 use super::Exporter;
 use crate::sweep::env::SweepFloor;
+use crate::sweep::knee::{self, Knee};
 use crate::sweep::summary::{Record, Status, Summary};
 
 pub struct Markdown;
@@ -42,11 +56,18 @@ impl Exporter for Markdown {
 
     fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
         let mut out = format!("# Sweep {}\n", summary.run_id);
-        for scenario in &summary.scenarios {
+        for scenario in summary.scenarios.iter().filter(|s| summary.is_ladder(s)) {
+            let _ = write!(out, "\n## {scenario}\n\n{}", knee_table(summary, scenario));
+            let _ = write!(out, "\n### {scenario}: every rung\n\n{}", rung_table(summary, scenario));
+        }
+        for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
             let _ = write!(out, "\n## {scenario}\n\n{}", scenario_table(summary, scenario));
             let peers = peer_table(summary, scenario);
             if !peers.is_empty() {
                 let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
+            }
+            if delay_us(summary, scenario).is_some() {
+                let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
             }
             let _ = write!(
                 out,
@@ -225,6 +246,158 @@ fn split(cpu: f64, user: f64, sys: f64) -> String {
     } else {
         num(cpu)
     }
+}
+
+/// The SLO a summary's ladder was judged against (µs).
+fn slo_of(summary: &Summary) -> u64 {
+    summary.slo_us.unwrap_or(knee::DEFAULT_SLO_US)
+}
+
+/// Per model × level: the knee, and the figures of that rung.
+pub fn knee_table(summary: &Summary, scenario: &str) -> String {
+    let slo = slo_of(summary);
+    let mut out = String::from(
+        "| model | conns | highest rate sustained (req/s) | p99 there | server CPU µs/req | cs/req (vol+invol) | next rung up |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for model in summary.models_in(scenario) {
+        for level in summary.levels(scenario) {
+            let rungs = summary.rungs(scenario, &model, level);
+            let Some(k) = knee::knee(&rungs, slo) else { continue };
+            let at = k.record().and_then(|r| r.result.as_ref());
+            let server = at.and_then(|x| x.server.as_ref());
+            let dash = || "–".to_string();
+            let next = match &k {
+                Knee::At(r) | Knee::AtLeast(r, _) => rungs
+                    .iter()
+                    .find(|n| n.offered_rps > r.offered_rps)
+                    .map(|n| format!("{}: {}", thousands(n.offered_rps.unwrap_or(0.0)), knee::judge(n, slo).word()))
+                    .unwrap_or_else(dash),
+                Knee::Below(..) => dash(),
+            };
+            let _ = writeln!(
+                out,
+                "| {model} | {level} | {} | {} | {} | {} | {} |",
+                k.describe(),
+                at.map(|x| us(x.latency.p99)).unwrap_or_else(dash),
+                server.map(|s| num(s.cpu_us_per_req)).unwrap_or_else(dash),
+                server.map(cs).unwrap_or_else(dash),
+                cell(&next),
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "\nSustained: at least {:.0}% of the offered rate answered, with p99 ≤ {} (the SLO). \"≥ X (load generator's \
+         limit)\": the next rung was not sustained because the load generator itself was the limit there (its CPUs \
+         90% busy or more; its send lag p99 a quarter of the p99 or more; or it was the busier side, 75% busy or \
+         more), so the model's knee lies somewhere above X. \"≥ X (top of the ladder)\": sustained at every rung.\n",
+        100.0 * knee::ACHIEVED_SHARE,
+        us(slo)
+    );
+    out
+}
+
+/// Every rung of a ladder: offered, achieved, latency, the load
+/// generator's send lag, the server's cost, and the verdict.
+pub fn rung_table(summary: &Summary, scenario: &str) -> String {
+    let slo = slo_of(summary);
+    let mut out = String::from(
+        "| model | conns | offered req/s | achieved req/s | p50 | p99 | p99.9 | send lag p99 | server CPU µs/req | cs/req | verdict |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    let dash = || "–".to_string();
+    for model in summary.models_in(scenario) {
+        for level in summary.levels(scenario) {
+            for r in summary.rungs(scenario, &model, level) {
+                let x = r.result.as_ref();
+                let server = x.and_then(|x| x.server.as_ref());
+                let _ = writeln!(
+                    out,
+                    "| {model} | {level} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
+                    thousands(r.offered_rps.unwrap_or(0.0)),
+                    x.map(|x| thousands(x.throughput_rps)).unwrap_or_else(dash),
+                    if r.loadgen_bound { "\\*" } else { "" },
+                    x.map(|x| us(x.latency.p50)).unwrap_or_else(dash),
+                    x.map(|x| us(x.latency.p99)).unwrap_or_else(dash),
+                    x.map(|x| us(x.latency.p999)).unwrap_or_else(dash),
+                    x.and_then(|x| x.send_lag.as_ref()).map(|l| us(l.p99)).unwrap_or_else(dash),
+                    server.map(|s| num(s.cpu_us_per_req)).unwrap_or_else(dash),
+                    server.map(cs).unwrap_or_else(dash),
+                    cell(&knee::judge(r, slo).word()),
+                );
+            }
+        }
+    }
+    if summary.scenario(scenario).any(|r| r.loadgen_bound) {
+        out.push_str("\n\\* loadgen-bound: the load generator's CPU or its send lag was a limit of this rung.\n");
+    }
+    out
+}
+
+/// ECHO's own latency in a run, if it kept one apart.
+pub fn echo(x: &crate::result::RunResult) -> Option<&crate::result::Latency> {
+    x.latency_by_method.get("ECHO")
+}
+
+/// The DELAY a scenario's runs asked for (µs, their `--delay-us`), if they
+/// kept ECHO's and DELAY's latency apart.
+pub fn delay_us(summary: &Summary, scenario: &str) -> Option<u64> {
+    summary.scenario(scenario).filter_map(|r| r.result.as_ref()).find_map(|x| {
+        let both = x.latency_by_method.contains_key("ECHO") && x.latency_by_method.contains_key("DELAY");
+        let flag = x.args.windows(2).find(|w| w[0] == "--delay-us")?;
+        both.then(|| flag[1].parse().ok()).flatten()
+    })
+}
+
+/// Per model × level: ECHO's and DELAY's latency apart, and whether ECHO's
+/// p99 lies above one DELAY (ECHOs waited behind DELAYs: answers in order)
+/// or below it (ECHOs passed them: answers out of order).
+pub fn method_table(summary: &Summary, scenario: &str) -> String {
+    let Some(delay) = delay_us(summary, scenario) else { return String::new() };
+    let mut out = format!(
+        "| model | conns | req/s | ECHO p50 | ECHO p99 | DELAY p50 | DELAY p99 | ECHO p99 against one DELAY ({}) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|\n",
+        us(delay)
+    );
+    for model in summary.models_in(scenario) {
+        for level in summary.levels(scenario) {
+            let Some(r) = summary.find(scenario, &model, level) else { continue };
+            let Some(x) = r.result.as_ref().filter(|_| r.status == Status::Ok) else {
+                let why = r.failure.as_deref().map(cell).unwrap_or_default();
+                let _ = writeln!(out, "| {model} | {level} | failed: {why} | – | – | – | – | – |");
+                continue;
+            };
+            let method = |m: &str| x.latency_by_method.get(m);
+            let p = |m: &str, f: fn(&crate::result::Latency) -> u64| method(m).map(|l| us(f(l))).unwrap_or("–".into());
+            let verdict = match echo(x).map(|l| l.p99) {
+                Some(p99) if p99 > delay => "above: ECHOs waited behind DELAYs (in order)",
+                Some(_) => "below: ECHOs passed the DELAYs (out of order)",
+                None => "–",
+            };
+            let _ = writeln!(
+                out,
+                "| {model} | {level} | {}{} | {} | {} | {} | {} | {verdict} |",
+                thousands(x.throughput_rps),
+                if r.loadgen_bound { "\\*" } else { "" },
+                p("ECHO", |l| l.p50),
+                p("ECHO", |l| l.p99),
+                p("DELAY", |l| l.p50),
+                p("DELAY", |l| l.p99),
+            );
+        }
+    }
+    out
+}
+
+/// Context switches per request: "total (voluntary+involuntary)".
+fn cs(s: &crate::result::ServerCost) -> String {
+    format!(
+        "{} ({}+{})",
+        num(s.voluntary_cs_per_req + s.involuntary_cs_per_req),
+        num(s.voluntary_cs_per_req),
+        num(s.involuntary_cs_per_req)
+    )
 }
 
 /// Requests answered per connection in the window: `min/p1/median/max`,
@@ -641,6 +814,45 @@ mod tests {
         let table = floor_table(&floor(2.5));
         assert!(table.contains("| pair: one 64 B write + read, one thread | 0 | 2.50 | 2.50 |"), "{table}");
         assert!(table.contains("ping-pong one CPU | – | not measured"), "{table}");
+    }
+
+    #[test]
+    fn knee_table_gives_each_models_knee_and_its_cost() {
+        let summary = testdata::knee_summary();
+        let table = knee_table(&summary, "knee");
+        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        // testdata: server 10 µs/req, 0.6 voluntary + 0.01 involuntary switches at 1000.
+        assert_eq!(
+            tpc,
+            "| thread-per-conn | 1000 | 20,000 | 2.00 ms | 10.0 | 0.610 (0.600+0.0100) | 30,000: missed: achieved 83.3% \
+             of the offered rate; p99 900.0 ms > SLO 10.0 ms |"
+        );
+        let single = table.lines().find(|l| l.starts_with("| mio-single | 5000 |")).unwrap();
+        assert!(single.contains("| ≥ 30,000 (top of the ladder) |"), "{single}");
+        assert!(table.contains("p99 ≤ 10.0 ms (the SLO)"), "{table}");
+        let rungs = rung_table(&summary, "knee");
+        assert_eq!(rungs.lines().filter(|l| l.starts_with("| thread-per-conn |")).count(), 6);
+        assert!(rungs.contains("| thread-per-conn | 5000 | 30,000 | 25,000 |"), "{rungs}");
+        let md = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        assert!(md.contains("## knee\n\n| model | conns | highest rate sustained"), "{md}");
+        assert!(md.contains("### knee: every rung"), "{md}");
+    }
+
+    #[test]
+    fn method_table_sets_echo_against_the_delay() {
+        let summary = testdata::multiplex_summary();
+        let table = method_table(&summary, "multiplex");
+        assert!(table.contains("| ECHO p99 against one DELAY (5.00 ms) |"), "{table}");
+        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 200 |")).unwrap();
+        assert!(
+            tpc.contains("| 80 µs | 9.00 ms | 5.05 ms | 5.10 ms |")
+                && tpc.ends_with("| above: ECHOs waited behind DELAYs (in order) |")
+        );
+        let single = table.lines().find(|l| l.starts_with("| mio-single | 50 |")).unwrap();
+        assert!(single.ends_with("| below: ECHOs passed the DELAYs (out of order) |"), "{single}");
+        assert_eq!(method_table(&testdata::summary(), "echo-saturate"), "", "no DELAY apart: no table");
+        let md = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        assert!(md.contains("### multiplex: ECHO beside DELAY"), "{md}");
     }
 
     #[test]

@@ -111,7 +111,23 @@ pub(crate) mod testdata {
             elapsed_s: 6.0,
             files: RunFiles::for_run(scenario, model, level),
             result: Some(result),
+            offered_rps: None,
         }
+    }
+
+    /// A rung of the knee's ladder: offered and achieved rates, p99 (µs),
+    /// and a send lag well below the latency.
+    pub fn rung(model: &str, level: u64, offered: f64, achieved: f64, p99: u64) -> Record {
+        let mut r = record("knee", model, level, achieved);
+        r.offered_rps = Some(offered);
+        r.files = RunFiles::for_rung("knee", model, level, offered);
+        r.loadgen_bound = false;
+        let x = r.result.as_mut().expect("record() has a result");
+        x.latency.p99 = p99;
+        x.loadgen_bound = false;
+        x.send_lag =
+            Some(crate::result::SendLag { p50: 5, p99: 40, max: 90, count: 1000, held_back: 0, share_of_p50: 0.05 });
+        r
     }
 
     pub fn failed(scenario: &str, model: &str, level: u64, why: &str) -> Record {
@@ -125,6 +141,63 @@ pub(crate) mod testdata {
             elapsed_s: 1.0,
             files: RunFiles::for_run(scenario, model, level),
             result: None,
+            offered_rps: None,
+        }
+    }
+
+    /// A knee ladder: thread-per-conn and mio-single at 1000 and 5000
+    /// connections, offered 10k, 20k and 30k req/s. thread-per-conn misses
+    /// 30k (the run fails: p99 900 ms, 25k answered); mio-single sustains all.
+    pub fn knee_summary() -> Summary {
+        let mut records = Vec::new();
+        for model in ["thread-per-conn", "mio-single"] {
+            for level in [1000, 5000] {
+                for offered in [10_000.0, 20_000.0, 30_000.0] {
+                    let past = model == "thread-per-conn" && offered > 20_000.0;
+                    let mut r = match past {
+                        true => rung(model, level, offered, 25_000.0, 900_000),
+                        false => rung(model, level, offered, offered, 2_000),
+                    };
+                    if past {
+                        r.status = Status::Failed;
+                        r.failure = Some("--rate 30000: not offered".into());
+                    }
+                    records.push(r);
+                }
+            }
+        }
+        Summary {
+            run_id: "2026-01-02T00-00-00Z".into(),
+            scenarios: vec!["knee".into()],
+            models: ["thread-per-conn", "mio-single"].map(String::from).to_vec(),
+            records,
+            floor_pair_cpu_us: None,
+            slo_us: Some(10_000),
+        }
+    }
+
+    /// A multiplex run: thread-per-conn (ECHO p99 9 ms, above the 5 ms
+    /// DELAY) and mio-single (ECHO p99 300 µs) at 50 and 200 connections.
+    pub fn multiplex_summary() -> Summary {
+        let mut records = Vec::new();
+        for model in ["thread-per-conn", "mio-single"] {
+            for level in [50, 200] {
+                let mut r = record("multiplex", model, level, 10_000.0);
+                let x = r.result.as_mut().expect("record() has a result");
+                x.args.extend(["--delay-us".to_string(), "5000".to_string()]);
+                let lat = |p50: u64, p99: u64| crate::result::Latency { p50, p99, ..Default::default() };
+                let echo = if model == "thread-per-conn" { lat(80, 9_000) } else { lat(60, 300) };
+                x.latency_by_method = [("ECHO".to_string(), echo), ("DELAY".to_string(), lat(5_050, 5_100))].into();
+                records.push(r);
+            }
+        }
+        Summary {
+            run_id: "2026-01-03T00-00-00Z".into(),
+            scenarios: vec!["multiplex".into()],
+            models: ["thread-per-conn", "mio-single"].map(String::from).to_vec(),
+            records,
+            floor_pair_cpu_us: None,
+            slo_us: None,
         }
     }
 
@@ -148,6 +221,7 @@ pub(crate) mod testdata {
             models: ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"].map(String::from).to_vec(),
             records,
             floor_pair_cpu_us: None,
+            slo_us: None,
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct SweepEnv {
     /// measured at sweep start; `None` with `--no-floor`.
     pub floor: Option<SweepFloor>,
     pub runs_planned: usize,
+    /// A ladder's rungs not run: its climb stopped past the model's knee.
+    pub runs_skipped: usize,
     pub runs_done: usize,
     pub runs_failed: usize,
 }
@@ -59,6 +61,11 @@ pub struct ScenarioInfo {
     pub about: String,
     /// The scenario's own `loadgen run` flags.
     pub loadgen_flags: Vec<String>,
+    /// The connection levels it ran at.
+    pub levels: Vec<u64>,
+    /// A ladder's offered rates (requests/s), each run with `--rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rates: Option<Vec<f64>>,
 }
 
 /// The COMPUTE calibration behind `cpu-work`.

@@ -16,12 +16,18 @@
 //! results/<run-id>/
 //!   env.json  summary.json  summary.csv  tables.md
 //!   runs/<scenario>/<model>-c<level>.{json,hlog,hgrm,loadgen.log,server.log}
+//!   runs/knee/<model>-c<level>-r<rate>.*      (a ladder: one run per rate)
 //!   charts/<scenario>-<chart>.{svg,png}
 //! ```
+//!
+//! A scenario with a ladder (`knee`) runs each model at each level once per
+//! offered rate, from the lowest up, and stops climbing after two rungs in
+//! a row that the model did not sustain (see [`knee`]).
 
 pub mod child;
 pub mod cpus;
 pub mod env;
+pub mod knee;
 mod one;
 pub mod progress;
 pub mod scenario;
@@ -39,7 +45,7 @@ use crate::run::args::{parse_cpu_list, parse_duration};
 use env::{Compute, ScenarioInfo, SweepEnv, Versions};
 use one::{outcome_line, run_one};
 use progress::Progress;
-use scenario::{Knobs, Scenario};
+use scenario::{Knobs, Ladder, Scenario};
 pub use setup::built_models;
 use setup::{choose_models, find_servers, raise_nofile_limit, results_dir};
 use summary::{write_atomic, Status, Summary};
@@ -63,13 +69,25 @@ pub struct SweepArgs {
     #[arg(long, value_name = "LIST")]
     pub models: Option<String>,
     /// Scenarios, comma-separated, or `all`: echo-saturate, echo-paced,
-    /// backend-delay, cpu-work [default: echo-saturate,echo-paced].
+    /// backend-delay, cpu-work, knee, multiplex, idle-1ms, idle-10ms (`idle`
+    /// selects both) [default: echo-saturate,echo-paced,knee, the knee with
+    /// its short ladder; with --quick echo-saturate,echo-paced].
     #[arg(long, value_name = "LIST")]
     pub scenario: Option<String>,
-    /// Connection levels, comma-separated [default: 200,500,1000,2000,5000;
-    /// with --quick 200,1000].
+    /// Connection levels, comma-separated, for every scenario [default:
+    /// 200,500,1000,2000,5000, with --quick 200,1000; knee 1000,5000 (its
+    /// short ladder 5000); multiplex 50,200,500].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub levels: Option<Vec<u64>>,
+    /// knee: the offered rates (requests/s, all connections together),
+    /// comma-separated, instead of the ladder measured for this project.
+    /// Each rate × --duration must reach every connection.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub rates: Option<Vec<f64>>,
+    /// knee: a rung is sustained if the model answers 99% of the offered
+    /// rate with its p99 within this latency.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    pub slo: Duration,
     /// Warm-up before each measured window [default: 1s; with --quick 0.5s].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
@@ -122,11 +140,44 @@ struct Plan {
     servers_bin: PathBuf,
     models: Vec<String>,
     scenarios: Vec<Scenario>,
+    /// The sweep's levels (`--levels`, or the default for its mode).
     levels: Vec<u64>,
+    /// Each scenario's levels and rates, by name.
+    grids: Vec<(&'static str, Grid)>,
     warmup: Duration,
     duration: Duration,
     knobs: Knobs,
+    /// The knee's SLO (µs).
+    slo_us: u64,
     pinning: cpus::Pinning,
+}
+
+/// One scenario's cells per model: every level, at every rate (a ladder's
+/// rungs; a single `None` without a ladder).
+#[derive(Clone, Debug, PartialEq)]
+struct Grid {
+    levels: Vec<u64>,
+    rates: Vec<Option<f64>>,
+}
+
+impl Grid {
+    /// `--levels` if given, else the scenario's own levels, else the
+    /// sweep's; a ladder's rates from `--rates`, else its own (the short
+    /// ladder when `short`).
+    fn of(s: &Scenario, given: Option<&[u64]>, sweep: &[u64], rates: Option<&[f64]>, short: bool) -> Grid {
+        let rungs = s.ladder.map(|Ladder { full, short: brief }| if short { brief } else { full });
+        let own = rungs.map(|r| r.levels).or(s.levels);
+        let levels = given.or(own).unwrap_or(sweep).to_vec();
+        let rates = match rungs {
+            Some(r) => rates.unwrap_or(r.rates).iter().map(|&r| Some(r)).collect(),
+            None => vec![None],
+        };
+        Grid { levels, rates }
+    }
+
+    fn runs(&self) -> usize {
+        self.levels.len() * self.rates.len()
+    }
 }
 
 impl Plan {
@@ -134,10 +185,45 @@ impl Plan {
         self.warmup.as_secs_f64() + self.duration.as_secs_f64() + level as f64 / CONNECT_RATE + OVERHEAD_S
     }
 
-    fn total_seconds(&self) -> f64 {
-        let per_model: f64 = self.levels.iter().map(|&l| self.run_seconds(l)).sum();
-        per_model * (self.models.len() * self.scenarios.len()) as f64
+    fn grid(&self, scenario: &Scenario) -> &Grid {
+        &self.grids.iter().find(|(n, _)| *n == scenario.name).expect("every scenario has a grid").1
     }
+
+    fn total_seconds(&self) -> f64 {
+        let per_model: f64 = self
+            .grids
+            .iter()
+            .map(|(_, g)| g.levels.iter().map(|&l| self.run_seconds(l) * g.rates.len() as f64).sum::<f64>())
+            .sum();
+        per_model * self.models.len() as f64
+    }
+
+    fn runs_planned(&self) -> usize {
+        self.models.len() * self.grids.iter().map(|(_, g)| g.runs()).sum::<usize>()
+    }
+}
+
+/// Refuse a sweep whose open-loop runs could not reach every connection
+/// within the window (`loadgen run` would refuse each of them).
+fn check_rates(args: &SweepArgs, grids: &[(&'static str, Grid)], duration: Duration) -> anyhow::Result<()> {
+    for (name, grid) in grids {
+        let top = grid.levels.iter().copied().max().unwrap_or(0) as f64;
+        if *name == "echo-paced" && args.rate * duration.as_secs_f64() < top {
+            bail!(
+                "--rate {} × --duration {:?} sends fewer requests than the {top} connections of --levels: every \
+                 connection must send at least one (raise --rate or --duration)",
+                args.rate,
+                duration
+            );
+        }
+        if let Some(low) = grid.rates.iter().flatten().find(|&&r| r * duration.as_secs_f64() < top) {
+            bail!(
+                "--rates: {name}'s rate {low} × --duration {duration:?} sends fewer requests than its {top} \
+                 connections: every connection must send at least one (raise the rate or --duration)"
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
@@ -149,7 +235,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if args.no_floor {
         skipped.push("floor: not measured (--no-floor)".into());
     }
-    let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&scenario::DEFAULT.join(",")))?;
+    let default = if args.quick { scenario::QUICK.join(",") } else { scenario::DEFAULT.join(",") };
+    let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&default))?;
     let mut levels =
         args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
     levels.sort_unstable();
@@ -157,21 +244,36 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if levels.is_empty() || levels[0] == 0 {
         bail!("--levels: give connection counts of at least 1, such as 200,1000");
     }
+    let rates = match &args.rates {
+        Some(r) if r.is_empty() || r.iter().any(|&x| !(x.is_finite() && x > 0.0)) => {
+            bail!("--rates: give positive request rates, such as 2000,10000,30000")
+        }
+        Some(r) => {
+            let mut r = r.clone();
+            r.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+            r.dedup();
+            Some(r)
+        }
+        None => None,
+    };
+    if rates.is_some() && !scenarios.iter().any(|s| s.ladder.is_some()) {
+        bail!("--rates: none of the chosen scenarios has a ladder of rates (add --scenario knee)");
+    }
+    if args.slo.is_zero() {
+        bail!("--slo must be more than 0");
+    }
+    // The default sweep and --quick run a ladder's short form.
+    let short = args.quick || args.scenario.is_none();
+    let given = args.levels.as_ref().map(|_| levels.as_slice());
+    let grids: Vec<(&'static str, Grid)> =
+        scenarios.iter().map(|s| (s.name, Grid::of(s, given, &levels, rates.as_deref(), short))).collect();
     let warmup = args.warmup.unwrap_or(if args.quick { Duration::from_millis(500) } else { Duration::from_secs(1) });
     let duration =
         args.duration.unwrap_or(if args.quick { Duration::from_millis(1500) } else { Duration::from_secs(4) });
     if duration.is_zero() {
         bail!("--duration must be more than 0");
     }
-    let top = *levels.last().expect("levels is not empty");
-    if scenarios.iter().any(|s| s.name == "echo-paced") && args.rate * duration.as_secs_f64() < top as f64 {
-        bail!(
-            "--rate {} × --duration {:?} sends fewer requests than the {top} connections of --levels: every \
-             connection must send at least one (raise --rate or --duration)",
-            args.rate,
-            duration
-        );
-    }
+    check_rates(args, &grids, duration)?;
     let given = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
     let pinning = cpus::split(&cpus::available()?, given(&args.server_cpus), given(&args.loadgen_cpus))?;
     cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
@@ -190,9 +292,11 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         models,
         scenarios,
         levels,
+        grids,
         warmup,
         duration,
         knobs: Knobs { rate: args.rate, rounds: compute.rounds },
+        slo_us: args.slo.as_micros() as u64,
         pinning,
     };
 
@@ -230,11 +334,18 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         scenarios: plan
             .scenarios
             .iter()
-            .map(|s| ScenarioInfo { name: s.name.into(), about: s.about.into(), loadgen_flags: s.flags(&plan.knobs) })
+            .map(|s| ScenarioInfo {
+                name: s.name.into(),
+                about: s.about.into(),
+                loadgen_flags: s.flags(&plan.knobs),
+                levels: plan.grid(s).levels.clone(),
+                rates: s.ladder.map(|_| plan.grid(s).rates.iter().flatten().copied().collect()),
+            })
             .collect(),
         compute,
         floor,
-        runs_planned: plan.models.len() * plan.levels.len() * plan.scenarios.len(),
+        runs_planned: plan.runs_planned(),
+        runs_skipped: 0,
         runs_done: 0,
         runs_failed: 0,
     };
@@ -243,10 +354,17 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         eprintln!("{note}");
     }
     eprintln!(
-        "sweep {run_id}: {} models × {} levels × {} scenarios = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        "sweep {run_id}: {} models × {} scenarios ({}) = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
         plan.models.len(),
-        plan.levels.len(),
         plan.scenarios.len(),
+        plan.grids
+            .iter()
+            .map(|(n, g)| match g.rates.len() {
+                1 => format!("{n}: {} levels", g.levels.len()),
+                r => format!("{n}: {} levels × {r} rates", g.levels.len()),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         envj.runs_planned,
         progress::clock(plan.total_seconds()),
         cpus::list(&plan.pinning.server_cpus),
@@ -267,22 +385,42 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         models: plan.models.clone(),
         records: Vec::new(),
         floor_pair_cpu_us: envj.floor.as_ref().map(|f| f.figures.pair_cpu_us),
+        slo_us: plan.scenarios.iter().any(|s| s.ladder.is_some()).then_some(plan.slo_us),
     };
     let mut progress = Progress::new(envj.runs_planned, plan.total_seconds());
     'all: for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
+        let grid = plan.grid(scenario);
         for model in &plan.models {
-            for &level in &plan.levels {
-                let n = summary.records.len() + 1;
-                let Some(record) = run_one(&plan, &dir, scenario, model, level, &interrupted, &progress) else {
-                    break 'all;
-                };
-                let line = outcome_line(n, envj.runs_planned, &record);
-                progress.finished(&line, plan.run_seconds(level), record.elapsed_s);
-                envj.runs_done += 1;
-                envj.runs_failed += (record.status == Status::Failed) as usize;
-                summary.records.push(record);
-                crate::export::write_all(&dir, &summary)?;
+            for &level in &grid.levels {
+                let mut climbed: Vec<knee::Rung> = Vec::new();
+                for (k, &rate) in grid.rates.iter().enumerate() {
+                    if rate.is_some() && !knee::climb_on(&climbed) {
+                        let left = grid.rates.len() - k;
+                        envj.runs_skipped += left;
+                        progress.skipped(left, plan.run_seconds(level) * left as f64);
+                        progress.line(&format!(
+                            "{} {model} {level} conns: {} rungs in a row not sustained; the {left} above are skipped",
+                            scenario.name,
+                            knee::STOP_AFTER
+                        ));
+                        break;
+                    }
+                    let n = summary.records.len() + envj.runs_skipped + 1;
+                    let Some(record) = run_one(&plan, &dir, scenario, model, level, rate, &interrupted, &progress)
+                    else {
+                        break 'all;
+                    };
+                    if rate.is_some() {
+                        climbed.push(knee::judge(&record, plan.slo_us));
+                    }
+                    let line = outcome_line(n, envj.runs_planned, &record);
+                    progress.finished(&line, plan.run_seconds(level), record.elapsed_s);
+                    envj.runs_done += 1;
+                    envj.runs_failed += (record.status == Status::Failed) as usize;
+                    summary.records.push(record);
+                    crate::export::write_all(&dir, &summary)?;
+                }
             }
         }
     }
@@ -314,4 +452,28 @@ fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(envj)?;
     bytes.push(b'\n');
     write_atomic(&dir.join("env.json"), &bytes).context("cannot write env.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_come_from_the_scenario_unless_flags_say_otherwise() {
+        let knee = scenario::select("knee").unwrap()[0];
+        let ladder = knee.ladder.unwrap();
+        let rungs = |r: &[f64]| r.iter().map(|&x| Some(x)).collect::<Vec<_>>();
+        let full = Grid::of(&knee, None, &LEVELS, None, false);
+        assert_eq!(full, Grid { levels: ladder.full.levels.to_vec(), rates: rungs(ladder.full.rates) });
+        let short = Grid::of(&knee, None, &LEVELS, None, true);
+        assert_eq!(short, Grid { levels: ladder.short.levels.to_vec(), rates: rungs(ladder.short.rates) });
+        let given = Grid::of(&knee, Some(&[50]), &[50], Some(&[100.0, 200.0]), false);
+        assert_eq!(given, Grid { levels: vec![50], rates: vec![Some(100.0), Some(200.0)] });
+        assert_eq!(given.runs(), 2);
+        let saturate = scenario::select("echo-saturate").unwrap()[0];
+        assert_eq!(Grid::of(&saturate, None, &QUICK_LEVELS, Some(&[1.0]), true).rates, [None]);
+        let mux = scenario::select("multiplex").unwrap()[0];
+        assert_eq!(Grid::of(&mux, None, &LEVELS, None, false).levels, mux.levels.unwrap());
+        assert_eq!(Grid::of(&mux, Some(&[7]), &[7], None, false).levels, [7]);
+    }
 }

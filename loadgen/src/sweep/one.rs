@@ -16,20 +16,29 @@ use super::summary::{Record, RunFiles, Status};
 use super::{cpus, Plan, CONNECT_RATE};
 use crate::result::RunResult;
 
-/// One model at one level: fresh server, `loadgen run`, server stopped.
-/// `None` when the sweep was interrupted meanwhile (the run is not kept).
+/// One model at one level (at one rate of a ladder: `rate`): fresh server,
+/// `loadgen run`, server stopped. `None` when the sweep was interrupted
+/// meanwhile (the run is not kept).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run_one(
     plan: &Plan,
     dir: &Path,
     scenario: &Scenario,
     model: &str,
     level: u64,
+    rate: Option<f64>,
     interrupted: &AtomicBool,
     progress: &Progress,
 ) -> Option<Record> {
     let started = Instant::now();
-    let files = RunFiles::for_run(scenario.name, model, level);
-    let what = format!("{} · {model} · {level} conns", scenario.name);
+    let files = match rate {
+        Some(r) => RunFiles::for_rung(scenario.name, model, level, r),
+        None => RunFiles::for_run(scenario.name, model, level),
+    };
+    let what = match rate {
+        Some(r) => format!("{} · {model} · {level} conns · {r:.0} req/s", scenario.name),
+        None => format!("{} · {model} · {level} conns", scenario.name),
+    };
     let planned = plan.run_seconds(level);
     let failed = |why: String, result: Option<RunResult>| Record {
         scenario: scenario.name.into(),
@@ -41,6 +50,7 @@ pub(super) fn run_one(
         elapsed_s: started.elapsed().as_secs_f64(),
         files: files.clone(),
         result,
+        offered_rps: rate,
     };
     if interrupted.load(Ordering::SeqCst) {
         return None;
@@ -81,6 +91,9 @@ pub(super) fn run_one(
         "--quiet".into(),
     ];
     args.extend(scenario.flags(&plan.knobs));
+    if let Some(r) = rate {
+        args.extend(["--rate".into(), format!("{r}")]);
+    }
     let connect_s = level as f64 / CONNECT_RATE;
     let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() + connect_s + 30.0);
     let finish = match child::spawn_loadgen(&plan.exe, &args, &plan.pinning.loadgen_cpus, &dir.join(&files.loadgen_log))
@@ -160,6 +173,7 @@ pub(super) fn run_one(
         elapsed_s: started.elapsed().as_secs_f64(),
         files,
         result: Some(result),
+        offered_rps: rate,
     })
 }
 
@@ -177,7 +191,8 @@ fn starved(r: &RunResult) -> Option<String> {
 
 pub(super) fn outcome_line(n: usize, total: usize, r: &Record) -> String {
     use crate::export::markdown::{thousands, us};
-    let head = format!("[{n}/{total}] {} {} {} conns:", r.scenario, r.model, r.level);
+    let rung = r.offered_rps.map(|o| format!(" at {} req/s", thousands(o))).unwrap_or_default();
+    let head = format!("[{n}/{total}] {} {} {} conns{rung}:", r.scenario, r.model, r.level);
     match (&r.status, &r.result) {
         (Status::Ok, Some(x)) => format!(
             "{head} ok, {} req/s, p99 {}{} ({:.1} s)",

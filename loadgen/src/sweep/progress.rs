@@ -60,6 +60,13 @@ impl Progress {
         self.line(line);
     }
 
+    /// Runs planned but not run (a ladder stopped climbing): move the bar
+    /// past them and take their time off the estimate.
+    pub fn skipped(&mut self, runs: usize, planned_s: f64) {
+        self.planned_left = (self.planned_left - planned_s).max(0.0);
+        self.bar.inc(runs as u64);
+    }
+
     /// A line above the bar (or on stderr when there is no bar).
     pub fn line(&self, line: &str) {
         if self.tty {

@@ -12,7 +12,22 @@
 //!    timer.
 //! 4. `cpu-work`: ECHO mixed with COMPUTE of about 50 µs. An event loop that
 //!    computes inline stalls every other connection meanwhile.
-
+//! 5. `knee`: open loop, a ladder of total rates at 1000 and 5000
+//!    connections: latency against offered load, the curve wrk2 users
+//!    draw, and the highest rate each model sustains within an SLO (see
+//!    [`super::knee`]).
+//! 6. `multiplex`: a few hundred connections, each with many requests in
+//!    flight, 90% ECHO and 10% DELAY of 5 ms, at a load every model can
+//!    carry: does an ECHO wait behind the DELAYs sent before it on its
+//!    connection (head-of-line blocking, an in-order server) or not?
+//! 7. `idle-1ms`, `idle-10ms` (`--scenario idle` selects both): closed loop
+//!    with a think time equal to a network round trip, as clients over a
+//!    real network would send: each connection waits a round trip between
+//!    an answer and its next request.
+//!
+//! A scenario runs at the sweep's connection levels unless it has levels of
+//! its own (`knee`, `multiplex`); `--levels` overrides both. A scenario with
+//! a [`Ladder`] runs once per rate of it at each level.
 use anyhow::bail;
 
 /// What a scenario needs to know to build its flags.
@@ -29,14 +44,38 @@ pub struct Scenario {
     pub name: &'static str,
     pub about: &'static str,
     flags: fn(&Knobs) -> Vec<String>,
+    /// Connection levels of its own; `None`: the sweep's (`--levels`
+    /// overrides either).
+    pub levels: Option<&'static [u64]>,
+    /// Open loop at each rate of a ladder (`--rate` is added per rung);
+    /// `None`: one run per level.
+    pub ladder: Option<Ladder>,
 }
 
 impl Scenario {
     /// The `loadgen run` flags of this scenario (besides target, connections,
-    /// windows and output files, which the sweep adds).
+    /// windows and output files, which the sweep adds, and a ladder's
+    /// `--rate`).
     pub fn flags(&self, knobs: &Knobs) -> Vec<String> {
         (self.flags)(knobs)
     }
+}
+
+/// A ladder of offered rates, in two lengths: the full one (`--scenario
+/// knee` or `all`, the reference) and a short one that fits the default
+/// sweep's time budget (no `--scenario`, or `--quick`).
+#[derive(Clone, Copy, Debug)]
+pub struct Ladder {
+    pub full: Rungs,
+    pub short: Rungs,
+}
+
+/// Which rates to offer at which connection levels.
+#[derive(Clone, Copy, Debug)]
+pub struct Rungs {
+    pub levels: &'static [u64],
+    /// Requests per second, all connections together, ascending.
+    pub rates: &'static [f64],
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -48,11 +87,64 @@ pub const COMPUTE_PERCENT: u32 = 20;
 /// `backend-delay`: microseconds each DELAY asks for.
 pub const DELAY_US: u32 = 1000;
 
-pub const ALL: [Scenario; 4] = [
+/// `knee`: the rate ladder, requests per second over all connections.
+///
+/// Chosen by measurement on this project's 2-core machine (server on CPU 0,
+/// `loadgen run` on CPU 1, 2 s windows, only while nothing else ran; with
+/// other work on the machine every p99 was 10-100× worse and useless).
+/// The load generator's limit: against mio-single, the cheapest model, it
+/// was 100% busy from 100k on and still kept p99 within 1 ms up to 160k at
+/// 1000 connections (4 ms at 180k, 11 ms at 200k, the server 93-96% busy
+/// too) and up to 100k at 5000 (2.2 ms at 120k, 370 ms at 140k). The
+/// models' knees (first rate over a 10 ms p99): thread-per-conn 70-80k at
+/// 1000 connections and 50-60k at 5000; libevent about 100k at 5000 (its
+/// server 100% busy); tokio and mio-multi first missed at 140k (5000) and
+/// 140-160k (1000), the load generator 96-100% busy there. So the ladder ends at
+/// 200k, past the load generator's limit at both levels, in steps of 10k up
+/// to 80k (thread-per-conn's knees) and of 20k above.
+pub const KNEE_RATES: [f64; 14] =
+    [10e3, 20e3, 30e3, 40e3, 50e3, 60e3, 70e3, 80e3, 100e3, 120e3, 140e3, 160e3, 180e3, 200e3];
+/// `knee`: the default sweep's short ladder, at 5000 connections only,
+/// where the argument is decided: one rate every model sustains, one past
+/// thread-per-conn's knee, one past libevent's and below the other event
+/// loops'.
+pub const KNEE_SHORT_RATES: [f64; 3] = [20e3, 60e3, 100e3];
+/// `knee`: connection levels.
+pub const KNEE_LEVELS: [u64; 2] = [1000, 5000];
+
+/// `multiplex`: microseconds each DELAY asks for, and the mix.
+pub const MULTIPLEX_DELAY_US: u32 = 5000;
+pub const MULTIPLEX_MIX: &str = "echo=90,delay=10";
+/// `multiplex`: requests per connection sent together (`--depth`), and the
+/// think time (µs) after each answer before its slot sends again.
+///
+/// `loadgen run`'s open loop keeps one request in flight per connection, so
+/// many in flight at a moderate rate means a closed loop with think time.
+/// 16 slots thinking 400 ms offer about 40 requests/s per connection (8k
+/// req/s at 200 connections, 20k at 500: far below every model's
+/// capacity), and a connection's slots go out together as pipelined
+/// bursts. Measured on this project's 2-core machine at 50, 200 and 500
+/// connections, in short probes and a whole sweep: ECHO p99 10-15 ms behind
+/// DELAYs of 5 ms on thread-per-conn and pool (pool at 50 only: beyond its
+/// 64 threads it starves connections), 220-540 µs on mio-single,
+/// mio-multi, tokio and libevent (one tokio probe in five: 63 ms, its
+/// DELAY p99 85 ms too); ECHO p50 50-125 µs on every model.
+pub const MULTIPLEX_DEPTH: u32 = 16;
+pub const MULTIPLEX_THINK_US: u64 = 400_000;
+/// `multiplex`: connection levels: 50 fits the pool's 64 threads, so the
+/// pool shows its answer order too; 200 and 500 are "a few hundred".
+pub const MULTIPLEX_LEVELS: [u64; 3] = [50, 200, 500];
+
+/// `idle-*`: the emulated network round trips, as think times (µs).
+pub const IDLE_RTT_US: [u64; 2] = [1000, 10_000];
+
+pub const ALL: [Scenario; 8] = [
     Scenario {
         name: "echo-saturate",
         about: "closed loop, depth 1, 64-byte ECHO: throughput, latency and cost per request under full load",
         flags: |_| strings(&["--method", "echo", "--size", "64", "--depth", "1"]),
+        levels: None,
+        ladder: None,
     },
     Scenario {
         name: "echo-paced",
@@ -63,6 +155,8 @@ pub const ALL: [Scenario; 4] = [
             f.push(format!("{}", k.rate));
             f
         },
+        levels: None,
+        ladder: None,
     },
     Scenario {
         name: "backend-delay",
@@ -72,6 +166,8 @@ pub const ALL: [Scenario; 4] = [
             f.push(DELAY_US.to_string());
             f
         },
+        levels: None,
+        ladder: None,
     },
     Scenario {
         name: "cpu-work",
@@ -88,25 +184,87 @@ pub const ALL: [Scenario; 4] = [
                 "1".into(),
             ]
         },
+        levels: None,
+        ladder: None,
+    },
+    Scenario {
+        name: "knee",
+        about: "open loop, 64-byte ECHO, a ladder of offered rates: latency against offered load, and the highest \
+                rate each model sustains within the SLO",
+        flags: |_| strings(&["--method", "echo", "--size", "64"]),
+        levels: Some(&KNEE_LEVELS),
+        ladder: Some(Ladder {
+            full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES },
+            short: Rungs { levels: &[5000], rates: &KNEE_SHORT_RATES },
+        }),
+    },
+    Scenario {
+        name: "multiplex",
+        about: "closed loop with think time, many requests in flight per connection, 90% ECHO and 10% DELAY of \
+                5 ms, at a load every model carries: ECHO latency apart from DELAY shows head-of-line blocking",
+        flags: |_| {
+            let mut f = strings(&["--mix", MULTIPLEX_MIX, "--size", "64", "--delay-us"]);
+            f.push(MULTIPLEX_DELAY_US.to_string());
+            f.extend(["--depth".into(), MULTIPLEX_DEPTH.to_string()]);
+            f.extend(["--think-us".into(), MULTIPLEX_THINK_US.to_string()]);
+            f
+        },
+        levels: Some(&MULTIPLEX_LEVELS),
+        ladder: None,
+    },
+    Scenario {
+        name: "idle-1ms",
+        about: "closed loop, depth 1, 64-byte ECHO, 1 ms think time after each answer: a client one 1 ms round \
+                trip away; the offered load is connections / (1 ms + latency)",
+        flags: |_| idle_flags(IDLE_RTT_US[0]),
+        levels: None,
+        ladder: None,
+    },
+    Scenario {
+        name: "idle-10ms",
+        about: "closed loop, depth 1, 64-byte ECHO, 10 ms think time after each answer: a client one 10 ms round \
+                trip away; the offered load is connections / (10 ms + latency)",
+        flags: |_| idle_flags(IDLE_RTT_US[1]),
+        levels: None,
+        ladder: None,
     },
 ];
 
-/// The scenarios run when `--scenario` is not given.
-pub const DEFAULT: [&str; 2] = ["echo-saturate", "echo-paced"];
+fn idle_flags(rtt_us: u64) -> Vec<String> {
+    let mut f = strings(&["--method", "echo", "--size", "64", "--depth", "1", "--think-us"]);
+    f.push(rtt_us.to_string());
+    f
+}
 
-/// Parse `--scenario`: names separated by commas, or `all`.
+/// The scenarios run when `--scenario` is not given. The knee is here with
+/// its short ladder (3 rates at 5000 connections: 3 runs per model, about
+/// 7 s each, about 2 minutes for six models); drop it from this line to
+/// give its time back to the rest of the default sweep.
+pub const DEFAULT: [&str; 3] = ["echo-saturate", "echo-paced", "knee"];
+/// `--quick` without `--scenario`: the default without the knee, whose
+/// ladder alone would take a quick sweep past its 90 seconds.
+pub const QUICK: [&str; 2] = ["echo-saturate", "echo-paced"];
+
+/// Names `--scenario` accepts for several scenarios at once.
+const GROUPS: [(&str, &[&str]); 1] = [("idle", &["idle-1ms", "idle-10ms"])];
+
+/// Parse `--scenario`: names (or groups, such as `idle`) separated by
+/// commas, or `all`.
 pub fn select(list: &str) -> anyhow::Result<Vec<Scenario>> {
     if list.trim() == "all" {
         return Ok(ALL.to_vec());
     }
     let mut out: Vec<Scenario> = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let Some(s) = ALL.iter().find(|s| s.name == name) else {
-            let names: Vec<&str> = ALL.iter().map(|s| s.name).collect();
-            bail!("--scenario {name}: no such scenario (choose from {}, or all)", names.join(", "))
-        };
-        if !out.iter().any(|o| o.name == s.name) {
-            out.push(*s);
+        let members = GROUPS.iter().find(|g| g.0 == name).map_or(vec![name], |g| g.1.to_vec());
+        for member in members {
+            let Some(s) = ALL.iter().find(|s| s.name == member) else {
+                let names: Vec<&str> = ALL.iter().map(|s| s.name).chain(GROUPS.iter().map(|g| g.0)).collect();
+                bail!("--scenario {name}: no such scenario (choose from {}, or all)", names.join(", "))
+            };
+            if !out.iter().any(|o| o.name == s.name) {
+                out.push(*s);
+            }
         }
     }
     if out.is_empty() {
@@ -137,12 +295,38 @@ mod tests {
 
     #[test]
     fn selects_by_name_or_all() {
-        assert_eq!(select("all").unwrap().len(), 4);
+        assert_eq!(select("all").unwrap().len(), ALL.len());
         let names: Vec<&str> = select("cpu-work, echo-paced,cpu-work").unwrap().iter().map(|s| s.name).collect();
         assert_eq!(names, ["cpu-work", "echo-paced"]);
         let e = select("echo-saturate,fast").unwrap_err().to_string();
         assert!(e.contains("--scenario fast") && e.contains("backend-delay"), "{e}");
         assert!(select(" , ").is_err());
+        let idle: Vec<&str> = select("idle,idle-10ms").unwrap().iter().map(|s| s.name).collect();
+        assert_eq!(idle, ["idle-1ms", "idle-10ms"]);
+        let e = select("knee,nope").unwrap_err().to_string();
+        assert!(e.contains("multiplex") && e.contains("idle"), "{e}");
+    }
+
+    #[test]
+    fn the_default_sweep_names_real_scenarios() {
+        for list in [&DEFAULT[..], &QUICK[..]] {
+            assert_eq!(select(&list.join(",")).unwrap().len(), list.len());
+        }
+    }
+
+    #[test]
+    fn experiment_flags() {
+        let knobs = Knobs { rate: 2000.0, rounds: 1 };
+        let mux = select("multiplex").unwrap()[0].flags(&knobs);
+        assert!(mux.windows(2).any(|w| w == ["--mix", "echo=90,delay=10"]), "{mux:?}");
+        assert!(mux.windows(2).any(|w| w == ["--delay-us", "5000"]), "{mux:?}");
+        let idle = select("idle-10ms").unwrap()[0].flags(&knobs);
+        assert!(idle.windows(2).any(|w| w == ["--think-us", "10000"]), "{idle:?}");
+        let knee = select("knee").unwrap()[0];
+        assert!(!knee.flags(&knobs).contains(&"--rate".to_string()), "the sweep adds each rung's --rate");
+        let ladder = knee.ladder.unwrap();
+        assert!(ladder.full.rates.windows(2).all(|w| w[0] < w[1]), "ascending");
+        assert!(ladder.short.rates.len() < ladder.full.rates.len());
     }
 
     #[test]

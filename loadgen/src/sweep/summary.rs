@@ -51,6 +51,10 @@ pub struct Record {
     /// What `loadgen run` wrote, when it wrote anything (a failed run may
     /// still have a partial result).
     pub result: Option<RunResult>,
+    /// A ladder's rung (`knee`): the total rate offered (`--rate`, requests
+    /// per second); `None` for a scenario without a ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_rps: Option<f64>,
 }
 
 /// Where one run's files are, relative to the results directory.
@@ -77,6 +81,16 @@ impl RunFiles {
             server_log: format!("{stem}.server.log"),
         }
     }
+
+    /// A ladder's rung: `runs/<scenario>/<model>-c<level>-r<rate>.*`.
+    pub fn for_rung(scenario: &str, model: &str, level: u64, rate: f64) -> RunFiles {
+        let mut files = RunFiles::for_run(scenario, model, level);
+        let rung = format!("-c{level}-r{rate:.0}.");
+        for f in [&mut files.json, &mut files.hlog, &mut files.hgrm, &mut files.loadgen_log, &mut files.server_log] {
+            *f = f.replacen(&format!("-c{level}."), &rung, 1);
+        }
+        files
+    }
 }
 
 /// Everything `summary.json` holds.
@@ -93,6 +107,10 @@ pub struct Summary {
     /// yardstick that makes CPU figures comparable across machines and days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_pair_cpu_us: Option<f64>,
+    /// The knee's SLO (`loadgen sweep --slo`), in µs: a rung is sustained
+    /// only with its p99 within it. `None` when no ladder ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_us: Option<u64>,
 }
 
 impl Summary {
@@ -122,6 +140,21 @@ impl Summary {
 
     pub fn find<'a>(&'a self, scenario: &'a str, model: &str, level: u64) -> Option<&'a Record> {
         self.scenario(scenario).find(|r| r.model == model && r.level == level)
+    }
+
+    /// A ladder's rungs for one model at one level, by offered rate ascending.
+    pub fn rungs<'a>(&'a self, scenario: &'a str, model: &str, level: u64) -> Vec<&'a Record> {
+        let mut rungs: Vec<&Record> = self
+            .scenario(scenario)
+            .filter(|r| r.model == model && r.level == level && r.offered_rps.is_some())
+            .collect();
+        rungs.sort_by(|a, b| a.offered_rps.partial_cmp(&b.offered_rps).expect("rates are numbers"));
+        rungs
+    }
+
+    /// Whether a scenario's records are a ladder's rungs (the knee).
+    pub fn is_ladder(&self, scenario: &str) -> bool {
+        self.scenario(scenario).any(|r| r.offered_rps.is_some())
     }
 
     /// Read `DIR/summary.json`.

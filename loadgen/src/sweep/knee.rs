@@ -1,0 +1,288 @@
+//! The knee of a latency-against-offered-load curve: for each model and
+//! connection level of a ladder (the `knee` scenario), the highest offered
+//! rate the model sustained, and whether the ladder ever found its limit.
+//!
+//! A rung (one open-loop run at one offered rate) is *sustained* when the
+//! model answered at least 99% of the offered rate and its p99 stayed
+//! within the SLO (`loadgen sweep --slo`, 10 ms by default). A rung that is
+//! not sustained is blamed on the model, unless the load generator itself
+//! was the limit there ([`loadgen_limit`]):
+//!
+//! - its CPUs were 90% busy or more (as `loadgen_bound`);
+//! - its send lag p99 was a quarter or more of the p99 that broke the SLO:
+//!   its own lateness is much of the tail. (A send lag that broke the SLO
+//!   on its own but is a small share of a far larger p99 does not count:
+//!   thread-per-conn at 5000 connections past its knee had a send lag p99
+//!   of 35 ms beside a p99 of 270 ms, the waker paying for 5000 threads'
+//!   wake-ups.)
+//! - it was the busier side, at 75% or more of its CPUs. On loopback each
+//!   side pays about as much per request, so a load generator busier than
+//!   the server near its own saturation is the one that falls behind, in
+//!   reading answers too, which its send lag does not show. Seen while
+//!   choosing the ladder, with other work on the machine: mio-single at
+//!   60-70k req/s over 1000 connections, the server 51-59% busy and the
+//!   load generator 81-85%, p99 35-45 ms with a send lag p99 of 2.7-3.7 ms.
+//!
+//! (`loadgen_bound`'s other half, a send lag that is a large share of the
+//! *median*, is left out here: below the knee the median is tens of
+//! microseconds and the lag's share of it is a quarter on every rung, while
+//! the SLO is about the p99.) Such a rung says nothing about the model, so
+//! a knee above the last sustained rung is reported as "≥ X (load
+//! generator's limit)", never as a number the ladder did not measure.
+//!
+//! The sweep climbs each ladder from the bottom and stops after
+//! [`STOP_AFTER`] rungs in a row that were not sustained: past the knee,
+//! each rung only costs time (its backlog grows for the whole window).
+
+use crate::export::markdown::{thousands, us};
+use crate::result::RunResult;
+use crate::sweep::summary::{Record, Status};
+
+/// A rung is sustained only if the model answered this share of the offered rate.
+pub const ACHIEVED_SHARE: f64 = 0.99;
+/// `--slo` without a value: p99 within 10 ms.
+pub const DEFAULT_SLO_US: u64 = 10_000;
+/// The ladder stops after this many rungs in a row not sustained.
+pub const STOP_AFTER: usize = 2;
+/// The load generator was the limit at this share of its CPUs busy...
+pub const LOADGEN_SATURATED: f64 = 0.9;
+/// ...or at this share, if the server's CPUs were less busy than its own.
+pub const LOADGEN_BUSIER: f64 = 0.75;
+/// ...or when its send lag p99 was this share of the latency's p99.
+pub const LAG_SHARE_OF_P99: f64 = 0.25;
+
+/// How one rung went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rung {
+    /// Achieved ≥ 99% of the offered rate with p99 within the SLO.
+    Sustained,
+    /// The model did not keep up: why.
+    Missed(String),
+    /// Not sustained, with the load generator as the limit: why.
+    LoadgenLimit(String),
+}
+
+impl Rung {
+    pub fn word(&self) -> String {
+        match self {
+            Rung::Sustained => "sustained".into(),
+            Rung::Missed(why) => format!("missed: {why}"),
+            Rung::LoadgenLimit(why) => format!("load generator's limit: {why}"),
+        }
+    }
+}
+
+/// Judge one rung against the SLO (µs).
+pub fn judge(r: &Record, slo_us: u64) -> Rung {
+    let offered = r.offered_rps.unwrap_or(0.0);
+    let Some(x) = r.result.as_ref() else {
+        return Rung::Missed(r.failure.clone().unwrap_or_else(|| "no result".into()));
+    };
+    let misses = misses(r, x, offered, slo_us);
+    if misses.is_empty() {
+        return Rung::Sustained;
+    }
+    match loadgen_limit(x) {
+        Some(why) => Rung::LoadgenLimit(why),
+        None => Rung::Missed(misses.join("; ")),
+    }
+}
+
+/// What keeps a rung from being sustained (empty: nothing).
+fn misses(r: &Record, x: &RunResult, offered: f64, slo_us: u64) -> Vec<String> {
+    let mut why = Vec::new();
+    if x.throughput_rps < ACHIEVED_SHARE * offered {
+        why.push(format!("achieved {:.1}% of the offered rate", 100.0 * x.throughput_rps / offered.max(1.0)));
+    }
+    if x.latency.p99 > slo_us {
+        why.push(format!("p99 {} > SLO {}", us(x.latency.p99), us(slo_us)));
+    }
+    if r.status == Status::Failed && why.is_empty() {
+        why.push(r.failure.clone().unwrap_or_else(|| "failed".into()));
+    }
+    why
+}
+
+/// Why the load generator was the limit of a run, if it was (see the
+/// module's header).
+pub fn loadgen_limit(x: &RunResult) -> Option<String> {
+    let busy = |utilization: f64, cpus: usize| utilization / cpus.max(1) as f64;
+    let lg = busy(x.loadgen.cpu_utilization, x.env.loadgen_cpus.len());
+    let server = x.server.as_ref().map(|s| busy(s.cpu_utilization, x.env.server_cpus.as_ref().map_or(1, Vec::len)));
+    if lg >= LOADGEN_SATURATED {
+        return Some(format!("its CPUs were {:.0}% busy", 100.0 * lg));
+    }
+    if let Some(lag) = x.send_lag.as_ref().filter(|l| l.p99 as f64 >= LAG_SHARE_OF_P99 * x.latency.p99 as f64) {
+        return Some(format!("its send lag p99 {} was a large share of the p99 {}", us(lag.p99), us(x.latency.p99)));
+    }
+    match server {
+        Some(sv) if lg >= LOADGEN_BUSIER && lg > sv => Some(format!(
+            "its CPUs were {:.0}% busy, the server's {:.0}%: it was the busier side",
+            100.0 * lg,
+            100.0 * sv
+        )),
+        _ => None,
+    }
+}
+
+/// Keep climbing a ladder after these rungs (in order)?
+pub fn climb_on(so_far: &[Rung]) -> bool {
+    so_far.len() < STOP_AFTER || so_far[so_far.len() - STOP_AFTER..].contains(&Rung::Sustained)
+}
+
+/// What the ladder found for one model at one level.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Knee<'a> {
+    /// The highest sustained rung, and the next rung up the model missed.
+    At(&'a Record),
+    /// Sustained up to here, and the ladder could not go higher: the knee is
+    /// at least this rate.
+    AtLeast(&'a Record, Limit),
+    /// Not even the lowest rung was sustained.
+    Below(&'a Record, Rung),
+}
+
+/// Why a ladder found no knee above its last sustained rung.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    /// The next rung was the load generator's limit.
+    Loadgen,
+    /// There was no next rung.
+    LadderTop,
+}
+
+/// The knee of `rungs` (one model, one level, ascending); `None` without rungs.
+pub fn knee<'a>(rungs: &[&'a Record], slo_us: u64) -> Option<Knee<'a>> {
+    let verdicts: Vec<Rung> = rungs.iter().map(|r| judge(r, slo_us)).collect();
+    let Some(best) = verdicts.iter().rposition(|v| *v == Rung::Sustained) else {
+        return Some(Knee::Below(rungs.first()?, verdicts.into_iter().next()?));
+    };
+    // The rung above the last sustained one is, by that, not sustained.
+    Some(match verdicts.get(best + 1) {
+        None => Knee::AtLeast(rungs[best], Limit::LadderTop),
+        Some(Rung::LoadgenLimit(_)) => Knee::AtLeast(rungs[best], Limit::Loadgen),
+        Some(_) => Knee::At(rungs[best]),
+    })
+}
+
+impl Knee<'_> {
+    /// The rung the table's figures come from (none below the ladder).
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            Knee::At(r) | Knee::AtLeast(r, _) => Some(r),
+            Knee::Below(..) => None,
+        }
+    }
+
+    /// "30,000", "≥ 40,000 (load generator's limit)", "< 2,000 (why)".
+    pub fn describe(&self) -> String {
+        let rate = |r: &Record| thousands(r.offered_rps.unwrap_or(0.0));
+        match self {
+            Knee::At(r) => rate(r),
+            Knee::AtLeast(r, Limit::Loadgen) => format!("≥ {} (load generator's limit)", rate(r)),
+            Knee::AtLeast(r, Limit::LadderTop) => format!("≥ {} (top of the ladder)", rate(r)),
+            Knee::Below(r, rung) => format!("< {} ({})", rate(r), rung.word()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::testdata;
+
+    /// A rung of mio-single at 1000 connections: offered, achieved, p99 (µs).
+    fn rung(offered: f64, achieved: f64, p99: u64) -> Record {
+        testdata::rung("mio-single", 1000, offered, achieved, p99)
+    }
+
+    #[test]
+    fn a_rung_needs_the_rate_and_the_slo() {
+        assert_eq!(judge(&rung(10_000.0, 9_950.0, 9_000), 10_000), Rung::Sustained);
+        let short = judge(&rung(10_000.0, 9_800.0, 9_000), 10_000);
+        assert_eq!(short, Rung::Missed("achieved 98.0% of the offered rate".into()));
+        let slow = judge(&rung(10_000.0, 10_000.0, 12_000), 10_000);
+        assert_eq!(slow, Rung::Missed("p99 12.0 ms > SLO 10.0 ms".into()));
+    }
+
+    #[test]
+    fn the_load_generator_takes_the_blame_when_it_was_the_limit() {
+        // testdata: the load generator 50% busy, the server 95%, send lag p99 40 µs.
+        let missed = rung(60_000.0, 50_000.0, 30_000);
+        assert!(matches!(judge(&missed, 10_000), Rung::Missed(_)), "the server was the busier side");
+        let with = |f: fn(&mut RunResult)| {
+            let mut r = rung(60_000.0, 60_000.0, 30_000);
+            f(r.result.as_mut().unwrap());
+            judge(&r, 10_000)
+        };
+        let cpu = with(|x| x.loadgen.cpu_utilization = 0.97);
+        assert_eq!(cpu, Rung::LoadgenLimit("its CPUs were 97% busy".into()));
+        let share = with(|x| x.send_lag.as_mut().unwrap().p99 = 8_000);
+        assert!(
+            matches!(share, Rung::LoadgenLimit(w) if w.contains("p99 8.00 ms was a large share of the p99 30.0 ms"))
+        );
+        // A send lag over the SLO, but a small share of a far larger tail: the model's.
+        let small = with(|x| {
+            x.send_lag.as_mut().unwrap().p99 = 35_000;
+            x.latency.p99 = 270_000;
+        });
+        assert!(matches!(small, Rung::Missed(_)), "{small:?}");
+        let busier = with(|x| {
+            x.loadgen.cpu_utilization = 0.81;
+            x.server.as_mut().unwrap().cpu_utilization = 0.51;
+        });
+        assert_eq!(
+            busier,
+            Rung::LoadgenLimit("its CPUs were 81% busy, the server's 51%: it was the busier side".into())
+        );
+        let both = with(|x| {
+            x.loadgen.cpu_utilization = 0.81;
+            x.server.as_mut().unwrap().cpu_utilization = 0.88;
+        });
+        assert!(matches!(both, Rung::Missed(_)), "the server was busier: {both:?}");
+        // The median's share (send_lag_large) is no excuse for a p99 over the SLO.
+        let median = with(|x| {
+            x.send_lag_large = true;
+            x.loadgen_bound = true;
+        });
+        assert!(matches!(median, Rung::Missed(_)), "{median:?}");
+        // A sustained rung stays sustained, however busy the load generator.
+        let mut busy = rung(5_000.0, 5_000.0, 100);
+        busy.result.as_mut().unwrap().loadgen.cpu_utilization = 0.99;
+        assert_eq!(judge(&busy, 10_000), Rung::Sustained);
+    }
+
+    #[test]
+    fn the_knee_is_the_highest_sustained_rung_below_a_miss() {
+        let rungs = [rung(10_000.0, 10_000.0, 200), rung(20_000.0, 20_000.0, 900), rung(30_000.0, 25_000.0, 800_000)];
+        let refs: Vec<&Record> = rungs.iter().collect();
+        let k = knee(&refs, 10_000).unwrap();
+        assert_eq!(k, Knee::At(&rungs[1]));
+        assert_eq!(k.describe(), "20,000");
+    }
+
+    #[test]
+    fn a_ladder_that_ends_at_the_load_generator_says_at_least() {
+        let mut top = rung(40_000.0, 30_000.0, 50_000);
+        top.result.as_mut().unwrap().loadgen.cpu_utilization = 0.95;
+        let rungs = [rung(10_000.0, 10_000.0, 200), rung(20_000.0, 20_000.0, 900), top];
+        let refs: Vec<&Record> = rungs.iter().collect();
+        assert_eq!(knee(&refs, 10_000).unwrap().describe(), "≥ 20,000 (load generator's limit)");
+        assert_eq!(knee(&refs[..2], 10_000).unwrap().describe(), "≥ 20,000 (top of the ladder)");
+        let none = [rung(10_000.0, 5_000.0, 900_000)];
+        let refs: Vec<&Record> = none.iter().collect();
+        let below = knee(&refs, 10_000).unwrap();
+        assert!(below.describe().starts_with("< 10,000 (missed: achieved 50.0%"), "{}", below.describe());
+        assert_eq!(below.record(), None);
+        assert_eq!(knee(&[], 10_000), None);
+    }
+
+    #[test]
+    fn the_climb_stops_after_two_misses_in_a_row() {
+        let miss = || Rung::Missed("x".into());
+        assert!(climb_on(&[]));
+        assert!(climb_on(&[Rung::Sustained, miss()]));
+        assert!(climb_on(&[miss(), Rung::Sustained]));
+        assert!(!climb_on(&[Rung::Sustained, miss(), Rung::LoadgenLimit("y".into())]));
+    }
+}
