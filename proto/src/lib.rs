@@ -8,7 +8,8 @@
 //!   number of bytes it used, or `Ok(None)` while the frame is still partial.
 //! - [`encode`] appends a frame to an output buffer.
 //! - [`compute`] is the CPU-bound work behind the `COMPUTE` method.
-//! - [`Stats`] is the JSON record behind the `STATS` method.
+//! - [`Stats`] is the JSON record behind the `STATS` method (with
+//!   [`AdminThread`], the admin thread's own share, left out of it).
 //!
 //! A frame is a 16-byte header followed by `len` payload bytes, big-endian:
 //!
@@ -274,6 +275,12 @@ pub fn classify(frame: &Frame) -> Result<Request, (Status, &'static str)> {
 /// Counters are totals since the process started; a client takes two
 /// snapshots and subtracts. CPU and context switches come from
 /// `getrusage(RUSAGE_SELF)`, so they include threads that have exited.
+///
+/// The instrument is left out: where the server says so with [`Stats::admin`],
+/// `user_us`, `sys_us`, the context switches and `syscalls` are the whole
+/// process's *less* the admin thread's own, so that reading STATS once a
+/// second does not show up as the server's cost. `admin` holds what was
+/// subtracted; add it back for the whole process, as PROTOCOL.md words it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Stats {
     pub model: String,
@@ -301,6 +308,35 @@ pub struct Stats {
     /// Of those, the calls that wait (epoll_wait and friends, poll, select,
     /// futex): their count per request depends on timing, the others' on
     /// the code. Absent where `syscalls` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_wait: Option<u64>,
+    /// The admin thread that answers STATS: whether it runs at real-time
+    /// priority, and its own cost, already subtracted from the fields above.
+    /// An extra field, absent from servers that do not subtract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminThread>,
+}
+
+/// The admin thread of a server, as its `STATS` reports it.
+///
+/// Its figures are totals since the thread started, in the units of the
+/// same-named [`Stats`] fields, and are the part of the process's totals
+/// that `Stats` leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AdminThread {
+    /// True when it runs at real-time priority (SCHED_FIFO), so that no
+    /// busy thread of the server can keep it from answering.
+    pub realtime: bool,
+    /// Its scheduling policy in words (`SCHED_FIFO 1`), or why it is not
+    /// real-time (`SCHED_OTHER: sched_setscheduler: Operation not permitted`).
+    pub priority: String,
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub voluntary_ctxt_switches: u64,
+    pub involuntary_ctxt_switches: u64,
+    /// Its own system calls, where the server counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_wait: Option<u64>,
 }
@@ -495,6 +531,21 @@ mod tests {
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
+        assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn stats_admin_is_optional_and_round_trips() {
+        // A reader of older servers (no `admin`) and one of newer servers
+        // both get what was sent.
+        let old = br#"{"model":"m","pid":1,"uptime_us":0,"threads":1,"connections_open":0,
+            "connections_accepted":0,"requests":0,"bytes_in":0,"bytes_out":0,"errors":0,"user_us":0,
+            "sys_us":0,"voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0,"rss_bytes":0,"max_rss_bytes":0}"#;
+        assert_eq!(Stats::from_json(old).unwrap().admin, None);
+        let admin = AdminThread { realtime: true, priority: "SCHED_FIFO 1".into(), user_us: 7, ..Default::default() };
+        let s = Stats { admin: Some(admin), ..Default::default() };
+        let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
+        assert_eq!(v["admin"]["realtime"], true);
         assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
     }
 
