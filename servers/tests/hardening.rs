@@ -28,7 +28,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -79,14 +79,22 @@ per_model!(
     thread_limit
 );
 
-/// Every model the binary offers has its tests above.
+/// Every case above runs against every model the binary offers
+/// (`servers --help`), read from this test binary's own list of tests
+/// (`CASE::MODEL`), not from a second hand-written list.
 #[test]
 fn every_model_is_hardened() {
-    let mut covered = vec!["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"];
-    if cfg!(feature = "libevent") {
-        covered.push("libevent");
+    let mut models_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for test in common::listed_tests() {
+        if let Some((case, model)) = test.split_once("::") {
+            models_of.entry(case.to_string()).or_default().insert(model.to_string());
+        }
     }
-    assert_eq!(covered, common::models());
+    let offered: BTreeSet<String> = common::models().into_iter().map(common::test_name).collect();
+    assert!(!models_of.is_empty(), "no CASE::MODEL tests listed");
+    for (case, covered) in &models_of {
+        assert_eq!(covered, &offered, "{case}: its models against the models `servers --help` offers");
+    }
 }
 
 /// What a case found out, kept even when it panics.

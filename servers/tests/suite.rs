@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -66,14 +66,26 @@ suite!(tokio, "tokio");
 #[cfg(feature = "libevent")]
 suite!(libevent, "libevent");
 
-/// Every model the binary offers has a module above.
+/// Every model the binary offers (`servers --help`) has a module above,
+/// and every module runs every case. Both sides are read, not written
+/// down: the models from the binary, the modules and their cases from this
+/// test binary's own list of tests.
 #[test]
 fn every_model_is_in_the_suite() {
-    let mut covered = vec!["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"];
-    if cfg!(feature = "libevent") {
-        covered.push("libevent");
+    let mut cases: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for test in common::listed_tests() {
+        if let Some((module, case)) = test.split_once("::") {
+            cases.entry(module.to_string()).or_default().insert(case.to_string());
+        }
     }
-    assert_eq!(covered, models());
+    let offered: BTreeSet<String> = models().into_iter().map(common::test_name).collect();
+    let covered: BTreeSet<String> = cases.keys().cloned().collect();
+    assert_eq!(covered, offered, "the suite's model modules against the models `servers --help` offers");
+    let every_case: BTreeSet<String> = cases.values().flatten().cloned().collect();
+    for (module, has) in &cases {
+        let missing: Vec<&String> = every_case.difference(has).collect();
+        assert!(missing.is_empty(), "{module} does not run {missing:?}");
+    }
 }
 
 // ---------------------------------------------------------------- helpers
