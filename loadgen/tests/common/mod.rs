@@ -130,6 +130,7 @@ pub fn stderr(o: &Output) -> String {
 pub struct FakeEcho {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    counter: Arc<AtomicU64>,
 }
 
 impl FakeEcho {
@@ -139,17 +140,23 @@ impl FakeEcho {
         let stop = Arc::new(AtomicBool::new(false));
         let counter = Arc::new(AtomicU64::new(0));
         let s = stop.clone();
+        let answers = counter.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let counter = counter.clone();
+                let counter = answers.clone();
                 std::thread::spawn(move || echo_conn(conn, every, &counter));
             }
         });
-        FakeEcho { addr, stop }
+        FakeEcho { addr, stop, counter }
+    }
+
+    /// Requests received (and answered) so far, on every connection.
+    pub fn answered(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
     }
 }
 
