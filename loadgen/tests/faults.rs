@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{closed_port, servers_bin, tempdir, FakeEcho, Server};
+use common::{closed_port, servers_bin, tempdir, FakeEcho, Server, TRIES};
 use loadgen::reliability::Record;
 use loadgen::result::RunResult;
 
@@ -89,7 +89,8 @@ fn loadgen(args: &[&str], json: Option<&Path>, bound: Duration, during: impl FnO
 ///
 /// Bounds on elapsed time are kept apart (`slow`): a hang or a stall
 /// repeats, a loaded machine's slow moment does not, so a case that fails
-/// on time alone is run again ([`recorded`], up to [`TRIES`] times).
+/// on time alone is run again ([`recorded`], up to [`TRIES`] times, as
+/// `common::within` does).
 #[derive(Default)]
 struct Problems {
     found: Vec<String>,
@@ -160,9 +161,6 @@ struct Verdict {
 fn answers_lost(r: &RunResult) -> u64 {
     r.counts.sent.saturating_sub(r.counts.ok + r.counts.errors)
 }
-
-/// How many times a case that fails on time alone is tried.
-const TRIES: usize = 3;
 
 /// Run a case (again while it fails on time alone), record it for the
 /// Reliability table, then let its verdict stand.

@@ -219,40 +219,13 @@ fn raw_mode_checks_the_bytes() {
     assert!(r.unwrap().counts.mismatches_total > 0);
 }
 
-#[test]
-fn a_server_that_dies_ends_the_run_with_what_was_measured() {
-    let mut server = Server::start("thread-per-conn", &[]);
-    let (target, admin) = addrs(&server);
-    let json = tempdir().join("died.json");
-    let started = Instant::now();
+/// Start `loadgen run ARGS --json FILE --quiet` as a child, do `then` to
+/// it 1.5 s later, and wait: its output and its parsed `--json`.
+fn run_and_then(args: &[&str], then: impl FnOnce(&std::process::Child)) -> (std::process::Output, RunResult) {
+    let json = tempdir().join("run.json");
     let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["run", "--target", &target, "--admin", &admin, "-c", "8", "--warmup", "0", "--duration", "20"])
-        .arg("--json")
-        .arg(&json)
-        .args(["--quiet", "--timeout", "2s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    server.kill();
-    let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("closed or reset all 8 connections"), "{}", stderr(&out));
-    let r: RunResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert!(r.counts.ok > 0 && r.counts.resets == 8, "{:?}", r.counts);
-    assert!(r.window_s > 0.5 && r.window_s < 5.0, "{}", r.window_s);
-    assert_counts_add_up(&r);
-}
-
-#[test]
-fn ctrl_c_ends_the_run_and_keeps_the_results() {
-    let server = Server::start("thread-per-conn", &[]);
-    let json = tempdir().join("interrupted.json");
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["run", "--target", &server.data.to_string(), "-c", "4", "--warmup", "0", "--duration", "30"])
+        .arg("run")
+        .args(args)
         .arg("--json")
         .arg(&json)
         .arg("--quiet")
@@ -261,11 +234,41 @@ fn ctrl_c_ends_the_run_and_keeps_the_results() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    then(&child);
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let r = serde_json::from_slice(&std::fs::read(&json).expect("--json written")).expect("--json parses");
+    (out, r)
+}
+
+#[test]
+fn a_server_that_dies_ends_the_run_with_what_was_measured() {
+    // Killed 1.5 s into a 20 s run: over within --timeout (2 s) of the kill.
+    let ((out, r), took) = within(Duration::from_secs(10), || {
+        let mut server = Server::start("thread-per-conn", &[]);
+        let (target, admin) = addrs(&server);
+        let args = ["--target", &target, "--admin", &admin, "-c", "8", "--warmup", "0", "--duration", "20"];
+        run_and_then(&[&args[..], &["--timeout", "2s"]].concat(), |_| server.kill())
+    });
+    assert!(took.last() <= Some(&Duration::from_secs(10)), "took {took:?}");
     assert!(!out.status.success());
-    let r: RunResult = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(stderr(&out).contains("closed or reset all 8 connections"), "{}", stderr(&out));
+    assert!(r.counts.ok > 0 && r.counts.resets == 8, "{:?}", r.counts);
+    assert!(r.window_s > 0.5 && r.window_s < 5.0, "{}", r.window_s);
+    assert_counts_add_up(&r);
+}
+
+#[test]
+fn ctrl_c_ends_the_run_and_keeps_the_results() {
+    // SIGINT 1.5 s into a 30 s run: over at once, with what was measured.
+    let ((out, r), took) = within(Duration::from_secs(10), || {
+        let server = Server::start("thread-per-conn", &[]);
+        let target = server.data.to_string();
+        run_and_then(&["--target", &target, "-c", "4", "--warmup", "0", "--duration", "30"], |child| unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        })
+    });
+    assert!(took.last() <= Some(&Duration::from_secs(10)), "took {took:?}");
+    assert!(!out.status.success());
     assert_eq!(r.failure.as_deref(), Some("interrupted"));
     assert!(r.counts.ok > 0 && r.window_s > 0.5 && r.window_s < 5.0, "{} {:?}", r.window_s, r.counts);
     assert_counts_add_up(&r);
@@ -277,22 +280,9 @@ fn never_served_connections_show_and_do_not_hang_the_run() {
     // accept queue for the whole run.
     let server = Server::start("pool", &["--threads", "2"]);
     let (target, admin) = addrs(&server);
-    let started = Instant::now();
-    let (out, r) = run(&[
-        "--target",
-        &target,
-        "--admin",
-        &admin,
-        "-c",
-        "6",
-        "--warmup",
-        "0.2",
-        "--duration",
-        "1",
-        "--timeout",
-        "500ms",
-    ]);
-    assert!(started.elapsed() < Duration::from_secs(10));
+    let args = ["--target", &target, "--admin", &admin, "-c", "6", "--warmup", "0.2", "--duration", "1"];
+    let ((out, r), took) = within(Duration::from_secs(10), || run(&[&args[..], &["--timeout", "500ms"]].concat()));
+    assert!(took.last() <= Some(&Duration::from_secs(10)), "a 1.2 s run took {took:?}");
     assert!(out.status.success(), "{}", stderr(&out));
     let r = r.unwrap();
     assert_eq!(r.connections.established, 6);

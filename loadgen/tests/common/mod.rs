@@ -110,6 +110,28 @@ pub fn tempdir() -> PathBuf {
     dir
 }
 
+/// How many times a check that fails on elapsed time alone is tried.
+///
+/// A bound on elapsed time is about a hang or a stall, which repeats; a
+/// loaded machine's slow moment (four engineers compiling on two cores)
+/// does not. So such a check is tried again rather than loosened.
+pub const TRIES: usize = 3;
+
+/// Run `attempt` until it takes at most `bound`, at most [`TRIES`] times;
+/// the last attempt's value and how long each took. The caller asserts on
+/// the times, so that a run slow every time still fails.
+pub fn within<T>(bound: Duration, mut attempt: impl FnMut() -> T) -> (T, Vec<Duration>) {
+    let mut took = Vec::new();
+    loop {
+        let started = std::time::Instant::now();
+        let value = attempt();
+        took.push(started.elapsed());
+        if took.last() <= Some(&bound) || took.len() == TRIES {
+            return (value, took);
+        }
+    }
+}
+
 /// Exit status, stdout and stderr of a finished command, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(
