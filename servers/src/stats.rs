@@ -159,9 +159,7 @@ impl Usage {
             },
         }
     }
-}
 
-impl Usage {
     /// (user, sys) of this process's CPU time less `cpu_us`: exact in sum,
     /// split in the process's own proportion. Subtracting user from user
     /// and sys from sys would not do: the kernel splits a thread's time by
