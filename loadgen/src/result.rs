@@ -225,6 +225,11 @@ pub struct ServerCost {
     pub bytes_per_req: f64,
     /// CPU time over wall time in the window (1.0 = one core busy).
     pub cpu_utilization: f64,
+    /// Whether the server's STATS thread ran at real-time priority (so no
+    /// busy thread could delay the snapshots); `None` where the server does
+    /// not say. Its own use is left out of every figure above.
+    #[serde(default)]
+    pub admin_realtime: Option<bool>,
     /// At the end of the window.
     pub threads: u64,
     pub connections_open: u64,
