@@ -205,11 +205,18 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             Some(floor)
         }
     };
+    // Before the results directory exists: a new directory in the checkout
+    // would make it look dirty.
+    let git = crate::env::git_state();
     let run_id = env::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
     let mut envj = SweepEnv {
         run_id: run_id.clone(),
         command: std::env::args().collect(),
+        cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
+        git,
+        binaries: env::binaries(&plan.exe, &plan.servers_bin),
+        binaries_changed: Vec::new(),
         started: crate::env::rfc3339(started),
         finished: None,
         elapsed_s: None,
@@ -290,6 +297,10 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     envj.interrupted = interrupted.load(Ordering::SeqCst);
     envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
+    envj.binaries_changed = env::changed(&envj.binaries);
+    for change in &envj.binaries_changed {
+        eprintln!("warning: {change}");
+    }
     write_env(&dir, &envj)?;
     crate::export::write_all(&dir, &summary)?;
     if !args.no_charts {
