@@ -5,6 +5,7 @@
 //! can judge and repeat it, and tell which build made which numbers.
 //! Rewritten when the sweep starts and when it ends.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
@@ -46,13 +47,19 @@ pub struct SweepEnv {
     /// What was left out and why, e.g. "libevent: not built (libevent-dev missing)".
     pub skipped: Vec<String>,
     pub levels: Vec<u64>,
+    /// Passes over every cell (`--repeat`), interleaved.
+    pub repeats: u32,
     pub warmup_s: f64,
+    /// `--duration`; an open-loop run's window may be longer (see each
+    /// scenario's `window_s`).
     pub duration_s: f64,
     pub scenarios: Vec<ScenarioInfo>,
     pub compute: Compute,
     /// What one request costs at the very least here (`loadgen floor`),
     /// measured at sweep start; `None` with `--no-floor`.
     pub floor: Option<SweepFloor>,
+    /// The time plan's estimate of the runs, in seconds (see `sweep`'s doc).
+    pub planned_s: f64,
     pub runs_planned: usize,
     pub runs_done: usize,
     pub runs_failed: usize,
@@ -73,6 +80,9 @@ pub struct ScenarioInfo {
     pub about: String,
     /// The scenario's own `loadgen run` flags.
     pub loadgen_flags: Vec<String>,
+    /// The measured window at each level, seconds: `--duration`, or for an
+    /// open loop at least connections ÷ rate.
+    pub window_s: BTreeMap<u64, f64>,
 }
 
 /// The COMPUTE calibration behind `cpu-work`.
