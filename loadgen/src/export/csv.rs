@@ -84,9 +84,14 @@ fn cell_lead(c: &Cell) -> Vec<String> {
     ]
 }
 
-/// A figure as JSON writes it (whole numbers without a fraction).
+/// A figure: whole numbers without a fraction (counts, µs), others as
+/// JSON writes them (shortest exact form).
 fn number(v: f64) -> String {
-    serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_default()
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_default()
+    }
 }
 
 /// The columns of `runs.csv` before the flattened `RunResult`.
@@ -279,7 +284,9 @@ mod tests {
         let figs: Vec<&str> = ["throughput_rps", "throughput_rps.min", "throughput_rps.max", "throughput_rps.n"]
             .map(|c| &*tokio[col(c)])
             .into();
-        assert_eq!(figs, ["20000.0", "19600.0", "20400.0", "3"]);
+        assert_eq!(figs, ["20000", "19600", "20400", "3"]);
+        let cpu = tokio[col("server.cpu_us_per_req.max")].parse::<f64>().unwrap();
+        assert!((cpu - 10.2).abs() < 1e-9, "{cpu}");
         assert_eq!((&*tokio[col("runs")], &*tokio[col("ok_runs")], &*tokio[col("outcome")]), ("3", "3", "ok"));
         let pool = rows.iter().find(|r| r[col("model")] == "pool" && r[col("level")] == "1000").unwrap();
         assert_eq!(pool[col("outcome")], "failed");

@@ -289,7 +289,7 @@ pub fn lead(contenders: &[Contender], rule: Rule) -> Lead {
     if contenders.len() < 2 {
         return Lead::Alone;
     }
-    if contenders.iter().all(|c| c.spread.n < 2) && !(rule.bound_ties && contenders.iter().any(|c| c.loadgen_bound)) {
+    if contenders.iter().all(|c| c.spread.n < 2) {
         return Lead::Unjudged;
     }
     let unbeaten: Vec<String> = contenders
@@ -362,7 +362,9 @@ mod tests {
             "c is far ahead, but loadgen-bound"
         );
         let (one_a, one_b) = (contender("a", &[1.0], false), contender("b", &[9.0], false));
-        assert_eq!(lead(&[one_a.clone(), one_b], Rule::THROUGHPUT), Lead::Unjudged);
+        assert_eq!(lead(&[one_a.clone(), one_b.clone()], Rule::THROUGHPUT), Lead::Unjudged);
+        let one_bound = Contender { loadgen_bound: true, ..one_b };
+        assert_eq!(lead(&[one_a.clone(), one_bound], Rule::THROUGHPUT), Lead::Unjudged, "single runs: not judged");
         assert_eq!(lead(&[one_a], Rule::THROUGHPUT), Lead::Alone);
     }
 
