@@ -105,8 +105,11 @@ pub struct GitState {
     pub dir: Option<String>,
     /// `git rev-parse HEAD`.
     pub revision: Option<String>,
-    /// Whether `git status --porcelain` printed anything: changes not
-    /// committed, untracked files included. `None` when unknown.
+    /// Whether `git status --porcelain` printed anything outside `results/`:
+    /// changes not committed, untracked files included. `results/` is left
+    /// out because sweeps write there (a sweep's own new directory would
+    /// otherwise make every run after its first look dirty) and it holds no
+    /// code. `None` when unknown.
     pub dirty: Option<bool>,
     /// What it printed, at most [`MAX_CHANGES`] lines.
     pub changes: Vec<String>,
@@ -133,14 +136,15 @@ pub fn git_state() -> GitState {
 
 /// The git state of the checkout at `dir`.
 pub fn git_state_in(dir: &Path) -> GitState {
-    let top = git(dir, &["rev-parse", "--show-toplevel"]).map(|t| t.trim().to_string());
-    let mut state = GitState { dir: Some(top.unwrap_or_else(|_| dir.display().to_string())), ..GitState::default() };
+    let top = git(dir, &["rev-parse", "--show-toplevel"]).map(|t| PathBuf::from(t.trim()));
+    let top = top.unwrap_or_else(|_| dir.to_path_buf());
+    let mut state = GitState { dir: Some(top.display().to_string()), ..GitState::default() };
     let mut notes = Vec::new();
     match git(dir, &["rev-parse", "HEAD"]) {
         Ok(rev) => state.revision = Some(rev.trim().to_string()),
         Err(e) => notes.push(format!("git rev-parse HEAD: {e}")),
     }
-    match git(dir, &["status", "--porcelain"]) {
+    match git(&top, &["status", "--porcelain", "--", ".", ":(exclude)results"]) {
         Ok(status) => {
             let lines: Vec<&str> = status.lines().filter(|l| !l.trim().is_empty()).collect();
             state.dirty = Some(!lines.is_empty());
@@ -280,6 +284,9 @@ mod tests {
         let clean = git_state_in(&dir);
         assert_eq!(clean.revision.as_ref().map(String::len), Some(40), "{clean:?}");
         assert_eq!((clean.dirty, clean.note.as_deref()), (Some(false), None), "{clean:?}");
+        std::fs::create_dir_all(dir.join("results/2026-01-01T00-00-00Z")).unwrap();
+        std::fs::write(dir.join("results/2026-01-01T00-00-00Z/env.json"), "{}").unwrap();
+        assert_eq!(git_state_in(&dir).dirty, Some(false), "a sweep's own results are no change of code");
         std::fs::write(dir.join("a.txt"), "two").unwrap();
         let dirty = git_state_in(&dir);
         assert_eq!(dirty.dirty, Some(true));

@@ -59,8 +59,9 @@ pub struct Env {
     /// CPUs the server was pinned to, when known (set by the sweep).
     pub server_cpus: Option<Vec<usize>>,
     pub git_rev: String,
-    /// `git status --porcelain` printed something (untracked files
-    /// included); `None` when unknown (no git, no checkout).
+    /// `git status --porcelain` printed something outside `results/`
+    /// (untracked files included; see `env::GitState`); `None` when unknown
+    /// (no git, no checkout).
     #[serde(default)]
     pub git_dirty: Option<bool>,
     /// SHA-256 of the `loadgen` executable that made this result.

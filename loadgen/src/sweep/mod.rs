@@ -7,7 +7,7 @@
 //! then runs `loadgen run` (this very executable) as a second child pinned
 //! to the load generator's CPUs, with `--json/--hlog/--hgrm` into
 //! `runs/<scenario>/`. It then stops the server (SIGTERM, SIGKILL after
-//! 3 s), appends the run to `summary.json`/`summary.csv`/`tables.md`, and
+//! 3 s), rewrites `summary.json`, `summary.csv`, `runs.csv` and `tables.md`, and
 //! goes on, whether the run succeeded or not: a model that cannot serve a
 //! level is a result, recorded with its reason. Ctrl-C stops the current
 //! run, keeps everything measured so far and still draws the charts.
