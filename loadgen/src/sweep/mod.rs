@@ -34,8 +34,10 @@
 //! (level ÷ 5000 connections/s) and an overhead that the 120 runs of
 //! results/reference measured at 0.08 s plus 34 µs per connection (server
 //! start and stop, closing the connections). With a 0.5 s warm-up and 1 s
-//! windows ([`Plan::total_seconds`]) that is about 6.4 minutes, and the
-//! release build of a fresh clone took 1m41s (results/ab-checks/ci).
+//! windows ([`Plan::total_seconds`]) that is 385 s, about 6.5 minutes (a
+//! test holds the plan to those runs, and the default to under 7.5
+//! minutes), and the release build of a fresh clone took 1m41s
+//! (results/ab-checks/ci/fresh-clone-sweep.txt).
 pub mod cells;
 pub mod child;
 pub mod cpus;
@@ -277,8 +279,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             Some(floor)
         }
     };
-    // Before the results directory exists: a new directory in the checkout
-    // would make it look dirty.
+    // Before the results directory exists: an --out inside the checkout
+    // (elsewhere than results/) would make it look dirty.
     let git = crate::env::git_state();
     let run_id = env::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
