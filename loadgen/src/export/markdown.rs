@@ -93,12 +93,19 @@ fn rps(r: &Record) -> Option<f64> {
     Some(r.result.as_ref()?.throughput_rps)
 }
 
+/// The server's counters, when they cover some requests: a run whose STATS
+/// saw none (thread-per-conn at 5000 connections, whose admin thread
+/// starves) has per-request figures of 0 that mean "not measured".
+fn per_request(r: &Record) -> Option<&crate::result::ServerCost> {
+    r.result.as_ref()?.server.as_ref().filter(|s| s.requests > 0)
+}
+
 fn server_cpu_of(r: &Record) -> Option<f64> {
-    r.result.as_ref()?.server.as_ref().map(|s| s.cpu_us_per_req).filter(|&c| c > 0.0)
+    per_request(r).map(|s| s.cpu_us_per_req).filter(|&c| c > 0.0)
 }
 
 fn switches(r: &Record) -> Option<f64> {
-    r.result.as_ref()?.server.as_ref().map(|s| s.voluntary_cs_per_req + s.involuntary_cs_per_req)
+    per_request(r).map(|s| s.voluntary_cs_per_req + s.involuntary_cs_per_req)
 }
 
 /// A figure of a cell as text, or a dash where no run measured it.
@@ -155,8 +162,10 @@ fn row(c: &Cell) -> String {
         c.spread(metric)
     };
     let rps = c.spread(rps).map(|s| format!("{}{}", spread_text(&s, thousands), bound_mark(c))).unwrap_or_else(dash);
-    let vol = server(|s| s.voluntary_cs_per_req).map(|s| spread_text(&s, num)).unwrap_or_else(dash);
-    let invol = server(|s| s.involuntary_cs_per_req).map(|s| spread_text(&s, num)).unwrap_or_else(dash);
+    let counted = |f: fn(&crate::result::ServerCost) -> f64| {
+        c.spread(move |r: &Record| per_request(r).map(f)).map(|s| spread_text(&s, num)).unwrap_or_else(dash)
+    };
+    let (vol, invol) = (counted(|s| s.voluntary_cs_per_req), counted(|s| s.involuntary_cs_per_req));
     let cpu = shown(c, server_cpu_of, num);
     let rss = server(|s| s.rss_bytes as f64).map(|s| mib(s.median as u64)).unwrap_or_else(dash);
     let threads = server(|s| s.threads as f64).map(|s| format!("{:.0}", s.median)).unwrap_or_else(dash);
@@ -690,6 +699,21 @@ mod tests {
         assert!(all.starts_with("| conns | figure | thread-per-conn | pool | mio-single |"), "{all}");
         let failed = all.lines().find(|l| l.starts_with("| 1000 | req/s |")).unwrap();
         assert!(failed.contains("| failed |"), "{failed}");
+    }
+
+    #[test]
+    fn per_request_figures_of_a_server_that_counted_no_request_are_not_shown() {
+        let mut summary = testdata::summary();
+        scale(&mut summary, "thread-per-conn", 1000, |x| {
+            let s = x.server.as_mut().unwrap();
+            (s.requests, s.voluntary_cs_per_req, s.involuntary_cs_per_req, s.cpu_us_per_req) = (0, 0.0, 0.0, 0.0);
+        });
+        let row = scenario_table(&summary, "echo-saturate");
+        let row = row.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        assert!(row.contains("| – | – | – | 10.0 MiB | 1003 |"), "no cs/req nor CPU, but RSS and threads: {row}");
+        let all = every_model_table(&summary, "echo-saturate");
+        let cs = all.lines().find(|l| l.starts_with("| 1000 | cs/req |")).unwrap();
+        assert!(cs.starts_with("| 1000 | cs/req | – |"), "{cs}");
     }
 
     #[test]
