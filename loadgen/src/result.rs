@@ -83,6 +83,14 @@ pub struct Env {
     /// CPUs the server was pinned to, when known (set by the sweep).
     pub server_cpus: Option<Vec<usize>>,
     pub git_rev: String,
+    /// `git status --porcelain` printed something outside `results/`
+    /// (untracked files included; see `env::GitState`); `None` when unknown
+    /// (no git, no checkout).
+    #[serde(default)]
+    pub git_dirty: Option<bool>,
+    /// SHA-256 of the `loadgen` executable that made this result.
+    #[serde(default)]
+    pub loadgen_sha256: Option<String>,
     /// RFC 3339, UTC.
     pub date: String,
     pub hostname: String,

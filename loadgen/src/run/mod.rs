@@ -352,7 +352,14 @@ fn assemble(a: Assembly) -> Measured {
     let (loadgen, lg_util) = loadgen_cost(&sampled, &counts, threads);
     let server = match (&sampled.window_start, &sampled.window_end, args.admin) {
         (Some(s), Some(e), Some(_)) => match (&s.server, &e.server) {
-            (Some(Ok(s)), Some(Ok(e))) => Some(server_cost(s, e, raw_message(args))),
+            (Some(Ok(s)), Some(Ok(e))) => match server_cost(s, e, raw_message(args)) {
+                // Nothing to divide by: no per-request figure, rather than zeros.
+                cost if cost.requests == 0 => {
+                    notes.push("server counters: the server counted no requests between the two STATS".into());
+                    None
+                }
+                cost => Some(cost),
+            },
             (Some(Err(why)), _) | (_, Some(Err(why))) => {
                 notes.push(format!("server counters not measured: {why}"));
                 None

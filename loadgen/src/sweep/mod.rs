@@ -1,24 +1,44 @@
 //! `loadgen sweep`: every model × every connection level × every chosen
-//! scenario, each run against a fresh server, results saved as they come,
-//! charts drawn at the end.
+//! scenario, each run against a fresh server, repeated in interleaved
+//! passes, results saved as they come, charts drawn at the end.
 //!
 //! For each run the sweep starts the model as a child (the `servers` binary
 //! next to this one), pinned to the server's CPUs, reads its ready line,
 //! then runs `loadgen run` (this very executable) as a second child pinned
 //! to the load generator's CPUs, with `--json/--hlog/--hgrm` into
 //! `runs/<scenario>/`. It then stops the server (SIGTERM, SIGKILL after
-//! 3 s), appends the run to `summary.json`/`summary.csv`/`tables.md`, and
+//! 3 s), rewrites `summary.json`, `summary.csv`, `runs.csv` and `tables.md`, and
 //! goes on, whether the run succeeded or not: a model that cannot serve a
 //! level is a result, recorded with its reason. Ctrl-C stops the current
 //! run, keeps everything measured so far and still draws the charts.
 //!
+//! `--repeat N` runs the whole sweep N times over, one *pass* after the
+//! other (every cell of pass 1, then every cell of pass 2, ...), never a
+//! cell N times in a row: whatever the machine does during the sweep (a
+//! neighbour, a thermal drift) then falls on every model alike, and the
+//! spread of a cell's N runs is the spread a difference must exceed to be
+//! claimed ([`cells`]).
+//!
 //! ```text
 //! results/<run-id>/
-//!   env.json  summary.json  summary.csv  tables.md
-//!   runs/<scenario>/<model>-c<level>.{json,hlog,hgrm,loadgen.log,server.log}
+//!   env.json  summary.json  summary.csv  runs.csv  tables.md
+//!   runs/<scenario>/<model>-c<level>-r<pass>.{json,hlog,hgrm,loadgen.log,server.log}
 //!   charts/<scenario>-<chart>.{svg,png}
 //! ```
-
+//!
+//! # The time plan
+//!
+//! The default sweep (2 scenarios × 6 models × 5 levels × 3 passes = 180
+//! runs) must finish, build included, within 10 minutes on a 2-core
+//! machine. Each run costs its warm-up, its window, its connecting
+//! (level ÷ 5000 connections/s) and an overhead that the 120 runs of
+//! results/reference measured at 0.08 s plus 34 µs per connection (server
+//! start and stop, closing the connections). With a 0.5 s warm-up and 1 s
+//! windows ([`Plan::total_seconds`]) that is 385 s, about 6.5 minutes (a
+//! test holds the plan to those runs, and the default to under 7.5
+//! minutes), and the release build of a fresh clone took 1m41s
+//! (results/ab-checks/ci/fresh-clone-sweep.txt).
+pub mod cells;
 pub mod child;
 pub mod cpus;
 pub mod env;
@@ -37,7 +57,7 @@ use anyhow::{bail, Context};
 
 use crate::run::args::{parse_cpu_list, parse_duration};
 use env::{Compute, ScenarioInfo, SweepEnv, Versions};
-use one::{outcome_line, run_one};
+use one::{outcome_line, run_one, Slot};
 use progress::Progress;
 use scenario::{Knobs, Scenario};
 pub use setup::built_models;
@@ -49,11 +69,21 @@ pub const MODELS: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-mul
 /// Connection levels without `--levels` / with `--quick`.
 pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
 pub const QUICK_LEVELS: [u64; 2] = [200, 1000];
+/// Passes without `--repeat` / with `--quick`.
+pub const REPEATS: u32 = 3;
+pub const QUICK_REPEATS: u32 = 1;
+/// Warm-up and window without `--warmup`/`--duration`, and with `--quick`.
+pub const WARMUP: Duration = Duration::from_millis(500);
+pub const WINDOW: Duration = Duration::from_millis(1000);
+pub const QUICK_WARMUP: Duration = Duration::from_millis(500);
+pub const QUICK_WINDOW: Duration = Duration::from_millis(1500);
 /// `loadgen run`'s default connect rate (connections/s), for the time plan.
 const CONNECT_RATE: f64 = 5000.0;
 /// Per-run time besides warm-up, window and connecting: server start and
-/// stop, process start, closing connections (measured on a 2-core VM).
-const OVERHEAD_S: f64 = 1.0;
+/// stop, process start, closing connections. Fitted to the 120 runs of
+/// results/reference (2-core VM): 0.09 s at 200 connections, 0.25 s at 5000.
+const OVERHEAD_S: f64 = 0.08;
+const OVERHEAD_PER_CONN_S: f64 = 34e-6;
 
 /// Run every model at every connection level, save the results, draw charts.
 #[derive(Clone, Debug, clap::Args)]
@@ -70,18 +100,29 @@ pub struct SweepArgs {
     /// with --quick 200,1000].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub levels: Option<Vec<u64>>,
-    /// Warm-up before each measured window [default: 1s; with --quick 0.5s].
+    /// Warm-up before each measured window [default: 0.5s; with --quick 0.5s].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// Each measured window [default: 4s; with --quick 1.5s].
+    /// Each measured window [default: 1s; with --quick 1.5s]. An open-loop
+    /// run's window (echo-paced) lasts at least connections ÷ --rate, so
+    /// that every connection sends in it: 2.5 s at 5000 connections and
+    /// 2000 requests/s.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Fewer levels and shorter windows: a look in about a minute.
+    /// Passes over every model × level × scenario [default: 3; with --quick
+    /// 1]. Interleaved: every run of pass 1, then every run of pass 2, ...
+    /// Tables and charts show each figure's median and its min–max over the
+    /// passes, and call a difference between two models a tie where their
+    /// ranges overlap. The defaults (3 passes, 0.5 s warm-up, 1 s windows,
+    /// 5 levels, 2 scenarios, 6 models: 180 runs) take about 6.5 minutes on
+    /// a 2-core machine, under 10 with scripts/sweep's release build.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
+    /// Two levels (200, 1000) and one pass: a look in about a minute.
     #[arg(long)]
     pub quick: bool,
     /// echo-paced: requests per second, all connections together. Must be
-    /// low enough for every model that serves all connections, and
-    /// rate × duration must reach every connection.
+    /// low enough for every model that serves all connections.
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
     /// cpu-work: COMPUTE rounds per request [default: calibrated to about 50 µs].
@@ -123,6 +164,7 @@ struct Plan {
     models: Vec<String>,
     scenarios: Vec<Scenario>,
     levels: Vec<u64>,
+    repeats: u32,
     warmup: Duration,
     duration: Duration,
     knobs: Knobs,
@@ -130,13 +172,50 @@ struct Plan {
 }
 
 impl Plan {
-    fn run_seconds(&self, level: u64) -> f64 {
-        self.warmup.as_secs_f64() + self.duration.as_secs_f64() + level as f64 / CONNECT_RATE + OVERHEAD_S
+    /// The measured window of a run: `--duration`, or for an open loop at
+    /// least long enough for every connection to send once at the rate.
+    fn window(&self, scenario: &Scenario, level: u64) -> Duration {
+        match scenario.rate(&self.knobs) {
+            Some(rate) if rate > 0.0 => {
+                // Whole milliseconds, rounded up: `loadgen run` takes them.
+                self.duration.max(Duration::from_millis((level as f64 * 1000.0 / rate).ceil() as u64))
+            }
+            _ => self.duration,
+        }
+    }
+
+    /// What one run should take (see the module's doc).
+    fn run_seconds(&self, scenario: &Scenario, level: u64) -> f64 {
+        let connect = level as f64 / CONNECT_RATE;
+        let overhead = OVERHEAD_S + OVERHEAD_PER_CONN_S * level as f64;
+        self.warmup.as_secs_f64() + self.window(scenario, level).as_secs_f64() + connect + overhead
+    }
+
+    /// Every run, in the order the sweep makes them: pass by pass, and in
+    /// each pass scenario by scenario, model by model, level by level.
+    fn slots(&self) -> Vec<Slot<'_>> {
+        let mut slots = Vec::with_capacity(self.runs());
+        for repeat in 1..=self.repeats {
+            for scenario in &self.scenarios {
+                for model in &self.models {
+                    for &level in &self.levels {
+                        slots.push(Slot { scenario, model, level, repeat });
+                    }
+                }
+            }
+        }
+        slots
+    }
+
+    fn runs(&self) -> usize {
+        self.models.len() * self.levels.len() * self.scenarios.len() * self.repeats as usize
     }
 
     fn total_seconds(&self) -> f64 {
-        let per_model: f64 = self.levels.iter().map(|&l| self.run_seconds(l)).sum();
-        per_model * (self.models.len() * self.scenarios.len()) as f64
+        let pass: f64 =
+            self.scenarios.iter().flat_map(|s| self.levels.iter().map(move |&l| self.run_seconds(s, l))).sum::<f64>()
+                * self.models.len() as f64;
+        pass * self.repeats as f64
     }
 }
 
@@ -157,21 +236,15 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if levels.is_empty() || levels[0] == 0 {
         bail!("--levels: give connection counts of at least 1, such as 200,1000");
     }
-    let warmup = args.warmup.unwrap_or(if args.quick { Duration::from_millis(500) } else { Duration::from_secs(1) });
-    let duration =
-        args.duration.unwrap_or(if args.quick { Duration::from_millis(1500) } else { Duration::from_secs(4) });
+    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
+    let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
     if duration.is_zero() {
         bail!("--duration must be more than 0");
     }
-    let top = *levels.last().expect("levels is not empty");
-    if scenarios.iter().any(|s| s.name == "echo-paced") && args.rate * duration.as_secs_f64() < top as f64 {
-        bail!(
-            "--rate {} × --duration {:?} sends fewer requests than the {top} connections of --levels: every \
-             connection must send at least one (raise --rate or --duration)",
-            args.rate,
-            duration
-        );
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate {}: give a rate above 0 requests per second", args.rate);
     }
+    let repeats = args.repeat.unwrap_or(if args.quick { QUICK_REPEATS } else { REPEATS });
     let given = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
     let pinning = cpus::split(&cpus::available()?, given(&args.server_cpus), given(&args.loadgen_cpus))?;
     cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
@@ -190,6 +263,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         models,
         scenarios,
         levels,
+        repeats,
         warmup,
         duration,
         knobs: Knobs { rate: args.rate, rounds: compute.rounds },
@@ -205,11 +279,18 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             Some(floor)
         }
     };
+    // Before the results directory exists: an --out inside the checkout
+    // (elsewhere than results/) would make it look dirty.
+    let git = crate::env::git_state();
     let run_id = env::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
     let mut envj = SweepEnv {
         run_id: run_id.clone(),
         command: std::env::args().collect(),
+        cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
+        git,
+        binaries: env::binaries(&plan.exe, &plan.servers_bin),
+        binaries_changed: Vec::new(),
         started: crate::env::rfc3339(started),
         finished: None,
         elapsed_s: None,
@@ -227,14 +308,21 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         levels: plan.levels.clone(),
         warmup_s: warmup.as_secs_f64(),
         duration_s: duration.as_secs_f64(),
+        repeats: plan.repeats,
         scenarios: plan
             .scenarios
             .iter()
-            .map(|s| ScenarioInfo { name: s.name.into(), about: s.about.into(), loadgen_flags: s.flags(&plan.knobs) })
+            .map(|s| ScenarioInfo {
+                name: s.name.into(),
+                about: s.about.into(),
+                loadgen_flags: s.flags(&plan.knobs),
+                window_s: plan.levels.iter().map(|&l| (l, plan.window(s, l).as_secs_f64())).collect(),
+            })
             .collect(),
         compute,
         floor,
-        runs_planned: plan.models.len() * plan.levels.len() * plan.scenarios.len(),
+        planned_s: plan.total_seconds(),
+        runs_planned: plan.runs(),
         runs_done: 0,
         runs_failed: 0,
     };
@@ -243,10 +331,11 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         eprintln!("{note}");
     }
     eprintln!(
-        "sweep {run_id}: {} models × {} levels × {} scenarios = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        "sweep {run_id}: {} models × {} levels × {} scenarios × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
         plan.models.len(),
         plan.levels.len(),
         plan.scenarios.len(),
+        plan.repeats,
         envj.runs_planned,
         progress::clock(plan.total_seconds()),
         cpus::list(&plan.pinning.server_cpus),
@@ -265,31 +354,32 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         run_id,
         scenarios: plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
         models: plan.models.clone(),
+        repeats: plan.repeats,
         records: Vec::new(),
         floor_pair_cpu_us: envj.floor.as_ref().map(|f| f.figures.pair_cpu_us),
     };
     let mut progress = Progress::new(envj.runs_planned, plan.total_seconds());
-    'all: for scenario in &plan.scenarios {
+    for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
-        for model in &plan.models {
-            for &level in &plan.levels {
-                let n = summary.records.len() + 1;
-                let Some(record) = run_one(&plan, &dir, scenario, model, level, &interrupted, &progress) else {
-                    break 'all;
-                };
-                let line = outcome_line(n, envj.runs_planned, &record);
-                progress.finished(&line, plan.run_seconds(level), record.elapsed_s);
-                envj.runs_done += 1;
-                envj.runs_failed += (record.status == Status::Failed) as usize;
-                summary.records.push(record);
-                crate::export::write_all(&dir, &summary)?;
-            }
-        }
+    }
+    for slot in plan.slots() {
+        let n = summary.records.len() + 1;
+        let Some(record) = run_one(&plan, &dir, &slot, &interrupted, &progress) else { break };
+        let line = outcome_line(n, envj.runs_planned, plan.repeats, &record);
+        progress.finished(&line, plan.run_seconds(slot.scenario, slot.level), record.elapsed_s);
+        envj.runs_done += 1;
+        envj.runs_failed += (record.status == Status::Failed) as usize;
+        summary.records.push(record);
+        crate::export::write_all(&dir, &summary)?;
     }
     progress.done();
     envj.interrupted = interrupted.load(Ordering::SeqCst);
     envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
+    envj.binaries_changed = env::changed(&envj.binaries);
+    for change in &envj.binaries_changed {
+        eprintln!("warning: {change}");
+    }
     write_env(&dir, &envj)?;
     crate::export::write_all(&dir, &summary)?;
     if !args.no_charts {
@@ -314,4 +404,98 @@ fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(envj)?;
     bytes.push(b'\n');
     write_atomic(&dir.join("env.json"), &bytes).context("cannot write env.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default sweep's plan for `models` models.
+    fn plan(models: usize, warmup: Duration, duration: Duration, scenarios: &str) -> Plan {
+        Plan {
+            exe: PathBuf::from("loadgen"),
+            servers_bin: PathBuf::from("servers"),
+            models: MODELS[..models].iter().map(|m| m.to_string()).collect(),
+            scenarios: scenario::select(scenarios).unwrap(),
+            levels: LEVELS.to_vec(),
+            repeats: REPEATS,
+            warmup,
+            duration,
+            knobs: Knobs { rate: 2000.0, rounds: 100 },
+            pinning: cpus::Pinning {
+                available: vec![0, 1],
+                server_cpus: vec![0],
+                loadgen_cpus: vec![1],
+                how: "".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn passes_are_interleaved() {
+        let p = plan(2, WARMUP, WINDOW, "echo-saturate,echo-paced");
+        let slots = p.slots();
+        assert_eq!(slots.len(), 2 * 5 * 2 * 3);
+        let pass: Vec<u32> = slots.iter().map(|s| s.repeat).collect();
+        assert!(pass.windows(2).all(|w| w[0] <= w[1]), "pass by pass: {pass:?}");
+        let cells = 2 * 5 * 2;
+        for (i, s) in slots.iter().enumerate() {
+            let first = &slots[i % cells];
+            assert_eq!(
+                (s.repeat, s.scenario.name, s.model, s.level),
+                ((i / cells) as u32 + 1, first.scenario.name, first.model, first.level)
+            );
+        }
+    }
+
+    #[test]
+    fn an_open_loop_window_lets_every_connection_send() {
+        let p = plan(1, WARMUP, WINDOW, "echo-saturate,echo-paced");
+        let (saturate, paced) = (&p.scenarios[0], &p.scenarios[1]);
+        assert_eq!(p.window(saturate, 5000), WINDOW);
+        assert_eq!(p.window(paced, 1000), WINDOW, "2000 req/s × 1 s reach 1000 connections");
+        assert_eq!(p.window(paced, 5000), Duration::from_millis(2500));
+        let odd = Plan { knobs: Knobs { rate: 3000.0, rounds: 1 }, ..plan(1, WARMUP, WINDOW, "echo-paced") };
+        assert_eq!(p.window(paced, 5000).as_millis() * 2000, 5000 * 1000);
+        assert_eq!(odd.window(&odd.scenarios[0], 5000), Duration::from_millis(1667), "rounded up: 5001 requests");
+    }
+
+    /// The default sweep fits its 10 minutes, build included: the plan
+    /// leaves 2.5 minutes for the release build of a fresh clone (1m41s in
+    /// results/ab-checks/ci/fresh-clone-sweep.txt), the floor and the charts.
+    #[test]
+    fn the_default_sweep_fits_in_its_time() {
+        let p = plan(MODELS.len(), WARMUP, WINDOW, &scenario::DEFAULT.join(","));
+        assert_eq!(p.runs(), 180);
+        let total = p.total_seconds();
+        assert!(total < 450.0, "the default sweep takes {}", progress::clock(total));
+        assert!(total > 300.0, "{total}: the plan counts every run");
+    }
+
+    /// The time plan against the 120 runs of results/reference, with the
+    /// warm-up and window they had: what it predicts is what they took.
+    #[test]
+    fn the_time_plan_matches_what_the_reference_runs_took() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/reference");
+        let summary = Summary::load(&dir).unwrap();
+        let envj: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("env.json")).unwrap()).unwrap();
+        let secs = |k: &str| Duration::from_secs_f64(envj[k].as_f64().unwrap());
+        let p = plan(1, secs("warmup_s"), secs("duration_s"), "all");
+        let (mut predicted, mut took) = (0.0, 0.0);
+        for r in &summary.records {
+            let scenario = p.scenarios.iter().find(|s| s.name == r.scenario).unwrap();
+            let (want, got) = (p.run_seconds(scenario, r.level), r.elapsed_s);
+            assert!(
+                (got / want - 1.0).abs() < 0.1,
+                "{} {} c{}: planned {want:.2} s, took {got:.2} s",
+                r.scenario,
+                r.model,
+                r.level
+            );
+            predicted += want;
+            took += got;
+        }
+        assert!((took / predicted - 1.0).abs() < 0.03, "planned {predicted:.0} s in all, took {took:.0} s");
+    }
 }

@@ -16,25 +16,39 @@ use super::summary::{Record, RunFiles, Status};
 use super::{cpus, Plan, CONNECT_RATE};
 use crate::result::RunResult;
 
+/// Which run: a model at a level in a scenario, in one pass of the sweep.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Slot<'a> {
+    pub scenario: &'a Scenario,
+    pub model: &'a str,
+    pub level: u64,
+    /// The pass, from 1.
+    pub repeat: u32,
+}
+
 /// One model at one level: fresh server, `loadgen run`, server stopped.
 /// `None` when the sweep was interrupted meanwhile (the run is not kept).
 pub(super) fn run_one(
     plan: &Plan,
     dir: &Path,
-    scenario: &Scenario,
-    model: &str,
-    level: u64,
+    slot: &Slot,
     interrupted: &AtomicBool,
     progress: &Progress,
 ) -> Option<Record> {
+    let Slot { scenario, model, level, repeat } = *slot;
     let started = Instant::now();
-    let files = RunFiles::for_run(scenario.name, model, level);
-    let what = format!("{} · {model} · {level} conns", scenario.name);
-    let planned = plan.run_seconds(level);
+    let files = RunFiles::for_run(scenario.name, model, level, repeat);
+    let what = match plan.repeats {
+        1 => format!("{} · {model} · {level} conns", scenario.name),
+        n => format!("pass {repeat}/{n} · {} · {model} · {level} conns", scenario.name),
+    };
+    let planned = plan.run_seconds(scenario, level);
+    let window = plan.window(scenario, level);
     let failed = |why: String, result: Option<RunResult>| Record {
         scenario: scenario.name.into(),
         model: model.into(),
         level,
+        repeat,
         status: Status::Failed,
         failure: Some(why),
         loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
@@ -65,7 +79,7 @@ pub(super) fn run_one(
         "--warmup".into(),
         format!("{}ms", plan.warmup.as_millis()),
         "--duration".into(),
-        format!("{}ms", plan.duration.as_millis()),
+        format!("{}ms", window.as_millis()),
         "--json".into(),
         path(&files.json),
         "--hlog".into(),
@@ -82,7 +96,7 @@ pub(super) fn run_one(
     ];
     args.extend(scenario.flags(&plan.knobs));
     let connect_s = level as f64 / CONNECT_RATE;
-    let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() + connect_s + 30.0);
+    let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + window.as_secs_f64() + connect_s + 30.0);
     let finish = match child::spawn_loadgen(&plan.exe, &args, &plan.pinning.loadgen_cpus, &dir.join(&files.loadgen_log))
     {
         Ok(mut lg) => child::wait(
@@ -95,7 +109,7 @@ pub(super) fn run_one(
                     "connecting"
                 } else if t < connect_s + plan.warmup.as_secs_f64() {
                     "warm-up"
-                } else if t < connect_s + plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() {
+                } else if t < connect_s + plan.warmup.as_secs_f64() + window.as_secs_f64() {
                     "measuring"
                 } else {
                     "finishing"
@@ -154,6 +168,7 @@ pub(super) fn run_one(
         scenario: scenario.name.into(),
         model: model.into(),
         level,
+        repeat,
         status: Status::Ok,
         failure: None,
         loadgen_bound: result.loadgen_bound,
@@ -175,9 +190,12 @@ fn starved(r: &RunResult) -> Option<String> {
         .then(|| format!("starved: {} of {} connections never got an answer", c.never_served, c.requested))
 }
 
-pub(super) fn outcome_line(n: usize, total: usize, r: &Record) -> String {
+/// `[n/total] (pass k/R) SCENARIO MODEL LEVEL conns: ok, ...` (the pass
+/// only when there are several).
+pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> String {
     use crate::export::markdown::{thousands, us};
-    let head = format!("[{n}/{total}] {} {} {} conns:", r.scenario, r.model, r.level);
+    let pass = if repeats > 1 { format!(" pass {}/{repeats}", r.repeat) } else { String::new() };
+    let head = format!("[{n}/{total}]{pass} {} {} {} conns:", r.scenario, r.model, r.level);
     match (&r.status, &r.result) {
         (Status::Ok, Some(x)) => format!(
             "{head} ok, {} req/s, p99 {}{} ({:.1} s)",

@@ -37,6 +37,13 @@ impl Scenario {
     pub fn flags(&self, knobs: &Knobs) -> Vec<String> {
         (self.flags)(knobs)
     }
+
+    /// The request rate of an open-loop scenario (its `--rate`), `None`
+    /// for a closed loop.
+    pub fn rate(&self, knobs: &Knobs) -> Option<f64> {
+        let flags = self.flags(knobs);
+        flags.windows(2).find(|w| w[0] == "--rate").and_then(|w| w[1].parse().ok())
+    }
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -153,6 +160,8 @@ mod tests {
         let cpu = select("cpu-work").unwrap()[0].flags(&knobs);
         assert!(cpu.windows(2).any(|w| w == ["--rounds", "777"]), "{cpu:?}");
         assert!(cpu.windows(2).any(|w| w == ["--mix", "echo=80,compute=20"]), "{cpu:?}");
+        assert_eq!(select("echo-paced").unwrap()[0].rate(&knobs), Some(2500.0));
+        assert_eq!(select("echo-saturate").unwrap()[0].rate(&knobs), None);
     }
 
     #[test]
