@@ -67,9 +67,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let path = args.dir.join("performance.md");
         write_atomic(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let csv = export::csv::Csv;
+    let (csv, runs) = (export::csv::Csv, export::csv::RunsCsv);
     let md = export::markdown::Markdown;
-    for exporter in [&csv as &dyn export::Exporter, &md] {
+    for exporter in [&csv as &dyn export::Exporter, &runs, &md] {
         let path = args.dir.join(exporter.file_name());
         write_atomic(&path, &exporter.serialize(&summary)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -261,7 +261,7 @@ mod tests {
         assert!(performance_md(&summary, None).unwrap().contains("--no-floor"));
         let knee = testdata::knee_summary();
         assert!(region(&knee, None, "knee").unwrap().contains("| highest rate sustained (req/s) |"));
-        assert!(region(&knee, None, "knee-rungs").unwrap().contains("| offered req/s | achieved req/s |"));
+        assert!(region(&knee, None, "knee-rungs").unwrap().contains("| offered req/s | runs ok | achieved req/s |"));
         assert_eq!(region(&summary, None, "echo-saturate-rungs"), None, "no ladder, no rungs");
         let mux = testdata::multiplex_summary();
         assert!(region(&mux, None, "multiplex-methods").unwrap().contains("| ECHO p50 | ECHO p99 |"));

@@ -83,6 +83,14 @@ pub struct Env {
     /// CPUs the server was pinned to, when known (set by the sweep).
     pub server_cpus: Option<Vec<usize>>,
     pub git_rev: String,
+    /// `git status --porcelain` printed something outside `results/`
+    /// (untracked files included; see `env::GitState`); `None` when unknown
+    /// (no git, no checkout).
+    #[serde(default)]
+    pub git_dirty: Option<bool>,
+    /// SHA-256 of the `loadgen` executable that made this result.
+    #[serde(default)]
+    pub loadgen_sha256: Option<String>,
     /// RFC 3339, UTC.
     pub date: String,
     pub hostname: String,
@@ -225,6 +233,11 @@ pub struct ServerCost {
     pub bytes_per_req: f64,
     /// CPU time over wall time in the window (1.0 = one core busy).
     pub cpu_utilization: f64,
+    /// Whether the server's STATS thread ran at real-time priority (so no
+    /// busy thread could delay the snapshots); `None` where the server does
+    /// not say. Its own use is left out of every figure above.
+    #[serde(default)]
+    pub admin_realtime: Option<bool>,
     /// At the end of the window.
     pub threads: u64,
     pub connections_open: u64,

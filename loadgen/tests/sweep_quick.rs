@@ -69,6 +69,26 @@ fn check_charts(out: &Path, scenarios: &[&str]) {
     }
 }
 
+/// A run's JSON file, parsed.
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The SHA-256 of a file, by coreutils (not by the code under test).
+fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+/// Median, min and max, computed here.
+fn median_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    (median, v[0], v[n - 1])
+}
+
 #[test]
 fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let _serial = serial();
@@ -80,13 +100,13 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
         "--models",
         "mio-single,thread-per-conn",
         "--levels",
-        "50,100",
-        "--scenario",
-        "echo-saturate,echo-paced",
+        "50",
         "--warmup",
         "0.2s",
         "--duration",
         "0.5s",
+        "--repeat",
+        "2",
         "--out",
         out.to_str().unwrap(),
         "--servers-bin",
@@ -95,10 +115,10 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let run = loadgen(&args, &tmp);
     assert!(run.status.success(), "{}", text(&run));
 
-    // summary.json: 2 models × 2 levels × 2 scenarios, all measured.
+    // summary.json: 2 models × 2 default scenarios × 2 passes, all measured.
     let summary = Summary::load(&out).unwrap();
     assert_eq!(summary.scenarios, ["echo-saturate", "echo-paced"]);
-    assert_eq!(summary.records.len(), 8);
+    assert_eq!((summary.repeats, summary.records.len()), (2, 8));
     for r in &summary.records {
         assert_eq!(r.status, Status::Ok, "{} {} {}: {:?}\n{}", r.scenario, r.model, r.level, r.failure, text(&run));
         let result = r.result.as_ref().unwrap();
@@ -106,29 +126,38 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
         assert!(result.throughput_rps > 0.0 && result.latency.count > 0);
         assert_eq!(result.server.as_ref().unwrap().model, r.model);
         for f in [&r.files.json, &r.files.hlog, &r.files.hgrm] {
+            assert!(f.contains(&format!("{}-c{}-r{}.", r.model, r.level, r.repeat)), "{f}");
             assert!(out.join(f).is_file(), "no {f}");
         }
     }
-    let paced = summary.find("echo-paced", "mio-single", 100).unwrap();
+    let paced = summary.find("echo-paced", "mio-single", 50).unwrap();
     assert!(paced.result.as_ref().unwrap().args.iter().any(|a| a == "--rate"));
 
-    // summary.csv: a header and one row per run, with the lead columns.
+    // summary.csv: a header and one row per cell; runs.csv: one per run.
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 9, "{csv}");
-    assert!(lines[0].starts_with("scenario,model,level,status,failure,loadgen_bound,"), "{}", lines[0]);
-    assert!(lines[0].contains("throughput_rps") && lines[0].contains("server.cpu_us_per_req"));
-    assert!(lines[1..].iter().all(|l| l.contains(",ok,")));
+    assert_eq!(lines.len(), 5, "{csv}");
+    assert!(
+        lines[0].starts_with("scenario,model,level,runs,ok_runs,outcome,failure,loadgen_bound_runs,"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains(",throughput_rps,throughput_rps.min,throughput_rps.max,throughput_rps.n,"));
+    assert!(lines[1..].iter().all(|l| l.contains(",2,2,ok,")), "{csv}");
+    let runs_csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert_eq!(runs_csv.lines().count(), 9, "{runs_csv}");
+    assert!(runs_csv.starts_with("scenario,model,level,repeat,status,"), "{runs_csv}");
 
-    // env.json: pinning, what ran, what was skipped.
-    let env: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap();
+    // env.json: pinning, what ran, what was skipped, and provenance.
+    let env = json(&out.join("env.json"));
     let pin = &env["pinning"];
     assert!(!pin["server_cpus"].as_array().unwrap().is_empty() && !pin["loadgen_cpus"].as_array().unwrap().is_empty());
     assert_eq!(env["models"], serde_json::json!(["mio-single", "thread-per-conn"]));
-    assert_eq!(env["runs_done"], 8);
+    assert_eq!((env["runs_done"].as_u64(), env["repeats"].as_u64()), (Some(8), Some(2)));
     assert_eq!(env["interrupted"], false);
     assert!(env["compute"]["rounds"].as_u64().unwrap() > 0);
     assert!(env["finished"].is_string());
+    check_provenance(&env, &args, &servers, &summary);
 
     check_charts(&out, &["echo-saturate", "echo-paced"]);
     assert!(holders_of(&out).is_empty(), "processes still hold result files open: {:?}", holders_of(&out));
@@ -146,15 +175,150 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let rep = loadgen(&["report", out.to_str().unwrap(), "--update-report", report_md.to_str().unwrap()], &tmp);
     assert!(rep.status.success(), "{}", text(&rep));
     let stdout = String::from_utf8_lossy(&rep.stdout);
-    assert!(stdout.contains("## echo-saturate") && stdout.contains("| mio-single | 100 |"), "{stdout}");
+    assert!(stdout.contains("## echo-saturate") && stdout.contains("| mio-single | 50 | 2 |"), "{stdout}");
     check_charts(&out, &["echo-saturate", "echo-paced"]);
-    assert_eq!(std::fs::read_to_string(out.join("summary.csv")).unwrap().lines().count(), 9);
+    assert_eq!(std::fs::read_to_string(out.join("summary.csv")).unwrap().lines().count(), 5);
     let report = std::fs::read_to_string(&report_md).unwrap();
     assert!(report.starts_with("# Report\n\nHand-written.\n"));
-    assert!(!report.contains("stale") && report.contains("| thread-per-conn | 50 |"), "{report}");
+    assert!(!report.contains("stale") && report.contains("| thread-per-conn | 50 | 2 |"), "{report}");
     assert!(report.contains("not run"), "a region for a scenario not in the sweep stays as it was");
 
+    check_interleaved(&out, &summary, &run);
+    check_medians(&out);
+    check_ties(&out);
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// env.json names the exact command, the git state and each binary's
+/// SHA-256, and every run's JSON names the loadgen that made it.
+fn check_provenance(env: &serde_json::Value, args: &[&str], servers: &Path, summary: &Summary) {
+    let command: Vec<&str> = env["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(command[0], LOADGEN);
+    assert_eq!(command[1..], *args, "the exact command line");
+    let git = &env["git"];
+    assert_eq!(git["revision"].as_str().map(str::len), Some(40), "{git}");
+    // What git itself says, results/ left out (see loadgen::env::GitState).
+    let top = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let porcelain = Command::new("git")
+        .arg("-C")
+        .arg(top)
+        .args(["status", "--porcelain", "--", ".", ":(exclude)results"])
+        .output()
+        .unwrap();
+    let dirty = !String::from_utf8_lossy(&porcelain.stdout).trim().is_empty();
+    assert_eq!(git["dirty"].as_bool(), Some(dirty), "{git}");
+    let hash = |role: &str| {
+        let b = env["binaries"].as_array().unwrap().iter().find(|b| b["role"] == role).unwrap();
+        b["sha256"].as_str().unwrap().to_string()
+    };
+    assert_eq!(hash("loadgen"), sha256sum(Path::new(LOADGEN)));
+    assert_eq!(hash("servers"), sha256sum(servers));
+    assert_eq!(env["binaries_changed"], serde_json::json!([]));
+    for r in &summary.records {
+        let e = &r.result.as_ref().unwrap().env;
+        assert_eq!(e.loadgen_sha256.as_deref(), Some(hash("loadgen").as_str()), "{}", r.files.json);
+        assert_eq!(e.git_dirty, Some(dirty));
+    }
+}
+
+/// The runs went pass by pass: by the time each run's JSON was written
+/// (the file's modification time, set by the child that ran it) and by the
+/// progress lines, every run of pass 1 came before any run of pass 2.
+fn check_interleaved(out: &Path, summary: &Summary, run: &Output) {
+    let mut written: Vec<(std::time::SystemTime, u32)> = summary
+        .records
+        .iter()
+        .map(|r| (std::fs::metadata(out.join(&r.files.json)).unwrap().modified().unwrap(), r.repeat))
+        .collect();
+    written.sort();
+    let passes: Vec<u32> = written.iter().map(|w| w.1).collect();
+    assert_eq!(passes, [[1; 4], [2; 4]].concat(), "the order the runs' files were written in");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let said: Vec<u32> =
+        stderr.lines().filter_map(|l| l.split(" pass ").nth(1)?.split('/').next()?.parse().ok()).collect();
+    assert_eq!(said, [[1; 4], [2; 4]].concat(), "the progress lines: {stderr}");
+}
+
+/// summary.json's cells: each figure's median, min, max and count over the
+/// passes, as computed here from the runs' own JSON files.
+fn check_medians(out: &Path) {
+    let summary = json(&out.join("summary.json"));
+    let cells = summary["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 4);
+    for cell in cells {
+        let (scenario, model, level) =
+            (cell["scenario"].as_str().unwrap(), cell["model"].as_str().unwrap(), cell["level"].as_u64().unwrap());
+        let runs: Vec<serde_json::Value> =
+            (1..=2).map(|k| json(&out.join(format!("runs/{scenario}/{model}-c{level}-r{k}.json")))).collect();
+        for path in [
+            &["throughput_rps"][..],
+            &["latency", "p99"],
+            &["server", "cpu_us_per_req"],
+            &["loadgen", "cpu_us_per_req"],
+        ] {
+            let values: Vec<f64> = runs.iter().map(|r| path.iter().fold(r, |v, k| &v[*k]).as_f64().unwrap()).collect();
+            let (median, min, max) = median_min_max(values);
+            let f = &cell["figures"][path.join(".")];
+            // serde_json reads floats to within an ulp: compare to 1e-12.
+            let close = |k: &str, want: f64| (f[k].as_f64().unwrap() - want).abs() <= 1e-12 * want.abs().max(1.0);
+            let what = format!("{scenario} {model} c{level} {}: {f} vs {median} ({min}–{max})", path.join("."));
+            assert!(close("median", median) && close("min", min) && close("max", max), "{what}");
+            assert_eq!(f["n"], 2);
+        }
+    }
+}
+
+/// tables.md calls a difference between the two models a tie exactly
+/// where their min–max ranges overlap (or a throughput was loadgen-bound),
+/// and otherwise names the better one.
+fn check_ties(out: &Path) {
+    let summary = json(&out.join("summary.json"));
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    let (mut ties, mut wins) = (0, 0);
+    for scenario in ["echo-saturate", "echo-paced"] {
+        let section = tables.split(&format!("### {scenario}: every model")).nth(1).unwrap();
+        {
+            let level = 50;
+            let figures = [
+                ("req/s", "throughput_rps", true),
+                ("p99", "latency.p99", false),
+                ("CPU µs/req", "server.cpu_us_per_req", false),
+            ];
+            for (figure, path, higher) in figures {
+                let cell = |model: &str| {
+                    summary["cells"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|c| c["scenario"] == scenario && c["model"] == model && c["level"] == level)
+                        .unwrap()
+                        .clone()
+                };
+                let (a, b) = (cell("mio-single"), cell("thread-per-conn"));
+                let range = |c: &serde_json::Value| {
+                    let f = &c["figures"][path];
+                    (f["min"].as_f64().unwrap(), f["max"].as_f64().unwrap(), f["median"].as_f64().unwrap())
+                };
+                let ((a_lo, a_hi, a_mid), (b_lo, b_hi, b_mid)) = (range(&a), range(&b));
+                let bound = figure == "req/s"
+                    && (a["loadgen_bound_runs"].as_u64() > Some(0) || b["loadgen_bound_runs"].as_u64() > Some(0));
+                let row = section
+                    .lines()
+                    .find(|l| l.starts_with(&format!("| {level} | {figure} |")))
+                    .unwrap_or_else(|| panic!("no {level} {figure} row in {section}"));
+                let ahead = row.trim_end_matches(" |").rsplit(" | ").next().unwrap();
+                if bound || (a_lo <= b_hi && b_lo <= a_hi) {
+                    ties += 1;
+                    assert_eq!(ahead, "tie: mio-single, thread-per-conn", "{row}");
+                } else {
+                    wins += 1;
+                    let better = if (a_mid > b_mid) == higher { "mio-single" } else { "thread-per-conn" };
+                    assert_eq!(ahead, format!("**{better}**"), "{row}");
+                }
+            }
+        }
+    }
+    eprintln!("tables.md: {ties} ties and {wins} differences, each as the ranges say");
 }
 
 /// A model that cannot start is recorded with its reason, and the sweep goes on.
@@ -187,6 +351,8 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
         "--duration",
         "0.3s",
         "--no-charts",
+        "--repeat",
+        "1",
         "--out",
         out.to_str().unwrap(),
         "--servers-bin",
@@ -201,7 +367,9 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
     assert!(why.contains("server did not start") && why.contains("cannot spawn worker threads"), "{why}");
     assert_eq!(summary.find("echo-saturate", "mio-single", 20).unwrap().status, Status::Ok, "{}", text(&run));
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    assert!(csv.lines().any(|l| l.starts_with("echo-saturate,pool,20,failed,server did not start")), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("echo-saturate,pool,20,1,0,failed,server did not start")), "{csv}");
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert!(runs.lines().any(|l| l.starts_with("echo-saturate,pool,20,1,failed,server did not start")), "{runs}");
     assert!(String::from_utf8_lossy(&run.stderr).contains("FAILED: server did not start"));
     std::fs::remove_dir_all(&tmp).unwrap();
 }
@@ -251,10 +419,10 @@ fn refuses_bad_flags_with_the_flag_named() {
     let cases: [(&[&str], &str); 8] = [
         (&["--models", "nginx"], "--models nginx: no such model"),
         (&["--scenario", "fast"], "--scenario fast: no such scenario"),
-        (&["--rate", "10", "--levels", "200", "--duration", "1s"], "--rate 10"),
+        (&["--rate", "0"], "--rate 0"),
+        (&["--repeat", "0"], "--repeat"),
         (&["--server-cpus", "0", "--loadgen-cpus", "0"], "overlap"),
         (&["--scenario", "knee", "--rates", "0,100"], "--rates: give positive request rates"),
-        (&["--scenario", "knee", "--rates", "50,100", "--levels", "200", "--duration", "1s"], "knee's rate 50"),
         (&["--scenario", "knee", "--slo", "0"], "--slo must be more than 0"),
         (&["--scenario", "multiplex", "--rates", "100"], "--rates: none of the chosen scenarios has a ladder"),
     ];
@@ -304,6 +472,8 @@ fn a_small_knee_ladder() {
             "0.2s",
             "--duration",
             "0.5s",
+            "--repeat",
+            "1",
             "--no-floor",
             "--out",
             out.to_str().unwrap(),
@@ -327,7 +497,7 @@ fn a_small_knee_ladder() {
         let rate = r.offered_rps.unwrap();
         assert!(x.args.windows(2).any(|w| w == ["--rate", &rate.to_string()]), "{:?}", x.args);
         assert!((x.throughput_rps - rate).abs() < 0.1 * rate, "{rate}: answered {}", x.throughput_rps);
-        assert!(out.join(&r.files.json).is_file() && r.files.json.ends_with(&format!("-c20-r{rate}.json")));
+        assert!(out.join(&r.files.json).is_file() && r.files.json.ends_with(&format!("-c20-at{rate}-r1.json")));
     }
     let env = env_json(&out);
     assert_eq!(env["scenarios"][0]["rates"], serde_json::json!([100.0, 200.0, 400.0]));
@@ -348,7 +518,7 @@ fn a_small_knee_ladder() {
     let summary = Summary::load(&out).unwrap();
     assert_eq!(summary.records.len(), 2, "{}", text(&run));
     assert_eq!(env_json(&out)["runs_skipped"], 1);
-    assert!(String::from_utf8_lossy(&run.stderr).contains("the 1 above are skipped"), "{}", text(&run));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("the rest of the ladder is skipped"), "{}", text(&run));
     let report_md = tmp.join("REPORT.md");
     std::fs::write(
         &report_md,
@@ -392,6 +562,8 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
             "0.5s",
             "--duration",
             "1.5s",
+            "--repeat",
+            "1",
             "--no-floor",
             "--out",
             out.to_str().unwrap(),

@@ -8,7 +8,8 @@
 //!   number of bytes it used, or `Ok(None)` while the frame is still partial.
 //! - [`encode`] appends a frame to an output buffer.
 //! - [`compute`] is the CPU-bound work behind the `COMPUTE` method.
-//! - [`Stats`] is the JSON record behind the `STATS` method.
+//! - [`Stats`] is the JSON record behind the `STATS` method (with
+//!   [`AdminThread`], the admin thread's own share, left out of it).
 //!
 //! A frame is a 16-byte header followed by `len` payload bytes, big-endian:
 //!
@@ -274,6 +275,12 @@ pub fn classify(frame: &Frame) -> Result<Request, (Status, &'static str)> {
 /// Counters are totals since the process started; a client takes two
 /// snapshots and subtracts. CPU and context switches come from
 /// `getrusage(RUSAGE_SELF)`, so they include threads that have exited.
+///
+/// `user_us`, `sys_us`, the context switches and `syscalls` are the whole
+/// process's, as PROTOCOL.md words them. A server that reports its admin
+/// thread's own use in [`Stats::admin`] lets a client leave the instrument
+/// out: [`Stats::less_admin`] takes it away, so that reading STATS once a
+/// second does not show up as the server's cost.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Stats {
     pub model: String,
@@ -303,9 +310,68 @@ pub struct Stats {
     /// the code. Absent where `syscalls` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_wait: Option<u64>,
+    /// The admin thread that answers STATS: whether it runs at real-time
+    /// priority, and its own cost, which the fields above include (see
+    /// [`Stats::less_admin`]). An extra field, absent from servers that do
+    /// not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminThread>,
+}
+
+/// The admin thread of a server, as its `STATS` reports it.
+///
+/// Its figures are totals since the thread started, in the units of the
+/// same-named [`Stats`] fields: the part of the process's totals that was
+/// the instrument's.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AdminThread {
+    /// True when it runs at real-time priority (SCHED_FIFO), so that no
+    /// busy thread of the server can keep it from answering.
+    pub realtime: bool,
+    /// Its scheduling policy in words (`SCHED_FIFO 1`), or why it is not
+    /// real-time (`SCHED_OTHER: sched_setscheduler: Operation not permitted`).
+    pub priority: String,
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub voluntary_ctxt_switches: u64,
+    pub involuntary_ctxt_switches: u64,
+    /// Its own system calls, where the server counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_wait: Option<u64>,
 }
 
 impl Stats {
+    /// The server's own use: the whole process's less its admin thread's
+    /// (when it reports it; else unchanged). Context switches and system
+    /// calls are subtracted field by field. CPU time is subtracted in sum
+    /// and split in the process's own user:sys proportion: the kernel splits
+    /// a thread's run time by its own sampled ticks, so a thread that took
+    /// one tick in user mode reports all its time as user while the process
+    /// may report most of its time as sys, and field-by-field differences
+    /// would go negative. Calls the admin thread could not count itself are
+    /// not subtracted.
+    pub fn less_admin(&self) -> Stats {
+        let Some(a) = &self.admin else { return self.clone() };
+        let total = self.user_us + self.sys_us;
+        let left = total.saturating_sub(a.user_us + a.sys_us);
+        let sys = if total == 0 { 0 } else { (left as u128 * self.sys_us as u128 / total as u128) as u64 };
+        let calls = |all: Option<u64>, mine: Option<u64>| match (all, mine, a.syscalls) {
+            (Some(all), Some(mine), Some(_)) => Some(all.saturating_sub(mine)),
+            (all, _, _) => all,
+        };
+        Stats {
+            user_us: left - sys,
+            sys_us: sys,
+            voluntary_ctxt_switches: self.voluntary_ctxt_switches.saturating_sub(a.voluntary_ctxt_switches),
+            involuntary_ctxt_switches: self.involuntary_ctxt_switches.saturating_sub(a.involuntary_ctxt_switches),
+            syscalls: calls(self.syscalls, a.syscalls),
+            syscalls_wait: calls(self.syscalls_wait, a.syscalls_wait),
+            ..self.clone()
+        }
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("Stats always serializes")
     }
@@ -495,6 +561,57 @@ mod tests {
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
+        assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn less_admin_takes_the_instruments_use_out() {
+        let admin = AdminThread {
+            realtime: true,
+            priority: "SCHED_FIFO 1".into(),
+            // Its own split (all user) need not match the process's.
+            user_us: 400,
+            sys_us: 0,
+            voluntary_ctxt_switches: 10,
+            involuntary_ctxt_switches: 20,
+            syscalls: Some(300),
+            syscalls_wait: Some(20),
+        };
+        let process = Stats {
+            user_us: 1_000,
+            sys_us: 3_000,
+            voluntary_ctxt_switches: 50,
+            involuntary_ctxt_switches: 100,
+            syscalls: Some(900),
+            syscalls_wait: Some(100),
+            admin: Some(admin.clone()),
+            ..Default::default()
+        };
+        let own = process.less_admin();
+        assert_eq!(own.user_us + own.sys_us, 3_600, "CPU time is exact in sum");
+        assert_eq!((own.user_us, own.sys_us), (900, 2_700), "split as the process's own, 1:3");
+        assert_eq!((own.voluntary_ctxt_switches, own.involuntary_ctxt_switches), (40, 80));
+        assert_eq!((own.syscalls, own.syscalls_wait), (Some(600), Some(80)));
+        let without = Stats { admin: None, ..process.clone() };
+        assert_eq!(without.less_admin(), without, "nothing reported, nothing taken");
+        // Calls the admin thread did not count are not subtracted.
+        let uncounted = AdminThread { syscalls: None, syscalls_wait: None, ..admin };
+        let s = Stats { admin: Some(uncounted), ..process }.less_admin();
+        assert_eq!((s.syscalls, s.syscalls_wait), (Some(900), Some(100)));
+    }
+
+    #[test]
+    fn stats_admin_is_optional_and_round_trips() {
+        // A reader of older servers (no `admin`) and one of newer servers
+        // both get what was sent.
+        let old = br#"{"model":"m","pid":1,"uptime_us":0,"threads":1,"connections_open":0,
+            "connections_accepted":0,"requests":0,"bytes_in":0,"bytes_out":0,"errors":0,"user_us":0,
+            "sys_us":0,"voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0,"rss_bytes":0,"max_rss_bytes":0}"#;
+        assert_eq!(Stats::from_json(old).unwrap().admin, None);
+        let admin = AdminThread { realtime: true, priority: "SCHED_FIFO 1".into(), user_us: 7, ..Default::default() };
+        let s = Stats { admin: Some(admin), ..Default::default() };
+        let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
+        assert_eq!(v["admin"]["realtime"], true);
         assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
     }
 

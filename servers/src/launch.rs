@@ -47,8 +47,9 @@ pub struct CommonOptions {
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub addr: SocketAddr,
 
-    /// Admin port for STATS, served by a thread of its own so that counters
-    /// can be read while the data path is saturated. `none` turns it off.
+    /// Admin port for STATS, served by a thread of its own at real-time
+    /// priority where permitted, so that counters can be read while the data
+    /// path is saturated; its own cost is left out of them. `none` turns it off.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub admin: AdminAddr,
 
@@ -130,7 +131,10 @@ pub fn launch(
         Some(addr) => {
             let l = net::listen(addr, 128).map_err(|source| LaunchError::Listen { flag: "admin", addr, source })?;
             let bound = l.local_addr().map_err(LaunchError::Setup)?;
-            stats::spawn_admin(l).map_err(LaunchError::Setup)?;
+            let priority = crate::admin::spawn(l).map_err(LaunchError::Setup)?;
+            if !priority.is_realtime() {
+                eprintln!("{model}: the admin thread runs at normal priority, so STATS may starve: {priority}");
+            }
             bound.to_string()
         }
         None => "none".to_string(),

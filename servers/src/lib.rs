@@ -14,6 +14,7 @@
 //! Then the reference peers: [`models::tokio_model`] and, with the `libevent`
 //! feature, `models::libevent` (the seed's own design, in C).
 
+pub mod admin;
 pub mod dispatch;
 pub mod evloop;
 pub mod launch;

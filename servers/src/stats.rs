@@ -1,17 +1,54 @@
-//! The process-wide counters behind `STATS`, and the admin port.
+//! The process-wide counters behind `STATS`, and the snapshot that reads them.
 //!
 //! The counters are plain relaxed atomics: a model bumps them as it works,
 //! and [`snapshot`] adds what the kernel knows about the whole process
 //! (`getrusage(RUSAGE_SELF)`, which still counts threads that have exited).
+//! The admin port that serves it is `admin.rs`.
+//!
+//! ## The instrument's own cost can be left out
+//!
+//! The load generator reads STATS once a second. Each read wakes the admin
+//! thread, which answers and then blocks again: one voluntary context
+//! switch, some CPU and a dozen system calls per read, which a server that
+//! is otherwise idle or event-driven would show as its own (28 event-loop
+//! runs once showed exactly 6 voluntary switches per window: the window's
+//! 6 reads). STATS keeps PROTOCOL.md's fields as the whole process's, and
+//! reports the admin thread's own use apart in `admin` (proto's
+//! `AdminThread`), so that a client takes it out (`Stats::less_admin`, as
+//! the load generator does):
+//!
+//! - CPU (user, sys) and context switches (voluntary, involuntary): the
+//!   admin thread's own `getrusage(RUSAGE_THREAD)`, read by the admin
+//!   thread right after the process's `getrusage(RUSAGE_SELF)`, so that
+//!   both are totals up to the same instant.
+//! - System calls: the admin thread's own counters
+//!   (`syscount::ThreadCounters`). The few calls made between the two reads
+//!   are the same in every snapshot, so they cancel in a difference.
+//!
+//! What is *not* left out that way:
+//!
+//! - A thread the admin thread preempts (it runs at real-time priority, see
+//!   `admin.rs`) takes an involuntary switch: at most one per STATS read.
+//! - User and system time apart: the kernel splits run time between them
+//!   by sampled ticks, separately for the process and for the thread, so
+//!   the admin thread's CPU time is taken out of the process's in the
+//!   proportion of the process's own split. Their sum, the CPU time, is
+//!   exact (to the µs); each part is as good as the kernel's split.
+//! - On loopback the sender's side runs the receiver's TCP path: the STATS
+//!   request's delivery is charged to the client, the answer's to the admin
+//!   thread (so left out); nothing of it to the server's other threads.
+//! - Memory and `threads` are the whole process's (the admin thread is one
+//!   thread with a small stack).
+//! - A STATS sent on a *data* port (`dispatch.rs`) is answered by a data
+//!   thread, which pays for it like for any request; it subtracts the admin
+//!   thread's use as of that thread's last answer (published after each),
+//!   which misses at most the admin thread's latest wake-up.
 
-use std::io::{self, Read, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
-use std::thread;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use proto::{Frame, Request, Stats, Status};
+use proto::{AdminThread, Frame, Stats, Status};
 
 /// What the models count; everything else in [`Stats`] comes from the kernel.
 #[derive(Default)]
@@ -62,18 +99,90 @@ impl Counters {
     }
 }
 
-/// The counters plus the kernel's view of this process, right now.
-pub fn snapshot() -> Stats {
-    let (model, started) = IDENTITY.get().copied().unwrap_or(("unknown", Instant::now()));
+/// CPU time, context switches and system calls: of the whole process, or
+/// of one thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub user_us: u64,
+    pub sys_us: u64,
+    pub voluntary: u64,
+    pub involuntary: u64,
+    /// (every call, waiting calls), where they are counted.
+    pub syscalls: Option<(u64, u64)>,
+    /// Peak resident memory (`ru_maxrss`): the process's, whoever asks.
+    pub max_rss_bytes: u64,
+}
+
+impl Usage {
+    /// The whole process's, threads that have exited included.
+    pub fn process() -> Usage {
+        let rusage = rusage(libc::RUSAGE_SELF);
+        Usage { syscalls: crate::syscount::read(), ..rusage }
+    }
+
+    /// The calling thread's own, with its system calls if it counts them.
+    pub fn this_thread(counters: Option<&crate::syscount::ThreadCounters>) -> Usage {
+        let rusage = rusage(libc::RUSAGE_THREAD);
+        Usage { syscalls: counters.and_then(|c| c.read()), ..rusage }
+    }
+
+    /// The admin thread's use as STATS reports it.
+    pub fn as_admin(self, priority: &crate::admin::Priority) -> AdminThread {
+        AdminThread {
+            realtime: priority.is_realtime(),
+            priority: priority.to_string(),
+            user_us: self.user_us,
+            sys_us: self.sys_us,
+            voluntary_ctxt_switches: self.voluntary,
+            involuntary_ctxt_switches: self.involuntary,
+            syscalls: self.syscalls.map(|(all, _)| all),
+            syscalls_wait: self.syscalls.map(|(_, waits)| waits),
+        }
+    }
+}
+
+/// getrusage(2) for `who` (RUSAGE_SELF or RUSAGE_THREAD).
+fn rusage(who: libc::c_int) -> Usage {
     // SAFETY: getrusage fills the zeroed struct we pass and nothing else.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        libc::getrusage(who, &mut ru);
         ru
     };
     let tv_us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Usage {
+        user_us: tv_us(ru.ru_utime),
+        sys_us: tv_us(ru.ru_stime),
+        voluntary: ru.ru_nvcsw as u64,
+        involuntary: ru.ru_nivcsw as u64,
+        syscalls: None,
+        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+    }
+}
+
+/// The admin thread's use as of its last answer, for snapshots taken on
+/// other threads.
+static ADMIN_PUBLISHED: Mutex<Option<AdminThread>> = Mutex::new(None);
+
+/// Called by the admin thread after each answer.
+pub fn publish_admin(admin: AdminThread) {
+    *ADMIN_PUBLISHED.lock().unwrap_or_else(|e| e.into_inner()) = Some(admin);
+}
+
+/// The counters plus the kernel's view of this process, right now, and the
+/// admin thread's use as of its last answer. Any thread may call it; the
+/// admin thread itself uses [`snapshot_with`], which is exact.
+pub fn snapshot() -> Stats {
+    let process = Usage::process();
+    let admin = ADMIN_PUBLISHED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    snapshot_with(process, admin)
+}
+
+/// The counters, `process` (read just now) and `admin`'s own use.
+pub fn snapshot_with(process: Usage, admin: Option<AdminThread>) -> Stats {
+    let (model, started) = IDENTITY.get().copied().unwrap_or(("unknown", Instant::now()));
+    let server = process;
     let c = &COUNTERS;
-    let counted = crate::syscount::read();
     Stats {
         model: model.to_string(),
         pid: std::process::id(),
@@ -85,14 +194,15 @@ pub fn snapshot() -> Stats {
         bytes_in: c.bytes_in.load(Relaxed),
         bytes_out: c.bytes_out.load(Relaxed),
         errors: c.errors.load(Relaxed),
-        user_us: tv_us(ru.ru_utime),
-        sys_us: tv_us(ru.ru_stime),
-        voluntary_ctxt_switches: ru.ru_nvcsw as u64,
-        involuntary_ctxt_switches: ru.ru_nivcsw as u64,
+        user_us: server.user_us,
+        sys_us: server.sys_us,
+        voluntary_ctxt_switches: server.voluntary,
+        involuntary_ctxt_switches: server.involuntary,
         rss_bytes: rss_bytes(),
-        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
-        syscalls: counted.map(|(all, _)| all),
-        syscalls_wait: counted.map(|(_, waits)| waits),
+        max_rss_bytes: process.max_rss_bytes,
+        syscalls: server.syscalls.map(|(all, _)| all),
+        syscalls_wait: server.syscalls.map(|(_, waits)| waits),
+        admin,
     }
 }
 
@@ -115,66 +225,14 @@ fn rss_bytes() -> u64 {
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
 }
 
-static ADMIN_ACCEPT: crate::log::RateLimited =
-    crate::log::RateLimited::new("admin: accept failed", std::time::Duration::from_secs(1));
+/// A `STATS` response carrying `stats`.
+pub fn frame(id: u64, stats: &Stats) -> Frame {
+    Frame::response(id, proto::Method::Stats as u8, Status::Ok, stats.to_json())
+}
 
-/// The `STATS` response to a request with this id.
+/// The `STATS` response to a request with this id, from any thread.
 pub fn stats_frame(id: u64) -> Frame {
-    Frame::response(id, proto::Method::Stats as u8, Status::Ok, snapshot().to_json())
-}
-
-/// Serve `STATS` on the admin port from threads of its own, so that the
-/// counters can be read even while the data path is saturated or starved.
-/// Only `STATS` is served here; other methods get `UNKNOWN_METHOD`.
-pub fn spawn_admin(listener: TcpListener) -> io::Result<()> {
-    thread::Builder::new().name("admin".into()).spawn(move || {
-        for stream in listener.incoming() {
-            let stream = match stream {
-                Ok(s) => s,
-                // Out of descriptors: wait for one to free up rather than
-                // spinning on a backlog that accept() cannot drain.
-                Err(e) if crate::net::is_resource_exhaustion(&e) => {
-                    ADMIN_ACCEPT.log(&e);
-                    thread::sleep(std::time::Duration::from_millis(100));
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            // One short-lived thread per admin client: admin traffic is a
-            // couple of requests per benchmark run, never a hot path.
-            let _ = thread::Builder::new()
-                .name("admin-conn".into())
-                .stack_size(64 * 1024)
-                .spawn(move || serve_admin(stream));
-        }
-    })?;
-    Ok(())
-}
-
-fn serve_admin(mut stream: std::net::TcpStream) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    loop {
-        while let Some((req, used)) = proto::decode_with_limit(&buf, 4096).map_err(io::Error::other)? {
-            buf.drain(..used);
-            let resp = match proto::classify(&req) {
-                Ok(Request::Stats) => stats_frame(req.id),
-                Ok(_) => {
-                    Frame::response(req.id, req.method, Status::UnknownMethod, b"admin port serves STATS only".to_vec())
-                }
-                Err((status, msg)) => Frame::response(req.id, req.method, status, msg.as_bytes().to_vec()),
-            };
-            let mut out = Vec::new();
-            proto::encode(&resp, &mut out);
-            stream.write_all(&out)?;
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    frame(id, &snapshot())
 }
 
 #[cfg(test)]

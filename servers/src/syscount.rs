@@ -15,6 +15,9 @@
 //! live threads' counts and those of threads that have exited). They are
 //! counters, not traces: nothing is recorded per call.
 //!
+//! The admin thread opens a second pair for itself alone ([`ThreadCounters`],
+//! no `inherit`), so that STATS can leave its own calls out (`stats.rs`).
+//!
 //! STATS reports both (`syscalls`, `syscalls_wait`). The calls that do
 //! work (all minus waits) are exact per request: one read and one write per
 //! ECHO for every model but libevent, whose bufferevents make five. The
@@ -68,11 +71,7 @@ pub fn start() {
         if WAITS.is_empty() {
             return Err("no table of waiting system calls for this architecture".into());
         }
-        let id = tracepoint_id()?;
-        let all = open_counter(id, None).map_err(|e| format!("perf_event_open(raw_syscalls:sys_enter): {e}"))?;
-        let filter = WAITS.iter().map(|n| format!("id == {n}")).collect::<Vec<_>>().join(" || ");
-        let waits = open_counter(id, Some(&filter)).map_err(|e| format!("perf_event_open with a filter: {e}"))?;
-        Ok((all, waits))
+        open_pair(Scope::ProcessFromNowOn)
     });
 }
 
@@ -80,7 +79,55 @@ pub fn start() {
 /// [`start`], or `None` when they are not counted.
 pub fn read() -> Option<(u64, u64)> {
     let (all, waits) = *COUNTERS.get()?.as_ref().ok()?;
+    read_pair(all, waits)
+}
+
+/// The same two counts for one thread only: the thread that opened them.
+pub struct ThreadCounters {
+    all: i32,
+    waits: i32,
+}
+
+impl ThreadCounters {
+    /// Count the calling thread's own system calls from now on; `None`
+    /// where the process's calls are not counted (nothing to subtract from).
+    pub fn open_for_this_thread() -> Option<ThreadCounters> {
+        counting()
+            .then(|| open_pair(Scope::ThisThread).ok())
+            .flatten()
+            .map(|(all, waits)| ThreadCounters { all, waits })
+    }
+
+    /// (every system call, waiting calls only) of the thread that opened them.
+    pub fn read(&self) -> Option<(u64, u64)> {
+        read_pair(self.all, self.waits)
+    }
+}
+
+fn read_pair(all: i32, waits: i32) -> Option<(u64, u64)> {
     Some((read_counter(all)?, read_counter(waits)?))
+}
+
+/// Whose calls a counter counts.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// The calling thread and every thread created after (`inherit`).
+    ProcessFromNowOn,
+    /// The calling thread alone.
+    ThisThread,
+}
+
+/// Open the counter of every call and the counter of waiting calls.
+fn open_pair(scope: Scope) -> Result<(i32, i32), String> {
+    let id = tracepoint_id()?;
+    let all = open_counter(id, None, scope).map_err(|e| format!("perf_event_open(raw_syscalls:sys_enter): {e}"))?;
+    let filter = WAITS.iter().map(|n| format!("id == {n}")).collect::<Vec<_>>().join(" || ");
+    let waits = open_counter(id, Some(&filter), scope).map_err(|e| {
+        // SAFETY: closing the fd we opened above, which nothing else holds.
+        unsafe { libc::close(all) };
+        format!("perf_event_open with a filter: {e}")
+    })?;
+    Ok((all, waits))
 }
 
 fn read_counter(fd: i32) -> Option<u64> {
@@ -122,10 +169,11 @@ fn mount_tracefs() -> bool {
     unsafe { libc::mount(src.as_ptr(), target.as_ptr(), kind.as_ptr(), 0, std::ptr::null()) == 0 }
 }
 
-/// perf_event_open(2) for one tracepoint, this process and its future
-/// threads (`inherit`), any CPU, counting from now; with an ftrace filter
-/// on the event's fields (`id == 232 || ...`) when one is given.
-fn open_counter(tracepoint: u64, filter: Option<&str>) -> io::Result<i32> {
+/// perf_event_open(2) for one tracepoint, the calling thread (pid 0) and,
+/// for [`Scope::ProcessFromNowOn`], its future threads (`inherit`), any
+/// CPU, counting from now; with an ftrace filter on the event's fields
+/// (`id == 232 || ...`) when one is given.
+fn open_counter(tracepoint: u64, filter: Option<&str>, scope: Scope) -> io::Result<i32> {
     const PERF_TYPE_TRACEPOINT: u32 = 2;
     const INHERIT: u64 = 1 << 1;
     const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
@@ -135,7 +183,10 @@ fn open_counter(tracepoint: u64, filter: Option<&str>) -> io::Result<i32> {
     let mut attr = [0u64; 14];
     attr[0] = PERF_TYPE_TRACEPOINT as u64 | (112u64 << 32);
     attr[1] = tracepoint;
-    attr[5] = INHERIT;
+    attr[5] = match scope {
+        Scope::ProcessFromNowOn => INHERIT,
+        Scope::ThisThread => 0,
+    };
     // SAFETY: attr is a zero-padded perf_event_attr of the size it declares.
     let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), 0, -1, -1, PERF_FLAG_FD_CLOEXEC) };
     if fd < 0 {
@@ -186,5 +237,33 @@ mod tests {
         // Other tests' threads may wait meanwhile: at least ours are there.
         assert!(waits2 - waits >= 1000, "counted {} waits, expected ≥ 1000", waits2 - waits);
         assert!(waits2 - waits < all2 - all - 1000, "the getppid calls are not waits");
+    }
+
+    fn getppid_times(n: usize) {
+        for _ in 0..n {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::getppid() };
+        }
+    }
+
+    /// A thread's own counters see its calls and no other thread's.
+    #[test]
+    fn thread_counters_count_one_thread() {
+        start();
+        if !counting() {
+            eprintln!("skipped: {}", status());
+            return;
+        }
+        let own = std::thread::spawn(|| {
+            let mine = ThreadCounters::open_for_this_thread().expect("counting, so a thread's counters open");
+            let (before, _) = mine.read().unwrap();
+            // Another thread's calls meanwhile must not show in ours.
+            std::thread::spawn(|| getppid_times(5000)).join().unwrap();
+            getppid_times(1000);
+            let (after, _) = mine.read().unwrap();
+            after - before
+        });
+        let counted = own.join().unwrap();
+        assert!((1000..1000 + 200).contains(&counted), "this thread made about 1000 calls, counted {counted}");
     }
 }

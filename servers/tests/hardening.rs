@@ -28,7 +28,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -79,14 +79,22 @@ per_model!(
     thread_limit
 );
 
-/// Every model the binary offers has its tests above.
+/// Every case above runs against every model the binary offers
+/// (`servers --help`), read from this test binary's own list of tests
+/// (`CASE::MODEL`), not from a second hand-written list.
 #[test]
 fn every_model_is_hardened() {
-    let mut covered = vec!["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"];
-    if cfg!(feature = "libevent") {
-        covered.push("libevent");
+    let mut models_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for test in common::listed_tests() {
+        if let Some((case, model)) = test.split_once("::") {
+            models_of.entry(case.to_string()).or_default().insert(model.to_string());
+        }
     }
-    assert_eq!(covered, common::models());
+    let offered: BTreeSet<String> = common::models().into_iter().map(common::test_name).collect();
+    assert!(!models_of.is_empty(), "no CASE::MODEL tests listed");
+    for (case, covered) in &models_of {
+        assert_eq!(covered, &offered, "{case}: its models against the models `servers --help` offers");
+    }
 }
 
 /// What a case found out, kept even when it panics.
@@ -754,11 +762,21 @@ fn half_close_bulk(model: &str, t: &Tally) {
 // ---------------------------------------------- slow and greedy clients
 
 /// Eight slowloris clients each send a valid frame one byte every 50 ms;
-/// meanwhile echo round trips on another connection stay fast (p99 under
-/// 50 ms: behaviour, not a benchmark), and each slow frame is answered.
+/// meanwhile echo round trips on another connection stay fast, and each
+/// slow frame is answered.
+///
+/// "Fast" is measured, not assumed: the same bystander first runs alone for
+/// half a second, and its p99 during the slowloris must stay under 50 ms
+/// or 4 times that quiet p99, whichever is more. A loaded machine raises
+/// both; a server that waits on a slow client stalls the bystander for a
+/// byte's 50 ms or the whole frame's second, far past either.
 fn slowloris(model: &str, t: &Tally) {
     let _heavy = heavy();
     let mut server = Server::start(model, &[]);
+    let quiet = Bystander::start(&server, Duration::from_millis(2));
+    thread::sleep(Duration::from_millis(500));
+    let quiet = quiet.finish();
+    let bound = Duration::from_millis(50).max(4 * quiet.percentile(0.99));
     let lorises: Vec<_> = (0..8u64)
         .map(|k| {
             let mut c = server.connect();
@@ -783,13 +801,22 @@ fn slowloris(model: &str, t: &Tally) {
     let by = bystander.finish();
     let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     let p99 = by.percentile(0.99);
-    t.lost(failed.len() as u64 + (by.sent - by.answered));
-    t.note(format!("8 slowloris clients; bystander {} echoes, p50 {:?}, p99 {p99:?}", by.answered, by.percentile(0.5)));
+    t.lost(failed.len() as u64 + (by.sent - by.answered) + (quiet.sent - quiet.answered));
+    t.note(format!(
+        "8 slowloris clients; bystander {} echoes, p50 {:?}, p99 {p99:?} (alone before: p99 {:?})",
+        by.answered,
+        by.percentile(0.5),
+        quiet.percentile(0.99)
+    ));
     let mut problems = Problems::default();
     problems.check(failed.is_empty(), || format!("slow clients not answered: {failed:?}"));
-    problems.check(by.problem.is_none(), || by.problem.clone().unwrap());
+    problems.check(quiet.problem.is_none() && by.problem.is_none(), || {
+        quiet.problem.clone().or(by.problem.clone()).unwrap()
+    });
     problems.check(by.answered >= 20, || format!("only {} bystander echoes during the slowloris", by.answered));
-    problems.check(p99 < Duration::from_millis(50), || format!("bystander p99 {p99:?} during the slowloris"));
+    problems.check(p99 < bound, || {
+        format!("bystander p99 {p99:?} during the slowloris, over {bound:?} (alone: p99 {:?})", quiet.percentile(0.99))
+    });
     check_alive(&mut server, &mut problems);
     problems.assert_none(model);
 }
@@ -1052,6 +1079,9 @@ fn fd_exhaustion(model: &str, t: &Tally) {
     ));
     problems.check(connect_failures == 0, || format!("{connect_failures} connects failed (backlog 4096?)"));
     problems.check(answered == established, || format!("{} clients never answered", established - answered));
+    // The share is what the server got over a measured wall window, and a
+    // server that does not spin takes next to none (0-1% measured): a loaded
+    // machine can only lower it, so this bound holds under load as it is.
     problems.check(cpu_share < 0.3, || format!("{:.0}% CPU while out of descriptors: spinning", cpu_share * 100.0));
     problems.check(admin_cpu_share < 0.3, || {
         format!("{:.0}% CPU with an admin connection waiting while out of descriptors", admin_cpu_share * 100.0)

@@ -29,7 +29,10 @@ pub enum Unit {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
     pub x: f64,
+    /// The median of the runs, or the one run's value.
     pub y: f64,
+    /// (min, max) of the runs, drawn as an error bar; `None` for one run.
+    pub range: Option<(f64, f64)>,
     /// Drawn hollow: the load generator, not the server, was the limit.
     pub hollow: bool,
 }
@@ -144,7 +147,16 @@ fn draw_panel<DB: DrawingBackend>(
     };
     let x_ticks: Vec<(f64, String)> = x.ticks.iter().map(|(v, l)| (tx(*v), l.clone())).collect();
 
-    let ys: Vec<f64> = panel.series.iter().flat_map(|s| &s.points).filter(|p| shown(p)).map(|p| p.y).collect();
+    // The axis spans the error bars too (a log axis: their positive ends).
+    let ys: Vec<f64> = panel
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .filter(|p| shown(p))
+        .flat_map(|p| [Some(p.y), p.range.map(|r| r.0), p.range.map(|r| r.1)])
+        .flatten()
+        .filter(|y| !panel.log_y || *y > 0.0)
+        .collect();
     let (y_lo, y_hi, y_ticks) = y_axis(&ys, panel.log_y, panel.y_unit);
 
     let x_coord = Ticked { lo: x_lo, hi: x_hi, ticks: x_ticks.iter().map(|t| t.0).collect() };
@@ -178,7 +190,23 @@ fn draw_panel<DB: DrawingBackend>(
             .draw_series(std::iter::once(Text::new("no data", (cx, cy), (FONT, 18).into_font().color(&BLACK.mix(0.5)))))
             .map_err(err)?;
     }
+    // Caps of the error bars: 1.5% of the x span either side.
+    let cap = (x_hi - x_lo) * 0.015;
     for s in &panel.series {
+        let bars: Vec<(f64, f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| shown(p))
+            .filter_map(|p| p.range.map(|(lo, hi)| (tx(p.x), lo, hi)))
+            .filter(|(_, lo, _)| !panel.log_y || *lo > 0.0)
+            .map(|(x, lo, hi)| (x, ty(lo), ty(hi)))
+            .collect();
+        let style = s.color.stroke_width(1);
+        for &(x, lo, hi) in &bars {
+            for segment in [[(x, lo), (x, hi)], [(x - cap, lo), (x + cap, lo)], [(x - cap, hi), (x + cap, hi)]] {
+                chart.draw_series(std::iter::once(PathElement::new(segment.to_vec(), style))).map_err(err)?;
+            }
+        }
         let pts: Vec<(f64, f64, bool)> =
             s.points.iter().filter(|p| shown(p)).map(|p| (tx(p.x), ty(p.y), p.hollow)).collect();
         chart.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), s.color.stroke_width(2))).map_err(err)?;

@@ -11,8 +11,9 @@
 //! measured something is drawn, failed ones too: past its knee a model
 //! cannot take the offered rate and `loadgen run` fails the run, and that
 //! rising latency is the point of the chart. The notes name those rungs and
-//! each model's knee (see [`crate::sweep::knee`]). Hollow markers: the load
-//! generator was the limit of that rung.
+//! each model's knee (see [`crate::sweep::knee`]). With `--repeat`, a point
+//! is the median of the rung's runs and its bar their min–max. Hollow
+//! markers: the load generator was the limit in a run of that rung.
 
 use plotters::style::RGBColor;
 
@@ -20,8 +21,9 @@ use super::color;
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
 use crate::export::markdown::us;
 use crate::result::RunResult;
+use crate::sweep::cells::Cell;
 use crate::sweep::knee;
-use crate::sweep::summary::{Record, Status, Summary};
+use crate::sweep::summary::{Status, Summary};
 
 /// Reference lines (the SLO, the offered rate) are drawn in this grey.
 pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);
@@ -108,9 +110,11 @@ fn panel(
             let points = summary
                 .rungs(scenario, &model, level)
                 .into_iter()
-                .filter_map(|r| {
-                    let y = metric(r.result.as_ref()?);
-                    Some(Point { x: r.offered_rps?, y, hollow: r.loadgen_bound })
+                .filter_map(|c| {
+                    let s = knee::measured(&c, metric)?;
+                    let range = (s.n > 1).then_some((s.min, s.max));
+                    let hollow = c.runs.iter().any(|r| r.loadgen_bound);
+                    Some(Point { x: c.offered_rps?, y: s.median, range, hollow })
                 })
                 .filter(|p| !log_y || p.y > 0.0)
                 .collect();
@@ -122,20 +126,24 @@ fn panel(
 
 /// A grey line across the ladder's span, at `y(x)`.
 fn reference(name: &str, (lo, hi): (f64, f64), y: impl Fn(f64) -> f64) -> Series {
-    let points = [lo, hi].into_iter().filter(|x| x.is_finite()).map(|x| Point { x, y: y(x), hollow: false }).collect();
+    let points = [lo, hi]
+        .into_iter()
+        .filter(|x| x.is_finite())
+        .map(|x| Point { x, y: y(x), range: None, hollow: false })
+        .collect();
     Series { name: name.into(), color: REFERENCE, points }
 }
 
 /// "thread-per-conn: failed at 30k, 40k req/s, drawn as measured", and the
 /// rungs with nothing to draw.
 fn rung_notes(summary: &Summary, scenario: &str, level: u64) -> Vec<String> {
-    let rate = |r: &&Record| fmt_value(r.offered_rps.unwrap_or(0.0), Unit::Plain);
+    let rate = |c: &Cell| fmt_value(c.offered_rps.unwrap_or(0.0), Unit::Plain);
     let mut notes = Vec::new();
     for model in summary.models_in(scenario) {
         let rungs = summary.rungs(scenario, &model, level);
-        let failed: Vec<String> =
-            rungs.iter().filter(|r| r.status == Status::Failed && r.result.is_some()).map(rate).collect();
-        let empty: Vec<String> = rungs.iter().filter(|r| r.result.is_none()).map(rate).collect();
+        let failed_measured = |c: &&Cell| c.runs.iter().any(|r| r.status == Status::Failed && r.result.is_some());
+        let failed: Vec<String> = rungs.iter().filter(failed_measured).map(rate).collect();
+        let empty: Vec<String> = rungs.iter().filter(|c| c.runs.iter().all(|r| r.result.is_none())).map(rate).collect();
         if !failed.is_empty() {
             notes.push(format!("{model}: the run failed at {} req/s (drawn as measured)", failed.join(", ")));
         }

@@ -18,9 +18,12 @@
 //! DELAY's length.
 //!
 //! Every chart is drawn from a [`Summary`] plus the per-run `.hgrm` files, so
-//! `loadgen report` can redraw them from saved results. Failed runs are left
-//! out and named in a note under the plot; runs where the load generator was
-//! the limit are drawn hollow.
+//! `loadgen report` can redraw them from saved results. A point is the
+//! median of a cell's successful runs (the passes of `--repeat`), with an
+//! error bar from their smallest to their largest value: two models differ
+//! only where their bars do not overlap. Failed runs are left out and named
+//! in a note under the plot; cells where the load generator was the limit
+//! in some run are drawn hollow.
 
 pub mod attribution;
 pub mod draw;
@@ -34,7 +37,8 @@ use anyhow::Context;
 use plotters::style::RGBColor;
 
 use crate::result::ServerCost;
-use crate::sweep::summary::{Record, Status, Summary};
+use crate::sweep::cells::Outcome;
+use crate::sweep::summary::{Record, Summary};
 use draw::{Figure, Panel, Point, Series, Unit, XAxis};
 
 /// Each model keeps its colour in every chart.
@@ -190,9 +194,12 @@ fn panel(
             let points = summary
                 .levels(scenario)
                 .into_iter()
-                .filter_map(|level| summary.find(scenario, &model, level))
-                .filter(|r| r.status == Status::Ok)
-                .filter_map(|r| metric(r).map(|y| Point { x: r.level as f64, y, hollow: r.loadgen_bound }))
+                .filter_map(|level| summary.cell(scenario, &model, level))
+                .filter_map(|c| {
+                    let s = c.spread(metric)?;
+                    let range = (s.n > 1).then_some((s.min, s.max));
+                    Some(Point { x: c.level as f64, y: s.median, range, hollow: c.loadgen_bound() })
+                })
                 .collect();
             Series { color: color(&model), name: model, points }
         })
@@ -200,10 +207,18 @@ fn panel(
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
 }
 
-/// "pool: failed at 2000, 5000 (not shown)" per model with failures, and a
-/// word on zeros that a log scale cannot show.
+/// How many passes a point is the median of, "pool: failed at 2000, 5000
+/// (not shown)" per model with failures, and a word on zeros that a log
+/// scale cannot show.
 fn notes(summary: &Summary, scenario: &str, panels: &[Panel]) -> Vec<String> {
-    let mut notes = failed_notes(summary, scenario);
+    let mut notes = Vec::new();
+    let passes = summary.passes().len();
+    if passes > 1 {
+        notes.push(format!(
+            "Each point: the median of {passes} interleaved runs; its bar: their min–max. Bars that overlap are a tie."
+        ));
+    }
+    notes.extend(failed_notes(summary, scenario));
     let zeros = panels.iter().filter(|p| p.log_y).flat_map(|p| &p.series).flat_map(|s| &s.points).any(|p| p.y <= 0.0);
     if zeros {
         notes.push("Values of 0 cannot be drawn on a log scale and are left out.".into());
@@ -211,19 +226,28 @@ fn notes(summary: &Summary, scenario: &str, panels: &[Panel]) -> Vec<String> {
     notes
 }
 
+/// Per model: the levels where every run failed (not drawn), and those
+/// where some did (drawn from the others).
 pub(crate) fn failed_notes(summary: &Summary, scenario: &str) -> Vec<String> {
-    summary
-        .models_in(scenario)
-        .into_iter()
-        .filter_map(|model| {
-            let failed: Vec<String> = summary
-                .scenario(scenario)
-                .filter(|r| r.model == model && r.status == Status::Failed)
-                .map(|r| r.level.to_string())
-                .collect();
-            (!failed.is_empty()).then(|| format!("{model}: failed at {} connections (not shown)", failed.join(", ")))
-        })
-        .collect()
+    let mut notes = Vec::new();
+    for model in summary.models_in(scenario) {
+        let cells: Vec<_> = summary.cells(scenario).into_iter().filter(|c| c.model == model).collect();
+        let failed: Vec<String> =
+            cells.iter().filter(|c| c.outcome() == Outcome::Failed).map(|c| c.level.to_string()).collect();
+        if !failed.is_empty() {
+            notes.push(format!("{model}: failed at {} connections (not shown)", failed.join(", ")));
+        }
+        for c in &cells {
+            if let Outcome::Partly { failed } = c.outcome() {
+                notes.push(format!(
+                    "{model}: {failed} of {} runs failed at {} connections (drawn from the others)",
+                    c.runs.len(),
+                    c.level
+                ));
+            }
+        }
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -245,6 +269,30 @@ mod tests {
         );
         let single = throughput.panels[0].series.iter().find(|s| s.name == "mio-single").unwrap();
         assert!(single.points[0].hollow && !single.points[1].hollow);
+        assert_eq!(single.points[0].range, None, "one run: no bar");
+    }
+
+    #[test]
+    fn points_are_medians_with_their_range() {
+        let mut summary = testdata::summary_repeated(3);
+        let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 1).unwrap();
+        run.status = crate::sweep::summary::Status::Failed;
+        let figs = figures(Path::new("/nonexistent"), &summary, "echo-saturate");
+        let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
+        let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();
+        // Passes at 1, 1.02 and 0.98 × 20,000 req/s.
+        assert_eq!(multi.points[0], Point { x: 200.0, y: 20_000.0, range: Some((19_600.0, 20_400.0)), hollow: false });
+        let tokio = throughput.panels[0].series.iter().find(|s| s.name == "tokio").unwrap();
+        assert_eq!(tokio.points[1].range, Some((17_000.0 * 0.98, 17_000.0 * 1.02)), "from the two runs left");
+        assert!(throughput.notes.iter().any(|n| n.contains("median of 3 interleaved runs")), "{:?}", throughput.notes);
+        assert!(
+            throughput
+                .notes
+                .iter()
+                .any(|n| n == "tokio: 1 of 3 runs failed at 500 connections (drawn from the others)"),
+            "{:?}",
+            throughput.notes
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
 /// The DELAY's length, a grey line across the levels.
 fn reference(levels: &[u64], delay: u64) -> Series {
     let ends = [levels.first(), levels.last()].into_iter().flatten();
-    let points = ends.map(|&l| Point { x: l as f64, y: delay as f64, hollow: false }).collect();
+    let points = ends.map(|&l| Point { x: l as f64, y: delay as f64, range: None, hollow: false }).collect();
     Series { name: format!("DELAY {}", us(delay)), color: REFERENCE, points }
 }
 

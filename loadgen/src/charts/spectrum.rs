@@ -15,7 +15,7 @@ use std::path::Path;
 use super::draw::{Figure, Panel, Point, Series, Unit, XAxis};
 use super::{color, failed_notes};
 use crate::result::RunResult;
-use crate::sweep::summary::{Status, Summary};
+use crate::sweep::summary::Summary;
 
 /// The x axis ends at 99.999% at most.
 const MAX_X: f64 = 5.0;
@@ -73,44 +73,59 @@ fn x_of(p: f64) -> f64 {
     }
 }
 
+/// The points of one spectrum: percentiles below 1 on this axis, values
+/// above 0, one point per percentile.
+fn line(spectrum: Vec<(f64, f64)>) -> Vec<Point> {
+    let mut points: Vec<Point> = Vec::new();
+    // p = 1 (the maximum) lies at infinity on this axis: left out.
+    for (p, v) in spectrum.into_iter().filter(|(p, v)| *p < 1.0 && x_of(*p) <= MAX_X && *v > 0.0) {
+        let x = x_of(p);
+        // Several lines may share a percentile: keep the last (highest value).
+        if points.last().is_some_and(|q| (q.x - x).abs() < 1e-12) {
+            points.pop();
+        }
+        points.push(Point { x, y: v, range: None, hollow: false });
+    }
+    points
+}
+
 pub fn figure(dir: &Path, summary: &Summary, scenario: &str) -> Figure {
     let level = summary.levels(scenario).last().copied().unwrap_or(0);
     let mut notes: Vec<String> = Vec::new();
     let mut coarse: Vec<String> = Vec::new();
     let mut series = Vec::new();
+    let mut bound: Vec<String> = Vec::new();
     for model in summary.models_in(scenario) {
-        let Some(record) = summary.find(scenario, &model, level) else { continue };
-        let Some(result) = record.result.as_ref().filter(|_| record.status == Status::Ok) else { continue };
-        let from_file = std::fs::read_to_string(dir.join(&record.files.hgrm)).ok().map(|t| parse_hgrm(&t));
-        let spectrum = match from_file.filter(|s| !s.is_empty()) {
-            Some(points) => to_micros(&points, result),
-            None => {
-                coarse.push(model.clone());
-                from_result(result)
-            }
-        };
-        let mut points: Vec<Point> = Vec::new();
-        // p = 1 (the maximum) lies at infinity on this axis: left out.
-        for (p, v) in spectrum.into_iter().filter(|(p, v)| *p < 1.0 && x_of(*p) <= MAX_X && *v > 0.0) {
-            let x = x_of(p);
-            // Several lines may share a percentile: keep the last (highest value).
-            if points.last().is_some_and(|q| (q.x - x).abs() < 1e-12) {
-                points.pop();
-            }
-            points.push(Point { x, y: v, hollow: false });
+        let Some(cell) = summary.cell(scenario, &model, level) else { continue };
+        if cell.loadgen_bound() {
+            bound.push(model.clone());
         }
-        series.push(Series { color: color(&model), name: model, points });
+        // One line per successful run, all in the model's colour: the
+        // spread of the passes is the spread of the lines.
+        for record in cell.ok_runs() {
+            let result = record.result.as_ref().expect("an ok run has a result");
+            let from_file = std::fs::read_to_string(dir.join(&record.files.hgrm)).ok().map(|t| parse_hgrm(&t));
+            let spectrum = match from_file.filter(|s| !s.is_empty()) {
+                Some(points) => to_micros(&points, result),
+                None => {
+                    if !coarse.contains(&model) {
+                        coarse.push(model.clone());
+                    }
+                    from_result(result)
+                }
+            };
+            series.push(Series { color: color(&model), name: model.clone(), points: line(spectrum) });
+        }
+    }
+    let passes = summary.passes().len();
+    if passes > 1 {
+        notes.push(format!("One line per run: {passes} interleaved passes per model."));
     }
     if !coarse.is_empty() {
         notes.push(format!("No .hgrm file, drawn from the run's p50 to p99.99 only: {}", coarse.join(", ")));
     }
     notes.extend(failed_notes(summary, scenario).into_iter().filter(|n| n.contains(&format!(" {level}"))));
-    if series.iter().any(|s| summary.find(scenario, &s.name, level).is_some_and(|r| r.loadgen_bound)) {
-        let bound: Vec<&str> = series
-            .iter()
-            .filter(|s| summary.find(scenario, &s.name, level).is_some_and(|r| r.loadgen_bound))
-            .map(|s| s.name.as_str())
-            .collect();
+    if !bound.is_empty() {
         notes.push(format!("loadgen-bound at this level (the load generator was the limit): {}", bound.join(", ")));
     }
     let ticks = [(0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%"), (0.99999, "99.999%")];
@@ -177,5 +192,14 @@ mod tests {
         assert!(fig.notes.iter().any(|n| n.starts_with("pool: failed at 1000")), "{:?}", fig.notes);
         assert!(fig.notes.iter().any(|n| n.starts_with("No .hgrm file")), "{:?}", fig.notes);
         assert_eq!(fig.panels[0].series[0].points.len(), 5);
+    }
+
+    #[test]
+    fn every_run_of_a_repeated_sweep_gets_its_line() {
+        let summary = testdata::summary_repeated(3);
+        let fig = figure(Path::new("/nonexistent"), &summary, "echo-saturate");
+        let tokio = fig.panels[0].series.iter().filter(|s| s.name == "tokio").count();
+        assert_eq!(tokio, 3, "one line per pass");
+        assert!(fig.notes.iter().any(|n| n.contains("3 interleaved passes")), "{:?}", fig.notes);
     }
 }

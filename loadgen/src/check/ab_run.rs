@@ -54,6 +54,19 @@ struct Side {
     loadgen: PathBuf,
     servers: PathBuf,
     env: Vec<(String, String)>,
+    /// Its `loadgen sweep` takes `--repeat` (see [`takes_repeat`]).
+    repeats: bool,
+}
+
+/// Whether a `loadgen` binary's sweep has `--repeat`: a base revision from
+/// before it does not, and runs one pass without being asked.
+fn takes_repeat(loadgen: &Path) -> bool {
+    Command::new(loadgen)
+        .args(["sweep", "--help"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--repeat"))
 }
 
 /// Run the check. `Ok(None)`: the base could not be built or run (the
@@ -83,6 +96,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
     let base = Side {
         which: Which::Base,
         revision: format!("{rev} = {}", git::short(&commit)),
+        repeats: takes_repeat(&base_bin.join("loadgen")),
         loadgen: base_bin.join("loadgen"),
         servers: base_bin.join("servers"),
         env: vec![],
@@ -165,7 +179,7 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     if let Some(n) = args.slow_server {
         env.push(("IOMODELS_DEBUG_EXTRA_SYSCALLS".into(), n.to_string()));
     }
-    Ok(Side { which: Which::Head, revision: git::describe_head(repo), loadgen, servers, env })
+    Ok(Side { which: Which::Head, revision: git::describe_head(repo), loadgen, servers, env, repeats: true })
 }
 
 /// The models both servers binaries have, in the sweep's order: a model
@@ -217,6 +231,11 @@ fn sweep(side: &Side, models: &str, dir: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new(&side.loadgen);
     cmd.args(["sweep", "--no-charts", "--no-floor", "--models", models]);
     cmd.args(["--scenario", SCENARIOS, "--levels", LEVELS, "--warmup", WARMUP, "--duration", WINDOW]);
+    // One pass per side: the pairs are the repeats. A base from before
+    // `--repeat` ran one pass anyway, and would refuse the flag.
+    if side.repeats {
+        cmd.args(["--repeat", "1"]);
+    }
     cmd.arg("--out").arg(dir).arg("--servers-bin").arg(&side.servers);
     // The debug knobs in our own environment belong to the head: the base
     // never sees them, so `IOMODELS_DEBUG_... bash .ci/run` fails as a
@@ -233,4 +252,32 @@ fn sweep(side: &Side, models: &str, dir: &Path) -> anyhow::Result<()> {
         bail!("{}'s sweep into {} failed ({status})", side.which.name(), dir.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asks_each_loadgen_whether_its_sweep_repeats() {
+        let dir = std::env::temp_dir().join(format!("loadgen-ab-repeat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Written by a child, so that no descriptor of ours open for writing
+        // can leak into a concurrent fork and make the exec fail (ETXTBSY).
+        let script = |name: &str, help: &str| {
+            let path = dir.join(name);
+            let text = format!("#!/bin/sh\n[ \"$1 $2\" = 'sweep --help' ] && echo '{help}'\n");
+            let made = Command::new("sh")
+                .args(["-c", "printf '%s' \"$1\" > \"$2\" && chmod +x \"$2\"", "sh", &text])
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            path
+        };
+        assert!(takes_repeat(&script("new", "      --repeat <N>  Passes")));
+        assert!(!takes_repeat(&script("old", "      --quick  Fewer levels")));
+        assert!(!takes_repeat(&dir.join("missing")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

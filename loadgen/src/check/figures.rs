@@ -214,7 +214,28 @@ fn geo_mean(v: &[f64]) -> f64 {
 }
 
 /// Every figure of a sweep, in a stable order: scenario, level, kind, model.
+/// A sweep of several passes (`--repeat`) gives each figure's median over
+/// its passes, each pass judged as a sweep of its own (throughput ratios
+/// are taken within a pass, where the models ran minutes apart).
 pub fn figures(s: &Summary) -> Vec<Figure> {
+    let passes = s.passes();
+    if passes.len() <= 1 {
+        return figures_of_one_pass(s);
+    }
+    let per_pass: Vec<Vec<Figure>> = passes.iter().map(|&k| figures_of_one_pass(&s.pass(k))).collect();
+    let mut out: Vec<Figure> = Vec::new();
+    for f in per_pass.iter().flatten() {
+        if out.iter().any(|o| o.name == f.name) {
+            continue;
+        }
+        let values: Vec<f64> =
+            per_pass.iter().filter_map(|p| p.iter().find(|g| g.name == f.name)).map(|g| g.value).collect();
+        out.push(Figure { value: median(values), ..f.clone() });
+    }
+    out
+}
+
+fn figures_of_one_pass(s: &Summary) -> Vec<Figure> {
     let mut out = Vec::new();
     for scenario in &s.scenarios {
         for level in s.levels(scenario) {
@@ -264,8 +285,16 @@ pub fn figures(s: &Summary) -> Vec<Figure> {
     out
 }
 
-/// Every invariant at every place of a sweep.
+/// Every invariant at every place of a sweep: of every pass of it, one
+/// after the other (a place checked in three passes is three checks).
 pub fn invariants(s: &Summary) -> Vec<Invariant> {
+    match s.passes().as_slice() {
+        [] | [_] => invariants_of_one_pass(s),
+        passes => passes.iter().flat_map(|&k| invariants_of_one_pass(&s.pass(k))).collect(),
+    }
+}
+
+fn invariants_of_one_pass(s: &Summary) -> Vec<Invariant> {
     let mut out = Vec::new();
     for scenario in &s.scenarios {
         for level in s.levels(scenario) {
@@ -352,4 +381,25 @@ pub fn invariants(s: &Summary) -> Vec<Invariant> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::testdata;
+
+    #[test]
+    fn a_repeated_sweep_gives_each_figure_once_at_its_median() {
+        let summary = testdata::summary_repeated(3);
+        let one = figures(&summary.pass(1));
+        let all = figures(&summary);
+        let names = |f: &[Figure]| f.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&all), names(&one), "the same figures, once each");
+        let cpu =
+            |f: &[Figure]| f.iter().find(|f| f.name == "echo-saturate tokio c500 server CPU µs/req").unwrap().value;
+        // Server CPU 10 µs × 1, 1.02 and 0.98 in the three passes.
+        assert!((cpu(&figures(&summary.pass(2))) - 10.2).abs() < 1e-9);
+        assert!((cpu(&all) - 10.0).abs() < 1e-9, "{}", cpu(&all));
+        assert_eq!(invariants(&summary).len(), 3 * invariants(&summary.pass(1)).len(), "every pass is checked");
+    }
 }

@@ -360,7 +360,7 @@ fn sweep_into(
     let exe = std::env::current_exe().context("cannot find this executable (to run `loadgen sweep`)")?;
     let levels: Vec<String> = levels.iter().map(u64::to_string).collect();
     let mut cmd = Command::new(exe);
-    cmd.args(["sweep", "--quick", "--no-charts", "--models", &shape.models.join(",")]);
+    cmd.args(["sweep", "--quick", "--repeat", "1", "--no-charts", "--models", &shape.models.join(",")]);
     cmd.args(["--scenario", &scenarios.join(","), "--levels", &levels.join(",")]);
     cmd.args(["--warmup", &format!("{}ms", (shape.warmup_s * 1000.0).round())]);
     cmd.args(["--duration", &format!("{}ms", (shape.duration_s * 1000.0).round())]);

@@ -1,34 +1,108 @@
-//! `summary.csv`: one row per model × level × scenario.
+//! The sweep as CSV, in two files:
 //!
-//! The first columns say which run it was and how it ended (`scenario`,
-//! `model`, `level`, `status`, `failure`, `loadgen_bound`, `elapsed_s`, and
-//! `offered_rps`, a ladder rung's offered rate, empty elsewhere); the
-//! rest are the run's `RunResult` flattened: nested fields joined with `.`
-//! (`server.cpu_us_per_req`, `latency.p99`), lists of plain values joined
-//! with spaces (`args`, `env.loadgen_cpus`), maps as `KEY=VALUE;...`
-//! (`counts.errors_by_status`). Per-second samples (`timeseries`) are lists
-//! of records and stay in the run's own JSON file. A figure a run did not
-//! measure is an empty cell.
+//! - `summary.csv` ([`Csv`]): one row per cell (model × level × scenario,
+//!   over every pass of `--repeat`). The first columns say which cell it is
+//!   and how its runs ended (`scenario`, `model`, `level`, `runs`,
+//!   `ok_runs`, `outcome`, `failure`, `loadgen_bound_runs`, and
+//!   `offered_rps` for a ladder's rung); then, for
+//!   every figure the runs measured ([`Cell::figures`]: every number of
+//!   `RunResult`, named by its path, `latency.p99`), four columns: `NAME`,
+//!   the median over the successful runs, `NAME.min` and `NAME.max`, the
+//!   spread, and `NAME.n`, the runs that measured it.
+//! - `runs.csv` ([`RunsCsv`]): one row per run (its `offered_rps` too), every field of its
+//!   `RunResult` flattened: nested fields joined with `.`
+//!   (`server.cpu_us_per_req`), lists of plain values joined with spaces
+//!   (`args`, `env.loadgen_cpus`), maps as `KEY=VALUE;...`
+//!   (`counts.errors_by_status`). Per-second samples (`timeseries`) are
+//!   lists of records and stay in the run's own JSON file.
 //!
-//! The columns are every field that any run reported, in the order they
-//! first appear; the file is rewritten whole after each run, so a column
-//! that appears late (the first open-loop run's `latency_uncorrected`)
-//! still gets a header.
+//! A figure a cell or run did not measure is an empty cell. The columns are
+//! every one that any row has; the files are rewritten whole after each
+//! run, so a column that appears late (the first open-loop run's
+//! `latency_uncorrected`) still gets a header.
 
 use serde_json::Value;
 
 use super::Exporter;
+use crate::sweep::cells::Cell;
 use crate::sweep::summary::{Record, Summary};
 
+/// `summary.csv`: one row per cell, each figure's median and spread.
 pub struct Csv;
 
-/// The columns before the flattened `RunResult`.
-const LEAD: [&str; 8] =
-    ["scenario", "model", "level", "status", "failure", "loadgen_bound", "elapsed_s", "offered_rps"];
+/// `runs.csv`: one row per run, every field.
+pub struct RunsCsv;
+
+/// The columns of `summary.csv` before the figures.
+const CELL_LEAD: [&str; 9] =
+    ["scenario", "model", "level", "runs", "ok_runs", "outcome", "failure", "loadgen_bound_runs", "offered_rps"];
+/// What each figure adds after its median column.
+const SPREAD_SUFFIXES: [&str; 3] = ["min", "max", "n"];
 
 impl Exporter for Csv {
     fn file_name(&self) -> &'static str {
         "summary.csv"
+    }
+
+    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
+        let cells: Vec<Cell> = summary.scenarios.iter().flat_map(|s| summary.cells(s)).collect();
+        let figures: Vec<_> = cells.iter().map(Cell::figures).collect();
+        let mut names: Vec<&String> = figures.iter().flat_map(|f| f.keys()).collect();
+        names.sort();
+        names.dedup();
+
+        let mut out = String::new();
+        let mut header: Vec<String> = CELL_LEAD.iter().map(|c| c.to_string()).collect();
+        for name in &names {
+            header.push(name.to_string());
+            header.extend(SPREAD_SUFFIXES.iter().map(|s| format!("{name}.{s}")));
+        }
+        write_row(&mut out, header.iter().map(String::as_str));
+        for (cell, figs) in cells.iter().zip(&figures) {
+            let mut row = cell_lead(cell);
+            for name in &names {
+                match figs.get(*name) {
+                    Some(s) => row.extend([number(s.median), number(s.min), number(s.max), s.n.to_string()]),
+                    None => row.extend(std::iter::repeat_n(String::new(), 1 + SPREAD_SUFFIXES.len())),
+                }
+            }
+            write_row(&mut out, row.iter().map(String::as_str));
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+fn cell_lead(c: &Cell) -> Vec<String> {
+    vec![
+        c.scenario.to_string(),
+        c.model.to_string(),
+        c.level.to_string(),
+        c.runs.len().to_string(),
+        c.ok_runs().count().to_string(),
+        c.outcome().name().to_string(),
+        c.failure_text(),
+        c.loadgen_bound_runs().to_string(),
+        c.offered_rps.map(number).unwrap_or_default(),
+    ]
+}
+
+/// A figure: whole numbers without a fraction (counts, µs), others as
+/// JSON writes them (shortest exact form).
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_default()
+    }
+}
+
+/// The columns of `runs.csv` before the flattened `RunResult`.
+const LEAD: [&str; 9] =
+    ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_bound", "elapsed_s", "offered_rps"];
+
+impl Exporter for RunsCsv {
+    fn file_name(&self) -> &'static str {
+        "runs.csv"
     }
 
     fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
@@ -63,11 +137,12 @@ fn lead_cells(r: &Record) -> Vec<String> {
         r.scenario.clone(),
         r.model.clone(),
         r.level.to_string(),
+        r.repeat.to_string(),
         r.status.name().to_string(),
         r.failure.clone().unwrap_or_default(),
         r.loadgen_bound.to_string(),
         format!("{:.3}", r.elapsed_s),
-        r.offered_rps.map(|o| o.to_string()).unwrap_or_default(),
+        r.offered_rps.map(number).unwrap_or_default(),
     ]
 }
 
@@ -138,19 +213,37 @@ mod tests {
     use super::*;
     use crate::export::testdata;
 
+    /// Rows of cells, quotes undone (the test data has no newline in a cell).
     fn parse(text: &str) -> Vec<Vec<String>> {
-        // The test data has no quoted commas except in `failure`, which we check separately.
-        text.lines().map(|l| l.split(',').map(String::from).collect()).collect()
+        text.lines()
+            .map(|line| {
+                let (mut cells, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+                let mut chars = line.chars().peekable();
+                while let Some(c) = chars.next() {
+                    match (c, quoted) {
+                        ('"', true) if chars.peek() == Some(&'"') => {
+                            cell.push('"');
+                            chars.next();
+                        }
+                        ('"', _) => quoted = !quoted,
+                        (',', false) => cells.push(std::mem::take(&mut cell)),
+                        (c, _) => cell.push(c),
+                    }
+                }
+                cells.push(cell);
+                cells
+            })
+            .collect()
     }
 
     #[test]
-    fn one_row_per_record_with_a_fixed_header() {
-        let summary = testdata::summary();
-        let text = String::from_utf8(Csv.serialize(&summary).unwrap()).unwrap();
+    fn runs_csv_has_one_row_per_run_with_a_fixed_header() {
+        let summary = testdata::summary_repeated(2);
+        let text = String::from_utf8(RunsCsv.serialize(&summary).unwrap()).unwrap();
         let rows = parse(&text);
         assert_eq!(rows.len(), summary.records.len() + 1);
         let header = &rows[0];
-        for col in ["scenario", "model", "level", "status", "failure", "loadgen_bound", "throughput_rps"] {
+        for col in ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_bound", "throughput_rps"] {
             assert!(header.iter().any(|h| h == col), "no column {col}");
         }
         for col in ["latency.p999", "server.cpu_us_per_req", "counts.errors_by_status", "env.loadgen_cpus"] {
@@ -164,9 +257,12 @@ mod tests {
         assert_eq!(failed[col("model")], "pool");
         assert_eq!(failed[col("failure")], "800 of 1000 connections never served");
         assert_eq!(failed[col("throughput_rps")], "", "a failed run without a result has empty figures");
-        let ok = rows.iter().find(|r| r[col("model")] == "mio-single" && r[col("level")] == "200").unwrap();
+        let ok = rows
+            .iter()
+            .find(|r| r[col("model")] == "mio-single" && r[col("level")] == "200" && r[col("repeat")] == "2")
+            .unwrap();
         assert_eq!(ok[col("loadgen_bound")], "true");
-        assert_eq!(ok[col("throughput_rps")], "20000.0");
+        assert_eq!(ok[col("throughput_rps")], "20400.0", "pass 2 of the test data: 2% above pass 1");
         assert_eq!(ok[col("counts.errors_by_status")], "BUSY=0");
         assert_eq!(ok[col("env.loadgen_cpus")], "1");
         assert!(!header.iter().any(|h| h.starts_with("latency_uncorrected")), "never measured: no column");
@@ -174,7 +270,8 @@ mod tests {
 
     #[test]
     fn cpu_attribution_and_every_cpu_have_columns() {
-        let text = String::from_utf8(Csv.serialize(&testdata::summary()).unwrap()).unwrap();
+        // runs.csv: every field of every run, the CPUs' roles included.
+        let text = String::from_utf8(RunsCsv.serialize(&testdata::summary()).unwrap()).unwrap();
         let rows = parse(&text);
         let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
         let tokio = rows.iter().find(|r| r[col("model")] == "tokio").unwrap();
@@ -188,14 +285,51 @@ mod tests {
     }
 
     #[test]
-    fn a_rung_carries_its_offered_rate() {
+    fn a_rung_is_a_cell_of_its_own() {
         let text = String::from_utf8(Csv.serialize(&testdata::knee_summary()).unwrap()).unwrap();
         let rows = parse(&text);
-        let col = rows[0].iter().position(|h| h == "offered_rps").expect("an offered_rps column");
-        let rates: Vec<&str> = rows[1..4].iter().map(|r| r[col].as_str()).collect();
+        assert_eq!(rows.len(), 1 + 2 * 2 * 3, "one row per model × level × rate");
+        let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+        let rates: Vec<&str> = rows[1..4].iter().map(|r| r[col("offered_rps")].as_str()).collect();
         assert_eq!(rates, ["10000", "20000", "30000"]);
         let plain = String::from_utf8(Csv.serialize(&testdata::summary()).unwrap()).unwrap();
-        assert_eq!(parse(&plain)[1][col], "", "no ladder, no rate");
+        assert_eq!(parse(&plain)[1][col("offered_rps")], "", "no ladder, no rate");
+        let runs = String::from_utf8(RunsCsv.serialize(&testdata::knee_summary()).unwrap()).unwrap();
+        let runs = parse(&runs);
+        let rate = runs[0].iter().position(|h| h == "offered_rps").unwrap();
+        assert_eq!(runs[3][rate], "30000");
+    }
+
+    #[test]
+    fn summary_csv_has_one_row_per_cell_with_median_and_spread() {
+        let summary = testdata::summary_repeated(3);
+        let text = String::from_utf8(Csv.serialize(&summary).unwrap()).unwrap();
+        let rows = parse(&text);
+        assert_eq!(rows.len(), 1 + 2 * 5 * 3, "one row per scenario × model × level");
+        let header = &rows[0];
+        assert_eq!(header[..CELL_LEAD.len()], CELL_LEAD);
+        for col in ["throughput_rps", "throughput_rps.min", "throughput_rps.max", "throughput_rps.n", "latency.p99.max"]
+        {
+            assert!(header.iter().any(|h| h == col), "no column {col}");
+        }
+        assert!(!header.iter().any(|h| h.starts_with("env.") || h.starts_with("args")), "not figures");
+        assert!(rows.iter().all(|r| r.len() == header.len()), "ragged rows");
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let tokio = rows.iter().find(|r| r[col("model")] == "tokio" && r[col("level")] == "200").unwrap();
+        // Passes at 1, 1.02 and 0.98 × 20,000 req/s.
+        let figs: Vec<&str> = ["throughput_rps", "throughput_rps.min", "throughput_rps.max", "throughput_rps.n"]
+            .map(|c| &*tokio[col(c)])
+            .into();
+        assert_eq!(figs, ["20000", "19600", "20400", "3"]);
+        let cpu = tokio[col("server.cpu_us_per_req.max")].parse::<f64>().unwrap();
+        assert!((cpu - 10.2).abs() < 1e-9, "{cpu}");
+        assert_eq!((&*tokio[col("runs")], &*tokio[col("ok_runs")], &*tokio[col("outcome")]), ("3", "3", "ok"));
+        let pool = rows.iter().find(|r| r[col("model")] == "pool" && r[col("level")] == "1000").unwrap();
+        assert_eq!(pool[col("outcome")], "failed");
+        assert_eq!(pool[col("failure")], "passes 1, 2, 3: 800 of 1000 connections never served");
+        assert_eq!(pool[col("throughput_rps")], "");
+        let bound = rows.iter().find(|r| r[col("model")] == "mio-single" && r[col("level")] == "200").unwrap();
+        assert_eq!(bound[col("loadgen_bound_runs")], "3");
     }
 
     #[test]
@@ -203,5 +337,6 @@ mod tests {
         let mut out = String::new();
         write_row(&mut out, ["a", "b,c", "say \"hi\""].into_iter());
         assert_eq!(out, "a,\"b,c\",\"say \"\"hi\"\"\"\n");
+        assert_eq!(parse(&out), [["a", "b,c", "say \"hi\""]]);
     }
 }

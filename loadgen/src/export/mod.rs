@@ -2,10 +2,12 @@
 //! hyperfine does: each format implements [`Exporter`], and the sweep and
 //! `loadgen report` write them all through [`write_all`].
 //!
-//! - [`csv`]: `summary.csv`, one row per model × level × scenario with every
-//!   figure of the run's `RunResult`, flattened into columns.
 //! - [`json`]: `summary.json`, the [`Summary`] itself (what `loadgen report`
-//!   reads back).
+//!   reads back), with every cell's figures: median, min–max and count over
+//!   the passes of `--repeat`.
+//! - [`csv`]: `summary.csv`, one row per cell (model × level × scenario)
+//!   with each figure's median, min, max and count; `runs.csv`, one row per
+//!   run with every field of its `RunResult` flattened into columns.
 //! - [`markdown`]: `tables.md`, the tables that REPORT.md embeds.
 
 pub mod csv;
@@ -28,7 +30,7 @@ pub trait Exporter {
 
 /// Every format, in the order they are written.
 pub fn exporters() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(json::Json), Box::new(csv::Csv), Box::new(markdown::Markdown)]
+    vec![Box::new(json::Json), Box::new(csv::Csv), Box::new(csv::RunsCsv), Box::new(markdown::Markdown)]
 }
 
 /// Rewrite every export of `summary` in `dir` (each file atomically), and
@@ -99,30 +101,31 @@ pub(crate) mod testdata {
         .expect("the test data is a RunResult")
     }
 
-    pub fn record(scenario: &str, model: &str, level: u64, rps: f64) -> Record {
+    pub fn record_of_pass(scenario: &str, model: &str, level: u64, rps: f64, repeat: u32) -> Record {
         let result = result(model, level, rps);
         Record {
             scenario: scenario.into(),
             model: model.into(),
             level,
+            repeat,
             status: Status::Ok,
             failure: None,
             loadgen_bound: result.loadgen_bound,
             elapsed_s: 6.0,
-            files: RunFiles::for_run(scenario, model, level),
+            files: RunFiles::for_run(scenario, model, level, repeat),
             result: Some(result),
             offered_rps: None,
         }
     }
 
-    /// A rung of the knee's ladder: offered and achieved rates, p99 (µs),
-    /// and a send lag well below the latency.
-    pub fn rung(model: &str, level: u64, offered: f64, achieved: f64, p99: u64) -> Record {
-        let mut r = record("knee", model, level, achieved);
+    /// A rung of the knee's ladder in pass `repeat`: offered and achieved
+    /// rates, p99 (µs), and a send lag well below the latency.
+    pub fn rung(model: &str, level: u64, offered: f64, achieved: f64, p99: u64, repeat: u32) -> Record {
+        let mut r = record_of_pass("knee", model, level, achieved, repeat);
         r.offered_rps = Some(offered);
-        r.files = RunFiles::for_rung("knee", model, level, offered);
+        r.files = RunFiles::for_rung("knee", model, level, offered, repeat);
         r.loadgen_bound = false;
-        let x = r.result.as_mut().expect("record() has a result");
+        let x = r.result.as_mut().expect("record_of_pass() has a result");
         x.latency.p99 = p99;
         x.loadgen_bound = false;
         x.send_lag =
@@ -130,16 +133,17 @@ pub(crate) mod testdata {
         r
     }
 
-    pub fn failed(scenario: &str, model: &str, level: u64, why: &str) -> Record {
+    pub fn failed(scenario: &str, model: &str, level: u64, why: &str, repeat: u32) -> Record {
         Record {
             scenario: scenario.into(),
             model: model.into(),
             level,
+            repeat,
             status: Status::Failed,
             failure: Some(why.into()),
             loadgen_bound: false,
             elapsed_s: 1.0,
-            files: RunFiles::for_run(scenario, model, level),
+            files: RunFiles::for_run(scenario, model, level, repeat),
             result: None,
             offered_rps: None,
         }
@@ -155,8 +159,8 @@ pub(crate) mod testdata {
                 for offered in [10_000.0, 20_000.0, 30_000.0] {
                     let past = model == "thread-per-conn" && offered > 20_000.0;
                     let mut r = match past {
-                        true => rung(model, level, offered, 25_000.0, 900_000),
-                        false => rung(model, level, offered, offered, 2_000),
+                        true => rung(model, level, offered, 25_000.0, 900_000, 1),
+                        false => rung(model, level, offered, offered, 2_000, 1),
                     };
                     if past {
                         r.status = Status::Failed;
@@ -170,6 +174,7 @@ pub(crate) mod testdata {
             run_id: "2026-01-02T00-00-00Z".into(),
             scenarios: vec!["knee".into()],
             models: ["thread-per-conn", "mio-single"].map(String::from).to_vec(),
+            repeats: 1,
             records,
             floor_pair_cpu_us: None,
             slo_us: Some(10_000),
@@ -182,8 +187,8 @@ pub(crate) mod testdata {
         let mut records = Vec::new();
         for model in ["thread-per-conn", "mio-single"] {
             for level in [50, 200] {
-                let mut r = record("multiplex", model, level, 10_000.0);
-                let x = r.result.as_mut().expect("record() has a result");
+                let mut r = record_of_pass("multiplex", model, level, 10_000.0, 1);
+                let x = r.result.as_mut().expect("record_of_pass() has a result");
                 x.args.extend(["--delay-us".to_string(), "5000".to_string()]);
                 let lat = |p50: u64, p99: u64| crate::result::Latency { p50, p99, ..Default::default() };
                 let echo = if model == "thread-per-conn" { lat(80, 9_000) } else { lat(60, 300) };
@@ -195,6 +200,7 @@ pub(crate) mod testdata {
             run_id: "2026-01-03T00-00-00Z".into(),
             scenarios: vec!["multiplex".into()],
             models: ["thread-per-conn", "mio-single"].map(String::from).to_vec(),
+            repeats: 1,
             records,
             floor_pair_cpu_us: None,
             slo_us: None,
@@ -203,14 +209,37 @@ pub(crate) mod testdata {
 
     /// Two scenarios; pool fails at 1000 connections in the first.
     pub fn summary() -> Summary {
+        summary_repeated(1)
+    }
+
+    /// Throughput of pass `k` against pass 1: 1, 1.02, 0.98, 1.04, 0.96...
+    pub fn pass_factor(k: u32) -> f64 {
+        let step = 0.02 * (k / 2) as f64;
+        if k.is_multiple_of(2) {
+            1.0 + step
+        } else {
+            1.0 - step
+        }
+    }
+
+    /// [`summary`] swept `passes` times, interleaved as the sweep runs it,
+    /// each pass's throughput and server CPU per request scaled by
+    /// [`pass_factor`].
+    pub fn summary_repeated(passes: u32) -> Summary {
         let mut records = Vec::new();
-        for scenario in ["echo-saturate", "echo-paced"] {
-            for model in ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"] {
-                for (i, level) in [200, 500, 1000].into_iter().enumerate() {
-                    if model == "pool" && level == 1000 && scenario == "echo-saturate" {
-                        records.push(failed(scenario, model, level, "800 of 1000 connections never served"));
-                    } else {
-                        records.push(record(scenario, model, level, 20_000.0 - 3000.0 * i as f64));
+        for pass in 1..=passes {
+            for scenario in ["echo-saturate", "echo-paced"] {
+                for model in ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"] {
+                    for (i, level) in [200, 500, 1000].into_iter().enumerate() {
+                        if model == "pool" && level == 1000 && scenario == "echo-saturate" {
+                            records.push(failed(scenario, model, level, "800 of 1000 connections never served", pass));
+                        } else {
+                            let rps = (20_000.0 - 3000.0 * i as f64) * pass_factor(pass);
+                            let mut r = record_of_pass(scenario, model, level, rps, pass);
+                            let server = r.result.as_mut().and_then(|x| x.server.as_mut()).expect("a server");
+                            server.cpu_us_per_req *= pass_factor(pass);
+                            records.push(r);
+                        }
                     }
                 }
             }
@@ -219,6 +248,7 @@ pub(crate) mod testdata {
             run_id: "2026-01-01T00-00-00Z".into(),
             scenarios: vec!["echo-saturate".into(), "echo-paced".into()],
             models: ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"].map(String::from).to_vec(),
+            repeats: passes,
             records,
             floor_pair_cpu_us: None,
             slo_us: None,

@@ -289,7 +289,7 @@ struct Engine<'a> {
 impl Engine<'_> {
     /// Before the load: one request on every connection, then wait until
     /// each is answered, or `--connect-timeout` passes. Returns the indices
-    /// of the open connections still unanswered. Their request stays
+    /// of the connections still unanswered (open, or closed by the server). Their request stays
     /// pending (an open-loop connection then sends nothing more until it is
     /// answered), and it is not counted: the timeline's window is over.
     fn probe(&mut self, conns: &mut [Conn], events: &mut Events) -> Vec<u64> {
@@ -319,7 +319,9 @@ impl Engine<'_> {
                 }
             }
         }
-        conns.iter().filter(|c| c.state == State::Open && c.first_answer.is_none()).map(|c| c.index).collect()
+        // Closed ones too: the server closed them (or sent garbage) before
+        // answering their first request.
+        conns.iter().filter(|c| c.first_answer.is_none()).map(|c| c.index).collect()
     }
 
     /// A connection is ready: write what is left over, read and settle what

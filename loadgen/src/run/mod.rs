@@ -352,7 +352,14 @@ fn assemble(a: Assembly) -> Measured {
     let (loadgen, lg_util) = loadgen_cost(&sampled, &counts, threads);
     let server = match (&sampled.window_start, &sampled.window_end, args.admin) {
         (Some(s), Some(e), Some(_)) => match (&s.server, &e.server) {
-            (Some(Ok(s)), Some(Ok(e))) => Some(server_cost(s, e, raw_message(args))),
+            (Some(Ok(s)), Some(Ok(e))) => match server_cost(s, e, raw_message(args)) {
+                // Nothing to divide by: no per-request figure, rather than zeros.
+                cost if cost.requests == 0 => {
+                    notes.push("server counters: the server counted no requests between the two STATS".into());
+                    None
+                }
+                cost => Some(cost),
+            },
             (Some(Err(why)), _) | (_, Some(Err(why))) => {
                 notes.push(format!("server counters not measured: {why}"));
                 None
@@ -611,7 +618,12 @@ fn raw_message(args: &RunArgs) -> Option<u32> {
 /// The server's figures over the window, per request: per answer in
 /// framed mode, per message echoed in raw mode (the bytes it wrote over
 /// the message size), never per read.
+///
+/// The instrument is left out: each snapshot less its admin thread's own
+/// use (where the server reports it), so the once-a-second STATS reads do
+/// not count as the server's switches, CPU or system calls.
 fn server_cost(a: &proto::Stats, b: &proto::Stats, raw_message: Option<u32>) -> ServerCost {
+    let (a, b) = (&a.less_admin(), &b.less_admin());
     let requests = match raw_message {
         Some(size) if size > 0 => b.bytes_out.saturating_sub(a.bytes_out) / size as u64,
         _ => b.requests.saturating_sub(a.requests),
@@ -633,6 +645,7 @@ fn server_cost(a: &proto::Stats, b: &proto::Stats, raw_message: Option<u32>) -> 
         wait_syscalls_per_req: counted(a.syscalls_wait, b.syscalls_wait),
         bytes_per_req: per(a.bytes_in + a.bytes_out, b.bytes_in + b.bytes_out),
         cpu_utilization: if wall > 0.0 { cpu / wall } else { 0.0 },
+        admin_realtime: b.admin.as_ref().map(|x| x.realtime),
         threads: b.threads,
         connections_open: b.connections_open,
         rss_bytes: b.rss_bytes,

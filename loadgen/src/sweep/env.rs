@@ -1,8 +1,11 @@
 //! `env.json`: what the sweep ran on and what it did — machine, pinning,
-//! versions, scenarios and their flags, what was skipped and why — so that
-//! a reader can judge and repeat it. Rewritten when the sweep starts and
-//! when it ends.
+//! versions, scenarios and their flags, what was skipped and why — and the
+//! provenance of its figures: the exact command line, the git revision with
+//! a dirty flag, and the SHA-256 of each binary that ran, so that a reader
+//! can judge and repeat it, and tell which build made which numbers.
+//! Rewritten when the sweep starts and when it ends.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
@@ -10,14 +13,26 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::cpus::Pinning;
+use crate::env::{Binary, GitState};
 use crate::floor::Floor;
 use crate::result::Env;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepEnv {
     pub run_id: String,
-    /// The sweep's own command line.
+    /// The sweep's own command line, exactly as given (argv).
     pub command: Vec<String>,
+    /// The directory it was given in (relative paths in `command` start there).
+    pub cwd: Option<String>,
+    /// The git checkout behind the binaries, at sweep start: revision, and
+    /// whether it had changes not committed (and which).
+    pub git: GitState,
+    /// The binaries that ran (`loadgen` itself, which also ran every
+    /// `loadgen run`, and `servers`), hashed at sweep start.
+    pub binaries: Vec<Binary>,
+    /// Binaries whose file changed during the sweep (hashed again at its
+    /// end): a rebuild meanwhile means some runs used another build.
+    pub binaries_changed: Vec<String>,
     /// RFC 3339, UTC.
     pub started: String,
     pub finished: Option<String>,
@@ -32,13 +47,19 @@ pub struct SweepEnv {
     /// What was left out and why, e.g. "libevent: not built (libevent-dev missing)".
     pub skipped: Vec<String>,
     pub levels: Vec<u64>,
+    /// Passes over every cell (`--repeat`), interleaved.
+    pub repeats: u32,
     pub warmup_s: f64,
+    /// `--duration`; an open-loop run's window may be longer (see each
+    /// scenario's `window_s`).
     pub duration_s: f64,
     pub scenarios: Vec<ScenarioInfo>,
     pub compute: Compute,
     /// What one request costs at the very least here (`loadgen floor`),
     /// measured at sweep start; `None` with `--no-floor`.
     pub floor: Option<SweepFloor>,
+    /// The time plan's estimate of the runs, in seconds (see `sweep`'s doc).
+    pub planned_s: f64,
     pub runs_planned: usize,
     /// A ladder's rungs not run: its climb stopped past the model's knee.
     pub runs_skipped: usize,
@@ -61,6 +82,9 @@ pub struct ScenarioInfo {
     pub about: String,
     /// The scenario's own `loadgen run` flags.
     pub loadgen_flags: Vec<String>,
+    /// The measured window at each level, seconds: `--duration`, or for an
+    /// open loop at least connections ÷ rate.
+    pub window_s: BTreeMap<u64, f64>,
     /// The connection levels it ran at.
     pub levels: Vec<u64>,
     /// A ladder's offered rates (requests/s), each run with `--rate`.
@@ -135,6 +159,31 @@ pub fn machine(pinning: &Pinning) -> Env {
     env
 }
 
+/// Hash the binaries that the sweep runs.
+pub fn binaries(loadgen: &Path, servers: &Path) -> Vec<Binary> {
+    vec![Binary::of("loadgen", loadgen), Binary::of("servers", servers)]
+}
+
+/// The binaries whose hash is not what it was at sweep start, said so.
+pub fn changed(at_start: &[Binary]) -> Vec<String> {
+    at_start
+        .iter()
+        .filter_map(|b| {
+            let now = Binary::of(&b.role, Path::new(&b.path));
+            (now.sha256 != b.sha256).then(|| {
+                let hash = |h: &Option<String>| h.clone().unwrap_or_else(|| "unreadable".into());
+                format!(
+                    "{}: {} changed during the sweep (sha256 {} at start, {} at end)",
+                    b.role,
+                    b.path,
+                    hash(&b.sha256),
+                    hash(&now.sha256)
+                )
+            })
+        })
+        .collect()
+}
+
 /// The first line a command prints, or None if it cannot run.
 pub fn version_of(program: &Path, arg: &str) -> Option<String> {
     let out = Command::new(program).arg(arg).output().ok()?;
@@ -170,6 +219,24 @@ mod tests {
         assert_eq!(load_floor(&dir).unwrap(), None, "--no-floor");
         std::fs::write(dir.join("env.json"), r#"{"floor": 3}"#).unwrap();
         assert!(load_floor(&dir).unwrap_err().to_string().contains("floor"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_binary_rebuilt_during_the_sweep_is_named() {
+        let dir = std::env::temp_dir().join(format!("loadgen-bins-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (lg, srv) = (dir.join("loadgen"), dir.join("servers"));
+        std::fs::write(&lg, b"loadgen build 1").unwrap();
+        std::fs::write(&srv, b"servers build 1").unwrap();
+        let start = binaries(&lg, &srv);
+        assert_eq!(start.iter().map(|b| b.role.as_str()).collect::<Vec<_>>(), ["loadgen", "servers"]);
+        assert!(start.iter().all(|b| b.sha256.as_ref().is_some_and(|h| h.len() == 64)), "{start:?}");
+        assert!(changed(&start).is_empty());
+        std::fs::write(&srv, b"servers build 2").unwrap();
+        let changes = changed(&start);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].starts_with("servers: ") && changes[0].contains("changed during the sweep"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -30,12 +30,17 @@
 //! a knee above the last sustained rung is reported as "≥ X (load
 //! generator's limit)", never as a number the ladder did not measure.
 //!
-//! The sweep climbs each ladder from the bottom and stops after
-//! [`STOP_AFTER`] rungs in a row that were not sustained: past the knee,
-//! each rung only costs time (its backlog grows for the whole window).
+//! With `--repeat`, a rung has one run per pass (a [`Cell`]); it is
+//! sustained when more than half of its runs were, and otherwise the load
+//! generator's limit when any of its runs was ([`judge_cell`]).
+//!
+//! The sweep climbs each ladder from the bottom and, in each pass, stops
+//! after [`STOP_AFTER`] rungs in a row that were not sustained: past the
+//! knee, each rung only costs time (its backlog grows for the whole window).
 
 use crate::export::markdown::{thousands, us};
 use crate::result::RunResult;
+use crate::sweep::cells::{Cell, Spread};
 use crate::sweep::summary::{Record, Status};
 
 /// A rung is sustained only if the model answered this share of the offered rate.
@@ -125,21 +130,42 @@ pub fn loadgen_limit(x: &RunResult) -> Option<String> {
     }
 }
 
+/// A rung of several runs: sustained when more than half of them were;
+/// else the load generator's limit when any of them was; else missed.
+pub fn judge_cell(c: &Cell, slo_us: u64) -> Rung {
+    let verdicts: Vec<Rung> = c.runs.iter().map(|r| judge(r, slo_us)).collect();
+    let sustained = verdicts.iter().filter(|v| **v == Rung::Sustained).count();
+    if 2 * sustained > verdicts.len() {
+        return Rung::Sustained;
+    }
+    let limit = verdicts.iter().find(|v| matches!(v, Rung::LoadgenLimit(_)));
+    let missed = verdicts.iter().find(|v| matches!(v, Rung::Missed(_)));
+    limit.or(missed).cloned().unwrap_or(Rung::Missed("no run".into()))
+}
+
+/// A figure of a rung over every run that measured something, failed runs
+/// included: past its knee a model fails the run (it could not take the
+/// rate), and what those runs measured is the rising half of the curve.
+pub fn measured(c: &Cell, metric: impl Fn(&RunResult) -> f64) -> Option<Spread> {
+    let values: Vec<f64> = c.runs.iter().filter_map(|r| r.result.as_ref()).map(metric).collect();
+    Spread::of(&values)
+}
+
 /// Keep climbing a ladder after these rungs (in order)?
 pub fn climb_on(so_far: &[Rung]) -> bool {
     so_far.len() < STOP_AFTER || so_far[so_far.len() - STOP_AFTER..].contains(&Rung::Sustained)
 }
 
 /// What the ladder found for one model at one level.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Knee<'a> {
     /// The highest sustained rung, and the next rung up the model missed.
-    At(&'a Record),
+    At(Cell<'a>),
     /// Sustained up to here, and the ladder could not go higher: the knee is
     /// at least this rate.
-    AtLeast(&'a Record, Limit),
+    AtLeast(Cell<'a>, Limit),
     /// Not even the lowest rung was sustained.
-    Below(&'a Record, Rung),
+    Below(Cell<'a>, Rung),
 }
 
 /// Why a ladder found no knee above its last sustained rung.
@@ -152,31 +178,32 @@ pub enum Limit {
 }
 
 /// The knee of `rungs` (one model, one level, ascending); `None` without rungs.
-pub fn knee<'a>(rungs: &[&'a Record], slo_us: u64) -> Option<Knee<'a>> {
-    let verdicts: Vec<Rung> = rungs.iter().map(|r| judge(r, slo_us)).collect();
+pub fn knee<'a>(rungs: &[Cell<'a>], slo_us: u64) -> Option<Knee<'a>> {
+    let verdicts: Vec<Rung> = rungs.iter().map(|c| judge_cell(c, slo_us)).collect();
     let Some(best) = verdicts.iter().rposition(|v| *v == Rung::Sustained) else {
-        return Some(Knee::Below(rungs.first()?, verdicts.into_iter().next()?));
+        return Some(Knee::Below(rungs.first()?.clone(), verdicts.into_iter().next()?));
     };
+    let at = rungs[best].clone();
     // The rung above the last sustained one is, by that, not sustained.
     Some(match verdicts.get(best + 1) {
-        None => Knee::AtLeast(rungs[best], Limit::LadderTop),
-        Some(Rung::LoadgenLimit(_)) => Knee::AtLeast(rungs[best], Limit::Loadgen),
-        Some(_) => Knee::At(rungs[best]),
+        None => Knee::AtLeast(at, Limit::LadderTop),
+        Some(Rung::LoadgenLimit(_)) => Knee::AtLeast(at, Limit::Loadgen),
+        Some(_) => Knee::At(at),
     })
 }
 
-impl Knee<'_> {
+impl<'a> Knee<'a> {
     /// The rung the table's figures come from (none below the ladder).
-    pub fn record(&self) -> Option<&Record> {
+    pub fn cell(&self) -> Option<&Cell<'a>> {
         match self {
-            Knee::At(r) | Knee::AtLeast(r, _) => Some(r),
+            Knee::At(c) | Knee::AtLeast(c, _) => Some(c),
             Knee::Below(..) => None,
         }
     }
 
     /// "30,000", "≥ 40,000 (load generator's limit)", "< 2,000 (why)".
     pub fn describe(&self) -> String {
-        let rate = |r: &Record| thousands(r.offered_rps.unwrap_or(0.0));
+        let rate = |c: &Cell| thousands(c.offered_rps.unwrap_or(0.0));
         match self {
             Knee::At(r) => rate(r),
             Knee::AtLeast(r, Limit::Loadgen) => format!("≥ {} (load generator's limit)", rate(r)),
@@ -193,7 +220,21 @@ mod tests {
 
     /// A rung of mio-single at 1000 connections: offered, achieved, p99 (µs).
     fn rung(offered: f64, achieved: f64, p99: u64) -> Record {
-        testdata::rung("mio-single", 1000, offered, achieved, p99)
+        testdata::rung("mio-single", 1000, offered, achieved, p99, 1)
+    }
+
+    /// Each record a rung of its own (one pass).
+    fn cells(records: &[Record]) -> Vec<Cell<'_>> {
+        records
+            .iter()
+            .map(|r| Cell {
+                scenario: "knee",
+                model: "mio-single",
+                level: 1000,
+                offered_rps: r.offered_rps,
+                runs: vec![r],
+            })
+            .collect()
     }
 
     #[test]
@@ -255,9 +296,8 @@ mod tests {
     #[test]
     fn the_knee_is_the_highest_sustained_rung_below_a_miss() {
         let rungs = [rung(10_000.0, 10_000.0, 200), rung(20_000.0, 20_000.0, 900), rung(30_000.0, 25_000.0, 800_000)];
-        let refs: Vec<&Record> = rungs.iter().collect();
-        let k = knee(&refs, 10_000).unwrap();
-        assert_eq!(k, Knee::At(&rungs[1]));
+        let k = knee(&cells(&rungs), 10_000).unwrap();
+        assert!(matches!(&k, Knee::At(c) if c.offered_rps == Some(20_000.0)), "{k:?}");
         assert_eq!(k.describe(), "20,000");
     }
 
@@ -266,15 +306,30 @@ mod tests {
         let mut top = rung(40_000.0, 30_000.0, 50_000);
         top.result.as_mut().unwrap().loadgen.cpu_utilization = 0.95;
         let rungs = [rung(10_000.0, 10_000.0, 200), rung(20_000.0, 20_000.0, 900), top];
-        let refs: Vec<&Record> = rungs.iter().collect();
-        assert_eq!(knee(&refs, 10_000).unwrap().describe(), "≥ 20,000 (load generator's limit)");
-        assert_eq!(knee(&refs[..2], 10_000).unwrap().describe(), "≥ 20,000 (top of the ladder)");
+        let all = cells(&rungs);
+        assert_eq!(knee(&all, 10_000).unwrap().describe(), "≥ 20,000 (load generator's limit)");
+        assert_eq!(knee(&all[..2], 10_000).unwrap().describe(), "≥ 20,000 (top of the ladder)");
         let none = [rung(10_000.0, 5_000.0, 900_000)];
-        let refs: Vec<&Record> = none.iter().collect();
-        let below = knee(&refs, 10_000).unwrap();
+        let below = knee(&cells(&none), 10_000).unwrap();
         assert!(below.describe().starts_with("< 10,000 (missed: achieved 50.0%"), "{}", below.describe());
-        assert_eq!(below.record(), None);
-        assert_eq!(knee(&[], 10_000), None);
+        assert!(below.cell().is_none());
+        assert!(knee(&[], 10_000).is_none());
+    }
+
+    #[test]
+    fn a_rung_of_several_passes_goes_by_the_majority() {
+        let (ok, slow) = (rung(20_000.0, 20_000.0, 900), rung(20_000.0, 20_000.0, 50_000));
+        let mut busy = rung(20_000.0, 15_000.0, 50_000);
+        busy.result.as_mut().unwrap().loadgen.cpu_utilization = 0.95;
+        fn cell<'a>(runs: Vec<&'a Record>) -> Cell<'a> {
+            Cell { scenario: "knee", model: "m", level: 1, offered_rps: Some(2e4), runs }
+        }
+        assert_eq!(judge_cell(&cell(vec![&ok, &ok, &slow]), 10_000), Rung::Sustained);
+        assert!(matches!(judge_cell(&cell(vec![&ok, &slow, &slow]), 10_000), Rung::Missed(_)));
+        assert!(matches!(judge_cell(&cell(vec![&ok, &slow, &busy]), 10_000), Rung::LoadgenLimit(_)));
+        assert!(matches!(judge_cell(&cell(vec![&ok, &slow]), 10_000), Rung::Missed(_)), "one of two is no majority");
+        let p99 = measured(&cell(vec![&ok, &slow, &busy]), |x| x.latency.p99 as f64).unwrap();
+        assert_eq!((p99.median, p99.min, p99.max, p99.n), (50_000.0, 900.0, 50_000.0, 3));
     }
 
     #[test]

@@ -1,29 +1,49 @@
 //! `loadgen sweep`: every model × every connection level × every chosen
-//! scenario, each run against a fresh server, results saved as they come,
-//! charts drawn at the end.
+//! scenario, each run against a fresh server, repeated in interleaved
+//! passes, results saved as they come, charts drawn at the end.
 //!
 //! For each run the sweep starts the model as a child (the `servers` binary
 //! next to this one), pinned to the server's CPUs, reads its ready line,
 //! then runs `loadgen run` (this very executable) as a second child pinned
 //! to the load generator's CPUs, with `--json/--hlog/--hgrm` into
 //! `runs/<scenario>/`. It then stops the server (SIGTERM, SIGKILL after
-//! 3 s), appends the run to `summary.json`/`summary.csv`/`tables.md`, and
+//! 3 s), rewrites `summary.json`, `summary.csv`, `runs.csv` and `tables.md`, and
 //! goes on, whether the run succeeded or not: a model that cannot serve a
 //! level is a result, recorded with its reason. Ctrl-C stops the current
 //! run, keeps everything measured so far and still draws the charts.
 //!
+//! `--repeat N` runs the whole sweep N times over, one *pass* after the
+//! other (every cell of pass 1, then every cell of pass 2, ...), never a
+//! cell N times in a row: whatever the machine does during the sweep (a
+//! neighbour, a thermal drift) then falls on every model alike, and the
+//! spread of a cell's N runs is the spread a difference must exceed to be
+//! claimed ([`cells`]).
+//!
+//! A scenario with a ladder (`knee`) runs each model at each level once per
+//! offered rate, from the lowest up, and in each pass stops climbing after
+//! two rungs in a row that the model did not sustain (see [`knee`]).
+//!
 //! ```text
 //! results/<run-id>/
-//!   env.json  summary.json  summary.csv  tables.md
-//!   runs/<scenario>/<model>-c<level>.{json,hlog,hgrm,loadgen.log,server.log}
-//!   runs/knee/<model>-c<level>-r<rate>.*      (a ladder: one run per rate)
+//!   env.json  summary.json  summary.csv  runs.csv  tables.md
+//!   runs/<scenario>/<model>-c<level>-r<pass>.{json,hlog,hgrm,loadgen.log,server.log}
+//!   runs/knee/<model>-c<level>-at<rate>-r<pass>.*      (a ladder: one run per rate)
 //!   charts/<scenario>-<chart>.{svg,png}
 //! ```
 //!
-//! A scenario with a ladder (`knee`) runs each model at each level once per
-//! offered rate, from the lowest up, and stops climbing after two rungs in
-//! a row that the model did not sustain (see [`knee`]).
-
+//! # The time plan
+//!
+//! The default sweep (2 scenarios × 6 models × 5 levels × 3 passes = 180
+//! runs) must finish, build included, within 10 minutes on a 2-core
+//! machine. Each run costs its warm-up, its window, its connecting
+//! (level ÷ 5000 connections/s) and an overhead that the 120 runs of
+//! results/reference measured at 0.08 s plus 34 µs per connection (server
+//! start and stop, closing the connections). With a 0.5 s warm-up and 1 s
+//! windows ([`Plan::total_seconds`]) that is 385 s, about 6.5 minutes (a
+//! test holds the plan to those runs, and the default to under 7.5
+//! minutes), and the release build of a fresh clone took 1m41s
+//! (results/ab-checks/ci/fresh-clone-sweep.txt).
+pub mod cells;
 pub mod child;
 pub mod cpus;
 pub mod env;
@@ -43,7 +63,7 @@ use anyhow::{bail, Context};
 
 use crate::run::args::{parse_cpu_list, parse_duration};
 use env::{Compute, ScenarioInfo, SweepEnv, Versions};
-use one::{outcome_line, run_one};
+use one::{outcome_line, run_one, Slot};
 use progress::Progress;
 use scenario::{Knobs, Ladder, Scenario};
 pub use setup::built_models;
@@ -55,11 +75,21 @@ pub const MODELS: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-mul
 /// Connection levels without `--levels` / with `--quick`.
 pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
 pub const QUICK_LEVELS: [u64; 2] = [200, 1000];
+/// Passes without `--repeat` / with `--quick`.
+pub const REPEATS: u32 = 3;
+pub const QUICK_REPEATS: u32 = 1;
+/// Warm-up and window without `--warmup`/`--duration`, and with `--quick`.
+pub const WARMUP: Duration = Duration::from_millis(500);
+pub const WINDOW: Duration = Duration::from_millis(1000);
+pub const QUICK_WARMUP: Duration = Duration::from_millis(500);
+pub const QUICK_WINDOW: Duration = Duration::from_millis(1500);
 /// `loadgen run`'s default connect rate (connections/s), for the time plan.
 const CONNECT_RATE: f64 = 5000.0;
 /// Per-run time besides warm-up, window and connecting: server start and
-/// stop, process start, closing connections (measured on a 2-core VM).
-const OVERHEAD_S: f64 = 1.0;
+/// stop, process start, closing connections. Fitted to the 120 runs of
+/// results/reference (2-core VM): 0.09 s at 200 connections, 0.25 s at 5000.
+const OVERHEAD_S: f64 = 0.08;
+const OVERHEAD_PER_CONN_S: f64 = 34e-6;
 
 /// Run every model at every connection level, save the results, draw charts.
 #[derive(Clone, Debug, clap::Args)]
@@ -70,36 +100,46 @@ pub struct SweepArgs {
     pub models: Option<String>,
     /// Scenarios, comma-separated, or `all`: echo-saturate, echo-paced,
     /// backend-delay, cpu-work, knee, multiplex, idle-1ms, idle-10ms (`idle`
-    /// selects both) [default: echo-saturate,echo-paced,knee, the knee with
-    /// its short ladder; with --quick echo-saturate,echo-paced].
+    /// selects both) [default: echo-saturate,echo-paced].
     #[arg(long, value_name = "LIST")]
     pub scenario: Option<String>,
     /// Connection levels, comma-separated, for every scenario [default:
-    /// 200,500,1000,2000,5000, with --quick 200,1000; knee 1000,5000 (its
-    /// short ladder 5000); multiplex 50,200,500].
+    /// 200,500,1000,2000,5000, with --quick 200,1000; knee 1000,5000, with
+    /// --quick 5000; multiplex 50,200,500].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub levels: Option<Vec<u64>>,
     /// knee: the offered rates (requests/s, all connections together),
-    /// comma-separated, instead of the ladder measured for this project.
-    /// Each rate × --duration must reach every connection.
+    /// comma-separated, instead of the ladder measured for this project
+    /// [default: 10k to 200k in 14 steps; with --quick 20k,60k,100k].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub rates: Option<Vec<f64>>,
     /// knee: a rung is sustained if the model answers 99% of the offered
     /// rate with its p99 within this latency.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub slo: Duration,
-    /// Warm-up before each measured window [default: 1s; with --quick 0.5s].
+    /// Warm-up before each measured window [default: 0.5s; with --quick 0.5s].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// Each measured window [default: 4s; with --quick 1.5s].
+    /// Each measured window [default: 1s; with --quick 1.5s]. An open-loop
+    /// run's window (echo-paced) lasts at least connections ÷ --rate, so
+    /// that every connection sends in it: 2.5 s at 5000 connections and
+    /// 2000 requests/s.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Fewer levels and shorter windows: a look in about a minute.
+    /// Passes over every model × level × scenario [default: 3; with --quick
+    /// 1]. Interleaved: every run of pass 1, then every run of pass 2, ...
+    /// Tables and charts show each figure's median and its min–max over the
+    /// passes, and call a difference between two models a tie where their
+    /// ranges overlap. The defaults (3 passes, 0.5 s warm-up, 1 s windows,
+    /// 5 levels, 2 scenarios, 6 models: 180 runs) take about 6.5 minutes on
+    /// a 2-core machine, under 10 with scripts/sweep's release build.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
+    /// Two levels (200, 1000) and one pass: a look in about a minute.
     #[arg(long)]
     pub quick: bool,
     /// echo-paced: requests per second, all connections together. Must be
-    /// low enough for every model that serves all connections, and
-    /// rate × duration must reach every connection.
+    /// low enough for every model that serves all connections.
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
     /// cpu-work: COMPUTE rounds per request [default: calibrated to about 50 µs].
@@ -144,6 +184,7 @@ struct Plan {
     levels: Vec<u64>,
     /// Each scenario's levels and rates, by name.
     grids: Vec<(&'static str, Grid)>,
+    repeats: u32,
     warmup: Duration,
     duration: Duration,
     knobs: Knobs,
@@ -181,49 +222,88 @@ impl Grid {
 }
 
 impl Plan {
-    fn run_seconds(&self, level: u64) -> f64 {
-        self.warmup.as_secs_f64() + self.duration.as_secs_f64() + level as f64 / CONNECT_RATE + OVERHEAD_S
+    /// The measured window of a run: `--duration`, or for an open loop (a
+    /// ladder's rung at rate `rung`) at least long enough for every
+    /// connection to send once at the rate.
+    fn window(&self, scenario: &Scenario, level: u64, rung: Option<f64>) -> Duration {
+        match rung.or(scenario.rate(&self.knobs)) {
+            Some(rate) if rate > 0.0 => {
+                // Whole milliseconds, rounded up: `loadgen run` takes them.
+                self.duration.max(Duration::from_millis((level as f64 * 1000.0 / rate).ceil() as u64))
+            }
+            _ => self.duration,
+        }
+    }
+
+    /// What one run (of a ladder: at rate `rung`) should take (see the
+    /// module's doc).
+    fn run_seconds(&self, scenario: &Scenario, level: u64, rung: Option<f64>) -> f64 {
+        let connect = level as f64 / CONNECT_RATE;
+        let overhead = OVERHEAD_S + OVERHEAD_PER_CONN_S * level as f64;
+        self.warmup.as_secs_f64() + self.window(scenario, level, rung).as_secs_f64() + connect + overhead
     }
 
     fn grid(&self, scenario: &Scenario) -> &Grid {
         &self.grids.iter().find(|(n, _)| *n == scenario.name).expect("every scenario has a grid").1
     }
 
-    fn total_seconds(&self) -> f64 {
-        let per_model: f64 = self
-            .grids
-            .iter()
-            .map(|(_, g)| g.levels.iter().map(|&l| self.run_seconds(l) * g.rates.len() as f64).sum::<f64>())
-            .sum();
-        per_model * self.models.len() as f64
+    /// Every run, in the order the sweep makes them: pass by pass, and in
+    /// each pass scenario by scenario, model by model, level by level (and
+    /// a ladder's rates from the lowest up).
+    fn slots(&self) -> Vec<Slot<'_>> {
+        let mut slots = Vec::with_capacity(self.runs());
+        for repeat in 1..=self.repeats {
+            for scenario in &self.scenarios {
+                let grid = self.grid(scenario);
+                for model in &self.models {
+                    for &level in &grid.levels {
+                        for &rate in &grid.rates {
+                            slots.push(Slot { scenario, model, level, rate, repeat });
+                        }
+                    }
+                }
+            }
+        }
+        slots
     }
 
-    fn runs_planned(&self) -> usize {
-        self.models.len() * self.grids.iter().map(|(_, g)| g.runs()).sum::<usize>()
+    fn runs(&self) -> usize {
+        self.models.len() * self.grids.iter().map(|(_, g)| g.runs()).sum::<usize>() * self.repeats as usize
+    }
+
+    fn total_seconds(&self) -> f64 {
+        let per_model: f64 = self
+            .scenarios
+            .iter()
+            .map(|s| {
+                let g = self.grid(s);
+                g.levels
+                    .iter()
+                    .flat_map(|&l| g.rates.iter().map(move |&r| (l, r)))
+                    .map(|(l, r)| self.run_seconds(s, l, r))
+                    .sum::<f64>()
+            })
+            .sum();
+        per_model * self.models.len() as f64 * self.repeats as f64
     }
 }
 
-/// Refuse a sweep whose open-loop runs could not reach every connection
-/// within the window (`loadgen run` would refuse each of them).
-fn check_rates(args: &SweepArgs, grids: &[(&'static str, Grid)], duration: Duration) -> anyhow::Result<()> {
-    for (name, grid) in grids {
-        let top = grid.levels.iter().copied().max().unwrap_or(0) as f64;
-        if *name == "echo-paced" && args.rate * duration.as_secs_f64() < top {
-            bail!(
-                "--rate {} × --duration {:?} sends fewer requests than the {top} connections of --levels: every \
-                 connection must send at least one (raise --rate or --duration)",
-                args.rate,
-                duration
-            );
-        }
-        if let Some(low) = grid.rates.iter().flatten().find(|&&r| r * duration.as_secs_f64() < top) {
-            bail!(
-                "--rates: {name}'s rate {low} × --duration {duration:?} sends fewer requests than its {top} \
-                 connections: every connection must send at least one (raise the rate or --duration)"
-            );
-        }
+/// `--rates`, checked and sorted; `--slo`, checked.
+fn ladder_flags(args: &SweepArgs, scenarios: &[Scenario]) -> anyhow::Result<Option<Vec<f64>>> {
+    if args.slo.is_zero() {
+        bail!("--slo must be more than 0");
     }
-    Ok(())
+    let Some(given) = &args.rates else { return Ok(None) };
+    if given.is_empty() || given.iter().any(|&x| !(x.is_finite() && x > 0.0)) {
+        bail!("--rates: give positive request rates, such as 20000,60000,100000");
+    }
+    if !scenarios.iter().any(|s| s.ladder.is_some()) {
+        bail!("--rates: none of the chosen scenarios has a ladder of rates (add --scenario knee)");
+    }
+    let mut rates = given.clone();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    Ok(Some(rates))
 }
 
 pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
@@ -235,8 +315,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if args.no_floor {
         skipped.push("floor: not measured (--no-floor)".into());
     }
-    let default = if args.quick { scenario::QUICK.join(",") } else { scenario::DEFAULT.join(",") };
-    let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&default))?;
+    let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&scenario::DEFAULT.join(",")))?;
     let mut levels =
         args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
     levels.sort_unstable();
@@ -244,36 +323,22 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if levels.is_empty() || levels[0] == 0 {
         bail!("--levels: give connection counts of at least 1, such as 200,1000");
     }
-    let rates = match &args.rates {
-        Some(r) if r.is_empty() || r.iter().any(|&x| !(x.is_finite() && x > 0.0)) => {
-            bail!("--rates: give positive request rates, such as 2000,10000,30000")
-        }
-        Some(r) => {
-            let mut r = r.clone();
-            r.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-            r.dedup();
-            Some(r)
-        }
-        None => None,
-    };
-    if rates.is_some() && !scenarios.iter().any(|s| s.ladder.is_some()) {
-        bail!("--rates: none of the chosen scenarios has a ladder of rates (add --scenario knee)");
+    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
+    let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
+    if duration.is_zero() {
+        bail!("--duration must be more than 0");
     }
-    if args.slo.is_zero() {
-        bail!("--slo must be more than 0");
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate {}: give a rate above 0 requests per second", args.rate);
     }
-    // The default sweep and --quick run a ladder's short form.
+    let rates = ladder_flags(args, &scenarios)?;
+    // --quick and a default sweep (should DEFAULT include a ladder) run a
+    // ladder's short form.
     let short = args.quick || args.scenario.is_none();
     let given = args.levels.as_ref().map(|_| levels.as_slice());
     let grids: Vec<(&'static str, Grid)> =
         scenarios.iter().map(|s| (s.name, Grid::of(s, given, &levels, rates.as_deref(), short))).collect();
-    let warmup = args.warmup.unwrap_or(if args.quick { Duration::from_millis(500) } else { Duration::from_secs(1) });
-    let duration =
-        args.duration.unwrap_or(if args.quick { Duration::from_millis(1500) } else { Duration::from_secs(4) });
-    if duration.is_zero() {
-        bail!("--duration must be more than 0");
-    }
-    check_rates(args, &grids, duration)?;
+    let repeats = args.repeat.unwrap_or(if args.quick { QUICK_REPEATS } else { REPEATS });
     let given = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
     let pinning = cpus::split(&cpus::available()?, given(&args.server_cpus), given(&args.loadgen_cpus))?;
     cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
@@ -293,6 +358,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         scenarios,
         levels,
         grids,
+        repeats,
         warmup,
         duration,
         knobs: Knobs { rate: args.rate, rounds: compute.rounds },
@@ -309,11 +375,18 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             Some(floor)
         }
     };
+    // Before the results directory exists: an --out inside the checkout
+    // (elsewhere than results/) would make it look dirty.
+    let git = crate::env::git_state();
     let run_id = env::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
     let mut envj = SweepEnv {
         run_id: run_id.clone(),
         command: std::env::args().collect(),
+        cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
+        git,
+        binaries: env::binaries(&plan.exe, &plan.servers_bin),
+        binaries_changed: Vec::new(),
         started: crate::env::rfc3339(started),
         finished: None,
         elapsed_s: None,
@@ -331,20 +404,28 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         levels: plan.levels.clone(),
         warmup_s: warmup.as_secs_f64(),
         duration_s: duration.as_secs_f64(),
+        repeats: plan.repeats,
         scenarios: plan
             .scenarios
             .iter()
-            .map(|s| ScenarioInfo {
-                name: s.name.into(),
-                about: s.about.into(),
-                loadgen_flags: s.flags(&plan.knobs),
-                levels: plan.grid(s).levels.clone(),
-                rates: s.ladder.map(|_| plan.grid(s).rates.iter().flatten().copied().collect()),
+            .map(|s| {
+                let grid = plan.grid(s);
+                // A ladder's longest window is its lowest rate's.
+                let lowest = grid.rates.first().copied().flatten();
+                ScenarioInfo {
+                    name: s.name.into(),
+                    about: s.about.into(),
+                    loadgen_flags: s.flags(&plan.knobs),
+                    window_s: grid.levels.iter().map(|&l| (l, plan.window(s, l, lowest).as_secs_f64())).collect(),
+                    levels: grid.levels.clone(),
+                    rates: s.ladder.map(|_| grid.rates.iter().flatten().copied().collect()),
+                }
             })
             .collect(),
         compute,
         floor,
-        runs_planned: plan.runs_planned(),
+        planned_s: plan.total_seconds(),
+        runs_planned: plan.runs(),
         runs_skipped: 0,
         runs_done: 0,
         runs_failed: 0,
@@ -354,7 +435,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         eprintln!("{note}");
     }
     eprintln!(
-        "sweep {run_id}: {} models × {} scenarios ({}) = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        "sweep {run_id}: {} models × {} scenarios ({}) × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
         plan.models.len(),
         plan.scenarios.len(),
         plan.grids
@@ -365,6 +446,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>()
             .join(", "),
+        plan.repeats,
         envj.runs_planned,
         progress::clock(plan.total_seconds()),
         cpus::list(&plan.pinning.server_cpus),
@@ -383,51 +465,42 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         run_id,
         scenarios: plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
         models: plan.models.clone(),
+        repeats: plan.repeats,
         records: Vec::new(),
         floor_pair_cpu_us: envj.floor.as_ref().map(|f| f.figures.pair_cpu_us),
         slo_us: plan.scenarios.iter().any(|s| s.ladder.is_some()).then_some(plan.slo_us),
     };
     let mut progress = Progress::new(envj.runs_planned, plan.total_seconds());
-    'all: for scenario in &plan.scenarios {
+    for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
-        let grid = plan.grid(scenario);
-        for model in &plan.models {
-            for &level in &grid.levels {
-                let mut climbed: Vec<knee::Rung> = Vec::new();
-                for (k, &rate) in grid.rates.iter().enumerate() {
-                    if rate.is_some() && !knee::climb_on(&climbed) {
-                        let left = grid.rates.len() - k;
-                        envj.runs_skipped += left;
-                        progress.skipped(left, plan.run_seconds(level) * left as f64);
-                        progress.line(&format!(
-                            "{} {model} {level} conns: {} rungs in a row not sustained; the {left} above are skipped",
-                            scenario.name,
-                            knee::STOP_AFTER
-                        ));
-                        break;
-                    }
-                    let n = summary.records.len() + envj.runs_skipped + 1;
-                    let Some(record) = run_one(&plan, &dir, scenario, model, level, rate, &interrupted, &progress)
-                    else {
-                        break 'all;
-                    };
-                    if rate.is_some() {
-                        climbed.push(knee::judge(&record, plan.slo_us));
-                    }
-                    let line = outcome_line(n, envj.runs_planned, &record);
-                    progress.finished(&line, plan.run_seconds(level), record.elapsed_s);
-                    envj.runs_done += 1;
-                    envj.runs_failed += (record.status == Status::Failed) as usize;
-                    summary.records.push(record);
-                    crate::export::write_all(&dir, &summary)?;
-                }
-            }
+    }
+    let mut climb = Climb::default();
+    for slot in plan.slots() {
+        if climb.stopped(&slot) {
+            envj.runs_skipped += 1;
+            progress.skipped(1, plan.run_seconds(slot.scenario, slot.level, slot.rate));
+            continue;
         }
+        let n = summary.records.len() + envj.runs_skipped + 1;
+        let Some(record) = run_one(&plan, &dir, &slot, &interrupted, &progress) else { break };
+        if let Some(line) = climb.record(&slot, knee::judge(&record, plan.slo_us)) {
+            progress.line(&line);
+        }
+        let line = outcome_line(n, envj.runs_planned, plan.repeats, &record);
+        progress.finished(&line, plan.run_seconds(slot.scenario, slot.level, slot.rate), record.elapsed_s);
+        envj.runs_done += 1;
+        envj.runs_failed += (record.status == Status::Failed) as usize;
+        summary.records.push(record);
+        crate::export::write_all(&dir, &summary)?;
     }
     progress.done();
     envj.interrupted = interrupted.load(Ordering::SeqCst);
     envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
+    envj.binaries_changed = env::changed(&envj.binaries);
+    for change in &envj.binaries_changed {
+        eprintln!("warning: {change}");
+    }
     write_env(&dir, &envj)?;
     crate::export::write_all(&dir, &summary)?;
     if !args.no_charts {
@@ -448,6 +521,46 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A ladder's climb in one pass: the verdicts of the rungs run so far for
+/// one model at one level, and whether to go on ([`knee::climb_on`]).
+#[derive(Default)]
+struct Climb {
+    /// (pass, scenario, model, level) of the ladder being climbed.
+    ladder: Option<(u32, &'static str, String, u64)>,
+    rungs: Vec<knee::Rung>,
+}
+
+impl Climb {
+    fn key(slot: &Slot) -> (u32, &'static str, String, u64) {
+        (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level)
+    }
+
+    /// Whether this slot is a rung above where its ladder stopped.
+    fn stopped(&self, slot: &Slot) -> bool {
+        slot.rate.is_some() && self.ladder.as_ref() == Some(&Climb::key(slot)) && !knee::climb_on(&self.rungs)
+    }
+
+    /// Note a rung's verdict; the line to print when that stops the climb.
+    fn record(&mut self, slot: &Slot, rung: knee::Rung) -> Option<String> {
+        slot.rate?;
+        let key = Climb::key(slot);
+        if self.ladder.as_ref() != Some(&key) {
+            self.ladder = Some(key);
+            self.rungs.clear();
+        }
+        self.rungs.push(rung);
+        (!knee::climb_on(&self.rungs)).then(|| {
+            format!(
+                "{} {} {} conns: {} rungs in a row not sustained; the rest of the ladder is skipped",
+                slot.scenario.name,
+                slot.model,
+                slot.level,
+                knee::STOP_AFTER
+            )
+        })
+    }
+}
+
 fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(envj)?;
     bytes.push(b'\n');
@@ -457,6 +570,101 @@ fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default sweep's plan for `models` models.
+    fn plan(models: usize, warmup: Duration, duration: Duration, scenarios: &str) -> Plan {
+        Plan {
+            exe: PathBuf::from("loadgen"),
+            servers_bin: PathBuf::from("servers"),
+            models: MODELS[..models].iter().map(|m| m.to_string()).collect(),
+            scenarios: scenario::select(scenarios).unwrap(),
+            levels: LEVELS.to_vec(),
+            grids: scenario::select(scenarios)
+                .unwrap()
+                .iter()
+                .map(|s| (s.name, Grid::of(s, None, &LEVELS, None, false)))
+                .collect(),
+            repeats: REPEATS,
+            warmup,
+            duration,
+            knobs: Knobs { rate: 2000.0, rounds: 100 },
+            slo_us: 10_000,
+            pinning: cpus::Pinning {
+                available: vec![0, 1],
+                server_cpus: vec![0],
+                loadgen_cpus: vec![1],
+                how: "".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn passes_are_interleaved() {
+        let p = plan(2, WARMUP, WINDOW, "echo-saturate,echo-paced");
+        let slots = p.slots();
+        assert_eq!(slots.len(), 2 * 5 * 2 * 3);
+        let pass: Vec<u32> = slots.iter().map(|s| s.repeat).collect();
+        assert!(pass.windows(2).all(|w| w[0] <= w[1]), "pass by pass: {pass:?}");
+        let cells = 2 * 5 * 2;
+        for (i, s) in slots.iter().enumerate() {
+            let first = &slots[i % cells];
+            assert_eq!(
+                (s.repeat, s.scenario.name, s.model, s.level),
+                ((i / cells) as u32 + 1, first.scenario.name, first.model, first.level)
+            );
+        }
+    }
+
+    #[test]
+    fn an_open_loop_window_lets_every_connection_send() {
+        let p = plan(1, WARMUP, WINDOW, "echo-saturate,echo-paced");
+        let (saturate, paced) = (&p.scenarios[0], &p.scenarios[1]);
+        assert_eq!(p.window(saturate, 5000, None), WINDOW);
+        assert_eq!(p.window(paced, 1000, None), WINDOW, "2000 req/s × 1 s reach 1000 connections");
+        assert_eq!(p.window(paced, 5000, None), Duration::from_millis(2500));
+        let odd = Plan { knobs: Knobs { rate: 3000.0, rounds: 1 }, ..plan(1, WARMUP, WINDOW, "echo-paced") };
+        assert_eq!(p.window(paced, 5000, None).as_millis() * 2000, 5000 * 1000);
+        assert_eq!(odd.window(&odd.scenarios[0], 5000, None), Duration::from_millis(1667), "rounded up: 5001 requests");
+    }
+
+    /// The default sweep fits its 10 minutes, build included: the plan
+    /// leaves 2.5 minutes for the release build of a fresh clone (1m41s in
+    /// results/ab-checks/ci/fresh-clone-sweep.txt), the floor and the charts.
+    #[test]
+    fn the_default_sweep_fits_in_its_time() {
+        let p = plan(MODELS.len(), WARMUP, WINDOW, &scenario::DEFAULT.join(","));
+        assert_eq!(p.runs(), 180);
+        let total = p.total_seconds();
+        assert!(total < 450.0, "the default sweep takes {}", progress::clock(total));
+        assert!(total > 300.0, "{total}: the plan counts every run");
+    }
+
+    /// The time plan against the 120 runs of results/reference, with the
+    /// warm-up and window they had: what it predicts is what they took.
+    #[test]
+    fn the_time_plan_matches_what_the_reference_runs_took() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/reference");
+        let summary = Summary::load(&dir).unwrap();
+        let envj: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("env.json")).unwrap()).unwrap();
+        let secs = |k: &str| Duration::from_secs_f64(envj[k].as_f64().unwrap());
+        let p = plan(1, secs("warmup_s"), secs("duration_s"), "all");
+        let (mut predicted, mut took) = (0.0, 0.0);
+        for r in &summary.records {
+            let scenario = p.scenarios.iter().find(|s| s.name == r.scenario).unwrap();
+            let (want, got) = (p.run_seconds(scenario, r.level, None), r.elapsed_s);
+            assert!(
+                (got / want - 1.0).abs() < 0.1,
+                "{} {} c{}: planned {want:.2} s, took {got:.2} s",
+                r.scenario,
+                r.model,
+                r.level
+            );
+            predicted += want;
+            took += got;
+        }
+        assert!((took / predicted - 1.0).abs() < 0.03, "planned {predicted:.0} s in all, took {took:.0} s");
+    }
 
     #[test]
     fn grids_come_from_the_scenario_unless_flags_say_otherwise() {
@@ -475,5 +683,42 @@ mod tests {
         let mux = scenario::select("multiplex").unwrap()[0];
         assert_eq!(Grid::of(&mux, None, &LEVELS, None, false).levels, mux.levels.unwrap());
         assert_eq!(Grid::of(&mux, Some(&[7]), &[7], None, false).levels, [7]);
+    }
+
+    #[test]
+    fn a_ladder_runs_every_rate_in_every_pass_and_each_rung_gets_its_window() {
+        let mut p = plan(2, WARMUP, WINDOW, "knee");
+        p.grids = vec![("knee", Grid { levels: vec![5000], rates: vec![Some(2000.0), Some(50_000.0)] })];
+        let slots = p.slots();
+        assert_eq!((slots.len(), p.runs()), (2 * 2 * REPEATS as usize, 12));
+        let first: Vec<(&str, Option<f64>, u32)> = slots[..4].iter().map(|s| (s.model, s.rate, s.repeat)).collect();
+        assert_eq!(
+            first,
+            [
+                ("thread-per-conn", Some(2000.0), 1),
+                ("thread-per-conn", Some(50_000.0), 1),
+                ("pool", Some(2000.0), 1),
+                ("pool", Some(50_000.0), 1)
+            ],
+            "a ladder climbs rate by rate within a pass"
+        );
+        let knee = &p.scenarios[0];
+        assert_eq!(p.window(knee, 5000, Some(2000.0)), Duration::from_millis(2500), "5000 connections at 2000 req/s");
+        assert_eq!(p.window(knee, 5000, Some(50_000.0)), WINDOW);
+    }
+
+    #[test]
+    fn a_climb_stops_after_two_rungs_not_sustained_in_its_own_pass() {
+        let p = plan(1, WARMUP, WINDOW, "knee");
+        let knee = &p.scenarios[0];
+        let slot = |rate: f64, repeat: u32| Slot { scenario: knee, model: "m", level: 5000, rate: Some(rate), repeat };
+        let miss = || knee::Rung::Missed("x".into());
+        let mut climb = Climb::default();
+        assert_eq!(climb.record(&slot(1.0, 1), miss()), None);
+        assert!(climb.record(&slot(2.0, 1), miss()).unwrap().contains("the rest of the ladder is skipped"));
+        assert!(climb.stopped(&slot(3.0, 1)));
+        assert!(!climb.stopped(&slot(1.0, 2)), "the next pass climbs again");
+        assert_eq!(climb.record(&slot(1.0, 2), knee::Rung::Sustained), None);
+        assert!(!climb.stopped(&slot(2.0, 2)));
     }
 }

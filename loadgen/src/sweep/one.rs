@@ -16,34 +16,47 @@ use super::summary::{Record, RunFiles, Status};
 use super::{cpus, Plan, CONNECT_RATE};
 use crate::result::RunResult;
 
-/// One model at one level (at one rate of a ladder: `rate`): fresh server,
+/// Which run: a model at a level in a scenario (at a rate of its ladder),
+/// in one pass of the sweep.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Slot<'a> {
+    pub scenario: &'a Scenario,
+    pub model: &'a str,
+    pub level: u64,
+    /// A ladder's rung: the offered rate, added as `--rate`.
+    pub rate: Option<f64>,
+    /// The pass, from 1.
+    pub repeat: u32,
+}
+
+/// One model at one level (at one rate of a ladder): fresh server,
 /// `loadgen run`, server stopped. `None` when the sweep was interrupted
 /// meanwhile (the run is not kept).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn run_one(
     plan: &Plan,
     dir: &Path,
-    scenario: &Scenario,
-    model: &str,
-    level: u64,
-    rate: Option<f64>,
+    slot: &Slot,
     interrupted: &AtomicBool,
     progress: &Progress,
 ) -> Option<Record> {
+    let Slot { scenario, model, level, rate, repeat } = *slot;
     let started = Instant::now();
     let files = match rate {
-        Some(r) => RunFiles::for_rung(scenario.name, model, level, r),
-        None => RunFiles::for_run(scenario.name, model, level),
+        Some(r) => RunFiles::for_rung(scenario.name, model, level, r, repeat),
+        None => RunFiles::for_run(scenario.name, model, level, repeat),
     };
-    let what = match rate {
-        Some(r) => format!("{} · {model} · {level} conns · {r:.0} req/s", scenario.name),
-        None => format!("{} · {model} · {level} conns", scenario.name),
+    let rung = rate.map(|r| format!(" · {r:.0} req/s")).unwrap_or_default();
+    let what = match plan.repeats {
+        1 => format!("{} · {model} · {level} conns{rung}", scenario.name),
+        n => format!("pass {repeat}/{n} · {} · {model} · {level} conns{rung}", scenario.name),
     };
-    let planned = plan.run_seconds(level);
+    let planned = plan.run_seconds(scenario, level, rate);
+    let window = plan.window(scenario, level, rate);
     let failed = |why: String, result: Option<RunResult>| Record {
         scenario: scenario.name.into(),
         model: model.into(),
         level,
+        repeat,
         status: Status::Failed,
         failure: Some(why),
         loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
@@ -75,7 +88,7 @@ pub(super) fn run_one(
         "--warmup".into(),
         format!("{}ms", plan.warmup.as_millis()),
         "--duration".into(),
-        format!("{}ms", plan.duration.as_millis()),
+        format!("{}ms", window.as_millis()),
         "--json".into(),
         path(&files.json),
         "--hlog".into(),
@@ -85,9 +98,10 @@ pub(super) fn run_one(
         "--server-cpus".into(),
         cpus::list(&plan.pinning.server_cpus),
         // A connection its model does not serve (the pool past its size)
-        // fails the run after 2 s of waiting for its first answer, not 5.
+        // fails the run after 1 s of waiting for its first answer, not 5
+        // (thread-per-conn answers all 5000 within 0.1 s of connecting).
         "--connect-timeout".into(),
-        "2s".into(),
+        "1s".into(),
         "--quiet".into(),
     ];
     args.extend(scenario.flags(&plan.knobs));
@@ -95,7 +109,7 @@ pub(super) fn run_one(
         args.extend(["--rate".into(), format!("{r}")]);
     }
     let connect_s = level as f64 / CONNECT_RATE;
-    let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() + connect_s + 30.0);
+    let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + window.as_secs_f64() + connect_s + 30.0);
     let finish = match child::spawn_loadgen(&plan.exe, &args, &plan.pinning.loadgen_cpus, &dir.join(&files.loadgen_log))
     {
         Ok(mut lg) => child::wait(
@@ -108,7 +122,7 @@ pub(super) fn run_one(
                     "connecting"
                 } else if t < connect_s + plan.warmup.as_secs_f64() {
                     "warm-up"
-                } else if t < connect_s + plan.warmup.as_secs_f64() + plan.duration.as_secs_f64() {
+                } else if t < connect_s + plan.warmup.as_secs_f64() + window.as_secs_f64() {
                     "measuring"
                 } else {
                     "finishing"
@@ -167,6 +181,7 @@ pub(super) fn run_one(
         scenario: scenario.name.into(),
         model: model.into(),
         level,
+        repeat,
         status: Status::Ok,
         failure: None,
         loadgen_bound: result.loadgen_bound,
@@ -189,10 +204,13 @@ fn starved(r: &RunResult) -> Option<String> {
         .then(|| format!("starved: {} of {} connections never got an answer", c.never_served, c.requested))
 }
 
-pub(super) fn outcome_line(n: usize, total: usize, r: &Record) -> String {
+/// `[n/total] (pass k/R) SCENARIO MODEL LEVEL conns: ok, ...` (the pass
+/// only when there are several).
+pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> String {
     use crate::export::markdown::{thousands, us};
+    let pass = if repeats > 1 { format!(" pass {}/{repeats}", r.repeat) } else { String::new() };
     let rung = r.offered_rps.map(|o| format!(" at {} req/s", thousands(o))).unwrap_or_default();
-    let head = format!("[{n}/{total}] {} {} {} conns{rung}:", r.scenario, r.model, r.level);
+    let head = format!("[{n}/{total}]{pass} {} {} {} conns{rung}:", r.scenario, r.model, r.level);
     match (&r.status, &r.result) {
         (Status::Ok, Some(x)) => format!(
             "{head} ok, {} req/s, p99 {}{} ({:.1} s)",

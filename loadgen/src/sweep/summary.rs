@@ -1,10 +1,14 @@
-//! What a sweep keeps: one [`Record`] per model × level × scenario, and the
-//! [`Summary`] of them all that `summary.json` holds.
+//! What a sweep keeps: one [`Record`] per run (model × level × scenario ×
+//! repeat), and the [`Summary`] of them all that `summary.json` holds.
 //!
 //! A record is written the moment its run ends, so an interrupted sweep still
 //! has everything it measured. `loadgen report` rebuilds every chart and
 //! table from `summary.json` plus the per-run files under `runs/`, and from
-//! nothing else.
+//! nothing else. The repeats of one model × level × scenario (a *cell*) are
+//! gathered in [`super::cells`].
+//!
+//! A summary written before repeats existed has neither `repeat` nor
+//! `repeats`: it reads as a sweep of one pass.
 
 use std::fs;
 use std::io;
@@ -31,13 +35,17 @@ impl Status {
     }
 }
 
-/// One model at one connection level in one scenario.
+/// One run: one model at one connection level in one scenario, in one pass
+/// of the sweep.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
     pub scenario: String,
     pub model: String,
     /// Connections requested (`loadgen run -c`).
     pub level: u64,
+    /// The pass of the sweep this run belongs to, from 1 (`--repeat`).
+    #[serde(default = "first_pass")]
+    pub repeat: u32,
     pub status: Status,
     /// Why the run failed: `RunResult.failure`, or what the sweep saw (the
     /// server did not start or crashed, `loadgen run` exited non-zero).
@@ -69,10 +77,14 @@ pub struct RunFiles {
     pub server_log: String,
 }
 
+fn first_pass() -> u32 {
+    1
+}
+
 impl RunFiles {
-    /// `runs/<scenario>/<model>-c<level>.*`
-    pub fn for_run(scenario: &str, model: &str, level: u64) -> RunFiles {
-        let stem = format!("runs/{scenario}/{model}-c{level}");
+    /// `runs/<scenario>/<model>-c<level>-r<repeat>.*`
+    pub fn for_run(scenario: &str, model: &str, level: u64, repeat: u32) -> RunFiles {
+        let stem = format!("runs/{scenario}/{model}-c{level}-r{repeat}");
         RunFiles {
             json: format!("{stem}.json"),
             hlog: format!("{stem}.hlog"),
@@ -82,25 +94,29 @@ impl RunFiles {
         }
     }
 
-    /// A ladder's rung: `runs/<scenario>/<model>-c<level>-r<rate>.*`.
-    pub fn for_rung(scenario: &str, model: &str, level: u64, rate: f64) -> RunFiles {
-        let mut files = RunFiles::for_run(scenario, model, level);
-        let rung = format!("-c{level}-r{rate:.0}.");
+    /// A ladder's rung: `runs/<scenario>/<model>-c<level>-at<rate>-r<repeat>.*`.
+    pub fn for_rung(scenario: &str, model: &str, level: u64, rate: f64, repeat: u32) -> RunFiles {
+        let mut files = RunFiles::for_run(scenario, model, level, repeat);
+        let rung = format!("-c{level}-at{rate:.0}-r{repeat}.");
         for f in [&mut files.json, &mut files.hlog, &mut files.hgrm, &mut files.loadgen_log, &mut files.server_log] {
-            *f = f.replacen(&format!("-c{level}."), &rung, 1);
+            *f = f.replacen(&format!("-c{level}-r{repeat}."), &rung, 1);
         }
         files
     }
 }
 
 /// Everything `summary.json` holds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub run_id: String,
     /// Scenario names in the order they ran.
     pub scenarios: Vec<String>,
     /// Model names in the order they ran.
     pub models: Vec<String>,
+    /// Passes the sweep was asked for (`--repeat`): every cell once per pass.
+    #[serde(default = "first_pass")]
+    pub repeats: u32,
+    /// Every run, in the order it ran.
     pub records: Vec<Record>,
     /// CPU µs of the floor pair (one 64 B write + read) measured at the
     /// start of this sweep, on the server's CPU (also in env.json): the
@@ -138,23 +154,33 @@ impl Summary {
         models
     }
 
+    /// The first run of a model at a level (its first pass); every pass
+    /// together is [`Summary::cell`].
     pub fn find<'a>(&'a self, scenario: &'a str, model: &str, level: u64) -> Option<&'a Record> {
         self.scenario(scenario).find(|r| r.model == model && r.level == level)
-    }
-
-    /// A ladder's rungs for one model at one level, by offered rate ascending.
-    pub fn rungs<'a>(&'a self, scenario: &'a str, model: &str, level: u64) -> Vec<&'a Record> {
-        let mut rungs: Vec<&Record> = self
-            .scenario(scenario)
-            .filter(|r| r.model == model && r.level == level && r.offered_rps.is_some())
-            .collect();
-        rungs.sort_by(|a, b| a.offered_rps.partial_cmp(&b.offered_rps).expect("rates are numbers"));
-        rungs
     }
 
     /// Whether a scenario's records are a ladder's rungs (the knee).
     pub fn is_ladder(&self, scenario: &str) -> bool {
         self.scenario(scenario).any(|r| r.offered_rps.is_some())
+    }
+
+    /// The passes that have runs, ascending.
+    pub fn passes(&self) -> Vec<u32> {
+        let mut passes: Vec<u32> = self.records.iter().map(|r| r.repeat).collect();
+        passes.sort_unstable();
+        passes.dedup();
+        passes
+    }
+
+    /// The same sweep with the runs of one pass only: what a sweep of one
+    /// pass would have saved (the regression check judges pass by pass).
+    pub fn pass(&self, repeat: u32) -> Summary {
+        Summary {
+            records: self.records.iter().filter(|r| r.repeat == repeat).cloned().collect(),
+            repeats: 1,
+            ..self.clone()
+        }
     }
 
     /// Read `DIR/summary.json`.

@@ -12,6 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::result::RunResult;
+use loadgen::sweep::cpus;
+
+/// The sweep's split of this machine's CPUs: server and load generator on
+/// disjoint sets (CPU 0 and CPU 1 on 2 cores), shared where there is one.
+pub fn sweep_pinning() -> cpus::Pinning {
+    let available = cpus::available().expect("sched_getaffinity");
+    cpus::split(&available, None, None).expect("the default split of the available CPUs")
+}
 
 /// The `servers` binary, built beside `loadgen` (same target dir and
 /// profile), or in `$CARGO_TARGET_DIR/debug` / `../target/debug`.
@@ -38,15 +46,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(model: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(servers_bin())
-            .arg(model)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn servers");
+        Server::start_with(model, extra, |_| {})
+    }
+
+    /// As [`Server::start`], pinned to `cpus` as the sweep pins it.
+    pub fn start_pinned(model: &str, extra: &[&str], cpus: &[usize]) -> Server {
+        Server::start_with(model, extra, |cmd| cpus::confine(cmd, cpus, libc::SIGKILL))
+    }
+
+    fn start_with(model: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut cmd = Command::new(servers_bin());
+        cmd.arg(model).args(["--addr", "127.0.0.1:0"]).args(extra);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn servers");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("ready line");
         assert!(line.starts_with("listening "), "ready line {line:?}");
@@ -69,17 +82,21 @@ impl Drop for Server {
 /// `loadgen run ARGS... --json TMP --quiet`; the output and the parsed
 /// result (if the file was written).
 pub fn run(args: &[&str]) -> (Output, Option<RunResult>) {
+    run_with(args, |_| {})
+}
+
+/// As [`run`], pinned to `cpus` as the sweep pins it.
+pub fn run_pinned(args: &[&str], cpus: &[usize]) -> (Output, Option<RunResult>) {
+    run_with(args, |cmd| cpus::confine(cmd, cpus, libc::SIGKILL))
+}
+
+fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> (Output, Option<RunResult>) {
     let dir = tempdir();
     let json = dir.join("run.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .arg("run")
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .arg("--quiet")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run loadgen");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
+    cmd.arg("run").args(args).arg("--json").arg(&json).arg("--quiet").stdin(Stdio::null());
+    adjust(&mut cmd);
+    let out = cmd.output().expect("run loadgen");
     let result = std::fs::read(&json).ok().map(|b| serde_json::from_slice(&b).expect("--json parses as RunResult"));
     (out, result)
 }
@@ -91,6 +108,28 @@ pub fn tempdir() -> PathBuf {
         std::env::temp_dir().join(format!("loadgen-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// How many times a check that fails on elapsed time alone is tried.
+///
+/// A bound on elapsed time is about a hang or a stall, which repeats; a
+/// loaded machine's slow moment (four engineers compiling on two cores)
+/// does not. So such a check is tried again rather than loosened.
+pub const TRIES: usize = 3;
+
+/// Run `attempt` until it takes at most `bound`, at most [`TRIES`] times;
+/// the last attempt's value and how long each took. The caller asserts on
+/// the times, so that a run slow every time still fails.
+pub fn within<T>(bound: Duration, mut attempt: impl FnMut() -> T) -> (T, Vec<Duration>) {
+    let mut took = Vec::new();
+    loop {
+        let started = std::time::Instant::now();
+        let value = attempt();
+        took.push(started.elapsed());
+        if took.last() <= Some(&bound) || took.len() == TRIES {
+            return (value, took);
+        }
+    }
 }
 
 /// Exit status, stdout and stderr of a finished command, for assertion messages.
@@ -113,6 +152,7 @@ pub fn stderr(o: &Output) -> String {
 pub struct FakeEcho {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    counter: Arc<AtomicU64>,
 }
 
 impl FakeEcho {
@@ -122,17 +162,23 @@ impl FakeEcho {
         let stop = Arc::new(AtomicBool::new(false));
         let counter = Arc::new(AtomicU64::new(0));
         let s = stop.clone();
+        let answers = counter.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let counter = counter.clone();
+                let counter = answers.clone();
                 std::thread::spawn(move || echo_conn(conn, every, &counter));
             }
         });
-        FakeEcho { addr, stop }
+        FakeEcho { addr, stop, counter }
+    }
+
+    /// Requests received (and answered) so far, on every connection.
+    pub fn answered(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
     }
 }
 

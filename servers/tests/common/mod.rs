@@ -4,17 +4,55 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use proto::{Frame, Method, Stats};
 
-/// Every model the binary was built with, by subcommand name.
+/// Every model the servers binary offers, by subcommand name: the
+/// `Commands:` section of `servers --help`, less clap's own `help`. Read
+/// from the binary itself, so that a model added to it and to no test shows
+/// up (`every_model_is_in_the_suite`, `every_model_is_hardened`).
 pub fn models() -> Vec<&'static str> {
-    let mut m = vec!["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"];
-    if cfg!(feature = "libevent") {
-        m.push("libevent");
-    }
-    m
+    static MODELS: OnceLock<Vec<String>> = OnceLock::new();
+    let models = MODELS.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_servers")).arg("--help").output().expect("run servers --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "servers --help failed: {}", String::from_utf8_lossy(&out.stderr));
+        let models = subcommands(&help);
+        assert!(!models.is_empty(), "no models in the Commands of `servers --help`:\n{help}");
+        models
+    });
+    models.iter().map(String::as_str).collect()
+}
+
+/// The subcommands a clap help text lists: the first word of each entry
+/// of its `Commands:` section (indented two spaces; a wrapped description
+/// is indented further), without `help`.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(String::from)
+        .collect()
+}
+
+/// The name a model's tests go by in a test path (`thread_per_conn`).
+pub fn test_name(model: &str) -> String {
+    model.replace('-', "_")
+}
+
+/// Every test of the running test binary (`module::test`), ignored ones
+/// included: what the binary itself prints for `--list`.
+pub fn listed_tests() -> Vec<String> {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(&exe).arg("--list").output().expect("run the test binary with --list");
+    assert!(out.status.success(), "{} --list failed", exe.display());
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.strip_suffix(": test")).map(String::from).collect()
 }
 
 /// The event-loop models, which may answer out of order.

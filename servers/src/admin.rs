@@ -1,0 +1,309 @@
+//! The admin port: one thread, at real-time priority where the system
+//! permits it, that answers `STATS` however busy the server's other threads
+//! are, and whose own cost is left out of what it reports.
+//!
+//! Why. Under thread-per-conn at 5000 connections, 5000 runnable threads
+//! share the server's CPU. An ordinary thread woken by a STATS request waits
+//! its turn among them, and a thread *created* for each admin connection
+//! (as this port once did) is queued behind all of them: the load
+//! generator's STATS timed out (after 1 s) in most such runs, and those runs
+//! had no server figures, in the very cells the argument is about.
+//!
+//! How:
+//!
+//! - One thread does the whole path, accept, read, snapshot and write,
+//!   with one mio poll over the listener and the admin connections. No step
+//!   waits for another thread, so no step can starve behind one.
+//! - It asks for `SCHED_FIFO` priority 1, the lowest real-time priority:
+//!   once runnable, it runs before any normal thread, at once. It is
+//!   runnable only while it answers (tens of µs per STATS), and the
+//!   kernel's real-time throttling (`sched_rt_runtime_us`) caps it anyway.
+//! - Where that is not permitted (neither root nor CAP_SYS_NICE, an
+//!   RLIMIT_RTPRIO of 0, a cgroup without a real-time budget), it runs at
+//!   normal priority: `launch` logs why, once, and every STATS says so
+//!   (`admin.realtime`, `admin.priority`).
+//! - With each snapshot it reads its own CPU time, context switches and
+//!   system calls, which `stats::snapshot_with` subtracts (see `stats.rs`
+//!   for what is and is not left out).
+//!
+//! Only STATS is served here; other methods get UNKNOWN_METHOD.
+
+use std::fmt;
+use std::io::{self, ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use proto::{Frame, Request, Status};
+use slab::Slab;
+
+use crate::log::RateLimited;
+use crate::stats::{self, Usage};
+use crate::syscount::ThreadCounters;
+
+/// The listener's token; admin connections use their slab key.
+const LISTENER: Token = Token(usize::MAX);
+/// The largest request payload read on this port (STATS has none).
+const MAX_REQUEST: u32 = 4096;
+/// A client that lets this many answer bytes pile up unread is dropped.
+const OUTPUT_LIMIT: usize = 256 * 1024;
+/// How long accepting pauses after EMFILE and its relatives.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// The real-time priority asked for: the lowest, above every normal thread.
+const FIFO_PRIORITY: i32 = 1;
+
+static ADMIN_ACCEPT: RateLimited = RateLimited::new("admin: accept failed", Duration::from_secs(1));
+
+/// How the admin thread is scheduled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// `SCHED_FIFO` at [`FIFO_PRIORITY`].
+    RealTime,
+    /// The normal policy, and why real-time was refused.
+    Normal { why: String },
+}
+
+impl Priority {
+    pub fn is_realtime(&self) -> bool {
+        matches!(self, Priority::RealTime)
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Priority::RealTime => write!(f, "SCHED_FIFO {FIFO_PRIORITY}"),
+            Priority::Normal { why } => write!(f, "SCHED_OTHER: {why}"),
+        }
+    }
+}
+
+/// Start the admin thread on `listener`; returns once it runs, with the
+/// priority it got.
+pub fn spawn(listener: std::net::TcpListener) -> io::Result<Priority> {
+    listener.set_nonblocking(true)?; // mio's from_std leaves that to us
+    let mut listener = TcpListener::from_std(listener);
+    let poll = Poll::new()?;
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let (started, priority) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new().name("admin".into()).stack_size(256 * 1024).spawn(move || {
+        let admin = Admin::on_this_thread(poll, listener);
+        let _ = started.send(admin.own.priority.clone());
+        if let Err(e) = admin.run() {
+            eprintln!("admin: stopped, STATS will go unanswered: {e}");
+        }
+    })?;
+    priority.recv().map_err(|_| io::Error::other("the admin thread ended before it started"))
+}
+
+/// Ask for real-time priority for the calling thread.
+fn raise_priority() -> Priority {
+    let param = libc::sched_param { sched_priority: FIFO_PRIORITY };
+    // SAFETY: pthread_self() is this live thread; `param` is a valid sched_param.
+    let err = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    match err {
+        0 => Priority::RealTime,
+        e => {
+            Priority::Normal { why: format!("pthread_setschedparam(SCHED_FIFO): {}", io::Error::from_raw_os_error(e)) }
+        }
+    }
+}
+
+/// The admin thread's state.
+struct Admin {
+    poll: Poll,
+    listener: TcpListener,
+    clients: Slab<Client>,
+    accept_paused_until: Option<Instant>,
+    own: Own,
+}
+
+/// What the admin thread knows of itself, to report and to subtract.
+struct Own {
+    priority: Priority,
+    /// This thread's own system calls, where the process's are counted.
+    calls: Option<ThreadCounters>,
+}
+
+impl Own {
+    /// This thread's use so far.
+    fn usage(&self) -> proto::AdminThread {
+        Usage::this_thread(self.calls.as_ref()).as_admin(&self.priority)
+    }
+
+    /// STATS now: the process's use less this thread's, read right after
+    /// it (in this order, so that the calls between the two reads are the
+    /// same in every snapshot and cancel in a difference).
+    fn snapshot(&self) -> proto::Stats {
+        let process = Usage::process();
+        let own = self.usage();
+        stats::publish_admin(own.clone());
+        stats::snapshot_with(process, Some(own))
+    }
+}
+
+impl Admin {
+    /// Set up on the admin thread itself: the priority and the system-call
+    /// counters are the calling thread's.
+    fn on_this_thread(poll: Poll, listener: TcpListener) -> Admin {
+        let own = Own { priority: raise_priority(), calls: ThreadCounters::open_for_this_thread() };
+        // Snapshots taken on other threads subtract this from the start.
+        stats::publish_admin(own.usage());
+        Admin { poll, listener, clients: Slab::new(), accept_paused_until: None, own }
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(64);
+        loop {
+            let timeout = self.accept_paused_until.map(|t| t.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    Token(key) => self.serve(key),
+                }
+            }
+            if self.accept_paused_until.is_some_and(|t| Instant::now() >= t) {
+                // The connections waiting in the backlog bring no new edge.
+                self.accept_all();
+            }
+        }
+    }
+
+    /// Accept every waiting connection; on EMFILE and the like, log and
+    /// pause (the connection stays in the backlog, and accepting again at
+    /// once would fail again at once).
+    fn accept_all(&mut self) {
+        self.accept_paused_until = None;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.add(stream),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if crate::net::is_per_connection(&e) => {}
+                Err(e) => {
+                    ADMIN_ACCEPT.log(format_args!("{e}; pausing for {ACCEPT_PAUSE:?}"));
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let entry = self.clients.vacant_entry();
+        // Both directions once, for good: edge-triggered, so an idle
+        // client costs no wake-ups, and a writable edge comes only after a
+        // write that did not fit.
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self.poll.registry().register(&mut stream, Token(entry.key()), interest).is_ok() {
+            entry.insert(Client { stream, input: Vec::new(), output: Vec::new(), phase: Phase::Serving });
+        }
+    }
+
+    /// Do everything that can be done for one client now; close it when it
+    /// is finished or broken.
+    fn serve(&mut self, key: usize) {
+        let Some(client) = self.clients.get_mut(key) else { return };
+        let own = &self.own;
+        let outcome = client.read_and_answer(|id| stats::frame(id, &own.snapshot()));
+        let done = outcome.and_then(|()| client.flush()).map_or(true, |()| client.is_finished());
+        if done {
+            let mut client = self.clients.remove(key);
+            let _ = self.poll.registry().deregister(&mut client.stream);
+        }
+    }
+}
+
+/// Where an admin connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reading requests and answering them.
+    Serving,
+    /// Nothing more will be read (the peer closed its side, or sent what is
+    /// not a request frame): send what is queued, then close.
+    Finishing,
+}
+
+struct Client {
+    stream: TcpStream,
+    /// Bytes read and not yet a whole frame.
+    input: Vec<u8>,
+    /// Encoded answers not yet written.
+    output: Vec<u8>,
+    phase: Phase,
+}
+
+impl Client {
+    /// Read until the socket is drained, answering each whole request with
+    /// `stats_answer(id)` (STATS) or an error status as it arrives.
+    /// `Err`: the connection is broken and must be closed.
+    fn read_and_answer(&mut self, mut stats_answer: impl FnMut(u64) -> Frame) -> io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        while self.phase == Phase::Serving {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.phase = Phase::Finishing,
+                Ok(n) => {
+                    self.input.extend_from_slice(&chunk[..n]);
+                    self.answer_whole_requests(&mut stats_answer);
+                    if self.output.len() > OUTPUT_LIMIT {
+                        return Err(io::Error::other("admin client does not read its answers"));
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn answer_whole_requests(&mut self, stats_answer: &mut impl FnMut(u64) -> Frame) {
+        loop {
+            match proto::decode_with_limit(&self.input, MAX_REQUEST) {
+                Ok(Some((req, used))) => {
+                    self.input.drain(..used);
+                    proto::encode(&answer(req, stats_answer), &mut self.output);
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    // Not a frame we can skip: stop reading, answer nothing more.
+                    self.phase = Phase::Finishing;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Write what is queued until it is out or the socket is full.
+    fn flush(&mut self) -> io::Result<()> {
+        while !self.output.is_empty() {
+            match self.stream.write(&self.output) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => drop(self.output.drain(..n)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn is_finished(&self) -> bool {
+        self.phase == Phase::Finishing && self.output.is_empty()
+    }
+}
+
+/// The answer to one request on the admin port.
+fn answer(req: Frame, stats_answer: &mut impl FnMut(u64) -> Frame) -> Frame {
+    match proto::classify(&req) {
+        Ok(Request::Stats) => stats_answer(req.id),
+        Ok(_) => Frame::response(req.id, req.method, Status::UnknownMethod, b"admin port serves STATS only".to_vec()),
+        Err((status, msg)) => Frame::response(req.id, req.method, status, msg.as_bytes().to_vec()),
+    }
+}
