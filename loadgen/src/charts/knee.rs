@@ -159,7 +159,7 @@ fn knee_note(summary: &Summary, scenario: &str, level: u64, slo: u64) -> String 
     let knees: Vec<String> = summary
         .models_in(scenario)
         .into_iter()
-        .filter_map(|m| Some(format!("{m} {}", knee::knee(&summary.rungs(scenario, &m, level), slo)?.describe())))
+        .filter_map(|m| Some(format!("{m} {}", knee::knee_of(summary, scenario, &m, level, slo)?.describe())))
         .collect();
     format!("Knee (≥ {:.0}% answered, p99 ≤ {}): {}", 100.0 * knee::ACHIEVED_SHARE, us(slo), knees.join("; "))
 }

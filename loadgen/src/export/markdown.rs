@@ -412,7 +412,7 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
     for model in summary.models_in(scenario) {
         for level in summary.levels(scenario) {
             let rungs = summary.rungs(scenario, &model, level);
-            let Some(k) = knee::knee(&rungs, slo) else { continue };
+            let Some(k) = knee::knee_of(summary, scenario, &model, level, slo) else { continue };
             let dash = || "–".to_string();
             let (p99, cpu, switches, next) = match k.cell() {
                 Some(at) => (
@@ -424,7 +424,7 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
                         .find(|n| n.offered_rps > at.offered_rps)
                         .map(|n| {
                             let rate = thousands(n.offered_rps.unwrap_or(0.0));
-                            format!("{rate}: {}", knee::judge_cell(n, slo).word())
+                            format!("{rate}: {}", knee::judge_rung(summary, n, slo).word())
                         })
                         .unwrap_or_else(dash),
                 ),
@@ -443,8 +443,10 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
         "\nSustained: at least {:.0}% of the offered rate answered, with p99 ≤ {} (the SLO), in more than half of \
          the rung's runs. \"≥ X (load generator's limit)\": the next rung was not sustained because the load \
          generator itself was the limit there (its CPUs 90% busy or more; its send lag p99 a quarter of the p99 or \
-         more; or it was the busier side, 75% busy or more), so the model's knee lies somewhere above X. \"≥ X (top \
-         of the ladder)\": sustained at every rung.\n",
+         more; or it was the busier side, 75% busy or more) and no other model sustained that rate at that level, \
+         so the model's knee lies somewhere above X. Where another model did, the load generator could offer the \
+         rate, and the miss is the model's (on loopback the sender pays for the receiver's TCP path and the waker \
+         for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung.\n",
         100.0 * knee::ACHIEVED_SHARE,
         us(slo)
     );
@@ -478,7 +480,7 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
                     rung_figure(&c, |x| x.send_lag.as_ref().map(|l| l.p99 as f64), us_f),
                     rung_figure(&c, |x| cost(x, |s| s.cpu_us_per_req), num),
                     rung_figure(&c, |x| cost(x, cs_of), num),
-                    cell(&knee::judge_cell(&c, slo).word()),
+                    cell(&knee::judge_rung(summary, &c, slo).word()),
                 );
             }
         }
