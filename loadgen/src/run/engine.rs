@@ -63,6 +63,20 @@ pub struct Plan {
     pub connections: u64,
 }
 
+impl Plan {
+    /// What a connection needs from its thread, on this timeline.
+    fn ctx<'p>(&'p self, timeline: Timeline, on_bucket: &'p mut dyn FnMut(usize, Hist, u64)) -> Ctx<'p> {
+        Ctx {
+            workload: &self.workload,
+            protocol: self.protocol,
+            timeline,
+            target: self.target,
+            open_loop: matches!(self.shape, Shape::Open { .. }),
+            on_bucket,
+        }
+    }
+}
+
 /// Counters the main thread reads while the run goes on.
 #[derive(Default)]
 pub struct Shared {
@@ -343,15 +357,7 @@ impl Engine<'_> {
         if !(event.is_readable() || event.is_read_closed() || event.is_error()) {
             return Some((0, Instant::now()));
         }
-        let plan = self.plan;
-        let mut ctx = Ctx {
-            workload: &plan.workload,
-            protocol: plan.protocol,
-            timeline: self.timeline,
-            target: plan.target,
-            open_loop: matches!(plan.shape, Shape::Open { .. }),
-            on_bucket,
-        };
+        let mut ctx = self.plan.ctx(self.timeline, on_bucket);
         match c.on_readable(&mut ctx, &mut self.tally) {
             Ok(settled) => Some(settled),
             Err(why) => {
@@ -505,15 +511,7 @@ impl Engine<'_> {
     }
 
     fn queue(&mut self, c: &mut Conn, start: Instant, now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
-        let plan = self.plan;
-        let ctx = Ctx {
-            workload: &plan.workload,
-            protocol: plan.protocol,
-            timeline: self.timeline,
-            target: plan.target,
-            open_loop: matches!(plan.shape, Shape::Open { .. }),
-            on_bucket,
-        };
+        let ctx = self.plan.ctx(self.timeline, on_bucket);
         c.queue(&ctx, &mut self.tally, start, now);
     }
 
