@@ -16,7 +16,7 @@
 //! a result written before these figures existed) has no point.
 
 use super::draw::{Figure, Panel, Unit, XAxis};
-use super::{notes, panel, server, Metric};
+use super::{against_connections, panel, server, Metric};
 use crate::procstat::Side;
 use crate::result::RunResult;
 use crate::sweep::summary::{Record, Summary};
@@ -26,13 +26,7 @@ pub fn figures(summary: &Summary, scenario: &str, x: &XAxis) -> Vec<(&'static st
     let p = |title: &str, y_label: &str, metric: Metric| {
         panel(summary, scenario, title, y_label, Unit::Plain, false, metric)
     };
-    let fig = |what: &str, panels: Vec<Panel>| Figure {
-        title: format!("{scenario}: {what} vs connections"),
-        x: x.clone(),
-        notes: notes(summary, scenario, &panels),
-        panels,
-        markers: true,
-    };
+    let fig = |what: &str, panels: Vec<Panel>| against_connections(summary, scenario, x, what, panels);
     let cpu = "CPU µs per request";
     vec![
         (

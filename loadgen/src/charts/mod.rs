@@ -101,13 +101,7 @@ pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static s
     let p = |title: &str, y_label: &str, y_unit: Unit, log_y: bool, metric: Metric| {
         panel(summary, scenario, title, y_label, y_unit, log_y, metric)
     };
-    let fig = |what: &str, panels: Vec<Panel>| Figure {
-        title: format!("{scenario}: {what} vs connections"),
-        x: x.clone(),
-        notes: notes(summary, scenario, &panels),
-        panels,
-        markers: true,
-    };
+    let fig = |what: &str, panels: Vec<Panel>| against_connections(summary, scenario, &x, what, panels);
     let mut figures = vec![
         (
             "throughput",
@@ -205,6 +199,24 @@ fn panel(
         })
         .collect();
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
+}
+
+/// A figure of `scenario` whose panels are drawn against the connection
+/// count, with the notes its panels need (failed runs, loadgen-bound points).
+pub(crate) fn against_connections(
+    summary: &Summary,
+    scenario: &str,
+    x: &XAxis,
+    what: &str,
+    panels: Vec<Panel>,
+) -> Figure {
+    Figure {
+        title: format!("{scenario}: {what} vs connections"),
+        x: x.clone(),
+        notes: notes(summary, scenario, &panels),
+        panels,
+        markers: true,
+    }
 }
 
 /// How many passes a point is the median of, "pool: failed at 2000, 5000

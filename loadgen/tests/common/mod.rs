@@ -189,24 +189,33 @@ impl Drop for FakeEcho {
     }
 }
 
-fn echo_conn(mut s: TcpStream, every: u64, counter: &AtomicU64) {
+fn echo_conn(s: TcpStream, every: u64, counter: &AtomicU64) {
+    serve_frames(s, |mut f, _| {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if every > 0 && n.is_multiple_of(every) && !f.payload.is_empty() {
+            f.payload[0] ^= 0xFF;
+        }
+        f
+    });
+}
+
+/// One connection of a framed server written here: read, answer every
+/// whole frame with `answer(frame, when it was read)`, write the answers
+/// in one write; until the client closes or an error.
+fn serve_frames(mut s: TcpStream, mut answer: impl FnMut(proto::Frame, std::time::Instant) -> proto::Frame) {
     let _ = s.set_nodelay(true);
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
+    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 65536]);
     loop {
         let n = match s.read(&mut chunk) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let now = std::time::Instant::now();
         buf.extend_from_slice(&chunk[..n]);
         let mut out = Vec::new();
-        while let Ok(Some((mut f, used))) = proto::decode(&buf) {
+        while let Ok(Some((f, used))) = proto::decode(&buf) {
             buf.drain(..used);
-            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-            if every > 0 && n.is_multiple_of(every) && !f.payload.is_empty() {
-                f.payload[0] ^= 0xFF;
-            }
-            proto::encode(&f, &mut out);
+            proto::encode(&answer(f, now), &mut out);
         }
         if s.write_all(&out).is_err() {
             return;
@@ -275,33 +284,16 @@ pub fn fake_framed(how: Fake) -> SocketAddr {
     addr
 }
 
-fn serve_fake(mut s: TcpStream, how: Fake) {
-    let _ = s.set_nodelay(true);
-    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 65536]);
+fn serve_fake(s: TcpStream, how: Fake) {
     let mut first_payload: Option<Vec<u8>> = None;
-    loop {
-        let n = match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let mut out = Vec::new();
-        while let Ok(Some((f, used))) = proto::decode(&buf) {
-            buf.drain(..used);
-            let answer = match how {
-                Fake::StaleEcho => {
-                    let stale = first_payload.get_or_insert_with(|| f.payload.clone()).clone();
-                    proto::Frame::response(f.id, f.method, proto::Status::Ok, stale)
-                }
-                Fake::Busy => proto::Frame::response(f.id, f.method, proto::Status::Busy, vec![]),
-                Fake::SlowStart { .. } => proto::Frame::response(f.id, f.method, proto::Status::Ok, f.payload),
-            };
-            proto::encode(&answer, &mut out);
+    serve_frames(s, |f, _| match how {
+        Fake::StaleEcho => {
+            let stale = first_payload.get_or_insert_with(|| f.payload.clone()).clone();
+            proto::Frame::response(f.id, f.method, proto::Status::Ok, stale)
         }
-        if s.write_all(&out).is_err() {
-            return;
-        }
-    }
+        Fake::Busy => proto::Frame::response(f.id, f.method, proto::Status::Busy, vec![]),
+        Fake::SlowStart { .. } => proto::Frame::response(f.id, f.method, proto::Status::Ok, f.payload),
+    });
 }
 
 /// Stop a process (SIGSTOP) for `d`, then let it go on (SIGCONT).
@@ -336,24 +328,9 @@ pub fn stamping_echo() -> (SocketAddr, Arrivals) {
     (addr, arrivals)
 }
 
-fn stamp_conn(mut s: TcpStream, k: usize, arrivals: &Arrivals) {
-    let _ = s.set_nodelay(true);
-    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 65536]);
-    loop {
-        let n = match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let now = std::time::Instant::now();
-        buf.extend_from_slice(&chunk[..n]);
-        let mut out = Vec::new();
-        while let Ok(Some((f, used))) = proto::decode(&buf) {
-            buf.drain(..used);
-            arrivals.lock().unwrap()[k].push(now);
-            proto::encode(&proto::Frame::response(f.id, f.method, proto::Status::Ok, f.payload), &mut out);
-        }
-        if s.write_all(&out).is_err() {
-            return;
-        }
-    }
+fn stamp_conn(s: TcpStream, k: usize, arrivals: &Arrivals) {
+    serve_frames(s, |f, now| {
+        arrivals.lock().unwrap()[k].push(now);
+        proto::Frame::response(f.id, f.method, proto::Status::Ok, f.payload)
+    });
 }
