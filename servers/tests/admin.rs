@@ -11,6 +11,7 @@
 mod common;
 
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 
 use common::Server;
 
@@ -66,8 +67,11 @@ fn refused_realtime_is_reported_and_stats_still_answer() {
         println!("skipped: needs root to start the server as another user");
         return;
     }
-    let (server, log) = Server::start_logged("mio-single", &[], |cmd| {
-        cmd.uid(65534).gid(65534);
+    // `nobody` must be able to reach the binary: a checkout may sit in a
+    // directory only root can enter (a mktemp directory is mode 0700).
+    let program = copy_for_everyone(Path::new(env!("CARGO_BIN_EXE_servers")));
+    let (server, log) = Server::start_program_logged(&program, "mio-single", &[], |cmd| {
+        cmd.uid(65534).gid(65534).current_dir("/");
         // SAFETY: setrlimit in the child before exec, on its own limits.
         unsafe {
             cmd.pre_exec(|| {
@@ -90,4 +94,17 @@ fn refused_realtime_is_reported_and_stats_still_answer() {
     }
     assert_eq!(lines.len(), 1, "one log line saying so: {:?}", log.text());
     assert!(lines[0].contains("not permitted"), "{lines:?}");
+}
+
+/// A copy of `bin` in a fresh directory under /tmp that every user can
+/// enter and execute from.
+fn copy_for_everyone(bin: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("servers-for-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a directory under the temp dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod 755 the directory");
+    let copy = dir.join("servers");
+    std::fs::copy(bin, &copy).expect("copy the servers binary");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod 755 the binary");
+    copy
 }

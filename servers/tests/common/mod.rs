@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -78,7 +79,12 @@ impl Server {
     /// As [`Server::start`], letting the caller adjust the command first
     /// (resource limits through `pre_exec`, say).
     pub fn start_with(model: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_servers"));
+        Server::start_program(Path::new(env!("CARGO_BIN_EXE_servers")), model, extra, adjust)
+    }
+
+    /// As [`Server::start_with`], from a copy of the binary at `program`.
+    pub fn start_program(program: &Path, model: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut cmd = Command::new(program);
         cmd.arg(model).args(["--addr", "127.0.0.1:0"]).args(extra);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).stdin(Stdio::null());
         adjust(&mut cmd);
@@ -283,7 +289,17 @@ impl Server {
     /// As [`Server::start_with`], with the server's stderr captured rather
     /// than inherited, so that a test can check what the server logged.
     pub fn start_logged(model: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> (Server, StderrLog) {
-        let mut server = Server::start_with(model, extra, |cmd| {
+        Server::start_program_logged(Path::new(env!("CARGO_BIN_EXE_servers")), model, extra, adjust)
+    }
+
+    /// As [`Server::start_logged`], from the binary at `program`.
+    pub fn start_program_logged(
+        program: &Path,
+        model: &str,
+        extra: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> (Server, StderrLog) {
+        let mut server = Server::start_program(program, model, extra, |cmd| {
             cmd.stderr(Stdio::piped());
             adjust(cmd);
         });
