@@ -14,16 +14,18 @@
 //! Then the reference peers: [`models::tokio_model`] and, with the `libevent`
 //! feature, `models::libevent` (the seed's own design, in C).
 
+pub mod accept;
 pub mod admin;
 pub mod dispatch;
-pub mod evloop;
 pub mod launch;
+pub mod limits;
 pub mod log;
 pub mod models;
 pub mod net;
 pub mod shutdown;
 pub mod stats;
 pub mod syscount;
+pub mod timers;
 
 pub use launch::{CommonOptions, Protocol};
 pub use shutdown::Shutdown;
