@@ -86,7 +86,7 @@ use slab::Slab;
 
 use crate::accept::Acceptor;
 use crate::dispatch::{self, Reply};
-use crate::limits::{KEEP_CAPACITY, MIO};
+use crate::limits::{KEEP_CAPACITY, LINGER, MIO};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::timers::{earliest, Timers};
@@ -178,6 +178,8 @@ pub struct Owner {
 enum Due {
     /// A DELAY's answer.
     Answer(Owner, Frame),
+    /// The end of a connection's lingering close.
+    LingerOver(Owner),
 }
 
 /// The connections of one event loop, keyed by `Token(slab key)`, with the
@@ -272,7 +274,7 @@ impl ConnTable {
         self.late = late;
     }
 
-    /// Send the DELAY answers that are due.
+    /// Send the DELAY answers that are due; end the lingering that is over.
     pub fn fire_timers(&mut self, registry: &Registry, compute: &mut impl Compute) {
         if self.timers.is_empty() {
             return; // No clock read at all when nothing waits.
@@ -281,6 +283,11 @@ impl ConnTable {
         while let Some(due) = self.timers.pop_due(now) {
             match due {
                 Due::Answer(owner, frame) => self.deliver(owner, frame),
+                Due::LingerOver(owner) => {
+                    if self.get(owner).is_some_and(|c| c.phase == Phase::Lingering) {
+                        self.close(owner.token.0);
+                    }
+                }
             }
         }
         self.drive_late(registry, compute);
@@ -335,7 +342,7 @@ struct Ctx<'a, C> {
 /// ```text
 ///  Open ──over a limit──▶ Paused ──under again──▶ Open
 ///  Open ──peer's FIN────▶ ReadClosed ──all answered──▶ closed
-///  Open ──TOO_LARGE─────▶ Closing ──all sent, our FIN──▶ Lingering ──peer's FIN──▶ closed
+///  Open ──TOO_LARGE─────▶ Closing ──all sent, our FIN──▶ Lingering ──peer's FIN or LINGER──▶ closed
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -352,7 +359,8 @@ enum Phase {
     /// TOO_LARGE is queued: the next frame cannot be found, so nothing more
     /// is parsed. Once every answer is out, send our FIN and linger.
     Closing,
-    /// Our FIN is out: read and discard until the peer's FIN. Closing with unread input would make the kernel send a
+    /// Our FIN is out: read and discard until the peer's FIN, for at most
+    /// `LINGER`. Closing with unread input would make the kernel send a
     /// reset, which can destroy answers the client has not read yet.
     Lingering,
 }
@@ -474,11 +482,12 @@ impl Connection {
     }
 
     /// Every answer is out, TOO_LARGE last: send our FIN, then read and
-    /// discard until the client's.
-    fn start_lingering(&mut self, _ctx: &mut Ctx<impl Compute>) -> io::Result<()> {
+    /// discard until the client's, or until `LINGER` has passed.
+    fn start_lingering(&mut self, ctx: &mut Ctx<impl Compute>) -> io::Result<()> {
         self.stream.shutdown(std::net::Shutdown::Write)?;
         self.phase = Phase::Lingering;
         self.unread = Unread::UpToEnd;
+        ctx.timers.push(Instant::now() + LINGER, Due::LingerOver(self.owner));
         Ok(())
     }
 
@@ -720,5 +729,31 @@ mod tests {
         });
         serve_until_all_closed(listener, Duration::from_secs(60));
         assert_eq!(client.join().unwrap(), TOTAL, "every request answered before the close");
+    }
+
+    /// After TOO_LARGE the server sends its FIN and discards what follows;
+    /// a client that keeps its side open is cut off once LINGER has passed.
+    #[test]
+    fn lingering_ends_after_linger_without_the_clients_fin() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(LINGER * 4)).unwrap();
+            let mut bytes = Vec::new();
+            proto::encode(&Frame::request(0, Method::Echo, b"first".to_vec()), &mut bytes);
+            proto::encode(&Frame::request(1, Method::Echo, vec![]), &mut bytes);
+            let n = bytes.len();
+            bytes[n - 16..n - 12].copy_from_slice(&(proto::DEFAULT_MAX_FRAME + 1).to_be_bytes());
+            bytes.extend_from_slice(&[7u8; 1000]); // part of the refused payload
+            stream.write_all(&bytes).unwrap();
+            let answered = read_answers(&mut stream, 2); // both, then our FIN
+            let _ = stream.write_all(&[7u8; 1000]); // more, discarded; no FIN
+            (answered, stream) // kept open until the server has closed
+        });
+        let started = Instant::now();
+        serve_until_all_closed(listener, LINGER * 4);
+        assert!(started.elapsed() >= LINGER, "closed after {:?}, before LINGER", started.elapsed());
+        assert_eq!(client.join().unwrap().0, 2, "the echo and TOO_LARGE, before our FIN");
     }
 }
