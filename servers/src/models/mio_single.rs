@@ -23,8 +23,8 @@
 //!
 //! ## Reading this file
 //!
-//! It is longer than the blocking models (about 550 lines, tests
-//! included) because it holds the whole non-blocking story, top-down:
+//! It is the longest model file (some 650 lines before its tests) because
+//! it holds the whole non-blocking story, and reads top-down:
 //! [`run`] (the loop), [`ConnTable`] (events to connections), then
 //! [`Connection`], a state machine whose [`Connection::drive`] does all
 //! that can be done on one socket without waiting. `mio_multi` runs this
