@@ -32,43 +32,20 @@ pub struct Model {
     pub available: fn() -> Result<(), String>,
 }
 
-/// For the models that need nothing beyond what built them.
-fn always() -> Result<(), String> {
-    Ok(())
-}
-
-pub const THREAD_PER_CONN: Model = Model {
-    name: "thread-per-conn",
-    summary: "One OS thread per connection, blocking reads and writes",
-    available: always,
-};
-pub const POOL: Model = Model {
-    name: "pool",
-    summary: "A fixed pool of blocking workers; each serves one connection until it closes",
-    available: always,
-};
-pub const MIO_SINGLE: Model = Model {
-    name: "mio-single",
-    summary: "One thread, one mio event loop for every socket; COMPUTE runs inline",
-    available: always,
-};
-pub const MIO_MULTI: Model = Model {
-    name: "mio-multi",
-    summary: "An acceptor, N mio IO loops and a rayon worker pool (FbThrift Cpp2's shape)",
-    available: always,
-};
-pub const TOKIO: Model = Model {
-    name: "tokio",
-    summary: "tokio's multi-thread runtime, one task per connection (reference peer)",
-    available: always,
-};
+pub const THREAD_PER_CONN: Model =
+    Model::ready("thread-per-conn", "One OS thread per connection, blocking reads and writes");
+pub const POOL: Model =
+    Model::ready("pool", "A fixed pool of blocking workers; each serves one connection until it closes");
+pub const MIO_SINGLE: Model =
+    Model::ready("mio-single", "One thread, one mio event loop for every socket; COMPUTE runs inline");
+pub const MIO_MULTI: Model =
+    Model::ready("mio-multi", "An acceptor, N mio IO loops and a rayon worker pool (FbThrift Cpp2's shape)");
+pub const TOKIO: Model =
+    Model::ready("tokio", "tokio's multi-thread runtime, one task per connection (reference peer)");
 /// Compiled in only with the `libevent` feature: when it is, it can run.
 #[cfg(feature = "libevent")]
-pub const LIBEVENT: Model = Model {
-    name: "libevent",
-    summary: "The seed's libevent server: event base, evconnlistener, bufferevents (reference peer)",
-    available: always,
-};
+pub const LIBEVENT: Model =
+    Model::ready("libevent", "The seed's libevent server: event base, evconnlistener, bufferevents (reference peer)");
 
 /// Every model this binary was built with, in reading order.
 pub const MODELS: &[Model] = &[
@@ -82,6 +59,13 @@ pub const MODELS: &[Model] = &[
 ];
 
 impl Model {
+    /// A model that needs nothing beyond what built it: it can always run.
+    /// (A model that needs kernel support is a `Model { .. }` with its own
+    /// `available`.)
+    pub const fn ready(name: &'static str, summary: &'static str) -> Model {
+        Model { name, summary, available: || Ok(()) }
+    }
+
     /// `NAME<TAB>ready`, or `NAME<TAB>unavailable: REASON`.
     pub fn status_line(&self) -> String {
         match (self.available)() {
@@ -111,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_status_line_says_ready_or_why_not() {
-        let ready = Model { name: "x", summary: "", available: always };
+        let ready = Model::ready("x", "");
         assert_eq!(ready.status_line(), "x\tready");
         let not = Model { name: "y", summary: "", available: || Err("no kernel support".into()) };
         assert_eq!(not.status_line(), "y\tunavailable: no kernel support");
