@@ -46,7 +46,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use proto::Frame;
 use rayon::ThreadPool;
 
-use super::mio_single::{Compute, ConnTable, Owner};
+use super::mio_single::{accept_all, Compute, ConnTable, Owner};
 use crate::accept::Acceptor;
 use crate::dispatch;
 use crate::stats::COUNTERS;
@@ -147,7 +147,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
 /// is woken once per burst, not once per connection: a wake is a syscall.
 fn handle_accept(acceptor: &mut Acceptor, loops: &[LoopHandle], next: &mut usize) {
     let mut wake = vec![false; loops.len()];
-    acceptor.accept_all(|stream| {
+    accept_all(acceptor, |stream| {
         let i = *next % loops.len();
         *next = next.wrapping_add(1);
         match loops[i].tx.send(Msg::Conn(stream)) {

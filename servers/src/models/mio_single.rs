@@ -23,14 +23,15 @@
 //!
 //! ## Reading this file
 //!
-//! It is the longest model file (some 650 lines before its tests) because
+//! It is the longest model file (some 670 lines before its tests) because
 //! it holds the whole non-blocking story, and reads top-down:
-//! [`run`] (the loop), [`ConnTable`] (events to connections), then
+//! [`run`] (the loop) and [`accept_all`], [`ConnTable`] (events to connections), then
 //! [`Connection`], a state machine whose [`Connection::drive`] does all
 //! that can be done on one socket without waiting. `mio_multi` runs this
 //! same connection code on several loops, so that the two are compared on
 //! I/O structure alone. Outside this file: `proto` (frames), `dispatch`
-//! (what a request asks for), `timers` and `accept` (small helpers).
+//! (what a request asks for), `timers` (the DELAY heap) and `accept` (the
+//! pause after EMFILE).
 //!
 //! ## One ECHO, start to finish
 //!
@@ -47,8 +48,8 @@
 //!    `dispatch::handle_request` answers `Reply::Now`; the answer is
 //!    encoded onto `output`.
 //! 4. [`Connection::flush`] writes `output`: all of it. Had the socket
-//!    been full, the write would be short or say `WouldBlock`; the rest
-//!    waits, and [`Connection::settle_interest`] asks epoll for WRITABLE
+//!    been full, a write would be short, and the next one would say
+//!    `WouldBlock`; the rest waits, and [`Connection::settle_interest`] asks epoll for WRITABLE
 //!    too (a `reregister`), which brings the next `drive` once there is room.
 //! 5. `settle_interest`: READABLE is still what is wanted, so no syscall.
 //!
@@ -90,7 +91,7 @@ use crate::limits::{KEEP_CAPACITY, LINGER, MIO};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::timers::{earliest, Timers};
-use crate::{CommonOptions, Protocol, Shutdown};
+use crate::{net, CommonOptions, Protocol, Shutdown};
 
 // Connections use `Token(slab key)`; these two sit where no key reaches.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -136,15 +137,39 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         let registry = poll.registry();
         for event in events.iter() {
             match event.token() {
-                LISTENER => acceptor.accept_all(|stream| conns.insert(registry, stream)),
+                LISTENER => accept_all(&mut acceptor, |stream| conns.insert(registry, stream)),
                 WAKER => {} // shutdown: the `while` condition sees it
                 _ => conns.handle_event(registry, event, &mut Inline),
             }
         }
         conns.fire_timers(registry, &mut Inline);
-        acceptor.resume_if_due(|stream| conns.insert(registry, stream));
+        if acceptor.resume_due() {
+            accept_all(&mut acceptor, |stream| conns.insert(registry, stream));
+        }
     }
     Ok(())
+}
+
+/// Accept every connection waiting in the backlog and hand each to
+/// `on_conn`, counted, with TCP_NODELAY (answers are small; Nagle would
+/// hold them). The listener is edge-triggered too: one event may stand for
+/// many connections, so accept until `WouldBlock`.
+pub fn accept_all(acceptor: &mut Acceptor, mut on_conn: impl FnMut(TcpStream)) {
+    if acceptor.is_paused() {
+        return;
+    }
+    loop {
+        match acceptor.listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                COUNTERS.accepted();
+                on_conn(stream);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if net::is_per_connection(&e) => {} // reset before we got to it
+            Err(e) => return acceptor.pause(&e),       // EMFILE and the like: see `accept`
+        }
+    }
 }
 
 /// Where COMPUTE runs: the one thing the two mio models do differently
@@ -211,7 +236,7 @@ impl ConnTable {
         }
     }
 
-    /// Take over an accepted socket (already counted by [`Acceptor`]).
+    /// Take over an accepted socket (already counted by [`accept_all`]).
     pub fn insert(&mut self, registry: &Registry, stream: TcpStream) {
         let entry = self.slab.vacant_entry();
         let owner = Owner { token: Token(entry.key()), generation: self.next_generation };
@@ -668,7 +693,7 @@ mod tests {
             poll.poll(&mut events, timeout).unwrap();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => acceptor.accept_all(|s| {
+                    LISTENER => accept_all(&mut acceptor, |s| {
                         accepted = true;
                         conns.insert(poll.registry(), s)
                     }),
