@@ -9,11 +9,15 @@
  * (`cb->process`), writes what Rust returns, arms one evtimer per DELAY, and
  * closes when Rust says so. In raw mode it moves input to output itself.
  *
- * Flow control: once a connection's output evbuffer holds OUT_LIMIT bytes,
- * or Rust reports it is blocked (too many DELAYs pending), reading stops
- * (bufferevent_disable(EV_READ)); the write callback (output drained to
- * OUT_LIMIT/4) or a fired DELAY resumes it. Input that is left over waits
- * in the input evbuffer, so memory per connection stays bounded.
+ * Flow control: once a connection's output evbuffer holds IOM_OUTPUT_LIMIT
+ * bytes, or Rust reports it is blocked (too many DELAYs pending), reading
+ * stops (bufferevent_disable(EV_READ)); the write callback (output drained
+ * below IOM_RESUME_BELOW) or a fired DELAY resumes it. Input that is left
+ * over waits in the input evbuffer, so memory per connection stays bounded.
+ *
+ * Every IOM_ limit comes from iom_limits.h, which servers/build.rs writes
+ * from the libevent row of servers/src/limits.rs, the table every model
+ * shares: change a limit there, not here.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -29,10 +33,13 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-/* Output bytes queued on one connection before it stops reading. */
-#define OUT_LIMIT (256 * 1024)
-/* After TOO_LARGE: how long to discard the rest of the input before closing. */
-#define LINGER_SECS 1
+#include "iom_limits.h"
+
+/* A duration in milliseconds as a struct timeval. */
+static struct timeval ms_timeval(long ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
 
 /* Mirrors `Step` in libevent.rs: what Rust made of a run of input. */
 struct iom_delay {
@@ -154,7 +161,7 @@ static int maybe_finish(struct conn *c) {
         shutdown(bufferevent_getfd(c->bev), SHUT_WR);
         evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
         c->linger = evtimer_new(c->srv->base, linger_cb, c);
-        struct timeval tv = {LINGER_SECS, 0};
+        struct timeval tv = ms_timeval(IOM_LINGER_MS);
         if (!c->linger || evtimer_add(c->linger, &tv) != 0 || c->eof) {
             conn_free(c);
             return 1;
@@ -178,7 +185,7 @@ static void process_input(struct conn *c) {
     struct evbuffer *in = bufferevent_get_input(c->bev), *out = bufferevent_get_output(c->bev);
     while (!c->closing) {
         size_t len = evbuffer_get_length(in), out_len = evbuffer_get_length(out);
-        if (out_len >= OUT_LIMIT) {
+        if (out_len >= IOM_OUTPUT_LIMIT) {
             pause_reading(c);
             return;
         }
@@ -189,7 +196,7 @@ static void process_input(struct conn *c) {
         const uint8_t *bytes = evbuffer_pullup(in, (ev_ssize_t)len);
         struct iom_step st;
         memset(&st, 0, sizeof st);
-        cb->process(c->rconn, bytes, len, OUT_LIMIT - out_len, &st);
+        cb->process(c->rconn, bytes, len, IOM_OUTPUT_LIMIT - out_len, &st);
         evbuffer_drain(in, st.consumed);
         c->want = st.want;
         if (st.out_len)
@@ -208,7 +215,7 @@ static void process_input(struct conn *c) {
             pause_reading(c);
             return;
         }
-        if (st.blocked && evbuffer_get_length(out) < OUT_LIMIT) {
+        if (st.blocked && evbuffer_get_length(out) < IOM_OUTPUT_LIMIT) {
             pause_reading(c); /* waits for a DELAY to fire */
             return;
         }
@@ -284,7 +291,7 @@ static void read_cb(struct bufferevent *bev, void *arg) {
     /* Raw mode: the seed's echo. Move whatever arrived to the output. */
     c->srv->cb->count(IOM_ANSWERED, 1);
     bufferevent_write_buffer(bev, in);
-    if (evbuffer_get_length(bufferevent_get_output(bev)) >= OUT_LIMIT)
+    if (evbuffer_get_length(bufferevent_get_output(bev)) >= IOM_OUTPUT_LIMIT)
         pause_reading(c);
 }
 
@@ -357,7 +364,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     evbuffer_add_cb(bufferevent_get_input(bev), count_in_cb, (void *)s->cb);
     evbuffer_add_cb(bufferevent_get_output(bev), count_out_cb, (void *)s->cb);
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(bev, EV_WRITE, OUT_LIMIT / 4, 0);
+    /* The write callback comes once the output is at or below the low
+     * watermark: below IOM_RESUME_BELOW. */
+    bufferevent_setwatermark(bev, EV_WRITE, IOM_RESUME_BELOW - 1, 0);
+    bufferevent_set_max_single_read(bev, IOM_READ_ROOM);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -367,13 +377,13 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* accept() failed with something other than EAGAIN/EINTR/ECONNABORTED. Out
- * of descriptors or memory: stop accepting for 100 ms instead of spinning on
- * a listener that stays readable. */
+ * of descriptors or memory: stop accepting for IOM_ACCEPT_PAUSE_MS instead of
+ * spinning on a listener that stays readable. */
 static void accept_error_cb(struct evconnlistener *l, void *arg) {
     struct server *s = arg;
     int err = EVUTIL_SOCKET_ERROR();
     if (s->cb->accept_error(s->cb->ctx, err)) {
-        struct timeval tv = {0, 100 * 1000};
+        struct timeval tv = ms_timeval(IOM_ACCEPT_PAUSE_MS);
         evconnlistener_disable(l);
         if (evtimer_add(s->backoff, &tv) != 0)
             evconnlistener_enable(l);

@@ -34,9 +34,10 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use proto::{Frame, Request, Status};
+use proto::{AdminThread, Frame, Request, Status};
 use slab::Slab;
 
+use crate::limits::ACCEPT_PAUSE;
 use crate::log::RateLimited;
 use crate::stats::{self, Usage};
 use crate::syscount::ThreadCounters;
@@ -47,8 +48,6 @@ const LISTENER: Token = Token(usize::MAX);
 const MAX_REQUEST: u32 = 4096;
 /// A client that lets this many answer bytes pile up unread is dropped.
 const OUTPUT_LIMIT: usize = 256 * 1024;
-/// How long accepting pauses after EMFILE and its relatives.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// The real-time priority asked for: the lowest, above every normal thread.
 const FIFO_PRIORITY: i32 = 1;
 
@@ -126,9 +125,19 @@ struct Own {
 }
 
 impl Own {
-    /// This thread's use so far.
-    fn usage(&self) -> proto::AdminThread {
-        Usage::this_thread(self.calls.as_ref()).as_admin(&self.priority)
+    /// This thread's use so far, as STATS reports it.
+    fn usage(&self) -> AdminThread {
+        let usage = Usage::this_thread(self.calls.as_ref());
+        AdminThread {
+            realtime: self.priority.is_realtime(),
+            priority: self.priority.to_string(),
+            user_us: usage.user_us,
+            sys_us: usage.sys_us,
+            voluntary_ctxt_switches: usage.voluntary,
+            involuntary_ctxt_switches: usage.involuntary,
+            syscalls: usage.syscalls.map(|(all, _)| all),
+            syscalls_wait: usage.syscalls.map(|(_, waits)| waits),
+        }
     }
 
     /// STATS now: the process's use less this thread's, read right after

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::models::Model;
 use crate::{net, stats, Shutdown};
 
 /// How bytes on the data port are interpreted.
@@ -89,6 +90,8 @@ fn extra_work(s: &str) -> Result<(String, u32), String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    #[error("model {model} cannot run here: {why}")]
+    Unavailable { model: &'static str, why: String },
     #[error("--{flag} {addr}: cannot listen: {source}")]
     Listen { flag: &'static str, addr: SocketAddr, source: io::Error },
     #[error("cannot start the admin thread or the signal handler: {0}")]
@@ -97,17 +100,19 @@ pub enum LaunchError {
     Model { model: &'static str, source: io::Error },
 }
 
-/// Bind both ports, print the ready line, and run `model` on this thread
-/// until it returns or SIGINT/SIGTERM arrives.
+/// Check that `model` can run here, bind both ports, print the ready line,
+/// and run `model` on this thread until it returns or SIGINT/SIGTERM arrives.
 ///
 /// On a signal the shutdown hooks run (each model stops accepting), and a
 /// watchdog exits the process with status 0 after at most 1.5 s, whether or
 /// not every connection has finished: the suite needs a bounded stop.
 pub fn launch(
-    model: &'static str,
+    model: &Model,
     common: &CommonOptions,
     run: impl FnOnce(TcpListener, Shutdown) -> io::Result<()>,
 ) -> Result<(), LaunchError> {
+    (model.available)().map_err(|why| LaunchError::Unavailable { model: model.name, why })?;
+    let model = model.name;
     // First, while this is the only thread: every thread made later is counted.
     crate::syscount::start();
     if !crate::syscount::counting() {
@@ -167,4 +172,24 @@ fn watch_signals(shutdown: Shutdown) -> io::Result<()> {
         }
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonOptions,
+    }
+
+    #[test]
+    fn an_unavailable_model_is_refused_before_anything_starts() {
+        let model = Model { name: "nowhere", summary: "", available: || Err("not on this kernel".into()) };
+        let flags = Flags::parse_from(["test", "--addr", "127.0.0.1:0", "--admin", "none"]);
+        let err = launch(&model, &flags.common, |_, _| panic!("an unavailable model ran")).unwrap_err();
+        assert_eq!(err.to_string(), "model nowhere cannot run here: not on this kernel");
+    }
 }

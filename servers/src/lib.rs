@@ -7,23 +7,28 @@
 //!
 //! 1. [`models::thread_per_conn`]: one OS thread per connection, blocking I/O.
 //! 2. [`models::pool`]: a fixed pool of such threads; connections wait in line.
-//! 3. [`models::mio_single`]: one thread, one event loop, every socket.
+//! 3. [`models::mio_single`]: one thread, one event loop, every socket; the
+//!    whole non-blocking story, with the connection's state machine.
 //! 4. [`models::mio_multi`]: an acceptor, N IO loops and a worker pool,
-//!    the shape of FbThrift's Cpp2 server.
+//!    the shape of FbThrift's Cpp2 server, on mio-single's connection code.
 //!
 //! Then the reference peers: [`models::tokio_model`] and, with the `libevent`
-//! feature, `models::libevent` (the seed's own design, in C).
+//! feature, `models::libevent` (the seed's own design, in C). [`models::MODELS`]
+//! lists them all; [`limits`] holds every model's limits in one table; the
+//! mio models share only [`timers`] and [`accept`].
 
+pub mod accept;
 pub mod admin;
 pub mod dispatch;
-pub mod evloop;
 pub mod launch;
+pub mod limits;
 pub mod log;
 pub mod models;
 pub mod net;
 pub mod shutdown;
 pub mod stats;
 pub mod syscount;
+pub mod timers;
 
 pub use launch::{CommonOptions, Protocol};
 pub use shutdown::Shutdown;

@@ -125,20 +125,6 @@ impl Usage {
         let rusage = rusage(libc::RUSAGE_THREAD);
         Usage { syscalls: counters.and_then(|c| c.read()), ..rusage }
     }
-
-    /// The admin thread's use as STATS reports it.
-    pub fn as_admin(self, priority: &crate::admin::Priority) -> AdminThread {
-        AdminThread {
-            realtime: priority.is_realtime(),
-            priority: priority.to_string(),
-            user_us: self.user_us,
-            sys_us: self.sys_us,
-            voluntary_ctxt_switches: self.voluntary,
-            involuntary_ctxt_switches: self.involuntary,
-            syscalls: self.syscalls.map(|(all, _)| all),
-            syscalls_wait: self.syscalls.map(|(_, waits)| waits),
-        }
-    }
 }
 
 /// getrusage(2) for `who` (RUSAGE_SELF or RUSAGE_THREAD).

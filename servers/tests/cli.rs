@@ -45,9 +45,34 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-// `servers --help` lists the models: `common::models()` reads them from it,
+// `servers models` lists the models: `common::models()` reads them from it,
 // and `suite.rs` (`every_model_is_in_the_suite`) checks them against the
 // suite's own modules, both ways.
+
+/// `servers models`: exit 0, one `NAME<TAB>ready` or `NAME<TAB>unavailable:
+/// REASON` line per model, and exactly the model subcommands of `servers
+/// --help`, each once, in the same (reading) order.
+#[test]
+fn models_lists_every_model_subcommand_once_in_order() {
+    let out = servers(&["models"]);
+    assert!(out.status.success(), "servers models: {}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    let mut names = Vec::new();
+    for line in listing.lines() {
+        let (name, status) = line.split_once('\t').unwrap_or_else(|| panic!("no tab in {line:?}"));
+        let reason = status.strip_prefix("unavailable: ");
+        assert!(status == "ready" || reason.is_some_and(|r| !r.is_empty()), "{line:?}: bad status");
+        assert!(!name.is_empty() && !name.contains(char::is_whitespace), "{line:?}: bad name");
+        names.push(name.to_string());
+    }
+    let help = servers(&["--help"]);
+    assert!(help.status.success());
+    let subcommands: Vec<String> =
+        common::subcommands(&text(&help.stdout)).into_iter().filter(|c| c != "models").collect();
+    assert_eq!(names, subcommands, "`servers models` against the subcommands of `servers --help`");
+    assert!(names.iter().any(|n| n == "mio-single"), "{listing}");
+    assert_eq!(names.iter().any(|n| n == "libevent"), cfg!(feature = "libevent"), "libevent only when built in");
+}
 
 #[test]
 fn each_model_help_mentions_every_flag() {

@@ -80,7 +80,7 @@ per_model!(
 );
 
 /// Every case above runs against every model the binary offers
-/// (`servers --help`), read from this test binary's own list of tests
+/// (`servers models`), read from this test binary's own list of tests
 /// (`CASE::MODEL`), not from a second hand-written list.
 #[test]
 fn every_model_is_hardened() {
@@ -93,7 +93,7 @@ fn every_model_is_hardened() {
     let offered: BTreeSet<String> = common::models().into_iter().map(common::test_name).collect();
     assert!(!models_of.is_empty(), "no CASE::MODEL tests listed");
     for (case, covered) in &models_of {
-        assert_eq!(covered, &offered, "{case}: its models against the models `servers --help` offers");
+        assert_eq!(covered, &offered, "{case}: its models against the models `servers models` lists");
     }
 }
 

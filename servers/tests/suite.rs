@@ -66,7 +66,7 @@ suite!(tokio, "tokio");
 #[cfg(feature = "libevent")]
 suite!(libevent, "libevent");
 
-/// Every model the binary offers (`servers --help`) has a module above,
+/// Every model the binary offers (`servers models`) has a module above,
 /// and every module runs every case. Both sides are read, not written
 /// down: the models from the binary, the modules and their cases from this
 /// test binary's own list of tests.
@@ -80,7 +80,7 @@ fn every_model_is_in_the_suite() {
     }
     let offered: BTreeSet<String> = models().into_iter().map(common::test_name).collect();
     let covered: BTreeSet<String> = cases.keys().cloned().collect();
-    assert_eq!(covered, offered, "the suite's model modules against the models `servers --help` offers");
+    assert_eq!(covered, offered, "the suite's model modules against the models `servers models` lists");
     let every_case: BTreeSet<String> = cases.values().flatten().cloned().collect();
     for (module, has) in &cases {
         let missing: Vec<&String> = every_case.difference(has).collect();

@@ -15,9 +15,12 @@
 //! - Raw mode: C moves the input evbuffer to the output, no Rust call.
 //! - Answer order: **out of order** for DELAY (its evtimer fires after later
 //!   requests were answered); ECHO and COMPUTE are answered as they are read.
-//! - Flow control: a connection stops reading while 256 KiB of output is
-//!   queued or 1024 DELAYs are pending, until the client drains it.
-//! - Accept failures (EMFILE...): logged rate-limited; accepting pauses 100 ms.
+//! - Flow control (`limits::LIBEVENT`, which the C file reads from a header
+//!   that build.rs generates): a connection stops reading while its output
+//!   limit is queued or its pending limit of DELAYs waits, until the client
+//!   drains it.
+//! - Accept failures (EMFILE...): logged rate-limited; accepting pauses for
+//!   `limits::ACCEPT_PAUSE`.
 //! - Shutdown: the hook writes an eventfd the loop watches; the loop breaks
 //!   and C frees every connection.
 //!
@@ -29,7 +32,7 @@
 //! cases. The differences to know: a DELAY still pending when a connection
 //! is reset, or when the server shuts down, is dropped with the connection;
 //! after TOO_LARGE the server first answers the DELAYs read before it, then
-//! sends FIN, discards input for at most 1 s, and closes; and the model
+//! sends FIN, discards input for at most `limits::LINGER`, and closes; and the model
 //! exists only when the binary is built with `--features libevent`
 //! (scripts/install-deps installs libevent).
 
@@ -43,14 +46,16 @@ use std::time::Duration;
 use proto::{Frame, HEADER_LEN};
 
 use crate::dispatch::{self, Reply};
+use crate::limits::{ACCEPT_PAUSE, KEEP_CAPACITY, LIBEVENT};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 /// DELAYs one connection may have on timers before it stops reading.
-const MAX_PENDING_DELAYS: usize = 1024;
-/// An output buffer larger than this is freed after use rather than kept.
-const KEEP_OUT_CAPACITY: usize = 64 * 1024;
+const MAX_PENDING_DELAYS: usize = match LIBEVENT.flow {
+    Some(flow) => flow.pending_limit,
+    None => panic!("the libevent model needs flow control"),
+};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
@@ -159,7 +164,7 @@ struct Connection {
 }
 
 /// What one call to [`Connection::handle_input`] did, besides `out` and `delays`.
-struct Progress {
+struct Handled {
     consumed: usize,
     want: usize,
     blocked: bool,
@@ -174,7 +179,7 @@ impl Connection {
     /// Start a call: C has copied the last output and armed the last DELAYs.
     fn reset(&mut self) {
         self.out.clear();
-        if self.out.capacity() > KEEP_OUT_CAPACITY {
+        if self.out.capacity() > KEEP_CAPACITY {
             self.out = Vec::new(); // a 1 MiB echo should not pin 1 MiB per idle connection
         }
         self.delays.clear();
@@ -182,7 +187,7 @@ impl Connection {
 
     /// Answer every whole request at the front of `input` while there is room:
     /// `out_room` output bytes, and DELAY slots.
-    fn handle_input(&mut self, input: &[u8], out_room: usize) -> Progress {
+    fn handle_input(&mut self, input: &[u8], out_room: usize) -> Handled {
         self.reset();
         let mut used = 0;
         loop {
@@ -192,10 +197,10 @@ impl Connection {
                 _ => HEADER_LEN, // no header yet, or one decode will refuse at once
             };
             if rest.len() < need {
-                return Progress { consumed: used, want: need, blocked: false, close: false };
+                return Handled { consumed: used, want: need, blocked: false, close: false };
             }
             if self.out.len() >= out_room || self.pending_delays >= MAX_PENDING_DELAYS {
-                return Progress { consumed: used, want: need, blocked: true, close: false };
+                return Handled { consumed: used, want: need, blocked: true, close: false };
             }
             match proto::decode_with_limit(rest, self.max_frame) {
                 Ok(Some((req, n))) => {
@@ -205,7 +210,7 @@ impl Connection {
                 Ok(None) => unreachable!("a whole frame was checked for above"),
                 Err(e) => {
                     dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.out);
-                    return Progress { consumed: input.len(), want: 0, blocked: false, close: true };
+                    return Handled { consumed: input.len(), want: 0, blocked: false, close: true };
                 }
             }
         }
@@ -296,13 +301,13 @@ extern "C" fn count(what: c_int, n: u64) {
     }
 }
 
-/// Log a failed accept; nonzero asks C to stop accepting for 100 ms.
+/// Log a failed accept; nonzero asks C to stop accepting for ACCEPT_PAUSE.
 extern "C" fn accept_error(_server: *const c_void, errno: c_int) -> c_int {
     static LOG: RateLimited = RateLimited::new("libevent: accept", Duration::from_secs(1));
     let e = io::Error::from_raw_os_error(errno);
     if net::is_per_connection(&e) {
         return 0;
     }
-    LOG.log(format_args!("{e}; not accepting for 100 ms"));
+    LOG.log(format_args!("{e}; not accepting for {ACCEPT_PAUSE:?}"));
     1
 }

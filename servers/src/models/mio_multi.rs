@@ -14,8 +14,10 @@
 //!   the loop with its `mio::Waker`.
 //! - Each IO loop is a thread with its own `Poll`; it owns its connections
 //!   for life and does all their reading, parsing and writing, exactly as
-//!   mio-single does (the code is shared: `evloop::Connection`). DELAY waits
-//!   on the loop's own timer heap; answers may go out of order.
+//!   mio-single does: the connection code is mio-single's own
+//!   (`mio_single::ConnTable`), so that the two models differ only in how
+//!   threads and loops are arranged. DELAY waits on the loop's own timer
+//!   heap; answers may go out of order.
 //! - COMPUTE goes to a rayon pool; the result comes back to the
 //!   connection's own loop through its channel and Waker, tagged with the
 //!   connection's token and generation, so a result for a connection that
@@ -44,8 +46,9 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use proto::Frame;
 use rayon::ThreadPool;
 
+use super::mio_single::{accept_all, Compute, ConnTable, Owner};
+use crate::accept::Acceptor;
 use crate::dispatch;
-use crate::evloop::{Acceptor, Compute, Connections, Owner};
 use crate::stats::COUNTERS;
 use crate::{CommonOptions, Shutdown};
 
@@ -144,7 +147,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
 /// is woken once per burst, not once per connection: a wake is a syscall.
 fn handle_accept(acceptor: &mut Acceptor, loops: &[LoopHandle], next: &mut usize) {
     let mut wake = vec![false; loops.len()];
-    acceptor.accept_all(|stream| {
+    accept_all(acceptor, |stream| {
         let i = *next % loops.len();
         *next = next.wrapping_add(1);
         match loops[i].tx.send(Msg::Conn(stream)) {
@@ -165,7 +168,7 @@ fn io_loop(
     common: &CommonOptions,
     shutdown: &Shutdown,
 ) -> io::Result<()> {
-    let mut conns = Connections::new(common.protocol, common.max_frame);
+    let mut conns = ConnTable::new(common.protocol, common.max_frame);
     let mut events = Events::with_capacity(1024);
     while !shutdown.is_triggered() {
         if let Err(e) = poll.poll(&mut events, conns.timeout()) {
@@ -182,7 +185,7 @@ fn io_loop(
                 _ => conns.handle_event(registry, event, &mut offload),
             }
         }
-        conns.drive_dirty(registry, &mut offload); // write the COMPUTE answers just delivered
+        conns.drive_late(registry, &mut offload); // write the COMPUTE answers just delivered
         conns.fire_timers(registry, &mut offload);
     }
     Ok(())
@@ -191,7 +194,7 @@ fn io_loop(
 /// Drain the channel: new connections and COMPUTE answers. A Waker event
 /// may stand for many messages, and one sent after this drain brings a new
 /// wake, since senders send first and wake second.
-fn handle_messages(rx: &Receiver<Msg>, conns: &mut Connections, registry: &Registry) {
+fn handle_messages(rx: &Receiver<Msg>, conns: &mut ConnTable, registry: &Registry) {
     while let Ok(msg) = rx.try_recv() {
         match msg {
             Msg::Conn(stream) => conns.insert(registry, stream),

@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use proto::{Frame, HEADER_LEN};
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
+use crate::limits::{ACCEPT_PAUSE, BLOCKING, KEEP_CAPACITY, LINGER};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -55,14 +56,9 @@ pub struct Options {
     pub stack_kib: u32,
 }
 
-/// Read at least this much at a time (more when a large frame is partial).
-/// Small, because `resize` zeroes it and so makes it resident: 5000 idle
-/// connections x 4 KiB is 20 MB, where 16 KiB would be 80 MB.
-const READ_ROOM: usize = 4 * 1024;
-/// Buffers grown past this by one large frame are freed once it is answered.
-const KEEP_CAPACITY: usize = 64 * 1024;
-/// How long a connection closing after TOO_LARGE drains its client.
-pub const LINGER: Duration = Duration::from_secs(5);
+/// Read at least this much at a time (more when a large frame is partial);
+/// `limits::BLOCKING` says why it is small.
+const READ_ROOM: usize = BLOCKING.read_room.bytes();
 
 static ACCEPT_EXHAUSTED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 static SPAWN_FAILED: RateLimited = RateLimited::new("thread-per-conn: refusing a connection", Duration::from_secs(1));
@@ -100,8 +96,8 @@ pub fn accept_loop(listener: &TcpListener, shutdown: &Shutdown, mut handle: impl
         match accepted {
             Ok((stream, _)) => handle(stream),
             Err(e) if net::is_resource_exhaustion(&e) => {
-                ACCEPT_EXHAUSTED.log(format_args!("{e}; retrying in 100 ms"));
-                thread::sleep(Duration::from_millis(100));
+                ACCEPT_EXHAUSTED.log(format_args!("{e}; retrying in {ACCEPT_PAUSE:?}"));
+                thread::sleep(ACCEPT_PAUSE);
             }
             Err(e) if net::is_per_connection(&e) => {}
             Err(e) => return Err(e),

@@ -23,9 +23,9 @@
 //!   costs a hand-off to another thread and a wake-up back, which on this
 //!   machine costs more than a short compute itself. So: short inline, long
 //!   on the blocking pool, the long answers arriving out of order.
-//! - Flow control: a connection stops reading while [`MAX_OUT_BYTES`] of
-//!   answers wait for the client to read them, or [`MAX_IN_FLIGHT`] answers
-//!   are still being delayed or computed.
+//! - Flow control (`limits::TOKIO`): a connection stops reading while its
+//!   output limit of answer bytes waits for the client to read them, or its
+//!   pending limit of answers is still being delayed or computed.
 //!
 //! Answer order: **out of order** for DELAY and long COMPUTEs (they finish
 //! in the connection's `JoinSet` while later requests are answered); ECHO
@@ -47,6 +47,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
+use crate::limits::{FlowControl, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER, TOKIO};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -63,16 +64,13 @@ pub struct Options {
 
 /// COMPUTEs up to this many rounds (~20-50 us here) run on the worker.
 pub const INLINE_ROUNDS: u32 = 20_000;
-/// Stop reading while this many answer bytes wait to be written.
-pub const MAX_OUT_BYTES: usize = 1 << 20;
-/// Stop reading while this many answers are being delayed or computed.
-pub const MAX_IN_FLIGHT: usize = 1024;
+/// Flow control, from the limits table.
+const FLOW: FlowControl = match TOKIO.flow {
+    Some(flow) => flow,
+    None => panic!("the tokio model needs flow control"),
+};
 /// Read at least this much at a time (more when a large frame is partial).
-const READ_ROOM: usize = 16 * 1024;
-/// Buffers grown past this by one large frame are freed once it is answered.
-const KEEP_CAPACITY: usize = 64 * 1024;
-/// How long a connection closing after TOO_LARGE drains its client.
-const LINGER: Duration = Duration::from_secs(5);
+const READ_ROOM: usize = TOKIO.read_room.bytes();
 
 static ACCEPT_EXHAUSTED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 
@@ -106,8 +104,8 @@ pub fn run(listener: std::net::TcpListener, options: &Options, shutdown: Shutdow
                     Err(e) if net::is_resource_exhaustion(&e) => {
                         // The listener stays readable while connections wait,
                         // so retrying at once would spin.
-                        ACCEPT_EXHAUSTED.log(format_args!("{e}; retrying in 100 ms"));
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        ACCEPT_EXHAUSTED.log(format_args!("{e}; retrying in {ACCEPT_PAUSE:?}"));
+                        tokio::time::sleep(ACCEPT_PAUSE).await;
                     }
                     Err(e) if net::is_per_connection(&e) => {}
                     Err(e) => return Err(e),
@@ -188,7 +186,7 @@ impl Connection {
                 return Ok(());
             }
             let can_read = match input {
-                Input::Requests => self.out.len() < MAX_OUT_BYTES && self.later.len() < MAX_IN_FLIGHT,
+                Input::Requests => self.out.len() < FLOW.output_limit && self.later.len() < FLOW.pending_limit,
                 Input::Discard => true,
                 Input::Closed => false,
             };

@@ -10,18 +10,18 @@ use std::time::{Duration, Instant};
 
 use proto::{Frame, Method, Stats};
 
-/// Every model the servers binary offers, by subcommand name: the
-/// `Commands:` section of `servers --help`, less clap's own `help`. Read
-/// from the binary itself, so that a model added to it and to no test shows
-/// up (`every_model_is_in_the_suite`, `every_model_is_hardened`).
+/// Every model the servers binary offers, by subcommand name, in reading
+/// order: the first field of each line of `servers models`. Read from the
+/// binary itself, so that a model added to it and to no test shows up
+/// (`every_model_is_in_the_suite`, `every_model_is_hardened`).
 pub fn models() -> Vec<&'static str> {
     static MODELS: OnceLock<Vec<String>> = OnceLock::new();
     let models = MODELS.get_or_init(|| {
-        let out = Command::new(env!("CARGO_BIN_EXE_servers")).arg("--help").output().expect("run servers --help");
-        let help = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "servers --help failed: {}", String::from_utf8_lossy(&out.stderr));
-        let models = subcommands(&help);
-        assert!(!models.is_empty(), "no models in the Commands of `servers --help`:\n{help}");
+        let out = Command::new(env!("CARGO_BIN_EXE_servers")).arg("models").output().expect("run servers models");
+        let list = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "servers models failed: {}", String::from_utf8_lossy(&out.stderr));
+        let models: Vec<String> = list.lines().filter_map(|l| l.split('\t').next()).map(String::from).collect();
+        assert!(!models.is_empty(), "`servers models` lists no model");
         models
     });
     models.iter().map(String::as_str).collect()
@@ -30,7 +30,7 @@ pub fn models() -> Vec<&'static str> {
 /// The subcommands a clap help text lists: the first word of each entry
 /// of its `Commands:` section (indented two spaces; a wrapped description
 /// is indented further), without `help`.
-fn subcommands(help: &str) -> Vec<String> {
+pub fn subcommands(help: &str) -> Vec<String> {
     help.lines()
         .skip_while(|l| l.trim() != "Commands:")
         .skip(1)

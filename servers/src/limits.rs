@@ -1,0 +1,191 @@
+//! Every model's limits, in one table: how much a connection may have
+//! queued before it stops reading, how much one read asks for, how long a
+//! close lingers. The suite compares the models, so a difference between
+//! two of them is either absent or stated here with its reason.
+//!
+//! | models                | stop reading at  | read again below | answers to come | read room             |
+//! |-----------------------|------------------|------------------|-----------------|-----------------------|
+//! | thread-per-conn, pool | (blocking write) | (blocking write) | (DELAY blocks)  | 4 KiB per connection  |
+//! | mio-single, mio-multi | 256 KiB          | 256 KiB          | 1024            | 64 KiB per loop       |
+//! | tokio                 | 256 KiB          | 256 KiB          | 1024            | 16 KiB per connection |
+//! | libevent              | 256 KiB          | 64 KiB           | 1024            | 4 KiB per connection  |
+//!
+//! (The table is [`table()`]'s output; a unit test keeps the two equal.)
+//! Each row's reasons are in the comments of its constant below.
+//!
+//! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
+//! [`KEEP_CAPACITY`], and the largest frame, `--max-frame` (default
+//! `proto::DEFAULT_MAX_FRAME`), which every model enforces through
+//! `proto::decode_with_limit` (the C loop hands its bytes to Rust).
+//!
+//! The libevent model's C loop takes its row from `OUT_DIR/iom_limits.h`,
+//! which `build.rs` writes from this file, so the C side cannot differ
+//! silently. That is why this file uses nothing but `std`.
+
+use std::time::Duration;
+
+/// After TOO_LARGE and our FIN: how long a connection goes on reading and
+/// discarding before it closes, if the client does not close first.
+/// Closing with unread input would make the kernel send a reset, which can
+/// destroy answers the client has not read yet (the lingering close of
+/// HTTP servers); a client that never stops sending is cut off after this.
+pub const LINGER: Duration = Duration::from_secs(5);
+
+/// How long accepting pauses after EMFILE and its relatives (every model,
+/// and the admin port): accepting again at once would fail again at once.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// A buffer that one large frame (a 1 MiB echo) grew past this is freed
+/// once empty, so that an idle connection does not pin it.
+pub const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// One row of the table: the limits of the models named in `models`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub models: &'static str,
+    /// `None`: blocking I/O is the flow control.
+    pub flow: Option<FlowControl>,
+    pub read_room: ReadRoom,
+}
+
+/// When a connection stops reading, so that a client that sends without
+/// reading the answers cannot make the server buffer without bound.
+/// Input already read waits, unparsed, until the connection reads again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowControl {
+    /// Stop reading while this many answer bytes wait unsent...
+    pub output_limit: usize,
+    /// ...and read again once fewer than this wait...
+    pub resume_below: usize,
+    /// ...or while this many DELAY and COMPUTE answers are still to come.
+    pub pending_limit: usize,
+}
+
+/// What one read asks for, at least.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadRoom {
+    /// A buffer of each connection's own.
+    PerConnection(usize),
+    /// One buffer per event loop, shared by all its connections.
+    PerLoop(usize),
+}
+
+impl ReadRoom {
+    pub const fn bytes(self) -> usize {
+        match self {
+            ReadRoom::PerConnection(n) | ReadRoom::PerLoop(n) => n,
+        }
+    }
+}
+
+/// The event-driven models' flow control.
+const FLOW: FlowControl = FlowControl { output_limit: 256 * 1024, resume_below: 256 * 1024, pending_limit: 1024 };
+
+/// thread-per-conn and pool (the same connection code).
+pub const BLOCKING: Limits = Limits {
+    models: "thread-per-conn, pool",
+    // A blocking `write` stops the thread, and with it the reading, while
+    // the client does not read; a DELAY blocks it, so at most one answer
+    // is ever to come.
+    flow: None,
+    // `resize` zeroes the buffer and so makes it resident: 5000 idle
+    // connections x 4 KiB is 20 MB, where 16 KiB would be 80 MB. A read
+    // asks for more when the rest of a large frame is due.
+    read_room: ReadRoom::PerConnection(4 * 1024),
+};
+
+/// mio-single and mio-multi (the same connection code).
+pub const MIO: Limits = Limits {
+    models: "mio-single, mio-multi",
+    flow: Some(FLOW),
+    // One buffer per loop: an idle connection holds none, so it can be
+    // large, and a burst of pipelined requests takes few reads.
+    read_room: ReadRoom::PerLoop(64 * 1024),
+};
+
+/// tokio.
+pub const TOKIO: Limits = Limits {
+    models: "tokio",
+    flow: Some(FLOW),
+    // `read_buf` reads into spare capacity without zeroing it, so a small
+    // request makes one page resident, not four, and a pipelined burst
+    // takes fewer reads. A read asks for more when a large frame is due.
+    read_room: ReadRoom::PerConnection(16 * 1024),
+};
+
+/// libevent (the C loop reads this row from `iom_limits.h`).
+pub const LIBEVENT: Limits = Limits {
+    models: "libevent",
+    flow: Some(FlowControl {
+        // libevent reports "output drained" only at a low watermark. The
+        // seed's quarter keeps a connection that is just at the limit from
+        // pausing and resuming (an epoll_ctl each) after every write.
+        resume_below: FLOW.output_limit / 4,
+        ..FLOW
+    }),
+    // Not ours to raise: libevent 2.1 reads at most 4096 bytes a call
+    // (EVBUFFER_MAX_READ). The C loop also sets each bufferevent's largest
+    // single read to this, so that the figure holds on later versions.
+    read_room: ReadRoom::PerConnection(4 * 1024),
+};
+
+/// Every row, in the models' reading order.
+pub const ROWS: [Limits; 4] = [BLOCKING, MIO, TOKIO, LIBEVENT];
+
+/// The table at the top of this file, as markdown.
+pub fn table() -> String {
+    let kib = |n: usize| format!("{} KiB", n / 1024);
+    let mut rows = vec![
+        ["models", "stop reading at", "read again below", "answers to come", "read room"].map(String::from),
+        ["-"; 5].map(String::from),
+    ];
+    for row in ROWS {
+        let flow = match row.flow {
+            Some(f) => [kib(f.output_limit), kib(f.resume_below), f.pending_limit.to_string()],
+            None => ["(blocking write)", "(blocking write)", "(DELAY blocks)"].map(String::from),
+        };
+        let room = match row.read_room {
+            ReadRoom::PerConnection(n) => format!("{} per connection", kib(n)),
+            ReadRoom::PerLoop(n) => format!("{} per loop", kib(n)),
+        };
+        let [a, b, c] = flow;
+        rows.push([row.models.to_string(), a, b, c, room]);
+    }
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = (0..5)
+            .map(|i| match r[i].as_str() {
+                "-" => "-".repeat(widths[i] + 2),
+                cell => format!(" {cell:<w$} ", w = widths[i]),
+            })
+            .collect();
+        out.push_str(&format!("|{}|\n", cells.join("|")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table in this file's header is the table the constants make.
+    #[test]
+    fn the_header_table_is_the_constants() {
+        let header: String = include_str!("limits.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! |"))
+            .map(|l| format!("|{l}\n"))
+            .collect();
+        assert_eq!(header, table(), "update the table at the top of limits.rs to:\n{}", table());
+    }
+
+    #[test]
+    fn flow_control_resumes_below_its_limit() {
+        for row in ROWS {
+            if let Some(f) = row.flow {
+                assert!(0 < f.resume_below && f.resume_below <= f.output_limit, "{}", row.models);
+            }
+        }
+    }
+}
