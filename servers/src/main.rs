@@ -21,6 +21,8 @@ enum Cli {
     MioMulti(mio_multi::Options),
     /// tokio's multi-thread runtime, one task per connection (reference peer).
     Tokio(tokio_model::Options),
+    /// One thread, one io_uring: completions instead of readiness (Linux 6.1+).
+    Uring(uring::Options),
     /// The seed's libevent server: event base, evconnlistener, bufferevents (reference peer).
     #[cfg(feature = "libevent")]
     Libevent(libevent::Options),
@@ -33,6 +35,11 @@ fn main() -> anyhow::Result<()> {
         Cli::MioSingle(o) => launch("mio-single", &o.common, |l, s| mio_single::run(l, &o, s))?,
         Cli::MioMulti(o) => launch("mio-multi", &o.common, |l, s| mio_multi::run(l, &o, s))?,
         Cli::Tokio(o) => launch("tokio", &o.common, |l, s| tokio_model::run(l, &o, s))?,
+        Cli::Uring(o) => {
+            // Refuse before the ready line, naming the cause (kernel, sysctl, seccomp).
+            uring::available().map_err(|why| anyhow::anyhow!("uring: cannot start: {why}"))?;
+            launch("uring", &o.common, |l, s| uring::run(l, &o, s))?
+        }
         #[cfg(feature = "libevent")]
         Cli::Libevent(o) => launch("libevent", &o.common, |l, s| libevent::run(l, &o, s))?,
     }

@@ -8,3 +8,4 @@ pub mod mio_single;
 pub mod pool;
 pub mod thread_per_conn;
 pub mod tokio_model;
+pub mod uring;

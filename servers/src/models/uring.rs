@@ -1,0 +1,731 @@
+//! uring: one thread, one io_uring, every socket: completion-based I/O.
+//!
+//! (Header to be completed with the measured comparison.)
+
+use std::io;
+use std::mem;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use io_uring::types::{BufRingEntry, Fd, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring, Probe};
+use proto::Frame;
+use slab::Slab;
+
+use crate::dispatch::{self, Reply};
+use crate::evloop::{OUTPUT_LIMIT, PENDING_LIMIT};
+use crate::log::RateLimited;
+use crate::models::thread_per_conn::LINGER;
+use crate::stats::COUNTERS;
+use crate::{net, CommonOptions, Protocol, Shutdown};
+
+/// Submission queue entries; the completion queue gets four times as many.
+const RING_ENTRIES: u32 = 4096;
+/// Receive buffers: how many, and how large each.
+const BUF_COUNT: u16 = 1024;
+const BUF_SIZE: usize = 16 * 1024;
+/// The buffer group id of our one buffer ring.
+const BGID: u16 = 0;
+/// A send buffer that grew past this (for a 1 MiB echo) is freed once sent.
+const KEEP_CAPACITY: usize = 64 * 1024;
+/// How long accepting pauses after EMFILE and its relatives, as in evloop.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+static ACCEPT_FAILED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
+static RING_FAILED: RateLimited = RateLimited::new("io_uring_enter", Duration::from_secs(1));
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub common: CommonOptions,
+    /// A/B only: `provided` (multishot recv into a buffer ring) or `plain`
+    /// (one recv at a time into the connection's own buffer).
+    #[arg(long, hide = true, value_enum, default_value_t = RecvMode::Provided)]
+    pub recv: RecvMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecvMode {
+    Provided,
+    Plain,
+}
+
+/// What a completion is about, packed in its `user_data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Accept,
+    Wake,
+    /// A cancellation's own completion: nothing to do.
+    Ignore,
+    Recv(usize),
+    Send(usize),
+    Timer(usize),
+}
+
+impl Op {
+    fn encode(self) -> u64 {
+        let (kind, key) = match self {
+            Op::Accept => (0, 0),
+            Op::Wake => (2, 0),
+            Op::Ignore => (3, 0),
+            Op::Recv(k) => (4, k),
+            Op::Send(k) => (5, k),
+            Op::Timer(k) => (6, k),
+        };
+        (key as u64) << 3 | kind
+    }
+
+    fn decode(data: u64) -> Op {
+        let key = (data >> 3) as usize;
+        match data & 7 {
+            0 => Op::Accept,
+            2 => Op::Wake,
+            4 => Op::Recv(key),
+            5 => Op::Send(key),
+            6 => Op::Timer(key),
+            _ => Op::Ignore,
+        }
+    }
+}
+
+/// A connection's life. Closing waits for its in-flight recv and send to
+/// complete: until then the kernel may still write into its buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading, answering, sending.
+    Open,
+    /// The peer sent FIN: answer what arrived, then close.
+    ReadClosed,
+    /// TOO_LARGE is queued: parse nothing more; once it is sent, shut down
+    /// our side and linger.
+    TooLarge,
+    /// Our FIN is sent; read and discard until the peer's FIN, or [`LINGER`].
+    /// Closing with unread input would make the kernel send a reset, which
+    /// can destroy answers the client has not read yet.
+    Lingering,
+    /// Cancelling whatever is in flight; dropped once nothing is.
+    Closing,
+}
+
+/// Where the connection's receive operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RecvOp {
+    Idle,
+    Armed,
+    Cancelling,
+}
+
+/// A connection, told from a later one in the same slab slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owner {
+    key: usize,
+    generation: u64,
+}
+
+/// A timeout in the ring, and what to do when it fires.
+struct Timer {
+    /// Read by the kernel when the timeout is submitted: boxed, so it stays put.
+    at: Timespec,
+    kind: TimerKind,
+}
+
+enum TimerKind {
+    /// A DELAY's answer is due.
+    Delay(Owner, Frame),
+    /// A lingering connection has waited long enough for the peer's FIN.
+    Linger(Owner),
+    /// Accepting paused long enough.
+    ResumeAccept,
+}
+
+/// The submission side: the ring, and the timers it has been told about.
+struct Sq {
+    ring: IoUring,
+    timers: Slab<Box<Timer>>,
+}
+
+impl Sq {
+    /// Queue `entry`; submitted with the next `io_uring_enter`, or now if
+    /// the queue is full.
+    fn push(&mut self, entry: squeue::Entry, op: Op) {
+        let entry = entry.user_data(op.encode());
+        // SAFETY: every buffer an entry points at outlives the operation: a
+        // connection is dropped only once its recv and send have completed,
+        // a timer's Timespec is boxed and kept until its completion.
+        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+            if let Err(e) = self.ring.submit() {
+                RING_FAILED.log(format_args!("submitting a full queue: {e}"));
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn timer(&mut self, after: Duration, kind: TimerKind) {
+        let timer = Box::new(Timer { at: after.into(), kind });
+        let at: *const Timespec = &timer.at;
+        let t = self.timers.insert(timer);
+        self.push(opcode::Timeout::new(at).build(), Op::Timer(t));
+    }
+}
+
+/// The buffer ring: BUF_COUNT buffers the kernel picks from as data
+/// arrives, so that only a connection with data in flight holds a buffer.
+struct BufRing {
+    entries: *mut BufRingEntry,
+    data: Vec<u8>,
+    tail: u16,
+}
+
+impl BufRing {
+    fn new(ring: &IoUring) -> io::Result<BufRing> {
+        let bytes = BUF_COUNT as usize * mem::size_of::<BufRingEntry>();
+        // SAFETY: a fresh private anonymous mapping (page-aligned, as the kernel wants).
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let mut bufs = BufRing { entries: ptr.cast(), data: vec![0; BUF_COUNT as usize * BUF_SIZE], tail: 0 };
+        // SAFETY: the mapping lives as long as `bufs`, which the loop drops after the ring.
+        unsafe { ring.submitter().register_buf_ring_with_flags(ptr as u64, BUF_COUNT, BGID, 0)? };
+        (0..BUF_COUNT).for_each(|bid| bufs.give_back(bid));
+        Ok(bufs)
+    }
+
+    fn get(&self, bid: u16, len: usize) -> &[u8] {
+        &self.data[bid as usize * BUF_SIZE..][..len]
+    }
+
+    /// Hand buffer `bid` to the kernel again.
+    fn give_back(&mut self, bid: u16) {
+        let addr = self.data[bid as usize * BUF_SIZE..].as_ptr() as u64;
+        // SAFETY: the slot at tail is ours until the tail moves past it; the
+        // tail is published with a release store, as the kernel reads it.
+        unsafe {
+            let entry = &mut *self.entries.add((self.tail % BUF_COUNT) as usize);
+            entry.set_addr(addr);
+            entry.set_len(BUF_SIZE as u32);
+            entry.set_bid(bid);
+            self.tail = self.tail.wrapping_add(1);
+            AtomicU16::from_ptr(BufRingEntry::tail(self.entries) as *mut u16).store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: unmapping what `new` mapped.
+        unsafe { libc::munmap(self.entries.cast(), BUF_COUNT as usize * mem::size_of::<BufRingEntry>()) };
+    }
+}
+
+/// What parsing needs to know about the loop.
+struct Ctx {
+    protocol: Protocol,
+    max_frame: u32,
+    mode: RecvMode,
+}
+
+/// One client socket.
+struct Conn {
+    fd: OwnedFd,
+    owner: Owner,
+    state: State,
+    recv: RecvOp,
+    /// `plain` mode only: the buffer the one recv in flight fills.
+    buf: Vec<u8>,
+    /// Bytes received, not yet parsed: a partial frame, or frames held back by flow control.
+    input: Vec<u8>,
+    /// In flight (`sending[sent..]`) while not empty; answers queue in `output` meanwhile.
+    sending: Vec<u8>,
+    sent: usize,
+    output: Vec<u8>,
+    /// DELAY answers promised and not yet queued.
+    pending: usize,
+}
+
+impl Conn {
+    fn unsent(&self) -> usize {
+        self.sending.len() - self.sent + self.output.len()
+    }
+
+    fn over_limit(&self) -> bool {
+        self.unsent() >= OUTPUT_LIMIT || self.pending >= PENDING_LIMIT
+    }
+
+    /// Requests are still parsed: also after the peer's FIN, for what it sent before.
+    fn parsing(&self) -> bool {
+        matches!(self.state, State::Open | State::ReadClosed)
+    }
+
+    /// Bytes received: parse them straight from the buffer they came in
+    /// when nothing is held back, and keep what is left.
+    fn on_data(&mut self, data: &[u8], sq: &mut Sq, ctx: &Ctx) {
+        COUNTERS.read(data.len());
+        match self.state {
+            State::Open if self.input.is_empty() && !self.over_limit() => {
+                let used = self.parse(data, sq, ctx);
+                self.input.extend_from_slice(&data[used..]);
+            }
+            State::Open => self.input.extend_from_slice(data),
+            // Past a TOO_LARGE, or closing: dropped unread.
+            _ => {}
+        }
+    }
+
+    /// Answer the requests at the front of `data`; return the bytes used.
+    /// Stops at a partial frame, or when flow control says so.
+    fn parse(&mut self, data: &[u8], sq: &mut Sq, ctx: &Ctx) -> usize {
+        if ctx.protocol == Protocol::Raw {
+            // The seed's echo: every read is one "request", answered in full.
+            self.output.extend_from_slice(data);
+            COUNTERS.answered(1);
+            dispatch::debug_slowdown();
+            return data.len();
+        }
+        let mut used = 0;
+        while self.parsing() && !self.over_limit() {
+            match proto::decode_with_limit(&data[used..], ctx.max_frame) {
+                Ok(Some((frame, n))) => {
+                    used += n;
+                    match dispatch::handle_request(frame) {
+                        Reply::Now(frame) => dispatch::queue_reply(&frame, &mut self.output),
+                        Reply::After { delay, frame } => {
+                            sq.timer(delay, TimerKind::Delay(self.owner, frame));
+                            self.pending += 1;
+                        }
+                        Reply::Compute { id, rounds } => {
+                            // Inline, as mio-single: every other connection waits.
+                            dispatch::queue_reply(&dispatch::compute_reply(id, rounds), &mut self.output)
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The payload cannot be skipped: answer, drop the rest, close.
+                    dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
+                    self.state = State::TooLarge;
+                    return data.len();
+                }
+            }
+        }
+        used
+    }
+
+    /// Start whatever can be started now: parse held input, send, linger,
+    /// arm or cancel the recv, close. True once the connection can go.
+    fn step(&mut self, sq: &mut Sq, ctx: &Ctx) -> bool {
+        if self.parsing() && !self.input.is_empty() && !self.over_limit() {
+            let input = mem::take(&mut self.input);
+            let used = self.parse(&input, sq, ctx);
+            self.input = input;
+            self.input.drain(..used);
+        }
+        self.start_send(sq);
+        let drained = self.unsent() == 0 && self.pending == 0;
+        if self.state == State::TooLarge && drained {
+            // Every answer is out, TOO_LARGE last: our FIN, then discard until theirs.
+            // SAFETY: shutdown(2) on the socket we own.
+            unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) };
+            self.state = State::Lingering;
+            sq.timer(LINGER, TimerKind::Linger(self.owner));
+        }
+        if self.state == State::ReadClosed && drained {
+            self.close(sq); // a trailing partial frame is dropped, as PROTOCOL.md says
+        }
+        let want = matches!(self.state, State::Open | State::Lingering) && !self.over_limit();
+        match (self.recv, want) {
+            (RecvOp::Idle, true) => self.arm_recv(sq, ctx),
+            (RecvOp::Armed, false) if self.state != State::Closing => self.cancel_recv(sq),
+            _ => {}
+        }
+        self.state == State::Closing && self.recv == RecvOp::Idle && self.sending.is_empty()
+    }
+
+    fn arm_recv(&mut self, sq: &mut Sq, ctx: &Ctx) {
+        let fd = Fd(self.fd.as_raw_fd());
+        let entry = match ctx.mode {
+            RecvMode::Provided => opcode::RecvMulti::new(fd, BGID).build(),
+            RecvMode::Plain => opcode::Recv::new(fd, self.buf.as_mut_ptr(), self.buf.len() as u32).build(),
+        };
+        sq.push(entry, Op::Recv(self.owner.key));
+        self.recv = RecvOp::Armed;
+    }
+
+    fn cancel_recv(&mut self, sq: &mut Sq) {
+        sq.push(opcode::AsyncCancel::new(Op::Recv(self.owner.key).encode()).build(), Op::Ignore);
+        self.recv = RecvOp::Cancelling;
+    }
+
+    /// One send in flight at a time, of everything queued so far.
+    fn start_send(&mut self, sq: &mut Sq) {
+        if !self.sending.is_empty() || self.output.is_empty() || self.state == State::Closing {
+            return;
+        }
+        mem::swap(&mut self.sending, &mut self.output);
+        self.sent = 0;
+        self.push_send(sq);
+    }
+
+    fn push_send(&mut self, sq: &mut Sq) {
+        let rest = &self.sending[self.sent..];
+        let send = opcode::Send::new(Fd(self.fd.as_raw_fd()), rest.as_ptr(), rest.len() as u32);
+        sq.push(send.flags(libc::MSG_NOSIGNAL).build(), Op::Send(self.owner.key));
+    }
+
+    /// A recv completed: `data` holds what it read (empty at end of stream).
+    fn on_recv(&mut self, res: i32, more: bool, data: &[u8], sq: &mut Sq, ctx: &Ctx) {
+        if !more {
+            self.recv = RecvOp::Idle;
+        }
+        match res {
+            1.. => self.on_data(data, sq, ctx),
+            0 => match self.state {
+                State::Open | State::TooLarge => self.state = State::ReadClosed,
+                State::Lingering => self.close(sq),
+                _ => {}
+            },
+            // Cancelled by us, or out of buffers: `step` re-arms if wanted.
+            _ if res == -libc::ECANCELED || res == -libc::ENOBUFS => {}
+            _ => self.close(sq), // a reset or any other error ends this connection only
+        }
+    }
+
+    /// A send completed: go on with a short one, or close on an error.
+    fn on_send(&mut self, res: i32, sq: &mut Sq) {
+        if res > 0 {
+            COUNTERS.wrote(res as usize);
+            self.sent += res as usize;
+        }
+        if res > 0 && self.sent < self.sending.len() && self.state != State::Closing {
+            return self.push_send(sq); // a short send: the rest, from where it stopped
+        }
+        self.sending.clear();
+        self.sent = 0;
+        if self.sending.capacity() > KEEP_CAPACITY {
+            self.sending = Vec::new();
+        }
+        if res <= 0 {
+            self.close(sq);
+        }
+    }
+
+    /// Stop everything in flight; `step` says when the connection can go.
+    fn close(&mut self, sq: &mut Sq) {
+        if self.state == State::Closing {
+            return;
+        }
+        self.state = State::Closing;
+        if self.recv == RecvOp::Armed {
+            self.cancel_recv(sq);
+        }
+        if !self.sending.is_empty() {
+            sq.push(opcode::AsyncCancel::new(Op::Send(self.owner.key).encode()).build(), Op::Ignore);
+        }
+    }
+}
+
+/// Whether the multishot accept is armed, or paused after EMFILE and its relatives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accepting {
+    Armed,
+    Paused,
+}
+
+/// Everything the one thread owns. `sq` (the ring) is declared first, so
+/// that it is dropped first, before any buffer it may write into.
+struct Loop {
+    sq: Sq,
+    bufs: Option<BufRing>,
+    conns: Slab<Conn>,
+    ctx: Ctx,
+    listener: TcpListener,
+    accepting: Accepting,
+    wake: OwnedFd,
+    wake_buf: Box<u64>,
+    next_generation: u64,
+}
+
+/// Serve `listener` on this thread until `shutdown` is triggered.
+pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::Result<()> {
+    let ring = new_ring().map_err(|e| io::Error::other(setup_error(e.raw_os_error(), disabled_sysctl())))?;
+    let bufs = match options.recv {
+        RecvMode::Provided => Some(BufRing::new(&ring).map_err(|e| buf_ring_error(&e))?),
+        RecvMode::Plain => None,
+    };
+    // SAFETY: eventfd(2) returns a new descriptor we own, or -1.
+    let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if wake < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Shutdown arrives on the signal thread; a write to the eventfd
+    // completes the read the ring holds on it, which ends the wait.
+    shutdown.on_trigger(move || {
+        // SAFETY: writing 8 bytes from a live u64; the eventfd outlives the process's useful life.
+        unsafe { libc::write(wake, (&1u64 as *const u64).cast(), 8) };
+    });
+    let common = &options.common;
+    let mut lp = Loop {
+        sq: Sq { ring, timers: Slab::new() },
+        bufs,
+        conns: Slab::new(),
+        ctx: Ctx { protocol: common.protocol, max_frame: common.max_frame, mode: options.recv },
+        accepting: Accepting::Armed,
+        // SAFETY: `wake` is the descriptor eventfd just returned.
+        wake: unsafe { OwnedFd::from_raw_fd(wake) },
+        wake_buf: Box::new(0),
+        listener,
+        next_generation: 0,
+    };
+    lp.arm_accept();
+    let wake_read = opcode::Read::new(Fd(lp.wake.as_raw_fd()), (&mut *lp.wake_buf as *mut u64).cast(), 8);
+    lp.sq.push(wake_read.build(), Op::Wake);
+    let mut cqes = Vec::with_capacity(RING_ENTRIES as usize);
+    while !shutdown.is_triggered() {
+        // The loop's one system call: submit everything queued, wait for one completion.
+        match lp.sq.ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) => return Err(e),
+        }
+        cqes.extend(lp.sq.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        for (data, res, flags) in cqes.drain(..) {
+            lp.complete(Op::decode(data), res, flags);
+        }
+    }
+    Ok(())
+}
+
+impl Loop {
+    fn arm_accept(&mut self) {
+        let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd())).flags(libc::SOCK_CLOEXEC);
+        self.sq.push(accept.build(), Op::Accept);
+        self.accepting = Accepting::Armed;
+    }
+
+    fn complete(&mut self, op: Op, res: i32, flags: u32) {
+        match op {
+            Op::Accept => self.on_accept(res, cqueue::more(flags)),
+            Op::Wake | Op::Ignore => {} // shutdown: the `while` condition sees it
+            Op::Recv(key) => self.on_recv(key, res, flags),
+            Op::Send(key) => {
+                self.conns[key].on_send(res, &mut self.sq);
+                self.drive(key);
+            }
+            Op::Timer(t) => self.on_timer(t),
+        }
+    }
+
+    /// A new connection, or an accept error. Multishot accept stops at an
+    /// error: re-arm at once, or after a pause when out of descriptors.
+    fn on_accept(&mut self, res: i32, more: bool) {
+        if res >= 0 {
+            // SAFETY: the kernel just gave us this descriptor.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            self.insert(fd);
+        } else {
+            let e = io::Error::from_raw_os_error(-res);
+            if !net::is_per_connection(&e) && e.raw_os_error() != Some(libc::ECANCELED) {
+                let what = if net::is_resource_exhaustion(&e) { "out of resources" } else { "unexpected error" };
+                ACCEPT_FAILED.log(format_args!("{what}: {e}; pausing accepts for {ACCEPT_PAUSE:?}"));
+                self.accepting = Accepting::Paused;
+                if more {
+                    self.sq.push(opcode::AsyncCancel::new(Op::Accept.encode()).build(), Op::Ignore);
+                }
+            }
+        }
+        if !more {
+            match self.accepting {
+                Accepting::Armed => self.arm_accept(),
+                Accepting::Paused => self.sq.timer(ACCEPT_PAUSE, TimerKind::ResumeAccept),
+            }
+        }
+    }
+}
+
+impl Loop {
+    /// Take over an accepted socket, with TCP_NODELAY as every model sets it.
+    fn insert(&mut self, fd: OwnedFd) {
+        COUNTERS.accepted();
+        let _ = socket2::SockRef::from(&fd).set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let owner = Owner { key: entry.key(), generation: self.next_generation };
+        self.next_generation += 1;
+        let buf = match self.ctx.mode {
+            RecvMode::Plain => vec![0; BUF_SIZE],
+            RecvMode::Provided => Vec::new(),
+        };
+        let (input, sending, output) = (Vec::new(), Vec::new(), Vec::new());
+        let (state, recv, sent, pending) = (State::Open, RecvOp::Idle, 0, 0);
+        entry.insert(Conn { fd, owner, state, recv, buf, input, sending, sent, output, pending });
+        self.drive(owner.key);
+    }
+
+    /// A recv completed; its data is in the buffer ring or the connection's own buffer.
+    fn on_recv(&mut self, key: usize, res: i32, flags: u32) {
+        let conn = &mut self.conns[key];
+        let more = cqueue::more(flags);
+        match (&mut self.bufs, cqueue::buffer_select(flags)) {
+            (Some(bufs), Some(bid)) => {
+                conn.on_recv(res, more, bufs.get(bid, res.max(0) as usize), &mut self.sq, &self.ctx);
+                bufs.give_back(bid);
+            }
+            _ => {
+                let buf = mem::take(&mut conn.buf);
+                conn.on_recv(res, more, &buf[..res.max(0) as usize], &mut self.sq, &self.ctx);
+                conn.buf = buf;
+            }
+        }
+        self.drive(key);
+    }
+
+    fn on_timer(&mut self, t: usize) {
+        let timer = self.sq.timers.remove(t);
+        let owner = match timer.kind {
+            TimerKind::ResumeAccept => return self.arm_accept(),
+            TimerKind::Delay(owner, _) | TimerKind::Linger(owner) => owner,
+        };
+        // Its connection closed first: nobody is waiting for it.
+        let Some(conn) = self.conns.get_mut(owner.key).filter(|c| c.owner == owner) else { return };
+        match timer.kind {
+            TimerKind::Delay(_, frame) => {
+                conn.pending -= 1;
+                if conn.state != State::Closing {
+                    dispatch::queue_reply(&frame, &mut conn.output);
+                }
+            }
+            _ if conn.state == State::Lingering => conn.close(&mut self.sq),
+            _ => {}
+        }
+        self.drive(owner.key);
+    }
+
+    /// Let a connection start what it can; drop it once nothing is in flight.
+    fn drive(&mut self, key: usize) {
+        if !self.conns[key].step(&mut self.sq, &self.ctx) {
+            return;
+        }
+        let conn = self.conns.remove(key);
+        if !conn.input.is_empty() {
+            COUNTERS.error(); // dropped with a request in it (closed mid-frame)
+        }
+        COUNTERS.closed();
+        // Dropping the descriptor closes the socket.
+    }
+}
+
+/// The ring: single issuer, completions run on this thread when it waits
+/// (DEFER_TASKRUN), which needs Linux 6.1.
+fn new_ring() -> io::Result<IoUring> {
+    IoUring::builder()
+        .setup_cqsize(RING_ENTRIES * 4)
+        .setup_submit_all()
+        .setup_coop_taskrun()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(RING_ENTRIES)
+}
+
+/// The operations this model submits.
+const NEEDED: [(u8, &str); 6] = [
+    (opcode::AcceptMulti::CODE, "ACCEPT"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::Timeout::CODE, "TIMEOUT"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+];
+
+/// `Ok` where this model can run, or why not: `servers uring` refuses to
+/// start with this reason, and `servers models` prints it.
+pub fn available() -> Result<(), String> {
+    let ring = new_ring().map_err(|e| setup_error(e.raw_os_error(), disabled_sysctl()))?;
+    let mut probe = Probe::new();
+    ring.submitter().register_probe(&mut probe).map_err(|e| format!("cannot probe io_uring's operations: {e}"))?;
+    missing_op(|code| probe.is_supported(code)).map_or(Ok(()), Err)?;
+    BufRing::new(&ring).map(drop).map_err(|e| buf_ring_error(&e).to_string())
+}
+
+/// The first operation in [`NEEDED`] the kernel lacks, named.
+fn missing_op(supported: impl Fn(u8) -> bool) -> Option<String> {
+    NEEDED.iter().find(|(code, _)| !supported(*code)).map(|(_, name)| format!("the kernel lacks IORING_OP_{name}"))
+}
+
+/// /proc/sys/kernel/io_uring_disabled, where the kernel has it (6.6+).
+fn disabled_sysctl() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok().map(|s| s.trim().to_string())
+}
+
+/// Why io_uring_setup failed with `errno`, in words.
+fn setup_error(errno: Option<i32>, disabled: Option<String>) -> String {
+    match (errno, disabled) {
+        (Some(libc::ENOSYS), _) => {
+            "io_uring_setup does not exist here (ENOSYS): the kernel is older than 5.1, was built without \
+             CONFIG_IO_URING, or a seccomp filter hides it"
+                .into()
+        }
+        (Some(libc::EPERM | libc::EACCES), Some(v)) if v != "0" => {
+            format!("io_uring is disabled (/proc/sys/kernel/io_uring_disabled = {v})")
+        }
+        (Some(e @ (libc::EPERM | libc::EACCES)), v) => format!(
+            "io_uring_setup was refused ({}) though io_uring_disabled is {}: a seccomp filter or a security \
+             module forbids it",
+            io::Error::from_raw_os_error(e),
+            v.as_deref().unwrap_or("absent")
+        ),
+        (Some(libc::EINVAL), _) => {
+            "the kernel rejects the ring's setup flags (SINGLE_ISSUER, DEFER_TASKRUN): Linux 6.1 or later is needed"
+                .into()
+        }
+        (Some(libc::ENOMEM), _) => "cannot allocate the ring (ENOMEM): RLIMIT_MEMLOCK may be too low".into(),
+        (Some(e), _) => format!("io_uring_setup: {}", io::Error::from_raw_os_error(e)),
+        (None, _) => "io_uring_setup failed".into(),
+    }
+}
+
+fn buf_ring_error(e: &io::Error) -> io::Error {
+    io::Error::other(format!(
+        "cannot register the receive buffer ring (Linux 5.19+; pinned memory counts against RLIMIT_MEMLOCK): {e}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_errors_name_their_cause() {
+        let e = |errno, sysctl: Option<&str>| setup_error(Some(errno), sysctl.map(String::from));
+        assert!(e(libc::ENOSYS, None).contains("CONFIG_IO_URING"));
+        assert_eq!(e(libc::EPERM, Some("2")), "io_uring is disabled (/proc/sys/kernel/io_uring_disabled = 2)");
+        assert_eq!(e(libc::EACCES, Some("1")), "io_uring is disabled (/proc/sys/kernel/io_uring_disabled = 1)");
+        assert!(e(libc::EPERM, Some("0")).contains("seccomp"), "{}", e(libc::EPERM, Some("0")));
+        assert!(e(libc::EPERM, None).contains("io_uring_disabled is absent"));
+        assert!(e(libc::EINVAL, None).contains("Linux 6.1"));
+        assert!(e(libc::ENOMEM, None).contains("RLIMIT_MEMLOCK"));
+    }
+
+    #[test]
+    fn a_missing_operation_is_named() {
+        assert_eq!(missing_op(|_| true), None);
+        let no_send = missing_op(|code| code != opcode::Send::CODE);
+        assert_eq!(no_send.as_deref(), Some("the kernel lacks IORING_OP_SEND"));
+    }
+
+    #[test]
+    fn user_data_round_trips() {
+        for op in [Op::Accept, Op::Wake, Op::Ignore, Op::Recv(0), Op::Send(7), Op::Timer(1 << 40)] {
+            assert_eq!(Op::decode(op.encode()), op);
+        }
+    }
+}
