@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use io_uring::types::{BufRingEntry, Fd, Timespec};
+use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring, Probe};
 use proto::Frame;
 use slab::Slab;
@@ -44,6 +44,9 @@ pub struct Options {
     /// (one recv at a time into the connection's own buffer).
     #[arg(long, hide = true, value_enum, default_value_t = RecvMode::Provided)]
     pub recv: RecvMode,
+    /// A/B only: wait up to this many µs for a batch of completions (0: return at the first).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub batch_wait_us: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -493,9 +496,13 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
     let mut cqes = Vec::with_capacity(RING_ENTRIES as usize);
     while !shutdown.is_triggered() {
         // The loop's one system call: submit everything queued, wait for one completion.
-        match lp.sq.ring.submit_and_wait(1) {
+        let waited = match options.batch_wait_us {
+            0 => lp.sq.ring.submit_and_wait(1),
+            us => lp.sq.ring.submitter().submit_with_args(64, &SubmitArgs::new().min_wait_usec(us)),
+        };
+        match waited {
             Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)) => {}
             Err(e) => return Err(e),
         }
         cqes.extend(lp.sq.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
