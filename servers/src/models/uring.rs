@@ -6,11 +6,10 @@ use std::io;
 use std::mem;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
-use io_uring::{cqueue, opcode, squeue, IoUring, Probe};
+use io_uring::types::{Fd, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
 use proto::Frame;
 use slab::Slab;
 
@@ -21,15 +20,18 @@ use crate::models::thread_per_conn::LINGER;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
-/// Submission queue entries; the completion queue gets four times as many.
-const RING_ENTRIES: u32 = 4096;
-/// Receive buffers: how many, and how large each.
-const BUF_COUNT: u16 = 1024;
-const BUF_SIZE: usize = 16 * 1024;
-/// The buffer group id of our one buffer ring.
-const BGID: u16 = 0;
+mod ring;
+pub use ring::available;
+use ring::{buf_ring_error, disabled_sysctl, new_ring, setup_error, BufRing, BGID, RING_ENTRIES};
+
 /// A send buffer that grew past this (for a 1 MiB echo) is freed once sent.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// Each wait asks for BATCH completions, but returns with fewer once
+/// BATCH_WAIT_US have passed since the first (IORING_FEAT_MIN_TIMEOUT).
+const BATCH: usize = 64;
+const BATCH_WAIT_US: u32 = 20;
+/// With nothing to do, the loop still wakes this often (seconds).
+const IDLE_WAIT_S: u64 = 60;
 /// How long accepting pauses after EMFILE and its relatives, as in evloop.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -40,19 +42,6 @@ static RING_FAILED: RateLimited = RateLimited::new("io_uring_enter", Duration::f
 pub struct Options {
     #[command(flatten)]
     pub common: CommonOptions,
-    /// A/B only: `provided` (multishot recv into a buffer ring) or `plain`
-    /// (one recv at a time into the connection's own buffer).
-    #[arg(long, hide = true, value_enum, default_value_t = RecvMode::Provided)]
-    pub recv: RecvMode,
-    /// A/B only: wait up to this many µs for a batch of completions (0: return at the first).
-    #[arg(long, hide = true, default_value_t = 0)]
-    pub batch_wait_us: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum RecvMode {
-    Provided,
-    Plain,
 }
 
 /// What a completion is about, packed in its `user_data`.
@@ -173,70 +162,10 @@ impl Sq {
     }
 }
 
-/// The buffer ring: BUF_COUNT buffers the kernel picks from as data
-/// arrives, so that only a connection with data in flight holds a buffer.
-struct BufRing {
-    entries: *mut BufRingEntry,
-    data: Vec<u8>,
-    tail: u16,
-}
-
-impl BufRing {
-    fn new(ring: &IoUring) -> io::Result<BufRing> {
-        let bytes = BUF_COUNT as usize * mem::size_of::<BufRingEntry>();
-        // SAFETY: a fresh private anonymous mapping (page-aligned, as the kernel wants).
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let mut bufs = BufRing { entries: ptr.cast(), data: vec![0; BUF_COUNT as usize * BUF_SIZE], tail: 0 };
-        // SAFETY: the mapping lives as long as `bufs`, which the loop drops after the ring.
-        unsafe { ring.submitter().register_buf_ring_with_flags(ptr as u64, BUF_COUNT, BGID, 0)? };
-        (0..BUF_COUNT).for_each(|bid| bufs.give_back(bid));
-        Ok(bufs)
-    }
-
-    fn get(&self, bid: u16, len: usize) -> &[u8] {
-        &self.data[bid as usize * BUF_SIZE..][..len]
-    }
-
-    /// Hand buffer `bid` to the kernel again.
-    fn give_back(&mut self, bid: u16) {
-        let addr = self.data[bid as usize * BUF_SIZE..].as_ptr() as u64;
-        // SAFETY: the slot at tail is ours until the tail moves past it; the
-        // tail is published with a release store, as the kernel reads it.
-        unsafe {
-            let entry = &mut *self.entries.add((self.tail % BUF_COUNT) as usize);
-            entry.set_addr(addr);
-            entry.set_len(BUF_SIZE as u32);
-            entry.set_bid(bid);
-            self.tail = self.tail.wrapping_add(1);
-            AtomicU16::from_ptr(BufRingEntry::tail(self.entries) as *mut u16).store(self.tail, Ordering::Release);
-        }
-    }
-}
-
-impl Drop for BufRing {
-    fn drop(&mut self) {
-        // SAFETY: unmapping what `new` mapped.
-        unsafe { libc::munmap(self.entries.cast(), BUF_COUNT as usize * mem::size_of::<BufRingEntry>()) };
-    }
-}
-
 /// What parsing needs to know about the loop.
 struct Ctx {
     protocol: Protocol,
     max_frame: u32,
-    mode: RecvMode,
 }
 
 /// One client socket.
@@ -245,8 +174,6 @@ struct Conn {
     owner: Owner,
     state: State,
     recv: RecvOp,
-    /// `plain` mode only: the buffer the one recv in flight fills.
-    buf: Vec<u8>,
     /// Bytes received, not yet parsed: a partial frame, or frames held back by flow control.
     input: Vec<u8>,
     /// In flight (`sending[sent..]`) while not empty; answers queue in `output` meanwhile.
@@ -348,21 +275,16 @@ impl Conn {
         }
         let want = matches!(self.state, State::Open | State::Lingering) && !self.over_limit();
         match (self.recv, want) {
-            (RecvOp::Idle, true) => self.arm_recv(sq, ctx),
+            (RecvOp::Idle, true) => {
+                // Multishot: one recv that completes every time data arrives, each
+                // time into a buffer the kernel takes from the buffer ring.
+                sq.push(opcode::RecvMulti::new(Fd(self.fd.as_raw_fd()), BGID).build(), Op::Recv(self.owner.key));
+                self.recv = RecvOp::Armed;
+            }
             (RecvOp::Armed, false) if self.state != State::Closing => self.cancel_recv(sq),
             _ => {}
         }
         self.state == State::Closing && self.recv == RecvOp::Idle && self.sending.is_empty()
-    }
-
-    fn arm_recv(&mut self, sq: &mut Sq, ctx: &Ctx) {
-        let fd = Fd(self.fd.as_raw_fd());
-        let entry = match ctx.mode {
-            RecvMode::Provided => opcode::RecvMulti::new(fd, BGID).build(),
-            RecvMode::Plain => opcode::Recv::new(fd, self.buf.as_mut_ptr(), self.buf.len() as u32).build(),
-        };
-        sq.push(entry, Op::Recv(self.owner.key));
-        self.recv = RecvOp::Armed;
     }
 
     fn cancel_recv(&mut self, sq: &mut Sq) {
@@ -449,7 +371,7 @@ enum Accepting {
 /// that it is dropped first, before any buffer it may write into.
 struct Loop {
     sq: Sq,
-    bufs: Option<BufRing>,
+    bufs: BufRing,
     conns: Slab<Conn>,
     ctx: Ctx,
     listener: TcpListener,
@@ -462,9 +384,15 @@ struct Loop {
 /// Serve `listener` on this thread until `shutdown` is triggered.
 pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::Result<()> {
     let ring = new_ring().map_err(|e| io::Error::other(setup_error(e.raw_os_error(), disabled_sysctl())))?;
-    let bufs = match options.recv {
-        RecvMode::Provided => Some(BufRing::new(&ring).map_err(|e| buf_ring_error(&e))?),
-        RecvMode::Plain => None,
+    let bufs = BufRing::new(&ring).map_err(|e| buf_ring_error(&e))?;
+    // Without a (long) timeout, a wait with a minimum returns after it even with no completion.
+    let idle = Timespec::new().sec(IDLE_WAIT_S);
+    let (want, batch) = match ring.params().is_feature_min_timeout() {
+        true => (BATCH, SubmitArgs::new().min_wait_usec(BATCH_WAIT_US).timespec(&idle)),
+        false => {
+            eprintln!("uring: no IORING_FEAT_MIN_TIMEOUT (Linux 6.13): each wait ends at the first completion");
+            (1, SubmitArgs::new().timespec(&idle))
+        }
     };
     // SAFETY: eventfd(2) returns a new descriptor we own, or -1.
     let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
@@ -482,7 +410,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         sq: Sq { ring, timers: Slab::new() },
         bufs,
         conns: Slab::new(),
-        ctx: Ctx { protocol: common.protocol, max_frame: common.max_frame, mode: options.recv },
+        ctx: Ctx { protocol: common.protocol, max_frame: common.max_frame },
         accepting: Accepting::Armed,
         // SAFETY: `wake` is the descriptor eventfd just returned.
         wake: unsafe { OwnedFd::from_raw_fd(wake) },
@@ -496,11 +424,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
     let mut cqes = Vec::with_capacity(RING_ENTRIES as usize);
     while !shutdown.is_triggered() {
         // The loop's one system call: submit everything queued, wait for one completion.
-        let waited = match options.batch_wait_us {
-            0 => lp.sq.ring.submit_and_wait(1),
-            us => lp.sq.ring.submitter().submit_with_args(64, &SubmitArgs::new().min_wait_usec(us)),
-        };
-        match waited {
+        match lp.sq.ring.submitter().submit_with_args(want, &batch) {
             Ok(_) => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)) => {}
             Err(e) => return Err(e),
@@ -568,13 +492,9 @@ impl Loop {
         let entry = self.conns.vacant_entry();
         let owner = Owner { key: entry.key(), generation: self.next_generation };
         self.next_generation += 1;
-        let buf = match self.ctx.mode {
-            RecvMode::Plain => vec![0; BUF_SIZE],
-            RecvMode::Provided => Vec::new(),
-        };
         let (input, sending, output) = (Vec::new(), Vec::new(), Vec::new());
         let (state, recv, sent, pending) = (State::Open, RecvOp::Idle, 0, 0);
-        entry.insert(Conn { fd, owner, state, recv, buf, input, sending, sent, output, pending });
+        entry.insert(Conn { fd, owner, state, recv, input, sending, sent, output, pending });
         self.drive(owner.key);
     }
 
@@ -582,16 +502,12 @@ impl Loop {
     fn on_recv(&mut self, key: usize, res: i32, flags: u32) {
         let conn = &mut self.conns[key];
         let more = cqueue::more(flags);
-        match (&mut self.bufs, cqueue::buffer_select(flags)) {
-            (Some(bufs), Some(bid)) => {
-                conn.on_recv(res, more, bufs.get(bid, res.max(0) as usize), &mut self.sq, &self.ctx);
-                bufs.give_back(bid);
+        match cqueue::buffer_select(flags) {
+            Some(bid) => {
+                conn.on_recv(res, more, self.bufs.get(bid, res.max(0) as usize), &mut self.sq, &self.ctx);
+                self.bufs.give_back(bid);
             }
-            _ => {
-                let buf = mem::take(&mut conn.buf);
-                conn.on_recv(res, more, &buf[..res.max(0) as usize], &mut self.sq, &self.ctx);
-                conn.buf = buf;
-            }
+            None => conn.on_recv(res, more, &[], &mut self.sq, &self.ctx), // end of stream, or an error
         }
         self.drive(key);
     }
@@ -631,103 +547,9 @@ impl Loop {
     }
 }
 
-/// The ring: single issuer, completions run on this thread when it waits
-/// (DEFER_TASKRUN), which needs Linux 6.1.
-fn new_ring() -> io::Result<IoUring> {
-    IoUring::builder()
-        .setup_cqsize(RING_ENTRIES * 4)
-        .setup_submit_all()
-        .setup_coop_taskrun()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(RING_ENTRIES)
-}
-
-/// The operations this model submits.
-const NEEDED: [(u8, &str); 6] = [
-    (opcode::AcceptMulti::CODE, "ACCEPT"),
-    (opcode::Recv::CODE, "RECV"),
-    (opcode::Send::CODE, "SEND"),
-    (opcode::Timeout::CODE, "TIMEOUT"),
-    (opcode::Read::CODE, "READ"),
-    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
-];
-
-/// `Ok` where this model can run, or why not: `servers uring` refuses to
-/// start with this reason, and `servers models` prints it.
-pub fn available() -> Result<(), String> {
-    let ring = new_ring().map_err(|e| setup_error(e.raw_os_error(), disabled_sysctl()))?;
-    let mut probe = Probe::new();
-    ring.submitter().register_probe(&mut probe).map_err(|e| format!("cannot probe io_uring's operations: {e}"))?;
-    missing_op(|code| probe.is_supported(code)).map_or(Ok(()), Err)?;
-    BufRing::new(&ring).map(drop).map_err(|e| buf_ring_error(&e).to_string())
-}
-
-/// The first operation in [`NEEDED`] the kernel lacks, named.
-fn missing_op(supported: impl Fn(u8) -> bool) -> Option<String> {
-    NEEDED.iter().find(|(code, _)| !supported(*code)).map(|(_, name)| format!("the kernel lacks IORING_OP_{name}"))
-}
-
-/// /proc/sys/kernel/io_uring_disabled, where the kernel has it (6.6+).
-fn disabled_sysctl() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok().map(|s| s.trim().to_string())
-}
-
-/// Why io_uring_setup failed with `errno`, in words.
-fn setup_error(errno: Option<i32>, disabled: Option<String>) -> String {
-    match (errno, disabled) {
-        (Some(libc::ENOSYS), _) => {
-            "io_uring_setup does not exist here (ENOSYS): the kernel is older than 5.1, was built without \
-             CONFIG_IO_URING, or a seccomp filter hides it"
-                .into()
-        }
-        (Some(libc::EPERM | libc::EACCES), Some(v)) if v != "0" => {
-            format!("io_uring is disabled (/proc/sys/kernel/io_uring_disabled = {v})")
-        }
-        (Some(e @ (libc::EPERM | libc::EACCES)), v) => format!(
-            "io_uring_setup was refused ({}) though io_uring_disabled is {}: a seccomp filter or a security \
-             module forbids it",
-            io::Error::from_raw_os_error(e),
-            v.as_deref().unwrap_or("absent")
-        ),
-        (Some(libc::EINVAL), _) => {
-            "the kernel rejects the ring's setup flags (SINGLE_ISSUER, DEFER_TASKRUN): Linux 6.1 or later is needed"
-                .into()
-        }
-        (Some(libc::ENOMEM), _) => "cannot allocate the ring (ENOMEM): RLIMIT_MEMLOCK may be too low".into(),
-        (Some(e), _) => format!("io_uring_setup: {}", io::Error::from_raw_os_error(e)),
-        (None, _) => "io_uring_setup failed".into(),
-    }
-}
-
-fn buf_ring_error(e: &io::Error) -> io::Error {
-    io::Error::other(format!(
-        "cannot register the receive buffer ring (Linux 5.19+; pinned memory counts against RLIMIT_MEMLOCK): {e}"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn setup_errors_name_their_cause() {
-        let e = |errno, sysctl: Option<&str>| setup_error(Some(errno), sysctl.map(String::from));
-        assert!(e(libc::ENOSYS, None).contains("CONFIG_IO_URING"));
-        assert_eq!(e(libc::EPERM, Some("2")), "io_uring is disabled (/proc/sys/kernel/io_uring_disabled = 2)");
-        assert_eq!(e(libc::EACCES, Some("1")), "io_uring is disabled (/proc/sys/kernel/io_uring_disabled = 1)");
-        assert!(e(libc::EPERM, Some("0")).contains("seccomp"), "{}", e(libc::EPERM, Some("0")));
-        assert!(e(libc::EPERM, None).contains("io_uring_disabled is absent"));
-        assert!(e(libc::EINVAL, None).contains("Linux 6.1"));
-        assert!(e(libc::ENOMEM, None).contains("RLIMIT_MEMLOCK"));
-    }
-
-    #[test]
-    fn a_missing_operation_is_named() {
-        assert_eq!(missing_op(|_| true), None);
-        let no_send = missing_op(|code| code != opcode::Send::CODE);
-        assert_eq!(no_send.as_deref(), Some("the kernel lacks IORING_OP_SEND"));
-    }
 
     #[test]
     fn user_data_round_trips() {
