@@ -98,42 +98,211 @@ pub struct Options {
     pub common: CommonOptions,
 }
 
-/// What a completion is about, packed in its `user_data`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Accept,
-    Wake,
-    /// A cancellation's own completion: nothing to do.
-    Ignore,
-    Recv(usize),
-    Send(usize),
-    Timer(usize),
-}
-
-impl Op {
-    fn encode(self) -> u64 {
-        let (kind, key) = match self {
-            Op::Accept => (0, 0),
-            Op::Wake => (2, 0),
-            Op::Ignore => (3, 0),
-            Op::Recv(k) => (4, k),
-            Op::Send(k) => (5, k),
-            Op::Timer(k) => (6, k),
-        };
-        (key as u64) << 3 | kind
-    }
-
-    fn decode(data: u64) -> Op {
-        let key = (data >> 3) as usize;
-        match data & 7 {
-            0 => Op::Accept,
-            2 => Op::Wake,
-            4 => Op::Recv(key),
-            5 => Op::Send(key),
-            6 => Op::Timer(key),
-            _ => Op::Ignore,
+/// Serve `listener` on this thread until `shutdown` is triggered.
+pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::Result<()> {
+    let mut lp = Loop::new(listener, &options.common, &shutdown)?;
+    // Without a (long) timeout, a wait with a minimum returns after it even with no completion.
+    let idle = Timespec::new().sec(IDLE_WAIT_S);
+    let (want, batch) = match lp.sq.ring.params().is_feature_min_timeout() {
+        true => (BATCH, SubmitArgs::new().min_wait_usec(BATCH_WAIT_US).timespec(&idle)),
+        false => {
+            eprintln!("uring: no IORING_FEAT_MIN_TIMEOUT (Linux 6.13): each wait ends at the first completion");
+            (1, SubmitArgs::new().timespec(&idle))
+        }
+    };
+    let mut cqes = Vec::with_capacity(RING_ENTRIES as usize);
+    while !shutdown.is_triggered() {
+        // The loop's one system call: submit everything queued, wait for the next batch.
+        match lp.sq.ring.submitter().submit_with_args(want, &batch) {
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)) => {}
+            Err(e) => return Err(e),
+        }
+        cqes.extend(lp.sq.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        for (data, res, flags) in cqes.drain(..) {
+            lp.complete(Op::decode(data), res, flags);
         }
     }
+    Ok(())
+}
+
+/// Everything the one thread owns. `sq` (the ring) is declared first, so
+/// that it is dropped first, before any buffer it may write into.
+struct Loop {
+    sq: Sq,
+    bufs: BufRing,
+    conns: Slab<Conn>,
+    ctx: Ctx,
+    listener: TcpListener,
+    accepting: Accepting,
+    wake: OwnedFd,
+    wake_buf: Box<u64>,
+    next_generation: u64,
+}
+
+/// Whether the multishot accept is armed, or paused after EMFILE and its relatives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accepting {
+    Armed,
+    Paused,
+}
+
+impl Loop {
+    /// The ring, its buffers, and the two operations that are always armed:
+    /// the multishot accept, and a read on the eventfd that shutdown writes.
+    fn new(listener: TcpListener, common: &CommonOptions, shutdown: &Shutdown) -> io::Result<Loop> {
+        let ring = new_ring().map_err(|e| io::Error::other(setup_error(e.raw_os_error(), disabled_sysctl())))?;
+        let bufs = BufRing::new(&ring).map_err(|e| buf_ring_error(&e))?;
+        // SAFETY: eventfd(2) returns a new descriptor we own, or -1.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if wake < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Shutdown arrives on the signal thread; a write to the eventfd
+        // completes the read the ring holds on it, which ends the wait.
+        shutdown.on_trigger(move || {
+            // SAFETY: writing 8 bytes from a live u64 to the eventfd, open until the process exits.
+            unsafe { libc::write(wake, (&1u64 as *const u64).cast(), 8) };
+        });
+        let mut lp = Loop {
+            sq: Sq { ring, timers: Slab::new() },
+            bufs,
+            conns: Slab::new(),
+            ctx: Ctx { protocol: common.protocol, max_frame: common.max_frame },
+            accepting: Accepting::Armed,
+            // SAFETY: `wake` is the descriptor eventfd just returned.
+            wake: unsafe { OwnedFd::from_raw_fd(wake) },
+            wake_buf: Box::new(0),
+            listener,
+            next_generation: 0,
+        };
+        lp.arm_accept();
+        let wake_read = opcode::Read::new(Fd(lp.wake.as_raw_fd()), (&mut *lp.wake_buf as *mut u64).cast(), 8);
+        lp.sq.push(wake_read.build(), Op::Wake);
+        Ok(lp)
+    }
+
+    fn arm_accept(&mut self) {
+        let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd())).flags(libc::SOCK_CLOEXEC);
+        self.sq.push(accept.build(), Op::Accept);
+        self.accepting = Accepting::Armed;
+    }
+
+    fn complete(&mut self, op: Op, res: i32, flags: u32) {
+        match op {
+            Op::Accept => self.on_accept(res, cqueue::more(flags)),
+            Op::Wake | Op::Ignore => {} // shutdown: the `while` condition sees it
+            Op::Recv(key) => self.on_recv(key, res, flags),
+            Op::Send(key) => {
+                self.conns[key].on_send(res, &mut self.sq);
+                self.drive(key);
+            }
+            Op::Timer(t) => self.on_timer(t),
+        }
+    }
+
+    /// A new connection, or an accept error. Multishot accept stops at an
+    /// error: re-arm at once, or after a pause when out of descriptors.
+    fn on_accept(&mut self, res: i32, more: bool) {
+        if res >= 0 {
+            // SAFETY: the kernel just gave us this descriptor.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            self.insert(fd);
+        } else {
+            let e = io::Error::from_raw_os_error(-res);
+            if !net::is_per_connection(&e) && e.raw_os_error() != Some(libc::ECANCELED) {
+                let what = if net::is_resource_exhaustion(&e) { "out of resources" } else { "unexpected error" };
+                ACCEPT_FAILED.log(format_args!("{what}: {e}; pausing accepts for {ACCEPT_PAUSE:?}"));
+                self.accepting = Accepting::Paused;
+                if more {
+                    self.sq.push(opcode::AsyncCancel::new(Op::Accept.encode()).build(), Op::Ignore);
+                }
+            }
+        }
+        if !more {
+            match self.accepting {
+                Accepting::Armed => self.arm_accept(),
+                Accepting::Paused => self.sq.timer(ACCEPT_PAUSE, TimerKind::ResumeAccept),
+            }
+        }
+    }
+
+    /// Take over an accepted socket, with TCP_NODELAY as every model sets it.
+    fn insert(&mut self, fd: OwnedFd) {
+        COUNTERS.accepted();
+        let _ = socket2::SockRef::from(&fd).set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let owner = Owner { key: entry.key(), generation: self.next_generation };
+        self.next_generation += 1;
+        let (input, sending, output) = (Vec::new(), Vec::new(), Vec::new());
+        let (state, recv, sent, pending) = (State::Open, RecvOp::Idle, 0, 0);
+        entry.insert(Conn { fd, owner, state, recv, input, sending, sent, output, pending });
+        self.drive(owner.key);
+    }
+
+    /// A recv completed; its data, if any, is in the buffer ring.
+    fn on_recv(&mut self, key: usize, res: i32, flags: u32) {
+        let conn = &mut self.conns[key];
+        let more = cqueue::more(flags);
+        match cqueue::buffer_select(flags) {
+            Some(bid) => {
+                conn.on_recv(res, more, self.bufs.get(bid, res.max(0) as usize), &mut self.sq, &self.ctx);
+                self.bufs.give_back(bid);
+            }
+            None => conn.on_recv(res, more, &[], &mut self.sq, &self.ctx), // end of stream, or an error
+        }
+        self.drive(key);
+    }
+
+    fn on_timer(&mut self, t: usize) {
+        let timer = self.sq.timers.remove(t);
+        let owner = match timer.kind {
+            TimerKind::ResumeAccept => return self.arm_accept(),
+            TimerKind::Delay(owner, _) | TimerKind::Linger(owner) => owner,
+        };
+        // Its connection closed first: nobody is waiting for it.
+        let Some(conn) = self.conns.get_mut(owner.key).filter(|c| c.owner == owner) else { return };
+        match timer.kind {
+            TimerKind::Delay(_, frame) => {
+                conn.pending -= 1;
+                if conn.state != State::Closing {
+                    dispatch::queue_reply(&frame, &mut conn.output);
+                }
+            }
+            _ if conn.state == State::Lingering => conn.close(&mut self.sq),
+            _ => {}
+        }
+        self.drive(owner.key);
+    }
+
+    /// Let a connection start what it can; drop it once nothing is in flight.
+    fn drive(&mut self, key: usize) {
+        if !self.conns[key].step(&mut self.sq, &self.ctx) {
+            return;
+        }
+        let conn = self.conns.remove(key);
+        if !conn.input.is_empty() {
+            COUNTERS.error(); // dropped with a request in it (closed mid-frame)
+        }
+        COUNTERS.closed();
+        // Dropping the descriptor closes the socket.
+    }
+}
+
+/// One client socket.
+struct Conn {
+    fd: OwnedFd,
+    owner: Owner,
+    state: State,
+    recv: RecvOp,
+    /// Bytes received, not yet parsed: a partial frame, or frames held back by flow control.
+    input: Vec<u8>,
+    /// In flight (`sending[sent..]`) while not empty; answers queue in `output` meanwhile.
+    sending: Vec<u8>,
+    sent: usize,
+    output: Vec<u8>,
+    /// DELAY answers promised and not yet queued.
+    pending: usize,
 }
 
 /// A connection's life. Closing waits for its in-flight recv and send to
@@ -161,81 +330,6 @@ enum RecvOp {
     Idle,
     Armed,
     Cancelling,
-}
-
-/// A connection, told from a later one in the same slab slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Owner {
-    key: usize,
-    generation: u64,
-}
-
-/// A timeout in the ring, and what to do when it fires.
-struct Timer {
-    /// Read by the kernel when the timeout is submitted: boxed, so it stays put.
-    at: Timespec,
-    kind: TimerKind,
-}
-
-enum TimerKind {
-    /// A DELAY's answer is due.
-    Delay(Owner, Frame),
-    /// A lingering connection has waited long enough for the peer's FIN.
-    Linger(Owner),
-    /// Accepting paused long enough.
-    ResumeAccept,
-}
-
-/// The submission side: the ring, and the timers it has been told about.
-struct Sq {
-    ring: IoUring,
-    timers: Slab<Box<Timer>>,
-}
-
-impl Sq {
-    /// Queue `entry`; submitted with the next `io_uring_enter`, or now if
-    /// the queue is full.
-    fn push(&mut self, entry: squeue::Entry, op: Op) {
-        let entry = entry.user_data(op.encode());
-        // SAFETY: every buffer an entry points at outlives the operation: a
-        // connection is dropped only once its recv and send have completed,
-        // a timer's Timespec is boxed and kept until its completion.
-        while unsafe { self.ring.submission().push(&entry) }.is_err() {
-            if let Err(e) = self.ring.submit() {
-                RING_FAILED.log(format_args!("submitting a full queue: {e}"));
-                std::thread::yield_now();
-            }
-        }
-    }
-
-    fn timer(&mut self, after: Duration, kind: TimerKind) {
-        let timer = Box::new(Timer { at: after.into(), kind });
-        let at: *const Timespec = &timer.at;
-        let t = self.timers.insert(timer);
-        self.push(opcode::Timeout::new(at).build(), Op::Timer(t));
-    }
-}
-
-/// What parsing needs to know about the loop.
-struct Ctx {
-    protocol: Protocol,
-    max_frame: u32,
-}
-
-/// One client socket.
-struct Conn {
-    fd: OwnedFd,
-    owner: Owner,
-    state: State,
-    recv: RecvOp,
-    /// Bytes received, not yet parsed: a partial frame, or frames held back by flow control.
-    input: Vec<u8>,
-    /// In flight (`sending[sent..]`) while not empty; answers queue in `output` meanwhile.
-    sending: Vec<u8>,
-    sent: usize,
-    output: Vec<u8>,
-    /// DELAY answers promised and not yet queued.
-    pending: usize,
 }
 
 impl Conn {
@@ -414,190 +508,100 @@ impl Conn {
     }
 }
 
-/// Whether the multishot accept is armed, or paused after EMFILE and its relatives.
+/// What parsing needs to know about the loop.
+struct Ctx {
+    protocol: Protocol,
+    max_frame: u32,
+}
+
+/// A connection, told from a later one in the same slab slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Accepting {
-    Armed,
-    Paused,
+struct Owner {
+    key: usize,
+    generation: u64,
 }
 
-/// Everything the one thread owns. `sq` (the ring) is declared first, so
-/// that it is dropped first, before any buffer it may write into.
-struct Loop {
-    sq: Sq,
-    bufs: BufRing,
-    conns: Slab<Conn>,
-    ctx: Ctx,
-    listener: TcpListener,
-    accepting: Accepting,
-    wake: OwnedFd,
-    wake_buf: Box<u64>,
-    next_generation: u64,
+/// A timeout in the ring, and what to do when it fires.
+struct Timer {
+    /// Read by the kernel when the timeout is submitted: boxed, so it stays put.
+    at: Timespec,
+    kind: TimerKind,
 }
 
-/// Serve `listener` on this thread until `shutdown` is triggered.
-pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::Result<()> {
-    let ring = new_ring().map_err(|e| io::Error::other(setup_error(e.raw_os_error(), disabled_sysctl())))?;
-    let bufs = BufRing::new(&ring).map_err(|e| buf_ring_error(&e))?;
-    // Without a (long) timeout, a wait with a minimum returns after it even with no completion.
-    let idle = Timespec::new().sec(IDLE_WAIT_S);
-    let (want, batch) = match ring.params().is_feature_min_timeout() {
-        true => (BATCH, SubmitArgs::new().min_wait_usec(BATCH_WAIT_US).timespec(&idle)),
-        false => {
-            eprintln!("uring: no IORING_FEAT_MIN_TIMEOUT (Linux 6.13): each wait ends at the first completion");
-            (1, SubmitArgs::new().timespec(&idle))
-        }
-    };
-    // SAFETY: eventfd(2) returns a new descriptor we own, or -1.
-    let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-    if wake < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // Shutdown arrives on the signal thread; a write to the eventfd
-    // completes the read the ring holds on it, which ends the wait.
-    shutdown.on_trigger(move || {
-        // SAFETY: writing 8 bytes from a live u64; the eventfd outlives the process's useful life.
-        unsafe { libc::write(wake, (&1u64 as *const u64).cast(), 8) };
-    });
-    let common = &options.common;
-    let mut lp = Loop {
-        sq: Sq { ring, timers: Slab::new() },
-        bufs,
-        conns: Slab::new(),
-        ctx: Ctx { protocol: common.protocol, max_frame: common.max_frame },
-        accepting: Accepting::Armed,
-        // SAFETY: `wake` is the descriptor eventfd just returned.
-        wake: unsafe { OwnedFd::from_raw_fd(wake) },
-        wake_buf: Box::new(0),
-        listener,
-        next_generation: 0,
-    };
-    lp.arm_accept();
-    let wake_read = opcode::Read::new(Fd(lp.wake.as_raw_fd()), (&mut *lp.wake_buf as *mut u64).cast(), 8);
-    lp.sq.push(wake_read.build(), Op::Wake);
-    let mut cqes = Vec::with_capacity(RING_ENTRIES as usize);
-    while !shutdown.is_triggered() {
-        // The loop's one system call: submit everything queued, wait for one completion.
-        match lp.sq.ring.submitter().submit_with_args(want, &batch) {
-            Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)) => {}
-            Err(e) => return Err(e),
-        }
-        cqes.extend(lp.sq.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
-        for (data, res, flags) in cqes.drain(..) {
-            lp.complete(Op::decode(data), res, flags);
-        }
-    }
-    Ok(())
+enum TimerKind {
+    /// A DELAY's answer is due.
+    Delay(Owner, Frame),
+    /// A lingering connection has waited long enough for the peer's FIN.
+    Linger(Owner),
+    /// Accepting paused long enough.
+    ResumeAccept,
 }
 
-impl Loop {
-    fn arm_accept(&mut self) {
-        let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd())).flags(libc::SOCK_CLOEXEC);
-        self.sq.push(accept.build(), Op::Accept);
-        self.accepting = Accepting::Armed;
-    }
+/// The submission side: the ring, and the timers it has been told about.
+struct Sq {
+    ring: IoUring,
+    timers: Slab<Box<Timer>>,
+}
 
-    fn complete(&mut self, op: Op, res: i32, flags: u32) {
-        match op {
-            Op::Accept => self.on_accept(res, cqueue::more(flags)),
-            Op::Wake | Op::Ignore => {} // shutdown: the `while` condition sees it
-            Op::Recv(key) => self.on_recv(key, res, flags),
-            Op::Send(key) => {
-                self.conns[key].on_send(res, &mut self.sq);
-                self.drive(key);
-            }
-            Op::Timer(t) => self.on_timer(t),
-        }
-    }
-
-    /// A new connection, or an accept error. Multishot accept stops at an
-    /// error: re-arm at once, or after a pause when out of descriptors.
-    fn on_accept(&mut self, res: i32, more: bool) {
-        if res >= 0 {
-            // SAFETY: the kernel just gave us this descriptor.
-            let fd = unsafe { OwnedFd::from_raw_fd(res) };
-            self.insert(fd);
-        } else {
-            let e = io::Error::from_raw_os_error(-res);
-            if !net::is_per_connection(&e) && e.raw_os_error() != Some(libc::ECANCELED) {
-                let what = if net::is_resource_exhaustion(&e) { "out of resources" } else { "unexpected error" };
-                ACCEPT_FAILED.log(format_args!("{what}: {e}; pausing accepts for {ACCEPT_PAUSE:?}"));
-                self.accepting = Accepting::Paused;
-                if more {
-                    self.sq.push(opcode::AsyncCancel::new(Op::Accept.encode()).build(), Op::Ignore);
-                }
-            }
-        }
-        if !more {
-            match self.accepting {
-                Accepting::Armed => self.arm_accept(),
-                Accepting::Paused => self.sq.timer(ACCEPT_PAUSE, TimerKind::ResumeAccept),
+impl Sq {
+    /// Queue `entry`; submitted with the next `io_uring_enter`, or now if
+    /// the queue is full.
+    fn push(&mut self, entry: squeue::Entry, op: Op) {
+        let entry = entry.user_data(op.encode());
+        // SAFETY: every buffer an entry points at outlives the operation: a
+        // connection is dropped only once its recv and send have completed,
+        // a timer's Timespec is boxed and kept until its completion.
+        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+            if let Err(e) = self.ring.submit() {
+                RING_FAILED.log(format_args!("submitting a full queue: {e}"));
+                std::thread::yield_now();
             }
         }
     }
+
+    fn timer(&mut self, after: Duration, kind: TimerKind) {
+        let timer = Box::new(Timer { at: after.into(), kind });
+        let at: *const Timespec = &timer.at;
+        let t = self.timers.insert(timer);
+        self.push(opcode::Timeout::new(at).build(), Op::Timer(t));
+    }
 }
 
-impl Loop {
-    /// Take over an accepted socket, with TCP_NODELAY as every model sets it.
-    fn insert(&mut self, fd: OwnedFd) {
-        COUNTERS.accepted();
-        let _ = socket2::SockRef::from(&fd).set_nodelay(true);
-        let entry = self.conns.vacant_entry();
-        let owner = Owner { key: entry.key(), generation: self.next_generation };
-        self.next_generation += 1;
-        let (input, sending, output) = (Vec::new(), Vec::new(), Vec::new());
-        let (state, recv, sent, pending) = (State::Open, RecvOp::Idle, 0, 0);
-        entry.insert(Conn { fd, owner, state, recv, input, sending, sent, output, pending });
-        self.drive(owner.key);
-    }
+/// What a completion is about, packed in its `user_data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Accept,
+    Wake,
+    /// A cancellation's own completion: nothing to do.
+    Ignore,
+    Recv(usize),
+    Send(usize),
+    Timer(usize),
+}
 
-    /// A recv completed; its data is in the buffer ring or the connection's own buffer.
-    fn on_recv(&mut self, key: usize, res: i32, flags: u32) {
-        let conn = &mut self.conns[key];
-        let more = cqueue::more(flags);
-        match cqueue::buffer_select(flags) {
-            Some(bid) => {
-                conn.on_recv(res, more, self.bufs.get(bid, res.max(0) as usize), &mut self.sq, &self.ctx);
-                self.bufs.give_back(bid);
-            }
-            None => conn.on_recv(res, more, &[], &mut self.sq, &self.ctx), // end of stream, or an error
-        }
-        self.drive(key);
-    }
-
-    fn on_timer(&mut self, t: usize) {
-        let timer = self.sq.timers.remove(t);
-        let owner = match timer.kind {
-            TimerKind::ResumeAccept => return self.arm_accept(),
-            TimerKind::Delay(owner, _) | TimerKind::Linger(owner) => owner,
+impl Op {
+    fn encode(self) -> u64 {
+        let (kind, key) = match self {
+            Op::Accept => (0, 0),
+            Op::Wake => (2, 0),
+            Op::Ignore => (3, 0),
+            Op::Recv(k) => (4, k),
+            Op::Send(k) => (5, k),
+            Op::Timer(k) => (6, k),
         };
-        // Its connection closed first: nobody is waiting for it.
-        let Some(conn) = self.conns.get_mut(owner.key).filter(|c| c.owner == owner) else { return };
-        match timer.kind {
-            TimerKind::Delay(_, frame) => {
-                conn.pending -= 1;
-                if conn.state != State::Closing {
-                    dispatch::queue_reply(&frame, &mut conn.output);
-                }
-            }
-            _ if conn.state == State::Lingering => conn.close(&mut self.sq),
-            _ => {}
-        }
-        self.drive(owner.key);
+        (key as u64) << 3 | kind
     }
 
-    /// Let a connection start what it can; drop it once nothing is in flight.
-    fn drive(&mut self, key: usize) {
-        if !self.conns[key].step(&mut self.sq, &self.ctx) {
-            return;
+    fn decode(data: u64) -> Op {
+        let key = (data >> 3) as usize;
+        match data & 7 {
+            0 => Op::Accept,
+            2 => Op::Wake,
+            4 => Op::Recv(key),
+            5 => Op::Send(key),
+            6 => Op::Timer(key),
+            _ => Op::Ignore,
         }
-        let conn = self.conns.remove(key);
-        if !conn.input.is_empty() {
-            COUNTERS.error(); // dropped with a request in it (closed mid-frame)
-        }
-        COUNTERS.closed();
-        // Dropping the descriptor closes the socket.
     }
 }
 
