@@ -20,11 +20,12 @@
 //!
 //! The loop makes one system call, `io_uring_enter`: it submits everything
 //! the last batch of completions produced and waits for the next batch. It
-//! asks for 64 completions but returns 20 µs after the first one (Linux
-//! 6.13's minimum wait; an older kernel returns at the first). The ring is
-//! SINGLE_ISSUER and DEFER_TASKRUN (Linux 6.1): the kernel finishes the
-//! completions on this thread, inside that wait, so their CPU is this
-//! thread's and is batched too. No SQPOLL: one thread means one thread.
+//! asks for 64 completions but returns with fewer once 20 µs have passed
+//! and at least one is there (Linux 6.13's minimum wait; an older kernel
+//! returns at the first). The ring is SINGLE_ISSUER and DEFER_TASKRUN
+//! (Linux 6.1): the kernel finishes the completions on this thread, inside
+//! that wait, so their CPU is this thread's and is batched too. No SQPOLL:
+//! one thread means one thread.
 //!
 //! A connection's life is [`State`]. Flow control as mio-single, with the
 //! same OUTPUT_LIMIT and PENDING_LIMIT: past them the recv is cancelled, and
@@ -46,9 +47,9 @@
 //! Trade-off. Wins: one `io_uring_enter` carries a whole batch, so system
 //! calls per request fall from about 2 (mio-single's recv and send) to
 //! about 0.02 at 1000 busy connections (results/ab-checks/uring-vs-mio-single),
-//! and an idle connection holds no buffer. On loopback the CPU per request
-//! is no worse than mio-single's (8 pairs: the ratio's median 0.88, range
-//! 0.51 to 1.12), because most of it is the TCP stack, which both pay.
+//! and an idle connection holds no buffer. On loopback its CPU per request
+//! is not told apart from mio-single's (8 pairs: the ratio's median 0.88,
+//! range 0.51 to 1.12), because most of it is the TCP stack, which both pay.
 //! Breaks: it needs Linux 6.1 and an io_uring that is allowed (many
 //! container seccomp profiles and the io_uring_disabled sysctl forbid it,
 //! for its record of kernel bugs): `available` says why not. It uses one
@@ -81,7 +82,7 @@ use ring::{buf_ring_error, disabled_sysctl, new_ring, setup_error, BufRing, BGID
 /// A send buffer that grew past this (for a 1 MiB echo) is freed once sent.
 const KEEP_CAPACITY: usize = 64 * 1024;
 /// Each wait asks for BATCH completions, but returns with fewer once
-/// BATCH_WAIT_US have passed since the first (IORING_FEAT_MIN_TIMEOUT).
+/// BATCH_WAIT_US have passed and at least one is there (IORING_FEAT_MIN_TIMEOUT).
 const BATCH: usize = 64;
 const BATCH_WAIT_US: u32 = 20;
 /// With nothing to do, the loop still wakes this often (seconds).
