@@ -300,6 +300,10 @@ macro_rules! per_model {
             fn tokio() {
                 super::$case("tokio")
             }
+            #[test]
+            fn uring() {
+                super::$case("uring")
+            }
             /// Only when the servers binary was built with the libevent feature.
             #[test]
             fn libevent() {

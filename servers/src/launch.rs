@@ -90,7 +90,7 @@ fn extra_work(s: &str) -> Result<(String, u32), String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("model {model} cannot run here: {why}")]
+    #[error("{model}: cannot start: {why}")]
     Unavailable { model: &'static str, why: String },
     #[error("--{flag} {addr}: cannot listen: {source}")]
     Listen { flag: &'static str, addr: SocketAddr, source: io::Error },
@@ -190,6 +190,6 @@ mod tests {
         let model = Model { name: "nowhere", summary: "", available: || Err("not on this kernel".into()) };
         let flags = Flags::parse_from(["test", "--addr", "127.0.0.1:0", "--admin", "none"]);
         let err = launch(&model, &flags.common, |_, _| panic!("an unavailable model ran")).unwrap_err();
-        assert_eq!(err.to_string(), "model nowhere cannot run here: not on this kernel");
+        assert_eq!(err.to_string(), "nowhere: cannot start: not on this kernel");
     }
 }

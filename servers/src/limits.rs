@@ -3,12 +3,13 @@
 //! close lingers. The suite compares the models, so a difference between
 //! two of them is either absent or stated here with its reason.
 //!
-//! | models                | stop reading at  | read again below | answers to come | read room             |
-//! |-----------------------|------------------|------------------|-----------------|-----------------------|
-//! | thread-per-conn, pool | (blocking write) | (blocking write) | (DELAY blocks)  | 4 KiB per connection  |
-//! | mio-single, mio-multi | 256 KiB          | 256 KiB          | 1024            | 64 KiB per loop       |
-//! | tokio                 | 256 KiB          | 256 KiB          | 1024            | 16 KiB per connection |
-//! | libevent              | 256 KiB          | 64 KiB           | 1024            | 4 KiB per connection  |
+//! | models                | stop reading at  | read again below | answers to come | read room              |
+//! |-----------------------|------------------|------------------|-----------------|------------------------|
+//! | thread-per-conn, pool | (blocking write) | (blocking write) | (DELAY blocks)  | 4 KiB per connection   |
+//! | mio-single, mio-multi | 256 KiB          | 256 KiB          | 1024            | 64 KiB per loop        |
+//! | uring                 | 256 KiB          | 256 KiB          | 1024            | 1024 x 16 KiB per loop |
+//! | tokio                 | 256 KiB          | 256 KiB          | 1024            | 16 KiB per connection  |
+//! | libevent              | 256 KiB          | 64 KiB           | 1024            | 4 KiB per connection   |
 //!
 //! (The table is [`table()`]'s output; a unit test keeps the two equal.)
 //! Each row's reasons are in the comments of its constant below.
@@ -68,12 +69,16 @@ pub enum ReadRoom {
     PerConnection(usize),
     /// One buffer per event loop, shared by all its connections.
     PerLoop(usize),
+    /// A ring of `count` buffers of `size` bytes that the kernel picks from
+    /// as data arrives (io_uring's provided buffers), shared by a loop.
+    Provided { size: usize, count: usize },
 }
 
 impl ReadRoom {
     pub const fn bytes(self) -> usize {
         match self {
             ReadRoom::PerConnection(n) | ReadRoom::PerLoop(n) => n,
+            ReadRoom::Provided { size, .. } => size,
         }
     }
 }
@@ -113,6 +118,19 @@ pub const TOKIO: Limits = Limits {
     read_room: ReadRoom::PerConnection(16 * 1024),
 };
 
+/// uring: the same flow control as the mio loops, so that the two are
+/// compared on how they wait for I/O alone.
+pub const URING: Limits = Limits {
+    models: "uring",
+    flow: Some(FLOW),
+    // The kernel fills a buffer of the ring as data arrives, so an idle
+    // connection holds none (as with mio's per-loop buffer), and a multishot
+    // recv needs no buffer of ours per connection. 1024 x 16 KiB: 16 MiB
+    // of ordinary memory for the loop; a burst that uses every buffer ends
+    // the multishot recvs, which are re-armed as buffers come back.
+    read_room: ReadRoom::Provided { size: 16 * 1024, count: 1024 },
+};
+
 /// libevent (the C loop reads this row from `iom_limits.h`).
 pub const LIBEVENT: Limits = Limits {
     models: "libevent",
@@ -130,7 +148,7 @@ pub const LIBEVENT: Limits = Limits {
 };
 
 /// Every row, in the models' reading order.
-pub const ROWS: [Limits; 4] = [BLOCKING, MIO, TOKIO, LIBEVENT];
+pub const ROWS: [Limits; 5] = [BLOCKING, MIO, URING, TOKIO, LIBEVENT];
 
 /// The table at the top of this file, as markdown.
 pub fn table() -> String {
@@ -147,6 +165,7 @@ pub fn table() -> String {
         let room = match row.read_room {
             ReadRoom::PerConnection(n) => format!("{} per connection", kib(n)),
             ReadRoom::PerLoop(n) => format!("{} per loop", kib(n)),
+            ReadRoom::Provided { size, count } => format!("{count} x {} per loop", kib(size)),
         };
         let [a, b, c] = flow;
         rows.push([row.models.to_string(), a, b, c, room]);

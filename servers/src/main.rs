@@ -20,6 +20,8 @@ enum Cli {
     MioSingle(mio_single::Options),
     #[command(name = MIO_MULTI.name, about = MIO_MULTI.summary)]
     MioMulti(mio_multi::Options),
+    #[command(name = URING.name, about = URING.summary)]
+    Uring(uring::Options),
     #[command(name = TOKIO.name, about = TOKIO.summary)]
     Tokio(tokio_model::Options),
     #[cfg(feature = "libevent")]
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         Cli::Pool(o) => launch(&POOL, &o.common, |l, s| pool::run(l, &o, s))?,
         Cli::MioSingle(o) => launch(&MIO_SINGLE, &o.common, |l, s| mio_single::run(l, &o, s))?,
         Cli::MioMulti(o) => launch(&MIO_MULTI, &o.common, |l, s| mio_multi::run(l, &o, s))?,
+        Cli::Uring(o) => launch(&URING, &o.common, |l, s| uring::run(l, &o, s))?,
         Cli::Tokio(o) => launch(&TOKIO, &o.common, |l, s| tokio_model::run(l, &o, s))?,
         #[cfg(feature = "libevent")]
         Cli::Libevent(o) => launch(&LIBEVENT, &o.common, |l, s| libevent::run(l, &o, s))?,

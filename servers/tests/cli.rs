@@ -133,3 +133,54 @@ fn busy_port_names_addr() {
     let out = servers(&["thread-per-conn", "--addr", "127.0.0.1:0", "--admin", &addr]);
     assert!(!out.status.success() && text(&out.stderr).contains("--admin"), "{}", text(&out.stderr));
 }
+
+/// Where io_uring is forbidden, `servers uring` refuses to start: no ready
+/// line, a non-zero exit, and a message naming the cause. Forbidden here
+/// as container runtimes do it: a seccomp filter that fails io_uring_setup
+/// with EPERM (the filter is the child's alone).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn uring_refuses_to_start_where_io_uring_is_forbidden() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_servers"));
+    cmd.args(["uring", "--addr", "127.0.0.1:0", "--admin", "none"]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: only prctl, which is async-signal-safe, between fork and exec.
+    unsafe { cmd.pre_exec(deny_io_uring_setup) };
+    let mut child = cmd.spawn().expect("spawn servers uring");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill(); // still running: it started, which the asserts below report
+    let out = child.wait_with_output().expect("wait for servers uring");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "started anyway: {stdout}{stderr}");
+    assert!(!stdout.contains("listening"), "printed a ready line: {stdout}");
+    assert!(stderr.contains("uring: cannot start: io_uring"), "{stderr}");
+    assert!(stderr.contains("seccomp") || stderr.contains("io_uring_disabled ="), "names no cause: {stderr}");
+}
+
+/// A seccomp filter: io_uring_setup (425 on x86_64) fails with EPERM,
+/// every other call is allowed.
+#[cfg(target_arch = "x86_64")]
+fn deny_io_uring_setup() -> std::io::Result<()> {
+    let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+    let filter = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0), // seccomp_data.nr
+        libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, jt: 0, jf: 1, k: 425 },
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut _ };
+    // SAFETY: prctl with a filter program that outlives the call.
+    let ok = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

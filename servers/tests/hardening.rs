@@ -52,6 +52,7 @@ macro_rules! per_model {
             $(#[$attr])* #[test] fn mio_single() { super::run_case(stringify!($case), "mio-single", super::$case) }
             $(#[$attr])* #[test] fn mio_multi() { super::run_case(stringify!($case), "mio-multi", super::$case) }
             $(#[$attr])* #[test] fn tokio() { super::run_case(stringify!($case), "tokio", super::$case) }
+            $(#[$attr])* #[test] fn uring() { super::run_case(stringify!($case), "uring", super::$case) }
             #[cfg(feature = "libevent")]
             $(#[$attr])* #[test] fn libevent() { super::run_case(stringify!($case), "libevent", super::$case) }
         }

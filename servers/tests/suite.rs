@@ -63,6 +63,7 @@ suite!(pool, "pool");
 suite!(mio_single, "mio-single");
 suite!(mio_multi, "mio-multi");
 suite!(tokio, "tokio");
+suite!(uring, "uring");
 #[cfg(feature = "libevent")]
 suite!(libevent, "libevent");
 

@@ -18,6 +18,7 @@ pub mod mio_single;
 pub mod pool;
 pub mod thread_per_conn;
 pub mod tokio_model;
+pub mod uring;
 
 /// One model, as the binary offers it.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +43,13 @@ pub const MIO_MULTI: Model =
     Model::ready("mio-multi", "An acceptor, N mio IO loops and a rayon worker pool (FbThrift Cpp2's shape)");
 pub const TOKIO: Model =
     Model::ready("tokio", "tokio's multi-thread runtime, one task per connection (reference peer)");
+/// Needs io_uring from the kernel (Linux 6.1 or later, not disabled by
+/// sysctl or seccomp): [`uring::available`] tries a real ring and says why not.
+pub const URING: Model = Model {
+    name: "uring",
+    summary: "One thread, one io_uring: completions instead of readiness (Linux 6.1+)",
+    available: uring::available,
+};
 /// Compiled in only with the `libevent` feature: when it is, it can run.
 #[cfg(feature = "libevent")]
 pub const LIBEVENT: Model =
@@ -53,6 +61,7 @@ pub const MODELS: &[Model] = &[
     POOL,
     MIO_SINGLE,
     MIO_MULTI,
+    URING,
     TOKIO,
     #[cfg(feature = "libevent")]
     LIBEVENT,

@@ -58,7 +58,7 @@ pub fn listed_tests() -> Vec<String> {
 
 /// The event-loop models, which may answer out of order.
 pub fn is_event_loop(model: &str) -> bool {
-    matches!(model, "mio-single" | "mio-multi" | "tokio" | "libevent")
+    matches!(model, "mio-single" | "mio-multi" | "tokio" | "uring" | "libevent")
 }
 
 /// A running server process; SIGKILLed on drop if still running.
