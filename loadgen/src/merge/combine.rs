@@ -23,8 +23,8 @@
 use std::collections::BTreeMap;
 
 use crate::result::*;
-use crate::run::histo::{self, Hist};
 use crate::run::attribution;
+use crate::run::histo::{self, Hist};
 
 use super::part::{encode, MergedFrom, Part, Record};
 use super::Input;
@@ -49,7 +49,12 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> Record {
         window_s,
         throughput_rps: if window_s > 0.0 { counts.ok as f64 / window_s } else { 0.0 },
         latency: histo::latency(&latency),
-        latency_uncorrected: latency_bound(&results, |r| r.latency_uncorrected.as_ref(), "latency_uncorrected", &mut bounds),
+        latency_uncorrected: latency_bound(
+            &results,
+            |r| r.latency_uncorrected.as_ref(),
+            "latency_uncorrected",
+            &mut bounds,
+        ),
         send_lag: send_lag(&results, &latency, &mut bounds),
         latency_by_method: by_method.iter().map(|(m, h)| (m.clone(), histo::latency(h))).collect(),
         combined: attribution::combined(server.as_ref(), &loadgen),
@@ -90,7 +95,7 @@ pub fn tags(inputs: &[Input]) -> Vec<&str> {
 }
 
 /// The span every part measured: the latest window start to the earliest end.
-pub fn common_window(inputs: &[Input]) -> (f64, f64) {
+fn common_window(inputs: &[Input]) -> (f64, f64) {
     let start = inputs.iter().map(|i| i.part.window_start_unix_s).fold(f64::MIN, f64::max);
     let end = inputs.iter().map(|i| i.part.window_end_unix_s).fold(f64::MAX, f64::min);
     (start, end)
@@ -145,7 +150,8 @@ fn loadgen(results: &[&RunResult], answered: u64) -> LoadgenCost {
         l.threads += r.threads;
     }
     let per = |us: u64| if answered > 0 { us as f64 / answered as f64 } else { 0.0 };
-    (l.user_us_per_req, l.sys_us_per_req, l.cpu_us_per_req) = (per(l.user_us), per(l.sys_us), per(l.user_us + l.sys_us));
+    (l.user_us_per_req, l.sys_us_per_req, l.cpu_us_per_req) =
+        (per(l.user_us), per(l.sys_us), per(l.user_us + l.sys_us));
     l
 }
 
@@ -290,8 +296,10 @@ fn timeseries(results: &[&RunResult], bounds: &mut Vec<String>) -> Vec<Sample> {
 
 /// Each part's failure, after its tag.
 fn failure(inputs: &[Input]) -> Option<String> {
-    let all: Vec<String> =
-        inputs.iter().filter_map(|i| i.record.result.failure.as_ref().map(|f| format!("{}: {f}", i.part.tag))).collect();
+    let all: Vec<String> = inputs
+        .iter()
+        .filter_map(|i| i.record.result.failure.as_ref().map(|f| format!("{}: {f}", i.part.tag)))
+        .collect();
     (!all.is_empty()).then(|| all.join("; "))
 }
 

@@ -29,12 +29,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::run::histo::{self, Hist};
-pub use combine::{combine, common_window};
+pub use combine::combine;
 use part::{Part, Record};
 
-/// How far a part's window may stick out of the common window, as a share
-/// of its length: the throughput (all answers over the common window) is
-/// then off by no more than this.
+/// How far a part's window may be off the first part's (its start's and
+/// its end's distances added), as a share of its length: the throughput
+/// (all answers over the common window) is then off by no more than this.
 pub const MAX_MISALIGNMENT: f64 = 0.01;
 
 /// Flags of `loadgen merge`.
@@ -76,10 +76,10 @@ pub enum MergeError {
     #[error("{file}: tag `{tag}` is also {other}'s: give each load generator its own --tag (or a file twice?)")]
     TagTwice { file: String, tag: String, other: String },
     #[error(
-        "{file}: its window ({start:.3} to {end:.3}, unix s) shares only {shared:.3} s with the others': start every \
-         load generator with the same --start-at, --warmup and --duration"
+        "{file}: its window ({start:.3} to {end:.3}, unix s) is {off:.3} s off {first}'s: start every load generator \
+         with the same --start-at, --warmup and --duration"
     )]
-    Window { file: String, start: f64, end: f64, shared: f64 },
+    Window { file: String, start: f64, end: f64, off: f64, first: String },
     #[error("{file}: is both the output and an input")]
     OutIsInput { file: String },
 }
@@ -166,17 +166,24 @@ pub fn check(inputs: &[Input]) -> Result<(), MergeError> {
     check_windows(inputs)
 }
 
-/// Every part's window lies within [`MAX_MISALIGNMENT`] of the common one
-/// (a part that failed is let through: its failure is the merged result's).
+/// Every part's window coincides with the first's, to [`MAX_MISALIGNMENT`]
+/// of its length (a part that failed is let through: its failure is the
+/// merged result's).
 fn check_windows(inputs: &[Input]) -> Result<(), MergeError> {
-    let (start, end) = common_window(inputs);
-    let shared = (end - start).max(0.0);
-    for input in inputs.iter().filter(|i| i.record.result.failure.is_none()) {
+    let mut valid = inputs.iter().filter(|i| i.record.result.failure.is_none());
+    let Some(first) = valid.next() else { return Ok(()) };
+    let (a, b) = (first.part.window_start_unix_s, first.part.window_end_unix_s);
+    for input in valid {
         let p = &input.part;
-        let own = p.window_end_unix_s - p.window_start_unix_s;
-        if own - shared > MAX_MISALIGNMENT * own {
-            let file = input.path.display().to_string();
-            return Err(MergeError::Window { file, start: p.window_start_unix_s, end: p.window_end_unix_s, shared });
+        let off = (p.window_start_unix_s - a).abs() + (p.window_end_unix_s - b).abs();
+        if off > MAX_MISALIGNMENT * (p.window_end_unix_s - p.window_start_unix_s) {
+            return Err(MergeError::Window {
+                file: input.path.display().to_string(),
+                start: p.window_start_unix_s,
+                end: p.window_end_unix_s,
+                off,
+                first: first.path.display().to_string(),
+            });
         }
     }
     Ok(())

@@ -46,7 +46,8 @@ pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &args.hlog {
-        let intervals: Vec<histo::Interval> = m.intervals.iter().map(|(o, l, h)| (*o, *l, h, args.tag.as_deref())).collect();
+        let intervals: Vec<histo::Interval> =
+            m.intervals.iter().map(|(o, l, h)| (*o, *l, h, args.tag.as_deref())).collect();
         write("--hlog", path, |w| Ok(histo::write_hlog(m.started, &intervals, w)?))?;
     }
     Ok(())
