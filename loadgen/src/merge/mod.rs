@@ -95,30 +95,48 @@ pub struct Input {
 
 /// `loadgen merge`: read, check, add up, write.
 pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
-    for input in &args.inputs {
-        if same_file(input, &args.out) {
-            return Err(MergeError::OutIsInput { file: input.display().to_string() }.into());
-        }
-    }
-    let inputs = args.inputs.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
-    check(&inputs)?;
-    let merged = combine(&inputs, std::env::args().collect());
-    write(&args.out, "OUT.json", |w| {
-        serde_json::to_writer_pretty(&mut *w, &merged)?;
-        Ok(writeln!(w)?)
-    })?;
-    if let Some(path) = &args.hgrm {
-        let latency = add_all(&inputs);
-        write(path, "--hgrm", |w| Ok(histo::write_hgrm(&latency, w)?))?;
-    }
-    if let Some(path) = &args.hlog {
-        let log = hlog::merge(&inputs)?;
-        write(path, "--hlog", |w| Ok(w.write_all(&log)?))?;
-    }
+    let outputs = Outputs { json: &args.out, hgrm: args.hgrm.as_deref(), hlog: args.hlog.as_deref() };
+    let merged = merge_files(&args.inputs, outputs, std::env::args().collect())?;
     if !args.quiet {
         print!("{}", describe(&merged));
     }
     Ok(())
+}
+
+/// Where a merge writes: the JSON, and optionally the distribution and the
+/// interval log.
+#[derive(Clone, Copy)]
+pub struct Outputs<'a> {
+    pub json: &'a Path,
+    pub hgrm: Option<&'a Path>,
+    pub hlog: Option<&'a Path>,
+}
+
+/// Merge `inputs` into `out`, the merged record's `args` being `args`;
+/// nothing is written when they do not merge.
+pub fn merge_files(inputs: &[PathBuf], out: Outputs, args: Vec<String>) -> anyhow::Result<Record> {
+    for input in inputs {
+        if same_file(input, out.json) {
+            return Err(MergeError::OutIsInput { file: input.display().to_string() }.into());
+        }
+    }
+    let inputs = inputs.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
+    check(&inputs)?;
+    let log = out.hlog.map(|_| hlog::merge(&inputs)).transpose()?;
+    let mut merged = combine(&inputs, args);
+    relative_files(&mut merged, out.json);
+    write(out.json, "OUT.json", |w| {
+        serde_json::to_writer_pretty(&mut *w, &merged)?;
+        Ok(writeln!(w)?)
+    })?;
+    if let Some(path) = out.hgrm {
+        let latency = add_all(&inputs);
+        write(path, "--hgrm", |w| Ok(histo::write_hgrm(&latency, w)?))?;
+    }
+    if let (Some(path), Some(log)) = (out.hlog, log) {
+        write(path, "--hlog", |w| Ok(w.write_all(&log)?))?;
+    }
+    Ok(merged)
 }
 
 /// One input file, with its histograms decoded.
@@ -211,6 +229,17 @@ pub fn describe(r: &Record) -> String {
         out += &format!("failed: {f}\n");
     }
     out
+}
+
+/// `merged_from.files` beside the output are named relative to it, so that
+/// a results directory can move.
+fn relative_files(merged: &mut Record, out: &Path) {
+    let (Some(from), Some(dir)) = (merged.merged_from.as_mut(), out.parent()) else { return };
+    for f in &mut from.files {
+        if let Ok(rest) = Path::new(f.as_str()).strip_prefix(dir) {
+            *f = rest.display().to_string();
+        }
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
