@@ -164,9 +164,9 @@ fn every_container_runs_the_one_image_built_by_the_dockerfile() {
         .flatten()
         .map(|c| c["image"].as_str().unwrap())
         .collect();
+    assert_eq!(images, BTreeSet::from(["iomodels:latest"]), "one image");
     let kustomization = &documents(&deploy().join("k8s/kustomization.yaml"))[0];
-    let named = kustomization["images"][0]["name"].as_str().unwrap();
-    assert_eq!(images, BTreeSet::from([named]), "one image, renamed in one place");
+    assert_eq!(kustomization["images"][0]["name"], "iomodels", "the kustomization renames that image");
 
     let dockerfile = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
     let froms = dockerfile.lines().filter(|l| l.starts_with("FROM ")).count();
