@@ -25,7 +25,7 @@ fn samples(seed: u64, n: usize, scale: u64) -> Vec<u64> {
             x ^= x >> 7;
             x ^= x << 17;
             let body = scale / 2 + x % scale;
-            if x % 100 == 0 {
+            if x.is_multiple_of(100) {
                 body * (1 + (x >> 8) % 50)
             } else {
                 body

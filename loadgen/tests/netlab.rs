@@ -40,9 +40,12 @@ fn lab_possible(test: &str) -> bool {
     }
 }
 
-/// A lab id of this test process (so that tests never touch each other's).
-fn lab_id(case: &str) -> String {
-    format!("t{:x}{case}", std::process::id())
+/// A lab id of this test process (so that tests never touch each other's),
+/// removed when the guard drops; `None` (the reason printed) where no lab
+/// can be made.
+fn lab(case: &str, test: &str) -> Option<(String, Down)> {
+    let id = format!("t{:x}{case}", std::process::id());
+    lab_possible(test).then(|| (id.clone(), Down(id)))
 }
 
 /// Names of lab `id` still in the namespace list or the root namespace's links.
@@ -99,11 +102,7 @@ fn start_server(ns: &str, addr: &str) -> (Child, String, String) {
 
 #[test]
 fn the_lab_carries_a_merged_load_and_leaves_nothing() {
-    if !lab_possible("the_lab_carries_a_merged_load_and_leaves_nothing") {
-        return;
-    }
-    let id = lab_id("a");
-    let down = Down(id.clone());
+    let Some((id, down)) = lab("a", "the_lab_carries_a_merged_load_and_leaves_nothing") else { return };
     let up = netlab(&["up", "2", "--id", &id]);
     assert!(up.status.success(), "{}", text(&up));
     let env = String::from_utf8_lossy(&up.stdout).to_string();
@@ -172,11 +171,7 @@ fn the_lab_carries_a_merged_load_and_leaves_nothing() {
 /// started in the lab, removes the lab, and exits 130.
 #[test]
 fn sigint_removes_the_lab_and_what_ran_in_it() {
-    if !lab_possible("sigint_removes_the_lab_and_what_ran_in_it") {
-        return;
-    }
-    let id = lab_id("b");
-    let _down = Down(id.clone());
+    let Some((id, _down)) = lab("b", "sigint_removes_the_lab_and_what_ran_in_it") else { return };
     let mut run = Command::new(script())
         .args(["run", "2", "--id", &id, "--", "sh", "-c", "ip netns exec \"$NETLAB_SERVER_NS\" sleep 60"])
         .stdin(Stdio::null())
@@ -215,11 +210,7 @@ fn sigint_removes_the_lab_and_what_ran_in_it() {
 /// A failing command: its exit status is the script's, and the lab goes.
 #[test]
 fn a_failing_command_keeps_its_status_and_the_lab_goes() {
-    if !lab_possible("a_failing_command_keeps_its_status_and_the_lab_goes") {
-        return;
-    }
-    let id = lab_id("c");
-    let _down = Down(id.clone());
+    let Some((id, _down)) = lab("c", "a_failing_command_keeps_its_status_and_the_lab_goes") else { return };
     let out = netlab(&["run", "1", "--id", &id, "--", "sh", "-c", "test -n \"$NETLAB_CLIENT_NS\" && exit 3"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(leftovers(&id), Vec::<String>::new());

@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(hosts.server_bind(), "127.0.0.1:0");
         assert_eq!(hosts.server_command(Path::new("/bin/true")).get_program(), "/bin/true");
         let cmd = in_namespace(Some("iomlab-x-srv"), Path::new("servers"));
-        let args: Vec<_> = cmd.get_args().collect();
-        assert_eq!((cmd.get_program(), args), ("ip".as_ref(), vec!["netns", "exec", "iomlab-x-srv", "servers"]));
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!((cmd.get_program().to_str(), args), (Some("ip"), vec!["netns", "exec", "iomlab-x-srv", "servers"]));
     }
 }
