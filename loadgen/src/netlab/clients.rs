@@ -132,12 +132,16 @@ fn split(args: &[String], n: usize, start_at: String) -> anyhow::Result<Split> {
     })
 }
 
-/// Far enough ahead for every load generator to start and connect: a
-/// second, plus twice the time its share of the connections takes.
+/// How far ahead the load generators' common start is set: far enough for
+/// every one to start and connect (a second, plus twice the time its share
+/// of `connections` takes). The sweep's time plan adds it to each run.
+pub fn start_lead(connections: u64, n: usize) -> Duration {
+    Duration::from_secs_f64(1.0 + 2.0 * connections as f64 / n.max(1) as f64 / CONNECT_RATE)
+}
+
 fn start_time(args: &[String], n: usize) -> String {
-    let c: f64 = args.iter().position(|a| a == "-c").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0.0);
-    let ahead = Duration::from_secs_f64(1.0 + 2.0 * c / n as f64 / CONNECT_RATE);
-    format!("{:.3}", crate::merge::clock::unix_s(SystemTime::now() + ahead))
+    let c: u64 = args.iter().position(|a| a == "-c").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0);
+    format!("{:.3}", crate::merge::clock::unix_s(SystemTime::now() + start_lead(c, n)))
 }
 
 /// `loadgen run PART`, on its host, pinned, its output into the run's log.

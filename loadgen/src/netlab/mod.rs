@@ -86,6 +86,15 @@ impl Hosts {
     pub fn single(&self) -> bool {
         self.lab.is_none() && self.clients <= 1
     }
+
+    /// What a run at `level` connections takes beyond a single load
+    /// generator's run: the wait for the common start.
+    pub fn extra_seconds(&self, level: u64) -> f64 {
+        match self.single() {
+            true => 0.0,
+            false => clients::start_lead(level, self.clients as usize).as_secs_f64(),
+        }
+    }
 }
 
 /// `program`, run in network namespace `ns` (`ip netns exec` replaces

@@ -246,7 +246,7 @@ impl Plan {
     /// module's doc).
     fn run_seconds(&self, scenario: &Scenario, level: u64, rung: Option<f64>) -> f64 {
         let connect = level as f64 / CONNECT_RATE;
-        let overhead = OVERHEAD_S + OVERHEAD_PER_CONN_S * level as f64;
+        let overhead = OVERHEAD_S + OVERHEAD_PER_CONN_S * level as f64 + self.hosts.extra_seconds(level);
         self.warmup.as_secs_f64() + self.window(scenario, level, rung).as_secs_f64() + connect + overhead
     }
 
