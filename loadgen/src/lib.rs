@@ -7,6 +7,8 @@ pub mod check;
 pub mod env;
 pub mod export;
 pub mod floor;
+pub mod merge;
+pub mod netlab;
 pub mod procstat;
 pub mod reliability;
 pub mod report;

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loadgen::{check, floor, reliability, report, run, sweep};
+use loadgen::{check, floor, merge, reliability, report, run, sweep};
 
 /// One mio load generator that drives every iomodels server the same way.
 #[derive(Parser)]
@@ -32,6 +32,9 @@ enum Cli {
     Check(check::CheckArgs),
     /// Make the regression baseline from one or more quick sweeps.
     Baseline(check::BaselineArgs),
+    /// Add up the results of load generators that ran together (`run
+    /// --start-at TIME --tag NAME`) into one: histograms added, exactly.
+    Merge(merge::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Cli::Check(args) => return check::check_main(&args),
         Cli::Baseline(args) => return check::baseline_main(&args),
         Cli::Reliability(args) => reliability::reliability(&args).map(|()| None),
+        Cli::Merge(args) => merge::merge(&args).map(|()| None),
     };
     match outcome {
         Ok(None) => ExitCode::SUCCESS,

@@ -130,6 +130,16 @@ pub struct RunArgs {
     /// (`env.server_cpus`, and each CPU's `role` in `proc_stat`).
     #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_cpu_list(s).map(CpuList))]
     pub server_cpus: Option<CpuList>,
+    /// Begin the load at this wall-clock time (RFC 3339 or unix seconds),
+    /// once every connection is open and served: N load generators given
+    /// the same time measure the same window (see `loadgen merge`).
+    #[arg(long, value_name = "TIME", value_parser = crate::merge::clock::parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+    /// Name this load generator among several: written into the JSON with
+    /// its whole histograms (so that `loadgen merge` can add it up) and on
+    /// every interval of the --hlog.
+    #[arg(long, value_name = "NAME", value_parser = crate::merge::clock::parse_tag)]
+    pub tag: Option<String>,
 }
 
 /// A list of CPUs, as `--server-cpus` takes it (a newtype, so that clap

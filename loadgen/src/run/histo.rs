@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
-use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
@@ -96,8 +96,9 @@ pub fn write_hgrm(h: &Hist, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// One interval of the log: `(offset from the log's start time, length, histogram)`.
-pub type Interval<'a> = (Duration, Duration, &'a Hist);
+/// One interval of the log: `(offset from the log's start time, length,
+/// histogram, tag)`; a tag names one load generator among several (`--tag`).
+pub type Interval<'a> = (Duration, Duration, &'a Hist, Option<&'a str>);
 
 /// An HdrHistogram interval log, V2 compressed, values in µs (the max
 /// column in ms, as HdrHistogram's tools print it), interval timestamps in
@@ -116,8 +117,8 @@ pub fn write_hlog(start: SystemTime, intervals: &[Interval], out: &mut impl Writ
     // ...then the intervals (this writer adds a `#[MaxValueDivisor: 1000.000]` comment).
     let mut log =
         IntervalLogWriterBuilder::new().with_max_value_divisor(1000.0).begin_log_with(out, &mut serializer)?;
-    for &(offset, length, h) in intervals {
-        log.write_histogram(h, offset, length, None).map_err(|e| io::Error::other(e.to_string()))?;
+    for &(offset, length, h, tag) in intervals {
+        log.write_histogram(h, offset, length, tag.and_then(Tag::new)).map_err(|e| io::Error::other(e.to_string()))?;
     }
     Ok(())
 }
@@ -163,7 +164,7 @@ mod tests {
         let mut out = Vec::new();
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let one = Duration::from_secs(1);
-        write_hlog(start, &[(Duration::ZERO, one, &a), (one, one, &b)], &mut out).unwrap();
+        write_hlog(start, &[(Duration::ZERO, one, &a, None), (one, one, &b, None)], &mut out).unwrap();
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(text.contains("#[StartTime: 1700000000.000 (seconds since epoch)]"), "{text}");
         assert!(text.contains("\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\""), "{text}");

@@ -26,7 +26,7 @@
 //! unsent did not offer its rate, and fails.
 
 pub mod args;
-mod attribution;
+pub mod attribution;
 mod conn;
 pub mod engine;
 pub mod histo;
@@ -200,7 +200,8 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
 
     // Start every thread at the same instant.
     let drain = args.timeout.min(MAX_DRAIN);
-    let timeline = Timeline::new(Instant::now() + Duration::from_millis(20), args.warmup, args.duration, drain);
+    let begin = crate::merge::clock::start_instant(args.start_at, &mut notes);
+    let timeline = Timeline::new(begin, args.warmup, args.duration, drain);
     for s in &starts {
         let _ = s.send(Some(timeline));
     }

@@ -35,11 +35,7 @@ pub fn check_writable(args: &RunArgs) -> anyhow::Result<()> {
 
 pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
-        write("--json", path, |w| {
-            serde_json::to_writer_pretty(&mut *w, &m.result)?;
-            writeln!(w)?;
-            Ok(())
-        })?;
+        write("--json", path, |w| crate::merge::part::write_json(w, args, m))?;
     }
     if let Some(path) = &args.hgrm {
         write("--hgrm", path, |w| Ok(histo::write_hgrm(&m.latency, w)?))?;
@@ -50,7 +46,8 @@ pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &args.hlog {
-        let intervals: Vec<histo::Interval> = m.intervals.iter().map(|(o, l, h)| (*o, *l, h)).collect();
+        let intervals: Vec<histo::Interval> =
+            m.intervals.iter().map(|(o, l, h)| (*o, *l, h, args.tag.as_deref())).collect();
         write("--hlog", path, |w| Ok(histo::write_hlog(m.started, &intervals, w)?))?;
     }
     Ok(())

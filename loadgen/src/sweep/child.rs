@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 
 use super::cpus;
+use crate::netlab::Hosts;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,12 +30,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// `SERVERS MODEL --addr 127.0.0.1:0 --admin 127.0.0.1:0`, pinned to
-    /// `cpus`, stderr to `log`; returns once the ready line is read.
-    pub fn start(bin: &Path, model: &str, cpus: &[usize], log: &Path) -> anyhow::Result<Server> {
+    /// `SERVERS MODEL --addr HOST:0 --admin HOST:0` on the server's host
+    /// (127.0.0.1, or a lab's), pinned to `cpus`, stderr to `log`; returns
+    /// once the ready line is read.
+    pub fn start(bin: &Path, model: &str, cpus: &[usize], log: &Path, hosts: &Hosts) -> anyhow::Result<Server> {
         let stderr = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut cmd = Command::new(bin);
-        cmd.arg(model).args(["--addr", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+        let mut cmd = hosts.server_command(bin);
+        cmd.arg(model).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);
         let mut child = cmd.spawn().with_context(|| format!("cannot start {} {model}", bin.display()))?;

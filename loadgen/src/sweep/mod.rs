@@ -166,6 +166,9 @@ pub struct SweepArgs {
     /// the report then shows CPU per request without its yardstick.
     #[arg(long)]
     pub no_floor: bool,
+    /// Several load generators (--clients N), on separate hosts (--netlab).
+    #[command(flatten)]
+    pub hosts: crate::netlab::HostsArgs,
 }
 
 /// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
@@ -193,6 +196,8 @@ struct Plan {
     /// The knee's SLO (µs).
     slo_us: u64,
     pinning: cpus::Pinning,
+    /// Where the server and the load generators run (see [`crate::netlab`]).
+    hosts: crate::netlab::Hosts,
 }
 
 /// One scenario's cells per model: every level, at every rate (a ladder's
@@ -241,7 +246,7 @@ impl Plan {
     /// module's doc).
     fn run_seconds(&self, scenario: &Scenario, level: u64, rung: Option<f64>) -> f64 {
         let connect = level as f64 / CONNECT_RATE;
-        let overhead = OVERHEAD_S + OVERHEAD_PER_CONN_S * level as f64;
+        let overhead = OVERHEAD_S + OVERHEAD_PER_CONN_S * level as f64 + self.hosts.extra_seconds(level);
         self.warmup.as_secs_f64() + self.window(scenario, level, rung).as_secs_f64() + connect + overhead
     }
 
@@ -366,6 +371,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         knobs: Knobs { rate: args.rate, rounds: compute.rounds },
         slo_us: args.slo.as_micros() as u64,
         pinning,
+        hosts: crate::netlab::Hosts::set_up(&args.hosts)?,
     };
 
     let floor = match args.no_floor {
@@ -597,6 +603,7 @@ mod tests {
                 loadgen_cpus: vec![1],
                 how: "".into(),
             },
+            hosts: Default::default(),
         }
     }
 

@@ -69,11 +69,16 @@ pub(super) fn run_one(
         return None;
     }
     progress.phase(&what, "starting server", planned, 0.0);
-    let mut server =
-        match Server::start(&plan.servers_bin, model, &plan.pinning.server_cpus, &dir.join(&files.server_log)) {
-            Ok(s) => s,
-            Err(e) => return Some(failed(format!("{e:#}"), None)),
-        };
+    let mut server = match Server::start(
+        &plan.servers_bin,
+        model,
+        &plan.pinning.server_cpus,
+        &dir.join(&files.server_log),
+        &plan.hosts,
+    ) {
+        Ok(s) => s,
+        Err(e) => return Some(failed(format!("{e:#}"), None)),
+    };
 
     let path = |p: &str| dir.join(p).display().to_string();
     let mut args: Vec<String> = vec![
@@ -110,26 +115,30 @@ pub(super) fn run_one(
     }
     let connect_s = level as f64 / CONNECT_RATE;
     let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + window.as_secs_f64() + connect_s + 30.0);
-    let finish = match child::spawn_loadgen(&plan.exe, &args, &plan.pinning.loadgen_cpus, &dir.join(&files.loadgen_log))
-    {
-        Ok(mut lg) => child::wait(
-            &mut lg,
-            limit,
-            || interrupted.load(Ordering::SeqCst),
-            |t| {
-                let t = t.as_secs_f64();
-                let phase = if t < connect_s {
-                    "connecting"
-                } else if t < connect_s + plan.warmup.as_secs_f64() {
-                    "warm-up"
-                } else if t < connect_s + plan.warmup.as_secs_f64() + window.as_secs_f64() {
-                    "measuring"
-                } else {
-                    "finishing"
-                };
-                progress.phase(&what, phase, planned, started.elapsed().as_secs_f64());
-            },
-        ),
+    let log = dir.join(&files.loadgen_log);
+    let finish = match crate::netlab::clients::run(
+        &plan.hosts,
+        &plan.exe,
+        &args,
+        &plan.pinning.loadgen_cpus,
+        &log,
+        limit,
+        || interrupted.load(Ordering::SeqCst),
+        |t| {
+            let t = t.as_secs_f64();
+            let phase = if t < connect_s {
+                "connecting"
+            } else if t < connect_s + plan.warmup.as_secs_f64() {
+                "warm-up"
+            } else if t < connect_s + plan.warmup.as_secs_f64() + window.as_secs_f64() {
+                "measuring"
+            } else {
+                "finishing"
+            };
+            progress.phase(&what, phase, planned, started.elapsed().as_secs_f64());
+        },
+    ) {
+        Ok(finish) => finish,
         Err(e) => {
             server.stop();
             return Some(failed(format!("{e:#}"), None));
