@@ -6,6 +6,7 @@ pub mod charts;
 pub mod check;
 pub mod env;
 pub mod export;
+pub mod files;
 pub mod floor;
 pub mod procstat;
 pub mod reliability;

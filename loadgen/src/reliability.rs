@@ -25,7 +25,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::report::update_generated;
-use crate::sweep::summary::write_atomic;
+use crate::files::write_atomic;
 
 /// The name of the generated region in REPORT.md.
 pub const REGION: &str = "reliability";

@@ -88,7 +88,8 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 
-use crate::sweep::summary::{write_atomic, Summary};
+use crate::files::write_atomic;
+use crate::sweep::summary::Summary;
 use baseline::Baseline;
 use compare::Evaluation;
 

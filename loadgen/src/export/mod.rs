@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::sweep::summary::{write_atomic, Summary};
+use crate::files::write_atomic;
+use crate::sweep::summary::Summary;
 
 /// One output format.
 pub trait Exporter {

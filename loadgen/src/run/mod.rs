@@ -96,7 +96,7 @@ fn stop_flag() -> Arc<AtomicBool> {
 
 pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
     args.validate()?;
-    raise_nofile_limit();
+    crate::files::raise_nofile_limit();
     let stop = stop_flag();
     stop.store(false, Relaxed);
     let mut notes = Vec::new();
@@ -711,18 +711,6 @@ fn progress_bar(args: &RunArgs, t: Timeline) -> ProgressBar {
         pb.set_style(style);
     }
     pb
-}
-
-/// 5000 connections need more than the usual 1024 descriptors.
-fn raise_nofile_limit() {
-    // SAFETY: get/setrlimit on a zeroed struct we own.
-    unsafe {
-        let mut rl: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
-            rl.rlim_cur = rl.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
-        }
-    }
 }
 
 #[cfg(test)]

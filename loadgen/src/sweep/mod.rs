@@ -67,8 +67,9 @@ use one::{outcome_line, run_one, Slot};
 use progress::Progress;
 use scenario::{Knobs, Ladder, Scenario};
 pub use setup::built_models;
-use setup::{choose_models, find_servers, raise_nofile_limit, results_dir};
-use summary::{write_atomic, Status, Summary};
+use crate::files::{raise_nofile_limit, write_atomic};
+use setup::{choose_models, find_servers, results_dir};
+use summary::{Status, Summary};
 
 /// Every model, in the order the sweep runs them.
 pub const MODELS: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"];

@@ -107,19 +107,6 @@ pub(super) fn results_dir(out: Option<&Path>, run_id: &str) -> anyhow::Result<Pa
     bail!("results/{run_id}: a thousand runs with this id already exist")
 }
 
-/// Raise the soft open-files limit to the hard one; the children inherit it
-/// (`loadgen run` at 5000 connections needs more than the usual 1024).
-pub(super) fn raise_nofile_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit on a valid struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

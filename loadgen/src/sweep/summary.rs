@@ -11,8 +11,7 @@
 //! `repeats`: it reads as a sweep of one pass.
 
 use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -190,14 +189,4 @@ impl Summary {
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not a sweep summary", path.display()))
     }
-}
-
-/// Write `bytes` to `path` through a temporary file and a rename, so that a
-/// reader (or an interrupted sweep) never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = PathBuf::from(path);
-    let name = format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"));
-    tmp.set_file_name(name);
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
 }
