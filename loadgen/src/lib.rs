@@ -8,9 +8,13 @@ pub mod env;
 pub mod export;
 pub mod files;
 pub mod floor;
+pub mod fmt;
+pub mod models;
 pub mod procstat;
 pub mod reliability;
 pub mod report;
 pub mod result;
 pub mod run;
 pub mod sweep;
+#[cfg(test)]
+mod testdata;

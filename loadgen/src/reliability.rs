@@ -24,18 +24,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::report::update_generated;
 use crate::files::write_atomic;
+use crate::report::update_generated;
 
 /// The name of the generated region in REPORT.md.
 pub const REGION: &str = "reliability";
 
 /// The environment variable that tells the hardening tests where to record.
 pub const DIR_ENV: &str = "IOMODELS_RELIABILITY_DIR";
-
-/// Models in the order the rest of the project shows them; others follow
-/// alphabetically (`loadgen` for the load generator's own cases).
-const MODEL_ORDER: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"];
 
 /// Render the Reliability table from the hardening tests' records.
 #[derive(Clone, Debug, clap::Args)]
@@ -116,8 +112,10 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Record>> {
     Ok(records)
 }
 
+/// Models in reading order ([`crate::models::rank`]); others follow
+/// alphabetically (`loadgen` for the load generator's own cases).
 fn model_rank(model: &str) -> (usize, String) {
-    (MODEL_ORDER.iter().position(|m| *m == model).unwrap_or(MODEL_ORDER.len()), model.to_string())
+    crate::models::rank(model)
 }
 
 /// The markdown: the table, then the failures, then what each run measured.

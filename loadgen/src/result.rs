@@ -13,7 +13,7 @@ pub struct RunResult {
     /// The arguments, as given (so a reader can rerun it).
     pub args: Vec<String>,
     pub env: Env,
-    pub connections: Connections,
+    pub connections: ConnectionFigures,
     /// Seconds of the measured window (after warm-up), as actually elapsed.
     pub window_s: f64,
     pub counts: Counts,
@@ -73,6 +73,13 @@ pub struct RunResult {
     pub notes: Vec<String>,
 }
 
+impl RunResult {
+    /// ECHO's own latency, if the run kept it apart (a mix of methods).
+    pub fn echo_latency(&self) -> Option<&Latency> {
+        self.latency_by_method.get("ECHO")
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Env {
     pub kernel: String,
@@ -84,7 +91,7 @@ pub struct Env {
     pub server_cpus: Option<Vec<usize>>,
     pub git_rev: String,
     /// `git status --porcelain` printed something outside `results/`
-    /// (untracked files included; see `env::GitState`); `None` when unknown
+    /// (untracked files included; see `crate::env::GitState`); `None` when unknown
     /// (no git, no checkout).
     #[serde(default)]
     pub git_dirty: Option<bool>,
@@ -97,7 +104,7 @@ pub struct Env {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Connections {
+pub struct ConnectionFigures {
     pub requested: u64,
     pub established: u64,
     pub failed: u64,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use loadgen::sweep::summary::{Status, Summary};
+use loadgen::sweep::summary::{RunStatus, Summary};
 
 mod common;
 use common::{servers_bin, text};
@@ -120,7 +120,7 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     assert_eq!(summary.scenarios, ["echo-saturate", "echo-paced"]);
     assert_eq!((summary.repeats, summary.records.len()), (2, 8));
     for r in &summary.records {
-        assert_eq!(r.status, Status::Ok, "{} {} {}: {:?}\n{}", r.scenario, r.model, r.level, r.failure, text(&run));
+        assert_eq!(r.status, RunStatus::Ok, "{} {} {}: {:?}\n{}", r.scenario, r.model, r.level, r.failure, text(&run));
         let result = r.result.as_ref().unwrap();
         assert_eq!(result.connections.established, r.level);
         assert!(result.throughput_rps > 0.0 && result.latency.count > 0);
@@ -362,10 +362,10 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
     assert!(run.status.success(), "failed runs are results, not errors: {}", text(&run));
     let summary = Summary::load(&out).unwrap();
     let pool = summary.find("echo-saturate", "pool", 20).unwrap();
-    assert_eq!(pool.status, Status::Failed);
+    assert_eq!(pool.status, RunStatus::Failed);
     let why = pool.failure.as_deref().unwrap();
     assert!(why.contains("server did not start") && why.contains("cannot spawn worker threads"), "{why}");
-    assert_eq!(summary.find("echo-saturate", "mio-single", 20).unwrap().status, Status::Ok, "{}", text(&run));
+    assert_eq!(summary.find("echo-saturate", "mio-single", 20).unwrap().status, RunStatus::Ok, "{}", text(&run));
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(csv.lines().any(|l| l.starts_with("echo-saturate,pool,20,1,0,failed,server did not start")), "{csv}");
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
@@ -492,7 +492,7 @@ fn a_small_knee_ladder() {
     let rates: Vec<Option<f64>> = summary.records.iter().map(|r| r.offered_rps).collect();
     assert_eq!(rates, [Some(100.0), Some(200.0), Some(400.0)], "climbed in order: {}", text(&run));
     for r in &summary.records {
-        assert_eq!(r.status, Status::Ok, "{:?}: {:?}", r.offered_rps, r.failure);
+        assert_eq!(r.status, RunStatus::Ok, "{:?}: {:?}", r.offered_rps, r.failure);
         let x = r.result.as_ref().unwrap();
         let rate = r.offered_rps.unwrap();
         assert!(x.args.windows(2).any(|w| w == ["--rate", &rate.to_string()]), "{:?}", x.args);
@@ -576,7 +576,7 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
         assert_eq!(summary.records.len(), 4, "{}", text(&run));
         let echo_p99 = |model: &str| {
             let r = summary.find("multiplex", model, 20).unwrap();
-            assert_eq!(r.status, Status::Ok, "{model}: {:?}", r.failure);
+            assert_eq!(r.status, RunStatus::Ok, "{model}: {:?}", r.failure);
             let x = r.result.as_ref().unwrap();
             assert!(x.args.windows(2).any(|w| w == ["--depth", "16"]), "{:?}", x.args);
             let delay = &x.latency_by_method["DELAY"];
@@ -595,7 +595,7 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
         check_charts(&out, &["multiplex", "idle-10ms"]);
         for model in ["thread-per-conn", "mio-single"] {
             let idle = summary.find("idle-10ms", model, 20).unwrap();
-            assert_eq!(idle.status, Status::Ok, "{model}: {:?}", idle.failure);
+            assert_eq!(idle.status, RunStatus::Ok, "{model}: {:?}", idle.failure);
             assert!(idle.result.as_ref().unwrap().server.is_some(), "the usual figures, the server's too");
         }
         tries.push(out_of_order);

@@ -19,11 +19,11 @@ use plotters::style::RGBColor;
 
 use super::color;
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
-use crate::export::markdown::us;
+use crate::fmt::us;
 use crate::result::RunResult;
 use crate::sweep::cells::Cell;
 use crate::sweep::knee;
-use crate::sweep::summary::{Status, Summary};
+use crate::sweep::summary::{RunStatus, Summary};
 
 /// Reference lines (the SLO, the offered rate) are drawn in this grey.
 pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);
@@ -141,7 +141,7 @@ fn rung_notes(summary: &Summary, scenario: &str, level: u64) -> Vec<String> {
     let mut notes = Vec::new();
     for model in summary.models_in(scenario) {
         let rungs = summary.rungs(scenario, &model, level);
-        let failed_measured = |c: &&Cell| c.runs.iter().any(|r| r.status == Status::Failed && r.result.is_some());
+        let failed_measured = |c: &&Cell| c.runs.iter().any(|r| r.status == RunStatus::Failed && r.result.is_some());
         let failed: Vec<String> = rungs.iter().filter(failed_measured).map(rate).collect();
         let empty: Vec<String> = rungs.iter().filter(|c| c.runs.iter().all(|r| r.result.is_none())).map(rate).collect();
         if !failed.is_empty() {
@@ -167,7 +167,7 @@ fn knee_note(summary: &Summary, scenario: &str, level: u64, slo: u64) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     #[test]
     fn one_latency_and_one_throughput_chart_per_level() {

@@ -37,30 +37,18 @@ use anyhow::Context;
 use plotters::style::RGBColor;
 
 use crate::result::ServerCost;
-use crate::sweep::cells::Outcome;
+use crate::sweep::cells::{Metric, Outcome};
 use crate::sweep::summary::{Record, Summary};
 use draw::{Figure, Panel, Point, Series, Unit, XAxis};
 
-/// Each model keeps its colour in every chart.
-pub fn color(model: &str) -> RGBColor {
-    match model {
-        "thread-per-conn" => RGBColor(214, 39, 40),
-        "pool" => RGBColor(255, 127, 14),
-        "mio-single" => RGBColor(31, 119, 180),
-        "mio-multi" => RGBColor(44, 160, 44),
-        "tokio" => RGBColor(148, 103, 189),
-        "libevent" => RGBColor(140, 86, 75),
-        other => {
-            let h = other.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-            RGBColor((h >> 16) as u8 & 0x7f, (h >> 8) as u8 & 0x7f, h as u8 & 0x7f)
-        }
-    }
-}
-
-type Metric = fn(&Record) -> Option<f64>;
-
 fn server(r: &Record) -> Option<&ServerCost> {
     r.result.as_ref()?.server.as_ref()
+}
+
+/// Each model keeps its colour in every chart ([`crate::models::color`]).
+pub fn color(model: &str) -> RGBColor {
+    let (r, g, b) = crate::models::color(model);
+    RGBColor(r, g, b)
 }
 
 /// Draw every chart of every scenario into `DIR/charts/`; returns the files.
@@ -265,7 +253,7 @@ pub(crate) fn failed_notes(summary: &Summary, scenario: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     #[test]
     fn failed_points_are_left_out_and_noted() {
@@ -288,7 +276,7 @@ mod tests {
     fn points_are_medians_with_their_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 1).unwrap();
-        run.status = crate::sweep::summary::Status::Failed;
+        run.status = crate::sweep::summary::RunStatus::Failed;
         let figs = figures(Path::new("/nonexistent"), &summary, "echo-saturate");
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();

@@ -15,8 +15,8 @@ use anyhow::{bail, Context};
 
 use super::ab::{self, AbEvaluation};
 use super::{git, output_ab, CheckArgs};
+use crate::models;
 use crate::sweep::summary::Summary;
-use crate::sweep::{built_models, MODELS};
 
 /// Pairs of sweeps by default: the fewest for which the sign test gives an
 /// interval (93.75% two-sided).
@@ -172,8 +172,8 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     // A misspelt model would make the knob do nothing, and the gate look blind.
     for (k, v) in env.iter().filter(|(k, _)| k == "IOMODELS_DEBUG_EXTRA_WORK") {
         let model = v.split(':').next().unwrap_or_default();
-        if !MODELS.contains(&model) {
-            bail!("{k}={v}: no model `{model}` (choose from {})", MODELS.join(", "));
+        if models::known(model).is_none() {
+            bail!("{k}={v}: no model `{model}` (choose from {})", models::names().collect::<Vec<_>>().join(", "));
         }
     }
     if let Some(n) = args.slow_server {
@@ -182,17 +182,15 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     Ok(Side { which: Which::Head, revision: git::describe_head(repo), loadgen, servers, env, repeats: true })
 }
 
-/// The models both servers binaries have, in the sweep's order: a model
-/// one side lacks (not built, or new in the head) is left out of both, and
-/// said so.
+/// The models both servers binaries can run here, in reading order: a
+/// model one side lacks (not built, new in the head, or unavailable on this
+/// machine) is left out of both, and said so.
 fn common_models(base: &Side, head: &Side) -> Result<String, Failure> {
-    let h = built_models(&head.servers).map_err(|e| Failure(Which::Head, e))?;
-    let b = built_models(&base.servers).map_err(|e| Failure(Which::Base, e))?;
-    let mut models: Vec<&str> = MODELS.iter().copied().filter(|m| h.iter().any(|x| x == m)).collect();
-    models.extend(h.iter().map(String::as_str).filter(|m| !MODELS.contains(m)));
-    let (both, one): (Vec<&str>, Vec<&str>) = models.into_iter().partition(|m| b.iter().any(|x| x == m));
+    let h = models::ready(&head.servers).map_err(|e| Failure(Which::Head, e))?;
+    let b = models::ready(&base.servers).map_err(|e| Failure(Which::Base, e))?;
+    let (both, one): (Vec<String>, Vec<String>) = models::in_order(&h).into_iter().partition(|m| b.contains(m));
     if !one.is_empty() {
-        eprintln!("loadgen check: not compared, the base has no such model: {}", one.join(", "));
+        eprintln!("loadgen check: not compared, the base has no such model or cannot run it: {}", one.join(", "));
     }
     if both.is_empty() {
         return Err(Failure(Which::Base, anyhow::anyhow!("the base and the head have no model in common")));

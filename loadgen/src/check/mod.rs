@@ -298,7 +298,7 @@ pub fn publish(table: &str, summary: Option<&Path>) -> anyhow::Result<()> {
 pub fn fresh_out_dir(out: Option<&Path>, prefix: &str) -> anyhow::Result<PathBuf> {
     let out = match out {
         Some(dir) => dir.to_path_buf(),
-        None => std::env::temp_dir().join(format!("{prefix}-{}", crate::sweep::env::run_id(SystemTime::now()))),
+        None => std::env::temp_dir().join(format!("{prefix}-{}", crate::sweep::env_json::run_id(SystemTime::now()))),
     };
     if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         bail!("--out {}: not empty; the check never writes over earlier results", out.display());

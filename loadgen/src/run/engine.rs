@@ -50,7 +50,7 @@ const HOUSEKEEPING: Duration = Duration::from_millis(10);
 const CONNECT_TICK: Duration = Duration::from_millis(50);
 
 /// What every thread shares, read-only.
-pub struct Plan {
+pub struct LoadPlan {
     pub target: std::net::SocketAddr,
     pub protocol: Protocol,
     pub shape: Shape,
@@ -63,7 +63,7 @@ pub struct Plan {
     pub connections: u64,
 }
 
-impl Plan {
+impl LoadPlan {
     /// What a connection needs from its thread, on this timeline.
     fn ctx<'p>(&'p self, timeline: Timeline, on_bucket: &'p mut dyn FnMut(usize, Hist, u64)) -> Ctx<'p> {
         Ctx {
@@ -123,7 +123,7 @@ pub struct WorkerReport {
 
 /// Run one thread: connect, report, wait for the start, load.
 pub fn worker(
-    plan: Arc<Plan>,
+    plan: Arc<LoadPlan>,
     shared: Arc<Shared>,
     indices: Vec<u64>,
     connected: Sender<ConnectReport>,
@@ -174,7 +174,7 @@ pub fn worker(
 /// Open this thread's connections at the paced rate; wait for each to be
 /// established, refused or timed out.
 fn connect_all(
-    plan: &Plan,
+    plan: &LoadPlan,
     shared: &Shared,
     poll: &mut Poll,
     events: &mut Events,
@@ -288,7 +288,7 @@ fn connect_all(
 }
 
 struct Engine<'a> {
-    plan: &'a Plan,
+    plan: &'a LoadPlan,
     shared: &'a Shared,
     poll: Poll,
     timer: TimerFd,

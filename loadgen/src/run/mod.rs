@@ -45,7 +45,7 @@ use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::RunArgs;
-use engine::{ConnectReport, Plan, Shared, WorkerReport};
+use engine::{ConnectReport, LoadPlan, Shared, WorkerReport};
 use histo::Hist;
 use sampler::{SamplerReport, StatsClient};
 use schedule::Timeline;
@@ -111,7 +111,7 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
     }
 
     let threads = (args.threads as u64).min(args.connections as u64) as usize;
-    let plan = Arc::new(Plan {
+    let plan = Arc::new(LoadPlan {
         target: args.target,
         protocol: args.protocol,
         shape: args.shape(),
@@ -155,7 +155,7 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
     }
     let connect_s = connect_begin.elapsed().as_secs_f64();
     let requested = args.connections as u64;
-    let connections = Connections {
+    let connections = ConnectionFigures {
         requested,
         established,
         failed: requested - established,
@@ -269,7 +269,7 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
 struct Assembly<'a> {
     args: &'a RunArgs,
     threads: usize,
-    connections: Connections,
+    connections: ConnectionFigures,
     connect_s: f64,
     notes: Vec<String>,
     timeline: Timeline,
@@ -669,7 +669,7 @@ fn status_name(code: u8) -> String {
 fn empty_result(
     args: &RunArgs,
     threads: usize,
-    connections: Connections,
+    connections: ConnectionFigures,
     notes: Vec<String>,
     failure: String,
 ) -> RunResult {

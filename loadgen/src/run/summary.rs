@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::args::{Protocol, RunArgs, Shape};
+use crate::fmt::mib;
 use crate::procstat::Side;
 use crate::result::{Latency, ProcStatWindow, RunResult};
 
@@ -188,10 +189,6 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         }
     }
     s
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// "cpus         0 (server): busy 97.0%, softirq 31.2% of busy, steal 0.1%", one

@@ -95,9 +95,9 @@ pub struct Workload {
     compute: ComputeCheck,
 }
 
-/// The verdict on one answer.
+/// What checking one answer found ([`Workload::check`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum AnswerCheck {
     Ok,
     /// A known error status (the code).
     Error(u8),
@@ -155,17 +155,17 @@ impl Workload {
         payload: &[u8],
         echo: &[u8],
         since_send: Duration,
-    ) -> Verdict {
+    ) -> AnswerCheck {
         if header.method != method as u8 {
-            return Verdict::Mismatch("answer's method differs from the request's");
+            return AnswerCheck::Mismatch("answer's method differs from the request's");
         }
         if header.reserved != 0 {
-            return Verdict::Mismatch("answer's reserved field is not 0");
+            return AnswerCheck::Mismatch("answer's reserved field is not 0");
         }
         match Status::from_code(header.status) {
-            None => return Verdict::Mismatch("answer's status is not in the protocol's table"),
+            None => return AnswerCheck::Mismatch("answer's status is not in the protocol's table"),
             Some(Status::Ok) => {}
-            Some(_) => return Verdict::Error(header.status),
+            Some(_) => return AnswerCheck::Error(header.status),
         }
         let good = match method {
             Method::Echo => is_echo_for_id(id, payload, echo),
@@ -174,9 +174,9 @@ impl Workload {
             Method::Stats => true,
         };
         if good {
-            Verdict::Ok
+            AnswerCheck::Ok
         } else {
-            Verdict::Mismatch(match method {
+            AnswerCheck::Mismatch(match method {
                 Method::Echo => "ECHO payload differs from what was sent",
                 Method::Delay => "DELAY answered early or with a payload",
                 _ => "COMPUTE result differs from proto::compute(id, rounds)",
@@ -316,20 +316,26 @@ mod tests {
         let echo = echo_payload(0, 4);
         let h = |method: u8, status: u8| proto::Header { len: 0, id: 1, method, status, reserved: 0 };
         let d = Duration::from_millis(2);
-        assert_eq!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(1, &echo), &echo, d), Verdict::Ok);
+        assert_eq!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(1, &echo), &echo, d), AnswerCheck::Ok);
         // Another request's payload (a stale or crossed answer), or the
         // connection's bare pattern, is not this request's.
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(2, &echo), &echo, d), Verdict::Mismatch(_)));
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo, &echo, d), Verdict::Mismatch(_)));
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), b"abcd", &echo, d), Verdict::Mismatch(_)));
-        assert!(matches!(w.check(1, Method::Echo, &h(3, 0), &echo_for_id(1, &echo), &echo, d), Verdict::Mismatch(_)));
-        assert_eq!(w.check(1, Method::Echo, &h(1, 4), b"busy", &echo, d), Verdict::Error(4));
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 9), b"", &echo, d), Verdict::Mismatch(_)));
-        assert_eq!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, d), Verdict::Ok);
+        assert!(matches!(
+            w.check(1, Method::Echo, &h(1, 0), &echo_for_id(2, &echo), &echo, d),
+            AnswerCheck::Mismatch(_)
+        ));
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo, &echo, d), AnswerCheck::Mismatch(_)));
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), b"abcd", &echo, d), AnswerCheck::Mismatch(_)));
+        assert!(matches!(
+            w.check(1, Method::Echo, &h(3, 0), &echo_for_id(1, &echo), &echo, d),
+            AnswerCheck::Mismatch(_)
+        ));
+        assert_eq!(w.check(1, Method::Echo, &h(1, 4), b"busy", &echo, d), AnswerCheck::Error(4));
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 9), b"", &echo, d), AnswerCheck::Mismatch(_)));
+        assert_eq!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, d), AnswerCheck::Ok);
         let early = Duration::from_micros(999);
-        assert!(matches!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, early), Verdict::Mismatch(_)));
+        assert!(matches!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, early), AnswerCheck::Mismatch(_)));
         let good = proto::compute(7, 10).to_be_bytes();
-        assert_eq!(w.check(7, Method::Compute, &h(3, 0), &good, &echo, d), Verdict::Ok);
-        assert!(matches!(w.check(8, Method::Compute, &h(3, 0), &good, &echo, d), Verdict::Mismatch(_)));
+        assert_eq!(w.check(7, Method::Compute, &h(3, 0), &good, &echo, d), AnswerCheck::Ok);
+        assert!(matches!(w.check(8, Method::Compute, &h(3, 0), &good, &echo, d), AnswerCheck::Mismatch(_)));
     }
 }

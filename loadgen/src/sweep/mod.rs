@@ -34,25 +34,26 @@
 //! # The time plan
 //!
 //! The default sweep (2 scenarios × 6 models × 5 levels × 3 passes = 180
-//! runs) must finish, build included, within 10 minutes on a 2-core
-//! machine. Each run costs its warm-up, its window, its connecting
+//! runs; 210 with a seventh, uring, where the servers binary offers it)
+//! must finish, build included, within 10 minutes on a 2-core machine. Each run costs its warm-up, its window, its connecting
 //! (level ÷ 5000 connections/s) and an overhead that the single-run
 //! reference of c34c49b measured at 0.08 s plus 34 µs per connection (server
 //! start and stop, closing the connections). With a 0.5 s warm-up and 1 s
-//! windows ([`Plan::total_seconds`]) that is 385 s, about 6.5 minutes (a
-//! test holds the plan to those runs, and the default to under 7.5
-//! minutes), and the release build of a fresh clone took 1m41s
+//! windows ([`SweepPlan::total_seconds`]) that is 385 s, about 6.5 minutes
+//! (449 s with uring; a test holds the plan of every model
+//! [`crate::models`] knows to under 7.5 minutes), and the release build of a fresh clone took 1m41s
 //! (results/ab-checks/ci/fresh-clone-sweep.txt).
 pub mod cells;
 pub mod child;
 pub mod cpus;
-pub mod env;
+pub mod env_json;
 pub mod knee;
 mod one;
 pub mod progress;
 pub mod scenario;
 mod setup;
 pub mod summary;
+pub mod targets;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,18 +62,15 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 
-use crate::run::args::{parse_cpu_list, parse_duration};
-use env::{Compute, ScenarioInfo, SweepEnv, Versions};
-use one::{outcome_line, run_one, Slot};
-use progress::Progress;
-use scenario::{Knobs, Ladder, Scenario};
-pub use setup::built_models;
 use crate::files::{raise_nofile_limit, write_atomic};
+use crate::run::args::{parse_cpu_list, parse_duration};
+use env_json::{Compute, ScenarioInfo, SweepEnv, Versions};
+use one::{outcome_line, run_one, Slot};
+use progress::SweepProgress;
+use scenario::{Knobs, Ladder, Scenario};
 use setup::{choose_models, find_servers, results_dir};
-use summary::{Status, Summary};
+use summary::{RunStatus, Summary};
 
-/// Every model, in the order the sweep runs them.
-pub const MODELS: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"];
 /// Connection levels without `--levels` / with `--quick`.
 pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
 pub const QUICK_LEVELS: [u64; 2] = [200, 1000];
@@ -135,7 +133,8 @@ pub struct SweepArgs {
     /// passes, and call a difference between two models a tie where their
     /// ranges overlap. The defaults (3 passes, 0.5 s warm-up, 1 s windows,
     /// 5 levels, 2 scenarios, 6 models: 180 runs) take about 6.5 minutes on
-    /// a 2-core machine, under 10 with scripts/sweep's release build.
+    /// a 2-core machine (7.5 with uring, a seventh model), under 10 with
+    /// scripts/sweep's release build.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: Option<u32>,
     /// Two levels (200, 1000) and one pass: a look in about a minute.
@@ -178,7 +177,7 @@ fn cpu_set(s: &str) -> Result<CpuSet, String> {
 }
 
 /// Everything settled before the first run.
-struct Plan {
+struct SweepPlan {
     exe: PathBuf,
     servers_bin: PathBuf,
     models: Vec<String>,
@@ -224,7 +223,7 @@ impl Grid {
     }
 }
 
-impl Plan {
+impl SweepPlan {
     /// The measured window of a run: `--duration`, or for an open loop (a
     /// ladder's rung at rate `rung`) at least long enough for every
     /// connection to send once at the rate.
@@ -313,8 +312,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let started = SystemTime::now();
     let exe = std::env::current_exe().context("cannot find this executable (to run `loadgen run`)")?;
     let servers_bin = find_servers(args.servers_bin.as_deref(), &exe)?;
-    let built = built_models(&servers_bin)?;
-    let (models, mut skipped) = choose_models(args.models.as_deref(), &built)?;
+    let offered = crate::models::offered(&servers_bin)?;
+    let (models, mut skipped) = choose_models(args.models.as_deref(), &offered)?;
     if args.no_floor {
         skipped.push("floor: not measured (--no-floor)".into());
     }
@@ -354,7 +353,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         };
         Compute { rounds, us_per_round, us_per_request: rounds as f64 * us_per_round, source: source.into() }
     };
-    let plan = Plan {
+    let plan = SweepPlan {
         exe,
         servers_bin,
         models,
@@ -373,7 +372,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         true => None,
         false => {
             eprintln!("measuring the floor (the cost of one write+read) on the server's CPU...");
-            let floor = env::measure_floor(&plan.pinning).context("measuring the floor (skip it with --no-floor)")?;
+            let floor =
+                env_json::measure_floor(&plan.pinning).context("measuring the floor (skip it with --no-floor)")?;
             eprint!("{}", crate::floor::describe(&floor.figures));
             Some(floor)
         }
@@ -381,26 +381,26 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     // Before the results directory exists: an --out inside the checkout
     // (elsewhere than results/) would make it look dirty.
     let git = crate::env::git_state();
-    let run_id = env::run_id(started);
+    let run_id = env_json::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
     let mut envj = SweepEnv {
         run_id: run_id.clone(),
         command: std::env::args().collect(),
         cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
         git,
-        binaries: env::binaries(&plan.exe, &plan.servers_bin),
+        binaries: env_json::binaries(&plan.exe, &plan.servers_bin),
         binaries_changed: Vec::new(),
         started: crate::env::rfc3339(started),
         finished: None,
         elapsed_s: None,
         interrupted: false,
-        machine: env::machine(&plan.pinning),
+        machine: env_json::machine(&plan.pinning),
         pinning: plan.pinning.clone(),
         servers_bin: plan.servers_bin.display().to_string(),
         versions: Versions {
             loadgen: env!("CARGO_PKG_VERSION").into(),
-            servers: env::version_of(&plan.servers_bin, "--version").unwrap_or_else(|| "unknown".into()),
-            rustc: env::version_of(Path::new("rustc"), "--version"),
+            servers: env_json::version_of(&plan.servers_bin, "--version").unwrap_or_else(|| "unknown".into()),
+            rustc: env_json::version_of(Path::new("rustc"), "--version"),
         },
         models: plan.models.clone(),
         skipped,
@@ -473,7 +473,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         floor_pair_cpu_us: envj.floor.as_ref().map(|f| f.figures.pair_cpu_us),
         slo_us: plan.scenarios.iter().any(|s| s.ladder.is_some()).then_some(plan.slo_us),
     };
-    let mut progress = Progress::new(envj.runs_planned, plan.total_seconds());
+    let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
     for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
     }
@@ -492,7 +492,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         let line = outcome_line(n, envj.runs_planned, plan.repeats, &record);
         progress.finished(&line, plan.run_seconds(slot.scenario, slot.level, slot.rate), record.elapsed_s);
         envj.runs_done += 1;
-        envj.runs_failed += (record.status == Status::Failed) as usize;
+        envj.runs_failed += (record.status == RunStatus::Failed) as usize;
         summary.records.push(record);
         crate::export::write_all(&dir, &summary)?;
     }
@@ -500,7 +500,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     envj.interrupted = interrupted.load(Ordering::SeqCst);
     envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
-    envj.binaries_changed = env::changed(&envj.binaries);
+    envj.binaries_changed = env_json::changed(&envj.binaries);
     for change in &envj.binaries_changed {
         eprintln!("warning: {change}");
     }
@@ -575,11 +575,11 @@ mod tests {
     use super::*;
 
     /// The default sweep's plan for `models` models.
-    fn plan(models: usize, warmup: Duration, duration: Duration, scenarios: &str) -> Plan {
-        Plan {
+    fn plan(models: usize, warmup: Duration, duration: Duration, scenarios: &str) -> SweepPlan {
+        SweepPlan {
             exe: PathBuf::from("loadgen"),
             servers_bin: PathBuf::from("servers"),
-            models: MODELS[..models].iter().map(|m| m.to_string()).collect(),
+            models: crate::models::names().take(models).map(String::from).collect(),
             scenarios: scenario::select(scenarios).unwrap(),
             levels: LEVELS.to_vec(),
             grids: scenario::select(scenarios)
@@ -625,7 +625,7 @@ mod tests {
         assert_eq!(p.window(saturate, 5000, None), WINDOW);
         assert_eq!(p.window(paced, 1000, None), WINDOW, "2000 req/s × 1 s reach 1000 connections");
         assert_eq!(p.window(paced, 5000, None), Duration::from_millis(2500));
-        let odd = Plan { knobs: Knobs { rate: 3000.0, rounds: 1 }, ..plan(1, WARMUP, WINDOW, "echo-paced") };
+        let odd = SweepPlan { knobs: Knobs { rate: 3000.0, rounds: 1 }, ..plan(1, WARMUP, WINDOW, "echo-paced") };
         assert_eq!(p.window(paced, 5000, None).as_millis() * 2000, 5000 * 1000);
         assert_eq!(odd.window(&odd.scenarios[0], 5000, None), Duration::from_millis(1667), "rounded up: 5001 requests");
     }
@@ -635,8 +635,8 @@ mod tests {
     /// results/ab-checks/ci/fresh-clone-sweep.txt), the floor and the charts.
     #[test]
     fn the_default_sweep_fits_in_its_time() {
-        let p = plan(MODELS.len(), WARMUP, WINDOW, &scenario::DEFAULT.join(","));
-        assert_eq!(p.runs(), 180);
+        let p = plan(crate::models::KNOWN.len(), WARMUP, WINDOW, &scenario::DEFAULT.join(","));
+        assert_eq!(p.runs(), 210);
         let total = p.total_seconds();
         assert!(total < 450.0, "the default sweep takes {}", progress::clock(total));
         assert!(total > 300.0, "{total}: the plan counts every run");
@@ -656,7 +656,7 @@ mod tests {
         let secs = |k: &str| Duration::from_secs_f64(envj[k].as_f64().unwrap());
         let p = plan(1, secs("warmup_s"), secs("duration_s"), "all");
         let (mut predicted, mut took, mut off, mut runs) = (0.0, 0.0, Vec::new(), 0);
-        for r in summary.records.iter().filter(|r| r.status == Status::Ok) {
+        for r in summary.records.iter().filter(|r| r.status == RunStatus::Ok) {
             let scenario = p.scenarios.iter().find(|s| s.name == r.scenario).unwrap();
             let (want, got) = (p.run_seconds(scenario, r.level, r.offered_rps), r.elapsed_s);
             let what = || format!("{} {} c{}: planned {want:.2} s, took {got:.2} s", r.scenario, r.model, r.level);

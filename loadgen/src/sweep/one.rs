@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::child::{self, Finish, Server};
-use super::progress::Progress;
+use super::progress::SweepProgress;
 use super::scenario::Scenario;
-use super::summary::{Record, RunFiles, Status};
-use super::{cpus, Plan, CONNECT_RATE};
+use super::summary::{Record, RunFiles, RunStatus};
+use super::{cpus, SweepPlan, CONNECT_RATE};
 use crate::result::RunResult;
 
 /// Which run: a model at a level in a scenario (at a rate of its ladder),
@@ -33,11 +33,11 @@ pub(super) struct Slot<'a> {
 /// `loadgen run`, server stopped. `None` when the sweep was interrupted
 /// meanwhile (the run is not kept).
 pub(super) fn run_one(
-    plan: &Plan,
+    plan: &SweepPlan,
     dir: &Path,
     slot: &Slot,
     interrupted: &AtomicBool,
-    progress: &Progress,
+    progress: &SweepProgress,
 ) -> Option<Record> {
     let Slot { scenario, model, level, rate, repeat } = *slot;
     let started = Instant::now();
@@ -57,7 +57,7 @@ pub(super) fn run_one(
         model: model.into(),
         level,
         repeat,
-        status: Status::Failed,
+        status: RunStatus::Failed,
         failure: Some(why),
         loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -182,7 +182,7 @@ pub(super) fn run_one(
         model: model.into(),
         level,
         repeat,
-        status: Status::Ok,
+        status: RunStatus::Ok,
         failure: None,
         loadgen_bound: result.loadgen_bound,
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -207,12 +207,12 @@ fn starved(r: &RunResult) -> Option<String> {
 /// `[n/total] (pass k/R) SCENARIO MODEL LEVEL conns: ok, ...` (the pass
 /// only when there are several).
 pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> String {
-    use crate::export::markdown::{thousands, us};
+    use crate::fmt::{thousands, us};
     let pass = if repeats > 1 { format!(" pass {}/{repeats}", r.repeat) } else { String::new() };
     let rung = r.offered_rps.map(|o| format!(" at {} req/s", thousands(o))).unwrap_or_default();
     let head = format!("[{n}/{total}]{pass} {} {} {} conns{rung}:", r.scenario, r.model, r.level);
     match (&r.status, &r.result) {
-        (Status::Ok, Some(x)) => format!(
+        (RunStatus::Ok, Some(x)) => format!(
             "{head} ok, {} req/s, p99 {}{} ({:.1} s)",
             thousands(x.throughput_rps),
             us(x.latency.p99),
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn starved_connections_fail_the_level() {
-        let mut r = crate::export::testdata::result("pool", 1000, 128.0);
+        let mut r = crate::testdata::result("pool", 1000, 128.0);
         assert_eq!(starved(&r), None);
         r.connections.never_served = 936;
         assert_eq!(starved(&r).unwrap(), "starved: 936 of 1000 connections never got an answer");
