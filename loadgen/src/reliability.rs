@@ -120,6 +120,40 @@ fn model_rank(model: &str) -> (usize, String) {
 
 /// The markdown: the table, then the failures, then what each run measured.
 pub fn render(records: &[Record]) -> String {
+    let mut out = table(records);
+    let tried = records.len();
+    let survived = records.iter().filter(|r| r.survived).count();
+    let lost: u64 = records.iter().map(|r| r.answers_lost).sum();
+    let _ = writeln!(
+        out,
+        "\n{survived} of {tried} (case, model) runs survived every check; {lost} answers lost in all. \
+         \"yes\": every check of the case held; **no**: see below; –: not tried."
+    );
+    let failed: Vec<&Record> = records.iter().filter(|r| !r.survived).collect();
+    if !failed.is_empty() {
+        out.push_str("\nFailures:\n\n");
+        for r in failed {
+            let _ = writeln!(
+                out,
+                "- **{} / {}** ({} answers lost): {}  \n  rerun: `{}`",
+                r.case,
+                r.model,
+                r.answers_lost,
+                one_line(&r.detail),
+                r.command
+            );
+        }
+    }
+    out.push_str("\n<details><summary>What each run measured</summary>\n\n");
+    for r in records {
+        let _ = writeln!(out, "- {} / {}: {}", r.case, r.model, one_line(&r.detail));
+    }
+    out.push_str("\n</details>\n");
+    out
+}
+
+/// One row per case, one column per model (in reading order): survived or not.
+fn table(records: &[Record]) -> String {
     let models: Vec<String> = {
         let set: BTreeSet<(usize, String)> = records.iter().map(|r| model_rank(&r.model)).collect();
         set.into_iter().map(|(_, m)| m).collect()
@@ -128,7 +162,6 @@ pub fn render(records: &[Record]) -> String {
     for r in records {
         cases.entry(r.case.as_str()).or_default().push(r);
     }
-
     let mut out = String::from("| case | models tried |");
     for m in &models {
         let _ = write!(out, " {m} |");
@@ -150,37 +183,6 @@ pub fn render(records: &[Record]) -> String {
         let commands: Vec<&str> = rows.iter().map(|r| r.command.as_str()).collect();
         let _ = writeln!(out, " {lost} | `{}` |", case_command(&commands));
     }
-
-    let tried = records.len();
-    let survived = records.iter().filter(|r| r.survived).count();
-    let lost: u64 = records.iter().map(|r| r.answers_lost).sum();
-    let _ = writeln!(
-        out,
-        "\n{survived} of {tried} (case, model) runs survived every check; {lost} answers lost in all. \
-         \"yes\": every check of the case held; **no**: see below; –: not tried."
-    );
-
-    let failed: Vec<&Record> = records.iter().filter(|r| !r.survived).collect();
-    if !failed.is_empty() {
-        out.push_str("\nFailures:\n\n");
-        for r in failed {
-            let _ = writeln!(
-                out,
-                "- **{} / {}** ({} answers lost): {}  \n  rerun: `{}`",
-                r.case,
-                r.model,
-                r.answers_lost,
-                one_line(&r.detail),
-                r.command
-            );
-        }
-    }
-
-    out.push_str("\n<details><summary>What each run measured</summary>\n\n");
-    for r in records {
-        let _ = writeln!(out, "- {} / {}: {}", r.case, r.model, one_line(&r.detail));
-    }
-    out.push_str("\n</details>\n");
     out
 }
 

@@ -77,7 +77,8 @@ pub fn scenario_figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(S
     all
 }
 
-/// The figures of one scenario, by file name suffix.
+/// The figures of one scenario, by file name suffix. (Long as a table is
+/// long: one entry per chart, each its panels and their metric.)
 pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static str, Figure)> {
     let levels = summary.levels(scenario);
     let x = XAxis {

@@ -64,7 +64,7 @@ use anyhow::{bail, Context};
 
 use crate::files::{raise_nofile_limit, write_atomic};
 use crate::run::args::{parse_cpu_list, parse_duration};
-use env_json::{Compute, ScenarioInfo, SweepEnv, Versions};
+use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
 use one::{outcome_line, run_one, Slot};
 use progress::SweepProgress;
 use scenario::{Knobs, Ladder, Scenario};
@@ -308,8 +308,31 @@ fn ladder_flags(args: &SweepArgs, scenarios: &[Scenario]) -> anyhow::Result<Opti
     Ok(Some(rates))
 }
 
+/// The sweep: settle the plan, measure the floor, open the results
+/// directory and `env.json`, run every slot, then finish the files and
+/// draw the charts.
 pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let started = SystemTime::now();
+    let (plan, skipped, compute) = plan_of(args)?;
+    let floor = floor_of(args, &plan)?;
+    // Before the results directory exists: an --out inside the checkout
+    // (elsewhere than results/) would make it look dirty.
+    let git = crate::env::git_state();
+    let run_id = env_json::run_id(started);
+    let dir = results_dir(args.out.as_deref(), &run_id)?;
+    let mut envj = env_at_start(&plan, &run_id, started, git, skipped, compute, floor);
+    write_env(&dir, &envj)?;
+    announce(&plan, &envj, &dir);
+    let interrupted = interrupted_by_signals()?;
+    let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
+    let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
+    progress.done();
+    finish(args, &dir, &mut envj, &summary, &progress, &interrupted)
+}
+
+/// Everything settled from the flags before the first run: the plan, the
+/// notes on what is left out, and COMPUTE's rounds.
+fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)> {
     let exe = std::env::current_exe().context("cannot find this executable (to run `loadgen run`)")?;
     let servers_bin = find_servers(args.servers_bin.as_deref(), &exe)?;
     let offered = crate::models::offered(&servers_bin)?;
@@ -318,21 +341,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         skipped.push("floor: not measured (--no-floor)".into());
     }
     let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&scenario::DEFAULT.join(",")))?;
-    let mut levels =
-        args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
-    levels.sort_unstable();
-    levels.dedup();
-    if levels.is_empty() || levels[0] == 0 {
-        bail!("--levels: give connection counts of at least 1, such as 200,1000");
-    }
-    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
-    let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
-    if duration.is_zero() {
-        bail!("--duration must be more than 0");
-    }
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        bail!("--rate {}: give a rate above 0 requests per second", args.rate);
-    }
+    let levels = levels_of(args)?;
+    let (warmup, duration) = times_of(args)?;
     let rates = ladder_flags(args, &scenarios)?;
     // --quick and a default sweep (should DEFAULT include a ladder) run a
     // ladder's short form.
@@ -345,14 +355,9 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let pinning = cpus::split(&cpus::available()?, given(&args.server_cpus), given(&args.loadgen_cpus))?;
     cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
     raise_nofile_limit();
-    let compute = {
-        let (calibrated, us_per_round) = scenario::calibrate_rounds(50.0);
-        let (rounds, source) = match args.compute_rounds {
-            Some(n) => (n, "--compute-rounds"),
-            None => (calibrated, "calibrated to about 50 µs per request"),
-        };
-        Compute { rounds, us_per_round, us_per_request: rounds as f64 * us_per_round, source: source.into() }
-    };
+    let compute = compute_of(args);
+    let knobs = Knobs { rate: args.rate, rounds: compute.rounds };
+    let slo_us = args.slo.as_micros() as u64;
     let plan = SweepPlan {
         exe,
         servers_bin,
@@ -363,28 +368,71 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         repeats,
         warmup,
         duration,
-        knobs: Knobs { rate: args.rate, rounds: compute.rounds },
-        slo_us: args.slo.as_micros() as u64,
+        knobs,
+        slo_us,
         pinning,
     };
+    Ok((plan, skipped, compute))
+}
 
-    let floor = match args.no_floor {
-        true => None,
-        false => {
-            eprintln!("measuring the floor (the cost of one write+read) on the server's CPU...");
-            let floor =
-                env_json::measure_floor(&plan.pinning).context("measuring the floor (skip it with --no-floor)")?;
-            eprint!("{}", crate::floor::describe(&floor.figures));
-            Some(floor)
-        }
+/// `--levels` (or the default for the mode), sorted, each once.
+fn levels_of(args: &SweepArgs) -> anyhow::Result<Vec<u64>> {
+    let mut levels =
+        args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
+    levels.sort_unstable();
+    levels.dedup();
+    if levels.is_empty() || levels[0] == 0 {
+        bail!("--levels: give connection counts of at least 1, such as 200,1000");
+    }
+    Ok(levels)
+}
+
+/// `--warmup` and `--duration` (or the defaults for the mode), and `--rate`, checked.
+fn times_of(args: &SweepArgs) -> anyhow::Result<(Duration, Duration)> {
+    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
+    let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
+    if duration.is_zero() {
+        bail!("--duration must be more than 0");
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate {}: give a rate above 0 requests per second", args.rate);
+    }
+    Ok((warmup, duration))
+}
+
+/// COMPUTE's rounds per request: `--compute-rounds`, or calibrated here.
+fn compute_of(args: &SweepArgs) -> Compute {
+    let (calibrated, us_per_round) = scenario::calibrate_rounds(50.0);
+    let (rounds, source) = match args.compute_rounds {
+        Some(n) => (n, "--compute-rounds"),
+        None => (calibrated, "calibrated to about 50 µs per request"),
     };
-    // Before the results directory exists: an --out inside the checkout
-    // (elsewhere than results/) would make it look dirty.
-    let git = crate::env::git_state();
-    let run_id = env_json::run_id(started);
-    let dir = results_dir(args.out.as_deref(), &run_id)?;
-    let mut envj = SweepEnv {
-        run_id: run_id.clone(),
+    Compute { rounds, us_per_round, us_per_request: rounds as f64 * us_per_round, source: source.into() }
+}
+
+/// The floor on the server's CPU, unless `--no-floor`.
+fn floor_of(args: &SweepArgs, plan: &SweepPlan) -> anyhow::Result<Option<SweepFloor>> {
+    if args.no_floor {
+        return Ok(None);
+    }
+    eprintln!("measuring the floor (the cost of one write+read) on the server's CPU...");
+    let floor = env_json::measure_floor(&plan.pinning).context("measuring the floor (skip it with --no-floor)")?;
+    eprint!("{}", crate::floor::describe(&floor.figures));
+    Ok(Some(floor))
+}
+
+/// `env.json` as the sweep starts: what it will run, on what, and how.
+fn env_at_start(
+    plan: &SweepPlan,
+    run_id: &str,
+    started: SystemTime,
+    git: crate::env::GitState,
+    skipped: Vec<String>,
+    compute: Compute,
+    floor: Option<SweepFloor>,
+) -> SweepEnv {
+    SweepEnv {
+        run_id: run_id.to_string(),
         command: std::env::args().collect(),
         cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
         git,
@@ -405,26 +453,10 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         models: plan.models.clone(),
         skipped,
         levels: plan.levels.clone(),
-        warmup_s: warmup.as_secs_f64(),
-        duration_s: duration.as_secs_f64(),
+        warmup_s: plan.warmup.as_secs_f64(),
+        duration_s: plan.duration.as_secs_f64(),
         repeats: plan.repeats,
-        scenarios: plan
-            .scenarios
-            .iter()
-            .map(|s| {
-                let grid = plan.grid(s);
-                // A ladder's longest window is its lowest rate's.
-                let lowest = grid.rates.first().copied().flatten();
-                ScenarioInfo {
-                    name: s.name.into(),
-                    about: s.about.into(),
-                    loadgen_flags: s.flags(&plan.knobs),
-                    window_s: grid.levels.iter().map(|&l| (l, plan.window(s, l, lowest).as_secs_f64())).collect(),
-                    levels: grid.levels.clone(),
-                    rates: s.ladder.map(|_| grid.rates.iter().flatten().copied().collect()),
-                }
-            })
-            .collect(),
+        scenarios: plan.scenarios.iter().map(|s| scenario_info(plan, s)).collect(),
         compute,
         floor,
         planned_s: plan.total_seconds(),
@@ -432,23 +464,43 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         runs_skipped: 0,
         runs_done: 0,
         runs_failed: 0,
-    };
-    write_env(&dir, &envj)?;
+    }
+}
+
+/// One scenario as `env.json` describes it: its flags, levels, rates and windows.
+fn scenario_info(plan: &SweepPlan, s: &Scenario) -> ScenarioInfo {
+    let grid = plan.grid(s);
+    // A ladder's longest window is its lowest rate's.
+    let lowest = grid.rates.first().copied().flatten();
+    ScenarioInfo {
+        name: s.name.into(),
+        about: s.about.into(),
+        loadgen_flags: s.flags(&plan.knobs),
+        window_s: grid.levels.iter().map(|&l| (l, plan.window(s, l, lowest).as_secs_f64())).collect(),
+        levels: grid.levels.clone(),
+        rates: s.ladder.map(|_| grid.rates.iter().flatten().copied().collect()),
+    }
+}
+
+/// What is left out and why, then the plan in one line.
+fn announce(plan: &SweepPlan, envj: &SweepEnv, dir: &Path) {
     for note in &envj.skipped {
         eprintln!("{note}");
     }
+    let grids: Vec<String> = plan
+        .grids
+        .iter()
+        .map(|(n, g)| match g.rates.len() {
+            1 => format!("{n}: {} levels", g.levels.len()),
+            r => format!("{n}: {} levels × {r} rates", g.levels.len()),
+        })
+        .collect();
     eprintln!(
-        "sweep {run_id}: {} models × {} scenarios ({}) × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        "sweep {}: {} models × {} scenarios ({}) × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        envj.run_id,
         plan.models.len(),
         plan.scenarios.len(),
-        plan.grids
-            .iter()
-            .map(|(n, g)| match g.rates.len() {
-                1 => format!("{n}: {} levels", g.levels.len()),
-                r => format!("{n}: {} levels × {r} rates", g.levels.len()),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        grids.join(", "),
         plan.repeats,
         envj.runs_planned,
         progress::clock(plan.total_seconds()),
@@ -456,16 +508,30 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         cpus::list(&plan.pinning.loadgen_cpus),
         dir.display()
     );
+}
 
+/// A flag that SIGINT and SIGTERM set; a second one while the first is
+/// being handled exits at once.
+fn interrupted_by_signals() -> anyhow::Result<Arc<AtomicBool>> {
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second Ctrl-C while the first is being handled exits at once.
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted))?;
         signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
     }
+    Ok(interrupted)
+}
 
+/// Every slot of the plan in turn (a ladder's rungs above where its climb
+/// stopped skipped), each record saved the moment its run ends.
+fn run_every_slot(
+    plan: &SweepPlan,
+    dir: &Path,
+    envj: &mut SweepEnv,
+    interrupted: &AtomicBool,
+    progress: &mut SweepProgress,
+) -> anyhow::Result<Summary> {
     let mut summary = Summary {
-        run_id,
+        run_id: envj.run_id.clone(),
         scenarios: plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
         models: plan.models.clone(),
         repeats: plan.repeats,
@@ -473,7 +539,6 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         floor_pair_cpu_us: envj.floor.as_ref().map(|f| f.figures.pair_cpu_us),
         slo_us: plan.scenarios.iter().any(|s| s.ladder.is_some()).then_some(plan.slo_us),
     };
-    let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
     for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
     }
@@ -485,7 +550,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             continue;
         }
         let n = summary.records.len() + envj.runs_skipped + 1;
-        let Some(record) = run_one(&plan, &dir, &slot, &interrupted, &progress) else { break };
+        let Some(record) = run_one(plan, dir, &slot, interrupted, progress) else { break };
         if let Some(line) = climb.record(&slot, knee::judge(&record, plan.slo_us)) {
             progress.line(&line);
         }
@@ -494,9 +559,20 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         envj.runs_done += 1;
         envj.runs_failed += (record.status == RunStatus::Failed) as usize;
         summary.records.push(record);
-        crate::export::write_all(&dir, &summary)?;
+        crate::export::write_all(dir, &summary)?;
     }
-    progress.done();
+    Ok(summary)
+}
+
+/// `env.json` and the exports as the sweep ends, the charts, and the last line.
+fn finish(
+    args: &SweepArgs,
+    dir: &Path,
+    envj: &mut SweepEnv,
+    summary: &Summary,
+    progress: &SweepProgress,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<()> {
     envj.interrupted = interrupted.load(Ordering::SeqCst);
     envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
@@ -504,10 +580,10 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     for change in &envj.binaries_changed {
         eprintln!("warning: {change}");
     }
-    write_env(&dir, &envj)?;
-    crate::export::write_all(&dir, &summary)?;
+    write_env(dir, envj)?;
+    crate::export::write_all(dir, summary)?;
     if !args.no_charts {
-        let files = crate::charts::draw_all(&dir, &summary)?;
+        let files = crate::charts::draw_all(dir, summary)?;
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
     eprintln!(
