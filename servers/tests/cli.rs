@@ -1,13 +1,11 @@
 //! The `servers` command line: help text, bad flag values, a busy port.
 //! Error messages must name the flag at fault, so a user knows what to fix.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::models;
+use testkit::models;
 
 const COMMON_FLAGS: &[&str] = &["--addr", "--admin", "--protocol", "--max-frame", "--backlog"];
 
@@ -45,9 +43,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-// `servers --help` lists the models: `common::models()` reads them from it,
-// and `suite.rs` (`every_model_is_in_the_suite`) checks them against the
-// suite's own modules, both ways.
+// `servers models` lists the models: `testkit::models()` reads them from it,
+// and `suite.rs` (`every_model_is_in_the_suite`) checks that the suite
+// covers every one.
 
 #[test]
 fn each_model_help_mentions_every_flag() {
