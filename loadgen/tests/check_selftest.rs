@@ -52,6 +52,17 @@ fn check(results: &Path, extra: &[&str]) -> Output {
         .expect("run loadgen check")
 }
 
+/// `loadgen baseline --results DIR... --out OUT`, which must succeed.
+fn make_baseline(results: &[&Path], out: &Path) {
+    let mut cmd = Command::new(LOADGEN);
+    cmd.arg("baseline");
+    for dir in results {
+        cmd.arg("--results").arg(dir);
+    }
+    let run = cmd.arg("--out").arg(out).stdin(Stdio::null()).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+}
+
 fn regressed_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("REGRESSED ")).map(String::from).collect()
 }
@@ -340,15 +351,7 @@ fn models_not_built_are_skipped_but_failed_runs_fail() {
 fn the_committed_fixture_baseline_is_what_loadgen_baseline_makes() {
     let tmp = temp_dir("rebuild");
     let out = tmp.join("baseline.json");
-    let run = Command::new(LOADGEN)
-        .args(["baseline", "--results"])
-        .arg(fixtures())
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run));
+    make_baseline(&[&fixtures()], &out);
     let made = Baseline::load(&out).unwrap();
     let committed = Baseline::load(&fixtures().join("baseline.json")).unwrap();
     assert_eq!(made.figures, committed.figures);
@@ -368,17 +371,7 @@ fn tolerances_follow_the_spread_of_the_sweeps() {
     alter(&mut s, Some("echo-saturate"), "tokio", Some(1000), |r| scale(&mut r["server"]["cpu_us_per_req"], 1.5));
     write_sweep(&b, &s);
     let out = tmp.join("baseline.json");
-    let run = Command::new(LOADGEN)
-        .args(["baseline", "--results"])
-        .arg(&a)
-        .arg("--results")
-        .arg(&b)
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run));
+    make_baseline(&[&a, &b], &out);
     let made = Baseline::load(&out).unwrap();
     let f = made.figure("echo-saturate tokio c1000 server CPU µs/req").unwrap();
     assert_eq!(f.samples.len(), 2);

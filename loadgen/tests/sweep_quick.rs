@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use loadgen::sweep::summary::{RunStatus, Summary};
 
 mod common;
-use common::{servers_bin, text};
+use common::{flag_path, text, words};
+use testkit::servers_bin;
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 
@@ -30,7 +31,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn loadgen(args: &[&str], cwd: &Path) -> Output {
+fn loadgen<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> Output {
     Command::new(LOADGEN).args(args).current_dir(cwd).stdin(Stdio::null()).output().expect("run loadgen")
 }
 
@@ -95,23 +96,9 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let servers = servers_bin();
     let tmp = temp_dir("tiny");
     let out = tmp.join("out");
-    let args = [
-        "sweep",
-        "--models",
-        "mio-single,thread-per-conn",
-        "--levels",
-        "50",
-        "--warmup",
-        "0.2s",
-        "--duration",
-        "0.5s",
-        "--repeat",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-        "--servers-bin",
-        servers.to_str().unwrap(),
-    ];
+    let mut args =
+        words("sweep --models mio-single,thread-per-conn --levels 50 --warmup 0.2s --duration 0.5s --repeat 2");
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
     let run = loadgen(&args, &tmp);
     assert!(run.status.success(), "{}", text(&run));
 
@@ -191,7 +178,7 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
 
 /// env.json names the exact command, the git state and each binary's
 /// SHA-256, and every run's JSON names the loadgen that made it.
-fn check_provenance(env: &serde_json::Value, args: &[&str], servers: &Path, summary: &Summary) {
+fn check_provenance(env: &serde_json::Value, args: &[String], servers: &Path, summary: &Summary) {
     let command: Vec<&str> = env["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(command[0], LOADGEN);
     assert_eq!(command[1..], *args, "the exact command line");
@@ -338,26 +325,11 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
     .unwrap();
     Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
     let out = tmp.join("out");
-    let args = [
-        "sweep",
-        "--models",
-        "pool,mio-single",
-        "--levels",
-        "20",
-        "--scenario",
-        "echo-saturate",
-        "--warmup",
-        "0.1s",
-        "--duration",
-        "0.3s",
-        "--no-charts",
-        "--repeat",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--servers-bin",
-        fake.to_str().unwrap(),
-    ];
+    let mut args = words(
+        "sweep --models pool,mio-single --levels 20 --scenario echo-saturate --warmup 0.1s \
+        --duration 0.3s --no-charts --repeat 1",
+    );
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &fake)].concat());
     let run = loadgen(&args, &tmp);
     assert!(run.status.success(), "failed runs are results, not errors: {}", text(&run));
     let summary = Summary::load(&out).unwrap();
@@ -456,30 +428,11 @@ fn a_small_knee_ladder() {
     let tmp = temp_dir("knee");
     let sweep = |name: &str, slo: &str| {
         let out = tmp.join(name);
-        let args = [
-            "sweep",
-            "--scenario",
-            "knee",
-            "--models",
-            "mio-single",
-            "--levels",
-            "20",
-            "--rates",
-            "400,100,200",
-            "--slo",
-            slo,
-            "--warmup",
-            "0.2s",
-            "--duration",
-            "0.5s",
-            "--repeat",
-            "1",
-            "--no-floor",
-            "--out",
-            out.to_str().unwrap(),
-            "--servers-bin",
-            servers.to_str().unwrap(),
-        ];
+        let mut args = words(&format!(
+            "sweep --scenario knee --models mio-single --levels 20 --rates 400,100,200 \
+            --slo {slo} --warmup 0.2s --duration 0.5s --repeat 1 --no-floor"
+        ));
+        args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
         let run = loadgen(&args, &tmp);
         assert!(run.status.success(), "{}", text(&run));
         (out, run)
@@ -550,26 +503,11 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
     let mut tries = Vec::new();
     for n in 0..3 {
         let out = tmp.join(format!("try-{n}"));
-        let args = [
-            "sweep",
-            "--scenario",
-            "multiplex,idle-10ms",
-            "--models",
-            "thread-per-conn,mio-single",
-            "--levels",
-            "20",
-            "--warmup",
-            "0.5s",
-            "--duration",
-            "1.5s",
-            "--repeat",
-            "1",
-            "--no-floor",
-            "--out",
-            out.to_str().unwrap(),
-            "--servers-bin",
-            servers.to_str().unwrap(),
-        ];
+        let mut args = words(
+            "sweep --scenario multiplex,idle-10ms --models thread-per-conn,mio-single --levels 20 \
+            --warmup 0.5s --duration 1.5s --repeat 1 --no-floor",
+        );
+        args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
         let run = loadgen(&args, &tmp);
         assert!(run.status.success(), "{}", text(&run));
         let summary = Summary::load(&out).unwrap();

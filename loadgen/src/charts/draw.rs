@@ -37,6 +37,14 @@ pub struct Point {
     pub hollow: bool,
 }
 
+impl Point {
+    /// A cell's figure at `x`: its median, with an error bar over its runs
+    /// when there are several; hollow where the load generator was the limit.
+    pub fn of(x: f64, s: crate::sweep::cells::Spread, hollow: bool) -> Point {
+        Point { x, y: s.median, range: (s.n > 1).then_some((s.min, s.max)), hollow }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Series {
     pub name: String,

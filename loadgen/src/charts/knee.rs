@@ -17,7 +17,6 @@
 
 use plotters::style::RGBColor;
 
-use super::color;
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
 use crate::fmt::us;
 use crate::result::RunResult;
@@ -103,24 +102,17 @@ fn panel(
     log_y: bool,
     metric: fn(&RunResult) -> f64,
 ) -> Panel {
-    let series = summary
-        .models_in(scenario)
-        .into_iter()
-        .map(|model| {
-            let points = summary
-                .rungs(scenario, &model, level)
-                .into_iter()
-                .filter_map(|c| {
-                    let s = knee::measured(&c, metric)?;
-                    let range = (s.n > 1).then_some((s.min, s.max));
-                    let hollow = c.runs.iter().any(|r| r.loadgen_bound);
-                    Some(Point { x: c.offered_rps?, y: s.median, range, hollow })
-                })
-                .filter(|p| !log_y || p.y > 0.0)
-                .collect();
-            Series { color: color(&model), name: model, points }
-        })
-        .collect();
+    let series = super::model_series(summary, scenario, |model| {
+        summary
+            .rungs(scenario, model, level)
+            .into_iter()
+            .filter_map(|c| {
+                let hollow = c.runs.iter().any(|r| r.loadgen_bound);
+                Some(Point::of(c.offered_rps?, knee::measured(&c, metric)?, hollow))
+            })
+            .filter(|p| !log_y || p.y > 0.0)
+            .collect()
+    });
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
 }
 

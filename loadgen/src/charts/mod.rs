@@ -170,24 +170,24 @@ fn panel(
     log_y: bool,
     metric: Metric,
 ) -> Panel {
-    let series = summary
+    let series = model_series(summary, scenario, |model| {
+        summary
+            .levels(scenario)
+            .into_iter()
+            .filter_map(|level| summary.cell(scenario, model, level))
+            .filter_map(|c| Some(Point::of(c.level as f64, c.spread(metric)?, c.loadgen_bound())))
+            .collect()
+    });
+    Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
+}
+
+/// One series per model of `scenario`, in its colour: `points(model)`.
+pub(crate) fn model_series(summary: &Summary, scenario: &str, points: impl Fn(&str) -> Vec<Point>) -> Vec<Series> {
+    summary
         .models_in(scenario)
         .into_iter()
-        .map(|model| {
-            let points = summary
-                .levels(scenario)
-                .into_iter()
-                .filter_map(|level| summary.cell(scenario, &model, level))
-                .filter_map(|c| {
-                    let s = c.spread(metric)?;
-                    let range = (s.n > 1).then_some((s.min, s.max));
-                    Some(Point { x: c.level as f64, y: s.median, range, hollow: c.loadgen_bound() })
-                })
-                .collect();
-            Series { color: color(&model), name: model, points }
-        })
-        .collect();
-    Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
+        .map(|model| Series { color: color(&model), points: points(&model), name: model })
+        .collect()
 }
 
 /// A figure of `scenario` whose panels are drawn against the connection
