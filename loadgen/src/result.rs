@@ -1,9 +1,14 @@
 //! What one `loadgen run` measured: the record that the sweep, the charts,
 //! the report and the regression check all read.
 //!
-//! Every figure is measured, never derived from a setting: a field that a
-//! run could not measure is `None`, not zero. Times are microseconds unless
-//! the name says otherwise.
+//! Every figure is measured, never derived from a setting. A figure that
+//! only some runs can measure is an `Option`, `None` where this run could
+//! not (the server's counters without `--admin`, the per-CPU times where
+//! /proc/stat could not be read). A figure every run has is a number, and
+//! `0` where there was nothing to measure: a run that never started its
+//! load, a window without answers, a per-request cost with no request to
+//! divide by. `failure` or a note then says why. Times are microseconds
+//! unless the name says otherwise.
 
 use serde::{Deserialize, Serialize};
 

@@ -51,7 +51,7 @@ pub enum Kind {
     /// Server user-space CPU µs per request: the model's own code, without
     /// the kernel's TCP path that dominates `ServerCpu` on loopback. A
     /// change that adds CPU work in the model shows here many times larger
-    /// than in the total (mio-single: about 0.5 of 5 µs is user time).
+    /// than in the total (how much: results/check-runs/README.md).
     ServerUserCpu,
     /// Load generator CPU µs per request (geometric mean over the models).
     LoadgenCpu,
@@ -97,8 +97,9 @@ impl Kind {
     }
 
     /// Values below this are compared as if they were this: an event loop
-    /// at 0.004 context switches per request that goes to 0.02 has not
-    /// regressed fivefold, it is still at "almost never".
+    /// that switches almost never (results/check-runs/README.md) and
+    /// switches five times as often has not regressed fivefold, it is still
+    /// at "almost never".
     pub fn floor(self) -> f64 {
         match self {
             Kind::CsPerReq => 0.1,

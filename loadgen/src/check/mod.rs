@@ -58,9 +58,11 @@
 //! Involuntary context switches are left out: they count preemptions, and on
 //! a shared runner those come from the neighbours.
 //!
-//! The measured spreads behind the tolerances, and the gate's own false
-//! alarm and detection rates, are in results/ab-checks/README.md and
-//! results/baseline-sweeps/; REPORT.md's regression section cites them.
+//! This code keeps only the rules. The measured spreads behind the
+//! tolerances, and the gate's own false alarm and detection rates, are in
+//! results/ab-checks/README.md and results/baseline-sweeps/; the figures
+//! behind the user-CPU figure and the context-switch floor in
+//! results/check-runs/README.md. REPORT.md's regression section cites them.
 //!
 //! # Proving it catches a regression
 //!

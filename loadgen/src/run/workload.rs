@@ -35,6 +35,10 @@ pub fn splitmix64(x: u64) -> u64 {
 /// Fill `buf` with the byte pattern of `seed`: a xorshift stream, so that
 /// two seeds (two connections, or two raw messages) never share bytes in
 /// the same places for long, and a shifted or swapped block shows up.
+///
+/// The step is written out rather than called ([`step`], one round of
+/// `proto::compute`): this runs for every 8 bytes of every raw message, in
+/// the load generator's hot path. A test holds the two to the same stream.
 pub fn fill_pattern(seed: u64, buf: &mut [u8]) {
     let mut x = splitmix64(seed) | 1;
     for chunk in buf.chunks_mut(8) {
@@ -193,13 +197,14 @@ pub struct ComputeCheck {
     matrix: Option<Box<[u64; 64]>>,
 }
 
+/// What `proto::compute` xors the id with before its rounds.
 const SEED_MASK: u64 = 0x9E37_79B9_7F4A_7C15;
 
-fn step(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
+/// One xorshift64 step: one round of `proto::compute` (which starts from
+/// `id ^ SEED_MASK`, undone here), so that the server's COMPUTE and this
+/// check are one implementation.
+fn step(x: u64) -> u64 {
+    proto::compute(x ^ SEED_MASK, 1)
 }
 
 fn apply(m: &[u64; 64], mut v: u64) -> u64 {
@@ -308,6 +313,18 @@ mod tests {
         assert_eq!(fa.payload, echo_for_id(request_id(3, 0), &pattern));
         // Every 8-byte word differs, not only the first.
         assert!(fa.payload.chunks(8).zip(fb.payload.chunks(8)).all(|(x, y)| x != y));
+    }
+
+    /// The pattern's stream is `proto::compute`'s xorshift, step by step.
+    #[test]
+    fn the_pattern_steps_as_compute_does() {
+        let mut buf = [0u8; 64];
+        fill_pattern(9, &mut buf);
+        let mut x = splitmix64(9) | 1;
+        for chunk in buf.chunks(8) {
+            x = step(x);
+            assert_eq!(chunk, &x.to_le_bytes()[..]);
+        }
     }
 
     #[test]
