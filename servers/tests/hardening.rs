@@ -431,8 +431,8 @@ fn random_frames(model: &str, t: &Tally) {
         for n in 0..300u64 {
             let id = seed << 32 | n;
             let method = [0, 1, 1, 2, 2, 3, 3, 4, 5, 255][rng.below(10) as usize];
-            let status = if rng.below(6) == 0 { rng.next() as u8 } else { 0 };
-            let reserved = if rng.below(6) == 0 { rng.next() as u16 } else { 0 };
+            let status = if rng.below(6) == 0 { rng.next_u64() as u8 } else { 0 };
+            let reserved = if rng.below(6) == 0 { rng.next_u64() as u16 } else { 0 };
             let len = match rng.below(5) {
                 0 => 0,
                 1 | 2 => 4,
