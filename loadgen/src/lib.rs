@@ -6,8 +6,11 @@ pub mod charts;
 pub mod check;
 pub mod env;
 pub mod export;
+pub mod files;
 pub mod floor;
+pub mod fmt;
 pub mod merge;
+pub mod models;
 pub mod netlab;
 pub mod procstat;
 pub mod reliability;
@@ -15,3 +18,5 @@ pub mod report;
 pub mod result;
 pub mod run;
 pub mod sweep;
+#[cfg(test)]
+mod testdata;

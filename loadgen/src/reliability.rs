@@ -24,18 +24,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::files::write_atomic;
 use crate::report::update_generated;
-use crate::sweep::summary::write_atomic;
 
 /// The name of the generated region in REPORT.md.
 pub const REGION: &str = "reliability";
 
 /// The environment variable that tells the hardening tests where to record.
 pub const DIR_ENV: &str = "IOMODELS_RELIABILITY_DIR";
-
-/// Models in the order the rest of the project shows them; others follow
-/// alphabetically (`loadgen` for the load generator's own cases).
-const MODEL_ORDER: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"];
 
 /// Render the Reliability table from the hardening tests' records.
 #[derive(Clone, Debug, clap::Args)]
@@ -116,12 +112,48 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Record>> {
     Ok(records)
 }
 
+/// Models in reading order ([`crate::models::rank`]); others follow
+/// alphabetically (`loadgen` for the load generator's own cases).
 fn model_rank(model: &str) -> (usize, String) {
-    (MODEL_ORDER.iter().position(|m| *m == model).unwrap_or(MODEL_ORDER.len()), model.to_string())
+    crate::models::rank(model)
 }
 
 /// The markdown: the table, then the failures, then what each run measured.
 pub fn render(records: &[Record]) -> String {
+    let mut out = table(records);
+    let tried = records.len();
+    let survived = records.iter().filter(|r| r.survived).count();
+    let lost: u64 = records.iter().map(|r| r.answers_lost).sum();
+    let _ = writeln!(
+        out,
+        "\n{survived} of {tried} (case, model) runs survived every check; {lost} answers lost in all. \
+         \"yes\": every check of the case held; **no**: see below; –: not tried."
+    );
+    let failed: Vec<&Record> = records.iter().filter(|r| !r.survived).collect();
+    if !failed.is_empty() {
+        out.push_str("\nFailures:\n\n");
+        for r in failed {
+            let _ = writeln!(
+                out,
+                "- **{} / {}** ({} answers lost): {}  \n  rerun: `{}`",
+                r.case,
+                r.model,
+                r.answers_lost,
+                one_line(&r.detail),
+                r.command
+            );
+        }
+    }
+    out.push_str("\n<details><summary>What each run measured</summary>\n\n");
+    for r in records {
+        let _ = writeln!(out, "- {} / {}: {}", r.case, r.model, one_line(&r.detail));
+    }
+    out.push_str("\n</details>\n");
+    out
+}
+
+/// One row per case, one column per model (in reading order): survived or not.
+fn table(records: &[Record]) -> String {
     let models: Vec<String> = {
         let set: BTreeSet<(usize, String)> = records.iter().map(|r| model_rank(&r.model)).collect();
         set.into_iter().map(|(_, m)| m).collect()
@@ -130,7 +162,6 @@ pub fn render(records: &[Record]) -> String {
     for r in records {
         cases.entry(r.case.as_str()).or_default().push(r);
     }
-
     let mut out = String::from("| case | models tried |");
     for m in &models {
         let _ = write!(out, " {m} |");
@@ -152,37 +183,6 @@ pub fn render(records: &[Record]) -> String {
         let commands: Vec<&str> = rows.iter().map(|r| r.command.as_str()).collect();
         let _ = writeln!(out, " {lost} | `{}` |", case_command(&commands));
     }
-
-    let tried = records.len();
-    let survived = records.iter().filter(|r| r.survived).count();
-    let lost: u64 = records.iter().map(|r| r.answers_lost).sum();
-    let _ = writeln!(
-        out,
-        "\n{survived} of {tried} (case, model) runs survived every check; {lost} answers lost in all. \
-         \"yes\": every check of the case held; **no**: see below; –: not tried."
-    );
-
-    let failed: Vec<&Record> = records.iter().filter(|r| !r.survived).collect();
-    if !failed.is_empty() {
-        out.push_str("\nFailures:\n\n");
-        for r in failed {
-            let _ = writeln!(
-                out,
-                "- **{} / {}** ({} answers lost): {}  \n  rerun: `{}`",
-                r.case,
-                r.model,
-                r.answers_lost,
-                one_line(&r.detail),
-                r.command
-            );
-        }
-    }
-
-    out.push_str("\n<details><summary>What each run measured</summary>\n\n");
-    for r in records {
-        let _ = writeln!(out, "- {} / {}: {}", r.case, r.model, one_line(&r.detail));
-    }
-    out.push_str("\n</details>\n");
     out
 }
 

@@ -35,8 +35,9 @@ use anyhow::{bail, Context};
 
 use crate::charts;
 use crate::export::{self, markdown, Exporter};
-use crate::sweep::env::{load_floor, SweepFloor};
-use crate::sweep::summary::{write_atomic, Summary};
+use crate::files::write_atomic;
+use crate::sweep::env_json::{load_floor, SweepFloor};
+use crate::sweep::summary::Summary;
 
 /// Redraw charts and tables from a sweep's saved results.
 #[derive(Clone, Debug, clap::Args)]
@@ -115,7 +116,7 @@ fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<S
     match name {
         "floor" => return floor.map(markdown::floor_table),
         "performance" => {
-            let ran = summary.scenarios.iter().any(|s| s == markdown::SATURATE);
+            let ran = summary.scenarios.iter().any(|s| s == crate::sweep::targets::SATURATE);
             return ran.then(|| markdown::performance_table(summary, floor));
         }
         _ => {}
@@ -133,7 +134,7 @@ fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<S
     if let Some(ladder) = name.strip_suffix("-rungs").filter(|s| summary.is_ladder(s)) {
         return Some(markdown::rung_table(summary, ladder));
     }
-    if let Some(mix) = name.strip_suffix("-methods").filter(|s| markdown::delay_us(summary, s).is_some()) {
+    if let Some(mix) = name.strip_suffix("-methods").filter(|s| summary.delay_us(s).is_some()) {
         return Some(markdown::method_table(summary, mix));
     }
     let scenario = name.strip_suffix("-peers")?;
@@ -205,7 +206,7 @@ pub fn update_generated(text: &str, generate: impl Fn(&str) -> Option<String>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     const DOC: &str = "# Report\n\nProse before.\n\n<!-- BEGIN GENERATED: echo-saturate -->\nold table\n<!-- END GENERATED: echo-saturate -->\n\nProse between.\n<!-- BEGIN GENERATED: backend-delay -->\nkeep me\n<!-- END GENERATED: backend-delay -->\nProse after.\n";
 
@@ -249,7 +250,9 @@ mod tests {
     fn regions_come_from_the_summary() {
         let summary = testdata::summary();
         assert!(region(&summary, None, "echo-saturate").unwrap().contains("| pool | 1000 |"));
-        assert!(region(&summary, None, "echo-saturate-peers").unwrap().starts_with("| conns | figure | mio-multi"));
+        assert!(region(&summary, None, "echo-saturate-peers")
+            .unwrap()
+            .starts_with("| conns | figure | mio-single | mio-multi"));
         assert_eq!(region(&summary, None, "cpu-work"), None);
         assert_eq!(region(&summary, None, "cpu-work-peers"), None);
         let attribution = region(&summary, None, "echo-saturate-cpu-attribution").unwrap();

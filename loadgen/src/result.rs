@@ -1,9 +1,14 @@
 //! What one `loadgen run` measured: the record that the sweep, the charts,
 //! the report and the regression check all read.
 //!
-//! Every figure is measured, never derived from a setting: a field that a
-//! run could not measure is `None`, not zero. Times are microseconds unless
-//! the name says otherwise.
+//! Every figure is measured, never derived from a setting. A figure that
+//! only some runs can measure is an `Option`, `None` where this run could
+//! not (the server's counters without `--admin`, the per-CPU times where
+//! /proc/stat could not be read). A figure every run has is a number, and
+//! `0` where there was nothing to measure: a run that never started its
+//! load, a window without answers, a per-request cost with no request to
+//! divide by. `failure` or a note then says why. Times are microseconds
+//! unless the name says otherwise.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +18,7 @@ pub struct RunResult {
     /// The arguments, as given (so a reader can rerun it).
     pub args: Vec<String>,
     pub env: Env,
-    pub connections: Connections,
+    pub connections: ConnectionFigures,
     /// Seconds of the measured window (after warm-up), as actually elapsed.
     pub window_s: f64,
     pub counts: Counts,
@@ -73,6 +78,13 @@ pub struct RunResult {
     pub notes: Vec<String>,
 }
 
+impl RunResult {
+    /// ECHO's own latency, if the run kept it apart (a mix of methods).
+    pub fn echo_latency(&self) -> Option<&Latency> {
+        self.latency_by_method.get("ECHO")
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Env {
     pub kernel: String,
@@ -84,7 +96,7 @@ pub struct Env {
     pub server_cpus: Option<Vec<usize>>,
     pub git_rev: String,
     /// `git status --porcelain` printed something outside `results/`
-    /// (untracked files included; see `env::GitState`); `None` when unknown
+    /// (untracked files included; see `crate::env::GitState`); `None` when unknown
     /// (no git, no checkout).
     #[serde(default)]
     pub git_dirty: Option<bool>,
@@ -97,7 +109,7 @@ pub struct Env {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Connections {
+pub struct ConnectionFigures {
     pub requested: u64,
     pub established: u64,
     pub failed: u64,

@@ -10,8 +10,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fake_framed, freeze, run, text, Fake, Server};
+use common::{fake_framed, freeze, run, text, words, Fake};
 use loadgen::result::RunResult;
+use testkit::Server;
 
 /// `answered + timed out + in flight at the end + unsent = scheduled`, and
 /// the scheduled count is the rate times the window, within 1%.
@@ -39,22 +40,9 @@ fn assert_accounted(r: &RunResult, rate: f64, window_s: f64) {
 fn unserved_connections_are_counted_unsent_and_fail_the_run() {
     let server = Server::start("pool", &["--threads", "50"]);
     let target = server.data.to_string();
-    let args = [
-        "--target",
-        &target,
-        "-c",
-        "100",
-        "--rate",
-        "1000",
-        "--warmup",
-        "1s",
-        "--duration",
-        "6s",
-        "--timeout",
-        "1s",
-        "--connect-timeout",
-        "1s",
-    ];
+    let args = words(&format!(
+        "--target {target} -c 100 --rate 1000 --warmup 1s --duration 6s --timeout 1s --connect-timeout 1s"
+    ));
     let (out, r) = run(&args);
     let r = r.unwrap_or_else(|| panic!("no JSON\n{}", text(&out)));
     assert!(!out.status.success(), "{}", text(&out));
@@ -157,22 +145,9 @@ fn error_statuses_fail_unless_expected() {
 fn raw_mode_counts_messages_not_reads() {
     let server = Server::start("mio-single", &["--protocol", "raw"]);
     let (target, admin) = (server.data.to_string(), server.admin.unwrap().to_string());
-    let args = [
-        "--target",
-        &target,
-        "--admin",
-        &admin,
-        "--protocol",
-        "raw",
-        "--size",
-        "262144",
-        "-c",
-        "2",
-        "--warmup",
-        "200ms",
-        "--duration",
-        "1s",
-    ];
+    let args = words(&format!(
+        "--target {target} --admin {admin} --protocol raw --size 262144 -c 2 --warmup 200ms --duration 1s"
+    ));
     let (out, r) = run(&args);
     let r = r.unwrap_or_else(|| panic!("no JSON\n{}", text(&out)));
     assert!(r.failure.is_none(), "{}", text(&out));

@@ -52,6 +52,17 @@ fn check(results: &Path, extra: &[&str]) -> Output {
         .expect("run loadgen check")
 }
 
+/// `loadgen baseline --results DIR... --out OUT`, which must succeed.
+fn make_baseline(results: &[&Path], out: &Path) {
+    let mut cmd = Command::new(LOADGEN);
+    cmd.arg("baseline");
+    for dir in results {
+        cmd.arg("--results").arg(dir);
+    }
+    let run = cmd.arg("--out").arg(out).stdin(Stdio::null()).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+}
+
 fn regressed_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("REGRESSED ")).map(String::from).collect()
 }
@@ -61,9 +72,9 @@ fn regressed_lines(out: &Output) -> Vec<String> {
 fn alter(summary: &mut Value, scenario: Option<&str>, model: &str, level: Option<u64>, f: impl Fn(&mut Value)) {
     let mut hits = 0;
     for r in summary["records"].as_array_mut().unwrap() {
-        let matches = scenario.map_or(true, |s| r["scenario"] == s)
+        let matches = scenario.is_none_or(|s| r["scenario"] == s)
             && r["model"] == model
-            && level.map_or(true, |l| r["level"].as_u64() == Some(l));
+            && level.is_none_or(|l| r["level"].as_u64() == Some(l));
         if matches {
             f(&mut r["result"]);
             hits += 1;
@@ -179,7 +190,9 @@ fn halved_throughput_fails_naming_the_ratio() {
 fn a_costlier_load_generator_fails() {
     let tmp = temp_dir("loadgen");
     let mut s = fixture_summary();
-    for model in ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"] {
+    // Every model of the fixture sweep.
+    let models: Vec<String> = serde_json::from_value(s["models"].clone()).unwrap();
+    for model in &models {
         alter(&mut s, Some("echo-saturate"), model, None, |r| scale(&mut r["loadgen"]["cpu_us_per_req"], 1.6));
     }
     write_sweep(&tmp, &s);
@@ -259,7 +272,7 @@ fn event_loops_switching_like_threads_break_the_argument() {
 fn reruns_forgive_noise_but_never_wrong_answers() {
     let baseline = Baseline::load(&fixtures().join("baseline.json")).unwrap();
     let clean: Summary = serde_json::from_value(fixture_summary()).unwrap();
-    assert!(evaluate(&baseline, &[clean.clone()]).passed());
+    assert!(evaluate(&baseline, std::slice::from_ref(&clean)).passed());
 
     // Tiny context-switch counts doubling are below the 0.05 cs/req floor.
     let mut tiny = fixture_summary();
@@ -272,7 +285,7 @@ fn reruns_forgive_noise_but_never_wrong_answers() {
     let mut stalled = fixture_summary();
     alter(&mut stalled, Some("echo-saturate"), "mio-single", Some(200), |r| scale(&mut r["throughput_rps"], 0.01));
     let stalled: Summary = serde_json::from_value(stalled).unwrap();
-    let alone = evaluate(&baseline, &[stalled.clone()]);
+    let alone = evaluate(&baseline, std::slice::from_ref(&stalled));
     assert!(!alone.passed());
     assert_eq!(alone.suspects().into_iter().collect::<Vec<_>>(), [("echo-saturate".to_string(), 200)]);
     let both = evaluate(&baseline, &[stalled.clone(), clean.clone()]);
@@ -340,15 +353,7 @@ fn models_not_built_are_skipped_but_failed_runs_fail() {
 fn the_committed_fixture_baseline_is_what_loadgen_baseline_makes() {
     let tmp = temp_dir("rebuild");
     let out = tmp.join("baseline.json");
-    let run = Command::new(LOADGEN)
-        .args(["baseline", "--results"])
-        .arg(fixtures())
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run));
+    make_baseline(&[&fixtures()], &out);
     let made = Baseline::load(&out).unwrap();
     let committed = Baseline::load(&fixtures().join("baseline.json")).unwrap();
     assert_eq!(made.figures, committed.figures);
@@ -368,17 +373,7 @@ fn tolerances_follow_the_spread_of_the_sweeps() {
     alter(&mut s, Some("echo-saturate"), "tokio", Some(1000), |r| scale(&mut r["server"]["cpu_us_per_req"], 1.5));
     write_sweep(&b, &s);
     let out = tmp.join("baseline.json");
-    let run = Command::new(LOADGEN)
-        .args(["baseline", "--results"])
-        .arg(&a)
-        .arg("--results")
-        .arg(&b)
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run));
+    make_baseline(&[&a, &b], &out);
     let made = Baseline::load(&out).unwrap();
     let f = made.figure("echo-saturate tokio c1000 server CPU µs/req").unwrap();
     assert_eq!(f.samples.len(), 2);

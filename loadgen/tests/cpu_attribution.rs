@@ -10,6 +10,7 @@ mod common;
 use serde_json::Value;
 
 use common::*;
+use testkit::{servers_bin, Server};
 
 fn f(v: &Value, path: &str) -> f64 {
     path.split('.').fold(v, |v, k| &v[k]).as_f64().unwrap_or_else(|| panic!("no number at {path}"))
@@ -31,20 +32,8 @@ fn machine_cpus() -> Vec<String> {
 fn a_run_reports_both_sides_together_and_every_cpu() {
     let server = Server::start("thread-per-conn", &[]);
     let (target, admin) = (server.data.to_string(), server.admin.expect("admin port").to_string());
-    let (out, r) = run(&[
-        "--target",
-        &target,
-        "--admin",
-        &admin,
-        "-c",
-        "32",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "2",
-        "--server-cpus",
-        "0",
-    ]);
+    let (out, r) =
+        run(&words(&format!("--target {target} --admin {admin} -c 32 --warmup 0.5 --duration 2 --server-cpus 0")));
     assert!(out.status.success(), "{}", text(&out));
     let v = serde_json::to_value(r.expect("a result")).unwrap();
     let answered = f(&v, "counts.ok") + f(&v, "counts.errors");
@@ -121,14 +110,11 @@ fn a_run_reports_both_sides_together_and_every_cpu() {
 fn a_sweep_cell_labels_each_side_and_exports_the_figures() {
     let out = tempdir().join("sweep");
     let servers = servers_bin();
-    #[rustfmt::skip]
-    let args = [
-        "sweep", "--models", "mio-single", "--levels", "20", "--scenario", "echo-saturate",
-        "--warmup", "0.2s", "--duration", "1s", "--no-floor",
-        "--out", out.to_str().unwrap(), "--servers-bin", servers.to_str().unwrap(),
-    ];
+    let mut args =
+        words("sweep --models mio-single --levels 20 --scenario echo-saturate --warmup 0.2s --duration 1s --no-floor");
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
     let sweep = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
+        .args(&args)
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run loadgen sweep");

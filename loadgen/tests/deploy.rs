@@ -17,8 +17,6 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-mod common;
-
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
@@ -145,7 +143,7 @@ fn the_server_is_reached_through_its_service() {
     assert_eq!(&deployment["spec"]["selector"]["matchLabels"], &service["spec"]["selector"]);
     let c = container(deployment);
     let args = strings(&c["args"]);
-    assert!(loadgen::sweep::MODELS.contains(&args[0].as_str()), "{} is a model", args[0]);
+    assert!(loadgen::models::known(&args[0]).is_some(), "{} is a model", args[0]);
     for (flag, port_name, port) in [("--addr", "data", 7000), ("--admin", "admin", 7001)] {
         assert_eq!(after(&args, flag), format!("0.0.0.0:{port}"));
         let declared = c["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == port_name).unwrap();
@@ -195,7 +193,7 @@ fn the_flags_in_the_files_are_the_binaries_flags() {
         }
     }
     let server = strings(&container(find(&all, "Deployment", "iomodels-server"))["args"]);
-    let out = Command::new(common::servers_bin()).args([&server[0], "--help"]).output().unwrap();
+    let out = Command::new(testkit::servers_bin()).args([&server[0], "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     for flag in server.iter().filter(|a| a.starts_with('-')) {
         assert!(takes(&text, flag), "servers {} has no {flag}:\n{text}", server[0]);

@@ -27,9 +27,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{closed_port, servers_bin, tempdir, FakeEcho, Server, TRIES};
+use common::{closed_port, tempdir, words, FakeEcho, TRIES};
 use loadgen::reliability::Record;
 use loadgen::result::RunResult;
+use testkit::{Problems, Rng, Server};
 
 // ------------------------------------------------------------ harness
 
@@ -51,7 +52,12 @@ impl Outcome {
 
 /// Run `loadgen ARGS...`, killing it after `bound`. When `json` is given,
 /// `--json FILE` is added and the file read back afterwards.
-fn loadgen(args: &[&str], json: Option<&Path>, bound: Duration, during: impl FnOnce()) -> Outcome {
+fn loadgen<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    json: Option<&Path>,
+    bound: Duration,
+    during: impl FnOnce(),
+) -> Outcome {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(path) = json {
@@ -85,52 +91,18 @@ fn loadgen(args: &[&str], json: Option<&Path>, bound: Duration, during: impl FnO
     Outcome { code, elapsed, stderr, json }
 }
 
-/// Everything a case found wrong, so one run reports all of it.
-///
-/// Bounds on elapsed time are kept apart (`slow`): a hang or a stall
-/// repeats, a loaded machine's slow moment does not, so a case that fails
-/// on time alone is run again ([`recorded`], up to [`TRIES`] times, as
-/// `common::within` does).
-#[derive(Default)]
-struct Problems {
-    found: Vec<String>,
-    slow: Vec<String>,
-}
-
-impl Problems {
-    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
-        if !ok {
-            self.found.push(what());
-        }
-    }
-
-    /// A bound on elapsed time (see the type).
-    fn check_time(&mut self, ok: bool, what: impl FnOnce() -> String) {
-        if !ok {
-            self.slow.push(what());
-        }
-    }
-
-    fn push(&mut self, what: impl Into<String>) {
-        self.found.push(what.into());
-    }
-
-    /// `other`'s problems as well, each prefixed with `prefix: `.
-    fn absorb(&mut self, other: Problems, prefix: &str) {
-        self.found.extend(other.found.into_iter().map(|e| format!("{prefix}: {e}")));
-        self.slow.extend(other.slow.into_iter().map(|e| format!("{prefix}: {e}")));
-    }
-
-    fn count(&self) -> usize {
-        self.found.len() + self.slow.len()
-    }
-
-    fn all(&self) -> String {
-        self.found.iter().chain(&self.slow).cloned().collect::<Vec<_>>().join("; ")
-    }
-
+/// The checks of this file beyond [`Problems`]' own (bounds on elapsed
+/// time are kept apart there: a case that fails on time alone is run again,
+/// [`recorded`], up to [`TRIES`] times, as `common::within` does).
+trait LoadgenChecks {
     /// The checks every bad situation shares: it ended in time, non-zero,
     /// without a panic, and its message names each of `names`.
+    fn clear_failure(&mut self, o: &Outcome, names: &[&str]);
+    /// `lost` answers where `expected` were due to be lost, for `why`.
+    fn check_lost(&mut self, lost: u64, expected: std::ops::RangeInclusive<u64>, why: &str);
+}
+
+impl LoadgenChecks for Problems {
     fn clear_failure(&mut self, o: &Outcome, names: &[&str]) {
         self.check_time(!o.hung(), || format!("still running after {:?}: a hang", o.elapsed));
         self.check(o.code != Some(0), || "exited 0".into());
@@ -140,14 +112,13 @@ impl Problems {
         }
     }
 
-    /// `lost` answers where `expected` were due to be lost, for `why`.
     fn check_lost(&mut self, lost: u64, expected: std::ops::RangeInclusive<u64>, why: &str) {
         self.check(expected.contains(&lost), || format!("{lost} answers lost, expected {expected:?}: {why}"));
     }
 }
 
 /// What one try of a case found and measured.
-struct Verdict {
+struct Finding {
     problems: Problems,
     detail: String,
     /// Requests sent and never answered, as measured ([`answers_lost`], or
@@ -171,7 +142,7 @@ fn requests_sent(r: &RunResult) -> u64 {
 
 /// Run a case (again while it fails on time alone), record it for the
 /// Reliability table, then let its verdict stand.
-fn recorded(case: &str, model: &str, test_path: &str, mut f: impl FnMut() -> Verdict) {
+fn recorded(case: &str, model: &str, test_path: &str, mut f: impl FnMut() -> Finding) {
     let mut slow_tries = Vec::new();
     let result = loop {
         match panic::catch_unwind(AssertUnwindSafe(&mut f)) {
@@ -207,19 +178,6 @@ fn recorded(case: &str, model: &str, test_path: &str, mut f: impl FnMut() -> Ver
         Ok(v) => assert!(v.problems.count() == 0, "{case} / {model}: {}{retried}", v.problems.all()),
         Err(p) => panic::resume_unwind(p),
     }
-}
-
-/// xorshift64 bytes, reproducible from a seed.
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// A misbehaving server: what it does with each connection it accepts.
@@ -266,7 +224,7 @@ fn serve_badly(mut conn: TcpStream, how: Misbehaviour, n: u64) {
             thread::spawn(move || while matches!(reader.read(&mut chunk), Ok(k) if k > 0) {});
             let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
             for k in 0..256u64 {
-                if conn.write_all(&random_bytes(16 * 1024, seed ^ n << 20 ^ k)).is_err() {
+                if conn.write_all(&Rng::new(seed ^ n << 20 ^ k).bytes(16 * 1024)).is_err() {
                     return;
                 }
             }
@@ -276,51 +234,13 @@ fn serve_badly(mut conn: TcpStream, how: Misbehaviour, n: u64) {
 
 // ------------------------------------------------ the server dies or freezes
 
-/// One test per server model, named `MODULE::MODEL`.
-macro_rules! per_model {
-    ($case:ident) => {
-        mod $case {
-            #[test]
-            fn thread_per_conn() {
-                super::$case("thread-per-conn")
-            }
-            #[test]
-            fn pool() {
-                super::$case("pool")
-            }
-            #[test]
-            fn mio_single() {
-                super::$case("mio-single")
-            }
-            #[test]
-            fn mio_multi() {
-                super::$case("mio-multi")
-            }
-            #[test]
-            fn tokio() {
-                super::$case("tokio")
-            }
-            #[test]
-            fn uring() {
-                super::$case("uring")
-            }
-            /// Only when the servers binary was built with the libevent feature.
-            #[test]
-            fn libevent() {
-                if super::has_model("libevent") {
-                    super::$case("libevent")
-                } else {
-                    println!("note: the servers binary has no libevent model; nothing to test");
-                }
-            }
-        }
-    };
-}
+// One test per server model, named `server_killed_mid_run::MODEL`.
+testkit::per_model!(server_killed_mid_run);
 
-per_model!(server_killed_mid_run);
-
-fn has_model(model: &str) -> bool {
-    Command::new(servers_bin()).args([model, "--help"]).output().is_ok_and(|o| o.status.success())
+/// Every model the servers binary offers is killed mid-run above.
+#[test]
+fn every_model_is_killed_mid_run() {
+    testkit::assert_every_offered_model_runs_every_case();
 }
 
 /// SIGKILL the server 1 s into a 10 s run: the load generator ends within
@@ -336,22 +256,9 @@ fn server_killed_mid_run(model: &str) {
         let mut server = Server::start(model, &[]);
         let (target, admin) = (server.data.to_string(), server.admin.unwrap().to_string());
         let json = tempdir().join("killed.json");
-        let args = [
-            "run",
-            "--target",
-            &target,
-            "--admin",
-            &admin,
-            "-c",
-            &CONNECTIONS.to_string(),
-            "--warmup",
-            "0",
-            "--duration",
-            "10",
-            "--timeout",
-            "1s",
-            "--quiet",
-        ];
+        let args = words(&format!(
+            "run --target {target} --admin {admin} -c {CONNECTIONS} --warmup 0 --duration 10 --timeout 1s --quiet"
+        ));
         let mut killed_at = Duration::ZERO;
         let started = Instant::now();
         let o = loadgen(&args, Some(&json), Duration::from_secs(20), || {
@@ -384,7 +291,7 @@ fn server_killed_mid_run(model: &str) {
         }
         let detail =
             format!("killed at {killed_at:?}, loadgen ended {after_kill:?} later (exit {:?}); {measured}", o.code);
-        Verdict { problems: p, detail, lost }
+        Finding { problems: p, detail, lost }
     });
 }
 
@@ -400,22 +307,9 @@ fn server_frozen_mid_run() {
         let (target, admin) = (server.data.to_string(), server.admin.unwrap().to_string());
         let pid = server.child.id() as i32;
         let json = tempdir().join("frozen.json");
-        let args = [
-            "run",
-            "--target",
-            &target,
-            "--admin",
-            &admin,
-            "-c",
-            &CONNECTIONS.to_string(),
-            "--warmup",
-            "0",
-            "--duration",
-            "3",
-            "--timeout",
-            "500ms",
-            "--quiet",
-        ];
+        let args = words(&format!(
+            "run --target {target} --admin {admin} -c {CONNECTIONS} --warmup 0 --duration 3 --timeout 500ms --quiet"
+        ));
         let o = loadgen(&args, Some(&json), Duration::from_secs(20), || {
             thread::sleep(Duration::from_millis(500));
             unsafe { libc::kill(pid, libc::SIGSTOP) };
@@ -441,7 +335,7 @@ fn server_frozen_mid_run() {
         p.check(matches!(&o.json, Some(Ok(r)) if r.failure.is_some()), || json_state.clone());
         let detail =
             format!("ended after {:?}, exit {:?}; {json_state}; stderr {:?}", o.elapsed, o.code, o.stderr.trim());
-        Verdict { problems: p, detail, lost }
+        Finding { problems: p, detail, lost }
     });
 }
 
@@ -461,7 +355,7 @@ enum Owed<'a> {
 /// `loadgen run` at a bad target (or admin port), with a short run: a
 /// clear error naming `flag` and the address, no hang, no panic, and the
 /// answers lost that `owed` says.
-fn bad_target(target: SocketAddr, admin: Option<SocketAddr>, flag: &str, owed: Owed) -> Verdict {
+fn bad_target(target: SocketAddr, admin: Option<SocketAddr>, flag: &str, owed: Owed) -> Finding {
     const CONNECTIONS: u64 = 4;
     let (t, a, c) = (target.to_string(), admin.map(|a| a.to_string()), CONNECTIONS.to_string());
     let mut args = vec!["run", "--target", &t, "-c", &c, "--warmup", "0", "--duration", "2", "--timeout", "500ms"];
@@ -500,7 +394,7 @@ fn bad_target(target: SocketAddr, admin: Option<SocketAddr>, flag: &str, owed: O
             (sent, format!("refused before the load: {sent} sent, the data port received {received}"))
         }
     };
-    Verdict {
+    Finding {
         problems: p,
         detail: format!("exit {:?} after {:?}; {measured}: {}", o.code, o.elapsed, o.stderr.trim()),
         lost,
@@ -554,7 +448,7 @@ fn target_streams_random_bytes() {
             details.push(format!("seed {seed}: {}", v.detail));
             lost += v.lost;
         }
-        Verdict { problems: all, detail: details.join(" / "), lost }
+        Finding { problems: all, detail: details.join(" / "), lost }
     });
 }
 
@@ -690,7 +584,7 @@ fn nonsense_flags_are_refused() {
             "{} of {n} nonsense flag combinations refused naming their flags, before connecting (nothing sent)",
             n - p.count().min(n)
         );
-        Verdict { problems: p, detail, lost: 0 }
+        Finding { problems: p, detail, lost: 0 }
     });
 }
 
@@ -718,6 +612,6 @@ fn unwritable_outputs_are_named() {
             p.absorb(one, &format!("{flag} {path}"));
             seen.push(format!("{flag}: exit {:?} after {:?}, {received} requests received", o.code, o.elapsed));
         }
-        Verdict { problems: p, detail: format!("into a missing directory: {}", seen.join(", ")), lost: 0 }
+        Finding { problems: p, detail: format!("into a missing directory: {}", seen.join(", ")), lost: 0 }
     });
 }

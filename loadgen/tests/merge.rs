@@ -14,6 +14,7 @@ use common::*;
 use loadgen::merge::part::{decode, encode};
 use loadgen::run::histo::{self, Hist};
 use serde_json::{json, Value};
+use testkit::Server;
 
 /// `n` latencies (µs) from a xorshift stream: a body around `scale` and a
 /// tail up to 50× it, so that percentiles differ between parts.
@@ -53,6 +54,9 @@ struct Made<'a> {
     protocol: &'a str,
     workload: &'a str,
     cpu_us: (u64, u64),
+    /// The load generator's CPU use, in CPUs, and the host it ran on.
+    utilization: f64,
+    hostname: &'a str,
     failure: Option<&'a str>,
 }
 
@@ -69,6 +73,8 @@ impl Default for Made<'_> {
             protocol: "framed",
             workload: "echo=1 size=64 closed depth=1 think_us=0",
             cpu_us: (1000, 2000),
+            utilization: 0.5,
+            hostname: "h",
             failure: None,
         }
     }
@@ -83,7 +89,7 @@ fn write_part(dir: &Path, m: &Made) -> PathBuf {
     let value = json!({
         "args": ["loadgen", "run", "--tag", m.tag],
         "env": {"kernel": "k", "cpu_model": "c", "cores": 2, "loadgen_cpus": [1], "server_cpus": [0],
-                "git_rev": "r", "date": "d", "hostname": "h"},
+                "git_rev": "r", "date": "d", "hostname": m.hostname},
         "connections": {"requested": 100, "established": 100, "failed": 0, "connect_us": pct,
                         "never_served": 0, "first_answer_us": pct},
         "window_s": m.window_s,
@@ -94,7 +100,7 @@ fn write_part(dir: &Path, m: &Made) -> PathBuf {
         "latency_uncorrected": null,
         "latency_by_method": {"ECHO": histo::latency(m.echo)},
         "server": null,
-        "loadgen": {"cpu_us_per_req": 0.0, "user_us": m.cpu_us.0, "sys_us": m.cpu_us.1, "cpu_utilization": 0.5,
+        "loadgen": {"cpu_us_per_req": 0.0, "user_us": m.cpu_us.0, "sys_us": m.cpu_us.1, "cpu_utilization": m.utilization,
                     "rss_bytes": 1000, "max_rss_bytes": 2000, "threads": 3},
         "proc_stat": {"window_us": 5_000_000, "tick_us": 10_000, "busy_us_per_req": 1.0, "cpus": {
             "0": {"role": "server", "busy_us": 4_000_000, "user_us": 1, "system_us": 2, "irq_us": 0,
@@ -330,4 +336,33 @@ fn two_load_generators_started_together_merge() {
         assert!(own.lines().filter(|l| l.starts_with("Tag=")).all(|l| l.starts_with(&format!("Tag={tag},"))));
     }
     assert!(log.lines().any(|l| l.starts_with("0.")), "untagged sums: {log}");
+}
+
+/// Two load generators each half busy on the one CPU they share fill it:
+/// the merged run is load-generator bound though neither part was. On two
+/// hosts, or at a third busy each, it is not.
+#[test]
+fn parts_that_fill_their_shared_cpu_together_are_load_generator_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = samples(7, 1000, 100);
+    let h = hist_of(&all);
+    let bound = |a: (&str, f64), b: (&str, f64)| {
+        let sub = dir.path().join(format!("{}-{}-{}-{}", a.0, a.1, b.0, b.1));
+        std::fs::create_dir_all(&sub).unwrap();
+        let p0 = write_part(
+            &sub,
+            &Made { tag: "lg0", latency: &h, echo: &h, hostname: a.0, utilization: a.1, ..Made::default() },
+        );
+        let p1 = write_part(
+            &sub,
+            &Made { tag: "lg1", latency: &h, echo: &h, hostname: b.0, utilization: b.1, ..Made::default() },
+        );
+        let out = sub.join("all.json");
+        let run = merge(&[&out, &p0, &p1]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        read(&out)["loadgen_bound"].as_bool().unwrap()
+    };
+    assert!(bound(("h", 0.5), ("h", 0.5)), "one CPU, two halves: full");
+    assert!(!bound(("h", 0.3), ("h", 0.3)), "one CPU, two thirds: not full");
+    assert!(!bound(("a", 0.5), ("b", 0.5)), "two hosts, each half busy");
 }

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{servers_bin, tempdir, text};
+use common::{tempdir, text};
 use serde_json::Value;
+use testkit::servers_bin;
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 

@@ -98,22 +98,9 @@ fn files_are_what_their_readers_expect() {
     let dir = tempdir();
     let (hgrm, hlog) = (dir.join("run.hgrm"), dir.join("run.hlog"));
     let target = echo.addr.to_string();
-    let (out, result) = run(&[
-        "--target",
-        &target,
-        "-c",
-        "4",
-        "--warmup",
-        "0.2",
-        "--duration",
-        "2s",
-        "--server-cpus",
-        "0,2-3",
-        "--hgrm",
-        hgrm.to_str().unwrap(),
-        "--hlog",
-        hlog.to_str().unwrap(),
-    ]);
+    let mut args = words(&format!("--target {target} -c 4 --warmup 0.2 --duration 2s --server-cpus 0,2-3"));
+    args.extend([flag_path("--hgrm", &hgrm), flag_path("--hlog", &hlog)].concat());
+    let (out, result) = run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let r = result.unwrap();
     assert!(r.counts.ok > 0);

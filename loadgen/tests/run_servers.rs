@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use loadgen::result::RunResult;
+use testkit::Server;
 
 fn addrs(s: &Server) -> (String, String) {
     (s.data.to_string(), s.admin.expect("admin port").to_string())
@@ -25,26 +26,10 @@ fn assert_counts_add_up(r: &RunResult) {
 fn counts_add_up_and_stats_deltas_match() {
     let server = Server::start("thread-per-conn", &[]);
     let (target, admin) = addrs(&server);
-    let (out, r) = run(&[
-        "--target",
-        &target,
-        "--admin",
-        &admin,
-        "-c",
-        "16",
-        "--depth",
-        "2",
-        "--mix",
-        "echo=80,compute=10,delay=10",
-        "--delay-us",
-        "500",
-        "--rounds",
-        "5000",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "2",
-    ]);
+    let (out, r) = run(&words(&format!(
+        "--target {target} --admin {admin} -c 16 --depth 2 --mix \
+        echo=80,compute=10,delay=10 --delay-us 500 --rounds 5000 --warmup 0.5 --duration 2"
+    )));
     assert!(out.status.success(), "{}", stderr(&out));
     let r = r.unwrap();
     assert_counts_add_up(&r);
@@ -108,26 +93,10 @@ fn open_loop_corrects_for_coordinated_omission() {
     // latency (from their intended send times) shows it.
     let server = Server::start("thread-per-conn", &[]);
     let (target, admin) = addrs(&server);
-    let (out, r) = run(&[
-        "--target",
-        &target,
-        "--admin",
-        &admin,
-        "-c",
-        "4",
-        "--rate",
-        "400",
-        "--mix",
-        "echo=97,delay=3",
-        "--delay-us",
-        "200000",
-        "--timeout",
-        "5s",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "3",
-    ]);
+    let (out, r) = run(&words(&format!(
+        "--target {target} --admin {admin} -c 4 --rate 400 --mix echo=97,delay=3 \
+        --delay-us 200000 --timeout 5s --warmup 0.5 --duration 3"
+    )));
     assert!(out.status.success(), "{}", stderr(&out));
     let r = r.unwrap();
     assert_counts_add_up(&r);
@@ -144,22 +113,9 @@ fn open_loop_corrects_for_coordinated_omission() {
 fn two_thousand_connections() {
     let server = Server::start("mio-single", &[]);
     let (target, admin) = addrs(&server);
-    let (out, r) = run(&[
-        "--target",
-        &target,
-        "--admin",
-        &admin,
-        "-c",
-        "2000",
-        "--threads",
-        "2",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "2",
-        "--timeout",
-        "10s",
-    ]);
+    let (out, r) = run(&words(&format!(
+        "--target {target} --admin {admin} -c 2000 --threads 2 --warmup 0.5 --duration 2 --timeout 10s"
+    )));
     assert!(out.status.success(), "{}", stderr(&out));
     let r = r.unwrap();
     assert_eq!(r.connections.established, 2000);
@@ -176,22 +132,9 @@ fn two_thousand_connections() {
 fn raw_mode_checks_the_bytes() {
     let server = Server::start("thread-per-conn", &["--protocol", "raw"]);
     let (target, admin) = addrs(&server);
-    let (out, r) = run(&[
-        "--target",
-        &target,
-        "--admin",
-        &admin,
-        "--protocol",
-        "raw",
-        "--size",
-        "1000",
-        "-c",
-        "4",
-        "--warmup",
-        "0",
-        "--duration",
-        "1",
-    ]);
+    let (out, r) = run(&words(&format!(
+        "--target {target} --admin {admin} --protocol raw --size 1000 -c 4 --warmup 0 --duration 1"
+    )));
     assert!(out.status.success(), "{}", stderr(&out));
     let r = r.unwrap();
     assert!(r.counts.ok > 100, "{:?}", r.counts);
@@ -201,22 +144,10 @@ fn raw_mode_checks_the_bytes() {
     // A framed server is no raw echo: the frames that come back are not
     // the bytes sent.
     let framed = Server::start("thread-per-conn", &[]);
-    let (out, r) = run(&[
-        "--target",
-        &framed.data.to_string(),
-        "--protocol",
-        "raw",
-        "--size",
-        "64",
-        "-c",
-        "1",
-        "--warmup",
-        "0",
-        "--duration",
-        "1",
-        "--timeout",
-        "1s",
-    ]);
+    let (out, r) = run(&words(&format!(
+        "--target {} --protocol raw --size 64 -c 1 --warmup 0 --duration 1 --timeout 1s",
+        framed.data
+    )));
     assert!(!out.status.success());
     assert!(r.unwrap().counts.mismatches_total > 0);
 }
@@ -309,25 +240,10 @@ fn latency_is_reported_per_method() {
     let server = Server::start("mio-single", &[]);
     let (target, _) = addrs(&server);
     let hgrm = tempdir().join("mix.hgrm");
-    let hgrm_arg = hgrm.display().to_string();
-    let args = [
-        "--target",
-        &target,
-        "-c",
-        "20",
-        "--depth",
-        "4",
-        "--mix",
-        "echo=80,delay=20",
-        "--delay-us",
-        "20000",
-        "--warmup",
-        "200ms",
-        "--duration",
-        "1s",
-        "--hgrm",
-        &hgrm_arg,
-    ];
+    let mut args = words(&format!(
+        "--target {target} -c 20 --depth 4 --mix echo=80,delay=20 --delay-us 20000 --warmup 200ms --duration 1s"
+    ));
+    args.extend(["--hgrm".to_string(), hgrm.display().to_string()]);
     let (out, r) = run(&args);
     let r = r.unwrap_or_else(|| panic!("{}", stderr(&out)));
     assert!(r.failure.is_none(), "{}", stderr(&out));
@@ -351,20 +267,8 @@ fn think_time_spreads_the_connections_first_requests() {
     let target = addr.to_string();
     let think = Duration::from_millis(300);
     let think_us = think.as_micros().to_string();
-    let args = [
-        "--target",
-        &target,
-        "-c",
-        "20",
-        "--depth",
-        "4",
-        "--think-us",
-        &think_us,
-        "--warmup",
-        "500ms",
-        "--duration",
-        "300ms",
-    ];
+    let args =
+        words(&format!("--target {target} -c 20 --depth 4 --think-us {think_us} --warmup 500ms --duration 300ms"));
     let (out, r) = run(&args);
     let r = r.unwrap_or_else(|| panic!("{}", stderr(&out)));
     assert!(r.failure.is_none(), "{}", stderr(&out));

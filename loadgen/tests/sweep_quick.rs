@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use loadgen::sweep::summary::{Status, Summary};
+use loadgen::sweep::summary::{RunStatus, Summary};
 
 mod common;
-use common::{servers_bin, text};
+use common::{flag_path, text, words};
+use testkit::servers_bin;
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 
@@ -30,7 +31,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn loadgen(args: &[&str], cwd: &Path) -> Output {
+fn loadgen<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> Output {
     Command::new(LOADGEN).args(args).current_dir(cwd).stdin(Stdio::null()).output().expect("run loadgen")
 }
 
@@ -95,23 +96,9 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let servers = servers_bin();
     let tmp = temp_dir("tiny");
     let out = tmp.join("out");
-    let args = [
-        "sweep",
-        "--models",
-        "mio-single,thread-per-conn",
-        "--levels",
-        "50",
-        "--warmup",
-        "0.2s",
-        "--duration",
-        "0.5s",
-        "--repeat",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-        "--servers-bin",
-        servers.to_str().unwrap(),
-    ];
+    let mut args =
+        words("sweep --models mio-single,thread-per-conn --levels 50 --warmup 0.2s --duration 0.5s --repeat 2");
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
     let run = loadgen(&args, &tmp);
     assert!(run.status.success(), "{}", text(&run));
 
@@ -120,7 +107,7 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     assert_eq!(summary.scenarios, ["echo-saturate", "echo-paced"]);
     assert_eq!((summary.repeats, summary.records.len()), (2, 8));
     for r in &summary.records {
-        assert_eq!(r.status, Status::Ok, "{} {} {}: {:?}\n{}", r.scenario, r.model, r.level, r.failure, text(&run));
+        assert_eq!(r.status, RunStatus::Ok, "{} {} {}: {:?}\n{}", r.scenario, r.model, r.level, r.failure, text(&run));
         let result = r.result.as_ref().unwrap();
         assert_eq!(result.connections.established, r.level);
         assert!(result.throughput_rps > 0.0 && result.latency.count > 0);
@@ -191,7 +178,7 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
 
 /// env.json names the exact command, the git state and each binary's
 /// SHA-256, and every run's JSON names the loadgen that made it.
-fn check_provenance(env: &serde_json::Value, args: &[&str], servers: &Path, summary: &Summary) {
+fn check_provenance(env: &serde_json::Value, args: &[String], servers: &Path, summary: &Summary) {
     let command: Vec<&str> = env["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(command[0], LOADGEN);
     assert_eq!(command[1..], *args, "the exact command line");
@@ -338,34 +325,19 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
     .unwrap();
     Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
     let out = tmp.join("out");
-    let args = [
-        "sweep",
-        "--models",
-        "pool,mio-single",
-        "--levels",
-        "20",
-        "--scenario",
-        "echo-saturate",
-        "--warmup",
-        "0.1s",
-        "--duration",
-        "0.3s",
-        "--no-charts",
-        "--repeat",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--servers-bin",
-        fake.to_str().unwrap(),
-    ];
+    let mut args = words(
+        "sweep --models pool,mio-single --levels 20 --scenario echo-saturate --warmup 0.1s \
+        --duration 0.3s --no-charts --repeat 1",
+    );
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &fake)].concat());
     let run = loadgen(&args, &tmp);
     assert!(run.status.success(), "failed runs are results, not errors: {}", text(&run));
     let summary = Summary::load(&out).unwrap();
     let pool = summary.find("echo-saturate", "pool", 20).unwrap();
-    assert_eq!(pool.status, Status::Failed);
+    assert_eq!(pool.status, RunStatus::Failed);
     let why = pool.failure.as_deref().unwrap();
     assert!(why.contains("server did not start") && why.contains("cannot spawn worker threads"), "{why}");
-    assert_eq!(summary.find("echo-saturate", "mio-single", 20).unwrap().status, Status::Ok, "{}", text(&run));
+    assert_eq!(summary.find("echo-saturate", "mio-single", 20).unwrap().status, RunStatus::Ok, "{}", text(&run));
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(csv.lines().any(|l| l.starts_with("echo-saturate,pool,20,1,0,failed,server did not start")), "{csv}");
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
@@ -456,30 +428,11 @@ fn a_small_knee_ladder() {
     let tmp = temp_dir("knee");
     let sweep = |name: &str, slo: &str| {
         let out = tmp.join(name);
-        let args = [
-            "sweep",
-            "--scenario",
-            "knee",
-            "--models",
-            "mio-single",
-            "--levels",
-            "20",
-            "--rates",
-            "400,100,200",
-            "--slo",
-            slo,
-            "--warmup",
-            "0.2s",
-            "--duration",
-            "0.5s",
-            "--repeat",
-            "1",
-            "--no-floor",
-            "--out",
-            out.to_str().unwrap(),
-            "--servers-bin",
-            servers.to_str().unwrap(),
-        ];
+        let mut args = words(&format!(
+            "sweep --scenario knee --models mio-single --levels 20 --rates 400,100,200 \
+            --slo {slo} --warmup 0.2s --duration 0.5s --repeat 1 --no-floor"
+        ));
+        args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
         let run = loadgen(&args, &tmp);
         assert!(run.status.success(), "{}", text(&run));
         (out, run)
@@ -492,7 +445,7 @@ fn a_small_knee_ladder() {
     let rates: Vec<Option<f64>> = summary.records.iter().map(|r| r.offered_rps).collect();
     assert_eq!(rates, [Some(100.0), Some(200.0), Some(400.0)], "climbed in order: {}", text(&run));
     for r in &summary.records {
-        assert_eq!(r.status, Status::Ok, "{:?}: {:?}", r.offered_rps, r.failure);
+        assert_eq!(r.status, RunStatus::Ok, "{:?}: {:?}", r.offered_rps, r.failure);
         let x = r.result.as_ref().unwrap();
         let rate = r.offered_rps.unwrap();
         assert!(x.args.windows(2).any(|w| w == ["--rate", &rate.to_string()]), "{:?}", x.args);
@@ -550,33 +503,18 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
     let mut tries = Vec::new();
     for n in 0..3 {
         let out = tmp.join(format!("try-{n}"));
-        let args = [
-            "sweep",
-            "--scenario",
-            "multiplex,idle-10ms",
-            "--models",
-            "thread-per-conn,mio-single",
-            "--levels",
-            "20",
-            "--warmup",
-            "0.5s",
-            "--duration",
-            "1.5s",
-            "--repeat",
-            "1",
-            "--no-floor",
-            "--out",
-            out.to_str().unwrap(),
-            "--servers-bin",
-            servers.to_str().unwrap(),
-        ];
+        let mut args = words(
+            "sweep --scenario multiplex,idle-10ms --models thread-per-conn,mio-single --levels 20 \
+            --warmup 0.5s --duration 1.5s --repeat 1 --no-floor",
+        );
+        args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
         let run = loadgen(&args, &tmp);
         assert!(run.status.success(), "{}", text(&run));
         let summary = Summary::load(&out).unwrap();
         assert_eq!(summary.records.len(), 4, "{}", text(&run));
         let echo_p99 = |model: &str| {
             let r = summary.find("multiplex", model, 20).unwrap();
-            assert_eq!(r.status, Status::Ok, "{model}: {:?}", r.failure);
+            assert_eq!(r.status, RunStatus::Ok, "{model}: {:?}", r.failure);
             let x = r.result.as_ref().unwrap();
             assert!(x.args.windows(2).any(|w| w == ["--depth", "16"]), "{:?}", x.args);
             let delay = &x.latency_by_method["DELAY"];
@@ -595,7 +533,7 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
         check_charts(&out, &["multiplex", "idle-10ms"]);
         for model in ["thread-per-conn", "mio-single"] {
             let idle = summary.find("idle-10ms", model, 20).unwrap();
-            assert_eq!(idle.status, Status::Ok, "{model}: {:?}", idle.failure);
+            assert_eq!(idle.status, RunStatus::Ok, "{model}: {:?}", idle.failure);
             assert!(idle.result.as_ref().unwrap().server.is_some(), "the usual figures, the server's too");
         }
         tries.push(out_of_order);

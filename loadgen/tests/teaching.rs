@@ -69,7 +69,10 @@ fn parse_expect(line: &str) -> Option<(i32, Vec<String>)> {
 
 #[test]
 fn parse_expect_reads_the_exit_status_and_the_texts() {
-    assert_eq!(parse_expect(r#"<!-- expect: exit=1; "never served 4"; "fairness" -->"#), Some((1, vec!["never served 4".into(), "fairness".into()])));
+    assert_eq!(
+        parse_expect(r#"<!-- expect: exit=1; "never served 4"; "fairness" -->"#),
+        Some((1, vec!["never served 4".into(), "fairness".into()]))
+    );
     assert_eq!(parse_expect(r#"<!-- expect: exit=0 -->"#), Some((0, vec![])));
     assert_eq!(parse_expect(r#"<!-- expect: 0; "x" -->"#), None);
     assert_eq!(parse_expect(r#"<!-- expect: exit=0; x -->"#), None);
@@ -111,7 +114,11 @@ fn every_command_in_teaching_md_runs_and_prints_what_its_question_reads() {
         let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let missing: Vec<&String> = exercise.expect.iter().filter(|t| !printed.contains(t.as_str())).collect();
         if out.status.code() != Some(exercise.exit) || !missing.is_empty() {
-            failures.push(format!("{shown}: exit {:?} (want {}), missing {missing:?}\n{printed}", out.status.code(), exercise.exit));
+            failures.push(format!(
+                "{shown}: exit {:?} (want {}), missing {missing:?}\n{printed}",
+                out.status.code(),
+                exercise.exit
+            ));
         }
     }
     assert!(failures.is_empty(), "TEACHING.md commands that no longer do what the text says:\n{}", failures.join("\n"));

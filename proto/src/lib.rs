@@ -198,7 +198,9 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
 }
 
 /// Append a frame built from its parts, without building a [`Frame`] first.
-/// Servers use this to echo a payload straight from their read buffer.
+/// [`encode`] writes every frame through it; the load generator builds its
+/// requests with it straight from their payload buffers, and tests build
+/// frames with any header fields from it.
 pub fn encode_parts(id: u64, method: u8, status: u8, payload: &[u8], out: &mut Vec<u8>) {
     let len = u32::try_from(payload.len()).expect("payload longer than u32::MAX");
     out.reserve(HEADER_LEN + payload.len());

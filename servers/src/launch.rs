@@ -14,7 +14,7 @@ use crate::{net, stats, Shutdown};
 pub enum Protocol {
     /// Length-prefixed frames with ids, methods and statuses (PROTOCOL.md).
     Framed,
-    /// The seed's plain echo: bytes in, the same bytes out. `nc` works.
+    /// A plain echo, as the classic libevent echo server this project grew from: bytes in, the same bytes out. `nc` works.
     Raw,
 }
 
@@ -54,7 +54,7 @@ pub struct CommonOptions {
     #[arg(long, default_value = "127.0.0.1:0")]
     pub admin: AdminAddr,
 
-    /// `framed` (PROTOCOL.md) or `raw` (plain byte echo, as the seed's server).
+    /// `framed` (PROTOCOL.md) or `raw` (plain byte echo, as the classic libevent echo server).
     #[arg(long, value_enum, default_value_t = Protocol::Framed)]
     pub protocol: Protocol,
 

@@ -8,12 +8,10 @@
 //! claims. The load that needs it is `loadgen/tests/run_servers.rs`
 //! (`thread_per_conn_at_5000_has_server_figures`).
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use common::Server;
+use testkit::Server;
 
 /// SCHED_FIFO in the `policy` field of /proc/PID/task/TID/stat.
 const SCHED_FIFO: u32 = 1;

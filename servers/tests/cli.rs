@@ -1,13 +1,11 @@
 //! The `servers` command line: help text, bad flag values, a busy port.
 //! Error messages must name the flag at fault, so a user knows what to fix.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::models;
+use testkit::models;
 
 const COMMON_FLAGS: &[&str] = &["--addr", "--admin", "--protocol", "--max-frame", "--backlog"];
 
@@ -45,9 +43,23 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-// `servers models` lists the models: `common::models()` reads them from it,
-// and `suite.rs` (`every_model_is_in_the_suite`) checks them against the
-// suite's own modules, both ways.
+/// The subcommands of a clap `--help` text's `Commands:` section, less
+/// clap's own `help`.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(String::from)
+        .collect()
+}
+
+// `servers models` lists the models: `testkit::models()` reads them from it,
+// and `suite.rs` (`every_model_is_in_the_suite`) checks that the suite
+// covers every one.
 
 /// `servers models`: exit 0, one `NAME<TAB>ready` or `NAME<TAB>unavailable:
 /// REASON` line per model, and exactly the model subcommands of `servers
@@ -67,8 +79,7 @@ fn models_lists_every_model_subcommand_once_in_order() {
     }
     let help = servers(&["--help"]);
     assert!(help.status.success());
-    let subcommands: Vec<String> =
-        common::subcommands(&text(&help.stdout)).into_iter().filter(|c| c != "models").collect();
+    let subcommands: Vec<String> = subcommands(&text(&help.stdout)).into_iter().filter(|c| c != "models").collect();
     assert_eq!(names, subcommands, "`servers models` against the subcommands of `servers --help`");
     assert!(names.iter().any(|n| n == "mio-single"), "{listing}");
     assert_eq!(names.iter().any(|n| n == "libevent"), cfg!(feature = "libevent"), "libevent only when built in");

@@ -15,8 +15,8 @@
 //! beside a measured bystander, connection churn, descriptor exhaustion and
 //! a thread limit.
 //!
-//! Each case is a function `fn(model, &Tally)`; `per_model!` makes one
-//! `#[test]` per model, named `CASE::MODEL` (`fd_exhaustion::mio_single`).
+//! Each case is a function `fn(model, &Tally)`; `testkit::per_model!` makes
+//! one `#[test]` per model, named `CASE::MODEL` (`fd_exhaustion::mio_single`).
 //! With `IOMODELS_RELIABILITY_DIR` set, every test writes its outcome
 //! (survived, answers lost, what failed, the command that reruns it) before
 //! its verdict is final, whether it passes or not; `loadgen reliability`
@@ -26,76 +26,46 @@
 //! thread limit) and the latency-sensitive one (slowloris) hold a
 //! process-wide lock, so they neither overlap nor disturb each other.
 
-mod common;
-
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{compute, delay, echo, fd_count, thread_count, Client, Got, Server};
 use proto::{Frame, Method, Status, DEFAULT_MAX_FRAME, HEADER_LEN, MAX_DELAY_US, MAX_ROUNDS};
+use testkit::loadgen::reliability::Record;
+use testkit::procfs::{fd_count, thread_count};
+use testkit::{compute, delay, echo, heavy, pattern, raw_frame, wire, Client, Got, Problems, Rng, Server};
 
 // ------------------------------------------------------------ harness
 
-/// One `#[test]` per model for `$case`, in a module named after the case.
-macro_rules! per_model {
-    ($(#[$attr:meta])* $case:ident) => {
-        mod $case {
-            $(#[$attr])* #[test] fn thread_per_conn() { super::run_case(stringify!($case), "thread-per-conn", super::$case) }
-            $(#[$attr])* #[test] fn pool() { super::run_case(stringify!($case), "pool", super::$case) }
-            $(#[$attr])* #[test] fn mio_single() { super::run_case(stringify!($case), "mio-single", super::$case) }
-            $(#[$attr])* #[test] fn mio_multi() { super::run_case(stringify!($case), "mio-multi", super::$case) }
-            $(#[$attr])* #[test] fn tokio() { super::run_case(stringify!($case), "tokio", super::$case) }
-            $(#[$attr])* #[test] fn uring() { super::run_case(stringify!($case), "uring", super::$case) }
-            #[cfg(feature = "libevent")]
-            $(#[$attr])* #[test] fn libevent() { super::run_case(stringify!($case), "libevent", super::$case) }
-        }
-    };
-}
-
-per_model!(malformed_interleaved);
-per_model!(random_frames);
-per_model!(too_large_then_more);
-per_model!(truncated_frames);
-per_model!(reset_mid_frame);
-per_model!(half_close_bulk);
-per_model!(slowloris);
-per_model!(greedy_writer);
-per_model!(
+testkit::per_model!(run_case =>
+    malformed_interleaved,
+    random_frames,
+    too_large_then_more,
+    truncated_frames,
+    reset_mid_frame,
+    half_close_bulk,
+    slowloris,
+    greedy_writer,
     #[ignore = "slow: 20,000 connections per model"]
-    churn
-);
-per_model!(
+    churn,
     #[ignore = "slow: 1,000 connections against 256 descriptors"]
-    fd_exhaustion
-);
-per_model!(
+    fd_exhaustion,
     #[ignore = "needs root: puts the server in a pids cgroup"]
-    thread_limit
+    thread_limit,
 );
 
-/// Every case above runs against every model the binary offers
-/// (`servers models`), read from this test binary's own list of tests
-/// (`CASE::MODEL`), not from a second hand-written list.
+/// Every case above runs against every model the binary offers (`servers
+/// models`), read from this test binary's own list of tests (`CASE::MODEL`),
+/// not from a second hand-written list.
 #[test]
 fn every_model_is_hardened() {
-    let mut models_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for test in common::listed_tests() {
-        if let Some((case, model)) = test.split_once("::") {
-            models_of.entry(case.to_string()).or_default().insert(model.to_string());
-        }
-    }
-    let offered: BTreeSet<String> = common::models().into_iter().map(common::test_name).collect();
-    assert!(!models_of.is_empty(), "no CASE::MODEL tests listed");
-    for (case, covered) in &models_of {
-        assert_eq!(covered, &offered, "{case}: its models against the models `servers models` lists");
-    }
+    testkit::assert_every_offered_model_runs_every_case();
 }
 
 /// What a case found out, kept even when it panics.
@@ -121,7 +91,22 @@ impl Tally {
     }
 }
 
-/// Run one case, record its outcome, then let its verdict stand.
+/// The exact command that reruns one hardening test, with the features
+/// and profile this test binary was built with.
+fn rerun_command(case: &str, model: &str) -> String {
+    let mut cmd = String::from("cargo test -p servers");
+    if !cfg!(debug_assertions) {
+        cmd.push_str(" --release");
+    }
+    if cfg!(feature = "libevent") {
+        cmd.push_str(" --features libevent");
+    }
+    format!("{cmd} --test hardening -- --include-ignored --exact {case}::{}", testkit::test_name(model))
+}
+
+/// Run one case, record its outcome for the Reliability table (with
+/// IOMODELS_RELIABILITY_DIR set; see `loadgen reliability`), then let its
+/// verdict stand.
 fn run_case(case: &str, model: &str, f: fn(&str, &Tally)) {
     let tally = Tally::default();
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(model, &tally)));
@@ -133,73 +118,18 @@ fn run_case(case: &str, model: &str, f: fn(&str, &Tally)) {
             format!("FAILED: {}. {}", msg.unwrap_or("panic"), tally.detail())
         }
     };
-    let command = common::hardening_command(case, model);
-    common::record_reliability(case, model, result.is_ok(), lost, detail.trim(), &command);
+    let record = Record {
+        case: case.into(),
+        model: model.into(),
+        survived: result.is_ok(),
+        answers_lost: lost,
+        detail: detail.trim().into(),
+        command: rerun_command(case, model),
+    };
+    record.write_if_asked();
     if let Err(p) = result {
         panic::resume_unwind(p);
     }
-}
-
-/// Everything a case found wrong; asserted empty at its end, so that one
-/// run reports every problem, not just the first.
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(what());
-        }
-    }
-
-    fn assert_none(self, model: &str) {
-        assert!(self.0.is_empty(), "{model}: {}", self.0.join("; "));
-    }
-}
-
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// xorshift64: reproducible randomness from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// A request with any header fields (`proto::encode` always writes reserved 0).
-fn raw_frame(id: u64, method: u8, status: u8, reserved: u16, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    proto::encode_parts(id, method, status, payload, &mut out);
-    out[14..16].copy_from_slice(&reserved.to_be_bytes());
-    out
-}
-
-fn wire(f: &Frame) -> Vec<u8> {
-    let mut out = Vec::new();
-    proto::encode(f, &mut out);
-    out
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    (0..len).map(|i| (i as u64).wrapping_mul(31).wrapping_add(seed) as u8).collect()
 }
 
 /// Write `bytes` from a thread of its own, in `piece`-sized writes (so
@@ -302,25 +232,13 @@ impl Ledger {
             match c.try_recv(deadline.saturating_duration_since(Instant::now())) {
                 Got::Frame(r) => {
                     if let Some(p) = self.answer(&r) {
-                        problems.0.push(p);
+                        problems.push(p);
                     }
                 }
                 Got::Closed => return true,
                 Got::Nothing => return false,
             }
         }
-    }
-}
-
-/// Poll STATS until `done` holds; false after `within`.
-fn stats_until(server: &Server, within: Duration, done: impl Fn(&proto::Stats) -> bool) -> (bool, proto::Stats) {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = server.stats();
-        if done(&s) || Instant::now() >= deadline {
-            return (done(&s), s);
-        }
-        thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -400,7 +318,7 @@ impl Bystander {
 /// The server must be running; if not, say how it ended.
 fn check_alive(server: &mut Server, problems: &mut Problems) {
     if let Some(st) = server.exit_status() {
-        problems.0.push(format!("the server process died: {st}"));
+        problems.push(format!("the server process died: {st}"));
     }
 }
 
@@ -483,14 +401,14 @@ fn malformed_interleaved(model: &str, t: &Tally) {
     problems.check(closed, || "the connection stayed open after TOO_LARGE".into());
     problems.check(ledger.strangers == 0, || format!("{} answers with ids never sent", ledger.strangers));
     check_alive(&mut server, &mut problems);
-    if problems.0.is_empty() {
+    if problems.count() == 0 {
         let after = server.stats();
         let want = (kinds.len() * 4 + 1) as u64;
         problems.check(after.errors - before.errors >= want, || {
             format!("STATS errors grew by {}, expected at least {want}", after.errors - before.errors)
         });
         if let Err(e) = fresh_echo(&server, Duration::from_secs(5)) {
-            problems.0.push(e);
+            problems.push(e);
         }
     }
     problems.assert_none(model);
@@ -513,8 +431,8 @@ fn random_frames(model: &str, t: &Tally) {
         for n in 0..300u64 {
             let id = seed << 32 | n;
             let method = [0, 1, 1, 2, 2, 3, 3, 4, 5, 255][rng.below(10) as usize];
-            let status = if rng.below(6) == 0 { rng.next() as u8 } else { 0 };
-            let reserved = if rng.below(6) == 0 { rng.next() as u16 } else { 0 };
+            let status = if rng.below(6) == 0 { rng.next_u64() as u8 } else { 0 };
+            let reserved = if rng.below(6) == 0 { rng.next_u64() as u16 } else { 0 };
             let len = match rng.below(5) {
                 0 => 0,
                 1 | 2 => 4,
@@ -552,7 +470,7 @@ fn random_frames(model: &str, t: &Tally) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while ledger.answered.len() < ledger.owed.len() && Instant::now() < deadline {
             match c.try_recv(deadline.saturating_duration_since(Instant::now())) {
-                Got::Frame(r) => problems.0.extend(ledger.answer(&r)),
+                Got::Frame(r) => problems.found.extend(ledger.answer(&r)),
                 Got::Closed | Got::Nothing => break,
             }
         }
@@ -579,8 +497,8 @@ fn random_frames(model: &str, t: &Tally) {
     ));
     problems.check(by.problem.is_none(), || by.problem.clone().unwrap());
     check_alive(&mut server, &mut problems);
-    if problems.0.is_empty() {
-        let (ok, s) = stats_until(&server, Duration::from_secs(10), |s| s.connections_open == 0);
+    if problems.count() == 0 {
+        let (ok, s) = server.stats_within(Duration::from_secs(10), |s| s.connections_open == 0);
         problems.check(ok, || format!("connections_open stuck at {} after every client left", s.connections_open));
     }
     problems.assert_none(model);
@@ -660,11 +578,11 @@ fn truncated_frames(model: &str, t: &Tally) {
     t.lost(lost);
     t.note(format!("{} cut points, each after 3 valid requests", cuts.len()));
     check_alive(&mut server, &mut problems);
-    if problems.0.is_empty() {
-        let (ok, s) = stats_until(&server, Duration::from_secs(10), |s| s.connections_open == 0);
+    if problems.count() == 0 {
+        let (ok, s) = server.stats_within(Duration::from_secs(10), |s| s.connections_open == 0);
         problems.check(ok, || format!("connections_open stuck at {}", s.connections_open));
         if let Err(e) = fresh_echo(&server, Duration::from_secs(5)) {
-            problems.0.push(e);
+            problems.push(e);
         }
     }
     problems.assert_none(model);
@@ -702,11 +620,11 @@ fn reset_mid_frame(model: &str, t: &Tally) {
     let mut problems = Problems::default();
     problems.check(by.problem.is_none(), || by.problem.clone().unwrap());
     check_alive(&mut server, &mut problems);
-    if problems.0.is_empty() {
-        let (ok, s) = stats_until(&server, Duration::from_secs(10), |s| s.connections_open == 0);
+    if problems.count() == 0 {
+        let (ok, s) = server.stats_within(Duration::from_secs(10), |s| s.connections_open == 0);
         problems.check(ok, || format!("connections_open stuck at {} after 40 resets", s.connections_open));
         if let Err(e) = fresh_echo(&server, Duration::from_secs(5)) {
-            problems.0.push(e);
+            problems.push(e);
         }
     }
     problems.assert_none(model);
@@ -749,7 +667,7 @@ fn half_close_bulk(model: &str, t: &Tally) {
     let mut problems = Problems::default();
     let closed = ledger.read_until_close(&mut c, Duration::from_secs(30), &mut problems);
     if let Ok(Err(e)) = writer.join() {
-        problems.0.push(format!("writing the requests failed: {e}"));
+        problems.push(format!("writing the requests failed: {e}"));
     }
     let missing = ledger.unanswered();
     t.lost(missing.len() as u64);
@@ -917,7 +835,7 @@ fn churn(model: &str, t: &Tally) {
     let mut server = Server::start(model, &[]);
     let pid = server.pid();
     assert_eq!(server.connect().call(&echo(1, b"warm")).status, 0);
-    let (ok, s) = stats_until(&server, Duration::from_secs(10), |s| s.connections_open == 0);
+    let (ok, s) = server.stats_within(Duration::from_secs(10), |s| s.connections_open == 0);
     assert!(ok, "{s:?}");
     thread::sleep(Duration::from_millis(300));
     let (fds_before, threads_before) = (fd_count(pid), thread_count(pid));
@@ -970,7 +888,7 @@ fn churn(model: &str, t: &Tally) {
     let elapsed = start.elapsed();
     // Connections close asynchronously (a thread-per-conn thread exits when
     // it sees the close): wait for everything to come back down.
-    let (settled, s) = stats_until(&server, Duration::from_secs(15), |s| s.connections_open == 0);
+    let (settled, s) = server.stats_within(Duration::from_secs(15), |s| s.connections_open == 0);
     let deadline = Instant::now() + Duration::from_secs(15);
     let (mut fds, mut threads) = (fd_count(pid), thread_count(pid));
     while (fds > fds_before || threads > threads_before) && Instant::now() < deadline {
@@ -1001,7 +919,7 @@ fn churn(model: &str, t: &Tally) {
 fn fd_exhaustion(model: &str, t: &Tally) {
     const CLIENTS: u64 = 1000;
     let _heavy = heavy();
-    raise_own_nofile();
+    testkit::loadgen::files::raise_nofile_limit();
     let (mut server, log) = Server::start_logged(model, &[], |cmd| unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
@@ -1026,17 +944,17 @@ fn fd_exhaustion(model: &str, t: &Tally) {
         }
     }
     thread::sleep(Duration::from_millis(500));
-    let cpu_before = common::cpu_micros(pid);
+    let cpu_before = testkit::procfs::cpu_micros(pid);
     let window = Instant::now();
     thread::sleep(Duration::from_secs(2));
-    let cpu_share = (common::cpu_micros(pid) - cpu_before) as f64 / window.elapsed().as_micros() as f64;
+    let cpu_share = (testkit::procfs::cpu_micros(pid) - cpu_before) as f64 / window.elapsed().as_micros() as f64;
     // The admin port runs out of descriptors too: a STATS attempt must not
     // make the server spin either.
     let admin_probe = TcpStream::connect_timeout(&server.admin.unwrap(), Duration::from_secs(2)).ok();
-    let cpu_before = common::cpu_micros(pid);
+    let cpu_before = testkit::procfs::cpu_micros(pid);
     let window = Instant::now();
     thread::sleep(Duration::from_secs(1));
-    let admin_cpu_share = (common::cpu_micros(pid) - cpu_before) as f64 / window.elapsed().as_micros() as f64;
+    let admin_cpu_share = (testkit::procfs::cpu_micros(pid) - cpu_before) as f64 / window.elapsed().as_micros() as f64;
     drop(admin_probe);
     let exhausted_for = start.elapsed();
 
@@ -1051,8 +969,8 @@ fn fd_exhaustion(model: &str, t: &Tally) {
         for (id, mut c) in waiting {
             match c.try_recv(Duration::ZERO) {
                 Got::Frame(r) if r.id == id && r.status == 0 && r.payload == b"fd" => answered += 1,
-                Got::Frame(r) => problems.0.push(format!("client {id} got a wrong answer {r:?}")),
-                Got::Closed => problems.0.push(format!("client {id} was closed without an answer")),
+                Got::Frame(r) => problems.push(format!("client {id} got a wrong answer {r:?}")),
+                Got::Closed => problems.push(format!("client {id} was closed without an answer")),
                 Got::Nothing => still.push((id, c)),
             }
         }
@@ -1098,20 +1016,10 @@ fn fd_exhaustion(model: &str, t: &Tally) {
         format!("{} log lines for {failures} failures in {exhausted_for:?}: not rate-limited", lines.len())
     });
     if let Err(e) = served_again {
-        problems.0.push(format!("after the release: {e}"));
+        problems.push(format!("after the release: {e}"));
     }
     check_alive(&mut server, &mut problems);
     problems.assert_none(model);
-}
-
-/// Raise this test process's descriptor limit: 1,000 clients need 1,000.
-fn raise_own_nofile() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
 }
 
 /// A pids cgroup the test creates, holds the server in, and removes.
@@ -1204,7 +1112,7 @@ fn thread_limit(model: &str, t: &Tally) {
                     }
                 }
                 Got::Frame(r) => {
-                    problems.0.push(format!("client {id}: unexpected answer {r:?}"));
+                    problems.push(format!("client {id}: unexpected answer {r:?}"));
                     break "bad";
                 }
                 Got::Closed if got == 0 => break "refused",
@@ -1253,7 +1161,7 @@ fn thread_limit(model: &str, t: &Tally) {
         });
     }
     if let Err(e) = served_again {
-        problems.0.push(format!("after the clients left: {e}"));
+        problems.push(format!("after the clients left: {e}"));
     }
     check_alive(&mut server, &mut problems);
     drop(server);

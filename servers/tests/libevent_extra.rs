@@ -3,31 +3,17 @@
 //! Built only with `--features libevent`.
 #![cfg(feature = "libevent")]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::Shutdown as Half;
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::{compute, delay, echo, Client, Server};
 use proto::{Frame, Method, Status};
+use testkit::procfs::cpu_ticks;
+use testkit::{compute, delay, echo, Client, Server};
 
 fn start(extra: &[&str]) -> Server {
     Server::start("libevent", extra)
-}
-
-/// Poll STATS on the admin port until `ok` holds, or panic after 10 s.
-fn wait_stats(server: &Server, what: &str, ok: impl Fn(&proto::Stats) -> bool) -> proto::Stats {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = server.stats();
-        if ok(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "{what}: last STATS {s:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -47,7 +33,7 @@ fn byte_and_connection_counters_are_exact() {
         sent += 20;
         received += 24;
     }
-    let s = wait_stats(&server, "all four connections closed", |s| s.connections_open == 0);
+    let s = server.stats_until("all four connections closed", |s| s.connections_open == 0);
     assert_eq!((s.connections_accepted, s.requests), (4, 8));
     assert_eq!((s.bytes_in, s.bytes_out), (sent, received), "evbuffer callbacks count socket bytes");
     assert_eq!(s.model, "libevent");
@@ -154,14 +140,6 @@ fn a_client_that_does_not_read_stops_being_read() {
 }
 
 /// CPU time (user + system) of process `pid` so far, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
-
 #[test]
 fn out_of_descriptors_backs_off_then_accepts_again() {
     // Hard limit 48 descriptors: the server (which raises soft to hard) runs
@@ -217,7 +195,7 @@ fn sigterm_exits_zero_with_timers_and_connections_open() {
     for (i, c) in clients.iter_mut().enumerate() {
         c.send(&delay(i as u64, 10_000_000));
     }
-    wait_stats(&server, "all connected", |s| s.connections_open == 200);
+    server.stats_until("all connected", |s| s.connections_open == 200);
     let status = server.terminate(Duration::from_secs(2)).expect("exit within 2 s");
     assert_eq!(status.code(), Some(0));
 }

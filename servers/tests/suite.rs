@@ -1,135 +1,58 @@
 //! The one integration suite, run against every server model.
 //!
-//! Each case is a function taking the model's name; `suite!` turns the list
-//! of cases into one `#[test]` per (model, case), in a module per model, so
-//! that a failure reads `tokio::delay_then_echo` or `pool::half_close`.
-//! Every case starts its own server through the real binary on
-//! 127.0.0.1:0 (`common::Server`) and talks to it over loopback.
+//! Each case is a function taking the model's name; `testkit::per_model!`
+//! turns the list of cases into one `#[test]` per (case, model), in a
+//! module per case, so that a failure reads `delay_then_echo::tokio` or
+//! `half_close_still_answered::pool`. Every case starts its own server
+//! through the real binary on 127.0.0.1:0 (`testkit::Server`) and talks to
+//! it over loopback.
 //!
 //! The two heavy cases (1000 connections, a client that writes 256 MiB and
 //! never reads) take a process-wide lock so they never overlap each other.
 
-mod common;
-
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{compute, delay, echo, is_event_loop, models, Client, Server};
 use proto::{Frame, Method, Status, HEADER_LEN, MAX_DELAY_US, MAX_ROUNDS};
+use testkit::{compute, delay, echo, encoded, heavy, is_event_loop, pattern, raw_frame, Client, Rng, Server};
 
-macro_rules! cases {
-    ($model:literal; $($case:ident),* $(,)?) => {
-        $( #[test] fn $case() { super::$case($model) } )*
-    };
-}
+testkit::per_model!(
+    echo_sizes,
+    pipelined_1000,
+    delay_then_echo,
+    short_delays_are_never_early,
+    delay_does_not_slow_other_connections,
+    compute_vectors,
+    stats_fields_and_counters,
+    stats_leave_out_their_own_cost,
+    ctx_switches_survive_exited_threads,
+    error_statuses_keep_the_connection,
+    too_large_is_answered_then_closed,
+    max_frame_flag,
+    bad_clients_are_survived,
+    half_close_still_answered,
+    client_that_does_not_read,
+    thousand_connections,
+    sigterm_exits_zero,
+    raw_mode,
+    ready_line_format,
+    out_of_descriptors,
+);
 
-macro_rules! suite {
-    ($module:ident, $model:literal) => {
-        mod $module {
-            cases!($model;
-                echo_sizes,
-                pipelined_1000,
-                delay_then_echo,
-                short_delays_are_never_early,
-                delay_does_not_slow_other_connections,
-                compute_vectors,
-                stats_fields_and_counters,
-                stats_leave_out_their_own_cost,
-                ctx_switches_survive_exited_threads,
-                error_statuses_keep_the_connection,
-                too_large_is_answered_then_closed,
-                max_frame_flag,
-                bad_clients_are_survived,
-                half_close_still_answered,
-                client_that_does_not_read,
-                thousand_connections,
-                sigterm_exits_zero,
-                raw_mode,
-                ready_line_format,
-                out_of_descriptors,
-            );
-        }
-    };
-}
-
-suite!(thread_per_conn, "thread-per-conn");
-suite!(pool, "pool");
-suite!(mio_single, "mio-single");
-suite!(mio_multi, "mio-multi");
-suite!(tokio, "tokio");
-suite!(uring, "uring");
-#[cfg(feature = "libevent")]
-suite!(libevent, "libevent");
-
-/// Every model the binary offers (`servers models`) has a module above,
-/// and every module runs every case. Both sides are read, not written
-/// down: the models from the binary, the modules and their cases from this
-/// test binary's own list of tests.
+/// Every model the binary offers (`servers models`) runs every case above.
+/// Both sides are read, not written down: the models from the binary, the
+/// cases and their models from this test binary's own list of tests.
 #[test]
 fn every_model_is_in_the_suite() {
-    let mut cases: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for test in common::listed_tests() {
-        if let Some((module, case)) = test.split_once("::") {
-            cases.entry(module.to_string()).or_default().insert(case.to_string());
-        }
-    }
-    let offered: BTreeSet<String> = models().into_iter().map(common::test_name).collect();
-    let covered: BTreeSet<String> = cases.keys().cloned().collect();
-    assert_eq!(covered, offered, "the suite's model modules against the models `servers models` lists");
-    let every_case: BTreeSet<String> = cases.values().flatten().cloned().collect();
-    for (module, has) in &cases {
-        let missing: Vec<&String> = every_case.difference(has).collect();
-        assert!(missing.is_empty(), "{module} does not run {missing:?}");
-    }
+    testkit::assert_every_offered_model_runs_every_case();
 }
 
 // ---------------------------------------------------------------- helpers
-
-static HEAVY: Mutex<()> = Mutex::new(());
-
-/// Serialize the memory- and descriptor-heavy cases.
-fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A request with any header fields, `reserved` included (which
-/// `proto::encode` always writes as 0).
-fn raw_frame(id: u64, method: u8, status: u8, reserved: u16, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    proto::encode_parts(id, method, status, payload, &mut out);
-    out[14..16].copy_from_slice(&reserved.to_be_bytes());
-    out
-}
-
-fn encoded(frames: &[Frame]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for f in frames {
-        proto::encode(f, &mut out);
-    }
-    out
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    (0..len).map(|i| (i as u64).wrapping_mul(31).wrapping_add(seed) as u8).collect()
-}
-
-/// xorshift64 garbage, reproducible from its seed.
-fn garbage(len: usize, mut seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect()
-}
 
 fn assert_echo(c: &mut Client, id: u64, payload: &[u8]) {
     let r = c.call(&echo(id, payload));
@@ -147,36 +70,6 @@ fn has_answer(c: &Client) -> bool {
     };
     c.stream.set_nonblocking(false).unwrap();
     got
-}
-
-/// Poll STATS until `done` holds (at most 10 s); the last snapshot.
-fn stats_until(server: &Server, what: &str, done: impl Fn(&proto::Stats) -> bool) -> proto::Stats {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = server.stats();
-        if done(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "{}: still not {what} after 10 s: {s:?}", server.model);
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Raise this test process's descriptor limit: 1000 clients need 1000.
-fn raise_nofile() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 fn on_path(bin: &str) -> bool {
@@ -392,9 +285,9 @@ fn ctx_switches_survive_exited_threads(model: &str) {
         assert!(alive.threads >= before.threads + 40, "a thread per connection: {before:?} -> {alive:?}");
     }
     drop(clients);
-    let after = stats_until(&server, "back to 0 open connections", |s| s.connections_open == 0);
+    let after = server.stats_until("back to 0 open connections", |s| s.connections_open == 0);
     let after = if model == "thread-per-conn" {
-        stats_until(&server, "rid of the connection threads", |s| s.threads + 30 < alive.threads)
+        server.stats_until("rid of the connection threads", |s| s.threads + 30 < alive.threads)
     } else {
         after
     };
@@ -485,11 +378,11 @@ fn bad_clients_are_survived(model: &str) {
     // Random garbage, from the first byte, and after a plausible header.
     for seed in 1..=4u64 {
         let mut c = server.connect();
-        c.send_bytes(&garbage(4096, seed));
+        c.send_bytes(&Rng::from_state(seed).bytes(4096));
         drop(c);
         let mut c = server.connect();
         let mut bytes = header_only(seed, 8);
-        bytes.extend_from_slice(&garbage(600, seed + 100));
+        bytes.extend_from_slice(&Rng::from_state(seed + 100).bytes(600));
         c.send_bytes(&bytes);
         drop(c);
     }
@@ -503,7 +396,7 @@ fn bad_clients_are_survived(model: &str) {
     assert_echo(&mut bystander, 1, b"bystander unaffected");
     assert_echo(&mut server.connect(), 2, b"new connections served");
     // Every bad connection was closed and counted closed: only the bystander is left.
-    stats_until(&server, "down to the bystander", |s| s.connections_open == 1);
+    server.stats_until("down to the bystander", |s| s.connections_open == 1);
 }
 
 fn half_close_still_answered(model: &str) {
@@ -575,7 +468,8 @@ fn client_that_does_not_read(model: &str) {
 
 fn thousand_connections(model: &str) {
     let _heavy = heavy();
-    raise_nofile();
+    // 1000 clients need 1000 descriptors in this process too.
+    testkit::loadgen::files::raise_nofile_limit();
     let extra: &[&str] = if model == "pool" { &["--threads", "1000"] } else { &[] };
     let server = Server::start(model, extra);
     let mut clients: Vec<Client> = (0..1000).map(|_| server.connect()).collect();
@@ -605,7 +499,7 @@ fn raw_mode(model: &str) {
     let admin = server.admin.unwrap();
     assert_eq!(server.ready_line, format!("listening data={} admin={admin} model={model} protocol=raw", server.data));
     let before = server.stats();
-    let sent = garbage(256 * 1024, 11);
+    let sent = Rng::from_state(11).bytes(256 * 1024);
     let mut s = TcpStream::connect(server.data).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut w = s.try_clone().unwrap();
@@ -678,9 +572,9 @@ fn out_of_descriptors(model: &str) {
     thread::sleep(Duration::from_millis(500));
     // A loop that retries accept at once burns a whole CPU (less on a
     // loaded machine, still far more than a fifth of one).
-    let ticks = cpu_ticks(server.pid());
+    let ticks = testkit::procfs::cpu_ticks(server.pid());
     thread::sleep(Duration::from_secs(2));
-    let spent = cpu_ticks(server.pid()) - ticks;
+    let spent = testkit::procfs::cpu_ticks(server.pid()) - ticks;
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     assert!(spent * 5 < hz * 2, "{spent} ticks of CPU in 2 s ({hz}/s) while out of descriptors: spinning?");
 

@@ -70,7 +70,7 @@ fn softirq_percent(r: &Record, side: Side) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     fn points(fig: &Figure, panel: usize, model: &str) -> Vec<(f64, f64)> {
         let s = fig.panels[panel].series.iter().find(|s| s.name == model).unwrap();

@@ -37,6 +37,14 @@ pub struct Point {
     pub hollow: bool,
 }
 
+impl Point {
+    /// A cell's figure at `x`: its median, with an error bar over its runs
+    /// when there are several; hollow where the load generator was the limit.
+    pub fn of(x: f64, s: crate::sweep::cells::Spread, hollow: bool) -> Point {
+        Point { x, y: s.median, range: (s.n > 1).then_some((s.min, s.max)), hollow }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Series {
     pub name: String,
@@ -133,30 +141,9 @@ fn draw_panel<DB: DrawingBackend>(
     markers: bool,
 ) -> anyhow::Result<()> {
     let tx = |v: f64| if x.log { v.log10() } else { v };
-    let ty = |v: f64| if panel.log_y { v.log10() } else { v };
-    let shown = |p: &Point| !panel.log_y || p.y > 0.0;
-
-    let (x_lo, x_hi) = match x.range {
-        Some((lo, hi)) => (tx(lo), tx(hi)),
-        None => {
-            let xs: Vec<f64> = x.ticks.iter().map(|t| tx(t.0)).collect();
-            let (lo, hi) = min_max(&xs).unwrap_or((0.0, 1.0));
-            let pad = if hi > lo { (hi - lo) * 0.06 } else { 0.3 };
-            (lo - pad, hi + pad)
-        }
-    };
+    let (x_lo, x_hi) = x_span(x);
     let x_ticks: Vec<(f64, String)> = x.ticks.iter().map(|(v, l)| (tx(*v), l.clone())).collect();
-
-    // The axis spans the error bars too (a log axis: their positive ends).
-    let ys: Vec<f64> = panel
-        .series
-        .iter()
-        .flat_map(|s| &s.points)
-        .filter(|p| shown(p))
-        .flat_map(|p| [Some(p.y), p.range.map(|r| r.0), p.range.map(|r| r.1)])
-        .flatten()
-        .filter(|y| !panel.log_y || *y > 0.0)
-        .collect();
+    let ys = y_values(panel);
     let (y_lo, y_hi, y_ticks) = y_axis(&ys, panel.log_y, panel.y_unit);
 
     let x_coord = Ticked { lo: x_lo, hi: x_hi, ticks: x_ticks.iter().map(|t| t.0).collect() };
@@ -193,33 +180,105 @@ fn draw_panel<DB: DrawingBackend>(
     // Caps of the error bars: 1.5% of the x span either side.
     let cap = (x_hi - x_lo) * 0.015;
     for s in &panel.series {
-        let bars: Vec<(f64, f64, f64)> = s
-            .points
-            .iter()
-            .filter(|p| shown(p))
-            .filter_map(|p| p.range.map(|(lo, hi)| (tx(p.x), lo, hi)))
-            .filter(|(_, lo, _)| !panel.log_y || *lo > 0.0)
-            .map(|(x, lo, hi)| (x, ty(lo), ty(hi)))
-            .collect();
-        let style = s.color.stroke_width(1);
-        for &(x, lo, hi) in &bars {
-            for segment in [[(x, lo), (x, hi)], [(x - cap, lo), (x + cap, lo)], [(x - cap, hi), (x + cap, hi)]] {
-                chart.draw_series(std::iter::once(PathElement::new(segment.to_vec(), style))).map_err(err)?;
-            }
-        }
-        let pts: Vec<(f64, f64, bool)> =
-            s.points.iter().filter(|p| shown(p)).map(|p| (tx(p.x), ty(p.y), p.hollow)).collect();
-        chart.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), s.color.stroke_width(2))).map_err(err)?;
-        if markers {
-            chart
-                .draw_series(pts.iter().map(|&(px, py, hollow)| {
-                    let style = if hollow { s.color.stroke_width(2) } else { s.color.filled() };
-                    Circle::new((px, py), if hollow { 6 } else { 4 }, style)
-                }))
-                .map_err(err)?;
-        }
+        draw_series(&mut chart, s, Scales { log_x: x.log, log_y: panel.log_y, cap }, markers)?;
     }
     Ok(())
+}
+
+/// How a panel maps values onto its axes, and the error bars' cap width.
+#[derive(Clone, Copy)]
+struct Scales {
+    log_x: bool,
+    log_y: bool,
+    cap: f64,
+}
+
+impl Scales {
+    fn x(&self, v: f64) -> f64 {
+        if self.log_x {
+            v.log10()
+        } else {
+            v
+        }
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        if self.log_y {
+            v.log10()
+        } else {
+            v
+        }
+    }
+
+    /// A log axis cannot show a value of 0 or less.
+    fn shown(&self, p: &Point) -> bool {
+        !self.log_y || p.y > 0.0
+    }
+}
+
+/// One series: its error bars, its line and (with `markers`) its points,
+/// hollow where the load generator was the limit.
+fn draw_series<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<Ticked, Ticked>>,
+    s: &Series,
+    scales: Scales,
+    markers: bool,
+) -> anyhow::Result<()> {
+    let cap = scales.cap;
+    let bars: Vec<(f64, f64, f64)> = s
+        .points
+        .iter()
+        .filter(|p| scales.shown(p))
+        .filter_map(|p| p.range.map(|(lo, hi)| (scales.x(p.x), lo, hi)))
+        .filter(|(_, lo, _)| !scales.log_y || *lo > 0.0)
+        .map(|(x, lo, hi)| (x, scales.y(lo), scales.y(hi)))
+        .collect();
+    let style = s.color.stroke_width(1);
+    for &(x, lo, hi) in &bars {
+        for segment in [[(x, lo), (x, hi)], [(x - cap, lo), (x + cap, lo)], [(x - cap, hi), (x + cap, hi)]] {
+            chart.draw_series(std::iter::once(PathElement::new(segment.to_vec(), style))).map_err(err)?;
+        }
+    }
+    let pts: Vec<(f64, f64, bool)> =
+        s.points.iter().filter(|p| scales.shown(p)).map(|p| (scales.x(p.x), scales.y(p.y), p.hollow)).collect();
+    chart.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), s.color.stroke_width(2))).map_err(err)?;
+    if markers {
+        chart
+            .draw_series(pts.iter().map(|&(px, py, hollow)| {
+                let style = if hollow { s.color.stroke_width(2) } else { s.color.filled() };
+                Circle::new((px, py), if hollow { 6 } else { 4 }, style)
+            }))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The x axis's span: its given range, or its ticks padded by 6%.
+fn x_span(x: &XAxis) -> (f64, f64) {
+    let tx = |v: f64| if x.log { v.log10() } else { v };
+    match x.range {
+        Some((lo, hi)) => (tx(lo), tx(hi)),
+        None => {
+            let xs: Vec<f64> = x.ticks.iter().map(|t| tx(t.0)).collect();
+            let (lo, hi) = min_max(&xs).unwrap_or((0.0, 1.0));
+            let pad = if hi > lo { (hi - lo) * 0.06 } else { 0.3 };
+            (lo - pad, hi + pad)
+        }
+    }
+}
+
+/// Every value the y axis must span: the points and their error bars (on
+/// a log axis, only their positive ends).
+fn y_values(panel: &Panel) -> Vec<f64> {
+    panel
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .filter(|p| !panel.log_y || p.y > 0.0)
+        .flat_map(|p| [Some(p.y), p.range.map(|r| r.0), p.range.map(|r| r.1)])
+        .flatten()
+        .filter(|y| !panel.log_y || *y > 0.0)
+        .collect()
 }
 
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &Figure) -> anyhow::Result<()> {

@@ -17,13 +17,12 @@
 
 use plotters::style::RGBColor;
 
-use super::color;
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
-use crate::export::markdown::us;
+use crate::fmt::us;
 use crate::result::RunResult;
 use crate::sweep::cells::Cell;
 use crate::sweep::knee;
-use crate::sweep::summary::{Status, Summary};
+use crate::sweep::summary::{RunStatus, Summary};
 
 /// Reference lines (the SLO, the offered rate) are drawn in this grey.
 pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);
@@ -103,24 +102,17 @@ fn panel(
     log_y: bool,
     metric: fn(&RunResult) -> f64,
 ) -> Panel {
-    let series = summary
-        .models_in(scenario)
-        .into_iter()
-        .map(|model| {
-            let points = summary
-                .rungs(scenario, &model, level)
-                .into_iter()
-                .filter_map(|c| {
-                    let s = knee::measured(&c, metric)?;
-                    let range = (s.n > 1).then_some((s.min, s.max));
-                    let hollow = c.runs.iter().any(|r| r.loadgen_bound);
-                    Some(Point { x: c.offered_rps?, y: s.median, range, hollow })
-                })
-                .filter(|p| !log_y || p.y > 0.0)
-                .collect();
-            Series { color: color(&model), name: model, points }
-        })
-        .collect();
+    let series = super::model_series(summary, scenario, |model| {
+        summary
+            .rungs(scenario, model, level)
+            .into_iter()
+            .filter_map(|c| {
+                let hollow = c.runs.iter().any(|r| r.loadgen_bound);
+                Some(Point::of(c.offered_rps?, knee::measured(&c, metric)?, hollow))
+            })
+            .filter(|p| !log_y || p.y > 0.0)
+            .collect()
+    });
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
 }
 
@@ -141,7 +133,7 @@ fn rung_notes(summary: &Summary, scenario: &str, level: u64) -> Vec<String> {
     let mut notes = Vec::new();
     for model in summary.models_in(scenario) {
         let rungs = summary.rungs(scenario, &model, level);
-        let failed_measured = |c: &&Cell| c.runs.iter().any(|r| r.status == Status::Failed && r.result.is_some());
+        let failed_measured = |c: &&Cell| c.runs.iter().any(|r| r.status == RunStatus::Failed && r.result.is_some());
         let failed: Vec<String> = rungs.iter().filter(failed_measured).map(rate).collect();
         let empty: Vec<String> = rungs.iter().filter(|c| c.runs.iter().all(|r| r.result.is_none())).map(rate).collect();
         if !failed.is_empty() {
@@ -167,7 +159,7 @@ fn knee_note(summary: &Summary, scenario: &str, level: u64, slo: u64) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     #[test]
     fn one_latency_and_one_throughput_chart_per_level() {

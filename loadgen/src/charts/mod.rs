@@ -37,30 +37,18 @@ use anyhow::Context;
 use plotters::style::RGBColor;
 
 use crate::result::ServerCost;
-use crate::sweep::cells::Outcome;
+use crate::sweep::cells::{Metric, Outcome};
 use crate::sweep::summary::{Record, Summary};
 use draw::{Figure, Panel, Point, Series, Unit, XAxis};
 
-/// Each model keeps its colour in every chart.
-pub fn color(model: &str) -> RGBColor {
-    match model {
-        "thread-per-conn" => RGBColor(214, 39, 40),
-        "pool" => RGBColor(255, 127, 14),
-        "mio-single" => RGBColor(31, 119, 180),
-        "mio-multi" => RGBColor(44, 160, 44),
-        "tokio" => RGBColor(148, 103, 189),
-        "libevent" => RGBColor(140, 86, 75),
-        other => {
-            let h = other.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-            RGBColor((h >> 16) as u8 & 0x7f, (h >> 8) as u8 & 0x7f, h as u8 & 0x7f)
-        }
-    }
-}
-
-type Metric = fn(&Record) -> Option<f64>;
-
 fn server(r: &Record) -> Option<&ServerCost> {
     r.result.as_ref()?.server.as_ref()
+}
+
+/// Each model keeps its colour in every chart ([`crate::models::color`]).
+pub fn color(model: &str) -> RGBColor {
+    let (r, g, b) = crate::models::color(model);
+    RGBColor(r, g, b)
 }
 
 /// Draw every chart of every scenario into `DIR/charts/`; returns the files.
@@ -89,7 +77,8 @@ pub fn scenario_figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(S
     all
 }
 
-/// The figures of one scenario, by file name suffix.
+/// The figures of one scenario, by file name suffix. (Long as a table is
+/// long: one entry per chart, each its panels and their metric.)
 pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static str, Figure)> {
     let levels = summary.levels(scenario);
     let x = XAxis {
@@ -181,24 +170,24 @@ fn panel(
     log_y: bool,
     metric: Metric,
 ) -> Panel {
-    let series = summary
+    let series = model_series(summary, scenario, |model| {
+        summary
+            .levels(scenario)
+            .into_iter()
+            .filter_map(|level| summary.cell(scenario, model, level))
+            .filter_map(|c| Some(Point::of(c.level as f64, c.spread(metric)?, c.loadgen_bound())))
+            .collect()
+    });
+    Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
+}
+
+/// One series per model of `scenario`, in its colour: `points(model)`.
+pub(crate) fn model_series(summary: &Summary, scenario: &str, points: impl Fn(&str) -> Vec<Point>) -> Vec<Series> {
+    summary
         .models_in(scenario)
         .into_iter()
-        .map(|model| {
-            let points = summary
-                .levels(scenario)
-                .into_iter()
-                .filter_map(|level| summary.cell(scenario, &model, level))
-                .filter_map(|c| {
-                    let s = c.spread(metric)?;
-                    let range = (s.n > 1).then_some((s.min, s.max));
-                    Some(Point { x: c.level as f64, y: s.median, range, hollow: c.loadgen_bound() })
-                })
-                .collect();
-            Series { color: color(&model), name: model, points }
-        })
-        .collect();
-    Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
+        .map(|model| Series { color: color(&model), points: points(&model), name: model })
+        .collect()
 }
 
 /// A figure of `scenario` whose panels are drawn against the connection
@@ -265,7 +254,7 @@ pub(crate) fn failed_notes(summary: &Summary, scenario: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     #[test]
     fn failed_points_are_left_out_and_noted() {
@@ -288,7 +277,7 @@ mod tests {
     fn points_are_medians_with_their_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 1).unwrap();
-        run.status = crate::sweep::summary::Status::Failed;
+        run.status = crate::sweep::summary::RunStatus::Failed;
         let figs = figures(Path::new("/nonexistent"), &summary, "echo-saturate");
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();

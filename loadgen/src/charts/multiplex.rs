@@ -14,13 +14,13 @@
 use super::draw::{Figure, Point, Series, Unit, XAxis};
 use super::knee::REFERENCE;
 use super::{notes, panel};
-use crate::export::markdown::{delay_us, echo, us};
+use crate::fmt::us;
 use crate::sweep::summary::{Record, Summary};
 
 /// The figure of a scenario with ECHO and DELAY latencies apart; none for
 /// another scenario.
 pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
-    let Some(delay) = delay_us(summary, scenario) else { return Vec::new() };
+    let Some(delay) = summary.delay_us(scenario) else { return Vec::new() };
     let levels = summary.levels(scenario);
     let p = |title: &str, metric: fn(&Record) -> Option<f64>| {
         let mut panel = panel(summary, scenario, title, "ECHO latency (log scale)", Unit::Micros, true, metric);
@@ -28,8 +28,8 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
         panel
     };
     let panels = vec![
-        p("ECHO p50", |r| Some(echo(r.result.as_ref()?)?.p50 as f64)),
-        p("ECHO p99", |r| Some(echo(r.result.as_ref()?)?.p99 as f64)),
+        p("ECHO p50", |r| Some(r.result.as_ref()?.echo_latency()?.p50 as f64)),
+        p("ECHO p99", |r| Some(r.result.as_ref()?.echo_latency()?.p99 as f64)),
     ];
     let x = XAxis {
         label: "connections (log scale)".into(),
@@ -62,7 +62,7 @@ fn reference(levels: &[u64], delay: u64) -> Series {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     #[test]
     fn echo_against_the_delay_line() {

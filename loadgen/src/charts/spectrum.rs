@@ -152,7 +152,7 @@ pub fn figure(dir: &Path, summary: &Summary, scenario: &str) -> Figure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     const WRK2_STYLE: &str = "       Value   Percentile   TotalCount 1/(1-Percentile)
 

@@ -15,8 +15,8 @@ use anyhow::{bail, Context};
 
 use super::ab::{self, AbEvaluation};
 use super::{git, output_ab, CheckArgs};
+use crate::models;
 use crate::sweep::summary::Summary;
-use crate::sweep::{built_models, MODELS};
 
 /// Pairs of sweeps by default: the fewest for which the sign test gives an
 /// interval (93.75% two-sided).
@@ -78,29 +78,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
     let repo = git::toplevel(&here).context("--base needs a git checkout (use --baseline without history)")?;
     let commit = git::resolve(&repo, rev)?;
     let head = head_side(args, &repo)?;
-    let base_bin = match &args.base_bin {
-        Some(dir) => dir.clone(),
-        None => {
-            let features: Vec<String> =
-                args.features.iter().flat_map(|f| f.split(',')).filter(|f| !f.is_empty()).map(String::from).collect();
-            let cache = args.cache.clone().unwrap_or_else(|| repo.join("target/ab"));
-            match git::build(&repo, &commit, &cache, &features) {
-                Ok(bin) => bin,
-                Err(e) => {
-                    eprintln!("loadgen check: cannot build the base {rev} ({}): {e:#}", git::short(&commit));
-                    return Ok(None);
-                }
-            }
-        }
-    };
-    let base = Side {
-        which: Which::Base,
-        revision: format!("{rev} = {}", git::short(&commit)),
-        repeats: takes_repeat(&base_bin.join("loadgen")),
-        loadgen: base_bin.join("loadgen"),
-        servers: base_bin.join("servers"),
-        env: vec![],
-    };
+    let Some(base) = base_side(args, &repo, rev, &commit) else { return Ok(None) };
     let models = match common_models(&base, &head) {
         Ok(m) => m,
         Err(Failure(Which::Base, e)) => {
@@ -120,6 +98,49 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
         Err(Failure(Which::Head, e)) => return Err(e),
     };
     let eval = ab::evaluate(&pairs);
+    write_outputs(args, &eval, (&base, &head), pairs.len(), started, &out)?;
+    Ok(Some(eval))
+}
+
+/// The base's side: `--base-bin`, or the base built in a worktree. `None`
+/// (having said why) when it cannot be built.
+fn base_side(args: &CheckArgs, repo: &Path, rev: &str, commit: &str) -> Option<Side> {
+    let base_bin = match &args.base_bin {
+        Some(dir) => dir.clone(),
+        None => {
+            let features: Vec<String> =
+                args.features.iter().flat_map(|f| f.split(',')).filter(|f| !f.is_empty()).map(String::from).collect();
+            let cache = args.cache.clone().unwrap_or_else(|| repo.join("target/ab"));
+            match git::build(repo, commit, &cache, &features) {
+                Ok(bin) => bin,
+                Err(e) => {
+                    eprintln!("loadgen check: cannot build the base {rev} ({}): {e:#}", git::short(commit));
+                    return None;
+                }
+            }
+        }
+    };
+    Some(Side {
+        which: Which::Base,
+        revision: format!("{rev} = {}", git::short(commit)),
+        repeats: takes_repeat(&base_bin.join("loadgen")),
+        loadgen: base_bin.join("loadgen"),
+        servers: base_bin.join("servers"),
+        env: vec![],
+    })
+}
+
+/// The markdown table (printed, `--summary`, the CI summary), the bench
+/// JSON, `check.md` and `ab.json` in the out directory, and one line per
+/// regression.
+fn write_outputs(
+    args: &CheckArgs,
+    eval: &AbEvaluation,
+    (base, head): (&Side, &Side),
+    pairs: usize,
+    started: Instant,
+    out: &Path,
+) -> anyhow::Result<()> {
     let context = format!(
         "Head `{}`{} against base `{}`: {} pairs of sweeps ({SCENARIOS} at {LEVELS} connections, {WINDOW} windows), \
          interleaved on the same CPUs, in {:.0} s; sweeps in `{}`.",
@@ -130,14 +151,14 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
             format!(" (with {})", head.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
         },
         base.revision,
-        pairs.len(),
+        pairs,
         started.elapsed().as_secs_f64(),
         out.display()
     );
-    let table = output_ab::markdown(&eval, &context);
+    let table = output_ab::markdown(eval, &context);
     super::publish(&table, args.summary.as_deref())?;
     if let Some(path) = &args.bench_json {
-        std::fs::write(path, output_ab::bench_json(&eval))
+        std::fs::write(path, output_ab::bench_json(eval))
             .with_context(|| format!("--bench-json {}: cannot write it", path.display()))?;
     }
     // The table and every figure's per-pair values: enough to judge again.
@@ -149,10 +170,10 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
     std::fs::write(out.join("check.md"), &table).with_context(|| format!("cannot write {}", out.display()))?;
     std::fs::write(out.join("ab.json"), serde_json::to_vec_pretty(&record)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
-    for line in output_ab::regression_lines(&eval) {
+    for line in output_ab::regression_lines(eval) {
         eprintln!("{line}");
     }
-    Ok(Some(eval))
+    Ok(())
 }
 
 /// This checkout's binaries: this executable and `servers` beside it.
@@ -172,8 +193,8 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     // A misspelt model would make the knob do nothing, and the gate look blind.
     for (k, v) in env.iter().filter(|(k, _)| k == "IOMODELS_DEBUG_EXTRA_WORK") {
         let model = v.split(':').next().unwrap_or_default();
-        if !MODELS.contains(&model) {
-            bail!("{k}={v}: no model `{model}` (choose from {})", MODELS.join(", "));
+        if models::known(model).is_none() {
+            bail!("{k}={v}: no model `{model}` (choose from {})", models::names().collect::<Vec<_>>().join(", "));
         }
     }
     if let Some(n) = args.slow_server {
@@ -182,17 +203,15 @@ fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     Ok(Side { which: Which::Head, revision: git::describe_head(repo), loadgen, servers, env, repeats: true })
 }
 
-/// The models both servers binaries have, in the sweep's order: a model
-/// one side lacks (not built, or new in the head) is left out of both, and
-/// said so.
+/// The models both servers binaries can run here, in reading order: a
+/// model one side lacks (not built, new in the head, or unavailable on this
+/// machine) is left out of both, and said so.
 fn common_models(base: &Side, head: &Side) -> Result<String, Failure> {
-    let h = built_models(&head.servers).map_err(|e| Failure(Which::Head, e))?;
-    let b = built_models(&base.servers).map_err(|e| Failure(Which::Base, e))?;
-    let mut models: Vec<&str> = MODELS.iter().copied().filter(|m| h.iter().any(|x| x == m)).collect();
-    models.extend(h.iter().map(String::as_str).filter(|m| !MODELS.contains(m)));
-    let (both, one): (Vec<&str>, Vec<&str>) = models.into_iter().partition(|m| b.iter().any(|x| x == m));
+    let h = models::ready(&head.servers).map_err(|e| Failure(Which::Head, e))?;
+    let b = models::ready(&base.servers).map_err(|e| Failure(Which::Base, e))?;
+    let (both, one): (Vec<String>, Vec<String>) = models::in_order(&h).into_iter().partition(|m| b.contains(m));
     if !one.is_empty() {
-        eprintln!("loadgen check: not compared, the base has no such model: {}", one.join(", "));
+        eprintln!("loadgen check: not compared, the base has no such model or cannot run it: {}", one.join(", "));
     }
     if both.is_empty() {
         return Err(Failure(Which::Base, anyhow::anyhow!("the base and the head have no model in common")));

@@ -158,96 +158,30 @@ pub fn build(dirs: &[PathBuf], made: String) -> anyhow::Result<Baseline> {
         let s = shape(&summary, env.as_ref());
         match &first {
             None => first = Some((s.clone(), env.as_ref().map(|e| e["machine"].clone()))),
-            Some((f, _)) if f.scenarios != s.scenarios || f.levels != s.levels || f.duration_s != s.duration_s => {
-                bail!(
-                    "--results {}: scenarios {:?}, levels {:?}, {} s windows; the first sweep had {:?}, {:?}, {} s: a \
-                 baseline compares like with like",
-                    dir.display(),
-                    s.scenarios,
-                    s.levels,
-                    s.duration_s,
-                    f.scenarios,
-                    f.levels,
-                    f.duration_s
-                )
-            }
-            Some(_) => {}
+            Some((f, _)) => like_the_first(f, &s, dir)?,
         }
-        let (strict, loose): (Vec<_>, Vec<_>) =
-            figures::invariants(&summary).into_iter().filter(|i| i.violation.is_some()).partition(|i| i.strict);
-        let say = |v: &[figures::Invariant]| {
-            v.iter()
-                .map(|i| format!("{} ({}): {}", i.place, i.family, i.violation.as_deref().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        if !strict.is_empty() {
-            bail!("--results {}: not a baseline, its answers were wrong: {}", dir.display(), say(&strict));
-        }
-        if !loose.is_empty() {
-            // A stall of the machine, most likely: its figures stay in, and
-            // widen the spread as they should.
-            eprintln!("baseline: warning: in {}: {}", dir.display(), say(&loose));
-        }
+        refuse_wrong_answers(&summary, dir)?;
         sources.push(Source {
             dir: dir.display().to_string(),
             run_id: summary.run_id.clone(),
             git_rev: env.as_ref().and_then(|e| e["machine"]["git_rev"].as_str().map(String::from)),
             started: env.as_ref().and_then(|e| e["started"].as_str().map(String::from)),
         });
-        for scenario in &summary.scenarios {
-            let rated = summary
-                .scenario(scenario)
-                .filter_map(|r| r.result.as_ref())
-                .any(|x| x.args.iter().any(|a| a == "--rate"));
-            if rated && !open_loop.contains(scenario) {
-                open_loop.push(scenario.clone());
+        for scenario in open_loop_scenarios(&summary) {
+            if !open_loop.contains(&scenario) {
+                open_loop.push(scenario);
             }
         }
         runs.push(figures::figures(&summary));
     }
     let in_floors = runs.iter().flatten().any(|f| matches!(f.kind, Kind::ServerCpuFloors | Kind::LoadgenCpuFloors));
     let (mut sweep, machine) = first.expect("at least one source");
-    // Models in any source, in the order of the first that ran them.
-    for run_dir in dirs {
-        if let Ok(s) = Summary::load(run_dir) {
-            for m in s.models {
-                if !sweep.models.contains(&m) {
-                    sweep.models.push(m);
-                }
-            }
-        }
-    }
-
+    add_every_model(dirs, &mut sweep);
     let mut out: Vec<BaselineFigure> = Vec::new();
     for fig in runs.iter().flatten() {
-        if out.iter().any(|o| o.name == fig.name) {
-            continue;
+        if !out.iter().any(|o| o.name == fig.name) {
+            out.push(baseline_figure(fig, &runs, &open_loop, in_floors));
         }
-        let samples: Vec<f64> =
-            runs.iter().filter_map(|r| r.iter().find(|f| f.name == fig.name)).map(|f| f.value).collect();
-        let median = figures::median_of(&samples);
-        let floor = fig.kind.floor();
-        let spread = samples.iter().map(|&x| deviation(x, median, floor)).fold(0.0, f64::max);
-        let tolerance = tolerance(spread);
-        out.push(BaselineFigure {
-            name: fig.name.clone(),
-            scenario: fig.scenario.clone(),
-            model: fig.model.clone(),
-            level: fig.level,
-            kind: fig.kind,
-            unit: fig.kind.unit().into(),
-            median,
-            min: samples.iter().copied().fold(f64::INFINITY, f64::min),
-            max: samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            samples,
-            floor,
-            spread,
-            tolerance,
-            gated: tolerance <= MAX_TOLERANCE + 1e-9
-                && !open_loop.contains(&fig.scenario)
-                && !(in_floors && fig.kind.absolute_time()),
-        });
     }
     Ok(Baseline {
         about: "iomodels regression baseline: `loadgen check --baseline` compares a quick sweep with it. Made by \
@@ -270,6 +204,101 @@ pub fn build(dirs: &[PathBuf], made: String) -> anyhow::Result<Baseline> {
         },
         figures: out,
     })
+}
+
+/// A baseline compares like with like: every sweep of the shape of the first.
+fn like_the_first(f: &SweepShape, s: &SweepShape, dir: &Path) -> anyhow::Result<()> {
+    if f.scenarios != s.scenarios || f.levels != s.levels || f.duration_s != s.duration_s {
+        bail!(
+            "--results {}: scenarios {:?}, levels {:?}, {} s windows; the first sweep had {:?}, {:?}, {} s: a \
+             baseline compares like with like",
+            dir.display(),
+            s.scenarios,
+            s.levels,
+            s.duration_s,
+            f.scenarios,
+            f.levels,
+            f.duration_s
+        )
+    }
+    Ok(())
+}
+
+/// Refuse a sweep with wrong answers (a strict invariant broken); warn
+/// about the other invariants it broke.
+fn refuse_wrong_answers(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
+    let (strict, loose): (Vec<_>, Vec<_>) =
+        figures::invariants(summary).into_iter().filter(|i| i.violation.is_some()).partition(|i| i.strict);
+    let say = |v: &[figures::Invariant]| {
+        v.iter()
+            .map(|i| format!("{} ({}): {}", i.place, i.family, i.violation.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !strict.is_empty() {
+        bail!("--results {}: not a baseline, its answers were wrong: {}", dir.display(), say(&strict));
+    }
+    if !loose.is_empty() {
+        // A stall of the machine, most likely: its figures stay in, and
+        // widen the spread as they should.
+        eprintln!("baseline: warning: in {}: {}", dir.display(), say(&loose));
+    }
+    Ok(())
+}
+
+/// The scenarios of a sweep that ran an open loop (`--rate`).
+fn open_loop_scenarios(summary: &Summary) -> Vec<String> {
+    let rated = |scenario: &str| {
+        summary.scenario(scenario).filter_map(|r| r.result.as_ref()).any(|x| x.args.iter().any(|a| a == "--rate"))
+    };
+    summary.scenarios.iter().filter(|s| rated(s)).cloned().collect()
+}
+
+/// Models in any source, in the order of the first that ran them.
+fn add_every_model(dirs: &[PathBuf], sweep: &mut SweepShape) {
+    for run_dir in dirs {
+        if let Ok(s) = Summary::load(run_dir) {
+            for m in s.models {
+                if !sweep.models.contains(&m) {
+                    sweep.models.push(m);
+                }
+            }
+        }
+    }
+}
+
+/// One figure over every sweep that measured it: its median, spread and
+/// tolerance, and whether it is gated.
+fn baseline_figure(
+    fig: &figures::Figure,
+    runs: &[Vec<figures::Figure>],
+    open_loop: &[String],
+    in_floors: bool,
+) -> BaselineFigure {
+    let samples: Vec<f64> =
+        runs.iter().filter_map(|r| r.iter().find(|f| f.name == fig.name)).map(|f| f.value).collect();
+    let median = figures::median_of(&samples);
+    let floor = fig.kind.floor();
+    let spread = samples.iter().map(|&x| deviation(x, median, floor)).fold(0.0, f64::max);
+    let tolerance = tolerance(spread);
+    BaselineFigure {
+        name: fig.name.clone(),
+        scenario: fig.scenario.clone(),
+        model: fig.model.clone(),
+        level: fig.level,
+        kind: fig.kind,
+        unit: fig.kind.unit().into(),
+        median,
+        min: samples.iter().copied().fold(f64::INFINITY, f64::min),
+        max: samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        samples,
+        floor,
+        spread,
+        tolerance,
+        gated: tolerance <= MAX_TOLERANCE + 1e-9
+            && !open_loop.contains(&fig.scenario)
+            && !(in_floors && fig.kind.absolute_time()),
+    }
 }
 
 #[cfg(test)]

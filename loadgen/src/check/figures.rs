@@ -21,12 +21,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::result::RunResult;
-use crate::sweep::summary::{Record, Status, Summary};
+use crate::sweep::summary::{Record, RunStatus, Summary};
 
-/// The event-loop models: at 1000 connections and more their context
-/// switches per request must stay far below thread-per-conn's.
-pub const EVENT_LOOPS: [&str; 4] = ["mio-single", "mio-multi", "tokio", "libevent"];
-/// The blocking model every event loop is held against.
+/// The blocking model every event loop ([`crate::models::is_event_loop`])
+/// is held against: at 1000 connections and more their context switches
+/// per request must stay far below its.
 pub const THREAD_PER_CONN: &str = "thread-per-conn";
 /// The pool model, and its worker count when the sweep starts it (the
 /// `servers pool --threads` default): connections past it wait, unserved.
@@ -52,7 +51,7 @@ pub enum Kind {
     /// Server user-space CPU µs per request: the model's own code, without
     /// the kernel's TCP path that dominates `ServerCpu` on loopback. A
     /// change that adds CPU work in the model shows here many times larger
-    /// than in the total (mio-single: about 0.5 of 5 µs is user time).
+    /// than in the total (how much: results/check-runs/README.md).
     ServerUserCpu,
     /// Load generator CPU µs per request (geometric mean over the models).
     LoadgenCpu,
@@ -98,8 +97,9 @@ impl Kind {
     }
 
     /// Values below this are compared as if they were this: an event loop
-    /// at 0.004 context switches per request that goes to 0.02 has not
-    /// regressed fivefold, it is still at "almost never".
+    /// that switches almost never (results/check-runs/README.md) and
+    /// switches five times as often has not regressed fivefold, it is still
+    /// at "almost never".
     pub fn floor(self) -> f64 {
         match self {
             Kind::CsPerReq => 0.1,
@@ -172,8 +172,8 @@ pub fn name(scenario: &str, model: Option<&str>, level: u64, kind: Kind) -> Stri
 pub fn usable(r: &Record) -> Option<&RunResult> {
     let x = r.result.as_ref().filter(|x| x.failure.is_none())?;
     match (r.status, r.failure.as_deref()) {
-        (Status::Ok, _) => Some(x),
-        (Status::Failed, Some(why)) if why.starts_with("starved:") && !why.contains("; ") => Some(x),
+        (RunStatus::Ok, _) => Some(x),
+        (RunStatus::Failed, Some(why)) if why.starts_with("starved:") && !why.contains("; ") => Some(x),
         _ => None,
     }
 }
@@ -302,91 +302,104 @@ fn invariants_of_one_pass(s: &Summary) -> Vec<Invariant> {
                 out.push(Invariant { family, place, scenario: scenario.clone(), level, violation, strict });
             };
             for r in s.scenario(scenario).filter(|r| r.level == level) {
-                let place = format!("{scenario} {} c{level}", r.model);
-                let failed = usable(r).is_none().then(|| {
-                    r.failure
-                        .clone()
-                        .or_else(|| r.result.as_ref().and_then(|x| x.failure.clone()))
-                        .unwrap_or_else(|| "failed".into())
-                });
-                add("every run succeeds", place.clone(), false, failed);
-                let Some(x) = &r.result else { continue };
-                let c = &x.connections;
-                add(
-                    "every connection established",
-                    place.clone(),
-                    false,
-                    (c.established < level)
-                        .then(|| format!("{} of {level} established, {} failed", c.established, c.failed)),
-                );
-                let bad = x.counts.mismatches.max(x.counts.mismatches_total);
-                add("no mismatches", place.clone(), true, (bad > 0).then(|| format!("{bad} mismatched answers")));
-                if r.model == POOL {
-                    if level > POOL_THREADS {
-                        add(
-                            "pool leaves connections past its threads unserved",
-                            place.clone(),
-                            false,
-                            (c.never_served == 0).then(|| {
-                                format!("never_served = 0 with {level} connections and {POOL_THREADS} threads")
-                            }),
-                        );
-                    }
-                } else {
-                    add(
-                        "every connection served (all but pool)",
-                        place.clone(),
-                        false,
-                        (c.never_served > 0)
-                            .then(|| format!("{} of {level} connections never answered", c.never_served)),
-                    );
-                    if let Some(rate) = rate_of(x) {
-                        add(
-                            "paced rate kept (all but pool)",
-                            place.clone(),
-                            false,
-                            (x.throughput_rps < PACED_SHARE * rate).then(|| {
-                                format!(
-                                    "{:.0} req/s of the {rate:.0} asked (< {:.0}%)",
-                                    x.throughput_rps,
-                                    PACED_SHARE * 100.0
-                                )
-                            }),
-                        );
-                    }
-                }
+                invariants_of_one_run(r, level, &mut add);
             }
-            // The argument itself: under full load, an event loop does not
-            // pay a context switch per request; a thread per connection does.
-            let runs = measured(s, scenario, level);
-            let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
-            let tpc = runs.iter().find(|(r, _)| r.model == THREAD_PER_CONN).and_then(|(_, x)| x.server.as_ref());
-            if let (true, true, Some(tpc)) = (closed, level >= CS_INVARIANT_LEVEL, tpc) {
-                let limit = tpc.voluntary_cs_per_req * CS_INVARIANT_SHARE;
-                for (r, x) in runs.iter().filter(|(r, _)| EVENT_LOOPS.contains(&r.model.as_str())) {
-                    let Some(server) = &x.server else { continue };
-                    add(
-                        "event loops switch ≤ 1/3 as often as thread-per-conn (≥ 1000 conns, closed loop)",
-                        format!("{scenario} {} c{level}", r.model),
-                        false,
-                        (server.voluntary_cs_per_req > limit).then(|| {
-                            format!(
-                                "{:.3} cs/req vs thread-per-conn's {:.3} (limit {limit:.3})",
-                                server.voluntary_cs_per_req, tpc.voluntary_cs_per_req
-                            )
-                        }),
-                    );
-                }
-            }
+            event_loops_switch_rarely(s, scenario, level, &mut add);
         }
     }
     out
 }
 
+/// Notes one invariant: (family, place, strict, the violation if any).
+type Add<'a> = dyn FnMut(&'static str, String, bool, Option<String>) + 'a;
+
+/// What every run must show: it succeeded, established every connection,
+/// matched every answer, and served its connections (see
+/// [`serving_invariants`]).
+fn invariants_of_one_run(r: &Record, level: u64, add: &mut Add) {
+    let place = format!("{} {} c{level}", r.scenario, r.model);
+    let failed = usable(r).is_none().then(|| {
+        r.failure
+            .clone()
+            .or_else(|| r.result.as_ref().and_then(|x| x.failure.clone()))
+            .unwrap_or_else(|| "failed".into())
+    });
+    add("every run succeeds", place.clone(), false, failed);
+    let Some(x) = &r.result else { return };
+    let c = &x.connections;
+    add(
+        "every connection established",
+        place.clone(),
+        false,
+        (c.established < level).then(|| format!("{} of {level} established, {} failed", c.established, c.failed)),
+    );
+    let bad = x.counts.mismatches.max(x.counts.mismatches_total);
+    add("no mismatches", place.clone(), true, (bad > 0).then(|| format!("{bad} mismatched answers")));
+    serving_invariants(r, x, level, place, add);
+}
+
+/// Pool leaves the connections past its threads unserved; every other
+/// model serves every connection, and keeps an open loop's rate.
+fn serving_invariants(r: &Record, x: &RunResult, level: u64, place: String, add: &mut Add) {
+    let c = &x.connections;
+    if r.model == POOL {
+        if level > POOL_THREADS {
+            add(
+                "pool leaves connections past its threads unserved",
+                place,
+                false,
+                (c.never_served == 0)
+                    .then(|| format!("never_served = 0 with {level} connections and {POOL_THREADS} threads")),
+            );
+        }
+        return;
+    }
+    add(
+        "every connection served (all but pool)",
+        place.clone(),
+        false,
+        (c.never_served > 0).then(|| format!("{} of {level} connections never answered", c.never_served)),
+    );
+    if let Some(rate) = rate_of(x) {
+        add(
+            "paced rate kept (all but pool)",
+            place,
+            false,
+            (x.throughput_rps < PACED_SHARE * rate).then(|| {
+                format!("{:.0} req/s of the {rate:.0} asked (< {:.0}%)", x.throughput_rps, PACED_SHARE * 100.0)
+            }),
+        );
+    }
+}
+
+/// The argument itself: under full load, an event loop does not pay a
+/// context switch per request; a thread per connection does.
+fn event_loops_switch_rarely(s: &Summary, scenario: &str, level: u64, add: &mut Add) {
+    let runs = measured(s, scenario, level);
+    let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
+    let tpc = runs.iter().find(|(r, _)| r.model == THREAD_PER_CONN).and_then(|(_, x)| x.server.as_ref());
+    let (true, true, Some(tpc)) = (closed, level >= CS_INVARIANT_LEVEL, tpc) else { return };
+    let limit = tpc.voluntary_cs_per_req * CS_INVARIANT_SHARE;
+    for (r, x) in runs.iter().filter(|(r, _)| crate::models::is_event_loop(&r.model)) {
+        let Some(server) = &x.server else { continue };
+        add(
+            "event loops switch ≤ 1/3 as often as thread-per-conn (≥ 1000 conns, closed loop)",
+            format!("{scenario} {} c{level}", r.model),
+            false,
+            (server.voluntary_cs_per_req > limit).then(|| {
+                format!(
+                    "{:.3} cs/req vs thread-per-conn's {:.3} (limit {limit:.3})",
+                    server.voluntary_cs_per_req, tpc.voluntary_cs_per_req
+                )
+            }),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     #[test]
     fn a_repeated_sweep_gives_each_figure_once_at_its_median() {

@@ -58,9 +58,11 @@
 //! Involuntary context switches are left out: they count preemptions, and on
 //! a shared runner those come from the neighbours.
 //!
-//! The measured spreads behind the tolerances, and the gate's own false
-//! alarm and detection rates, are in results/ab-checks/README.md and
-//! results/baseline-sweeps/; REPORT.md's regression section cites them.
+//! This code keeps only the rules. The measured spreads behind the
+//! tolerances, and the gate's own false alarm and detection rates, are in
+//! results/ab-checks/README.md and results/baseline-sweeps/; the figures
+//! behind the user-CPU figure and the context-switch floor in
+//! results/check-runs/README.md. REPORT.md's regression section cites them.
 //!
 //! # Proving it catches a regression
 //!
@@ -88,7 +90,8 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 
-use crate::sweep::summary::{write_atomic, Summary};
+use crate::files::write_atomic;
+use crate::sweep::summary::Summary;
 use baseline::Baseline;
 use compare::Evaluation;
 
@@ -297,7 +300,7 @@ pub fn publish(table: &str, summary: Option<&Path>) -> anyhow::Result<()> {
 pub fn fresh_out_dir(out: Option<&Path>, prefix: &str) -> anyhow::Result<PathBuf> {
     let out = match out {
         Some(dir) => dir.to_path_buf(),
-        None => std::env::temp_dir().join(format!("{prefix}-{}", crate::sweep::env::run_id(SystemTime::now()))),
+        None => std::env::temp_dir().join(format!("{prefix}-{}", crate::sweep::env_json::run_id(SystemTime::now()))),
     };
     if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         bail!("--out {}: not empty; the check never writes over earlier results", out.display());

@@ -7,29 +7,14 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::compare::{Evaluation, InvariantRow, Row, Verdict};
-
-/// A number as a person reads it: three significant-ish decimals.
-pub fn num(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-fn percent(f: f64) -> String {
-    format!("{:+.0}%", f * 100.0)
-}
+use crate::fmt::{decimals, signed_percent};
 
 fn verdict_cell(r: &Row) -> String {
-    let tol = percent(r.allowed());
+    let tol = signed_percent(r.allowed());
     match r.verdict {
         Verdict::Ok if !r.base.gated => format!("ok (not gated: tolerance {tol})"),
         Verdict::Ok => format!("ok (tolerance {tol})"),
-        Verdict::Improved => format!("improved (beyond {})", percent(-r.allowed() / (1.0 + r.allowed()))),
+        Verdict::Improved => format!("improved (beyond {})", signed_percent(-r.allowed() / (1.0 + r.allowed()))),
         Verdict::Regressed => format!("**REGRESSED** (tolerance {tol})"),
         Verdict::Noisy => format!("out of range, not gated (too noisy: tolerance {tol})"),
         Verdict::Missing => "**MISSING**: not measured".into(),
@@ -62,9 +47,10 @@ pub fn markdown(eval: &Evaluation, context: &str) -> String {
         let _ = writeln!(out, "| invariant: {} | holds | {now} | | {verdict} |", i.family);
     }
     for r in &eval.rows {
-        let now = r.now.map(num).unwrap_or_else(|| "—".into());
-        let change = r.change().map(percent).unwrap_or_default();
-        let _ = writeln!(out, "| {} | {} | {now} | {change} | {} |", r.base.name, num(r.base.median), verdict_cell(r));
+        let now = r.now.map(decimals).unwrap_or_else(|| "—".into());
+        let change = r.change().map(signed_percent).unwrap_or_default();
+        let _ =
+            writeln!(out, "| {} | {} | {now} | {change} | {} |", r.base.name, decimals(r.base.median), verdict_cell(r));
     }
     out
 }
@@ -101,17 +87,20 @@ pub fn regression_lines(eval: &Evaluation) -> Vec<String> {
             (Some(now), Some(change)) => format!(
                 "REGRESSED {}: {} -> {} ({}, tolerance {}){}",
                 r.base.name,
-                num(r.base.median),
-                num(now),
-                percent(change),
-                percent(r.allowed()),
+                decimals(r.base.median),
+                decimals(now),
+                signed_percent(change),
+                signed_percent(r.allowed()),
                 if r.values.len() > 1 {
-                    format!(" [every attempt: {}]", r.values.iter().map(|v| num(*v)).collect::<Vec<_>>().join(", "))
+                    format!(
+                        " [every attempt: {}]",
+                        r.values.iter().map(|v| decimals(*v)).collect::<Vec<_>>().join(", ")
+                    )
                 } else {
                     String::new()
                 }
             ),
-            _ => format!("REGRESSED {}: {} -> not measured (its run failed)", r.base.name, num(r.base.median)),
+            _ => format!("REGRESSED {}: {} -> not measured (its run failed)", r.base.name, decimals(r.base.median)),
         });
     }
     lines
@@ -151,7 +140,7 @@ pub fn bench_json(eval: &Evaluation) -> String {
                 name,
                 unit: r.base.unit.clone(),
                 value,
-                extra: format!("baseline {}, tolerance +{:.0}%, {:?}", num(base), tol * 100.0, r.verdict),
+                extra: format!("baseline {}, tolerance +{:.0}%, {:?}", decimals(base), tol * 100.0, r.verdict),
             })
         })
         .collect();

@@ -6,11 +6,8 @@ use std::fmt::Write;
 
 use super::ab::{AbEvaluation, AbRow, AbVerdict};
 use super::figures::median_of;
-use super::output::{bench_text, invariant_cells, invariant_lines, num, Bench};
-
-fn percent(f: f64) -> String {
-    format!("{:+.0}%", f * 100.0)
-}
+use super::output::{bench_text, invariant_cells, invariant_lines, Bench};
+use crate::fmt::{decimals, signed_percent};
 
 fn median(v: &[Option<f64>]) -> Option<f64> {
     let v: Vec<f64> = v.iter().flatten().copied().collect();
@@ -18,7 +15,7 @@ fn median(v: &[Option<f64>]) -> Option<f64> {
 }
 
 fn verdict_cell(r: &AbRow) -> String {
-    let tol = percent(r.tolerance);
+    let tol = signed_percent(r.tolerance);
     match r.verdict {
         AbVerdict::Ok if !r.gated => format!("ok (open loop: reported, not gated; tolerance {tol})"),
         AbVerdict::Ok => format!("ok (tolerance {tol})"),
@@ -33,7 +30,12 @@ fn verdict_cell(r: &AbRow) -> String {
 
 fn ratio_cell(r: &AbRow) -> String {
     match r.interval {
-        Some(i) => format!("{} [{} – {}]", percent(i.median - 1.0), percent(i.low - 1.0), percent(i.high - 1.0)),
+        Some(i) => format!(
+            "{} [{} – {}]",
+            signed_percent(i.median - 1.0),
+            signed_percent(i.low - 1.0),
+            signed_percent(i.high - 1.0)
+        ),
         None => "—".into(),
     }
 }
@@ -69,7 +71,7 @@ pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
         );
     }
     for r in &eval.rows {
-        let cell = |v: &[Option<f64>]| median(v).map(num).unwrap_or_else(|| "—".into());
+        let cell = |v: &[Option<f64>]| median(v).map(decimals).unwrap_or_else(|| "—".into());
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
@@ -87,7 +89,8 @@ pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
 pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
     let mut lines = invariant_lines(&eval.invariants);
     for r in eval.failures() {
-        let pairs = |v: &[Option<f64>]| v.iter().map(|x| x.map(num).unwrap_or_else(|| "—".into())).collect::<Vec<_>>();
+        let pairs =
+            |v: &[Option<f64>]| v.iter().map(|x| x.map(decimals).unwrap_or_else(|| "—".into())).collect::<Vec<_>>();
         lines.push(format!(
             "REGRESSED {}: {} (tolerance {}) [base per pair: {}; head per pair: {}]",
             r.name,
@@ -96,7 +99,7 @@ pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
                 (_, Some(_)) => format!("change {}", ratio_cell(r)),
                 _ => String::new(),
             },
-            percent(r.tolerance),
+            signed_percent(r.tolerance),
             pairs(&r.base).join(", "),
             pairs(&r.head).join(", "),
         ));

@@ -211,7 +211,7 @@ fn write_row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     /// Rows of cells, quotes undone (the test data has no newline in a cell).
     fn parse(text: &str) -> Vec<Vec<String>> {

@@ -76,7 +76,7 @@ impl Exporter for Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     #[test]
     fn round_trips() {

@@ -9,8 +9,8 @@
 //! - [`scenario_table`]: one row per model × level with throughput, latency
 //!   percentiles, context switches and CPU per request, memory, threads,
 //!   connections established, mismatches and the failures, if any.
-//! - [`compare_table`] of the event-loop peers (mio-multi, mio-single,
-//!   tokio, libevent) and of every model: side by side per level, for
+//! - [`compare_table`] of the event loops (every model but the blocking
+//!   ones, [`crate::models`], in reading order) and of every model: side by side per level, for
 //!   throughput, p99, server CPU µs and context switches per request, and
 //!   which model is ahead. A model is ahead only where its range does not
 //!   overlap the others' (the project's rule, [`crate::sweep::cells`]);
@@ -47,15 +47,14 @@
 use std::fmt::Write;
 
 use super::Exporter;
-use crate::sweep::cells::{self, Cell, Contender, Lead, Order, Rule, Spread};
-use crate::sweep::env::SweepFloor;
+use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
+use crate::sweep::cells::{self, Cell, Contender, Lead, Metric, Rule, Spread, COMPARED};
+use crate::sweep::env_json::SweepFloor;
 use crate::sweep::knee;
 use crate::sweep::summary::{Record, Summary};
+use crate::sweep::targets::{targets, SATURATE};
 
 pub struct Markdown;
-
-/// The models the peer table compares, in column order.
-pub const PEERS: [&str; 4] = ["mio-multi", "mio-single", "tokio", "libevent"];
 
 impl Exporter for Markdown {
     fn file_name(&self) -> &'static str {
@@ -74,7 +73,7 @@ impl Exporter for Markdown {
             if !peers.is_empty() {
                 let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
             }
-            if delay_us(summary, scenario).is_some() {
+            if summary.delay_us(scenario).is_some() {
                 let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
             }
             let _ = write!(
@@ -101,41 +100,6 @@ pub fn passes_note(summary: &Summary) -> String {
              neither wins nor loses on throughput."
         ),
     }
-}
-
-/// A figure's median, and its (min–max) when more than one run measured it.
-pub fn spread_text(s: &Spread, fmt: impl Fn(f64) -> String) -> String {
-    if s.n < 2 {
-        fmt(s.median)
-    } else {
-        format!("{} ({}–{})", fmt(s.median), fmt(s.min), fmt(s.max))
-    }
-}
-
-/// A latency figure (µs, maybe a median between two) in its best unit.
-fn us_f(v: f64) -> String {
-    us(v.round().max(0.0) as u64)
-}
-
-type Metric = fn(&Record) -> Option<f64>;
-
-fn rps(r: &Record) -> Option<f64> {
-    Some(r.result.as_ref()?.throughput_rps)
-}
-
-/// The server's counters, when they cover some requests: a run whose STATS
-/// saw none (thread-per-conn at 5000 connections, whose admin thread
-/// starves) has per-request figures of 0 that mean "not measured".
-fn per_request(r: &Record) -> Option<&crate::result::ServerCost> {
-    r.result.as_ref()?.server.as_ref().filter(|s| s.requests > 0)
-}
-
-fn server_cpu_of(r: &Record) -> Option<f64> {
-    per_request(r).map(|s| s.cpu_us_per_req).filter(|&c| c > 0.0)
-}
-
-fn switches(r: &Record) -> Option<f64> {
-    per_request(r).map(|s| s.voluntary_cs_per_req + s.involuntary_cs_per_req)
 }
 
 /// A figure of a cell as text, or a dash where no run measured it.
@@ -191,12 +155,15 @@ fn row(c: &Cell) -> String {
         let metric = move |r: &Record| r.result.as_ref()?.server.as_ref().map(f);
         c.spread(metric)
     };
-    let rps = c.spread(rps).map(|s| format!("{}{}", spread_text(&s, thousands), bound_mark(c))).unwrap_or_else(dash);
+    let rps = c
+        .spread(Record::throughput)
+        .map(|s| format!("{}{}", spread_text(&s, thousands), bound_mark(c)))
+        .unwrap_or_else(dash);
     let counted = |f: fn(&crate::result::ServerCost) -> f64| {
-        c.spread(move |r: &Record| per_request(r).map(f)).map(|s| spread_text(&s, num)).unwrap_or_else(dash)
+        c.spread(move |r: &Record| r.server_per_request().map(f)).map(|s| spread_text(&s, num)).unwrap_or_else(dash)
     };
     let (vol, invol) = (counted(|s| s.voluntary_cs_per_req), counted(|s| s.involuntary_cs_per_req));
-    let cpu = shown(c, server_cpu_of, num);
+    let cpu = shown(c, Record::server_cpu, num);
     let rss = server(|s| s.rss_bytes as f64).map(|s| mib(s.median as u64)).unwrap_or_else(dash);
     let threads = server(|s| s.threads as f64).map(|s| format!("{:.0}", s.median)).unwrap_or_else(dash);
     let mismatches: u64 = c.runs.iter().filter_map(|r| r.result.as_ref()).map(|x| x.counts.mismatches).sum();
@@ -212,26 +179,12 @@ fn row(c: &Cell) -> String {
     )
 }
 
-/// A figure the comparison tables set the models side by side on.
-struct Compared {
-    name: &'static str,
-    metric: Metric,
-    fmt: fn(f64) -> String,
-    rule: Rule,
-}
-
-const COMPARED: [Compared; 4] = [
-    Compared { name: "req/s", metric: rps, fmt: thousands, rule: Rule::THROUGHPUT },
-    Compared { name: "p99", metric: |r| Some(r.result.as_ref()?.latency.p99 as f64), fmt: us_f, rule: Rule::COST },
-    Compared { name: "CPU µs/req", metric: server_cpu_of, fmt: num, rule: Rule::COST },
-    Compared { name: "cs/req", metric: switches, fmt: num, rule: Rule::COST },
-];
-
 /// The event-loop peers present in this scenario side by side (see
 /// [`compare_table`]). Empty when fewer than two peers ran.
 pub fn peer_table(summary: &Summary, scenario: &str) -> String {
     let ran = summary.models_in(scenario);
-    let peers: Vec<&str> = PEERS.iter().copied().filter(|p| ran.iter().any(|m| m == p)).collect();
+    let peers: Vec<&str> = crate::models::names().filter(|&m| crate::models::is_event_loop(m)).collect();
+    let peers: Vec<&str> = peers.into_iter().filter(|p| ran.iter().any(|m| m == p)).collect();
     compare_table(summary, scenario, &peers)
 }
 
@@ -491,26 +444,11 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     out
 }
 
-/// ECHO's own latency in a run, if it kept one apart.
-pub fn echo(x: &crate::result::RunResult) -> Option<&crate::result::Latency> {
-    x.latency_by_method.get("ECHO")
-}
-
-/// The DELAY a scenario's runs asked for (µs, their `--delay-us`), if they
-/// kept ECHO's and DELAY's latency apart.
-pub fn delay_us(summary: &Summary, scenario: &str) -> Option<u64> {
-    summary.scenario(scenario).filter_map(|r| r.result.as_ref()).find_map(|x| {
-        let both = x.latency_by_method.contains_key("ECHO") && x.latency_by_method.contains_key("DELAY");
-        let flag = x.args.windows(2).find(|w| w[0] == "--delay-us")?;
-        both.then(|| flag[1].parse().ok()).flatten()
-    })
-}
-
 /// Per model × level: ECHO's and DELAY's latency apart, and whether ECHO's
 /// p99 lies above one DELAY (ECHOs waited behind DELAYs: answers in order)
 /// or below it (ECHOs passed them: answers out of order), in every run.
 pub fn method_table(summary: &Summary, scenario: &str) -> String {
-    let Some(delay) = delay_us(summary, scenario) else { return String::new() };
+    let Some(delay) = summary.delay_us(scenario) else { return String::new() };
     let mut out = format!(
         "| model | conns | req/s | ECHO p50 | ECHO p99 | DELAY p50 | DELAY p99 | ECHO p99 against one DELAY ({}) |\n\
          |---|---:|---:|---:|---:|---:|---:|---|\n",
@@ -543,7 +481,7 @@ pub fn method_table(summary: &Summary, scenario: &str) -> String {
             "| {} | {} | {}{} | {} | {} | {} | {} | {verdict} |",
             c.model,
             c.level,
-            shown(&c, rps, thousands),
+            shown(&c, Record::throughput, thousands),
             bound_mark(&c),
             text(of("ECHO", |l| l.p50)),
             text(echo_p99),
@@ -581,18 +519,6 @@ fn fairness(c: &Cell) -> String {
         _ => "–".into(),
     }
 }
-
-/// The scenario the performance table and targets are about.
-pub const SATURATE: &str = "echo-saturate";
-/// Target 1: server CPU per request at most this many floor pairs.
-pub const FLOOR_RATIO_TARGET: f64 = 1.5;
-/// Target 1 holds for the event loops at these levels (inclusive).
-const TARGET_LEVELS: (u64, u64) = (200, 5000);
-/// Target 2 compares mio-multi with these peers at these levels.
-const PEER_LEVELS: [u64; 2] = [1000, 5000];
-/// Target 3: the load generator's RSS at the top level stays under this.
-const LOADGEN_RSS_LIMIT: u64 = 64 << 20;
-const LOADGEN_RSS_LEVEL: u64 = 5000;
 
 /// The floors a sweep measured at its start.
 pub fn floor_table(floor: &SweepFloor) -> String {
@@ -646,20 +572,20 @@ pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> Strin
             let _ = writeln!(out, "| {model} | {level} | failed: {} | – | – | – | – | – | – | – |", cell(why[0]));
             continue;
         }
-        let server = c.spread(server_cpu_of);
-        let lg = c.spread(loadgen_cpu);
+        let server = c.spread(Record::server_cpu);
+        let lg = c.spread(Record::loadgen_cpu);
         let ratio = |s: &Spread, by: f64| Spread { median: s.median / by, min: s.min / by, max: s.max / by, ..*s };
         let _ = writeln!(
             out,
             "| {model} | {level} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
-            shown(c, rps, thousands),
+            shown(c, Record::throughput, thousands),
             bound_mark(c),
-            shown(c, server_cpu_of, num),
+            shown(c, Record::server_cpu, num),
             pair.map(num).unwrap_or_else(dash),
             server.zip(pair).map(|(s, p)| spread_text(&ratio(&s, p), |v| format!("{v:.2}×"))).unwrap_or_else(dash),
-            shown(c, loadgen_cpu, num),
+            shown(c, Record::loadgen_cpu, num),
             server.zip(lg).map(|(s, l)| format!("{:.2}", l.median / s.median)).unwrap_or_else(dash),
-            c.spread(loadgen_rss).map(|s| mib(s.max as u64)).unwrap_or_else(dash),
+            c.spread(Record::loadgen_rss).map(|s| mib(s.max as u64)).unwrap_or_else(dash),
             fairness(c),
         );
     }
@@ -670,220 +596,9 @@ pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> Strin
         "\nTargets (echo-saturate, 64 B, depth 1; server and load generator each pinned to a CPU of its own):\n\n",
     );
     for t in targets(summary, pair) {
-        let _ = writeln!(out, "- {}: **{}**{}", t.what, t.verdict.word(), t.detail());
+        let _ = writeln!(out, "- {}: **{}**{}", t.what, t.judgement.word(), t.detail());
     }
     out
-}
-
-fn loadgen_cpu(r: &Record) -> Option<f64> {
-    Some(r.result.as_ref()?.loadgen.cpu_us_per_req)
-}
-
-fn loadgen_rss(r: &Record) -> Option<f64> {
-    Some(r.result.as_ref()?.loadgen.max_rss_bytes as f64)
-}
-
-/// One performance target, judged from a sweep.
-#[derive(Debug, PartialEq)]
-pub struct Target {
-    pub what: String,
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Verdict {
-    Met,
-    /// The cases that missed it.
-    NotMet(Vec<String>),
-    /// Why it could not be judged.
-    NoData(String),
-}
-
-impl Verdict {
-    fn word(&self) -> &'static str {
-        match self {
-            Verdict::Met => "met",
-            Verdict::NotMet(_) => "not met",
-            Verdict::NoData(_) => "not judged",
-        }
-    }
-
-    /// Met when something was judged and nothing missed.
-    fn from(judged: usize, misses: Vec<String>, none: &str) -> Verdict {
-        match (judged, misses.is_empty()) {
-            (0, _) => Verdict::NoData(none.to_string()),
-            (_, true) => Verdict::Met,
-            (_, false) => Verdict::NotMet(misses),
-        }
-    }
-}
-
-impl Target {
-    fn detail(&self) -> String {
-        match &self.verdict {
-            Verdict::Met => String::new(),
-            Verdict::NotMet(misses) => format!(" ({})", misses.join("; ")),
-            Verdict::NoData(why) => format!(" ({why})"),
-        }
-    }
-}
-
-/// The echo-saturate cell of `model` at `level`, if any run of it succeeded.
-fn ok_cell<'a>(summary: &'a Summary, model: &'a str, level: u64) -> Option<Cell<'a>> {
-    summary.cell(SATURATE, model, level).filter(|c| c.ok_runs().count() > 0)
-}
-
-/// Whether `a` misses against `b` on a figure: behind by more than the
-/// spread; with a single run on either side (no spread), simply worse.
-fn misses(a: &Contender, b: &Contender, rule: Rule) -> bool {
-    match cells::compare(a, b, rule) {
-        Order::Behind => true,
-        Order::Unjudged => match rule.better {
-            cells::Better::Higher => a.spread.median < b.spread.median,
-            cells::Better::Lower => a.spread.median > b.spread.median,
-        },
-        Order::Ahead | Order::Tie => false,
-    }
-}
-
-/// Judge the targets from the echo-saturate cells (`pair`: the floor pair,
-/// CPU µs). A figure against a fixed limit is judged by its median; one
-/// model against another by the project's rule ([`cells::compare`]).
-pub fn targets(summary: &Summary, pair: Option<f64>) -> Vec<Target> {
-    let levels = summary.levels(SATURATE);
-    let models = summary.models_in(SATURATE);
-    let mut out = Vec::new();
-
-    // 1. The event loops' server CPU per request against the floor pair.
-    let (mut judged, mut missed) = (0, Vec::new());
-    if let Some(pair) = pair {
-        for model in ["mio-single", "mio-multi"] {
-            for &level in levels.iter().filter(|&&l| (TARGET_LEVELS.0..=TARGET_LEVELS.1).contains(&l)) {
-                let Some(cpu) = ok_cell(summary, model, level).and_then(|c| c.spread(server_cpu_of)) else { continue };
-                judged += 1;
-                if cpu.median > FLOOR_RATIO_TARGET * pair {
-                    missed.push(format!("{model} at {level}: {:.2}×", cpu.median / pair));
-                }
-            }
-        }
-    }
-    let none = if pair.is_none() { "no floor measured (--no-floor)" } else { "no mio-single or mio-multi run" };
-    out.push(Target {
-        what: format!(
-            "1. mio-single and mio-multi server CPU per request (median) ≤ {FLOOR_RATIO_TARGET}× the floor pair at {}–{} connections",
-            TARGET_LEVELS.0, TARGET_LEVELS.1
-        ),
-        verdict: Verdict::from(judged, missed, none),
-    });
-
-    // 2. mio-multi against tokio and libevent: behind only beyond the spread.
-    let (mut judged, mut missed) = (0, Vec::new());
-    for peer in ["tokio", "libevent"] {
-        for level in PEER_LEVELS {
-            let (Some(m), Some(p)) = (ok_cell(summary, "mio-multi", level), ok_cell(summary, peer, level)) else {
-                continue;
-            };
-            judged += 1;
-            for figure in COMPARED.iter().filter(|f| f.name == "req/s" || f.name == "CPU µs/req") {
-                let contender = |c: &Cell| {
-                    c.spread(figure.metric).map(|spread| Contender {
-                        model: c.model.into(),
-                        spread,
-                        loadgen_bound: figure.rule.bound_ties && c.loadgen_bound(),
-                    })
-                };
-                let (Some(a), Some(b)) = (contender(&m), contender(&p)) else { continue };
-                if misses(&a, &b, figure.rule) {
-                    let one = if a.spread.n < 2 || b.spread.n < 2 { ", one run" } else { "" };
-                    missed.push(format!(
-                        "{level} conns: {} {} vs {peer}'s {}{one}",
-                        spread_text(&a.spread, figure.fmt),
-                        figure.name,
-                        spread_text(&b.spread, figure.fmt)
-                    ));
-                }
-            }
-        }
-    }
-    out.push(Target {
-        what: format!(
-            "2. mio-multi's throughput ≥ tokio's and libevent's, and its server CPU per request ≤ theirs, at {} \
-             connections (a tie where the ranges overlap, or the throughput was loadgen-bound)",
-            PEER_LEVELS.map(|l| l.to_string()).join(" and ")
-        ),
-        verdict: Verdict::from(judged, missed, "mio-multi and a peer did not both run at those levels"),
-    });
-
-    // 3. The load generator cheaper than every server, and small.
-    let (mut judged, mut missed) = (0, Vec::new());
-    for model in &models {
-        for &level in &levels {
-            let Some(c) = ok_cell(summary, model, level) else { continue };
-            let (Some(cpu), Some(lg)) = (c.spread(server_cpu_of), c.spread(loadgen_cpu)) else { continue };
-            judged += 1;
-            if lg.median >= cpu.median {
-                missed.push(format!("{model} at {level}: {:.2}× the server's", lg.median / cpu.median));
-            }
-        }
-    }
-    out.push(Target {
-        what: "3a. the load generator's CPU per request (median) below the server's, for every model and level".into(),
-        verdict: Verdict::from(judged, missed, "no run with server figures"),
-    });
-    let (mut judged, mut missed) = (0, Vec::new());
-    for model in &models {
-        let Some(rss) = ok_cell(summary, model, LOADGEN_RSS_LEVEL).and_then(|c| c.spread(loadgen_rss)) else {
-            continue;
-        };
-        judged += 1;
-        if rss.max >= LOADGEN_RSS_LIMIT as f64 {
-            missed.push(format!("against {model}: {}", mib(rss.max as u64)));
-        }
-    }
-    out.push(Target {
-        what: format!(
-            "3b. the load generator's peak RSS at {LOADGEN_RSS_LEVEL} connections under {} in every run",
-            mib(LOADGEN_RSS_LIMIT)
-        ),
-        verdict: Verdict::from(judged, missed, "no valid run at that level"),
-    });
-    out
-}
-
-/// A latency in µs, in the unit that reads best.
-pub fn us(v: u64) -> String {
-    match v {
-        0..=999 => format!("{v} µs"),
-        1_000..=9_999 => format!("{:.2} ms", v as f64 / 1e3),
-        10_000..=999_999 => format!("{:.1} ms", v as f64 / 1e3),
-        _ => format!("{:.2} s", v as f64 / 1e6),
-    }
-}
-
-/// 12345.6 -> "12,346".
-pub fn thousands(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Three significant digits (whole numbers from 100 on).
-pub fn num(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
-    format!("{v:.decimals$}")
-}
-
-pub fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
 /// Text safe inside a table cell: no pipes or newlines, not too long.
@@ -898,7 +613,7 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata::{self, scale};
 
     #[test]
     fn scenario_table_has_a_row_per_cell_and_notes_failures() {
@@ -918,7 +633,7 @@ mod tests {
     fn with_repeats_every_figure_shows_its_median_and_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 3).unwrap();
-        run.status = crate::sweep::summary::Status::Failed;
+        run.status = crate::sweep::summary::RunStatus::Failed;
         run.failure = Some("server exited".into());
         let table = scenario_table(&summary, "echo-saturate");
         let row = table.lines().find(|l| l.starts_with("| mio-multi | 200 |")).unwrap();
@@ -937,19 +652,12 @@ mod tests {
         let summary = testdata::summary();
         let table = peer_table(&summary, "echo-saturate");
         let header = table.lines().next().unwrap();
-        assert_eq!(header, "| conns | figure | mio-multi | mio-single | tokio | ahead |");
+        assert_eq!(header, "| conns | figure | mio-single | mio-multi | tokio | ahead |");
         assert_eq!(table.lines().filter(|l| l.contains("| req/s |")).count(), 3);
         assert!(
             table.contains("| 1000 | CPU µs/req | 10.0 | 10.0 | 10.0 | one run each: not judged |"),
             "one run: no spread to judge by: {table}"
         );
-    }
-
-    /// Multiply one figure of every pass of a cell.
-    fn scale(summary: &mut Summary, model: &str, level: u64, f: impl Fn(&mut crate::result::RunResult)) {
-        for r in summary.records.iter_mut().filter(|r| r.model == model && r.level == level) {
-            f(r.result.as_mut().unwrap());
-        }
     }
 
     #[test]
@@ -972,7 +680,7 @@ mod tests {
         assert!(line(500, "req/s").contains("| 34,000 (33,320–34,680) |"), "{}", line(500, "req/s"));
         assert!(line(1000, "CPU µs/req").ends_with("| **mio-single** |"), "{}", line(1000, "CPU µs/req"));
         // tokio's 1% better median is within the spread: a tie, not a win.
-        assert!(line(1000, "req/s").ends_with("| tie: mio-multi, mio-single, tokio |"), "{}", line(1000, "req/s"));
+        assert!(line(1000, "req/s").ends_with("| tie: mio-single, mio-multi, tokio |"), "{}", line(1000, "req/s"));
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         let table = peer_table(&summary, "echo-saturate");
         let cpu = table.lines().find(|l| l.starts_with("| 1000 | CPU µs/req |")).unwrap();
@@ -990,7 +698,7 @@ mod tests {
         // mio-single's threefold throughput is the load generator's limit as
         // much as the server's: it ties; mio-multi beats tokio but not it.
         assert!(rps.contains("| 60,000 (58,800–61,200)\\* |"), "{rps}");
-        assert!(rps.ends_with("| tie: mio-multi, mio-single |"), "{rps}");
+        assert!(rps.ends_with("| tie: mio-single, mio-multi |"), "{rps}");
         assert!(table.contains("neither wins nor loses"), "{table}");
         let all = every_model_table(&summary, "echo-saturate");
         assert!(all.starts_with("| conns | figure | thread-per-conn | pool | mio-single |"), "{all}");
@@ -1073,57 +781,6 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_judged_from_the_data() {
-        let mut summary = testdata::summary();
-        // Floor 8 µs: 10 µs is 1.25×, met; floor 5 µs: 2×, not met at every level.
-        assert_eq!(targets(&summary, Some(8.0))[0].verdict, Verdict::Met);
-        match &targets(&summary, Some(5.0))[0].verdict {
-            Verdict::NotMet(m) => assert_eq!(m.len(), 6, "{m:?}"),
-            v => panic!("{v:?}"),
-        }
-        // No libevent, and tokio at 1000 only: one comparison, equal figures: met.
-        assert_eq!(targets(&summary, None)[1].verdict, Verdict::Met);
-        // The load generator (5 µs) is cheaper than every server (10 µs).
-        assert_eq!(targets(&summary, None)[2].verdict, Verdict::Met);
-        assert!(matches!(targets(&summary, None)[3].verdict, Verdict::NoData(_)), "no run at 5000");
-        let tokio = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 1000).unwrap();
-        let x = tokio.result.as_mut().unwrap();
-        x.throughput_rps = 1e6;
-        x.server.as_mut().unwrap().cpu_us_per_req = 4.0;
-        x.loadgen.cpu_us_per_req = 4.0;
-        match &targets(&summary, None)[1].verdict {
-            Verdict::NotMet(m) => assert_eq!(m.len(), 2, "one run each: both missed on the values: {m:?}"),
-            v => panic!("{v:?}"),
-        }
-        match &targets(&summary, None)[2].verdict {
-            Verdict::NotMet(m) => assert_eq!(m, &["tokio at 1000: 1.00× the server's"]),
-            v => panic!("{v:?}"),
-        }
-    }
-
-    #[test]
-    fn target_2_is_missed_only_beyond_the_spread() {
-        let mut summary = testdata::summary_repeated(3);
-        assert_eq!(targets(&summary, None)[1].verdict, Verdict::Met);
-        // tokio 1% faster and cheaper: within the ±2% spread, a tie.
-        scale(&mut summary, "tokio", 1000, |x| {
-            x.throughput_rps *= 1.01;
-            x.server.as_mut().unwrap().cpu_us_per_req = 9.9;
-        });
-        assert_eq!(targets(&summary, None)[1].verdict, Verdict::Met, "ties are not misses");
-        // tokio twice as fast: a miss, unless mio-multi was loadgen-bound.
-        scale(&mut summary, "tokio", 1000, |x| x.throughput_rps *= 2.0);
-        match &targets(&summary, None)[1].verdict {
-            Verdict::NotMet(m) => assert!(m.len() == 1 && m[0].contains("req/s vs tokio's"), "{m:?}"),
-            v => panic!("{v:?}"),
-        }
-        for r in summary.records.iter_mut().filter(|r| r.model == "mio-multi" && r.level == 1000 && r.repeat == 2) {
-            r.loadgen_bound = true;
-        }
-        assert_eq!(targets(&summary, None)[1].verdict, Verdict::Met, "a loadgen-bound throughput ties");
-    }
-
-    #[test]
     fn floor_table_lists_every_floor() {
         let table = floor_table(&floor(2.5));
         assert!(table.contains("| pair: one 64 B write + read, one thread | 0 | 2.50 | 2.50 |"), "{table}");
@@ -1173,18 +830,7 @@ mod tests {
     }
 
     #[test]
-    fn formats() {
-        assert_eq!(thousands(1234567.4), "1,234,567");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(us(950), "950 µs");
-        assert_eq!(us(5_019), "5.02 ms");
-        assert_eq!(us(12_345), "12.3 ms");
-        assert_eq!(us(2_500_000), "2.50 s");
-        assert_eq!(num(0.5123), "0.512");
-        assert_eq!(num(0.0095), "0.00950");
-        assert_eq!(num(36.94), "36.9");
-        assert_eq!(num(1234.5), "1234");
-        assert_eq!(num(0.0), "0");
+    fn cells_are_one_line() {
         assert_eq!(cell("a|b\nc"), "a/b c");
     }
 }

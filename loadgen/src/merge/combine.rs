@@ -60,7 +60,7 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> Record {
         combined: attribution::combined(server.as_ref(), &loadgen),
         proc_stat: proc_stat(inputs, counts.ok + counts.errors),
         fairness: fairness(&results, &mut bounds),
-        loadgen_bound: results.iter().any(|r| r.loadgen_bound),
+        loadgen_bound: loadgen_bound(&results, &loadgen),
         send_lag_large: results.iter().any(|r| r.send_lag_large),
         timeseries: timeseries(&results, &mut bounds),
         failure: failure(inputs),
@@ -155,6 +155,19 @@ fn loadgen(results: &[&RunResult], answered: u64) -> LoadgenCost {
     l
 }
 
+/// Bound if any part was, or if parts that shared one host's load
+/// generator CPUs were, together, as busy on them as one bound load
+/// generator would be: two parts each half busy on one CPU fill it,
+/// though neither alone looks bound.
+fn loadgen_bound(results: &[&RunResult], merged: &LoadgenCost) -> bool {
+    if results.iter().any(|r| r.loadgen_bound) {
+        return true;
+    }
+    let first = &results[0].env;
+    let shared = results.iter().all(|r| r.env.hostname == first.hostname && r.env.loadgen_cpus == first.loadgen_cpus);
+    shared && crate::run::is_loadgen_bound(merged.cpu_utilization, first.loadgen_cpus.len().max(1) as f64)
+}
+
 /// The first reading of the server's counters, and a note when others were
 /// left out.
 fn server(inputs: &[Input]) -> (Option<ServerCost>, Option<String>) {
@@ -179,8 +192,8 @@ fn env(results: &[&RunResult]) -> Env {
     env
 }
 
-fn connections(results: &[&RunResult], bounds: &mut Vec<String>) -> Connections {
-    let mut c = Connections::default();
+fn connections(results: &[&RunResult], bounds: &mut Vec<String>) -> ConnectionFigures {
+    let mut c = ConnectionFigures::default();
     for r in results.iter().map(|r| &r.connections) {
         c.requested += r.requested;
         c.established += r.established;

@@ -21,7 +21,7 @@ use super::args::Protocol;
 use super::histo::{self, Hist};
 use super::sampler::describe_io;
 use super::schedule::Timeline;
-use super::workload::{self, Verdict, Workload};
+use super::workload::{self, AnswerCheck, Workload};
 
 /// The largest answer payload taken as a frame at all; a header that
 /// announces more is garbage (the stream cannot be followed any further).
@@ -361,8 +361,11 @@ impl Conn {
             pos += take;
             if self.raw_got == self.echo.len() {
                 self.pending.pop_front();
-                let verdict =
-                    if self.raw_bad { Verdict::Mismatch("raw bytes differ from what was sent") } else { Verdict::Ok };
+                let verdict = if self.raw_bad {
+                    AnswerCheck::Mismatch("raw bytes differ from what was sent")
+                } else {
+                    AnswerCheck::Ok
+                };
                 self.raw_got = 0;
                 self.raw_bad = false;
                 self.settle(ctx, tally, p, verdict, now);
@@ -374,7 +377,7 @@ impl Conn {
     }
 
     /// Account for one answered request.
-    fn settle(&mut self, ctx: &mut Ctx, tally: &mut Tally, p: Pending, verdict: Verdict, now: Instant) {
+    fn settle(&mut self, ctx: &mut Ctx, tally: &mut Tally, p: Pending, verdict: AnswerCheck, now: Instant) {
         tally.last_answer = Some(now);
         if self.first_answer.is_none() {
             self.first_answer = Some(now - self.first_send.unwrap_or(now));
@@ -385,7 +388,7 @@ impl Conn {
             self.answered_window += 1;
         }
         match verdict {
-            Verdict::Ok => {
+            AnswerCheck::Ok => {
                 tally.answered_all += 1;
                 if counted {
                     tally.ok += 1;
@@ -405,12 +408,12 @@ impl Conn {
                     tally.bucket.2 += 1;
                 }
             }
-            Verdict::Error(code) => {
+            AnswerCheck::Error(code) => {
                 if counted {
                     tally.errors[code as usize & 7] += 1;
                 }
             }
-            Verdict::Mismatch(why) => {
+            AnswerCheck::Mismatch(why) => {
                 if counted {
                     tally.ok += 1;
                 }

@@ -1,7 +1,7 @@
 //! One load-generating thread: a mio `Poll` over its share of the
 //! connections, in the shape of mio's `examples/tcp_server.rs`.
 //!
-//! A thread first opens its connections, paced in batches every 50 ms so the
+//! A thread first opens its connections ([`super::connect`]), paced in batches every 50 ms so the
 //! server's listen backlog never overflows. Then it sends one request on
 //! each and waits until every one is answered (at most `--connect-timeout`),
 //! so that no connection gets its first answer inside the measured window,
@@ -34,23 +34,24 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::args::{Protocol, Shape};
 use super::conn::{Closed, Conn, Ctx, State, Tally};
+use super::connect::connect_all;
+pub use super::connect::ConnectReport;
 use super::histo::{self, Hist};
 use super::sampler::describe_io;
 use super::schedule::{OpenSchedule, Timeline};
 use super::workload::Workload;
 
 const TIMER: Token = Token(usize::MAX);
-const HOUSEKEEPING: Duration = Duration::from_millis(10);
-const CONNECT_TICK: Duration = Duration::from_millis(50);
+/// How often the load loop reports its counts (and may look for timeouts).
+pub(super) const HOUSEKEEPING: Duration = Duration::from_millis(10);
 
 /// What every thread shares, read-only.
-pub struct Plan {
+pub struct LoadPlan {
     pub target: std::net::SocketAddr,
     pub protocol: Protocol,
     pub shape: Shape,
@@ -63,7 +64,7 @@ pub struct Plan {
     pub connections: u64,
 }
 
-impl Plan {
+impl LoadPlan {
     /// What a connection needs from its thread, on this timeline.
     fn ctx<'p>(&'p self, timeline: Timeline, on_bucket: &'p mut dyn FnMut(usize, Hist, u64)) -> Ctx<'p> {
         Ctx {
@@ -83,16 +84,6 @@ pub struct Shared {
     pub stop: Arc<AtomicBool>,
     pub answered: AtomicU64,
     pub open: AtomicU64,
-}
-
-pub struct ConnectReport {
-    pub established: u64,
-    pub failed: u64,
-    pub connect_us: Hist,
-    pub first_error: Option<String>,
-    /// Established connections whose first request was not answered
-    /// within `--connect-timeout` (their indices).
-    pub unanswered: Vec<u64>,
 }
 
 /// A full one-second bucket: (bucket, latency histogram, OK answers).
@@ -123,7 +114,7 @@ pub struct WorkerReport {
 
 /// Run one thread: connect, report, wait for the start, load.
 pub fn worker(
-    plan: Arc<Plan>,
+    plan: Arc<LoadPlan>,
     shared: Arc<Shared>,
     indices: Vec<u64>,
     connected: Sender<ConnectReport>,
@@ -133,13 +124,8 @@ pub fn worker(
     let mut poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
-            let _ = connected.send(ConnectReport {
-                established: 0,
-                failed: indices.len() as u64,
-                connect_us: histo::new_hist(),
-                first_error: Some(format!("cannot create a mio Poll: {e}")),
-                unanswered: vec![],
-            });
+            let first_error = Some(format!("cannot create a mio Poll: {e}"));
+            let _ = connected.send(ConnectReport { failed: indices.len() as u64, first_error, ..ConnectReport::new() });
             return Err(e);
         }
     };
@@ -171,124 +157,8 @@ pub fn worker(
     Ok(Some(engine.finish(conns, all_closed)))
 }
 
-/// Open this thread's connections at the paced rate; wait for each to be
-/// established, refused or timed out.
-fn connect_all(
-    plan: &Plan,
-    shared: &Shared,
-    poll: &mut Poll,
-    events: &mut Events,
-    indices: &[u64],
-) -> (Vec<Conn>, ConnectReport) {
-    let mut conns: Vec<Conn> = Vec::with_capacity(indices.len());
-    let mut report = ConnectReport {
-        established: 0,
-        failed: 0,
-        connect_us: histo::new_hist(),
-        first_error: None,
-        unanswered: vec![],
-    };
-    let per_tick = ((plan.connect_rate * CONNECT_TICK.as_secs_f64()).round() as usize).max(1);
-    let begin = Instant::now();
-    let depth = match plan.shape {
-        Shape::Closed { depth, .. } => depth as usize,
-        Shape::Open { .. } => 1,
-    };
-    let fail = |report: &mut ConnectReport, why: String| {
-        report.failed += 1;
-        report.first_error.get_or_insert(why);
-    };
-    let mut pending = 0usize;
-    let mut started = 0usize;
-    while started < indices.len() || pending > 0 {
-        if shared.stop.load(Relaxed) {
-            break;
-        }
-        let now = Instant::now();
-        let ticks = (now - begin).as_micros() / CONNECT_TICK.as_micros() + 1;
-        let allowed = (ticks as usize).saturating_mul(per_tick).min(indices.len());
-        while started < allowed {
-            let index = indices[started];
-            started += 1;
-            match TcpStream::connect(plan.target) {
-                Ok(mut s) => {
-                    let token = Token(conns.len());
-                    match poll.registry().register(&mut s, token, Interest::READABLE | Interest::WRITABLE) {
-                        Ok(()) => {
-                            conns.push(Conn::new(s, token, index, plan.protocol, &plan.workload, depth));
-                            pending += 1;
-                        }
-                        Err(e) => fail(&mut report, format!("cannot register a socket: {e}")),
-                    }
-                }
-                Err(e) => fail(&mut report, describe_io(&e)),
-            }
-        }
-        let next_tick = if started < indices.len() { begin + CONNECT_TICK * ticks as u32 } else { now + HOUSEKEEPING };
-        let _ = poll.poll(events, Some(next_tick.saturating_duration_since(now).min(HOUSEKEEPING)));
-        let now = Instant::now();
-        for event in events.iter() {
-            let Some(c) = conns.get_mut(event.token().0) else { continue };
-            if c.state != State::Connecting {
-                continue;
-            }
-            let s = c.stream.as_ref().expect("connecting socket");
-            let outcome = match s.take_error() {
-                Ok(Some(e)) | Err(e) => Err(e),
-                Ok(None) => match s.peer_addr() {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-                    Err(e) => Err(e),
-                },
-            };
-            match outcome {
-                Ok(false) => continue,
-                Ok(true) => {
-                    let _ = s.set_nodelay(true);
-                    c.state = State::Open;
-                    histo::record(&mut report.connect_us, now - c.opened_at);
-                    report.established += 1;
-                }
-                Err(e) => {
-                    c.state = State::Closed;
-                    c.stream = None;
-                    fail(&mut report, describe_io(&e));
-                }
-            }
-            pending -= 1;
-        }
-        for c in conns.iter_mut().filter(|c| c.state == State::Connecting) {
-            if now - c.opened_at > plan.connect_timeout {
-                c.state = State::Closed;
-                c.stream = None;
-                pending -= 1;
-                fail(&mut report, format!("not established within --connect-timeout {:?}", plan.connect_timeout));
-            }
-        }
-    }
-    // Interrupted: whatever was not established has failed.
-    for c in conns.iter_mut().filter(|c| c.state == State::Connecting) {
-        c.state = State::Closed;
-        c.stream = None;
-        fail(&mut report, "interrupted".into());
-    }
-    report.failed += (indices.len() - started) as u64;
-    // Unneeded sockets go now; the rest read only, until a write blocks.
-    conns.retain(|c| c.state == State::Open);
-    for (i, c) in conns.iter_mut().enumerate() {
-        c.token = Token(i);
-        c.pending.clear();
-        let s = c.stream.as_mut().expect("open");
-        if poll.registry().reregister(s, c.token, Interest::READABLE).is_ok() {
-            c.set_write_interest(false);
-        }
-    }
-    shared.open.fetch_add(conns.len() as u64, Relaxed);
-    (conns, report)
-}
-
 struct Engine<'a> {
-    plan: &'a Plan,
+    plan: &'a LoadPlan,
     shared: &'a Shared,
     poll: Poll,
     timer: TimerFd,
@@ -310,9 +180,7 @@ impl Engine<'_> {
         let now = Instant::now();
         for c in conns.iter_mut() {
             self.queue(c, now, now, &mut |_, _, _| {});
-            if let Err(e) = c.flush(self.poll.registry()) {
-                self.lost(c, Closed::Reset(describe_io(&e)));
-            }
+            self.flush_or_drop(c);
         }
         let deadline = now + self.plan.connect_timeout;
         let waiting =
@@ -348,11 +216,8 @@ impl Engine<'_> {
         event: &mio::event::Event,
         on_bucket: &mut dyn FnMut(usize, Hist, u64),
     ) -> Option<(usize, Instant)> {
-        if event.is_writable() {
-            if let Err(e) = c.flush(self.poll.registry()) {
-                self.lost(c, Closed::Reset(describe_io(&e)));
-                return None;
-            }
+        if event.is_writable() && self.flush_or_drop(c) == 1 {
+            return None;
         }
         if !(event.is_readable() || event.is_read_closed() || event.is_error()) {
             return Some((0, Instant::now()));
@@ -367,23 +232,56 @@ impl Engine<'_> {
         }
     }
 
-    /// The load loop. Returns true if the server closed every connection.
+    /// The load loop, until the window's answers are in, the drain runs
+    /// out, every connection is lost or the run is stopped. Returns true if
+    /// the server closed every connection.
     fn run(&mut self, conns: &mut [Conn], events: &mut Events) -> io::Result<bool> {
         let t = self.timeline;
         std::thread::sleep(t.start.saturating_duration_since(Instant::now()));
-        let mut open = conns.iter().filter(|c| c.state == State::Open).count();
         let buckets = self.buckets.clone();
         let mut on_bucket = move |k: usize, h: Hist, n: u64| {
             let _ = buckets.send((k, h, n));
         };
+        let mut open = conns.iter().filter(|c| c.state == State::Open).count();
+        open -= self.first_sends(conns, &mut on_bucket);
+        let mut chores = Chores::new(self.plan.timeout);
+        loop {
+            let now = Instant::now();
+            if now >= t.run_end || self.shared.stop.load(Relaxed) || open == 0 {
+                break;
+            }
+            self.housekeeping(conns, now, &mut chores);
+            open -= self.due_timers(conns, now, &mut on_bucket);
+            if now >= t.window_end && self.tally.unresolved == 0 {
+                break;
+            }
+            let wait = self.wait(now, chores.next);
+            if let Err(e) = self.poll.poll(events, Some(wait)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            open -= self.on_events(conns, events, &mut on_bucket);
+        }
+        self.last_bucket(&mut on_bucket);
+        self.shared.answered.fetch_add(self.tally.answered_all - chores.reported, Relaxed);
+        Ok(open == 0 && !conns.is_empty())
+    }
+
+    /// Every open connection's first requests of the load, as the shape
+    /// says. Returns how many connections were lost.
+    fn first_sends(&mut self, conns: &mut [Conn], on_bucket: &mut dyn FnMut(usize, Hist, u64)) -> usize {
+        let t = self.timeline;
         let n = conns.len();
+        let mut lost = 0;
         for (i, c) in conns.iter_mut().enumerate().filter(|(_, c)| c.state == State::Open) {
             let now = Instant::now();
             match self.plan.shape {
                 // A probe still unanswered takes one of the slots.
                 Shape::Closed { depth, think } if think.is_zero() => {
                     for _ in c.pending.len()..depth as usize {
-                        self.send(c, now, &mut on_bucket);
+                        self.send(c, now, on_bucket);
                     }
                 }
                 // All of a connection's slots start together (its requests
@@ -397,117 +295,139 @@ impl Engine<'_> {
                         self.timers.push(Reverse((at, i)));
                     }
                 }
-                Shape::Open { .. } => self.schedule_next(c, now, t.start, &mut on_bucket),
+                Shape::Open { .. } => self.schedule_next(c, now, t.start, on_bucket),
             }
-            if let Err(e) = c.flush(self.poll.registry()) {
-                open -= self.lost(c, Closed::Reset(describe_io(&e)));
+            lost += self.flush_or_drop(c);
+        }
+        lost
+    }
+
+    /// Report the answers so far to the main thread, and now and then
+    /// count the requests that timed out.
+    fn housekeeping(&mut self, conns: &mut [Conn], now: Instant, chores: &mut Chores) {
+        if now < chores.next {
+            return;
+        }
+        chores.next = now + HOUSEKEEPING;
+        // Walking every connection costs cache misses at 5000 of them: do
+        // it only as often as --timeout needs (a timeout is counted at most
+        // a twentieth of it late, 100 ms at most).
+        if now >= chores.next_sweep {
+            chores.next_sweep = now + chores.sweep_every;
+            for c in conns.iter_mut().filter(|c| c.state == State::Open) {
+                c.sweep_timeouts(&mut self.tally, self.plan.timeout, now);
             }
         }
-        let mut next_housekeeping = Instant::now();
-        let sweep_every = (self.plan.timeout / 20).clamp(HOUSEKEEPING, Duration::from_millis(100));
-        let mut next_sweep = next_housekeeping;
-        let mut reported = 0u64;
-        loop {
-            let now = Instant::now();
-            if now >= t.run_end || self.shared.stop.load(Relaxed) || open == 0 {
+        self.shared.answered.fetch_add(self.tally.answered_all - chores.reported, Relaxed);
+        chores.reported = self.tally.answered_all;
+    }
+
+    /// Timers that are due: one send each. Returns how many connections
+    /// were lost.
+    fn due_timers(&mut self, conns: &mut [Conn], now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) -> usize {
+        let mut lost = 0;
+        while let Some(&Reverse((at, i))) = self.timers.peek() {
+            if at > now {
                 break;
             }
-            if now >= next_housekeeping {
-                next_housekeeping = now + HOUSEKEEPING;
-                // Walking every connection costs cache misses at 5000 of
-                // them: do it only as often as --timeout needs (a timeout
-                // is counted at most a twentieth of it late, 100 ms at most).
-                if now >= next_sweep {
-                    next_sweep = now + sweep_every;
-                    for c in conns.iter_mut().filter(|c| c.state == State::Open) {
-                        c.sweep_timeouts(&mut self.tally, self.plan.timeout, now);
-                    }
-                }
-                self.shared.answered.fetch_add(self.tally.answered_all - reported, Relaxed);
-                reported = self.tally.answered_all;
+            self.timers.pop();
+            let c = &mut conns[i];
+            if c.state != State::Open {
+                continue;
             }
-            // Timers that are due: one send each.
-            while let Some(&Reverse((at, i))) = self.timers.peek() {
-                if at > now {
-                    break;
-                }
-                self.timers.pop();
-                let c = &mut conns[i];
-                if c.state != State::Open {
-                    continue;
-                }
-                match self.schedule {
-                    // The connection was free when this timer was set.
-                    Some(_) => self.send_scheduled(c, at, at, now, &mut on_bucket),
-                    None if now < t.window_end => self.queue(c, now, now, &mut on_bucket),
-                    None => {}
-                }
-                if let Err(e) = c.flush(self.poll.registry()) {
-                    open -= self.lost(c, Closed::Reset(describe_io(&e)));
-                }
+            match self.schedule {
+                // The connection was free when this timer was set.
+                Some(_) => self.send_scheduled(c, at, at, now, on_bucket),
+                None if now < self.timeline.window_end => self.queue(c, now, now, on_bucket),
+                None => {}
             }
-            if now >= t.window_end && self.tally.unresolved == 0 {
-                break;
+            lost += self.flush_or_drop(c);
+        }
+        lost
+    }
+
+    /// How long the poll may wait: until the next chore, the end of the run
+    /// or the next timer (for which the timerfd is armed).
+    fn wait(&mut self, now: Instant, next_chore: Instant) -> Duration {
+        let mut wait = next_chore.min(self.timeline.run_end).saturating_duration_since(now);
+        if let Some(&Reverse((at, _))) = self.timers.peek() {
+            if self.timer.armed.is_none_or(|a| a <= now || at < a) {
+                self.timer.arm(at, now);
             }
-            let mut wait = next_housekeeping.min(t.run_end).saturating_duration_since(now);
-            if let Some(&Reverse((at, _))) = self.timers.peek() {
-                if self.timer.armed.is_none_or(|a| a <= now || at < a) {
-                    self.timer.arm(at, now);
-                }
-                // A millisecond later at most, should the timerfd not wake us.
-                wait = wait.min(at.saturating_duration_since(now) + Duration::from_millis(1));
+            // A millisecond later at most, should the timerfd not wake us.
+            wait = wait.min(at.saturating_duration_since(now) + Duration::from_millis(1));
+        }
+        wait
+    }
+
+    /// Every ready connection: read and settle its answers, then send on
+    /// ([`Engine::send_on`]). Returns how many connections were lost.
+    fn on_events(&mut self, conns: &mut [Conn], events: &Events, on_bucket: &mut dyn FnMut(usize, Hist, u64)) -> usize {
+        let mut lost = 0;
+        for event in events.iter() {
+            if event.token() == TIMER {
+                self.timer.clear();
+                continue;
             }
-            if let Err(e) = self.poll.poll(events, Some(wait)) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            let i = event.token().0;
+            let c = &mut conns[i];
+            if c.state != State::Open {
+                continue;
             }
-            for event in events.iter() {
-                if event.token() == TIMER {
-                    self.timer.clear();
-                    continue;
+            match self.on_event(c, event, on_bucket) {
+                Some((0, _)) => {}
+                Some((settled, now)) => {
+                    self.send_on(c, i, settled, now, on_bucket);
+                    lost += self.flush_or_drop(c);
                 }
-                let i = event.token().0;
-                let c = &mut conns[i];
-                if c.state != State::Open {
-                    continue;
-                }
-                let (settled, now) = match self.on_event(c, event, &mut on_bucket) {
-                    Some((0, _)) => continue,
-                    Some(settled) => settled,
-                    None => {
-                        open -= 1;
-                        continue;
-                    }
-                };
-                match self.plan.shape {
-                    Shape::Closed { think, .. } if think.is_zero() => {
-                        if now < t.window_end {
-                            for _ in 0..settled {
-                                self.queue(c, now, now, &mut on_bucket);
-                            }
-                        }
-                    }
-                    Shape::Closed { think, .. } => {
-                        for _ in 0..settled {
-                            self.timers.push(Reverse((now + think, i)));
-                        }
-                    }
-                    Shape::Open { .. } => self.schedule_next(c, now, now, &mut on_bucket),
-                }
-                if let Err(e) = c.flush(self.poll.registry()) {
-                    open -= self.lost(c, Closed::Reset(describe_io(&e)));
-                }
+                None => lost += 1,
             }
         }
-        // The last, partial bucket of the window.
+        lost
+    }
+
+    /// After `settled` answers on connection `i` (at `now`): its next
+    /// requests, as the shape says.
+    fn send_on(
+        &mut self,
+        c: &mut Conn,
+        i: usize,
+        settled: usize,
+        now: Instant,
+        on_bucket: &mut dyn FnMut(usize, Hist, u64),
+    ) {
+        match self.plan.shape {
+            Shape::Closed { think, .. } if think.is_zero() => {
+                if now < self.timeline.window_end {
+                    for _ in 0..settled {
+                        self.queue(c, now, now, on_bucket);
+                    }
+                }
+            }
+            Shape::Closed { think, .. } => {
+                for _ in 0..settled {
+                    self.timers.push(Reverse((now + think, i)));
+                }
+            }
+            Shape::Open { .. } => self.schedule_next(c, now, now, on_bucket),
+        }
+    }
+
+    /// Hand the window's last, partial bucket to the main thread.
+    fn last_bucket(&mut self, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
         let last = std::mem::replace(&mut self.tally.bucket, (0, histo::new_hist(), 0));
         if last.2 > 0 {
             on_bucket(last.0, last.1, last.2);
         }
-        self.shared.answered.fetch_add(self.tally.answered_all - reported, Relaxed);
-        Ok(open == 0 && !conns.is_empty())
+    }
+
+    /// Write what the connection has queued; one whose write fails is lost.
+    /// Returns 1 if it was (for the open count), else 0.
+    fn flush_or_drop(&mut self, c: &mut Conn) -> usize {
+        match c.flush(self.poll.registry()) {
+            Ok(_) => 0,
+            Err(e) => self.lost(c, Closed::Reset(describe_io(&e))),
+        }
     }
 
     fn queue(&mut self, c: &mut Conn, start: Instant, now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
@@ -641,6 +561,27 @@ impl Engine<'_> {
             }
         }
         owing
+    }
+}
+
+/// When the load loop next reports its counts and looks for timeouts.
+struct Chores {
+    next: Instant,
+    next_sweep: Instant,
+    sweep_every: Duration,
+    /// Answers already reported to the main thread.
+    reported: u64,
+}
+
+impl Chores {
+    fn new(timeout: Duration) -> Chores {
+        let now = Instant::now();
+        Chores {
+            next: now,
+            next_sweep: now,
+            sweep_every: (timeout / 20).clamp(HOUSEKEEPING, Duration::from_millis(100)),
+            reported: 0,
+        }
     }
 }
 

@@ -47,6 +47,17 @@ impl Timeline {
         t >= self.warmup_end && t < self.window_end
     }
 
+    /// What the run is doing at `now`: "warm-up", "window" or "drain".
+    pub fn phase(&self, now: Instant) -> &'static str {
+        if now < self.warmup_end {
+            "warm-up"
+        } else if now < self.window_end {
+            "window"
+        } else {
+            "drain"
+        }
+    }
+
     /// The one-second bucket that `t` falls in.
     pub fn bucket(&self, t: Instant) -> usize {
         t.saturating_duration_since(self.origin).as_secs() as usize

@@ -5,10 +5,28 @@
 use std::fmt::Write;
 
 use super::args::{Protocol, RunArgs, Shape};
+use crate::fmt::mib;
 use crate::procstat::Side;
 use crate::result::{Latency, ProcStatWindow, RunResult};
 
+/// The summary: what ran, the connections, the requests, the latency,
+/// both sides' costs, every CPU, and the outcome.
 pub fn render(args: &RunArgs, r: &RunResult) -> String {
+    let mut s = what_ran(args, r);
+    s += &connection_lines(r);
+    s += &request_lines(r);
+    s += &latency_lines(r);
+    s += &server_lines(r);
+    s += &loadgen_lines(r);
+    if let Some(p) = &r.proc_stat {
+        s += &cpu_lines(p);
+    }
+    s += &outcome_lines(r);
+    s
+}
+
+/// The run's flags in words, and its window.
+fn what_ran(args: &RunArgs, r: &RunResult) -> String {
     let mut s = String::new();
     let c = &r.connections;
     let methods: Vec<String> = args
@@ -32,6 +50,13 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         c.requested, args.target, args.threads
     );
     let _ = writeln!(s, "window {:.2} s after {:.2} s of warm-up", r.window_s, args.warmup.as_secs_f64());
+    s
+}
+
+/// How the connections were established and first served.
+fn connection_lines(r: &RunResult) -> String {
+    let mut s = String::new();
+    let c = &r.connections;
     let p = &c.connect_us;
     let _ = writeln!(
         s,
@@ -45,6 +70,12 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
          stuck {}",
         f.p50, f.p90, f.p99, f.max, c.unanswered_first, c.never_served, c.stuck
     );
+    s
+}
+
+/// Where every scheduled request went.
+fn request_lines(r: &RunResult) -> String {
+    let mut s = String::new();
     let n = &r.counts;
     let _ = writeln!(
         s,
@@ -66,6 +97,12 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         n.resets,
         if by_status.is_empty() { String::new() } else { format!("; errors: {}", by_status.join(", ")) }
     );
+    s
+}
+
+/// Throughput, the latency table and the send lag.
+fn latency_lines(r: &RunResult) -> String {
+    let mut s = String::new();
     let _ = writeln!(s, "throughput   {:.0} req/s", r.throughput_rps);
     let _ = writeln!(
         s,
@@ -104,6 +141,12 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
             if r.send_lag_large { " (LARGE: that much of the latency is the load generator's)" } else { "" }
         );
     }
+    s
+}
+
+/// The server's own counters over the window.
+fn server_lines(r: &RunResult) -> String {
+    let mut s = String::new();
     match &r.server {
         Some(v) => {
             let _ =
@@ -130,6 +173,13 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
             let _ = writeln!(s, "server       counters not measured");
         }
     }
+    s
+}
+
+/// The load generator's cost, whether it was the bottleneck, and both
+/// sides together.
+fn loadgen_lines(r: &RunResult) -> String {
+    let mut s = String::new();
     let l = &r.loadgen;
     let _ = writeln!(
         s,
@@ -169,9 +219,12 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
             l.sys_us_per_req
         );
     }
-    if let Some(p) = &r.proc_stat {
-        s += &cpu_lines(p);
-    }
+    s
+}
+
+/// Fairness, the notes and the verdict.
+fn outcome_lines(r: &RunResult) -> String {
+    let mut s = String::new();
     let fa = &r.fairness;
     let _ = writeln!(
         s,
@@ -188,10 +241,6 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
         }
     }
     s
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// "cpus         0 (server): busy 97.0%, softirq 31.2% of busy, steal 0.1%", one

@@ -35,6 +35,10 @@ pub fn splitmix64(x: u64) -> u64 {
 /// Fill `buf` with the byte pattern of `seed`: a xorshift stream, so that
 /// two seeds (two connections, or two raw messages) never share bytes in
 /// the same places for long, and a shifted or swapped block shows up.
+///
+/// The step is written out rather than called ([`step`], one round of
+/// `proto::compute`): this runs for every 8 bytes of every raw message, in
+/// the load generator's hot path. A test holds the two to the same stream.
 pub fn fill_pattern(seed: u64, buf: &mut [u8]) {
     let mut x = splitmix64(seed) | 1;
     for chunk in buf.chunks_mut(8) {
@@ -95,9 +99,9 @@ pub struct Workload {
     compute: ComputeCheck,
 }
 
-/// The verdict on one answer.
+/// What checking one answer found ([`Workload::check`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum AnswerCheck {
     Ok,
     /// A known error status (the code).
     Error(u8),
@@ -155,17 +159,17 @@ impl Workload {
         payload: &[u8],
         echo: &[u8],
         since_send: Duration,
-    ) -> Verdict {
+    ) -> AnswerCheck {
         if header.method != method as u8 {
-            return Verdict::Mismatch("answer's method differs from the request's");
+            return AnswerCheck::Mismatch("answer's method differs from the request's");
         }
         if header.reserved != 0 {
-            return Verdict::Mismatch("answer's reserved field is not 0");
+            return AnswerCheck::Mismatch("answer's reserved field is not 0");
         }
         match Status::from_code(header.status) {
-            None => return Verdict::Mismatch("answer's status is not in the protocol's table"),
+            None => return AnswerCheck::Mismatch("answer's status is not in the protocol's table"),
             Some(Status::Ok) => {}
-            Some(_) => return Verdict::Error(header.status),
+            Some(_) => return AnswerCheck::Error(header.status),
         }
         let good = match method {
             Method::Echo => is_echo_for_id(id, payload, echo),
@@ -174,9 +178,9 @@ impl Workload {
             Method::Stats => true,
         };
         if good {
-            Verdict::Ok
+            AnswerCheck::Ok
         } else {
-            Verdict::Mismatch(match method {
+            AnswerCheck::Mismatch(match method {
                 Method::Echo => "ECHO payload differs from what was sent",
                 Method::Delay => "DELAY answered early or with a payload",
                 _ => "COMPUTE result differs from proto::compute(id, rounds)",
@@ -193,13 +197,14 @@ pub struct ComputeCheck {
     matrix: Option<Box<[u64; 64]>>,
 }
 
+/// What `proto::compute` xors the id with before its rounds.
 const SEED_MASK: u64 = 0x9E37_79B9_7F4A_7C15;
 
-fn step(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
+/// One xorshift64 step: one round of `proto::compute` (which starts from
+/// `id ^ SEED_MASK`, undone here), so that the server's COMPUTE and this
+/// check are one implementation.
+fn step(x: u64) -> u64 {
+    proto::compute(x ^ SEED_MASK, 1)
 }
 
 fn apply(m: &[u64; 64], mut v: u64) -> u64 {
@@ -310,26 +315,44 @@ mod tests {
         assert!(fa.payload.chunks(8).zip(fb.payload.chunks(8)).all(|(x, y)| x != y));
     }
 
+    /// The pattern's stream is `proto::compute`'s xorshift, step by step.
+    #[test]
+    fn the_pattern_steps_as_compute_does() {
+        let mut buf = [0u8; 64];
+        fill_pattern(9, &mut buf);
+        let mut x = splitmix64(9) | 1;
+        for chunk in buf.chunks(8) {
+            x = step(x);
+            assert_eq!(chunk, &x.to_le_bytes()[..]);
+        }
+    }
+
     #[test]
     fn checks() {
         let w = Workload::new(&Mix(vec![(Method::Echo, 1)]), 4, 1000, 10);
         let echo = echo_payload(0, 4);
         let h = |method: u8, status: u8| proto::Header { len: 0, id: 1, method, status, reserved: 0 };
         let d = Duration::from_millis(2);
-        assert_eq!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(1, &echo), &echo, d), Verdict::Ok);
+        assert_eq!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(1, &echo), &echo, d), AnswerCheck::Ok);
         // Another request's payload (a stale or crossed answer), or the
         // connection's bare pattern, is not this request's.
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo_for_id(2, &echo), &echo, d), Verdict::Mismatch(_)));
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo, &echo, d), Verdict::Mismatch(_)));
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), b"abcd", &echo, d), Verdict::Mismatch(_)));
-        assert!(matches!(w.check(1, Method::Echo, &h(3, 0), &echo_for_id(1, &echo), &echo, d), Verdict::Mismatch(_)));
-        assert_eq!(w.check(1, Method::Echo, &h(1, 4), b"busy", &echo, d), Verdict::Error(4));
-        assert!(matches!(w.check(1, Method::Echo, &h(1, 9), b"", &echo, d), Verdict::Mismatch(_)));
-        assert_eq!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, d), Verdict::Ok);
+        assert!(matches!(
+            w.check(1, Method::Echo, &h(1, 0), &echo_for_id(2, &echo), &echo, d),
+            AnswerCheck::Mismatch(_)
+        ));
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), &echo, &echo, d), AnswerCheck::Mismatch(_)));
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 0), b"abcd", &echo, d), AnswerCheck::Mismatch(_)));
+        assert!(matches!(
+            w.check(1, Method::Echo, &h(3, 0), &echo_for_id(1, &echo), &echo, d),
+            AnswerCheck::Mismatch(_)
+        ));
+        assert_eq!(w.check(1, Method::Echo, &h(1, 4), b"busy", &echo, d), AnswerCheck::Error(4));
+        assert!(matches!(w.check(1, Method::Echo, &h(1, 9), b"", &echo, d), AnswerCheck::Mismatch(_)));
+        assert_eq!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, d), AnswerCheck::Ok);
         let early = Duration::from_micros(999);
-        assert!(matches!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, early), Verdict::Mismatch(_)));
+        assert!(matches!(w.check(1, Method::Delay, &h(2, 0), b"", &echo, early), AnswerCheck::Mismatch(_)));
         let good = proto::compute(7, 10).to_be_bytes();
-        assert_eq!(w.check(7, Method::Compute, &h(3, 0), &good, &echo, d), Verdict::Ok);
-        assert!(matches!(w.check(8, Method::Compute, &h(3, 0), &good, &echo, d), Verdict::Mismatch(_)));
+        assert_eq!(w.check(7, Method::Compute, &h(3, 0), &good, &echo, d), AnswerCheck::Ok);
+        assert!(matches!(w.check(8, Method::Compute, &h(3, 0), &good, &echo, d), AnswerCheck::Mismatch(_)));
     }
 }

@@ -28,7 +28,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::summary::{Record, Status, Summary};
+use super::summary::{Record, RunStatus, Summary};
+use crate::fmt::{num, thousands, us_f};
 
 /// One figure over the runs of a cell that measured it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -96,7 +97,7 @@ pub struct Cell<'a> {
 impl<'a> Cell<'a> {
     /// The runs that succeeded with a result: the only ones with figures.
     pub fn ok_runs(&self) -> impl Iterator<Item = &'a Record> + '_ {
-        self.runs.iter().copied().filter(|r| r.status == Status::Ok && r.result.is_some())
+        self.runs.iter().copied().filter(|r| r.status == RunStatus::Ok && r.result.is_some())
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -123,7 +124,7 @@ impl<'a> Cell<'a> {
     pub fn failures(&self) -> Vec<(u32, &'a str)> {
         self.runs
             .iter()
-            .filter(|r| r.status == Status::Failed)
+            .filter(|r| r.status == RunStatus::Failed)
             .map(|r| (r.repeat, r.failure.as_deref().unwrap_or("failed")))
             .collect()
     }
@@ -283,6 +284,25 @@ impl Rule {
     pub const COST: Rule = Rule { better: Better::Lower, bound_ties: false };
 }
 
+/// A figure of a run, read from its record: `None` where the run did not
+/// measure it.
+pub type Metric = fn(&Record) -> Option<f64>;
+
+/// A figure the comparison tables set the models side by side on.
+pub struct Compared {
+    pub name: &'static str,
+    pub metric: Metric,
+    pub fmt: fn(f64) -> String,
+    pub rule: Rule,
+}
+
+pub const COMPARED: [Compared; 4] = [
+    Compared { name: "req/s", metric: Record::throughput, fmt: thousands, rule: Rule::THROUGHPUT },
+    Compared { name: "p99", metric: |r| Some(r.result.as_ref()?.latency.p99 as f64), fmt: us_f, rule: Rule::COST },
+    Compared { name: "CPU µs/req", metric: Record::server_cpu, fmt: num, rule: Rule::COST },
+    Compared { name: "cs/req", metric: Record::switches, fmt: num, rule: Rule::COST },
+];
+
 /// `a` against `b` under the project's rule (see the module's doc).
 pub fn compare(a: &Contender, b: &Contender, rule: Rule) -> Order {
     if rule.bound_ties && (a.loadgen_bound || b.loadgen_bound) {
@@ -337,7 +357,7 @@ pub fn lead(contenders: &[Contender], rule: Rule) -> Lead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     fn spread(values: &[f64]) -> Spread {
         Spread::of(values).unwrap()
@@ -423,7 +443,7 @@ mod tests {
         assert_eq!(pool.failure_text(), "passes 1, 2, 3: 800 of 1000 connections never served");
         assert!(pool.figures().is_empty());
         summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 200 && r.repeat == 2).unwrap().status =
-            Status::Failed;
+            RunStatus::Failed;
         let partly = summary.cell("echo-saturate", "tokio", 200).unwrap();
         assert_eq!(partly.outcome(), Outcome::Partly { failed: 1 });
         assert_eq!(partly.failure_text(), "pass 2: failed");

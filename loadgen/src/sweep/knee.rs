@@ -49,10 +49,10 @@
 //! after [`STOP_AFTER`] rungs in a row that were not sustained: past the
 //! knee, each rung only costs time (its backlog grows for the whole window).
 
-use crate::export::markdown::{thousands, us};
+use crate::fmt::{thousands, us};
 use crate::result::RunResult;
 use crate::sweep::cells::{Cell, Spread};
-use crate::sweep::summary::{Record, Status, Summary};
+use crate::sweep::summary::{Record, RunStatus, Summary};
 
 /// A rung is sustained only if the model answered this share of the offered rate.
 pub const ACHIEVED_SHARE: f64 = 0.99;
@@ -113,7 +113,7 @@ fn misses(r: &Record, x: &RunResult, offered: f64, slo_us: u64) -> Vec<String> {
     if x.latency.p99 > slo_us {
         why.push(format!("p99 {} > SLO {}", us(x.latency.p99), us(slo_us)));
     }
-    if r.status == Status::Failed && why.is_empty() {
+    if r.status == RunStatus::Failed && why.is_empty() {
         why.push(r.failure.clone().unwrap_or_else(|| "failed".into()));
     }
     why
@@ -270,7 +270,7 @@ impl<'a> Knee<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testdata;
+    use crate::testdata;
 
     /// A rung of mio-single at 1000 connections: offered, achieved, p99 (µs).
     fn rung(offered: f64, achieved: f64, p99: u64) -> Record {

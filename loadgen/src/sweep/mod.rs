@@ -34,25 +34,26 @@
 //! # The time plan
 //!
 //! The default sweep (2 scenarios × 6 models × 5 levels × 3 passes = 180
-//! runs) must finish, build included, within 10 minutes on a 2-core
-//! machine. Each run costs its warm-up, its window, its connecting
+//! runs; 210 with a seventh, uring, where the servers binary offers it)
+//! must finish, build included, within 10 minutes on a 2-core machine. Each run costs its warm-up, its window, its connecting
 //! (level ÷ 5000 connections/s) and an overhead that the single-run
 //! reference of c34c49b measured at 0.08 s plus 34 µs per connection (server
 //! start and stop, closing the connections). With a 0.5 s warm-up and 1 s
-//! windows ([`Plan::total_seconds`]) that is 385 s, about 6.5 minutes (a
-//! test holds the plan to those runs, and the default to under 7.5
-//! minutes), and the release build of a fresh clone took 1m41s
+//! windows ([`SweepPlan::total_seconds`]) that is 385 s, about 6.5 minutes
+//! (449 s with uring; a test holds the plan of every model
+//! [`crate::models`] knows to under 7.5 minutes), and the release build of a fresh clone took 1m41s
 //! (results/ab-checks/ci/fresh-clone-sweep.txt).
 pub mod cells;
 pub mod child;
 pub mod cpus;
-pub mod env;
+pub mod env_json;
 pub mod knee;
 mod one;
 pub mod progress;
 pub mod scenario;
 mod setup;
 pub mod summary;
+pub mod targets;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,17 +62,15 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 
+use crate::files::{raise_nofile_limit, write_atomic};
 use crate::run::args::{parse_cpu_list, parse_duration};
-use env::{Compute, ScenarioInfo, SweepEnv, Versions};
+use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
 use one::{outcome_line, run_one, Slot};
-use progress::Progress;
+use progress::SweepProgress;
 use scenario::{Knobs, Ladder, Scenario};
-pub use setup::built_models;
-use setup::{choose_models, find_servers, raise_nofile_limit, results_dir};
-use summary::{write_atomic, Status, Summary};
+use setup::{choose_models, find_servers, results_dir};
+use summary::{RunStatus, Summary};
 
-/// Every model, in the order the sweep runs them.
-pub const MODELS: [&str; 6] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio", "libevent"];
 /// Connection levels without `--levels` / with `--quick`.
 pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
 pub const QUICK_LEVELS: [u64; 2] = [200, 1000];
@@ -134,7 +133,8 @@ pub struct SweepArgs {
     /// passes, and call a difference between two models a tie where their
     /// ranges overlap. The defaults (3 passes, 0.5 s warm-up, 1 s windows,
     /// 5 levels, 2 scenarios, 6 models: 180 runs) take about 6.5 minutes on
-    /// a 2-core machine, under 10 with scripts/sweep's release build.
+    /// a 2-core machine (7.5 with uring, a seventh model), under 10 with
+    /// scripts/sweep's release build.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: Option<u32>,
     /// Two levels (200, 1000) and one pass: a look in about a minute.
@@ -180,7 +180,7 @@ fn cpu_set(s: &str) -> Result<CpuSet, String> {
 }
 
 /// Everything settled before the first run.
-struct Plan {
+struct SweepPlan {
     exe: PathBuf,
     servers_bin: PathBuf,
     models: Vec<String>,
@@ -228,7 +228,7 @@ impl Grid {
     }
 }
 
-impl Plan {
+impl SweepPlan {
     /// The measured window of a run: `--duration`, or for an open loop (a
     /// ladder's rung at rate `rung`) at least long enough for every
     /// connection to send once at the rate.
@@ -313,31 +313,41 @@ fn ladder_flags(args: &SweepArgs, scenarios: &[Scenario]) -> anyhow::Result<Opti
     Ok(Some(rates))
 }
 
+/// The sweep: settle the plan, measure the floor, open the results
+/// directory and `env.json`, run every slot, then finish the files and
+/// draw the charts.
 pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let started = SystemTime::now();
+    let (plan, skipped, compute) = plan_of(args)?;
+    let floor = floor_of(args, &plan)?;
+    // Before the results directory exists: an --out inside the checkout
+    // (elsewhere than results/) would make it look dirty.
+    let git = crate::env::git_state();
+    let run_id = env_json::run_id(started);
+    let dir = results_dir(args.out.as_deref(), &run_id)?;
+    let mut envj = env_at_start(&plan, &run_id, started, git, skipped, compute, floor);
+    write_env(&dir, &envj)?;
+    announce(&plan, &envj, &dir);
+    let interrupted = interrupted_by_signals()?;
+    let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
+    let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
+    progress.done();
+    finish(args, &dir, &mut envj, &summary, &progress, &interrupted)
+}
+
+/// Everything settled from the flags before the first run: the plan, the
+/// notes on what is left out, and COMPUTE's rounds.
+fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)> {
     let exe = std::env::current_exe().context("cannot find this executable (to run `loadgen run`)")?;
     let servers_bin = find_servers(args.servers_bin.as_deref(), &exe)?;
-    let built = built_models(&servers_bin)?;
-    let (models, mut skipped) = choose_models(args.models.as_deref(), &built)?;
+    let offered = crate::models::offered(&servers_bin)?;
+    let (models, mut skipped) = choose_models(args.models.as_deref(), &offered)?;
     if args.no_floor {
         skipped.push("floor: not measured (--no-floor)".into());
     }
     let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&scenario::DEFAULT.join(",")))?;
-    let mut levels =
-        args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
-    levels.sort_unstable();
-    levels.dedup();
-    if levels.is_empty() || levels[0] == 0 {
-        bail!("--levels: give connection counts of at least 1, such as 200,1000");
-    }
-    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
-    let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
-    if duration.is_zero() {
-        bail!("--duration must be more than 0");
-    }
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        bail!("--rate {}: give a rate above 0 requests per second", args.rate);
-    }
+    let levels = levels_of(args)?;
+    let (warmup, duration) = times_of(args)?;
     let rates = ladder_flags(args, &scenarios)?;
     // --quick and a default sweep (should DEFAULT include a ladder) run a
     // ladder's short form.
@@ -350,15 +360,10 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let pinning = cpus::split(&cpus::available()?, given(&args.server_cpus), given(&args.loadgen_cpus))?;
     cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
     raise_nofile_limit();
-    let compute = {
-        let (calibrated, us_per_round) = scenario::calibrate_rounds(50.0);
-        let (rounds, source) = match args.compute_rounds {
-            Some(n) => (n, "--compute-rounds"),
-            None => (calibrated, "calibrated to about 50 µs per request"),
-        };
-        Compute { rounds, us_per_round, us_per_request: rounds as f64 * us_per_round, source: source.into() }
-    };
-    let plan = Plan {
+    let compute = compute_of(args);
+    let knobs = Knobs { rate: args.rate, rounds: compute.rounds };
+    let slo_us = args.slo.as_micros() as u64;
+    let plan = SweepPlan {
         exe,
         servers_bin,
         models,
@@ -368,68 +373,96 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         repeats,
         warmup,
         duration,
-        knobs: Knobs { rate: args.rate, rounds: compute.rounds },
-        slo_us: args.slo.as_micros() as u64,
+        knobs,
+        slo_us,
         pinning,
         hosts: crate::netlab::Hosts::set_up(&args.hosts)?,
     };
+    Ok((plan, skipped, compute))
+}
 
-    let floor = match args.no_floor {
-        true => None,
-        false => {
-            eprintln!("measuring the floor (the cost of one write+read) on the server's CPU...");
-            let floor = env::measure_floor(&plan.pinning).context("measuring the floor (skip it with --no-floor)")?;
-            eprint!("{}", crate::floor::describe(&floor.figures));
-            Some(floor)
-        }
+/// `--levels` (or the default for the mode), sorted, each once.
+fn levels_of(args: &SweepArgs) -> anyhow::Result<Vec<u64>> {
+    let mut levels =
+        args.levels.clone().unwrap_or_else(|| if args.quick { QUICK_LEVELS.to_vec() } else { LEVELS.to_vec() });
+    levels.sort_unstable();
+    levels.dedup();
+    if levels.is_empty() || levels[0] == 0 {
+        bail!("--levels: give connection counts of at least 1, such as 200,1000");
+    }
+    Ok(levels)
+}
+
+/// `--warmup` and `--duration` (or the defaults for the mode), and `--rate`, checked.
+fn times_of(args: &SweepArgs) -> anyhow::Result<(Duration, Duration)> {
+    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
+    let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
+    if duration.is_zero() {
+        bail!("--duration must be more than 0");
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate {}: give a rate above 0 requests per second", args.rate);
+    }
+    Ok((warmup, duration))
+}
+
+/// COMPUTE's rounds per request: `--compute-rounds`, or calibrated here.
+fn compute_of(args: &SweepArgs) -> Compute {
+    let (calibrated, us_per_round) = scenario::calibrate_rounds(50.0);
+    let (rounds, source) = match args.compute_rounds {
+        Some(n) => (n, "--compute-rounds"),
+        None => (calibrated, "calibrated to about 50 µs per request"),
     };
-    // Before the results directory exists: an --out inside the checkout
-    // (elsewhere than results/) would make it look dirty.
-    let git = crate::env::git_state();
-    let run_id = env::run_id(started);
-    let dir = results_dir(args.out.as_deref(), &run_id)?;
-    let mut envj = SweepEnv {
-        run_id: run_id.clone(),
+    Compute { rounds, us_per_round, us_per_request: rounds as f64 * us_per_round, source: source.into() }
+}
+
+/// The floor on the server's CPU, unless `--no-floor`.
+fn floor_of(args: &SweepArgs, plan: &SweepPlan) -> anyhow::Result<Option<SweepFloor>> {
+    if args.no_floor {
+        return Ok(None);
+    }
+    eprintln!("measuring the floor (the cost of one write+read) on the server's CPU...");
+    let floor = env_json::measure_floor(&plan.pinning).context("measuring the floor (skip it with --no-floor)")?;
+    eprint!("{}", crate::floor::describe(&floor.figures));
+    Ok(Some(floor))
+}
+
+/// `env.json` as the sweep starts: what it will run, on what, and how.
+fn env_at_start(
+    plan: &SweepPlan,
+    run_id: &str,
+    started: SystemTime,
+    git: crate::env::GitState,
+    skipped: Vec<String>,
+    compute: Compute,
+    floor: Option<SweepFloor>,
+) -> SweepEnv {
+    SweepEnv {
+        run_id: run_id.to_string(),
         command: std::env::args().collect(),
         cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
         git,
-        binaries: env::binaries(&plan.exe, &plan.servers_bin),
+        binaries: env_json::binaries(&plan.exe, &plan.servers_bin),
         binaries_changed: Vec::new(),
         started: crate::env::rfc3339(started),
         finished: None,
         elapsed_s: None,
         interrupted: false,
-        machine: env::machine(&plan.pinning),
+        machine: env_json::machine(&plan.pinning),
         pinning: plan.pinning.clone(),
         servers_bin: plan.servers_bin.display().to_string(),
         versions: Versions {
             loadgen: env!("CARGO_PKG_VERSION").into(),
-            servers: env::version_of(&plan.servers_bin, "--version").unwrap_or_else(|| "unknown".into()),
-            rustc: env::version_of(Path::new("rustc"), "--version"),
+            servers: env_json::version_of(&plan.servers_bin, "--version").unwrap_or_else(|| "unknown".into()),
+            rustc: env_json::version_of(Path::new("rustc"), "--version"),
         },
         models: plan.models.clone(),
         skipped,
         levels: plan.levels.clone(),
-        warmup_s: warmup.as_secs_f64(),
-        duration_s: duration.as_secs_f64(),
+        warmup_s: plan.warmup.as_secs_f64(),
+        duration_s: plan.duration.as_secs_f64(),
         repeats: plan.repeats,
-        scenarios: plan
-            .scenarios
-            .iter()
-            .map(|s| {
-                let grid = plan.grid(s);
-                // A ladder's longest window is its lowest rate's.
-                let lowest = grid.rates.first().copied().flatten();
-                ScenarioInfo {
-                    name: s.name.into(),
-                    about: s.about.into(),
-                    loadgen_flags: s.flags(&plan.knobs),
-                    window_s: grid.levels.iter().map(|&l| (l, plan.window(s, l, lowest).as_secs_f64())).collect(),
-                    levels: grid.levels.clone(),
-                    rates: s.ladder.map(|_| grid.rates.iter().flatten().copied().collect()),
-                }
-            })
-            .collect(),
+        scenarios: plan.scenarios.iter().map(|s| scenario_info(plan, s)).collect(),
         compute,
         floor,
         planned_s: plan.total_seconds(),
@@ -437,23 +470,43 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         runs_skipped: 0,
         runs_done: 0,
         runs_failed: 0,
-    };
-    write_env(&dir, &envj)?;
+    }
+}
+
+/// One scenario as `env.json` describes it: its flags, levels, rates and windows.
+fn scenario_info(plan: &SweepPlan, s: &Scenario) -> ScenarioInfo {
+    let grid = plan.grid(s);
+    // A ladder's longest window is its lowest rate's.
+    let lowest = grid.rates.first().copied().flatten();
+    ScenarioInfo {
+        name: s.name.into(),
+        about: s.about.into(),
+        loadgen_flags: s.flags(&plan.knobs),
+        window_s: grid.levels.iter().map(|&l| (l, plan.window(s, l, lowest).as_secs_f64())).collect(),
+        levels: grid.levels.clone(),
+        rates: s.ladder.map(|_| grid.rates.iter().flatten().copied().collect()),
+    }
+}
+
+/// What is left out and why, then the plan in one line.
+fn announce(plan: &SweepPlan, envj: &SweepEnv, dir: &Path) {
     for note in &envj.skipped {
         eprintln!("{note}");
     }
+    let grids: Vec<String> = plan
+        .grids
+        .iter()
+        .map(|(n, g)| match g.rates.len() {
+            1 => format!("{n}: {} levels", g.levels.len()),
+            r => format!("{n}: {} levels × {r} rates", g.levels.len()),
+        })
+        .collect();
     eprintln!(
-        "sweep {run_id}: {} models × {} scenarios ({}) × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        "sweep {}: {} models × {} scenarios ({}) × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
+        envj.run_id,
         plan.models.len(),
         plan.scenarios.len(),
-        plan.grids
-            .iter()
-            .map(|(n, g)| match g.rates.len() {
-                1 => format!("{n}: {} levels", g.levels.len()),
-                r => format!("{n}: {} levels × {r} rates", g.levels.len()),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        grids.join(", "),
         plan.repeats,
         envj.runs_planned,
         progress::clock(plan.total_seconds()),
@@ -461,16 +514,30 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         cpus::list(&plan.pinning.loadgen_cpus),
         dir.display()
     );
+}
 
+/// A flag that SIGINT and SIGTERM set; a second one while the first is
+/// being handled exits at once.
+fn interrupted_by_signals() -> anyhow::Result<Arc<AtomicBool>> {
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second Ctrl-C while the first is being handled exits at once.
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted))?;
         signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
     }
+    Ok(interrupted)
+}
 
+/// Every slot of the plan in turn (a ladder's rungs above where its climb
+/// stopped skipped), each record saved the moment its run ends.
+fn run_every_slot(
+    plan: &SweepPlan,
+    dir: &Path,
+    envj: &mut SweepEnv,
+    interrupted: &AtomicBool,
+    progress: &mut SweepProgress,
+) -> anyhow::Result<Summary> {
     let mut summary = Summary {
-        run_id,
+        run_id: envj.run_id.clone(),
         scenarios: plan.scenarios.iter().map(|s| s.name.to_string()).collect(),
         models: plan.models.clone(),
         repeats: plan.repeats,
@@ -478,7 +545,6 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         floor_pair_cpu_us: envj.floor.as_ref().map(|f| f.figures.pair_cpu_us),
         slo_us: plan.scenarios.iter().any(|s| s.ladder.is_some()).then_some(plan.slo_us),
     };
-    let mut progress = Progress::new(envj.runs_planned, plan.total_seconds());
     for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
     }
@@ -490,29 +556,40 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             continue;
         }
         let n = summary.records.len() + envj.runs_skipped + 1;
-        let Some(record) = run_one(&plan, &dir, &slot, &interrupted, &progress) else { break };
+        let Some(record) = run_one(plan, dir, &slot, interrupted, progress) else { break };
         if let Some(line) = climb.record(&slot, knee::judge(&record, plan.slo_us)) {
             progress.line(&line);
         }
         let line = outcome_line(n, envj.runs_planned, plan.repeats, &record);
         progress.finished(&line, plan.run_seconds(slot.scenario, slot.level, slot.rate), record.elapsed_s);
         envj.runs_done += 1;
-        envj.runs_failed += (record.status == Status::Failed) as usize;
+        envj.runs_failed += (record.status == RunStatus::Failed) as usize;
         summary.records.push(record);
-        crate::export::write_all(&dir, &summary)?;
+        crate::export::write_all(dir, &summary)?;
     }
-    progress.done();
+    Ok(summary)
+}
+
+/// `env.json` and the exports as the sweep ends, the charts, and the last line.
+fn finish(
+    args: &SweepArgs,
+    dir: &Path,
+    envj: &mut SweepEnv,
+    summary: &Summary,
+    progress: &SweepProgress,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<()> {
     envj.interrupted = interrupted.load(Ordering::SeqCst);
     envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
-    envj.binaries_changed = env::changed(&envj.binaries);
+    envj.binaries_changed = env_json::changed(&envj.binaries);
     for change in &envj.binaries_changed {
         eprintln!("warning: {change}");
     }
-    write_env(&dir, &envj)?;
-    crate::export::write_all(&dir, &summary)?;
+    write_env(dir, envj)?;
+    crate::export::write_all(dir, summary)?;
     if !args.no_charts {
-        let files = crate::charts::draw_all(&dir, &summary)?;
+        let files = crate::charts::draw_all(dir, summary)?;
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
     eprintln!(
@@ -580,11 +657,11 @@ mod tests {
     use super::*;
 
     /// The default sweep's plan for `models` models.
-    fn plan(models: usize, warmup: Duration, duration: Duration, scenarios: &str) -> Plan {
-        Plan {
+    fn plan(models: usize, warmup: Duration, duration: Duration, scenarios: &str) -> SweepPlan {
+        SweepPlan {
             exe: PathBuf::from("loadgen"),
             servers_bin: PathBuf::from("servers"),
-            models: MODELS[..models].iter().map(|m| m.to_string()).collect(),
+            models: crate::models::names().take(models).map(String::from).collect(),
             scenarios: scenario::select(scenarios).unwrap(),
             levels: LEVELS.to_vec(),
             grids: scenario::select(scenarios)
@@ -631,7 +708,7 @@ mod tests {
         assert_eq!(p.window(saturate, 5000, None), WINDOW);
         assert_eq!(p.window(paced, 1000, None), WINDOW, "2000 req/s × 1 s reach 1000 connections");
         assert_eq!(p.window(paced, 5000, None), Duration::from_millis(2500));
-        let odd = Plan { knobs: Knobs { rate: 3000.0, rounds: 1 }, ..plan(1, WARMUP, WINDOW, "echo-paced") };
+        let odd = SweepPlan { knobs: Knobs { rate: 3000.0, rounds: 1 }, ..plan(1, WARMUP, WINDOW, "echo-paced") };
         assert_eq!(p.window(paced, 5000, None).as_millis() * 2000, 5000 * 1000);
         assert_eq!(odd.window(&odd.scenarios[0], 5000, None), Duration::from_millis(1667), "rounded up: 5001 requests");
     }
@@ -641,8 +718,8 @@ mod tests {
     /// results/ab-checks/ci/fresh-clone-sweep.txt), the floor and the charts.
     #[test]
     fn the_default_sweep_fits_in_its_time() {
-        let p = plan(MODELS.len(), WARMUP, WINDOW, &scenario::DEFAULT.join(","));
-        assert_eq!(p.runs(), 180);
+        let p = plan(crate::models::KNOWN.len(), WARMUP, WINDOW, &scenario::DEFAULT.join(","));
+        assert_eq!(p.runs(), 210);
         let total = p.total_seconds();
         assert!(total < 450.0, "the default sweep takes {}", progress::clock(total));
         assert!(total > 300.0, "{total}: the plan counts every run");
@@ -662,7 +739,7 @@ mod tests {
         let secs = |k: &str| Duration::from_secs_f64(envj[k].as_f64().unwrap());
         let p = plan(1, secs("warmup_s"), secs("duration_s"), "all");
         let (mut predicted, mut took, mut off, mut runs) = (0.0, 0.0, Vec::new(), 0);
-        for r in summary.records.iter().filter(|r| r.status == Status::Ok) {
+        for r in summary.records.iter().filter(|r| r.status == RunStatus::Ok) {
             let scenario = p.scenarios.iter().find(|s| s.name == r.scenario).unwrap();
             let (want, got) = (p.run_seconds(scenario, r.level, r.offered_rps), r.elapsed_s);
             let what = || format!("{} {} c{}: planned {want:.2} s, took {got:.2} s", r.scenario, r.model, r.level);

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::child::{self, Finish, Server};
-use super::progress::Progress;
+use super::progress::SweepProgress;
 use super::scenario::Scenario;
-use super::summary::{Record, RunFiles, Status};
-use super::{cpus, Plan, CONNECT_RATE};
+use super::summary::{Record, RunFiles, RunStatus};
+use super::{cpus, SweepPlan, CONNECT_RATE};
 use crate::result::RunResult;
 
 /// Which run: a model at a level in a scenario (at a rate of its ladder),
@@ -33,172 +33,215 @@ pub(super) struct Slot<'a> {
 /// `loadgen run`, server stopped. `None` when the sweep was interrupted
 /// meanwhile (the run is not kept).
 pub(super) fn run_one(
-    plan: &Plan,
+    plan: &SweepPlan,
     dir: &Path,
     slot: &Slot,
     interrupted: &AtomicBool,
-    progress: &Progress,
+    progress: &SweepProgress,
 ) -> Option<Record> {
-    let Slot { scenario, model, level, rate, repeat } = *slot;
-    let started = Instant::now();
-    let files = match rate {
-        Some(r) => RunFiles::for_rung(scenario.name, model, level, r, repeat),
-        None => RunFiles::for_run(scenario.name, model, level, repeat),
-    };
-    let rung = rate.map(|r| format!(" · {r:.0} req/s")).unwrap_or_default();
-    let what = match plan.repeats {
-        1 => format!("{} · {model} · {level} conns{rung}", scenario.name),
-        n => format!("pass {repeat}/{n} · {} · {model} · {level} conns{rung}", scenario.name),
-    };
-    let planned = plan.run_seconds(scenario, level, rate);
-    let window = plan.window(scenario, level, rate);
-    let failed = |why: String, result: Option<RunResult>| Record {
-        scenario: scenario.name.into(),
-        model: model.into(),
-        level,
-        repeat,
-        status: Status::Failed,
-        failure: Some(why),
-        loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
-        elapsed_s: started.elapsed().as_secs_f64(),
-        files: files.clone(),
-        result,
-        offered_rps: rate,
-    };
+    let run = OneRun { plan, dir, slot: *slot, started: Instant::now(), files: files_of(slot) };
     if interrupted.load(Ordering::SeqCst) {
         return None;
     }
-    progress.phase(&what, "starting server", planned, 0.0);
-    let mut server = match Server::start(
-        &plan.servers_bin,
-        model,
-        &plan.pinning.server_cpus,
-        &dir.join(&files.server_log),
-        &plan.hosts,
-    ) {
+    progress.phase(&run.what(), "starting server", run.planned(), 0.0);
+    let log = dir.join(&run.files.server_log);
+    let mut server = match Server::start(&plan.servers_bin, slot.model, &plan.pinning.server_cpus, &log, &plan.hosts) {
         Ok(s) => s,
-        Err(e) => return Some(failed(format!("{e:#}"), None)),
+        Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
     };
-
-    let path = |p: &str| dir.join(p).display().to_string();
-    let mut args: Vec<String> = vec![
-        "--target".into(),
-        server.data.to_string(),
-        "--admin".into(),
-        server.admin.to_string(),
-        "-c".into(),
-        level.to_string(),
-        "--threads".into(),
-        plan.pinning.loadgen_cpus.len().clamp(1, 64).to_string(),
-        "--warmup".into(),
-        format!("{}ms", plan.warmup.as_millis()),
-        "--duration".into(),
-        format!("{}ms", window.as_millis()),
-        "--json".into(),
-        path(&files.json),
-        "--hlog".into(),
-        path(&files.hlog),
-        "--hgrm".into(),
-        path(&files.hgrm),
-        "--server-cpus".into(),
-        cpus::list(&plan.pinning.server_cpus),
-        // A connection its model does not serve (the pool past its size)
-        // fails the run after 1 s of waiting for its first answer, not 5
-        // (thread-per-conn answers all 5000 within 0.1 s of connecting).
-        "--connect-timeout".into(),
-        "1s".into(),
-        "--quiet".into(),
-    ];
-    args.extend(scenario.flags(&plan.knobs));
-    if let Some(r) = rate {
-        args.extend(["--rate".into(), format!("{r}")]);
-    }
-    let connect_s = level as f64 / CONNECT_RATE;
-    let limit = Duration::from_secs_f64(plan.warmup.as_secs_f64() + window.as_secs_f64() + connect_s + 30.0);
-    let log = dir.join(&files.loadgen_log);
-    let finish = match crate::netlab::clients::run(
-        &plan.hosts,
-        &plan.exe,
-        &args,
-        &plan.pinning.loadgen_cpus,
-        &log,
-        limit,
-        || interrupted.load(Ordering::SeqCst),
-        |t| {
-            let t = t.as_secs_f64();
-            let phase = if t < connect_s {
-                "connecting"
-            } else if t < connect_s + plan.warmup.as_secs_f64() {
-                "warm-up"
-            } else if t < connect_s + plan.warmup.as_secs_f64() + window.as_secs_f64() {
-                "measuring"
-            } else {
-                "finishing"
-            };
-            progress.phase(&what, phase, planned, started.elapsed().as_secs_f64());
-        },
-    ) {
+    let finish = match run.loadgen(&server, interrupted, progress) {
         Ok(finish) => finish,
         Err(e) => {
             server.stop();
-            return Some(failed(format!("{e:#}"), None));
+            return Some(run.record(vec![format!("{e:#}")], None));
         }
     };
     let crashed = server.exited();
-    progress.phase(&what, "stopping server", planned, started.elapsed().as_secs_f64());
+    progress.phase(&run.what(), "stopping server", run.planned(), run.started.elapsed().as_secs_f64());
     let server_log = server.log.clone();
     server.stop();
     if matches!(finish, Finish::Interrupted) {
         return None;
     }
-
-    let result: Option<anyhow::Result<RunResult>> = std::fs::read(dir.join(&files.json))
-        .ok()
-        .map(|bytes| serde_json::from_slice(&bytes).with_context(|| format!("{} is not a RunResult", files.json)));
-    let (result, unreadable) = match result {
-        Some(Ok(r)) => (Some(r), None),
-        Some(Err(e)) => (None, Some(format!("{e:#}"))),
-        None => (None, None),
-    };
-    let loadgen_tail = || child::tail(&dir.join(&files.loadgen_log));
+    let (result, unreadable) = run.result();
     let mut why: Vec<String> = Vec::new();
     if let Some(status) = crashed {
         why.push(format!("server exited during the run ({status}): {}", child::tail(&server_log)));
     }
-    match result.as_ref() {
-        Some(r) if r.failure.is_some() => why.extend(r.failure.clone()),
-        Some(r) => why.extend(starved(r)),
-        None => {}
+    why.extend(run.reasons(result.as_ref(), &finish, unreadable));
+    Some(run.record(why, result))
+}
+
+/// One run of the sweep while it goes on.
+struct OneRun<'a> {
+    plan: &'a SweepPlan,
+    dir: &'a Path,
+    slot: Slot<'a>,
+    started: Instant,
+    files: RunFiles,
+}
+
+/// Where a slot's files go (a ladder's rung: its rate in the name).
+fn files_of(slot: &Slot) -> RunFiles {
+    let Slot { scenario, model, level, rate, repeat } = *slot;
+    match rate {
+        Some(r) => RunFiles::for_rung(scenario.name, model, level, r, repeat),
+        None => RunFiles::for_run(scenario.name, model, level, repeat),
     }
-    match finish {
-        Finish::Exited(status) if !status.success() && why.is_empty() => {
-            why.push(format!("loadgen run exited with {status}: {}", loadgen_tail()))
+}
+
+impl OneRun<'_> {
+    /// The progress bar's name for this run.
+    fn what(&self) -> String {
+        let Slot { scenario, model, level, rate, repeat } = self.slot;
+        let rung = rate.map(|r| format!(" · {r:.0} req/s")).unwrap_or_default();
+        match self.plan.repeats {
+            1 => format!("{} · {model} · {level} conns{rung}", scenario.name),
+            n => format!("pass {repeat}/{n} · {} · {model} · {level} conns{rung}", scenario.name),
         }
-        Finish::TimedOut(limit) => why.push(format!("loadgen run did not finish within {limit:?}; killed")),
-        _ => {}
     }
-    if let Some(e) = unreadable {
-        why.push(e);
-    } else if result.is_none() && why.is_empty() {
-        why.push(format!("loadgen run wrote no result: {}", loadgen_tail()));
+
+    fn planned(&self) -> f64 {
+        self.plan.run_seconds(self.slot.scenario, self.slot.level, self.slot.rate)
     }
-    if !why.is_empty() {
-        return Some(failed(why.join("; "), result));
+
+    fn window(&self) -> Duration {
+        self.plan.window(self.slot.scenario, self.slot.level, self.slot.rate)
     }
-    let result = result.expect("a run without failures has a result");
-    Some(Record {
-        scenario: scenario.name.into(),
-        model: model.into(),
-        level,
-        repeat,
-        status: Status::Ok,
-        failure: None,
-        loadgen_bound: result.loadgen_bound,
-        elapsed_s: started.elapsed().as_secs_f64(),
-        files,
-        result: Some(result),
-        offered_rps: rate,
-    })
+
+    /// `loadgen run`'s flags against `server`.
+    fn args(&self, server: &Server) -> Vec<String> {
+        let (plan, files) = (self.plan, &self.files);
+        let path = |p: &str| self.dir.join(p).display().to_string();
+        let mut args: Vec<String> = vec![
+            "--target".into(),
+            server.data.to_string(),
+            "--admin".into(),
+            server.admin.to_string(),
+            "-c".into(),
+            self.slot.level.to_string(),
+            "--threads".into(),
+            plan.pinning.loadgen_cpus.len().clamp(1, 64).to_string(),
+            "--warmup".into(),
+            format!("{}ms", plan.warmup.as_millis()),
+            "--duration".into(),
+            format!("{}ms", self.window().as_millis()),
+            "--json".into(),
+            path(&files.json),
+            "--hlog".into(),
+            path(&files.hlog),
+            "--hgrm".into(),
+            path(&files.hgrm),
+            "--server-cpus".into(),
+            cpus::list(&plan.pinning.server_cpus),
+            // A connection its model does not serve (the pool past its size)
+            // fails the run after 1 s of waiting for its first answer, not 5
+            // (thread-per-conn answers all 5000 within 0.1 s of connecting).
+            "--connect-timeout".into(),
+            "1s".into(),
+            "--quiet".into(),
+        ];
+        args.extend(self.slot.scenario.flags(&plan.knobs));
+        if let Some(r) = self.slot.rate {
+            args.extend(["--rate".into(), format!("{r}")]);
+        }
+        args
+    }
+
+    /// Run `loadgen run` against `server` and wait for it (30 s past its
+    /// plan at the most), showing its phase.
+    fn loadgen(&self, server: &Server, interrupted: &AtomicBool, progress: &SweepProgress) -> anyhow::Result<Finish> {
+        let plan = self.plan;
+        let (warmup, window) = (plan.warmup.as_secs_f64(), self.window().as_secs_f64());
+        let connect_s = self.slot.level as f64 / CONNECT_RATE;
+        let limit = Duration::from_secs_f64(warmup + window + connect_s + 30.0);
+        let log = self.dir.join(&self.files.loadgen_log);
+        let (what, planned) = (self.what(), self.planned());
+        // One `loadgen run`, or --clients of them (in the lab's hosts with
+        // --netlab) started together and merged into the run's files.
+        crate::netlab::clients::run(
+            &plan.hosts,
+            &plan.exe,
+            &self.args(server),
+            &plan.pinning.loadgen_cpus,
+            &log,
+            limit,
+            || interrupted.load(Ordering::SeqCst),
+            |t| {
+                let t = t.as_secs_f64();
+                let phase = if t < connect_s {
+                    "connecting"
+                } else if t < connect_s + warmup {
+                    "warm-up"
+                } else if t < connect_s + warmup + window {
+                    "measuring"
+                } else {
+                    "finishing"
+                };
+                progress.phase(&what, phase, planned, self.started.elapsed().as_secs_f64());
+            },
+        )
+    }
+
+    /// What `loadgen run` wrote, if anything, or why it cannot be read.
+    fn result(&self) -> (Option<RunResult>, Option<String>) {
+        let json = &self.files.json;
+        let read = std::fs::read(self.dir.join(json))
+            .ok()
+            .map(|bytes| serde_json::from_slice(&bytes).with_context(|| format!("{json} is not a RunResult")));
+        match read {
+            Some(Ok(r)) => (Some(r), None),
+            Some(Err(e)) => (None, Some(format!("{e:#}"))),
+            None => (None, None),
+        }
+    }
+
+    /// Why the run failed, from its result and how `loadgen run` ended
+    /// (empty: it did not).
+    fn reasons(&self, result: Option<&RunResult>, finish: &Finish, unreadable: Option<String>) -> Vec<String> {
+        let loadgen_tail = || child::tail(&self.dir.join(&self.files.loadgen_log));
+        let mut why: Vec<String> = Vec::new();
+        match result {
+            Some(r) if r.failure.is_some() => why.extend(r.failure.clone()),
+            Some(r) => why.extend(starved(r)),
+            None => {}
+        }
+        match finish {
+            Finish::Exited(status) if !status.success() && why.is_empty() => {
+                why.push(format!("loadgen run exited with {status}: {}", loadgen_tail()))
+            }
+            Finish::TimedOut(limit) => why.push(format!("loadgen run did not finish within {limit:?}; killed")),
+            _ => {}
+        }
+        if let Some(e) = unreadable {
+            why.push(e);
+        } else if result.is_none() && why.is_empty() {
+            why.push(format!("loadgen run wrote no result: {}", loadgen_tail()));
+        }
+        why
+    }
+
+    /// The run's record: ok, or failed for the reasons in `why`.
+    fn record(&self, why: Vec<String>, result: Option<RunResult>) -> Record {
+        let Slot { scenario, model, level, rate, repeat } = self.slot;
+        let (status, failure) = match why.is_empty() {
+            true => (RunStatus::Ok, None),
+            false => (RunStatus::Failed, Some(why.join("; "))),
+        };
+        Record {
+            scenario: scenario.name.into(),
+            model: model.into(),
+            level,
+            repeat,
+            status,
+            failure,
+            loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+            files: self.files.clone(),
+            result,
+            offered_rps: rate,
+        }
+    }
 }
 
 /// The sweep's own verdict on a run that `loadgen run` passed: a model that
@@ -216,12 +259,12 @@ fn starved(r: &RunResult) -> Option<String> {
 /// `[n/total] (pass k/R) SCENARIO MODEL LEVEL conns: ok, ...` (the pass
 /// only when there are several).
 pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> String {
-    use crate::export::markdown::{thousands, us};
+    use crate::fmt::{thousands, us};
     let pass = if repeats > 1 { format!(" pass {}/{repeats}", r.repeat) } else { String::new() };
     let rung = r.offered_rps.map(|o| format!(" at {} req/s", thousands(o))).unwrap_or_default();
     let head = format!("[{n}/{total}]{pass} {} {} {} conns{rung}:", r.scenario, r.model, r.level);
     match (&r.status, &r.result) {
-        (Status::Ok, Some(x)) => format!(
+        (RunStatus::Ok, Some(x)) => format!(
             "{head} ok, {} req/s, p99 {}{} ({:.1} s)",
             thousands(x.throughput_rps),
             us(x.latency.p99),
@@ -238,7 +281,7 @@ mod tests {
 
     #[test]
     fn starved_connections_fail_the_level() {
-        let mut r = crate::export::testdata::result("pool", 1000, 128.0);
+        let mut r = crate::testdata::result("pool", 1000, 128.0);
         assert_eq!(starved(&r), None);
         r.connections.never_served = 936;
         assert_eq!(starved(&r).unwrap(), "starved: 936 of 1000 connections never got an answer");

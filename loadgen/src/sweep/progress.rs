@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub struct Progress {
+pub struct SweepProgress {
     bar: ProgressBar,
     tty: bool,
     /// Planned seconds of the runs not yet finished.
@@ -20,8 +20,8 @@ pub struct Progress {
     started: Instant,
 }
 
-impl Progress {
-    pub fn new(runs: usize, planned_s: f64) -> Progress {
+impl SweepProgress {
+    pub fn new(runs: usize, planned_s: f64) -> SweepProgress {
         let tty = std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             Some(runs as u64),
@@ -35,7 +35,14 @@ impl Progress {
         if tty {
             bar.enable_steady_tick(Duration::from_millis(200));
         }
-        Progress { bar, tty, planned_left: planned_s, planned_done: 0.0, actual_done: 0.0, started: Instant::now() }
+        SweepProgress {
+            bar,
+            tty,
+            planned_left: planned_s,
+            planned_done: 0.0,
+            actual_done: 0.0,
+            started: Instant::now(),
+        }
     }
 
     /// Seconds left: the plan of what remains (less what this run has used
@@ -101,7 +108,7 @@ mod tests {
 
     #[test]
     fn estimate_scales_with_how_runs_went() {
-        let mut p = Progress::new(3, 30.0);
+        let mut p = SweepProgress::new(3, 30.0);
         assert_eq!(p.seconds_left(10.0, 4.0), 26.0);
         p.finished("run 1", 10.0, 20.0); // took twice its plan
         assert_eq!(p.seconds_left(10.0, 0.0), 40.0);

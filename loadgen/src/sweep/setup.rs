@@ -1,12 +1,11 @@
 //! What the sweep settles before its first run: the servers binary and the
-//! models it was built with, and a results directory of its own.
+//! models to run of those it offers, and a results directory of its own.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use super::MODELS;
+use crate::models::{self, Availability, Offered};
 
 /// `--servers-bin`, or `servers` next to this executable.
 pub(super) fn find_servers(given: Option<&Path>, exe: &Path) -> anyhow::Result<PathBuf> {
@@ -26,63 +25,52 @@ pub(super) fn find_servers(given: Option<&Path>, exe: &Path) -> anyhow::Result<P
     )
 }
 
-/// The subcommands `servers --help` lists (the models it was built with).
-pub fn built_models(bin: &Path) -> anyhow::Result<Vec<String>> {
-    let out =
-        Command::new(bin).arg("--help").output().with_context(|| format!("cannot run {} --help", bin.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let models: Vec<String> = text
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|w| *w != "help")
-        .map(String::from)
-        .collect();
-    if models.is_empty() {
-        bail!("{} --help lists no models: is it the iomodels servers binary?", bin.display());
-    }
-    Ok(models)
-}
-
-/// The models to run, and notes on those left out.
-pub(super) fn choose_models(list: Option<&str>, built: &[String]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let known = |m: &str| MODELS.contains(&m) || built.iter().any(|b| b == m);
-    let wanted: Vec<String> = match list {
-        Some(l) => {
-            let mut v: Vec<String> = Vec::new();
-            for m in l.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-                if !known(m) {
-                    bail!("--models {m}: no such model (choose from {})", MODELS.join(", "));
-                }
-                if !v.iter().any(|x| x == m) {
-                    v.push(m.to_string());
-                }
-            }
-            v
+/// The models to run, and notes on those left out: `--models` (each a
+/// model this project knows or the binary offers), or every model the
+/// binary offers, in reading order ([`crate::models`]). A model the binary
+/// does not offer, or offers but cannot run here (`unavailable: REASON`),
+/// is left out and said so.
+pub(super) fn choose_models(list: Option<&str>, offered: &[Offered]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let wanted = match list {
+        Some(l) => models_asked(l, offered)?,
+        None => {
+            let names: Vec<String> =
+                models::names().map(String::from).chain(offered.iter().map(|o| o.name.clone())).collect();
+            let mut all = models::in_order(&names);
+            all.dedup();
+            all
         }
-        None => MODELS
-            .iter()
-            .map(|m| m.to_string())
-            .chain(built.iter().filter(|b| !MODELS.contains(&b.as_str())).cloned())
-            .collect(),
     };
     let mut skipped = Vec::new();
-    let mut models = Vec::new();
+    let mut chosen = Vec::new();
     for m in wanted {
-        if built.contains(&m) {
-            models.push(m);
-        } else if m == "libevent" {
-            skipped.push("libevent: not built (libevent-dev missing)".to_string());
-        } else {
-            skipped.push(format!("{m}: not in this servers binary"));
+        match offered.iter().find(|o| o.name == m).map(|o| &o.availability) {
+            Some(Availability::Ready) => chosen.push(m),
+            Some(Availability::Unavailable(why)) => skipped.push(format!("{m}: unavailable: {why}")),
+            None if m == "libevent" => skipped.push("libevent: not built (libevent-dev missing)".to_string()),
+            None => skipped.push(format!("{m}: not in this servers binary")),
         }
     }
-    if models.is_empty() {
-        bail!("--models: none of the chosen models is in the servers binary ({})", skipped.join("; "));
+    if chosen.is_empty() {
+        bail!("--models: none of the chosen models can run with this servers binary ({})", skipped.join("; "));
     }
-    Ok((models, skipped))
+    Ok((chosen, skipped))
+}
+
+/// `--models LIST`: known or offered names, each once, in the order given.
+fn models_asked(list: &str, offered: &[Offered]) -> anyhow::Result<Vec<String>> {
+    let mut v: Vec<String> = Vec::new();
+    for m in list.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        if models::known(m).is_none() && !offered.iter().any(|o| o.name == m) {
+            let mut all: Vec<&str> = models::names().collect();
+            all.extend(offered.iter().map(|o| o.name.as_str()).filter(|o| models::known(o).is_none()));
+            bail!("--models {m}: no such model (choose from {})", all.join(", "));
+        }
+        if !v.iter().any(|x| x == m) {
+            v.push(m.to_string());
+        }
+    }
+    Ok(v)
 }
 
 /// `--out DIR` (new or empty), or `results/<run-id>[-N]`, created.
@@ -107,34 +95,41 @@ pub(super) fn results_dir(out: Option<&Path>, run_id: &str) -> anyhow::Result<Pa
     bail!("results/{run_id}: a thousand runs with this id already exist")
 }
 
-/// Raise the soft open-files limit to the hard one; the children inherit it
-/// (`loadgen run` at 5000 connections needs more than the usual 1024).
-pub(super) fn raise_nofile_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit on a valid struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ready(names: &[&str]) -> Vec<Offered> {
+        names.iter().map(|n| Offered { name: n.to_string(), availability: Availability::Ready }).collect()
+    }
+
     #[test]
     fn libevent_missing_is_skipped_and_said_so() {
-        let built: Vec<String> = MODELS[..5].iter().map(|s| s.to_string()).collect();
-        let (models, skipped) = choose_models(None, &built).unwrap();
-        assert_eq!(models, built);
+        let offered = ready(&["thread-per-conn", "pool", "mio-single", "mio-multi", "uring", "tokio"]);
+        let (chosen, skipped) = choose_models(None, &offered).unwrap();
+        assert_eq!(chosen, ["thread-per-conn", "pool", "mio-single", "mio-multi", "uring", "tokio"]);
         assert_eq!(skipped, vec!["libevent: not built (libevent-dev missing)"]);
-        let (models, _) = choose_models(Some("tokio, pool,tokio"), &built).unwrap();
-        assert_eq!(models, ["tokio", "pool"]);
-        let e = choose_models(Some("nginx"), &built).unwrap_err().to_string();
+        let (chosen, _) = choose_models(Some("tokio, pool,tokio"), &offered).unwrap();
+        assert_eq!(chosen, ["tokio", "pool"]);
+        let e = choose_models(Some("nginx"), &offered).unwrap_err().to_string();
         assert!(e.contains("--models nginx: no such model"), "{e}");
-        assert!(choose_models(Some("libevent"), &built).is_err());
+        assert!(choose_models(Some("libevent"), &offered).is_err());
+    }
+
+    /// A model the binary offers but cannot run here is left out, with the
+    /// binary's reason; one this project does not know runs after the others.
+    #[test]
+    fn unavailable_models_are_skipped_with_their_reason_and_unknown_ones_run_last() {
+        let mut offered = ready(&["nginx", "tokio", "pool"]);
+        offered.push(Offered { name: "uring".into(), availability: Availability::Unavailable("no io_uring".into()) });
+        let (chosen, skipped) = choose_models(None, &offered).unwrap();
+        assert_eq!(chosen, ["pool", "tokio", "nginx"]);
+        assert!(skipped.contains(&"uring: unavailable: no io_uring".to_string()), "{skipped:?}");
+        assert!(skipped.contains(&"mio-single: not in this servers binary".to_string()), "{skipped:?}");
+        let (chosen, skipped) = choose_models(Some("uring,nginx"), &offered).unwrap();
+        assert_eq!((chosen, skipped), (vec!["nginx".to_string()], vec!["uring: unavailable: no io_uring".to_string()]));
+        let e = choose_models(Some("uring"), &offered).unwrap_err().to_string();
+        assert!(e.contains("none of the chosen models can run") && e.contains("no io_uring"), "{e}");
     }
 
     #[test]

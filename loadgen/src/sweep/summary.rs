@@ -11,26 +11,25 @@
 //! `repeats`: it reads as a sweep of one pass.
 
 use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::RunResult;
+use crate::result::{RunResult, ServerCost};
 
 /// Whether a run produced a valid measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum RunStatus {
     Ok,
     Failed,
 }
 
-impl Status {
+impl RunStatus {
     pub fn name(self) -> &'static str {
         match self {
-            Status::Ok => "ok",
-            Status::Failed => "failed",
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
         }
     }
 }
@@ -46,7 +45,7 @@ pub struct Record {
     /// The pass of the sweep this run belongs to, from 1 (`--repeat`).
     #[serde(default = "first_pass")]
     pub repeat: u32,
-    pub status: Status,
+    pub status: RunStatus,
     /// Why the run failed: `RunResult.failure`, or what the sweep saw (the
     /// server did not start or crashed, `loadgen run` exited non-zero).
     pub failure: Option<String>,
@@ -63,6 +62,43 @@ pub struct Record {
     /// per second); `None` for a scenario without a ladder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offered_rps: Option<f64>,
+}
+
+/// The figures of a run that the tables, the targets and the charts set
+/// side by side, as [`super::cells::Metric`]s: `None` where the run did not
+/// measure them.
+impl Record {
+    /// Answered-OK requests per second.
+    pub fn throughput(&self) -> Option<f64> {
+        Some(self.result.as_ref()?.throughput_rps)
+    }
+
+    /// The server's counters, when they cover some requests: a run whose STATS
+    /// saw none (thread-per-conn at 5000 connections, whose admin thread
+    /// starves) has per-request figures of 0 that mean "not measured".
+    pub fn server_per_request(&self) -> Option<&ServerCost> {
+        self.result.as_ref()?.server.as_ref().filter(|s| s.requests > 0)
+    }
+
+    /// The server's CPU µs per request (user + sys).
+    pub fn server_cpu(&self) -> Option<f64> {
+        self.server_per_request().map(|s| s.cpu_us_per_req).filter(|&c| c > 0.0)
+    }
+
+    /// The server's context switches per request, voluntary and involuntary.
+    pub fn switches(&self) -> Option<f64> {
+        self.server_per_request().map(|s| s.voluntary_cs_per_req + s.involuntary_cs_per_req)
+    }
+
+    /// The load generator's CPU µs per request.
+    pub fn loadgen_cpu(&self) -> Option<f64> {
+        Some(self.result.as_ref()?.loadgen.cpu_us_per_req)
+    }
+
+    /// The load generator's peak RSS (bytes).
+    pub fn loadgen_rss(&self) -> Option<f64> {
+        Some(self.result.as_ref()?.loadgen.max_rss_bytes as f64)
+    }
 }
 
 /// Where one run's files are, relative to the results directory.
@@ -165,6 +201,16 @@ impl Summary {
         self.scenario(scenario).any(|r| r.offered_rps.is_some())
     }
 
+    /// The DELAY a scenario's runs asked for (µs, their `--delay-us`), if they
+    /// kept ECHO's and DELAY's latency apart.
+    pub fn delay_us(&self, scenario: &str) -> Option<u64> {
+        self.scenario(scenario).filter_map(|r| r.result.as_ref()).find_map(|x| {
+            let both = x.latency_by_method.contains_key("ECHO") && x.latency_by_method.contains_key("DELAY");
+            let flag = x.args.windows(2).find(|w| w[0] == "--delay-us")?;
+            both.then(|| flag[1].parse().ok()).flatten()
+        })
+    }
+
     /// The passes that have runs, ascending.
     pub fn passes(&self) -> Vec<u32> {
         let mut passes: Vec<u32> = self.records.iter().map(|r| r.repeat).collect();
@@ -190,14 +236,4 @@ impl Summary {
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not a sweep summary", path.display()))
     }
-}
-
-/// Write `bytes` to `path` through a temporary file and a rename, so that a
-/// reader (or an interrupted sweep) never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = PathBuf::from(path);
-    let name = format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"));
-    tmp.set_file_name(name);
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
 }

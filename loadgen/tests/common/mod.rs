@@ -1,12 +1,13 @@
-//! Test harness for `loadgen run`: start a real `servers` model (or a fake
-//! server written here) on 127.0.0.1:0, run the real `loadgen` binary at it
-//! and read back its JSON.
+//! Test harness for `loadgen run`: start a real `servers` model
+//! (`testkit::Server`) or a fake server written here on 127.0.0.1:0, run
+//! the real `loadgen` binary at it and read back its JSON.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,76 +22,18 @@ pub fn sweep_pinning() -> cpus::Pinning {
     cpus::split(&available, None, None).expect("the default split of the available CPUs")
 }
 
-/// The `servers` binary, built beside `loadgen` (same target dir and
-/// profile), or in `$CARGO_TARGET_DIR/debug` / `../target/debug`.
-pub fn servers_bin() -> PathBuf {
-    let beside = Path::new(env!("CARGO_BIN_EXE_loadgen")).with_file_name("servers");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let candidates = [beside, target.join("debug/servers")];
-    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| {
-        panic!(
-            "the servers binary is missing (looked at {candidates:?}): run `cargo build -p servers` first \
-             (or `cargo build --workspace --bins && cargo test --workspace`)"
-        )
-    })
-}
-
-/// A running `servers` process; killed on drop.
-pub struct Server {
-    pub child: Child,
-    pub data: SocketAddr,
-    pub admin: Option<SocketAddr>,
-}
-
-impl Server {
-    pub fn start(model: &str, extra: &[&str]) -> Server {
-        Server::start_with(model, extra, |_| {})
-    }
-
-    /// As [`Server::start`], pinned to `cpus` as the sweep pins it.
-    pub fn start_pinned(model: &str, extra: &[&str], cpus: &[usize]) -> Server {
-        Server::start_with(model, extra, |cmd| cpus::confine(cmd, cpus, libc::SIGKILL))
-    }
-
-    fn start_with(model: &str, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
-        let mut cmd = Command::new(servers_bin());
-        cmd.arg(model).args(["--addr", "127.0.0.1:0"]).args(extra);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
-        adjust(&mut cmd);
-        let mut child = cmd.spawn().expect("spawn servers");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("ready line");
-        assert!(line.starts_with("listening "), "ready line {line:?}");
-        let field = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
-        Server { child, data: field("data=").parse().unwrap(), admin: field("admin=").parse().ok() }
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// `loadgen run ARGS... --json TMP --quiet`; the output and the parsed
 /// result (if the file was written).
-pub fn run(args: &[&str]) -> (Output, Option<RunResult>) {
+pub fn run<S: AsRef<OsStr>>(args: &[S]) -> (Output, Option<RunResult>) {
     run_with(args, |_| {})
 }
 
 /// As [`run`], pinned to `cpus` as the sweep pins it.
-pub fn run_pinned(args: &[&str], cpus: &[usize]) -> (Output, Option<RunResult>) {
+pub fn run_pinned<S: AsRef<OsStr>>(args: &[S], cpus: &[usize]) -> (Output, Option<RunResult>) {
     run_with(args, |cmd| cpus::confine(cmd, cpus, libc::SIGKILL))
 }
 
-fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> (Output, Option<RunResult>) {
+fn run_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)) -> (Output, Option<RunResult>) {
     let dir = tempdir();
     let json = dir.join("run.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
@@ -99,6 +42,17 @@ fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> (Output, Option
     let out = cmd.output().expect("run loadgen");
     let result = std::fs::read(&json).ok().map(|b| serde_json::from_slice(&b).expect("--json parses as RunResult"));
     (out, result)
+}
+
+/// The words of a command line: `words("-c 4 --warmup 0")`. A value that
+/// may hold a space (a path) goes in apart.
+pub fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
+
+/// `FLAG PATH`, to extend a command line of [`words`] with.
+pub fn flag_path(flag: &str, path: &Path) -> [String; 2] {
+    [flag.to_string(), path.display().to_string()]
 }
 
 /// A fresh directory under the target dir's tmp.

@@ -1,4 +1,4 @@
-//! The seed's own design, kept as a reference peer: one libevent 2.1
+//! The classic libevent echo server's design (this project's seed: where the argument started), kept as a reference peer: one libevent 2.1
 //! `event_base`, an `evconnlistener`, one `bufferevent` per connection.
 //!
 //! The event loop is C (`csrc/libevent_server.c`, built by `build.rs` with

@@ -53,7 +53,7 @@ pub const URING: Model = Model {
 /// Compiled in only with the `libevent` feature: when it is, it can run.
 #[cfg(feature = "libevent")]
 pub const LIBEVENT: Model =
-    Model::ready("libevent", "The seed's libevent server: event base, evconnlistener, bufferevents (reference peer)");
+    Model::ready("libevent", "The classic libevent echo server's design, which this project grew from: event base, evconnlistener, bufferevents (reference peer)");
 
 /// Every model this binary was built with, in reading order.
 pub const MODELS: &[Model] = &[
