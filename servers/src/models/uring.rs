@@ -69,7 +69,7 @@ use proto::Frame;
 use slab::Slab;
 
 use crate::dispatch::{self, Reply};
-use crate::limits::{self, KEEP_CAPACITY, LINGER};
+use crate::limits::{self, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -89,8 +89,6 @@ const BATCH: usize = 64;
 const BATCH_WAIT_US: u32 = 20;
 /// With nothing to do, the loop still wakes this often (seconds).
 const IDLE_WAIT_S: u64 = 60;
-/// How long accepting pauses after EMFILE and its relatives, as in evloop.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 static ACCEPT_FAILED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 static RING_FAILED: RateLimited = RateLimited::new("io_uring_enter", Duration::from_secs(1));
