@@ -62,6 +62,21 @@ pub struct FlowControl {
     pub pending_limit: usize,
 }
 
+impl FlowControl {
+    /// A connection that reads stops once `unsent` answer bytes or
+    /// `pending` answers to come reach their limit.
+    pub fn stops_reading(self, unsent: usize, pending: usize) -> bool {
+        unsent >= self.output_limit || pending >= self.pending_limit
+    }
+
+    /// A connection that stopped reads again only below `resume_below`
+    /// (and under the pending limit): every model's resume check, so that
+    /// this table is the truth for each.
+    pub fn reads_again(self, unsent: usize, pending: usize) -> bool {
+        unsent < self.resume_below && pending < self.pending_limit
+    }
+}
+
 /// What one read asks for, at least.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadRoom {

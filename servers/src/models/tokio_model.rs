@@ -25,7 +25,8 @@
 //!   on the blocking pool, the long answers arriving out of order.
 //! - Flow control (`limits::TOKIO`): a connection stops reading while its
 //!   output limit of answer bytes waits for the client to read them, or its
-//!   pending limit of answers is still being delayed or computed.
+//!   pending limit of answers is still being delayed or computed, and reads
+//!   again once below the row's `resume_below`.
 //!
 //! Answer order: **out of order** for DELAY and long COMPUTEs (they finish
 //! in the connection's `JoinSet` while later requests are answered); ECHO
@@ -177,6 +178,9 @@ impl Connection {
     async fn handle_framed(&mut self, stream: TcpStream) -> io::Result<()> {
         let (mut rd, mut wr) = stream.into_split();
         let mut input = Input::Requests;
+        // Flow control: reading stops at the limits, and once stopped
+        // starts again only below the row's `resume_below`.
+        let mut under_limits = true;
         loop {
             if input != Input::Requests && self.later.is_empty() && self.out.is_empty() {
                 wr.shutdown().await?;
@@ -186,7 +190,15 @@ impl Connection {
                 return Ok(());
             }
             let can_read = match input {
-                Input::Requests => self.out.len() < FLOW.output_limit && self.later.len() < FLOW.pending_limit,
+                Input::Requests => {
+                    let (unsent, pending) = (self.out.len(), self.later.len());
+                    under_limits = if under_limits {
+                        !FLOW.stops_reading(unsent, pending)
+                    } else {
+                        FLOW.reads_again(unsent, pending)
+                    };
+                    under_limits
+                }
                 Input::Discard => true,
                 Input::Closed => false,
             };

@@ -28,8 +28,9 @@
 //! one thread means one thread.
 //!
 //! A connection's life is [`State`]. Flow control as mio-single, with the
-//! same output and pending limits (`limits::URING`): past them the recv is cancelled, and
-//! armed again once the answers drain. TOO_LARGE is sent last, then our FIN,
+//! same output and pending limits (`limits::URING`): past them the recv is
+//! cancelled, and armed again once the answers drain below the row's
+//! `resume_below`. TOO_LARGE is sent last, then our FIN,
 //! then input is discarded until the peer's FIN or for at most [`LINGER`].
 //! A connection is dropped only when its recv and send have completed (a
 //! close cancels them), since until then the kernel may write into its
@@ -338,8 +339,19 @@ impl Conn {
         self.sending.len() - self.sent + self.output.len()
     }
 
+    /// Flow control: a reading connection stops reading and parsing here.
     fn over_limit(&self) -> bool {
-        self.unsent() >= FLOW.output_limit || self.pending >= FLOW.pending_limit
+        FLOW.stops_reading(self.unsent(), self.pending)
+    }
+
+    /// Flow control lets this connection read and parse held input: while
+    /// its recv is armed, until the limits; once the recv is stopped, again
+    /// only below the row's `resume_below`.
+    fn flow_open(&self) -> bool {
+        match self.recv {
+            RecvOp::Armed => !self.over_limit(),
+            RecvOp::Idle | RecvOp::Cancelling => FLOW.reads_again(self.unsent(), self.pending),
+        }
     }
 
     /// Requests are still parsed: also after the peer's FIN, for what it sent before.
@@ -404,7 +416,7 @@ impl Conn {
     /// Start whatever can be started now: parse held input, send, linger,
     /// arm or cancel the recv, close. True once the connection can go.
     fn step(&mut self, sq: &mut Sq, ctx: &Ctx) -> bool {
-        if self.parsing() && !self.input.is_empty() && !self.over_limit() {
+        if self.parsing() && !self.input.is_empty() && self.flow_open() {
             let input = mem::take(&mut self.input);
             let used = self.parse(&input, sq, ctx);
             self.input = input;
@@ -422,7 +434,7 @@ impl Conn {
         if self.state == State::ReadClosed && drained {
             self.close(sq); // a trailing partial frame is dropped, as PROTOCOL.md says
         }
-        let want = matches!(self.state, State::Open | State::Lingering) && !self.over_limit();
+        let want = matches!(self.state, State::Open | State::Lingering) && self.flow_open();
         match (self.recv, want) {
             (RecvOp::Idle, true) => {
                 // Multishot: one recv that completes every time data arrives, each
