@@ -12,7 +12,11 @@
 //! | libevent              | 256 KiB          | 64 KiB           | 1024            | 4 KiB per connection   |
 //!
 //! (The table is [`table()`]'s output; a unit test keeps the two equal.)
-//! Each row's reasons are in the comments of its constant below.
+//! Each row's reasons are in the comments of its constant below:
+//! [`BLOCKING_LIMITS`], [`MIO_LIMITS`], [`URING_LIMITS`], [`TOKIO_LIMITS`],
+//! [`LIBEVENT_LIMITS`]. Every model stops reading at the first figure and
+//! reads again below the second ([`FlowControl::stops_reading`],
+//! [`FlowControl::reads_again`]).
 //!
 //! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
 //! [`KEEP_CAPACITY`], and the largest frame, `--max-frame` (default
@@ -102,7 +106,7 @@ impl ReadRoom {
 const FLOW: FlowControl = FlowControl { output_limit: 256 * 1024, resume_below: 256 * 1024, pending_limit: 1024 };
 
 /// thread-per-conn and pool (the same connection code).
-pub const BLOCKING: Limits = Limits {
+pub const BLOCKING_LIMITS: Limits = Limits {
     models: "thread-per-conn, pool",
     // A blocking `write` stops the thread, and with it the reading, while
     // the client does not read; a DELAY blocks it, so at most one answer
@@ -115,7 +119,7 @@ pub const BLOCKING: Limits = Limits {
 };
 
 /// mio-single and mio-multi (the same connection code).
-pub const MIO: Limits = Limits {
+pub const MIO_LIMITS: Limits = Limits {
     models: "mio-single, mio-multi",
     flow: Some(FLOW),
     // One buffer per loop: an idle connection holds none, so it can be
@@ -124,7 +128,7 @@ pub const MIO: Limits = Limits {
 };
 
 /// tokio.
-pub const TOKIO: Limits = Limits {
+pub const TOKIO_LIMITS: Limits = Limits {
     models: "tokio",
     flow: Some(FLOW),
     // `read_buf` reads into spare capacity without zeroing it, so a small
@@ -135,7 +139,7 @@ pub const TOKIO: Limits = Limits {
 
 /// uring: the same flow control as the mio loops, so that the two are
 /// compared on how they wait for I/O alone.
-pub const URING: Limits = Limits {
+pub const URING_LIMITS: Limits = Limits {
     models: "uring",
     flow: Some(FLOW),
     // The kernel fills a buffer of the ring as data arrives, so an idle
@@ -147,7 +151,7 @@ pub const URING: Limits = Limits {
 };
 
 /// libevent (the C loop reads this row from `iom_limits.h`).
-pub const LIBEVENT: Limits = Limits {
+pub const LIBEVENT_LIMITS: Limits = Limits {
     models: "libevent",
     flow: Some(FlowControl {
         // libevent reports "output drained" only at a low watermark. The
@@ -163,7 +167,7 @@ pub const LIBEVENT: Limits = Limits {
 };
 
 /// Every row, in the models' reading order.
-pub const ROWS: [Limits; 5] = [BLOCKING, MIO, URING, TOKIO, LIBEVENT];
+pub const ROWS: [Limits; 5] = [BLOCKING_LIMITS, MIO_LIMITS, URING_LIMITS, TOKIO_LIMITS, LIBEVENT_LIMITS];
 
 /// The table at the top of this file, as markdown.
 pub fn table() -> String {
@@ -212,6 +216,25 @@ mod tests {
             .map(|l| format!("|{l}\n"))
             .collect();
         assert_eq!(header, table(), "update the table at the top of limits.rs to:\n{}", table());
+    }
+
+    /// Every model the binary offers is in exactly one row, and every row
+    /// names only models (the libevent row only when it is compiled in).
+    #[test]
+    fn every_model_is_in_exactly_one_row() {
+        let named: Vec<&str> = ROWS
+            .iter()
+            .filter(|row| cfg!(feature = "libevent") || **row != LIBEVENT_LIMITS)
+            .flat_map(|row| row.models.split(", "))
+            .collect();
+        let offered: Vec<&str> = crate::models::MODELS.iter().map(|m| m.name).collect();
+        for model in &offered {
+            let rows = named.iter().filter(|name| *name == model).count();
+            assert_eq!(rows, 1, "model {model} is in {rows} rows of the limits table");
+        }
+        for name in &named {
+            assert!(offered.contains(name), "the limits table names {name:?}, which is no model: {offered:?}");
+        }
     }
 
     #[test]

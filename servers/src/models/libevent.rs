@@ -15,7 +15,7 @@
 //! - Raw mode: C moves the input evbuffer to the output, no Rust call.
 //! - Answer order: **out of order** for DELAY (its evtimer fires after later
 //!   requests were answered); ECHO and COMPUTE are answered as they are read.
-//! - Flow control (`limits::LIBEVENT`, which the C file reads from a header
+//! - Flow control (`limits::LIBEVENT_LIMITS`, which the C file reads from a header
 //!   that build.rs generates): a connection stops reading while its output
 //!   limit is queued or its pending limit of DELAYs waits, until the client
 //!   drains it.
@@ -46,13 +46,13 @@ use std::time::Duration;
 use proto::{Frame, HEADER_LEN};
 
 use crate::dispatch::{self, Reply};
-use crate::limits::{ACCEPT_PAUSE, KEEP_CAPACITY, LIBEVENT};
+use crate::limits::{ACCEPT_PAUSE, KEEP_CAPACITY, LIBEVENT_LIMITS};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 /// DELAYs one connection may have on timers before it stops reading.
-const MAX_PENDING_DELAYS: usize = match LIBEVENT.flow {
+const MAX_PENDING_DELAYS: usize = match LIBEVENT_LIMITS.flow {
     Some(flow) => flow.pending_limit,
     None => panic!("the libevent model needs flow control"),
 };

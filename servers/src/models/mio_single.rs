@@ -67,7 +67,7 @@
 //! - Interest: READABLE while we want input, WRITABLE only while output
 //!   waits. `reregister` replaces the whole set and costs a syscall, so it
 //!   is called only when the wanted set changes.
-//! - Flow control (PROTOCOL.md, numbers in `limits::MIO`): past an output
+//! - Flow control (PROTOCOL.md, numbers in `limits::MIO_LIMITS`): past an output
 //!   limit of unsent bytes, or a limit of DELAY/COMPUTE answers still to
 //!   come, a connection stops parsing and reading ([`Phase::Paused`]).
 //!   Input it already holds is parsed when it resumes, and it reads again
@@ -87,7 +87,7 @@ use slab::Slab;
 
 use crate::accept::Acceptor;
 use crate::dispatch::{self, Reply};
-use crate::limits::{KEEP_CAPACITY, LINGER, MIO};
+use crate::limits::{KEEP_CAPACITY, LINGER, MIO_LIMITS};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::timers::{earliest, Timers};
@@ -97,8 +97,8 @@ use crate::{net, CommonOptions, Protocol, Shutdown};
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 
-/// Flow control, from the limits table (`limits::MIO`).
-const FLOW: crate::limits::FlowControl = match MIO.flow {
+/// Flow control, from the limits table (`limits::MIO_LIMITS`).
+const FLOW: crate::limits::FlowControl = match MIO_LIMITS.flow {
     Some(flow) => flow,
     None => panic!("the mio models need flow control"),
 };
@@ -228,7 +228,7 @@ impl ConnTable {
         ConnTable {
             slab: Slab::new(),
             timers: Timers::new(),
-            scratch: vec![0; MIO.read_room.bytes()].into_boxed_slice(),
+            scratch: vec![0; MIO_LIMITS.read_room.bytes()].into_boxed_slice(),
             protocol,
             max_frame,
             next_generation: 0,

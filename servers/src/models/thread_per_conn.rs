@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use proto::{Frame, HEADER_LEN};
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
-use crate::limits::{ACCEPT_PAUSE, BLOCKING, KEEP_CAPACITY, LINGER};
+use crate::limits::{ACCEPT_PAUSE, BLOCKING_LIMITS, KEEP_CAPACITY, LINGER};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -57,8 +57,8 @@ pub struct Options {
 }
 
 /// Read at least this much at a time (more when a large frame is partial);
-/// `limits::BLOCKING` says why it is small.
-const READ_ROOM: usize = BLOCKING.read_room.bytes();
+/// `limits::BLOCKING_LIMITS` says why it is small.
+const READ_ROOM: usize = BLOCKING_LIMITS.read_room.bytes();
 
 static ACCEPT_EXHAUSTED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 static SPAWN_FAILED: RateLimited = RateLimited::new("thread-per-conn: refusing a connection", Duration::from_secs(1));

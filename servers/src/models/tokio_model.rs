@@ -23,7 +23,7 @@
 //!   costs a hand-off to another thread and a wake-up back, which on this
 //!   machine costs more than a short compute itself. So: short inline, long
 //!   on the blocking pool, the long answers arriving out of order.
-//! - Flow control (`limits::TOKIO`): a connection stops reading while its
+//! - Flow control (`limits::TOKIO_LIMITS`): a connection stops reading while its
 //!   output limit of answer bytes waits for the client to read them, or its
 //!   pending limit of answers is still being delayed or computed, and reads
 //!   again once below the row's `resume_below`.
@@ -48,7 +48,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
-use crate::limits::{FlowControl, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER, TOKIO};
+use crate::limits::{FlowControl, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER, TOKIO_LIMITS};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -66,12 +66,12 @@ pub struct Options {
 /// COMPUTEs up to this many rounds (~20-50 us here) run on the worker.
 pub const INLINE_ROUNDS: u32 = 20_000;
 /// Flow control, from the limits table.
-const FLOW: FlowControl = match TOKIO.flow {
+const FLOW: FlowControl = match TOKIO_LIMITS.flow {
     Some(flow) => flow,
     None => panic!("the tokio model needs flow control"),
 };
 /// Read at least this much at a time (more when a large frame is partial).
-const READ_ROOM: usize = TOKIO.read_room.bytes();
+const READ_ROOM: usize = TOKIO_LIMITS.read_room.bytes();
 
 static ACCEPT_EXHAUSTED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 

@@ -28,7 +28,7 @@
 //! one thread means one thread.
 //!
 //! A connection's life is [`State`]. Flow control as mio-single, with the
-//! same output and pending limits (`limits::URING`): past them the recv is
+//! same output and pending limits (`limits::URING_LIMITS`): past them the recv is
 //! cancelled, and armed again once the answers drain below the row's
 //! `resume_below`. TOO_LARGE is sent last, then our FIN,
 //! then input is discarded until the peer's FIN or for at most [`LINGER`].
@@ -79,8 +79,8 @@ mod ring;
 pub use ring::available;
 use ring::{buf_ring_error, disabled_sysctl, new_ring, setup_error, BufRing, BGID, RING_ENTRIES};
 
-/// Flow control, from the limits table (`limits::URING`, the mio loops' numbers).
-const FLOW: limits::FlowControl = match limits::URING.flow {
+/// Flow control, from the limits table (`limits::URING_LIMITS`, the mio loops' numbers).
+const FLOW: limits::FlowControl = match limits::URING_LIMITS.flow {
     Some(flow) => flow,
     None => panic!("uring has flow control"),
 };

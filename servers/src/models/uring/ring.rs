@@ -12,11 +12,11 @@ use io_uring::{opcode, IoUring, Probe};
 /// Submission queue entries; the completion queue gets four times as many.
 pub const RING_ENTRIES: u32 = 4096;
 /// Receive buffers: how many, and how large each.
-const PROVIDED: (usize, usize) = match crate::limits::URING.read_room {
+const PROVIDED: (usize, usize) = match crate::limits::URING_LIMITS.read_room {
     crate::limits::ReadRoom::Provided { size, count } => (size, count),
     _ => panic!("uring reads into provided buffers"),
 };
-/// The buffer ring's size, from the limits table (`limits::URING`).
+/// The buffer ring's size, from the limits table (`limits::URING_LIMITS`).
 pub const BUF_COUNT: u16 = PROVIDED.1 as u16;
 pub const BUF_SIZE: usize = PROVIDED.0;
 /// The buffer group id of our one buffer ring.
