@@ -191,19 +191,24 @@ pub fn build(dirs: &[PathBuf], made: String) -> anyhow::Result<Baseline> {
         machine,
         sources,
         sweep,
-        method: Method {
-            safety: SAFETY,
-            min_tolerance: MIN_TOLERANCE,
-            max_tolerance: MAX_TOLERANCE,
-            how: "spread = max over the sweeps of max(x/median, median/x) - 1, values raised to the figure's floor \
-                  first; tolerance = max(min_tolerance, safety x spread), rounded up to 5%; a figure whose tolerance \
-                  exceeds max_tolerance is reported but not gated, and so are every open-loop figure (waking an idle \
-                  CPU dominates them, and it moves with the machine) and, where the sweeps measured the floor, \
-                  absolute CPU times (their multiples of the floor pair are gated instead)"
-                .into(),
-        },
+        method: method(),
         figures: out,
     })
+}
+
+/// How the tolerances were found, as the baseline file states it.
+fn method() -> Method {
+    Method {
+        safety: SAFETY,
+        min_tolerance: MIN_TOLERANCE,
+        max_tolerance: MAX_TOLERANCE,
+        how: "spread = max over the sweeps of max(x/median, median/x) - 1, values raised to the figure's floor \
+              first; tolerance = max(min_tolerance, safety x spread), rounded up to 5%; a figure whose tolerance \
+              exceeds max_tolerance is reported but not gated, and so are every open-loop figure (waking an idle \
+              CPU dominates them, and it moves with the machine) and, where the sweeps measured the floor, \
+              absolute CPU times (their multiples of the floor pair are gated instead)"
+            .into(),
+    }
 }
 
 /// A baseline compares like with like: every sweep of the shape of the first.

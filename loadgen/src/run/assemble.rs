@@ -2,7 +2,7 @@
 //! [`RunResult`], with both sides' costs over the window, the per-second
 //! samples, and every reason the run failed.
 //!
-//! [`assemble`] reads as its steps: add the threads up ([`Totals`]), find
+//! [`assemble`] reads as its steps: add the threads up ([`add_up`]), find
 //! the window the load really had ([`Window`]), price both sides
 //! ([`server_figures`], [`loadgen_cost`]), cut the one-second buckets into
 //! samples ([`timeseries`]), judge the run ([`failures`]) and write the
@@ -39,16 +39,7 @@ pub(super) struct Assembly<'a> {
 /// Add the threads' figures up into the record.
 pub(super) fn assemble(a: Assembly) -> Measured {
     let Assembly { args, threads, mut connections, connect_s, mut notes, timeline: t, .. } = a;
-    let mut totals = Totals::of(&a.reports, &t);
-    connections.never_served += totals.never_served_count;
-    connections.stuck += totals.stuck;
-    connections.first_answer_us = histo::percentiles(&totals.first_answer);
-    if args.rate.is_none() {
-        totals.counts.scheduled = totals.counts.sent;
-    }
-    let counts = &mut totals.counts;
-    counts.accounted =
-        counts.scheduled == counts.ok + counts.errors + counts.timeouts + counts.in_flight_end + counts.unsent;
+    let mut totals = add_up(&a.reports, args, &t, &mut connections);
     let send_lag = args.rate.map(|_| lag_summary(&totals.send_lag, totals.held_back, &totals.latency));
     let by_method = totals.methods();
     let latency_by_method = by_method.iter().map(|(m, h)| (m.to_string(), histo::latency(h))).collect();
@@ -98,6 +89,23 @@ pub(super) fn assemble(a: Assembly) -> Measured {
     };
     let started = SystemTime::now() - t.start.elapsed();
     Measured { result, latency, by_method, started, intervals }
+}
+
+/// Add the threads up, and settle what follows from the sum: the
+/// connections' figures, the requests scheduled (without --rate, every
+/// request sent was), and whether every scheduled request is accounted for.
+fn add_up(reports: &[WorkerReport], args: &RunArgs, t: &Timeline, connections: &mut ConnectionFigures) -> Totals {
+    let mut totals = Totals::of(reports, t);
+    connections.never_served += totals.never_served_count;
+    connections.stuck += totals.stuck;
+    connections.first_answer_us = histo::percentiles(&totals.first_answer);
+    if args.rate.is_none() {
+        totals.counts.scheduled = totals.counts.sent;
+    }
+    let counts = &mut totals.counts;
+    counts.accounted =
+        counts.scheduled == counts.ok + counts.errors + counts.timeouts + counts.in_flight_end + counts.unsent;
+    totals
 }
 
 /// Every thread's counts, histograms and first problems, added up.
