@@ -174,6 +174,10 @@ pub fn pass_factor(k: u32) -> f64 {
     }
 }
 
+/// The models [`summary`] sweeps: fixture data for the unit tests, not
+/// the model list (that is the servers binary's `servers models`).
+pub const SWEPT_MODELS: [&str; 5] = ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"];
+
 /// [`summary`] swept `passes` times, interleaved as the sweep runs it,
 /// each pass's throughput and server CPU per request scaled by
 /// [`pass_factor`].
@@ -181,7 +185,7 @@ pub fn summary_repeated(passes: u32) -> Summary {
     let mut records = Vec::new();
     for pass in 1..=passes {
         for scenario in ["echo-saturate", "echo-paced"] {
-            for model in ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"] {
+            for model in SWEPT_MODELS {
                 for (i, level) in [200, 500, 1000].into_iter().enumerate() {
                     if model == "pool" && level == 1000 && scenario == "echo-saturate" {
                         records.push(failed(scenario, model, level, "800 of 1000 connections never served", pass));
@@ -199,7 +203,7 @@ pub fn summary_repeated(passes: u32) -> Summary {
     Summary {
         run_id: "2026-01-01T00-00-00Z".into(),
         scenarios: vec!["echo-saturate".into(), "echo-paced".into()],
-        models: ["thread-per-conn", "pool", "mio-single", "mio-multi", "tokio"].map(String::from).to_vec(),
+        models: SWEPT_MODELS.map(String::from).to_vec(),
         repeats: passes,
         records,
         floor_pair_cpu_us: None,
