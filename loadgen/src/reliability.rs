@@ -5,7 +5,7 @@
 //! under it, so the hardening tests (`servers/tests/hardening.rs`,
 //! `loadgen/tests/faults.rs`) attack both with bad input, faults and
 //! overload. With `IOMODELS_RELIABILITY_DIR=DIR` set, each test writes one
-//! [`Record`] per (case, model) to `DIR/CASE__MODEL.json`, before its verdict
+//! [`CaseRecord`] per (case, model) to `DIR/CASE__MODEL.json`, before its verdict
 //! is final, whether it passes or fails. This module reads them back and
 //! renders one markdown table: a row per case, a column per model (did it
 //! survive?), the answers lost, and the command that reruns the case; then
@@ -48,7 +48,7 @@ pub struct ReliabilityArgs {
 
 /// One hardening test's outcome against one model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
+pub struct CaseRecord {
     /// The case, as the test module names it (`fd_exhaustion`).
     pub case: String,
     /// The server model, or `loadgen` for the load generator's own cases.
@@ -63,7 +63,7 @@ pub struct Record {
     pub command: String,
 }
 
-impl Record {
+impl CaseRecord {
     /// Write `DIR/CASE__MODEL.json` (atomically: a reader never sees half).
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -86,7 +86,7 @@ impl Record {
 
 /// Every `*.json` record in `dir`, sorted by case then model. A file that
 /// is not a record is an error naming the file.
-pub fn load(dir: &Path) -> anyhow::Result<Vec<Record>> {
+pub fn load(dir: &Path) -> anyhow::Result<Vec<CaseRecord>> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read the records directory {}", dir.display()))?;
     let mut records = Vec::new();
@@ -97,7 +97,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Record>> {
             continue;
         }
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let record: Record = serde_json::from_slice(&bytes)
+        let record: CaseRecord = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a reliability record (case, model, survived, ...)", path.display()))?;
         records.push(record);
     }
@@ -119,7 +119,7 @@ fn model_rank(model: &str) -> (usize, String) {
 }
 
 /// The markdown: the table, then the failures, then what each run measured.
-pub fn render(records: &[Record]) -> String {
+pub fn render(records: &[CaseRecord]) -> String {
     let mut out = table(records);
     let tried = records.len();
     let survived = records.iter().filter(|r| r.survived).count();
@@ -129,7 +129,7 @@ pub fn render(records: &[Record]) -> String {
         "\n{survived} of {tried} (case, model) runs survived every check; {lost} answers lost in all. \
          \"yes\": every check of the case held; **no**: see below; –: not tried."
     );
-    let failed: Vec<&Record> = records.iter().filter(|r| !r.survived).collect();
+    let failed: Vec<&CaseRecord> = records.iter().filter(|r| !r.survived).collect();
     if !failed.is_empty() {
         out.push_str("\nFailures:\n\n");
         for r in failed {
@@ -153,12 +153,12 @@ pub fn render(records: &[Record]) -> String {
 }
 
 /// One row per case, one column per model (in reading order): survived or not.
-fn table(records: &[Record]) -> String {
+fn table(records: &[CaseRecord]) -> String {
     let models: Vec<String> = {
         let set: BTreeSet<(usize, String)> = records.iter().map(|r| model_rank(&r.model)).collect();
         set.into_iter().map(|(_, m)| m).collect()
     };
-    let mut cases: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+    let mut cases: BTreeMap<&str, Vec<&CaseRecord>> = BTreeMap::new();
     for r in records {
         cases.entry(r.case.as_str()).or_default().push(r);
     }
@@ -242,8 +242,8 @@ pub fn reliability(args: &ReliabilityArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn rec(case: &str, model: &str, survived: bool, lost: u64) -> Record {
-        Record {
+    fn rec(case: &str, model: &str, survived: bool, lost: u64) -> CaseRecord {
+        CaseRecord {
             case: case.into(),
             model: model.into(),
             survived,

@@ -28,7 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{closed_port, tempdir, words, FakeEcho, TRIES};
-use loadgen::reliability::Record;
+use loadgen::reliability::CaseRecord;
 use loadgen::result::RunResult;
 use testkit::{Problems, Rng, Server};
 
@@ -165,7 +165,7 @@ fn recorded(case: &str, model: &str, test_path: &str, mut f: impl FnMut() -> Fin
         }
     };
     let release = if cfg!(debug_assertions) { "" } else { " --release" };
-    Record {
+    CaseRecord {
         case: case.into(),
         model: model.into(),
         survived,

@@ -37,7 +37,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use proto::{Frame, Method, Status, DEFAULT_MAX_FRAME, HEADER_LEN, MAX_DELAY_US, MAX_ROUNDS};
-use testkit::loadgen::reliability::Record;
+use testkit::loadgen::reliability::CaseRecord;
 use testkit::procfs::{fd_count, thread_count};
 use testkit::{compute, delay, echo, heavy, pattern, raw_frame, wire, Client, Got, Problems, Rng, Server};
 
@@ -118,7 +118,7 @@ fn run_case(case: &str, model: &str, f: fn(&str, &Tally)) {
             format!("FAILED: {}. {}", msg.unwrap_or("panic"), tally.detail())
         }
     };
-    let record = Record {
+    let record = CaseRecord {
         case: case.into(),
         model: model.into(),
         survived: result.is_ok(),

@@ -26,12 +26,12 @@ use crate::result::*;
 use crate::run::attribution;
 use crate::run::histo::{self, Hist};
 
-use super::part::{encode, MergedFrom, Part, Record};
+use super::part::{encode, MergedFrom, Part, PartRecord};
 use super::Input;
 
 /// The merged record of `inputs` (checked by `super::check`), with `args`
 /// as its command line.
-pub fn combine(inputs: &[Input], args: Vec<String>) -> Record {
+pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
     let (start, end) = common_window(inputs);
     // Whole microseconds: the bounds are seconds since the epoch, in f64.
     let window_s = ((end - start).max(0.0) * 1e6).round() / 1e6;
@@ -86,7 +86,7 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> Record {
         files: inputs.iter().map(|i| i.path.display().to_string()).collect(),
         bounds,
     };
-    Record { result, part: Some(part), merged_from: Some(merged_from) }
+    PartRecord { result, part: Some(part), merged_from: Some(merged_from) }
 }
 
 /// Every load generator's tag, in input order.

@@ -44,7 +44,7 @@ pub fn merge(inputs: &[Input]) -> anyhow::Result<Vec<u8>> {
         let length = seconds.iter().map(|s| s.1).max().unwrap_or_default();
         sums.push((when, length, sum));
     }
-    let mut intervals: Vec<histo::Interval> = Vec::new();
+    let mut intervals: Vec<histo::LogInterval> = Vec::new();
     for (k, (when, length, sum)) in sums.iter().enumerate() {
         intervals.push((at(*when), *length, sum, None));
         for (input, log) in inputs.iter().zip(&logs) {

@@ -30,7 +30,7 @@ use anyhow::Context;
 
 use crate::run::histo::{self, Hist};
 pub use combine::combine;
-use part::{Part, Record};
+use part::{Part, PartRecord};
 
 /// How far a part's window may be off the first part's (its start's and
 /// its end's distances added), as a share of its length: the throughput
@@ -87,7 +87,7 @@ pub enum MergeError {
 /// One input, read and decoded.
 pub struct Input {
     pub path: PathBuf,
-    pub record: Record,
+    pub record: PartRecord,
     pub part: Part,
     pub latency: Hist,
     pub by_method: BTreeMap<String, Hist>,
@@ -114,7 +114,7 @@ pub struct Outputs<'a> {
 
 /// Merge `inputs` into `out`, the merged record's `args` being `args`;
 /// nothing is written when they do not merge.
-pub fn merge_files(inputs: &[PathBuf], out: Outputs, args: Vec<String>) -> anyhow::Result<Record> {
+pub fn merge_files(inputs: &[PathBuf], out: Outputs, args: Vec<String>) -> anyhow::Result<PartRecord> {
     for input in inputs {
         if same_file(input, out.json) {
             return Err(MergeError::OutIsInput { file: input.display().to_string() }.into());
@@ -144,7 +144,7 @@ pub fn read(path: &Path) -> Result<Input, MergeError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| MergeError::Unreadable { file: file.clone(), why: e.to_string() })?;
     let record =
-        Record::from_slice(&bytes).map_err(|e| MergeError::NotARun { file: file.clone(), why: e.to_string() })?;
+        PartRecord::from_slice(&bytes).map_err(|e| MergeError::NotARun { file: file.clone(), why: e.to_string() })?;
     let part = record.part.clone().ok_or_else(|| MergeError::NoPart { file: file.clone() })?;
     let bad = |which: &str| {
         let file = file.clone();
@@ -216,7 +216,7 @@ fn add_all(inputs: &[Input]) -> Hist {
 }
 
 /// `merged 2 parts (lg0, lg1) over 5.000 s: ...`
-pub fn describe(r: &Record) -> String {
+pub fn describe(r: &PartRecord) -> String {
     let x = &r.result;
     let tags = r.merged_from.as_ref().map(|m| m.tags.join(", ")).unwrap_or_default();
     let parts = r.merged_from.as_ref().map_or(0, |m| m.tags.len());
@@ -233,7 +233,7 @@ pub fn describe(r: &Record) -> String {
 
 /// `merged_from.files` beside the output are named relative to it, so that
 /// a results directory can move.
-fn relative_files(merged: &mut Record, out: &Path) {
+fn relative_files(merged: &mut PartRecord, out: &Path) {
     let (Some(from), Some(dir)) = (merged.merged_from.as_mut(), out.parent()) else { return };
     for f in &mut from.files {
         if let Ok(rest) = Path::new(f.as_str()).strip_prefix(dir) {

@@ -31,10 +31,10 @@ use crate::run::{Measured, RunArgs};
 
 /// A run's JSON: the `RunResult`, plus `part` when tagged and
 /// `merged_from` when made by `loadgen merge`. (Read with
-/// [`Record::from_slice`]: serde's `flatten` cannot read the result's maps
+/// [`PartRecord::from_slice`]: serde's `flatten` cannot read the result's maps
 /// keyed by number.)
 #[derive(Debug, Clone, Serialize)]
-pub struct Record {
+pub struct PartRecord {
     #[serde(flatten)]
     pub result: RunResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,12 +83,12 @@ pub struct MergedFrom {
     pub bounds: Vec<String>,
 }
 
-impl Record {
-    pub fn from_slice(bytes: &[u8]) -> serde_json::Result<Record> {
+impl PartRecord {
+    pub fn from_slice(bytes: &[u8]) -> serde_json::Result<PartRecord> {
         let mut all: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)?;
         let part = take(&mut all, "part")?;
         let merged_from = take(&mut all, "merged_from")?;
-        Ok(Record { result: serde_json::from_value(serde_json::Value::Object(all))?, part, merged_from })
+        Ok(PartRecord { result: serde_json::from_value(serde_json::Value::Object(all))?, part, merged_from })
     }
 }
 
@@ -130,7 +130,7 @@ impl Part {
 
 /// `--json`: the `RunResult`, with the `part` of a tagged run.
 pub fn write_json(w: &mut impl Write, args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
-    let record = Record { result: m.result.clone(), part: Part::of(args, m), merged_from: None };
+    let record = PartRecord { result: m.result.clone(), part: Part::of(args, m), merged_from: None };
     serde_json::to_writer_pretty(&mut *w, &record)?;
     writeln!(w)?;
     Ok(())
