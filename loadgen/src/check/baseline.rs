@@ -149,7 +149,7 @@ pub fn build(dirs: &[PathBuf], made: String) -> anyhow::Result<Baseline> {
         bail!("--results: give at least one sweep directory");
     }
     let mut sources = Vec::new();
-    let mut runs: Vec<Vec<figures::Figure>> = Vec::new();
+    let mut runs: Vec<Vec<figures::GatedFigure>> = Vec::new();
     let mut open_loop: Vec<String> = Vec::new();
     let mut first: Option<(SweepShape, Option<serde_json::Value>)> = None;
     for dir in dirs {
@@ -275,8 +275,8 @@ fn add_every_model(dirs: &[PathBuf], sweep: &mut SweepShape) {
 /// One figure over every sweep that measured it: its median, spread and
 /// tolerance, and whether it is gated.
 fn baseline_figure(
-    fig: &figures::Figure,
-    runs: &[Vec<figures::Figure>],
+    fig: &figures::GatedFigure,
+    runs: &[Vec<figures::GatedFigure>],
     open_loop: &[String],
     in_floors: bool,
 ) -> BaselineFigure {

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use super::baseline::{Baseline, BaselineFigure};
-use super::figures::{self, Figure, Invariant};
+use super::figures::{self, GatedFigure, Invariant};
 use crate::sweep::summary::Summary;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +128,7 @@ pub fn judge(base: &BaselineFigure, now: f64) -> Verdict {
 
 /// Judge `attempts` (the first sweep, then reruns) against `baseline`.
 pub fn evaluate(baseline: &Baseline, attempts: &[Summary]) -> Evaluation {
-    let measured: Vec<Vec<Figure>> = attempts.iter().map(figures::figures).collect();
+    let measured: Vec<Vec<GatedFigure>> = attempts.iter().map(figures::figures).collect();
     let ran = |model: &str| attempts.iter().any(|s| s.models.iter().any(|m| m == model));
     let rows = baseline
         .figures

@@ -117,9 +117,10 @@ impl Kind {
     }
 }
 
-/// One figure of one sweep.
+/// One figure of one sweep, as the regression check gates on it (a chart's
+/// figure is `charts::draw::Figure`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Figure {
+pub struct GatedFigure {
     /// Unique and readable: `echo-saturate mio-multi c1000 cs/req`.
     pub name: String,
     pub scenario: String,
@@ -217,34 +218,34 @@ fn geo_mean(v: &[f64]) -> f64 {
 /// A sweep of several passes (`--repeat`) gives each figure's median over
 /// its passes, each pass judged as a sweep of its own (throughput ratios
 /// are taken within a pass, where the models ran minutes apart).
-pub fn figures(s: &Summary) -> Vec<Figure> {
+pub fn figures(s: &Summary) -> Vec<GatedFigure> {
     let passes = s.passes();
     if passes.len() <= 1 {
         return figures_of_one_pass(s);
     }
-    let per_pass: Vec<Vec<Figure>> = passes.iter().map(|&k| figures_of_one_pass(&s.pass(k))).collect();
-    let mut out: Vec<Figure> = Vec::new();
+    let per_pass: Vec<Vec<GatedFigure>> = passes.iter().map(|&k| figures_of_one_pass(&s.pass(k))).collect();
+    let mut out: Vec<GatedFigure> = Vec::new();
     for f in per_pass.iter().flatten() {
         if out.iter().any(|o| o.name == f.name) {
             continue;
         }
         let values: Vec<f64> =
             per_pass.iter().filter_map(|p| p.iter().find(|g| g.name == f.name)).map(|g| g.value).collect();
-        out.push(Figure { value: median(values), ..f.clone() });
+        out.push(GatedFigure { value: median(values), ..f.clone() });
     }
     out
 }
 
-fn figures_of_one_pass(s: &Summary) -> Vec<Figure> {
+fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
     let mut out = Vec::new();
     for scenario in &s.scenarios {
         for level in s.levels(scenario) {
             let runs = measured(s, scenario, level);
-            let push = |out: &mut Vec<Figure>, model: Option<&str>, kind: Kind, value: f64| {
+            let push = |out: &mut Vec<GatedFigure>, model: Option<&str>, kind: Kind, value: f64| {
                 if value.is_finite() {
                     let name = name(scenario, model, level, kind);
                     let model = model.map(String::from);
-                    out.push(Figure { name, scenario: scenario.clone(), model, level, kind, value });
+                    out.push(GatedFigure { name, scenario: scenario.clone(), model, level, kind, value });
                 }
             };
             for (r, x) in &runs {
@@ -406,10 +407,11 @@ mod tests {
         let summary = testdata::summary_repeated(3);
         let one = figures(&summary.pass(1));
         let all = figures(&summary);
-        let names = |f: &[Figure]| f.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        let names = |f: &[GatedFigure]| f.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&all), names(&one), "the same figures, once each");
-        let cpu =
-            |f: &[Figure]| f.iter().find(|f| f.name == "echo-saturate tokio c500 server CPU µs/req").unwrap().value;
+        let cpu = |f: &[GatedFigure]| {
+            f.iter().find(|f| f.name == "echo-saturate tokio c500 server CPU µs/req").unwrap().value
+        };
         // Server CPU 10 µs × 1, 1.02 and 0.98 in the three passes.
         assert!((cpu(&figures(&summary.pass(2))) - 10.2).abs() < 1e-9);
         assert!((cpu(&all) - 10.0).abs() < 1e-9, "{}", cpu(&all));

@@ -98,12 +98,12 @@ pub fn write_hgrm(h: &Hist, out: &mut impl Write) -> io::Result<()> {
 
 /// One interval of the log: `(offset from the log's start time, length,
 /// histogram, tag)`; a tag names one load generator among several (`--tag`).
-pub type Interval<'a> = (Duration, Duration, &'a Hist, Option<&'a str>);
+pub type LogInterval<'a> = (Duration, Duration, &'a Hist, Option<&'a str>);
 
 /// An HdrHistogram interval log, V2 compressed, values in µs (the max
 /// column in ms, as HdrHistogram's tools print it), interval timestamps in
 /// seconds since `start` (the log's StartTime and BaseTime).
-pub fn write_hlog(start: SystemTime, intervals: &[Interval], out: &mut impl Write) -> io::Result<()> {
+pub fn write_hlog(start: SystemTime, intervals: &[LogInterval], out: &mut impl Write) -> io::Result<()> {
     let mut serializer = V2DeflateSerializer::new();
     // Headers first, as HdrHistogram's HistogramLogWriter writes them...
     IntervalLogWriterBuilder::new()

@@ -46,7 +46,7 @@ pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &args.hlog {
-        let intervals: Vec<histo::Interval> =
+        let intervals: Vec<histo::LogInterval> =
             m.intervals.iter().map(|(o, l, h)| (*o, *l, h, args.tag.as_deref())).collect();
         write("--hlog", path, |w| Ok(histo::write_hlog(m.started, &intervals, w)?))?;
     }
