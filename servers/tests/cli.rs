@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::loadgen::models::parse_help;
 use testkit::models;
 
 const COMMON_FLAGS: &[&str] = &["--addr", "--admin", "--protocol", "--max-frame", "--backlog"];
@@ -43,20 +44,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The subcommands of a clap `--help` text's `Commands:` section, less
-/// clap's own `help`.
-fn subcommands(help: &str) -> Vec<String> {
-    help.lines()
-        .skip_while(|l| l.trim() != "Commands:")
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter(|l| !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(String::from)
-        .collect()
-}
-
 // `servers models` lists the models: `testkit::models()` reads them from it,
 // and `suite.rs` (`every_model_is_in_the_suite`) checks that the suite
 // covers every one.
@@ -79,7 +66,9 @@ fn models_lists_every_model_subcommand_once_in_order() {
     }
     let help = servers(&["--help"]);
     assert!(help.status.success());
-    let subcommands: Vec<String> = subcommands(&text(&help.stdout)).into_iter().filter(|c| c != "models").collect();
+    // The model subcommands, as the load generator's fallback reads them
+    // (less clap's `help` and `models`).
+    let subcommands: Vec<String> = parse_help(&text(&help.stdout)).into_iter().map(|m| m.name).collect();
     assert_eq!(names, subcommands, "`servers models` against the subcommands of `servers --help`");
     assert!(names.iter().any(|n| n == "mio-single"), "{listing}");
     assert_eq!(names.iter().any(|n| n == "libevent"), cfg!(feature = "libevent"), "libevent only when built in");
