@@ -14,17 +14,15 @@ use common::*;
 use loadgen::merge::part::{decode, encode};
 use loadgen::run::histo::{self, Hist};
 use serde_json::{json, Value};
-use testkit::Server;
+use testkit::{Rng, Server};
 
-/// `n` latencies (µs) from a xorshift stream: a body around `scale` and a
-/// tail up to 50× it, so that percentiles differ between parts.
+/// `n` latencies (µs) from testkit's xorshift stream: a body around `scale`
+/// and a tail up to 50× it, so that percentiles differ between parts.
 fn samples(seed: u64, n: usize, scale: u64) -> Vec<u64> {
-    let mut x = seed | 1;
+    let mut rng = Rng::from_state(seed | 1);
     (0..n)
         .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let body = scale / 2 + x % scale;
             if x.is_multiple_of(100) {
                 body * (1 + (x >> 8) % 50)
