@@ -15,7 +15,7 @@ use loadgen::sweep::summary::Summary;
 use serde_json::Value;
 
 mod common;
-use common::text;
+use common::{tempdir, text};
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 
@@ -25,13 +25,6 @@ fn fixtures() -> PathBuf {
 
 fn fixture_summary() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("summary.json")).unwrap()).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-check-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Write `summary` as DIR/summary.json.
@@ -89,7 +82,7 @@ fn scale(v: &mut Value, by: f64) {
 
 #[test]
 fn the_unaltered_sweep_passes_and_every_output_is_written() {
-    let tmp = temp_dir("unaltered");
+    let tmp = tempdir();
     write_sweep(&tmp, &fixture_summary());
     let (md, bench, step) = (tmp.join("check.md"), tmp.join("bench.json"), tmp.join("step-summary.md"));
     std::fs::write(&step, "earlier step\n").unwrap();
@@ -139,7 +132,7 @@ fn the_unaltered_sweep_passes_and_every_output_is_written() {
 
 #[test]
 fn doubled_context_switches_fail_naming_each_altered_figure() {
-    let tmp = temp_dir("cs");
+    let tmp = tempdir();
     let mut s = fixture_summary();
     alter(&mut s, None, "thread-per-conn", None, |r| {
         scale(&mut r["server"]["voluntary_cs_per_req"], 2.0);
@@ -169,7 +162,7 @@ fn doubled_context_switches_fail_naming_each_altered_figure() {
 
 #[test]
 fn halved_throughput_fails_naming_the_ratio() {
-    let tmp = temp_dir("throughput");
+    let tmp = tempdir();
     let mut s = fixture_summary();
     alter(&mut s, Some("echo-saturate"), "mio-multi", Some(1000), |r| scale(&mut r["throughput_rps"], 0.5));
     write_sweep(&tmp, &s);
@@ -188,7 +181,7 @@ fn halved_throughput_fails_naming_the_ratio() {
 
 #[test]
 fn a_costlier_load_generator_fails() {
-    let tmp = temp_dir("loadgen");
+    let tmp = tempdir();
     let mut s = fixture_summary();
     // Every model of the fixture sweep.
     let models: Vec<String> = serde_json::from_value(s["models"].clone()).unwrap();
@@ -212,7 +205,7 @@ fn a_costlier_load_generator_fails() {
 
 #[test]
 fn wrong_answers_and_lost_connections_fail_as_invariants() {
-    let tmp = temp_dir("invariants");
+    let tmp = tempdir();
     let mut s = fixture_summary();
     alter(&mut s, Some("echo-paced"), "tokio", Some(200), |r| r["counts"]["mismatches_total"] = Value::from(3));
     alter(&mut s, Some("echo-saturate"), "mio-single", Some(1000), |r| {
@@ -242,7 +235,7 @@ fn wrong_answers_and_lost_connections_fail_as_invariants() {
 
 #[test]
 fn event_loops_switching_like_threads_break_the_argument() {
-    let tmp = temp_dir("argument");
+    let tmp = tempdir();
     let mut s = fixture_summary();
     // mio-multi waking a worker thread for every request: ~1 cs/req.
     alter(&mut s, Some("echo-saturate"), "mio-multi", Some(1000), |r| {
@@ -351,7 +344,7 @@ fn models_not_built_are_skipped_but_failed_runs_fail() {
 
 #[test]
 fn the_committed_fixture_baseline_is_what_loadgen_baseline_makes() {
-    let tmp = temp_dir("rebuild");
+    let tmp = tempdir();
     let out = tmp.join("baseline.json");
     make_baseline(&[&fixtures()], &out);
     let made = Baseline::load(&out).unwrap();
@@ -364,7 +357,7 @@ fn the_committed_fixture_baseline_is_what_loadgen_baseline_makes() {
 /// Tolerances come from the spread of the sweeps given.
 #[test]
 fn tolerances_follow_the_spread_of_the_sweeps() {
-    let tmp = temp_dir("spread");
+    let tmp = tempdir();
     let (a, b) = (tmp.join("a"), tmp.join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
@@ -389,7 +382,7 @@ fn tolerances_follow_the_spread_of_the_sweeps() {
 
 #[test]
 fn usage_and_io_errors_exit_2() {
-    let tmp = temp_dir("errors");
+    let tmp = tempdir();
     write_sweep(&tmp, &fixture_summary());
     let cases: [(Vec<String>, &str); 4] = [
         (

@@ -4,14 +4,14 @@
 //! flags it must refuse. The experiments too: a small knee ladder, and a
 //! small multiplex run that shows which models answer out of order.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use loadgen::sweep::summary::{RunStatus, Summary};
 
 mod common;
-use common::{flag_path, text, words};
+use common::{flag_path, tempdir, text, words};
 use testkit::servers_bin;
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
@@ -22,13 +22,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-sweep-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn loadgen<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> Output {
@@ -94,7 +87,7 @@ fn median_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
 fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let _serial = serial();
     let servers = servers_bin();
-    let tmp = temp_dir("tiny");
+    let tmp = tempdir();
     let out = tmp.join("out");
     let mut args =
         words("sweep --models mio-single,thread-per-conn --levels 50 --warmup 0.2s --duration 0.5s --repeat 2");
@@ -313,7 +306,7 @@ fn check_ties(out: &Path) {
 fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
     let _serial = serial();
     let servers = servers_bin();
-    let tmp = temp_dir("failing");
+    let tmp = tempdir();
     let fake = tmp.join("servers");
     std::fs::write(
         &fake,
@@ -352,7 +345,7 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
 fn ctrl_c_keeps_what_was_measured() {
     let _serial = serial();
     let servers = servers_bin();
-    let tmp = temp_dir("ctrlc");
+    let tmp = tempdir();
     let out = tmp.join("out");
     let sweep = Command::new(LOADGEN)
         .args(["sweep", "--models", "mio-single", "--levels", "10,20,30", "--scenario", "echo-saturate"])
@@ -385,7 +378,7 @@ fn ctrl_c_keeps_what_was_measured() {
 
 #[test]
 fn refuses_bad_flags_with_the_flag_named() {
-    let tmp = temp_dir("flags");
+    let tmp = tempdir();
     let out = tmp.join("out");
     let o = out.to_str().unwrap();
     let cases: [(&[&str], &str); 8] = [
@@ -425,7 +418,7 @@ fn env_json(out: &Path) -> serde_json::Value {
 fn a_small_knee_ladder() {
     let _serial = serial();
     let servers = servers_bin();
-    let tmp = temp_dir("knee");
+    let tmp = tempdir();
     let sweep = |name: &str, slo: &str| {
         let out = tmp.join(name);
         let mut args = words(&format!(
@@ -499,7 +492,7 @@ const MULTIPLEX_DELAY_US: u64 = loadgen::sweep::scenario::MULTIPLEX_DELAY_US as 
 fn a_small_multiplex_run_shows_who_answers_in_order() {
     let _serial = serial();
     let servers = servers_bin();
-    let tmp = temp_dir("multiplex");
+    let tmp = tempdir();
     let mut tries = Vec::new();
     for n in 0..3 {
         let out = tmp.join(format!("try-{n}"));

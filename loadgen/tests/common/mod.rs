@@ -55,11 +55,13 @@ pub fn flag_path(flag: &str, path: &Path) -> [String; 2] {
     [flag.to_string(), path.display().to_string()]
 }
 
-/// A fresh directory under the target dir's tmp.
+/// A fresh, empty directory under the system's temp dir (one left by an
+/// earlier process of the same id is emptied first).
 pub fn tempdir() -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir =
         std::env::temp_dir().join(format!("loadgen-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
