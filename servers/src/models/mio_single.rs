@@ -23,22 +23,27 @@
 //!
 //! ## Reading this file
 //!
-//! It is the longest model file (some 670 lines before its tests) because
+//! It is the longest model file (some 690 lines before its tests) because
 //! it holds the whole non-blocking story, and reads top-down:
 //! [`run`] (the loop) and [`accept_all`], [`ConnTable`] (events to connections), then
 //! [`Connection`], a state machine whose [`Connection::drive`] does all
 //! that can be done on one socket without waiting. `mio_multi` runs this
 //! same connection code on several loops, so that the two are compared on
 //! I/O structure alone. Outside this file: `proto` (frames), `dispatch`
-//! (what a request asks for), `timers` (the DELAY heap) and `accept` (the
-//! pause after EMFILE).
+//! (what a request asks for), `timers` (the DELAY heap), `accept` (the
+//! pause after EMFILE), `limits` (the read buffer's size, the flow-control
+//! numbers, `LINGER`), `net` (which accept errors concern one connection
+//! only), `shutdown` (the signal the loop's `Waker` answers), and `stats`
+//! and `log` (the counters STATS reports, rate-limited error lines).
 //!
 //! ## One ECHO, start to finish
 //!
 //! 1. The client's 80 bytes arrive. epoll reports the socket readable;
 //!    [`run`] hands the event to [`ConnTable::handle_event`], which notes
 //!    that the socket has unread data ([`Unread::Data`]) and calls
-//!    [`Connection::drive`].
+//!    [`ConnTable::drive`]: that runs [`Connection::drive`] (steps 2 to 4),
+//!    then [`Connection::settle_interest`] (step 5), or [`ConnTable::close`]
+//!    instead once the connection is finished or broken.
 //! 2. `drive` reads into the loop's 64 KiB buffer: 80 bytes, fewer than
 //!    asked, so the queue is empty (the short-read shortcut, below) and no
 //!    second read is made just to hear `WouldBlock`.
