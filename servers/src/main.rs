@@ -5,7 +5,7 @@ use servers::launch::launch;
 use servers::models::{self, *};
 
 /// Blocking and non-blocking TCP server models speaking the iomodels
-/// protocol (shared/PROTOCOL.md). Each prints one ready line to stdout,
+/// protocol (proto/PROTOCOL.md). Each prints one ready line to stdout,
 /// `listening data=HOST:PORT admin=HOST:PORT model=NAME protocol=MODE`,
 /// logs to stderr, and exits 0 on SIGINT or SIGTERM.
 // The subcommands' names and summaries come from `models::MODELS`.
