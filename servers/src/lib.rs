@@ -11,6 +11,8 @@
 //!    whole non-blocking story, with the connection's state machine.
 //! 4. [`models::mio_multi`]: an acceptor, N IO loops and a worker pool,
 //!    the shape of FbThrift's Cpp2 server, on mio-single's connection code.
+//! 5. [`models::uring`]: one thread, one io_uring: the kernel completes the
+//!    reads and sends it was handed, instead of reporting readiness.
 //!
 //! Then the reference peers: [`models::tokio_model`] and, with the `libevent`
 //! feature, `models::libevent` (the seed's own design, in C). [`models::MODELS`]

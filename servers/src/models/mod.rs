@@ -6,10 +6,14 @@
 //! a model is built inside differs, and is the point: the README's reading
 //! order says what each file holds.
 //!
-//! [`MODELS`] gives each model's name, summary and availability.
-//! `servers --help` takes its subcommands' names and summaries from it,
-//! `servers models` prints it, and the load generator and the tests ask
-//! the binary (`servers models`) instead of keeping lists of their own.
+//! [`MODELS`] is what the binary offers: each model's name, summary and
+//! availability. `servers --help` takes its subcommands' names and
+//! summaries from it, `servers models` prints it, and the load generator
+//! and the tests ask the binary (`servers models`) which models it offers.
+//! Besides, `loadgen/src/models.rs` (`KNOWN`) gives each known model its
+//! role, its colour and its place in tables, and
+//! `testkit::assert_every_offered_model_runs_every_case` fails when the
+//! binary offers a model the tests do not cover.
 
 #[cfg(feature = "libevent")]
 pub mod libevent;
