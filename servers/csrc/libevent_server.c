@@ -80,6 +80,25 @@ struct delay {
     struct delay *prev, *next;
 };
 
+/* A connection's state is three fields, not one enum as mio-single's
+ * `Phase` (Open, Paused, ReadClosed, Closing, Lingering), because here they
+ * are independent:
+ * - `closing` is the lifecycle: 0 open; 1 TOO_LARGE queued (or a DELAY
+ *   could not be armed): once the output and the DELAYs are done, send
+ *   our FIN (mio's Closing); 2 our FIN is out, input is discarded until
+ *   the peer's FIN or `linger` fires (mio's Lingering).
+ * - `eof`, the peer's FIN, arrives in any of those: with closing 0 it
+ *   starts the half-close (mio's ReadClosed); with 1, maybe_finish
+ *   closes once the output and the DELAYs are done, without lingering;
+ *   with 2, event_cb closes at once.
+ * - `paused`, reading stopped by flow control, is also set after the FIN:
+ *   event_cb runs process_input, which pauses whenever the output is at
+ *   IOM_OUTPUT_LIMIT, and maybe_finish then waits for write_cb to clear
+ *   it. mio-single never reads while over a limit and stops reading at
+ *   the FIN, so it needs no paused-after-FIN state. Once closing is set,
+ *   `paused` decides nothing more (maybe_finish re-enables reading itself
+ *   to linger).
+ * `linger` is closing 2's timer, not a state of its own. */
 struct conn {
     struct server *srv;
     struct bufferevent *bev;
