@@ -344,9 +344,9 @@ impl Conn {
         FLOW.stops_reading(self.unsent(), self.pending)
     }
 
-    /// Flow control lets this connection read and parse held input: while
-    /// its recv is armed, until the limits; once the recv is stopped, again
-    /// only below the row's `resume_below`.
+    /// Flow control lets this connection read and parse: while its recv is
+    /// armed, until the limits; with none armed (cancelled at a limit, or
+    /// ended by the kernel), only below the row's `resume_below`.
     fn flow_open(&self) -> bool {
         match self.recv {
             RecvOp::Armed => !self.over_limit(),
@@ -364,7 +364,7 @@ impl Conn {
     fn on_data(&mut self, data: &[u8], sq: &mut Sq, ctx: &Ctx) {
         COUNTERS.read(data.len());
         match self.state {
-            State::Open if self.input.is_empty() && !self.over_limit() => {
+            State::Open if self.input.is_empty() && self.flow_open() => {
                 let used = self.parse(data, sq, ctx);
                 self.input.extend_from_slice(&data[used..]);
             }
