@@ -14,9 +14,10 @@
 //! (The table is [`table()`]'s output; a unit test keeps the two equal.)
 //! Each row's reasons are in the comments of its constant below:
 //! [`BLOCKING_LIMITS`], [`MIO_LIMITS`], [`URING_LIMITS`], [`TOKIO_LIMITS`],
-//! [`LIBEVENT_LIMITS`]. Every model stops reading at the first figure and
-//! reads again below the second ([`FlowControl::stops_reading`],
-//! [`FlowControl::reads_again`]).
+//! [`LIBEVENT_LIMITS`]. The event-driven models stop reading at the first
+//! figure and read again below the second: the Rust ones through
+//! [`FlowControl::stops_reading`] and [`FlowControl::reads_again`], the C
+//! loop through its write watermark.
 //!
 //! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
 //! [`KEEP_CAPACITY`], and the largest frame, `--max-frame` (default
@@ -74,8 +75,8 @@ impl FlowControl {
     }
 
     /// A connection that stopped reads again only below `resume_below`
-    /// (and under the pending limit): every model's resume check, so that
-    /// this table is the truth for each.
+    /// (and under the pending limit): every Rust model's resume check, so
+    /// that this table is the truth for each.
     pub fn reads_again(self, unsent: usize, pending: usize) -> bool {
         unsent < self.resume_below && pending < self.pending_limit
     }
