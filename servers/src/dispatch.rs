@@ -73,6 +73,16 @@ pub fn queue_reply(frame: &Frame, out: &mut Vec<u8>) {
     debug_slowdown();
 }
 
+/// Raw mode (`--protocol raw`): the plain echo of the classic libevent
+/// echo server. Every read is one "request", answered with the same bytes:
+/// appended to `out` and counted answered. Returns the bytes used (all).
+pub fn echo_raw(data: &[u8], out: &mut Vec<u8>) -> usize {
+    out.extend_from_slice(data);
+    COUNTERS.answered(1);
+    debug_slowdown();
+    data.len()
+}
+
 /// `--debug-extra-syscalls`: 0 except when CI proves it catches a regression.
 static DEBUG_EXTRA_SYSCALLS: AtomicU32 = AtomicU32::new(0);
 

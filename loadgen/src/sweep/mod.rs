@@ -743,10 +743,16 @@ mod tests {
             let scenario = p.scenarios.iter().find(|s| s.name == r.scenario).unwrap();
             let (want, got) = (p.run_seconds(scenario, r.level, r.offered_rps), r.elapsed_s);
             let what = || format!("{} {} c{}: planned {want:.2} s, took {got:.2} s", r.scenario, r.model, r.level);
-            // A knee's rung past the model's knee drains a backlog: longer,
-            // but never by half.
-            assert!((got / want - 1.0).abs() < 0.4, "{}", what());
-            if (got / want - 1.0).abs() >= 0.1 {
+            // A knee's rung past the model's knee drains its backlog after
+            // the window, for at most the load generator's MAX_DRAIN (the
+            // reference of ea48f4b: 2.85 s against 1.81 planned for
+            // thread-per-conn at 100,000 requests/s, p99 1 s); any other
+            // run is off the plan by less than 40%.
+            let late = if r.scenario == "knee" { crate::run::MAX_DRAIN.as_secs_f64() } else { 0.4 * want };
+            assert!(got > 0.6 * want && got < want + late, "{}", what());
+            // Past the knee (p99 beyond the 10 ms SLO) the drain is the point.
+            let past_knee = r.scenario == "knee" && r.result.as_ref().is_some_and(|x| x.latency.p99 > 10_000);
+            if (got / want - 1.0).abs() >= 0.1 && !past_knee {
                 off.push(what());
             }
             predicted += want;

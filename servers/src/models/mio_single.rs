@@ -574,11 +574,8 @@ impl Connection {
     /// Stops early at a partial frame, or when flow control says so.
     fn parse(&mut self, data: &[u8], ctx: &mut Ctx<impl Compute>) -> usize {
         if ctx.protocol == Protocol::Raw {
-            // The seed's echo: every read is one "request", answered in full.
-            self.output.extend_from_slice(data);
-            COUNTERS.answered(1);
-            dispatch::debug_slowdown();
-            return data.len();
+            // The plain byte echo: every read is one "request", answered in full.
+            return dispatch::echo_raw(data, &mut self.output);
         }
         let mut used = 0;
         while self.phase == Phase::Open {
