@@ -1,7 +1,8 @@
 //! `per_model!` makes one test per model of the project's table, named
 //! `CASE::MODEL`, with the attributes given, through a harness if asked.
 //! The tests it makes here are listed, not run (they are ignored): what is
-//! checked is that they exist.
+//! checked is that they exist. CI also runs the ignored tests
+//! (`scripts/test -- --ignored`), so the listed ones do nothing when run.
 
 use std::collections::BTreeSet;
 
@@ -11,18 +12,14 @@ testkit::per_model!(
 );
 testkit::per_model!(harness => #[ignore = "listed, not run: see one_test_per_known_model"] through_a_harness);
 
-fn listed_only(model: &str) {
-    panic!("{model}: a listed-only test ran");
-}
+fn listed_only(_model: &str) {}
 
 fn harness(case: &str, model: &str, f: fn(&str)) {
     assert_eq!(case, "through_a_harness");
     f(model)
 }
 
-fn through_a_harness(model: &str) {
-    panic!("{model}: a listed-only test ran");
-}
+fn through_a_harness(_model: &str) {}
 
 #[test]
 fn one_test_per_known_model() {
