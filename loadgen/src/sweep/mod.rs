@@ -35,7 +35,8 @@
 //!
 //! The default sweep (2 scenarios × 6 models × 5 levels × 3 passes = 180
 //! runs; 210 with a seventh, uring, where the servers binary offers it)
-//! must finish, build included, within 10 minutes on a 2-core machine. Each run costs its warm-up, its window, its connecting
+//! should finish, build included, in about 10 minutes on a 2-core machine
+//! (10 min 27 s from a fresh clone with seven models). Each run costs its warm-up, its window, its connecting
 //! (level ÷ 5000 connections/s) and an overhead that the single-run
 //! reference of c34c49b measured at 0.08 s plus 34 µs per connection (server
 //! start and stop, closing the connections). With a 0.5 s warm-up and 1 s
@@ -133,7 +134,7 @@ pub struct SweepArgs {
     /// passes, and call a difference between two models a tie where their
     /// ranges overlap. The defaults (3 passes, 0.5 s warm-up, 1 s windows,
     /// 5 levels, 2 scenarios, 6 models: 180 runs) take about 6.5 minutes on
-    /// a 2-core machine (7.5 with uring, a seventh model), under 10 with
+    /// a 2-core machine (7.5 with uring, a seventh model), about 10.5 with
     /// scripts/sweep's release build.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: Option<u32>,
