@@ -118,7 +118,7 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 5, "{csv}");
     assert!(
-        lines[0].starts_with("scenario,model,level,runs,ok_runs,outcome,failure,loadgen_bound_runs,"),
+        lines[0].starts_with("scenario,model,level,runs,ok_runs,outcome,failure,loadgen_saturated_runs,"),
         "{}",
         lines[0]
     );
@@ -249,7 +249,7 @@ fn check_medians(out: &Path) {
 }
 
 /// tables.md calls a difference between the two models a tie exactly
-/// where their min–max ranges overlap (or a throughput was loadgen-bound),
+/// where their min–max ranges overlap (or a throughput was loadgen-saturated),
 /// and otherwise names the better one.
 fn check_ties(out: &Path) {
     let summary = json(&out.join("summary.json"));
@@ -281,7 +281,8 @@ fn check_ties(out: &Path) {
                 };
                 let ((a_lo, a_hi, a_mid), (b_lo, b_hi, b_mid)) = (range(&a), range(&b));
                 let bound = figure == "req/s"
-                    && (a["loadgen_bound_runs"].as_u64() > Some(0) || b["loadgen_bound_runs"].as_u64() > Some(0));
+                    && (a["loadgen_saturated_runs"].as_u64() > Some(0)
+                        || b["loadgen_saturated_runs"].as_u64() > Some(0));
                 let row = section
                     .lines()
                     .find(|l| l.starts_with(&format!("| {level} | {figure} |")))

@@ -60,7 +60,7 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
         combined: attribution::combined(server.as_ref(), &loadgen),
         proc_stat: proc_stat(inputs, counts.ok + counts.errors),
         fairness: fairness(&results, &mut bounds),
-        loadgen_bound: loadgen_bound(&results, &loadgen),
+        loadgen_saturated: loadgen_saturated(&results, &loadgen),
         send_lag_large: results.iter().any(|r| r.send_lag_large),
         timeseries: timeseries(&results, &mut bounds),
         failure: failure(inputs),
@@ -159,13 +159,13 @@ fn loadgen(results: &[&RunResult], answered: u64) -> LoadgenCost {
 /// generator CPUs were, together, as busy on them as one bound load
 /// generator would be: two parts each half busy on one CPU fill it,
 /// though neither alone looks bound.
-fn loadgen_bound(results: &[&RunResult], merged: &LoadgenCost) -> bool {
-    if results.iter().any(|r| r.loadgen_bound) {
+fn loadgen_saturated(results: &[&RunResult], merged: &LoadgenCost) -> bool {
+    if results.iter().any(|r| r.loadgen_saturated) {
         return true;
     }
     let first = &results[0].env;
     let shared = results.iter().all(|r| r.env.hostname == first.hostname && r.env.loadgen_cpus == first.loadgen_cpus);
-    shared && crate::run::is_loadgen_bound(merged.cpu_utilization, first.loadgen_cpus.len().max(1) as f64)
+    shared && crate::run::is_loadgen_saturated(merged.cpu_utilization, first.loadgen_cpus.len().max(1) as f64)
 }
 
 /// The first reading of the server's counters, and a note when others were

@@ -235,7 +235,7 @@ impl OneRun<'_> {
             repeat,
             status,
             failure,
-            loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
+            loadgen_saturated: result.as_ref().is_some_and(|r| r.loadgen_saturated),
             elapsed_s: self.started.elapsed().as_secs_f64(),
             files: self.files.clone(),
             result,
@@ -265,10 +265,11 @@ pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> 
     let head = format!("[{n}/{total}]{pass} {} {} {} conns{rung}:", r.scenario, r.model, r.level);
     match (&r.status, &r.result) {
         (RunStatus::Ok, Some(x)) => format!(
-            "{head} ok, {} req/s, p99 {}{} ({:.1} s)",
+            "{head} ok, {} req/s, p99 {}{}{} ({:.1} s)",
             thousands(x.throughput_rps),
             us(x.latency.p99),
-            if r.loadgen_bound { ", loadgen-bound" } else { "" },
+            if r.loadgen_saturated { ", loadgen-saturated" } else { "" },
+            if x.send_lag_large { ", send lag large" } else { "" },
             r.elapsed_s
         ),
         _ => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
