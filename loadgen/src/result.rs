@@ -266,6 +266,9 @@ pub struct ServerCost {
     pub threads: u64,
     pub connections_open: u64,
     pub rss_bytes: u64,
+    /// The server's own peak resident memory (STATS `max_rss_bytes`:
+    /// `VmHWM`; servers built before it reported `ru_maxrss`, which can be
+    /// their parent's peak).
     pub max_rss_bytes: u64,
 }
 
@@ -284,6 +287,8 @@ pub struct LoadgenCost {
     /// CPU time over wall time in the window (1.0 = one core busy).
     pub cpu_utilization: f64,
     pub rss_bytes: u64,
+    /// Its own peak resident memory (`VmHWM`; results written before it
+    /// carry `ru_maxrss`, which can be the parent's, the sweep's, peak).
     pub max_rss_bytes: u64,
     pub threads: usize,
 }
