@@ -71,6 +71,10 @@ pub struct RunResult {
     /// pacing many connections), and that says nothing about throughput.
     #[serde(default)]
     pub send_lag_large: bool,
+    /// Which code ran on each side: embedded git revision and executable
+    /// hash (absent from results written before it: all unknown).
+    #[serde(default)]
+    pub binaries: Binaries,
     /// Once-per-second samples over warm-up and window.
     pub timeseries: Vec<Sample>,
     /// `None` when the run is valid; otherwise why it is not (not all
@@ -118,6 +122,29 @@ pub struct Env {
     /// RFC 3339, UTC.
     pub date: String,
     pub hostname: String,
+}
+
+/// The code behind a run: both binaries, each by the revision it was built
+/// from and the hash of the file that ran. `env.git_rev` is the checkout
+/// found at run time, which may have moved on since the build.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Binaries {
+    pub loadgen: BinaryId,
+    pub server: BinaryId,
+}
+
+/// One binary that ran: `None` where it could not be known, and why.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BinaryId {
+    /// The git revision embedded at build time (`--version`; the server's
+    /// from STATS `revision`).
+    pub revision: Option<String>,
+    /// SHA-256 of the executable that ran (the server's from
+    /// /proc/PID/exe, where the server is on this host).
+    pub sha256: Option<String>,
+    /// Why a figure above is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -304,6 +304,11 @@ pub struct Stats {
     /// /proc/self/status ([`peak_rss_from_status`]), not `ru_maxrss`, which
     /// a process inherits from its parent across fork and exec.
     pub max_rss_bytes: u64,
+    /// The git revision the server was built from (`servers --version`):
+    /// 12 hex digits of HEAD, `-dirty` when its tree had changes, or
+    /// "unknown (no git)". An extra field; absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// System calls made by the whole process since it started, where the
     /// server can count them (a perf counter on `raw_syscalls:sys_enter`);
     /// absent otherwise. An extra field: PROTOCOL.md asks for "at least"

@@ -183,6 +183,7 @@ pub fn snapshot_with(process: Usage, admin: Option<AdminThread>) -> Stats {
         involuntary_ctxt_switches: server.involuntary,
         rss_bytes: rss_bytes(),
         max_rss_bytes: peak_rss_bytes(),
+        revision: Some(crate::REVISION.to_string()),
         syscalls: server.syscalls.map(|(all, _)| all),
         syscalls_wait: server.syscalls.map(|(_, waits)| waits),
         admin,

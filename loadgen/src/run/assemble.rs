@@ -49,6 +49,7 @@ pub(super) fn assemble(a: Assembly) -> Measured {
     let lg_cpus = crate::env::affinity();
     let (loadgen, lg_util) = loadgen_cost(&a.sampled, &totals.counts, threads);
     let server = server_figures(args, &a.sampled, &mut notes);
+    let binaries = Binaries { loadgen: loadgen_id(), server: server_id(args, &a.sampled) };
     let usable = threads.min(lg_cpus.len().max(1)) as f64;
     let LoadgenFlags { saturated: loadgen_saturated, send_lag_large } =
         LoadgenFlags::of(lg_util, usable, send_lag.as_ref());
@@ -83,6 +84,7 @@ pub(super) fn assemble(a: Assembly) -> Measured {
         fairness,
         loadgen_saturated,
         send_lag_large,
+        binaries,
         timeseries,
         failure: if failures.is_empty() { None } else { Some(failures.join("; ")) },
         notes,
@@ -242,6 +244,50 @@ fn server_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<Strin
         }
         _ => None,
     }
+}
+
+/// This load generator: the revision it was built from, its file's hash.
+fn loadgen_id() -> BinaryId {
+    let sha256 = crate::env::self_sha256();
+    let unknown = sha256.is_none().then(|| "cannot read /proc/self/exe".to_string());
+    BinaryId { revision: Some(crate::REVISION.to_string()), sha256, unknown }
+}
+
+/// The server that ran: its revision from the last STATS it answered, and
+/// the hash of its executable where it can be read from here.
+///
+/// The STATS `pid` names a process of this host only if the server is on
+/// this host's loopback (a server in another network namespace, or on
+/// another machine, has a pid of its own namespace): otherwise the hash is
+/// left unknown rather than taken from whatever process has that number.
+fn server_id(args: &RunArgs, sampled: &SamplerReport) -> BinaryId {
+    let Some(admin) = args.admin else {
+        return BinaryId { unknown: Some("no --admin: the server was not asked".into()), ..Default::default() };
+    };
+    let last = [&sampled.window_end, &sampled.window_start]
+        .into_iter()
+        .flatten()
+        .filter_map(|snap| snap.server.as_ref()?.as_ref().ok())
+        .chain(sampled.seconds.iter().rev().flatten())
+        .next();
+    let Some(stats) = last else {
+        return BinaryId { unknown: Some(format!("--admin {admin}: no STATS answered")), ..Default::default() };
+    };
+    let mut unknown = Vec::new();
+    if stats.revision.is_none() {
+        unknown.push("its STATS has no revision (a server built before it reported one)".to_string());
+    }
+    let exe = format!("/proc/{}/exe", stats.pid);
+    let sha256 = match admin.ip().is_loopback() {
+        false => {
+            unknown.push(format!("--admin {admin} is not loopback: the server's executable is not readable here"));
+            None
+        }
+        true => crate::env::sha256_file(std::path::Path::new(&exe))
+            .map_err(|e| unknown.push(format!("cannot read {exe}: {e}")))
+            .ok(),
+    };
+    BinaryId { revision: stats.revision.clone(), sha256, unknown: (!unknown.is_empty()).then(|| unknown.join("; ")) }
 }
 
 /// Requests answered per connection in the window: min, p1, median, max.
@@ -605,6 +651,7 @@ pub(super) fn empty_result(
         fairness: Fairness::default(),
         loadgen_saturated: false,
         send_lag_large: false,
+        binaries: Binaries { loadgen: loadgen_id(), server: BinaryId::default() },
         timeseries: vec![],
         failure: Some(failure),
         notes,
