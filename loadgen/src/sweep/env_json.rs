@@ -33,6 +33,15 @@ pub struct SweepEnv {
     /// Binaries whose file changed during the sweep (hashed again at its
     /// end): a rebuild meanwhile means some runs used another build.
     pub binaries_changed: Vec<String>,
+    /// The checkout again as the sweep ended (`None` until it has).
+    pub git_at_end: Option<GitState>,
+    /// HEAD moved, or `git status --porcelain` (outside results/) changed,
+    /// between start and end (see `super::provenance::changed_during_run`):
+    /// the figures may not be the start revision's. `None` until the end.
+    pub changed_during_run: Option<bool>,
+    /// Started with `--reference`: the tree was clean and both binaries
+    /// were built from its HEAD (checked before the first run).
+    pub reference: bool,
     /// RFC 3339, UTC.
     pub started: String,
     pub finished: Option<String>,

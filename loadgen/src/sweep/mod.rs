@@ -51,6 +51,7 @@ pub mod env_json;
 pub mod knee;
 mod one;
 pub mod progress;
+pub mod provenance;
 pub mod scenario;
 mod setup;
 pub mod summary;
@@ -167,6 +168,12 @@ pub struct SweepArgs {
     /// the report then shows CPU per request without its yardstick.
     #[arg(long)]
     pub no_floor: bool,
+    /// A reference sweep, whose figures others will cite: refuse to start
+    /// unless the checkout is clean (nothing listed by `git status
+    /// --porcelain` outside results/) and both binaries were built from its
+    /// HEAD exactly (the revision each embedded, as `--version` prints it).
+    #[arg(long)]
+    pub reference: bool,
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
     pub hosts: crate::netlab::HostsArgs,
@@ -320,13 +327,18 @@ fn ladder_flags(args: &SweepArgs, scenarios: &[Scenario]) -> anyhow::Result<Opti
 pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let started = SystemTime::now();
     let (plan, skipped, compute) = plan_of(args)?;
-    let floor = floor_of(args, &plan)?;
     // Before the results directory exists: an --out inside the checkout
-    // (elsewhere than results/) would make it look dirty.
+    // (elsewhere than results/) would make it look dirty. And before the
+    // floor's few seconds: a refused reference sweep refuses at once.
     let git = crate::env::git_state();
+    if args.reference {
+        refuse_unless_reference(&git, &plan)?;
+    }
+    let floor = floor_of(args, &plan)?;
     let run_id = env_json::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
     let mut envj = env_at_start(&plan, &run_id, started, git, skipped, compute, floor);
+    envj.reference = args.reference;
     write_env(&dir, &envj)?;
     announce(&plan, &envj, &dir);
     let interrupted = interrupted_by_signals()?;
@@ -334,6 +346,18 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
     progress.done();
     finish(args, &dir, &mut envj, &summary, &progress, &interrupted)
+}
+
+/// `--reference`: the tree is clean and both binaries embed its HEAD, or the
+/// sweep does not start (see [`provenance::reference_refusal`]).
+fn refuse_unless_reference(git: &crate::env::GitState, plan: &SweepPlan) -> anyhow::Result<()> {
+    let servers_version = env_json::version_of(&plan.servers_bin, "--version");
+    let servers_rev = servers_version.as_deref().and_then(provenance::revision_in_version);
+    let binaries = [("loadgen", Some(crate::REVISION)), ("servers", servers_rev)];
+    match provenance::reference_refusal(git, &binaries) {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 /// Everything settled from the flags before the first run: the plan, the
@@ -445,6 +469,9 @@ fn env_at_start(
         git,
         binaries: env_json::binaries(&plan.exe, &plan.servers_bin),
         binaries_changed: Vec::new(),
+        git_at_end: None,
+        changed_during_run: None,
+        reference: false,
         started: crate::env::rfc3339(started),
         finished: None,
         elapsed_s: None,
@@ -453,7 +480,7 @@ fn env_at_start(
         pinning: plan.pinning.clone(),
         servers_bin: plan.servers_bin.display().to_string(),
         versions: Versions {
-            loadgen: env!("CARGO_PKG_VERSION").into(),
+            loadgen: format!("loadgen {}", crate::VERSION),
             servers: env_json::version_of(&plan.servers_bin, "--version").unwrap_or_else(|| "unknown".into()),
             rustc: env_json::version_of(Path::new("rustc"), "--version"),
         },
@@ -587,6 +614,12 @@ fn finish(
     for change in &envj.binaries_changed {
         eprintln!("warning: {change}");
     }
+    let git_end = crate::env::git_state();
+    let changed = provenance::changed_during_run(&envj.git, &git_end);
+    if changed {
+        eprintln!("warning: the checkout changed during the sweep (HEAD moved, or git status differs): see env.json");
+    }
+    (envj.git_at_end, envj.changed_during_run) = (Some(git_end), Some(changed));
     write_env(dir, envj)?;
     crate::export::write_all(dir, summary)?;
     if !args.no_charts {
