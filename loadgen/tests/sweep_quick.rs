@@ -583,3 +583,25 @@ fn a_reference_sweep_refuses_binaries_not_built_from_head() {
     assert!(!out_dir.exists(), "a refused sweep writes nothing");
     assert!(started.elapsed() < Duration::from_secs(60), "refused at once, not after the floor");
 }
+
+/// `sweep --scenario scaling` on two CPUs (the sweep confined to two, or
+/// one, whatever the machine has) refuses before anything runs, and says
+/// why.
+#[test]
+fn scaling_refuses_on_two_cpus_and_says_why() {
+    let available = loadgen::sweep::cpus::available().unwrap();
+    let two = &available[..available.len().min(2)];
+    let dir = tempdir();
+    let out_dir = dir.join("out");
+    let mut args = vec!["sweep".to_string(), "--scenario".into(), "scaling".into(), "--no-floor".into()];
+    args.extend(flag_path("--out", &out_dir));
+    let mut cmd = Command::new(LOADGEN);
+    cmd.args(&args).current_dir(&dir).stdin(Stdio::null());
+    loadgen::sweep::cpus::confine(&mut cmd, two, libc::SIGKILL);
+    let out = cmd.output().expect("run loadgen");
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let count = format!("this process may use {} ({})", two.len(), loadgen::sweep::cpus::list(two));
+    assert!(err.contains("--scenario scaling: needs at least 4 CPUs") && err.contains(&count), "{err}");
+    assert!(!out_dir.exists(), "a refused sweep writes nothing");
+}

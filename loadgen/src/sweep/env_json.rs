@@ -99,6 +99,9 @@ pub struct ScenarioInfo {
     /// A ladder's offered rates (requests/s), each run with `--rate`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rates: Option<Vec<f64>>,
+    /// A `scaling` step's own CPUs (the sweep's `pinning` otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling_step: Option<super::cpus::ScalingStep>,
 }
 
 /// The COMPUTE calibration behind `cpu-work`.

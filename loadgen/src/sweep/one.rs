@@ -45,7 +45,9 @@ pub(super) fn run_one(
     }
     progress.phase(&run.what(), "starting server", run.planned(), 0.0);
     let log = dir.join(&run.files.server_log);
-    let mut server = match Server::start(&plan.servers_bin, slot.model, &plan.pinning.server_cpus, &log, &plan.hosts) {
+    let (server_cpus, _) = plan.cpus_of(slot.scenario);
+    let flags = plan.server_flags(slot.scenario, slot.model);
+    let mut server = match Server::start(&plan.servers_bin, slot.model, &flags, server_cpus, &log, &plan.hosts) {
         Ok(s) => s,
         Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
     };
@@ -113,6 +115,7 @@ impl OneRun<'_> {
     fn args(&self, server: &Server) -> Vec<String> {
         let (plan, files) = (self.plan, &self.files);
         let path = |p: &str| self.dir.join(p).display().to_string();
+        let (server_cpus, loadgen_cpus) = plan.cpus_of(self.slot.scenario);
         let mut args: Vec<String> = vec![
             "--target".into(),
             server.data.to_string(),
@@ -121,7 +124,7 @@ impl OneRun<'_> {
             "-c".into(),
             self.slot.level.to_string(),
             "--threads".into(),
-            plan.pinning.loadgen_cpus.len().clamp(1, 64).to_string(),
+            loadgen_cpus.len().clamp(1, 64).to_string(),
             "--warmup".into(),
             format!("{}ms", plan.warmup.as_millis()),
             "--duration".into(),
@@ -133,7 +136,7 @@ impl OneRun<'_> {
             "--hgrm".into(),
             path(&files.hgrm),
             "--server-cpus".into(),
-            cpus::list(&plan.pinning.server_cpus),
+            cpus::list(server_cpus),
             // A connection its model does not serve (the pool past its size)
             // fails the run after 1 s of waiting for its first answer, not 5
             // (thread-per-conn answers all 5000 within 0.1 s of connecting).
@@ -163,7 +166,7 @@ impl OneRun<'_> {
             &plan.hosts,
             &plan.exe,
             &self.args(server),
-            &plan.pinning.loadgen_cpus,
+            plan.cpus_of(self.slot.scenario).1,
             &log,
             limit,
             || interrupted.load(Ordering::SeqCst),
