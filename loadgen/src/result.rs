@@ -423,7 +423,10 @@ pub enum CpuRole {
 /// CPU rule is applied again to the figures the file stored: the load
 /// generator's utilization over the CPUs it could use (its worker threads,
 /// `loadgen.threads` less the sampler and the main thread, at most its
-/// affinity mask), exactly as [`crate::run`] computes it today.
+/// affinity mask), exactly as [`crate::run`] computes it today. (A merged
+/// run's `threads` adds its parts' up; its old flag was already the parts'
+/// OR, so the rule applied to it is an approximation, on old merged files
+/// only.)
 pub fn upgrade_legacy_result(v: &mut serde_json::Value) {
     let Some(obj) = v.as_object_mut() else { return };
     let Some(bound) = obj.remove("loadgen_bound") else { return };

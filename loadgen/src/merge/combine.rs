@@ -159,10 +159,10 @@ fn loadgen(results: &[&RunResult], answered: u64) -> LoadgenCost {
     l
 }
 
-/// Bound if any part was, or if parts that shared one host's load
-/// generator CPUs were, together, as busy on them as one bound load
+/// Saturated if any part was, or if parts that shared one host's load
+/// generator CPUs were, together, as busy on them as one saturated load
 /// generator would be: two parts each half busy on one CPU fill it,
-/// though neither alone looks bound.
+/// though neither alone looks saturated.
 fn loadgen_saturated(results: &[&RunResult], merged: &LoadgenCost) -> bool {
     if results.iter().any(|r| r.loadgen_saturated) {
         return true;

@@ -283,6 +283,21 @@ pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> 
 mod tests {
     use super::*;
 
+    /// The per-run line names each finding about the load generator apart:
+    /// a late but idle one is not called saturated.
+    #[test]
+    fn the_run_line_says_saturated_only_when_it_was() {
+        let mut r = crate::testdata::record_of_pass("echo-paced", "mio-single", 1000, 2000.0, 1);
+        r.loadgen_saturated = false;
+        r.result.as_mut().unwrap().send_lag_large = true;
+        let line = outcome_line(1, 2, 1, &r);
+        assert!(line.contains(", send lag large") && !line.contains("saturated"), "{line}");
+        r.loadgen_saturated = true;
+        r.result.as_mut().unwrap().send_lag_large = false;
+        let line = outcome_line(1, 2, 1, &r);
+        assert!(line.contains(", loadgen-saturated") && !line.contains("send lag"), "{line}");
+    }
+
     #[test]
     fn starved_connections_fail_the_level() {
         let mut r = crate::testdata::result("pool", 1000, 128.0);
