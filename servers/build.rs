@@ -6,6 +6,9 @@
 //! The C file's limits come from the table every model shares,
 //! src/limits.rs, compiled into this script too: it writes the libevent
 //! row to OUT_DIR/iom_limits.h, which the C file includes.
+//!
+//! With or without the feature, it embeds the git revision the binary is
+//! built from (../build/revision.rs, shared with the load generator's).
 
 /// The limits table itself (it uses nothing but std, for this).
 #[cfg(feature = "libevent")]
@@ -13,8 +16,13 @@
 #[path = "src/limits.rs"]
 mod limits;
 
+/// The git revision, embedded as `IOMODELS_REVISION`.
+#[path = "../build/revision.rs"]
+mod revision;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    revision::embed_revision();
     #[cfg(feature = "libevent")]
     libevent::build();
 }

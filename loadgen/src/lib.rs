@@ -20,3 +20,11 @@ pub mod run;
 pub mod sweep;
 #[cfg(test)]
 mod testdata;
+
+/// The git revision this binary was built from: 12 hex digits of HEAD,
+/// `-dirty` when the tree had changes outside `results/`, or "unknown (no
+/// git)" (embedded by build.rs, see build/revision.rs at the workspace root).
+pub const REVISION: &str = env!("IOMODELS_REVISION");
+
+/// `--version`: the package version and [`REVISION`].
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("IOMODELS_REVISION"), ")");

@@ -11,7 +11,7 @@ use loadgen::{check, floor, merge, reliability, report, run, sweep};
 
 /// One mio load generator that drives every iomodels server the same way.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version = loadgen::VERSION, about, long_about)]
 enum Cli {
     /// Drive one server with N connections and measure it (latency,
     /// throughput, both sides' CPU per request).

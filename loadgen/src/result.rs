@@ -59,14 +59,22 @@ pub struct RunResult {
     /// True when the load generator's CPUs were 90% busy or more, whatever
     /// the server's state: the throughput is then (at least partly) the
     /// load generator's limit, and a difference between two such runs is
-    /// not the servers'.
-    pub loadgen_bound: bool,
+    /// not the servers'. Files written before this flag existed carried
+    /// `loadgen_bound` instead (saturated *or* `send_lag_large`); reading
+    /// them maps it back ([`upgrade_legacy_result`]).
+    #[serde(default)]
+    pub loadgen_saturated: bool,
     /// Open loop: the send lag's median is a quarter or more of the
     /// corrected latency's median (see [`SendLag::share_of_p50`]): that
-    /// much of the latency is the load generator's own lateness. It also
-    /// sets `loadgen_bound`.
+    /// much of the latency is the load generator's own lateness. A flag of
+    /// its own: a load generator 5% busy can still send late (one thread
+    /// pacing many connections), and that says nothing about throughput.
     #[serde(default)]
     pub send_lag_large: bool,
+    /// Which code ran on each side: embedded git revision and executable
+    /// hash (absent from results written before it: all unknown).
+    #[serde(default)]
+    pub binaries: Binaries,
     /// Once-per-second samples over warm-up and window.
     pub timeseries: Vec<Sample>,
     /// `None` when the run is valid; otherwise why it is not (not all
@@ -79,6 +87,14 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// Read a run's JSON, whenever it was written: a file from before the
+    /// flag split is mapped first ([`upgrade_legacy_result`]).
+    pub fn from_json_slice(bytes: &[u8]) -> serde_json::Result<RunResult> {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes)?;
+        upgrade_legacy_result(&mut v);
+        serde_json::from_value(v)
+    }
+
     /// ECHO's own latency, if the run kept it apart (a mix of methods).
     pub fn echo_latency(&self) -> Option<&Latency> {
         self.latency_by_method.get("ECHO")
@@ -106,6 +122,29 @@ pub struct Env {
     /// RFC 3339, UTC.
     pub date: String,
     pub hostname: String,
+}
+
+/// The code behind a run: both binaries, each by the revision it was built
+/// from and the hash of the file that ran. `env.git_rev` is the checkout
+/// found at run time, which may have moved on since the build.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Binaries {
+    pub loadgen: BinaryId,
+    pub server: BinaryId,
+}
+
+/// One binary that ran: `None` where it could not be known, and why.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BinaryId {
+    /// The git revision embedded at build time (`--version`; the server's
+    /// from STATS `revision`).
+    pub revision: Option<String>,
+    /// SHA-256 of the executable that ran (the server's from
+    /// /proc/PID/exe, where the server is on this host).
+    pub sha256: Option<String>,
+    /// Why a figure above is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -254,6 +293,9 @@ pub struct ServerCost {
     pub threads: u64,
     pub connections_open: u64,
     pub rss_bytes: u64,
+    /// The server's own peak resident memory (STATS `max_rss_bytes`:
+    /// `VmHWM`; servers built before it reported `ru_maxrss`, which can be
+    /// their parent's peak).
     pub max_rss_bytes: u64,
 }
 
@@ -272,6 +314,8 @@ pub struct LoadgenCost {
     /// CPU time over wall time in the window (1.0 = one core busy).
     pub cpu_utilization: f64,
     pub rss_bytes: u64,
+    /// Its own peak resident memory (`VmHWM`; results written before it
+    /// carry `ru_maxrss`, which can be the parent's, the sweep's, peak).
     pub max_rss_bytes: u64,
     pub threads: usize,
 }
@@ -366,4 +410,75 @@ pub enum CpuRole {
     Both,
     #[default]
     Neither,
+}
+
+/// Map a run written before the split of `loadgen_bound` (which was
+/// `saturated || send_lag_large`) onto `loadgen_saturated`, in place; a
+/// run that already has `loadgen_saturated` is left as it is.
+///
+/// Honestly, not by renaming: an old `loadgen_bound: false` was neither;
+/// `true` without `send_lag_large` can only have been the CPUs (files older
+/// than `send_lag_large` read it as false, and their flag was the CPUs
+/// alone); `true` *with* `send_lag_large` could have been either, so the
+/// CPU rule is applied again to the figures the file stored: the load
+/// generator's utilization over the CPUs it could use (its worker threads,
+/// `loadgen.threads` less the sampler and the main thread, at most its
+/// affinity mask), exactly as [`crate::run`] computes it today. (A merged
+/// run's `threads` adds its parts' up; its old flag was already the parts'
+/// OR, so the rule applied to it is an approximation, on old merged files
+/// only.)
+pub fn upgrade_legacy_result(v: &mut serde_json::Value) {
+    let Some(obj) = v.as_object_mut() else { return };
+    let Some(bound) = obj.remove("loadgen_bound") else { return };
+    if obj.contains_key("loadgen_saturated") {
+        return;
+    }
+    let lag = obj.get("send_lag_large").and_then(|x| x.as_bool()).unwrap_or(false);
+    let saturated = match bound.as_bool().unwrap_or(false) {
+        false => false,
+        true if !lag => true,
+        true => {
+            let loadgen = obj.get("loadgen");
+            let util = loadgen.and_then(|l| l["cpu_utilization"].as_f64()).unwrap_or(0.0);
+            let threads = loadgen.and_then(|l| l["threads"].as_u64()).unwrap_or(3).saturating_sub(2).max(1);
+            let cpus = obj.get("env").and_then(|e| e["loadgen_cpus"].as_array()).map_or(1, |c| c.len().max(1));
+            crate::run::is_loadgen_saturated(util, threads.min(cpus as u64) as f64)
+        }
+    };
+    obj.insert("loadgen_saturated".into(), saturated.into());
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+
+    /// A run as written before the split, with the figures that decide it.
+    fn old_run(bound: bool, lag_large: Option<bool>, utilization: f64) -> RunResult {
+        let mut v = serde_json::to_value(crate::testdata::result("mio-single", 200, 1000.0)).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("loadgen_saturated");
+        obj.insert("loadgen_bound".into(), bound.into());
+        match lag_large {
+            Some(l) => obj.insert("send_lag_large".into(), l.into()),
+            None => obj.remove("send_lag_large"),
+        };
+        obj.get_mut("loadgen").unwrap()["cpu_utilization"] = utilization.into();
+        obj.get_mut("loadgen").unwrap()["threads"] = 3.into();
+        obj.get_mut("env").unwrap()["loadgen_cpus"] = serde_json::json!([1]);
+        RunResult::from_json_slice(&serde_json::to_vec(&v).unwrap()).unwrap()
+    }
+
+    /// `loadgen_bound` was `saturated || send_lag_large`: each case maps to
+    /// what the stored figures say, never a blanket rename.
+    #[test]
+    fn an_old_loadgen_bound_maps_to_saturated_honestly() {
+        assert!(!old_run(false, Some(false), 0.95).loadgen_saturated, "not bound: neither");
+        assert!(old_run(true, Some(false), 0.95).loadgen_saturated, "bound without the lag: the CPUs");
+        assert!(old_run(true, None, 0.95).loadgen_saturated, "older than send_lag_large: the CPUs");
+        let late = old_run(true, Some(true), 0.05);
+        assert!(!late.loadgen_saturated && late.send_lag_large, "bound by the lag alone, 5% busy");
+        assert!(old_run(true, Some(true), 0.95).loadgen_saturated, "both");
+        let new = serde_json::to_value(old_run(true, Some(true), 0.05)).unwrap();
+        assert!(new.get("loadgen_bound").is_none() && new["loadgen_saturated"] == false, "{new}");
+    }
 }

@@ -45,7 +45,7 @@ pub fn result(model: &str, level: u64, rps: f64) -> RunResult {
             "1": {"role": "loadgen", "busy_us": 2_000_000, "user_us": 800_000, "system_us": 1_000_000,
                   "irq_us": 0, "softirq_us": 200_000, "steal_us": 0, "idle_us": 2_000_000}}},
         "fairness": {"min": 1, "p1": 2, "median": 3, "max": 4},
-        "loadgen_bound": level == 200 && model == "mio-single",
+        "loadgen_saturated": level == 200 && model == "mio-single",
         "timeseries": [{"t_s": 1.0, "phase": "window", "rps": rps, "p50_us": 0, "p99_us": 0,
                         "server_threads": null, "server_rss_bytes": null}],
         "failure": null
@@ -62,7 +62,7 @@ pub fn record_of_pass(scenario: &str, model: &str, level: u64, rps: f64, repeat:
         repeat,
         status: RunStatus::Ok,
         failure: None,
-        loadgen_bound: result.loadgen_bound,
+        loadgen_saturated: result.loadgen_saturated,
         elapsed_s: 6.0,
         files: RunFiles::for_run(scenario, model, level, repeat),
         result: Some(result),
@@ -76,10 +76,10 @@ pub fn rung(model: &str, level: u64, offered: f64, achieved: f64, p99: u64, repe
     let mut r = record_of_pass("knee", model, level, achieved, repeat);
     r.offered_rps = Some(offered);
     r.files = RunFiles::for_rung("knee", model, level, offered, repeat);
-    r.loadgen_bound = false;
+    r.loadgen_saturated = false;
     let x = r.result.as_mut().expect("record_of_pass() has a result");
     x.latency.p99 = p99;
-    x.loadgen_bound = false;
+    x.loadgen_saturated = false;
     x.send_lag =
         Some(crate::result::SendLag { p50: 5, p99: 40, max: 90, count: 1000, held_back: 0, share_of_p50: 0.05 });
     r
@@ -93,7 +93,7 @@ pub fn failed(scenario: &str, model: &str, level: u64, why: &str, repeat: u32) -
         repeat,
         status: RunStatus::Failed,
         failure: Some(why.into()),
-        loadgen_bound: false,
+        loadgen_saturated: false,
         elapsed_s: 1.0,
         files: RunFiles::for_run(scenario, model, level, repeat),
         result: None,

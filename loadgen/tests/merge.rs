@@ -104,7 +104,7 @@ fn write_part(dir: &Path, m: &Made) -> PathBuf {
             "0": {"role": "server", "busy_us": 4_000_000, "user_us": 1, "system_us": 2, "irq_us": 0,
                   "softirq_us": 3, "steal_us": 0, "idle_us": 5}}},
         "fairness": {"min": 1, "p1": 2, "median": 3, "max": 4},
-        "loadgen_bound": false,
+        "loadgen_saturated": false,
         "timeseries": [],
         "failure": m.failure,
         "notes": [format!("a note of {}", m.tag)],
@@ -358,7 +358,7 @@ fn parts_that_fill_their_shared_cpu_together_are_load_generator_bound() {
         let out = sub.join("all.json");
         let run = merge(&[&out, &p0, &p1]);
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        read(&out)["loadgen_bound"].as_bool().unwrap()
+        read(&out)["loadgen_saturated"].as_bool().unwrap()
     };
     assert!(bound(("h", 0.5), ("h", 0.5)), "one CPU, two halves: full");
     assert!(!bound(("h", 0.3), ("h", 0.3)), "one CPU, two thirds: not full");

@@ -373,3 +373,35 @@ fn with_stats_probe<T>(
     done.store(true, Ordering::Relaxed);
     (out, probe.join().unwrap())
 }
+
+/// `loadgen --version` names the checkout's revision, and a run's JSON
+/// names both binaries that ran: each one's embedded revision and the hash
+/// of its executable (the server's read from /proc/PID/exe).
+#[test]
+fn version_and_the_run_json_name_both_binaries() {
+    let expected = match testkit::expected_revision() {
+        Ok(r) => r,
+        Err(why) => return eprintln!("skipped: no git checkout to compare with ({why})"),
+    };
+    let version = Command::new(env!("CARGO_BIN_EXE_loadgen")).arg("--version").output().unwrap();
+    let printed = String::from_utf8_lossy(&version.stdout);
+    assert_eq!(printed.trim(), format!("loadgen {} ({expected})", env!("CARGO_PKG_VERSION")));
+
+    let server = Server::start("mio-single", &[]);
+    let (target, admin) = addrs(&server);
+    let (out, r) = run(&["--target", &target, "--admin", &admin, "-c", "2", "--warmup", "0", "--duration", "1"]);
+    let r = r.unwrap_or_else(|| panic!("no result: {}", stderr(&out)));
+    let sha = |p: &std::path::Path| Some(loadgen::env::sha256_file(p).unwrap());
+    let b = &r.binaries;
+    assert_eq!(b.loadgen.revision.as_deref(), Some(expected.as_str()), "{b:?}");
+    assert_eq!(b.loadgen.sha256, sha(std::path::Path::new(env!("CARGO_BIN_EXE_loadgen"))), "{b:?}");
+    assert_eq!(b.server.revision.as_deref(), Some(expected.as_str()), "{b:?}");
+    assert_eq!(b.server.sha256, sha(&testkit::servers_bin()), "{b:?}");
+    assert_eq!((b.loadgen.unknown.as_deref(), b.server.unknown.as_deref()), (None, None));
+
+    // Without --admin the server is not asked, and the JSON says so.
+    let (out, r) = run(&["--target", &target, "-c", "1", "--warmup", "0", "--duration", "1"]);
+    let r = r.unwrap_or_else(|| panic!("no result: {}", stderr(&out)));
+    assert_eq!((r.binaries.server.revision.as_deref(), r.binaries.server.sha256.as_deref()), (None, None));
+    assert!(r.binaries.server.unknown.as_deref().is_some_and(|w| w.contains("--admin")), "{:?}", r.binaries);
+}

@@ -118,7 +118,7 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 5, "{csv}");
     assert!(
-        lines[0].starts_with("scenario,model,level,runs,ok_runs,outcome,failure,loadgen_bound_runs,"),
+        lines[0].starts_with("scenario,model,level,runs,ok_runs,outcome,failure,loadgen_saturated_runs,"),
         "{}",
         lines[0]
     );
@@ -194,10 +194,19 @@ fn check_provenance(env: &serde_json::Value, args: &[String], servers: &Path, su
     assert_eq!(hash("loadgen"), sha256sum(Path::new(LOADGEN)));
     assert_eq!(hash("servers"), sha256sum(servers));
     assert_eq!(env["binaries_changed"], serde_json::json!([]));
+    // The checkout again at the end: unchanged while this test swept.
+    assert_eq!(env["git_at_end"]["revision"], git["revision"], "{env}");
+    assert_eq!(env["changed_during_run"], false, "{env}");
+    let expected = testkit::expected_revision().ok();
     for r in &summary.records {
-        let e = &r.result.as_ref().unwrap().env;
+        let result = r.result.as_ref().unwrap();
+        let e = &result.env;
         assert_eq!(e.loadgen_sha256.as_deref(), Some(hash("loadgen").as_str()), "{}", r.files.json);
         assert_eq!(e.git_dirty, Some(dirty));
+        let b = &result.binaries;
+        assert_eq!(b.loadgen.sha256.as_deref(), Some(hash("loadgen").as_str()), "{}", r.files.json);
+        assert_eq!(b.server.sha256.as_deref(), Some(hash("servers").as_str()), "{}", r.files.json);
+        assert_eq!(b.server.revision, expected, "{}", r.files.json);
     }
 }
 
@@ -249,7 +258,7 @@ fn check_medians(out: &Path) {
 }
 
 /// tables.md calls a difference between the two models a tie exactly
-/// where their min–max ranges overlap (or a throughput was loadgen-bound),
+/// where their min–max ranges overlap (or a throughput was loadgen-saturated),
 /// and otherwise names the better one.
 fn check_ties(out: &Path) {
     let summary = json(&out.join("summary.json"));
@@ -281,7 +290,8 @@ fn check_ties(out: &Path) {
                 };
                 let ((a_lo, a_hi, a_mid), (b_lo, b_hi, b_mid)) = (range(&a), range(&b));
                 let bound = figure == "req/s"
-                    && (a["loadgen_bound_runs"].as_u64() > Some(0) || b["loadgen_bound_runs"].as_u64() > Some(0));
+                    && (a["loadgen_saturated_runs"].as_u64() > Some(0)
+                        || b["loadgen_saturated_runs"].as_u64() > Some(0));
                 let row = section
                     .lines()
                     .find(|l| l.starts_with(&format!("| {level} | {figure} |")))
@@ -537,4 +547,61 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
         }
     }
     panic!("mio-single's ECHO p99 was above one DELAY of {MULTIPLEX_DELAY_US} µs in every try: {tries:?} µs");
+}
+
+/// `sweep --reference` refuses before its first run when a binary was not
+/// built from HEAD (here a stand-in `servers` that says it was built from
+/// another revision), or the tree is dirty, or there is no checkout, and
+/// says which. Nothing is written.
+#[test]
+fn a_reference_sweep_refuses_binaries_not_built_from_head() {
+    let dir = tempdir();
+    let fake = dir.join("servers");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$1\" in\n  --version) echo 'servers 0.1.0 (000000000000)' ;;\n  \
+         models) printf 'mio-single\\tready\\n' ;;\nesac\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake, perms).unwrap();
+    let out_dir = dir.join("out");
+    let mut args = vec!["sweep".to_string(), "--reference".into(), "--quick".into(), "--no-floor".into()];
+    args.extend(flag_path("--servers-bin", &fake));
+    args.extend(flag_path("--out", &out_dir));
+    let started = Instant::now();
+    let out = loadgen(&args, &dir);
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let why = match testkit::expected_revision() {
+        Ok(rev) if rev.ends_with("-dirty") => "the tree has changes not committed",
+        Ok(_) => "servers was built from 000000000000",
+        Err(_) => "needs a git checkout",
+    };
+    assert!(err.contains("--reference: ") && err.contains(why), "expected {why:?}: {err}");
+    assert!(!out_dir.exists(), "a refused sweep writes nothing");
+    assert!(started.elapsed() < Duration::from_secs(60), "refused at once, not after the floor");
+}
+
+/// `sweep --scenario scaling` on two CPUs (the sweep confined to two, or
+/// one, whatever the machine has) refuses before anything runs, and says
+/// why.
+#[test]
+fn scaling_refuses_on_two_cpus_and_says_why() {
+    let available = loadgen::sweep::cpus::available().unwrap();
+    let two = &available[..available.len().min(2)];
+    let dir = tempdir();
+    let out_dir = dir.join("out");
+    let mut args = vec!["sweep".to_string(), "--scenario".into(), "scaling".into(), "--no-floor".into()];
+    args.extend(flag_path("--out", &out_dir));
+    let mut cmd = Command::new(LOADGEN);
+    cmd.args(&args).current_dir(&dir).stdin(Stdio::null());
+    loadgen::sweep::cpus::confine(&mut cmd, two, libc::SIGKILL);
+    let out = cmd.output().expect("run loadgen");
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let count = format!("this process may use {} ({})", two.len(), loadgen::sweep::cpus::list(two));
+    assert!(err.contains("--scenario scaling: needs at least 4 CPUs") && err.contains(&count), "{err}");
+    assert!(!out_dir.exists(), "a refused sweep writes nothing");
 }

@@ -300,7 +300,15 @@ pub struct Stats {
     pub voluntary_ctxt_switches: u64,
     pub involuntary_ctxt_switches: u64,
     pub rss_bytes: u64,
+    /// This process's own peak resident memory: `VmHWM` of
+    /// /proc/self/status ([`peak_rss_from_status`]), not `ru_maxrss`, which
+    /// a process inherits from its parent across fork and exec.
     pub max_rss_bytes: u64,
+    /// The git revision the server was built from (`servers --version`):
+    /// 12 hex digits of HEAD, `-dirty` when its tree had changes, or
+    /// "unknown (no git)". An extra field; absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// System calls made by the whole process since it started, where the
     /// server can count them (a perf counter on `raw_syscalls:sys_enter`);
     /// absent otherwise. An extra field: PROTOCOL.md asks for "at least"
@@ -342,6 +350,16 @@ pub struct AdminThread {
     pub syscalls: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_wait: Option<u64>,
+}
+
+/// The `VmHWM:` line of a /proc/PID/status text, in bytes: the peak
+/// resident memory of that process's own address space. Text in, number
+/// out (the caller reads the file), shared by the servers' STATS and the
+/// load generator's own figures so both mean the same thing.
+pub fn peak_rss_from_status(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl Stats {
@@ -654,6 +672,18 @@ mod tests {
             }
         }
         (out, None)
+    }
+}
+
+#[cfg(test)]
+mod peak_rss_tests {
+    use super::peak_rss_from_status;
+
+    #[test]
+    fn vm_hwm_is_read_in_bytes() {
+        let status = "Name:\tservers\nVmPeak:\t  20000 kB\nVmHWM:\t    1536 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(peak_rss_from_status(status), Some(1536 * 1024));
+        assert_eq!(peak_rss_from_status("Name:\tkthreadd\n"), None, "kernel threads have no VmHWM");
     }
 }
 

@@ -33,4 +33,13 @@ pub mod syscount;
 pub mod timers;
 
 pub use launch::{CommonOptions, Protocol};
+
+/// The git revision this binary was built from: 12 hex digits of HEAD,
+/// `-dirty` when the tree had changes outside `results/`, or "unknown (no
+/// git)" (embedded by build.rs, see build/revision.rs at the workspace root).
+pub const REVISION: &str = env!("IOMODELS_REVISION");
+
+/// `--version`: the package version and [`REVISION`].
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("IOMODELS_REVISION"), ")");
+
 pub use shutdown::Shutdown;

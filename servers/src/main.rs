@@ -10,7 +10,7 @@ use servers::models::{self, *};
 /// logs to stderr, and exits 0 on SIGINT or SIGTERM.
 // The subcommands' names and summaries come from `models::MODELS`.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version = servers::VERSION, about, long_about)]
 enum Cli {
     #[command(name = THREAD_PER_CONN.name, about = THREAD_PER_CONN.summary)]
     ThreadPerConn(thread_per_conn::Options),

@@ -109,8 +109,6 @@ pub struct Usage {
     pub involuntary: u64,
     /// (every call, waiting calls), where they are counted.
     pub syscalls: Option<(u64, u64)>,
-    /// Peak resident memory (`ru_maxrss`): the process's, whoever asks.
-    pub max_rss_bytes: u64,
 }
 
 impl Usage {
@@ -142,7 +140,6 @@ fn rusage(who: libc::c_int) -> Usage {
         voluntary: ru.ru_nvcsw as u64,
         involuntary: ru.ru_nivcsw as u64,
         syscalls: None,
-        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
     }
 }
 
@@ -185,7 +182,8 @@ pub fn snapshot_with(process: Usage, admin: Option<AdminThread>) -> Stats {
         voluntary_ctxt_switches: server.voluntary,
         involuntary_ctxt_switches: server.involuntary,
         rss_bytes: rss_bytes(),
-        max_rss_bytes: process.max_rss_bytes,
+        max_rss_bytes: peak_rss_bytes(),
+        revision: Some(crate::REVISION.to_string()),
         syscalls: server.syscalls.map(|(all, _)| all),
         syscalls_wait: server.syscalls.map(|(_, waits)| waits),
         admin,
@@ -199,6 +197,14 @@ fn thread_count() -> u64 {
         .ok()
         .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0)
+}
+
+/// This process's peak resident memory, `VmHWM` of /proc/self/status.
+/// Not `ru_maxrss`: the kernel carries that over from the parent across
+/// fork and exec, so a server started by a large process would report the
+/// parent's peak as its own.
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| proto::peak_rss_from_status(&s)).unwrap_or(0)
 }
 
 /// Resident memory now, from /proc/self/statm (in pages).

@@ -184,3 +184,18 @@ fn deny_io_uring_setup() -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
+
+/// `servers --version` and STATS `revision` name the checkout's revision
+/// (HEAD, `-dirty` when the tree has changes), as embedded at build time.
+#[test]
+fn version_and_stats_name_the_revision_built() {
+    let expected = match testkit::expected_revision() {
+        Ok(r) => r,
+        Err(why) => return eprintln!("skipped: no git checkout to compare with ({why})"),
+    };
+    let out = servers(&["--version"]);
+    assert!(out.status.success(), "servers --version: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("servers {} ({expected})", env!("CARGO_PKG_VERSION")));
+    let server = testkit::Server::start("mio-single", &[]);
+    assert_eq!(server.stats().revision.as_deref(), Some(expected.as_str()), "STATS revision");
+}

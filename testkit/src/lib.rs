@@ -13,12 +13,15 @@
 //! - [`Problems`]: everything a case found wrong, asserted at its end.
 //! - [`heavy`]: a lock for the cases that must not overlap, and [`procfs`]:
 //!   a process's descriptors, threads and CPU time.
+//! - [`expected_revision`]: the git revision a binary built from this
+//!   checkout must report.
 
 mod client;
 pub mod frames;
 mod models;
 mod problems;
 pub mod procfs;
+mod revision;
 mod server;
 
 use std::sync::{Mutex, MutexGuard};
@@ -29,6 +32,7 @@ pub use loadgen;
 pub use loadgen::models::is_event_loop;
 pub use models::{assert_every_offered_model_runs_every_case, listed_tests, models, offers, test_name};
 pub use problems::Problems;
+pub use revision::expected_revision;
 pub use server::{servers_bin, Server, StderrLog};
 
 /// Serialize the memory- and descriptor-heavy cases of one test binary.

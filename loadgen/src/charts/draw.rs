@@ -302,7 +302,7 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &Figur
     if hollow {
         y += 8;
         area.draw(&Circle::new((25, y), 6, BLACK.stroke_width(2))).map_err(err)?;
-        area.draw(&Text::new("loadgen-bound", (48, y - 9), text.clone())).map_err(err)?;
+        area.draw(&Text::new("loadgen-saturated", (48, y - 9), text.clone())).map_err(err)?;
     }
     Ok(())
 }

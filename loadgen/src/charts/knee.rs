@@ -107,7 +107,7 @@ fn panel(
             .rungs(scenario, model, level)
             .into_iter()
             .filter_map(|c| {
-                let hollow = c.runs.iter().any(|r| r.loadgen_bound);
+                let hollow = c.runs.iter().any(|r| r.loadgen_saturated);
                 Some(Point::of(c.offered_rps?, knee::measured(&c, metric)?, hollow))
             })
             .filter(|p| !log_y || p.y > 0.0)

@@ -175,7 +175,7 @@ fn panel(
             .levels(scenario)
             .into_iter()
             .filter_map(|level| summary.cell(scenario, model, level))
-            .filter_map(|c| Some(Point::of(c.level as f64, c.spread(metric)?, c.loadgen_bound())))
+            .filter_map(|c| Some(Point::of(c.level as f64, c.spread(metric)?, c.loadgen_saturated())))
             .collect()
     });
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
@@ -191,7 +191,7 @@ pub(crate) fn model_series(summary: &Summary, scenario: &str, points: impl Fn(&s
 }
 
 /// A figure of `scenario` whose panels are drawn against the connection
-/// count, with the notes its panels need (failed runs, loadgen-bound points).
+/// count, with the notes its panels need (failed runs, loadgen-saturated points).
 pub(crate) fn against_connections(
     summary: &Summary,
     scenario: &str,
@@ -313,7 +313,7 @@ mod tests {
         }
         let svg = std::fs::read_to_string(dir.join("charts/echo-saturate-throughput.svg")).unwrap();
         for word in
-            ["echo-saturate: throughput vs connections", "requests/s", "mio-multi", "loadgen-bound", "pool: failed"]
+            ["echo-saturate: throughput vs connections", "requests/s", "mio-multi", "loadgen-saturated", "pool: failed"]
         {
             assert!(svg.contains(word), "no {word:?} in the SVG");
         }

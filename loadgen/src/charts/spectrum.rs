@@ -97,7 +97,7 @@ pub fn figure(dir: &Path, summary: &Summary, scenario: &str) -> Figure {
     let mut bound: Vec<String> = Vec::new();
     for model in summary.models_in(scenario) {
         let Some(cell) = summary.cell(scenario, &model, level) else { continue };
-        if cell.loadgen_bound() {
+        if cell.loadgen_saturated() {
             bound.push(model.clone());
         }
         // One line per successful run, all in the model's colour: the
@@ -126,7 +126,7 @@ pub fn figure(dir: &Path, summary: &Summary, scenario: &str) -> Figure {
     }
     notes.extend(failed_notes(summary, scenario).into_iter().filter(|n| n.contains(&format!(" {level}"))));
     if !bound.is_empty() {
-        notes.push(format!("loadgen-bound at this level (the load generator was the limit): {}", bound.join(", ")));
+        notes.push(format!("loadgen-saturated at this level (the load generator was the limit): {}", bound.join(", ")));
     }
     let ticks = [(0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%"), (0.99999, "99.999%")];
     Figure {

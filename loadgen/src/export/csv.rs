@@ -3,7 +3,7 @@
 //! - `summary.csv` ([`Csv`]): one row per cell (model × level × scenario,
 //!   over every pass of `--repeat`). The first columns say which cell it is
 //!   and how its runs ended (`scenario`, `model`, `level`, `runs`,
-//!   `ok_runs`, `outcome`, `failure`, `loadgen_bound_runs`, and
+//!   `ok_runs`, `outcome`, `failure`, `loadgen_saturated_runs`, and
 //!   `offered_rps` for a ladder's rung); then, for
 //!   every figure the runs measured ([`Cell::figures`]: every number of
 //!   `RunResult`, named by its path, `latency.p99`), four columns: `NAME`,
@@ -35,7 +35,7 @@ pub struct RunsCsv;
 
 /// The columns of `summary.csv` before the figures.
 const CELL_LEAD: [&str; 9] =
-    ["scenario", "model", "level", "runs", "ok_runs", "outcome", "failure", "loadgen_bound_runs", "offered_rps"];
+    ["scenario", "model", "level", "runs", "ok_runs", "outcome", "failure", "loadgen_saturated_runs", "offered_rps"];
 /// What each figure adds after its median column.
 const SPREAD_SUFFIXES: [&str; 3] = ["min", "max", "n"];
 
@@ -81,7 +81,7 @@ fn cell_lead(c: &Cell) -> Vec<String> {
         c.ok_runs().count().to_string(),
         c.outcome().name().to_string(),
         c.failure_text(),
-        c.loadgen_bound_runs().to_string(),
+        c.loadgen_saturated_runs().to_string(),
         c.offered_rps.map(number).unwrap_or_default(),
     ]
 }
@@ -98,7 +98,7 @@ fn number(v: f64) -> String {
 
 /// The columns of `runs.csv` before the flattened `RunResult`.
 const LEAD: [&str; 9] =
-    ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_bound", "elapsed_s", "offered_rps"];
+    ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "elapsed_s", "offered_rps"];
 
 impl Exporter for RunsCsv {
     fn file_name(&self) -> &'static str {
@@ -140,7 +140,7 @@ fn lead_cells(r: &Record) -> Vec<String> {
         r.repeat.to_string(),
         r.status.name().to_string(),
         r.failure.clone().unwrap_or_default(),
-        r.loadgen_bound.to_string(),
+        r.loadgen_saturated.to_string(),
         format!("{:.3}", r.elapsed_s),
         r.offered_rps.map(number).unwrap_or_default(),
     ]
@@ -156,7 +156,7 @@ fn push_new(columns: &mut Vec<String>, key: &str) {
 const RECORD_LISTS: [&str; 1] = ["timeseries"];
 
 /// Call `emit(column, cell)` for every scalar under `value`. `failure` and
-/// `loadgen_bound` are skipped: the lead columns already have them.
+/// `loadgen_saturated` are skipped: the lead columns already have them.
 fn flatten(prefix: &str, value: &Value, emit: &mut dyn FnMut(&str, String)) {
     let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
     match value {
@@ -243,7 +243,8 @@ mod tests {
         let rows = parse(&text);
         assert_eq!(rows.len(), summary.records.len() + 1);
         let header = &rows[0];
-        for col in ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_bound", "throughput_rps"] {
+        for col in ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "throughput_rps"]
+        {
             assert!(header.iter().any(|h| h == col), "no column {col}");
         }
         for col in ["latency.p999", "server.cpu_us_per_req", "counts.errors_by_status", "env.loadgen_cpus"] {
@@ -261,7 +262,7 @@ mod tests {
             .iter()
             .find(|r| r[col("model")] == "mio-single" && r[col("level")] == "200" && r[col("repeat")] == "2")
             .unwrap();
-        assert_eq!(ok[col("loadgen_bound")], "true");
+        assert_eq!(ok[col("loadgen_saturated")], "true");
         assert_eq!(ok[col("throughput_rps")], "20400.0", "pass 2 of the test data: 2% above pass 1");
         assert_eq!(ok[col("counts.errors_by_status")], "BUSY=0");
         assert_eq!(ok[col("env.loadgen_cpus")], "1");
@@ -329,7 +330,7 @@ mod tests {
         assert_eq!(pool[col("failure")], "passes 1, 2, 3: 800 of 1000 connections never served");
         assert_eq!(pool[col("throughput_rps")], "");
         let bound = rows.iter().find(|r| r[col("model")] == "mio-single" && r[col("level")] == "200").unwrap();
-        assert_eq!(bound[col("loadgen_bound_runs")], "3");
+        assert_eq!(bound[col("loadgen_saturated_runs")], "3");
     }
 
     #[test]

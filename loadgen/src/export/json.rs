@@ -35,8 +35,8 @@ pub struct CellSummary<'a> {
     pub ok_runs: usize,
     /// `ok`, `partly failed` or `failed`.
     pub outcome: &'static str,
-    /// Successful runs flagged `loadgen_bound`.
-    pub loadgen_bound_runs: usize,
+    /// Successful runs flagged `loadgen_saturated`.
+    pub loadgen_saturated_runs: usize,
     /// (pass, why) of each failed run.
     pub failures: Vec<(u32, &'a str)>,
     /// Every figure of the successful runs, by its path in `RunResult`.
@@ -53,7 +53,7 @@ impl<'a> CellSummary<'a> {
             runs: cell.runs.len(),
             ok_runs: cell.ok_runs().count(),
             outcome: cell.outcome().name(),
-            loadgen_bound_runs: cell.loadgen_bound_runs(),
+            loadgen_saturated_runs: cell.loadgen_saturated_runs(),
             failures: cell.failures(),
             figures: cell.figures(),
         }

@@ -14,7 +14,7 @@
 //!   throughput, p99, server CPU µs and context switches per request, and
 //!   which model is ahead. A model is ahead only where its range does not
 //!   overlap the others' (the project's rule, [`crate::sweep::cells`]);
-//!   otherwise the table says `tie`, and on throughput a loadgen-bound cell
+//!   otherwise the table says `tie`, and on throughput a loadgen-saturated cell
 //!   ties whatever it meets.
 //! - [`attribution_table`]: who was charged for the CPU, per model × level:
 //!   server, load generator and both together, and from /proc/stat the
@@ -96,7 +96,7 @@ pub fn passes_note(summary: &Summary) -> String {
         0 | 1 => "One run per model and level: no spread, so no difference between two models is judged.".into(),
         n => format!(
             "{n} interleaved passes: each figure is the median of a cell's successful runs, (min–max) over them. \
-             A model is ahead of another only where their ranges do not overlap; a loadgen-bound run (\\*) \
+             A model is ahead of another only where their ranges do not overlap; a loadgen-saturated run (\\*) \
              neither wins nor loses on throughput."
         ),
     }
@@ -109,14 +109,15 @@ fn shown(cell: &Cell, metric: Metric, fmt: fn(f64) -> String) -> String {
 
 /// `\*` after a throughput that the load generator bounded.
 fn bound_mark(cell: &Cell) -> &'static str {
-    if cell.loadgen_bound() {
+    if cell.loadgen_saturated() {
         "\\*"
     } else {
         ""
     }
 }
 
-const BOUND_NOTE: &str = "\n\\* loadgen-bound in at least one run: the load generator's CPU, not the server, was the \
+const BOUND_NOTE: &str =
+    "\n\\* loadgen-saturated in at least one run: the load generator's CPU, not the server, was the \
                           limit; its throughput neither wins nor loses against another model's.\n";
 
 /// Rows model × level (models in sweep order, levels ascending).
@@ -129,7 +130,7 @@ pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
     for cell in &cells {
         let _ = writeln!(out, "{}", row(cell));
     }
-    if cells.iter().any(Cell::loadgen_bound) {
+    if cells.iter().any(Cell::loadgen_saturated) {
         out.push_str(BOUND_NOTE);
     }
     out
@@ -221,10 +222,14 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
                     Some(c) => match c.spread(figure.metric) {
                         None => "–".into(),
                         Some(s) => {
-                            let is_bound = c.loadgen_bound() && figure.rule.bound_ties;
+                            let is_bound = c.loadgen_saturated() && figure.rule.saturated_ties;
                             bound |= is_bound;
                             let mark = if is_bound { "\\*" } else { "" };
-                            contenders.push(Contender { model: c.model.into(), spread: s, loadgen_bound: is_bound });
+                            contenders.push(Contender {
+                                model: c.model.into(),
+                                spread: s,
+                                loadgen_saturated: is_bound,
+                            });
                             format!("{}{mark}", spread_text(&s, figure.fmt))
                         }
                     },
@@ -438,7 +443,7 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
             }
         }
     }
-    if summary.scenario(scenario).any(|r| r.loadgen_bound) {
+    if summary.scenario(scenario).any(|r| r.loadgen_saturated) {
         out.push_str(BOUND_NOTE);
     }
     out
@@ -589,7 +594,7 @@ pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> Strin
             fairness(c),
         );
     }
-    if cells.iter().any(Cell::loadgen_bound) {
+    if cells.iter().any(Cell::loadgen_saturated) {
         out.push_str(BOUND_NOTE);
     }
     out.push_str(
@@ -626,7 +631,7 @@ mod tests {
         assert!(pool.contains("| 0/1 ok | – | – | – |"), "a failed run shows no figures: {pool}");
         let bound = rows.iter().find(|l| l.starts_with("| mio-single | 200 |")).unwrap();
         assert!(bound.contains("| 20,000\\* |"), "one run: the bare value: {bound}");
-        assert!(table.contains("loadgen-bound"));
+        assert!(table.contains("loadgen-saturated"));
     }
 
     #[test]
@@ -688,9 +693,9 @@ mod tests {
     }
 
     #[test]
-    fn a_loadgen_bound_run_neither_wins_nor_loses_on_throughput() {
+    fn a_loadgen_saturated_run_neither_wins_nor_loses_on_throughput() {
         let mut summary = testdata::summary_repeated(3);
-        // testdata: mio-single at 200 is loadgen-bound in every pass.
+        // testdata: mio-single at 200 is loadgen-saturated in every pass.
         scale(&mut summary, "mio-single", 200, |x| x.throughput_rps *= 3.0);
         scale(&mut summary, "mio-multi", 200, |x| x.throughput_rps *= 2.0);
         let table = peer_table(&summary, "echo-saturate");
@@ -771,7 +776,7 @@ mod tests {
         let row = table.lines().find(|l| l.starts_with("| mio-multi | 1000 |")).unwrap();
         assert!(row.contains("| 10.0 | 8.00 | 1.25× | 5.00 | 0.50 |"), "{row}");
         assert!(table.contains("| pool | 1000 | failed: 800 of 1000"), "{table}");
-        assert!(table.contains("20,000\\*"), "loadgen-bound runs are marked: {table}");
+        assert!(table.contains("20,000\\*"), "loadgen-saturated runs are marked: {table}");
         let repeated = performance_table(&testdata::summary_repeated(3), Some(&floor(8.0)));
         let row = repeated.lines().find(|l| l.starts_with("| mio-multi | 1000 |")).unwrap();
         assert!(row.contains("| 14,000 (13,720–14,280) | 10.0 (9.80–10.2) | 8.00 | 1.25× ("), "{row}");

@@ -60,8 +60,12 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
         combined: attribution::combined(server.as_ref(), &loadgen),
         proc_stat: proc_stat(inputs, counts.ok + counts.errors),
         fairness: fairness(&results, &mut bounds),
-        loadgen_bound: loadgen_bound(&results, &loadgen),
+        loadgen_saturated: loadgen_saturated(&results, &loadgen),
         send_lag_large: results.iter().any(|r| r.send_lag_large),
+        binaries: Binaries {
+            loadgen: one_binary(results.iter().map(|r| &r.binaries.loadgen), "load generator"),
+            server: one_binary(results.iter().map(|r| &r.binaries.server), "server"),
+        },
         timeseries: timeseries(&results, &mut bounds),
         failure: failure(inputs),
         notes: notes(inputs, server_note),
@@ -155,17 +159,38 @@ fn loadgen(results: &[&RunResult], answered: u64) -> LoadgenCost {
     l
 }
 
-/// Bound if any part was, or if parts that shared one host's load
-/// generator CPUs were, together, as busy on them as one bound load
+/// Saturated if any part was, or if parts that shared one host's load
+/// generator CPUs were, together, as busy on them as one saturated load
 /// generator would be: two parts each half busy on one CPU fill it,
-/// though neither alone looks bound.
-fn loadgen_bound(results: &[&RunResult], merged: &LoadgenCost) -> bool {
-    if results.iter().any(|r| r.loadgen_bound) {
+/// though neither alone looks saturated.
+fn loadgen_saturated(results: &[&RunResult], merged: &LoadgenCost) -> bool {
+    if results.iter().any(|r| r.loadgen_saturated) {
         return true;
     }
     let first = &results[0].env;
     let shared = results.iter().all(|r| r.env.hostname == first.hostname && r.env.loadgen_cpus == first.loadgen_cpus);
-    shared && crate::run::is_loadgen_bound(merged.cpu_utilization, first.loadgen_cpus.len().max(1) as f64)
+    shared && crate::run::is_loadgen_saturated(merged.cpu_utilization, first.loadgen_cpus.len().max(1) as f64)
+}
+
+/// The binary every part names, or, where the parts disagree, what they
+/// agree on and a note saying what they do not.
+fn one_binary<'a>(parts: impl Iterator<Item = &'a BinaryId>, role: &str) -> BinaryId {
+    let parts: Vec<&BinaryId> = parts.collect();
+    let Some(first) = parts.first() else { return BinaryId::default() };
+    if parts.iter().all(|p| p == first) {
+        return (*first).clone();
+    }
+    let agreed = |f: fn(&BinaryId) -> &Option<String>| {
+        parts.iter().all(|p| f(p) == f(first)).then(|| f(first).clone()).flatten()
+    };
+    let (revision, sha256) = (agreed(|b| &b.revision), agreed(|b| &b.sha256));
+    let differ: Vec<&str> = [("revision", &revision, &first.revision), ("sha256", &sha256, &first.sha256)]
+        .into_iter()
+        .filter(|(_, agreed, first)| agreed.is_none() && first.is_some())
+        .map(|(name, ..)| name)
+        .collect();
+    let unknown = Some(format!("the parts ran different {role} binaries ({} differ)", differ.join(", ")));
+    BinaryId { revision, sha256, unknown }
 }
 
 /// The first reading of the server's counters, and a note when others were

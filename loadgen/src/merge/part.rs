@@ -88,7 +88,9 @@ impl PartRecord {
         let mut all: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)?;
         let part = take(&mut all, "part")?;
         let merged_from = take(&mut all, "merged_from")?;
-        Ok(PartRecord { result: serde_json::from_value(serde_json::Value::Object(all))?, part, merged_from })
+        let mut result = serde_json::Value::Object(all);
+        crate::result::upgrade_legacy_result(&mut result);
+        Ok(PartRecord { result: serde_json::from_value(result)?, part, merged_from })
     }
 }
 

@@ -14,7 +14,7 @@
 //! CPU per request and utilization beside the server's, and its send lag
 //! (open loop: how late it sent each request), and flags every run in which
 //! its CPUs were saturated or its lag was a large share of the latency
-//! (`loadgen_bound`), whether or not the server's were too: in both cases
+//! (`loadgen_saturated`), whether or not the server's were too: in both cases
 //! the figures are partly the load generator's. On loopback each side is
 //! also charged some of the other's kernel work, so the run adds the two up
 //! and reads every CPU's time from /proc/stat over the window (see
@@ -27,7 +27,7 @@
 
 pub mod args;
 mod assemble;
-pub(crate) use assemble::is_loadgen_bound;
+pub(crate) use assemble::is_loadgen_saturated;
 pub mod attribution;
 mod conn;
 mod connect;
@@ -50,7 +50,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use args::RunArgs;
 use assemble::{assemble, empty_result, Assembly};
-pub use assemble::{LOADGEN_BOUND_UTILIZATION, SEND_LAG_LARGE_SHARE};
+pub use assemble::{LOADGEN_SATURATED_UTILIZATION, SEND_LAG_LARGE_SHARE};
 use engine::{Bucket, ConnectReport, LoadPlan, Shared, WorkerReport};
 use histo::Hist;
 use sampler::StatsClient;

@@ -100,11 +100,15 @@ pub fn describe_io(e: &std::io::Error) -> String {
     }
 }
 
-/// The load generator's own resource use, from `getrusage(RUSAGE_SELF)`.
+/// The load generator's own resource use, from `getrusage(RUSAGE_SELF)`
+/// and /proc/self/status.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rusage {
     pub user_us: u64,
     pub sys_us: u64,
+    /// Its own peak resident memory: `VmHWM`, not `ru_maxrss` (which a
+    /// process inherits from its parent across fork and exec: a sweep's
+    /// `loadgen run` would report the sweep's peak).
     pub max_rss_bytes: u64,
     /// Resident memory now (from /proc/self/statm).
     pub rss_bytes: u64,
@@ -121,9 +125,14 @@ pub fn rusage() -> Rusage {
     Rusage {
         user_us: us(ru.ru_utime),
         sys_us: us(ru.ru_stime),
-        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+        max_rss_bytes: peak_rss_bytes(),
         rss_bytes: rss_bytes(),
     }
+}
+
+/// This process's own peak resident memory (`VmHWM`), 0 where unreadable.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| proto::peak_rss_from_status(&s)).unwrap_or(0)
 }
 
 /// Resident memory of this process now, from /proc/self/statm.

@@ -193,11 +193,11 @@ fn loadgen_lines(r: &RunResult) -> String {
         mib(l.max_rss_bytes),
         l.threads
     );
-    let verdict = match (&r.server, r.loadgen_bound) {
-        (_, true) if r.send_lag_large => "LOADGEN-BOUND: its send lag is a large share of the latency; the \
-                                          latency is (at least partly) the load generator's"
-            .to_string(),
-        (_, true) => "LOADGEN-BOUND: the load generator's CPUs were 90% busy or more; the throughput is (at least \
+    // Two separate findings: a saturated CPU limits the throughput; a large
+    // send lag is the load generator's lateness inside the latency, however
+    // idle its CPUs (one thread cannot be in two places at once).
+    let verdict = match (&r.server, r.loadgen_saturated) {
+        (_, true) => "LOADGEN-SATURATED: the load generator's CPUs were 90% busy or more; the throughput is (at least \
                       partly) the load generator's limit (add --threads or pin it to a core of its own)"
             .to_string(),
         (Some(v), false) if v.cpu_us_per_req > 0.0 => {
@@ -206,6 +206,13 @@ fn loadgen_lines(r: &RunResult) -> String {
         _ => "not the bottleneck by its own CPU (server side unknown)".to_string(),
     };
     let _ = writeln!(s, "             {verdict}");
+    if r.send_lag_large {
+        let _ = writeln!(
+            s,
+            "             SEND LAG LARGE: its send lag is a large share of the latency; the latency is (at least \
+             partly) the load generator's"
+        );
+    }
     if let (Some(c), Some(v)) = (&r.combined, &r.server) {
         let _ = writeln!(
             s,

@@ -15,7 +15,7 @@
 //! interleaved runs. Otherwise it is a tie. Two more cases are ties by
 //! rule: a cell of fewer than two runs has no spread to judge by
 //! (*unjudged*), and on throughput a cell whose load generator was the limit
-//! (`loadgen_bound`) can neither win nor lose: its figure is the load
+//! (`loadgen_saturated`) can neither win nor lose: its figure is the load
 //! generator's as much as the server's.
 //!
 //! The figures are found generically ([`Cell::figures`]): every number in
@@ -110,14 +110,14 @@ impl<'a> Cell<'a> {
     }
 
     /// Runs that succeeded while the load generator was the limit.
-    pub fn loadgen_bound_runs(&self) -> usize {
-        self.ok_runs().filter(|r| r.loadgen_bound).count()
+    pub fn loadgen_saturated_runs(&self) -> usize {
+        self.ok_runs().filter(|r| r.loadgen_saturated).count()
     }
 
-    /// Any successful run was loadgen-bound: the cell's throughput is then
+    /// Any successful run was loadgen-saturated: the cell's throughput is then
     /// (at least partly) the load generator's.
-    pub fn loadgen_bound(&self) -> bool {
-        self.loadgen_bound_runs() > 0
+    pub fn loadgen_saturated(&self) -> bool {
+        self.loadgen_saturated_runs() > 0
     }
 
     /// (pass, why) for every run that failed.
@@ -255,7 +255,7 @@ pub enum Order {
     Ahead,
     /// Worse, by more than the spread.
     Behind,
-    /// The ranges overlap, or a loadgen-bound throughput is involved.
+    /// The ranges overlap, or a loadgen-saturated throughput is involved.
     Tie,
     /// A side has fewer than two runs: no spread to judge by.
     Unjudged,
@@ -268,20 +268,20 @@ pub struct Contender {
     pub spread: Spread,
     /// The load generator was the limit in one of its runs: on throughput it
     /// can neither win nor lose.
-    pub loadgen_bound: bool,
+    pub loadgen_saturated: bool,
 }
 
 /// What a figure is, for comparing: which way is better, and whether a
-/// loadgen-bound run ties whatever it meets (throughput).
+/// loadgen-saturated run ties whatever it meets (throughput).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
     pub better: Better,
-    pub bound_ties: bool,
+    pub saturated_ties: bool,
 }
 
 impl Rule {
-    pub const THROUGHPUT: Rule = Rule { better: Better::Higher, bound_ties: true };
-    pub const COST: Rule = Rule { better: Better::Lower, bound_ties: false };
+    pub const THROUGHPUT: Rule = Rule { better: Better::Higher, saturated_ties: true };
+    pub const COST: Rule = Rule { better: Better::Lower, saturated_ties: false };
 }
 
 /// A figure of a run, read from its record: `None` where the run did not
@@ -305,7 +305,7 @@ pub const COMPARED: [Compared; 4] = [
 
 /// `a` against `b` under the project's rule (see the module's doc).
 pub fn compare(a: &Contender, b: &Contender, rule: Rule) -> Order {
-    if rule.bound_ties && (a.loadgen_bound || b.loadgen_bound) {
+    if rule.saturated_ties && (a.loadgen_saturated || b.loadgen_saturated) {
         return Order::Tie;
     }
     if a.spread.n < 2 || b.spread.n < 2 {
@@ -364,7 +364,7 @@ mod tests {
     }
 
     fn contender(model: &str, values: &[f64], bound: bool) -> Contender {
-        Contender { model: model.into(), spread: spread(values), loadgen_bound: bound }
+        Contender { model: model.into(), spread: spread(values), loadgen_saturated: bound }
     }
 
     #[test]
@@ -390,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn a_loadgen_bound_run_neither_wins_nor_loses_on_throughput() {
+    fn a_loadgen_saturated_run_neither_wins_nor_loses_on_throughput() {
         let slow = contender("slow", &[10.0, 11.0, 12.0], false);
         let bound = contender("bound", &[100.0, 101.0, 102.0], true);
         assert_eq!(compare(&bound, &slow, Rule::THROUGHPUT), Order::Tie);
@@ -406,15 +406,15 @@ mod tests {
         assert_eq!(lead(&[a.clone(), b.clone(), c.clone()], Rule::THROUGHPUT), Lead::One("c".into()));
         assert_eq!(lead(&[a.clone(), b.clone()], Rule::THROUGHPUT), Lead::Tie(vec!["a".into(), "b".into()]));
         assert_eq!(lead(&[a.clone(), b.clone(), c.clone()], Rule::COST), Lead::Tie(vec!["a".into(), "b".into()]));
-        let bound = Contender { loadgen_bound: true, ..c.clone() };
+        let bound = Contender { loadgen_saturated: true, ..c.clone() };
         assert_eq!(
             lead(&[a.clone(), bound], Rule::THROUGHPUT),
             Lead::Tie(vec!["a".into(), "c".into()]),
-            "c is far ahead, but loadgen-bound"
+            "c is far ahead, but loadgen-saturated"
         );
         let (one_a, one_b) = (contender("a", &[1.0], false), contender("b", &[9.0], false));
         assert_eq!(lead(&[one_a.clone(), one_b.clone()], Rule::THROUGHPUT), Lead::Unjudged);
-        let one_bound = Contender { loadgen_bound: true, ..one_b };
+        let one_bound = Contender { loadgen_saturated: true, ..one_b };
         assert_eq!(lead(&[one_a.clone(), one_bound], Rule::THROUGHPUT), Lead::Unjudged, "single runs: not judged");
         assert_eq!(lead(&[one_a], Rule::THROUGHPUT), Lead::Alone);
     }

@@ -91,6 +91,51 @@ pub fn split(available: &[usize], server: Option<Vec<usize>>, loadgen: Option<Ve
     Ok(Pinning { available: available.to_vec(), server_cpus, loadgen_cpus, how })
 }
 
+/// One step of the `scaling` scenario: the server on `server_cpus` (1, 2,
+/// 4, … of them), the load generator on every other available CPU.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScalingStep {
+    pub server_cpus: Vec<usize>,
+    pub loadgen_cpus: Vec<usize>,
+}
+
+/// The fewest CPUs the `scaling` scenario runs on.
+pub const SCALING_MIN_CPUS: usize = 4;
+
+/// Why the `scaling` scenario cannot run on these CPUs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "--scenario scaling: needs at least {SCALING_MIN_CPUS} CPUs, and this process may use {count} ({cpus}): it gives \
+     the server 1, then 2, 4, … CPUs while the load generator keeps at least as many of the rest, so that the \
+     server, not the load generator, is what runs out; with {count} there is no second step to compare the first \
+     with"
+)]
+pub struct ScalingRefused {
+    pub count: usize,
+    pub cpus: String,
+}
+
+/// Plan the `scaling` scenario on the CPUs `available` to the sweep: the
+/// server gets the first 1, 2, 4, … of them, doubling while the load
+/// generator, on all the rest, keeps at least as many as the server (a
+/// load generator with fewer CPUs than the server it drives measures
+/// itself; the sweep's own default split gives it half too). Refused below
+/// [`SCALING_MIN_CPUS`], where that leaves a single step.
+///
+/// The CPUs are taken in the order the kernel numbers them; on a machine
+/// with SMT siblings numbered apart (0-15 cores, 16-31 their siblings)
+/// the first steps get whole cores.
+pub fn scaling_steps(available: &[usize]) -> Result<Vec<ScalingStep>, ScalingRefused> {
+    let n = available.len();
+    if n < SCALING_MIN_CPUS {
+        return Err(ScalingRefused { count: n, cpus: list(available) });
+    }
+    let counts = std::iter::successors(Some(1usize), |k| Some(k * 2)).take_while(|&k| k <= n - k);
+    Ok(counts
+        .map(|k| ScalingStep { server_cpus: available[..k].to_vec(), loadgen_cpus: available[k..].to_vec() })
+        .collect())
+}
+
 /// `[0, 2, 3]` -> `0,2,3` (the form `--server-cpus` takes).
 pub fn list(cpus: &[usize]) -> String {
     cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
@@ -166,6 +211,39 @@ mod tests {
         let p = split(&[0], None, None).unwrap();
         assert_eq!((p.server_cpus.clone(), p.loadgen_cpus.clone()), (vec![0], vec![0]));
         assert!(p.how.contains("share"));
+    }
+
+    /// The planner on the CPU sets of 2-, 4-, 16- and 64-CPU machines.
+    #[test]
+    fn scaling_doubles_the_servers_cpus_while_the_load_generator_keeps_as_many() {
+        let e = scaling_steps(&[0, 1]).unwrap_err();
+        assert_eq!(e, ScalingRefused { count: 2, cpus: "0,1".into() });
+        let why = e.to_string();
+        assert!(why.contains("at least 4 CPUs") && why.contains("may use 2 (0,1)"), "{why}");
+
+        let four = scaling_steps(&[0, 1, 2, 3]).unwrap();
+        let step = |s: &[usize], l: &[usize]| ScalingStep { server_cpus: s.to_vec(), loadgen_cpus: l.to_vec() };
+        assert_eq!(four, [step(&[0], &[1, 2, 3]), step(&[0, 1], &[2, 3])]);
+
+        let sixteen: Vec<usize> = (0..16).collect();
+        let steps = scaling_steps(&sixteen).unwrap();
+        let shape: Vec<(usize, usize)> = steps.iter().map(|s| (s.server_cpus.len(), s.loadgen_cpus.len())).collect();
+        assert_eq!(shape, [(1, 15), (2, 14), (4, 12), (8, 8)]);
+
+        // A 64-CPU machine where the sweep may use every other CPU from 64 on.
+        let sixty_four: Vec<usize> = (0..64).map(|c| 64 + 2 * c).collect();
+        let steps = scaling_steps(&sixty_four).unwrap();
+        let counts: Vec<usize> = steps.iter().map(|s| s.server_cpus.len()).collect();
+        assert_eq!(counts, [1, 2, 4, 8, 16, 32]);
+        for s in &steps {
+            assert_eq!(s.server_cpus.len() + s.loadgen_cpus.len(), 64, "every CPU used once: {s:?}");
+            assert!(s.server_cpus.iter().all(|c| !s.loadgen_cpus.contains(c) && sixty_four.contains(c)));
+            assert!(s.loadgen_cpus.len() >= s.server_cpus.len());
+        }
+        assert_eq!(steps[1].server_cpus, [64, 66]);
+
+        // Odd counts: 5 CPUs give 1 and 2 (a 4-CPU server would leave 1).
+        assert_eq!(scaling_steps(&[0, 1, 2, 3, 4]).unwrap().len(), 2);
     }
 
     #[test]

@@ -33,6 +33,15 @@ pub struct SweepEnv {
     /// Binaries whose file changed during the sweep (hashed again at its
     /// end): a rebuild meanwhile means some runs used another build.
     pub binaries_changed: Vec<String>,
+    /// The checkout again as the sweep ended (`None` until it has).
+    pub git_at_end: Option<GitState>,
+    /// HEAD moved, or `git status --porcelain` (outside results/) changed,
+    /// between start and end (see `super::provenance::changed_during_run`):
+    /// the figures may not be the start revision's. `None` until the end.
+    pub changed_during_run: Option<bool>,
+    /// Started with `--reference`: the tree was clean and both binaries
+    /// were built from its HEAD (checked before the first run).
+    pub reference: bool,
     /// RFC 3339, UTC.
     pub started: String,
     pub finished: Option<String>,
@@ -90,6 +99,9 @@ pub struct ScenarioInfo {
     /// A ladder's offered rates (requests/s), each run with `--rate`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rates: Option<Vec<f64>>,
+    /// A `scaling` step's own CPUs (the sweep's `pinning` otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling_step: Option<super::cpus::ScalingStep>,
 }
 
 /// The COMPUTE calibration behind `cpu-work`.

@@ -9,7 +9,7 @@
 //! not sustained is blamed on the model, unless the load generator itself
 //! was the limit there ([`loadgen_limit`]):
 //!
-//! - its CPUs were 90% busy or more (as `loadgen_bound`);
+//! - its CPUs were 90% busy or more (as `loadgen_saturated`);
 //! - its send lag p99 was a quarter or more of the p99 that broke the SLO:
 //!   its own lateness is much of the tail. (A send lag that broke the SLO
 //!   on its own but is a small share of a far larger p99 does not count:
@@ -34,7 +34,7 @@
 //! at 5000 connections and 20k req/s the load generator's send lag p99 was
 //! 28 µs against mio-single and up to 15.9 ms against thread-per-conn.
 //!
-//! (`loadgen_bound`'s other half, a send lag that is a large share of the
+//! (`send_lag_large`, a send lag that is a large share of the
 //! *median*, is left out here: below the knee the median is tens of
 //! microseconds and the lag's share of it is a quarter on every rung, while
 //! the SLO is about the p99.) Such a rung says nothing about the model, so
@@ -343,7 +343,6 @@ mod tests {
         // The median's share (send_lag_large) is no excuse for a p99 over the SLO.
         let median = with(|x| {
             x.send_lag_large = true;
-            x.loadgen_bound = true;
         });
         assert!(matches!(median, Rung::Missed(_)), "{median:?}");
         // A sustained rung stays sustained, however busy the load generator.

@@ -51,6 +51,7 @@ pub mod env_json;
 pub mod knee;
 mod one;
 pub mod progress;
+pub mod provenance;
 pub mod scenario;
 mod setup;
 pub mod summary;
@@ -102,7 +103,11 @@ pub struct SweepArgs {
     pub models: Option<String>,
     /// Scenarios, comma-separated, or `all`: echo-saturate, echo-paced,
     /// backend-delay, cpu-work, knee, multiplex, idle-1ms, idle-10ms (`idle`
-    /// selects both) [default: echo-saturate,echo-paced].
+    /// selects both) [default: echo-saturate,echo-paced]. Not in `all`:
+    /// scaling, which gives the server 1, 2, 4, … CPUs (one scenario
+    /// `scaling-<k>cpu` each; mio-multi runs one IO loop per CPU) and the
+    /// load generator the rest; it needs at least 4 CPUs and chooses them
+    /// itself (no --server-cpus or --loadgen-cpus).
     #[arg(long, value_name = "LIST")]
     pub scenario: Option<String>,
     /// Connection levels, comma-separated, for every scenario [default:
@@ -167,6 +172,12 @@ pub struct SweepArgs {
     /// the report then shows CPU per request without its yardstick.
     #[arg(long)]
     pub no_floor: bool,
+    /// A reference sweep, whose figures others will cite: refuse to start
+    /// unless the checkout is clean (nothing listed by `git status
+    /// --porcelain` outside results/) and both binaries were built from its
+    /// HEAD exactly (the revision each embedded, as `--version` prints it).
+    #[arg(long)]
+    pub reference: bool,
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
     pub hosts: crate::netlab::HostsArgs,
@@ -197,6 +208,9 @@ struct SweepPlan {
     /// The knee's SLO (µs).
     slo_us: u64,
     pinning: cpus::Pinning,
+    /// The `scaling` scenario's steps, by scenario name: their own CPUs
+    /// instead of [`SweepPlan::pinning`]'s.
+    steps: Vec<(&'static str, cpus::ScalingStep)>,
     /// Where the server and the load generators run (see [`crate::netlab`]).
     hosts: crate::netlab::Hosts,
 }
@@ -320,13 +334,18 @@ fn ladder_flags(args: &SweepArgs, scenarios: &[Scenario]) -> anyhow::Result<Opti
 pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let started = SystemTime::now();
     let (plan, skipped, compute) = plan_of(args)?;
-    let floor = floor_of(args, &plan)?;
     // Before the results directory exists: an --out inside the checkout
-    // (elsewhere than results/) would make it look dirty.
+    // (elsewhere than results/) would make it look dirty. And before the
+    // floor's few seconds: a refused reference sweep refuses at once.
     let git = crate::env::git_state();
+    if args.reference {
+        refuse_unless_reference(&git, &plan)?;
+    }
+    let floor = floor_of(args, &plan)?;
     let run_id = env_json::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
     let mut envj = env_at_start(&plan, &run_id, started, git, skipped, compute, floor);
+    envj.reference = args.reference;
     write_env(&dir, &envj)?;
     announce(&plan, &envj, &dir);
     let interrupted = interrupted_by_signals()?;
@@ -334,6 +353,18 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
     progress.done();
     finish(args, &dir, &mut envj, &summary, &progress, &interrupted)
+}
+
+/// `--reference`: the tree is clean and both binaries embed its HEAD, or the
+/// sweep does not start (see [`provenance::reference_refusal`]).
+fn refuse_unless_reference(git: &crate::env::GitState, plan: &SweepPlan) -> anyhow::Result<()> {
+    let servers_version = env_json::version_of(&plan.servers_bin, "--version");
+    let servers_rev = servers_version.as_deref().and_then(provenance::revision_in_version);
+    let binaries = [("loadgen", Some(crate::REVISION)), ("servers", servers_rev)];
+    match provenance::reference_refusal(git, &binaries) {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 /// Everything settled from the flags before the first run: the plan, the
@@ -346,7 +377,10 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
     if args.no_floor {
         skipped.push("floor: not measured (--no-floor)".into());
     }
-    let scenarios = scenario::select(args.scenario.as_deref().unwrap_or(&scenario::DEFAULT.join(",")))?;
+    let list = args.scenario.clone().unwrap_or_else(|| scenario::DEFAULT.join(","));
+    let mut scenarios = scenario::select(&list)?;
+    let steps = scaling_of(args, &list)?;
+    scenarios.extend(steps.iter().map(|(s, _)| *s));
     let levels = levels_of(args)?;
     let (warmup, duration) = times_of(args)?;
     let rates = ladder_flags(args, &scenarios)?;
@@ -377,9 +411,48 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
         knobs,
         slo_us,
         pinning,
+        steps: steps.into_iter().map(|(s, step)| (s.name, step)).collect(),
         hosts: crate::netlab::Hosts::set_up(&args.hosts)?,
     };
     Ok((plan, skipped, compute))
+}
+
+/// `--scenario scaling`: one scenario per step of the CPU plan
+/// ([`cpus::scaling_steps`]), or why it cannot run here.
+fn scaling_of(args: &SweepArgs, list: &str) -> anyhow::Result<Vec<(Scenario, cpus::ScalingStep)>> {
+    if !scenario::wants_scaling(list) {
+        return Ok(Vec::new());
+    }
+    if args.server_cpus.is_some() || args.loadgen_cpus.is_some() {
+        bail!("--scenario scaling chooses each step's CPUs itself: drop --server-cpus and --loadgen-cpus");
+    }
+    if args.hosts.netlab || args.hosts.clients > 1 {
+        bail!("--scenario scaling pins the server and one load generator on this host: drop --netlab and --clients");
+    }
+    let steps = cpus::scaling_steps(&cpus::available()?)?;
+    Ok(steps.into_iter().map(|step| (scenario::scaling_step(step.server_cpus.len()), step)).collect())
+}
+
+impl SweepPlan {
+    /// The server's and the load generator's CPUs for a run of `scenario`:
+    /// its scaling step's, or the sweep's split.
+    fn cpus_of(&self, scenario: &Scenario) -> (&[usize], &[usize]) {
+        match self.steps.iter().find(|(name, _)| *name == scenario.name) {
+            Some((_, step)) => (&step.server_cpus, &step.loadgen_cpus),
+            None => (&self.pinning.server_cpus, &self.pinning.loadgen_cpus),
+        }
+    }
+
+    /// The server's own flags for `model` in a run of `scenario`: in a
+    /// scaling step, mio-multi runs one IO loop per CPU it is given
+    /// (`servers mio-multi --io-loops`); every other model as it is.
+    fn server_flags(&self, scenario: &Scenario, model: &str) -> Vec<String> {
+        let step = self.steps.iter().find(|(name, _)| *name == scenario.name);
+        match step {
+            Some((_, step)) if model == "mio-multi" => vec!["--io-loops".into(), step.server_cpus.len().to_string()],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// `--levels` (or the default for the mode), sorted, each once.
@@ -445,6 +518,9 @@ fn env_at_start(
         git,
         binaries: env_json::binaries(&plan.exe, &plan.servers_bin),
         binaries_changed: Vec::new(),
+        git_at_end: None,
+        changed_during_run: None,
+        reference: false,
         started: crate::env::rfc3339(started),
         finished: None,
         elapsed_s: None,
@@ -453,7 +529,7 @@ fn env_at_start(
         pinning: plan.pinning.clone(),
         servers_bin: plan.servers_bin.display().to_string(),
         versions: Versions {
-            loadgen: env!("CARGO_PKG_VERSION").into(),
+            loadgen: format!("loadgen {}", crate::VERSION),
             servers: env_json::version_of(&plan.servers_bin, "--version").unwrap_or_else(|| "unknown".into()),
             rustc: env_json::version_of(Path::new("rustc"), "--version"),
         },
@@ -486,6 +562,7 @@ fn scenario_info(plan: &SweepPlan, s: &Scenario) -> ScenarioInfo {
         window_s: grid.levels.iter().map(|&l| (l, plan.window(s, l, lowest).as_secs_f64())).collect(),
         levels: grid.levels.clone(),
         rates: s.ladder.map(|_| grid.rates.iter().flatten().copied().collect()),
+        scaling_step: plan.steps.iter().find(|(name, _)| *name == s.name).map(|(_, step)| step.clone()),
     }
 }
 
@@ -587,6 +664,12 @@ fn finish(
     for change in &envj.binaries_changed {
         eprintln!("warning: {change}");
     }
+    let git_end = crate::env::git_state();
+    let changed = provenance::changed_during_run(&envj.git, &git_end);
+    if changed {
+        eprintln!("warning: the checkout changed during the sweep (HEAD moved, or git status differs): see env.json");
+    }
+    (envj.git_at_end, envj.changed_during_run) = (Some(git_end), Some(changed));
     write_env(dir, envj)?;
     crate::export::write_all(dir, summary)?;
     if !args.no_charts {
@@ -681,8 +764,26 @@ mod tests {
                 loadgen_cpus: vec![1],
                 how: "".into(),
             },
+            steps: vec![],
             hosts: Default::default(),
         }
+    }
+
+    /// A scaling step runs on its own CPUs, mio-multi with a loop per CPU;
+    /// every other scenario on the sweep's split, every model as it is.
+    #[test]
+    fn a_scaling_step_pins_its_own_cpus() {
+        let mut p = plan(7, Duration::from_millis(500), Duration::from_secs(1), "echo-saturate");
+        let steps = cpus::scaling_steps(&[0, 1, 2, 3, 4, 5, 6, 7]).unwrap();
+        let two = scenario::scaling_step(2);
+        assert_eq!(two.name, "scaling-2cpu");
+        p.steps = vec![(scenario::scaling_step(1).name, steps[0].clone()), (two.name, steps[1].clone())];
+        assert_eq!(p.cpus_of(&two), (&[0usize, 1][..], &[2usize, 3, 4, 5, 6, 7][..]));
+        assert_eq!(p.server_flags(&two, "mio-multi"), ["--io-loops", "2"]);
+        assert_eq!(p.server_flags(&two, "tokio"), Vec::<String>::new());
+        let saturate = p.scenarios[0];
+        assert_eq!(p.cpus_of(&saturate), (&[0usize][..], &[1usize][..]));
+        assert!(p.server_flags(&saturate, "mio-multi").is_empty());
     }
 
     #[test]

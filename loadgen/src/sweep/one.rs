@@ -45,7 +45,9 @@ pub(super) fn run_one(
     }
     progress.phase(&run.what(), "starting server", run.planned(), 0.0);
     let log = dir.join(&run.files.server_log);
-    let mut server = match Server::start(&plan.servers_bin, slot.model, &plan.pinning.server_cpus, &log, &plan.hosts) {
+    let (server_cpus, _) = plan.cpus_of(slot.scenario);
+    let flags = plan.server_flags(slot.scenario, slot.model);
+    let mut server = match Server::start(&plan.servers_bin, slot.model, &flags, server_cpus, &log, &plan.hosts) {
         Ok(s) => s,
         Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
     };
@@ -113,6 +115,7 @@ impl OneRun<'_> {
     fn args(&self, server: &Server) -> Vec<String> {
         let (plan, files) = (self.plan, &self.files);
         let path = |p: &str| self.dir.join(p).display().to_string();
+        let (server_cpus, loadgen_cpus) = plan.cpus_of(self.slot.scenario);
         let mut args: Vec<String> = vec![
             "--target".into(),
             server.data.to_string(),
@@ -121,7 +124,7 @@ impl OneRun<'_> {
             "-c".into(),
             self.slot.level.to_string(),
             "--threads".into(),
-            plan.pinning.loadgen_cpus.len().clamp(1, 64).to_string(),
+            loadgen_cpus.len().clamp(1, 64).to_string(),
             "--warmup".into(),
             format!("{}ms", plan.warmup.as_millis()),
             "--duration".into(),
@@ -133,7 +136,7 @@ impl OneRun<'_> {
             "--hgrm".into(),
             path(&files.hgrm),
             "--server-cpus".into(),
-            cpus::list(&plan.pinning.server_cpus),
+            cpus::list(server_cpus),
             // A connection its model does not serve (the pool past its size)
             // fails the run after 1 s of waiting for its first answer, not 5
             // (thread-per-conn answers all 5000 within 0.1 s of connecting).
@@ -163,7 +166,7 @@ impl OneRun<'_> {
             &plan.hosts,
             &plan.exe,
             &self.args(server),
-            &plan.pinning.loadgen_cpus,
+            plan.cpus_of(self.slot.scenario).1,
             &log,
             limit,
             || interrupted.load(Ordering::SeqCst),
@@ -235,7 +238,7 @@ impl OneRun<'_> {
             repeat,
             status,
             failure,
-            loadgen_bound: result.as_ref().is_some_and(|r| r.loadgen_bound),
+            loadgen_saturated: result.as_ref().is_some_and(|r| r.loadgen_saturated),
             elapsed_s: self.started.elapsed().as_secs_f64(),
             files: self.files.clone(),
             result,
@@ -265,10 +268,11 @@ pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> 
     let head = format!("[{n}/{total}]{pass} {} {} {} conns{rung}:", r.scenario, r.model, r.level);
     match (&r.status, &r.result) {
         (RunStatus::Ok, Some(x)) => format!(
-            "{head} ok, {} req/s, p99 {}{} ({:.1} s)",
+            "{head} ok, {} req/s, p99 {}{}{} ({:.1} s)",
             thousands(x.throughput_rps),
             us(x.latency.p99),
-            if r.loadgen_bound { ", loadgen-bound" } else { "" },
+            if r.loadgen_saturated { ", loadgen-saturated" } else { "" },
+            if x.send_lag_large { ", send lag large" } else { "" },
             r.elapsed_s
         ),
         _ => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
@@ -278,6 +282,21 @@ pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-run line names each finding about the load generator apart:
+    /// a late but idle one is not called saturated.
+    #[test]
+    fn the_run_line_says_saturated_only_when_it_was() {
+        let mut r = crate::testdata::record_of_pass("echo-paced", "mio-single", 1000, 2000.0, 1);
+        r.loadgen_saturated = false;
+        r.result.as_mut().unwrap().send_lag_large = true;
+        let line = outcome_line(1, 2, 1, &r);
+        assert!(line.contains(", send lag large") && !line.contains("saturated"), "{line}");
+        r.loadgen_saturated = true;
+        r.result.as_mut().unwrap().send_lag_large = false;
+        let line = outcome_line(1, 2, 1, &r);
+        assert!(line.contains(", loadgen-saturated") && !line.contains("send lag"), "{line}");
+    }
 
     #[test]
     fn starved_connections_fail_the_level() {

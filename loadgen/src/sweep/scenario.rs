@@ -25,6 +25,12 @@
 //!    real network would send: each connection waits a round trip between
 //!    an answer and its next request.
 //!
+//! 8. `scaling` (named only, not in `all`; at least 4 CPUs): echo-saturate
+//!    with the server given 1, then 2, 4, … CPUs and the load generator the
+//!    rest (see [`super::cpus::scaling_steps`]); mio-multi runs one IO loop
+//!    per CPU it is given. Each step is a scenario of its own,
+//!    `scaling-<k>cpu`, with its own pinning.
+//!
 //! A scenario runs at the sweep's connection levels unless it has levels of
 //! its own (`knee`, `multiplex`); `--levels` overrides both. A scenario with
 //! a [`Ladder`] runs once per rate of it at each level.
@@ -252,6 +258,31 @@ fn idle_flags(rtt_us: u64) -> Vec<String> {
 /// line is all it takes to run it, with its short ladder.
 pub const DEFAULT: [&str; 2] = ["echo-saturate", "echo-paced"];
 
+/// `scaling`: the name `--scenario` takes, and its connection levels.
+pub const SCALING: &str = "scaling";
+pub const SCALING_LEVELS: [u64; 1] = [1000];
+
+/// One step of the `scaling` scenario, `scaling-<k>cpu`: echo-saturate's
+/// closed loop at [`SCALING_LEVELS`], for a server on `server_cpus` CPUs
+/// (the sweep pins it; see [`super::cpus::scaling_steps`]). The name lives
+/// as long as the sweep, like the others'.
+pub fn scaling_step(server_cpus: usize) -> Scenario {
+    Scenario {
+        name: Box::leak(format!("{SCALING}-{server_cpus}cpu").into_boxed_str()),
+        about: "closed loop, depth 1, 64-byte ECHO, the server on a given number of CPUs and the load generator \
+                on the rest: how each model's throughput grows with its CPUs",
+        flags: |_| strings(&["--method", "echo", "--size", "64", "--depth", "1"]),
+        levels: Some(&SCALING_LEVELS),
+        ladder: None,
+    }
+}
+
+/// Whether `--scenario` names the `scaling` scenario (whose steps the
+/// sweep works out from its CPUs: [`select`] leaves it out).
+pub fn wants_scaling(list: &str) -> bool {
+    list.split(',').map(str::trim).any(|n| n == SCALING)
+}
+
 /// Names `--scenario` accepts for several scenarios at once.
 const GROUPS: [(&str, &[&str]); 1] = [("idle", &["idle-1ms", "idle-10ms"])];
 
@@ -262,11 +293,12 @@ pub fn select(list: &str) -> anyhow::Result<Vec<Scenario>> {
         return Ok(ALL.to_vec());
     }
     let mut out: Vec<Scenario> = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != SCALING) {
         let members = GROUPS.iter().find(|g| g.0 == name).map_or(vec![name], |g| g.1.to_vec());
         for member in members {
             let Some(s) = ALL.iter().find(|s| s.name == member) else {
-                let names: Vec<&str> = ALL.iter().map(|s| s.name).chain(GROUPS.iter().map(|g| g.0)).collect();
+                let names: Vec<&str> =
+                    ALL.iter().map(|s| s.name).chain(GROUPS.iter().map(|g| g.0)).chain([SCALING]).collect();
                 bail!("--scenario {name}: no such scenario (choose from {}, or all)", names.join(", "))
             };
             if !out.iter().any(|o| o.name == s.name) {
@@ -274,7 +306,7 @@ pub fn select(list: &str) -> anyhow::Result<Vec<Scenario>> {
             }
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && !wants_scaling(list) {
         bail!("--scenario: give at least one scenario name, or all");
     }
     Ok(out)

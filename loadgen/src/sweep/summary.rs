@@ -49,8 +49,11 @@ pub struct Record {
     /// Why the run failed: `RunResult.failure`, or what the sweep saw (the
     /// server did not start or crashed, `loadgen run` exited non-zero).
     pub failure: Option<String>,
-    /// Copied from the result: the load generator, not the server, was the limit.
-    pub loadgen_bound: bool,
+    /// Copied from the result: the load generator's CPUs, not the server,
+    /// were the limit. (`loadgen_bound` in summaries written before the
+    /// split: [`Summary::load`] maps it.)
+    #[serde(default)]
+    pub loadgen_saturated: bool,
     /// Wall time of the whole run, server start to server stop (seconds).
     pub elapsed_s: f64,
     /// The per-run files, relative to the results directory.
@@ -229,11 +232,35 @@ impl Summary {
         }
     }
 
-    /// Read `DIR/summary.json`.
+    /// Read `DIR/summary.json`, whenever it was written: each record of a
+    /// summary from before the flag split is mapped as its result is
+    /// ([`crate::result::upgrade_legacy_result`]), and the record's own
+    /// `loadgen_bound` becomes its result's `loadgen_saturated`.
     pub fn load(dir: &Path) -> anyhow::Result<Summary> {
         use anyhow::Context;
         let path = dir.join("summary.json");
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a sweep summary", path.display()))
+        let not_a_summary = || format!("{} is not a sweep summary", path.display());
+        let mut v: serde_json::Value = serde_json::from_str(&text).with_context(not_a_summary)?;
+        for record in v.get_mut("records").and_then(|r| r.as_array_mut()).into_iter().flatten() {
+            upgrade_legacy_record(record);
+        }
+        serde_json::from_value(v).with_context(not_a_summary)
     }
+}
+
+/// A record from before the flag split: its result mapped, and its copy of
+/// the flag taken from the mapped result (a record without a result was
+/// never flagged).
+fn upgrade_legacy_record(record: &mut serde_json::Value) {
+    let Some(obj) = record.as_object_mut() else { return };
+    if obj.remove("loadgen_bound").is_none() || obj.contains_key("loadgen_saturated") {
+        return;
+    }
+    let result = obj.get_mut("result").filter(|r| !r.is_null());
+    let saturated = result.is_some_and(|r| {
+        crate::result::upgrade_legacy_result(r);
+        r["loadgen_saturated"].as_bool().unwrap_or(false)
+    });
+    obj.insert("loadgen_saturated".into(), saturated.into());
 }

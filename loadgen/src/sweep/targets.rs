@@ -156,7 +156,7 @@ fn challenger_keeps_up_with_the_peers(summary: &Summary) -> Target {
                     c.spread(figure.metric).map(|spread| Contender {
                         model: c.model.into(),
                         spread,
-                        loadgen_bound: figure.rule.bound_ties && c.loadgen_bound(),
+                        loadgen_saturated: figure.rule.saturated_ties && c.loadgen_saturated(),
                     })
                 };
                 let (Some(a), Some(b)) = (contender(&m), contender(&p)) else { continue };
@@ -176,7 +176,7 @@ fn challenger_keeps_up_with_the_peers(summary: &Summary) -> Target {
     Target {
         what: format!(
             "2. {me}'s throughput ≥ {}, and its server CPU per request ≤ theirs, at {} connections (a tie where the \
-             ranges overlap, or the throughput was loadgen-bound)",
+             ranges overlap, or the throughput was loadgen-saturated)",
             possessive.join(" and "),
             PEER_LEVELS.map(|l| l.to_string()).join(" and ")
         ),
@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(
             t[1].what,
             "2. mio-multi's throughput ≥ tokio's and libevent's, and its server CPU per request ≤ theirs, at 1000 \
-             and 5000 connections (a tie where the ranges overlap, or the throughput was loadgen-bound)"
+             and 5000 connections (a tie where the ranges overlap, or the throughput was loadgen-saturated)"
         );
     }
 
@@ -289,15 +289,15 @@ mod tests {
             x.server.as_mut().unwrap().cpu_us_per_req = 9.9;
         });
         assert_eq!(targets(&summary, None)[1].judgement, Judgement::Met, "ties are not misses");
-        // tokio twice as fast: a miss, unless mio-multi was loadgen-bound.
+        // tokio twice as fast: a miss, unless mio-multi was loadgen-saturated.
         scale(&mut summary, "tokio", 1000, |x| x.throughput_rps *= 2.0);
         match &targets(&summary, None)[1].judgement {
             Judgement::NotMet(m) => assert!(m.len() == 1 && m[0].contains("req/s vs tokio's"), "{m:?}"),
             v => panic!("{v:?}"),
         }
         for r in summary.records.iter_mut().filter(|r| r.model == "mio-multi" && r.level == 1000 && r.repeat == 2) {
-            r.loadgen_bound = true;
+            r.loadgen_saturated = true;
         }
-        assert_eq!(targets(&summary, None)[1].judgement, Judgement::Met, "a loadgen-bound throughput ties");
+        assert_eq!(targets(&summary, None)[1].judgement, Judgement::Met, "a loadgen-saturated throughput ties");
     }
 }
