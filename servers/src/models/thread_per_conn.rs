@@ -232,16 +232,20 @@ impl Connection {
         }
     }
 
-    /// Append one read to `buf`. The read has room for the rest of a
-    /// partial frame whose header has arrived, so a 1 MiB echo takes a few
-    /// large reads, not hundreds of small ones.
+    /// Append one read to `buf`. While a large frame is partial the read
+    /// has more room than [`READ_ROOM`], so a 1 MiB echo takes a dozen
+    /// reads, not hundreds; but never more than has already arrived.
+    /// `resize` zero-fills the room, which makes it resident, so room sized
+    /// to the header's announcement would let a client that announces
+    /// 1 MiB and sends one byte pin 1 MiB: this way the buffer at most
+    /// doubles per read, and memory follows the bytes received.
     fn read_more(&mut self) -> io::Result<usize> {
         let have = self.buf.len();
         let frame_rest = match proto::Header::parse(&self.buf) {
             Some(h) if h.len <= self.max_frame => (HEADER_LEN + h.len as usize).saturating_sub(have),
             _ => 0,
         };
-        self.buf.resize(have + frame_rest.max(READ_ROOM), 0);
+        self.buf.resize(have + frame_rest.min(have).max(READ_ROOM), 0);
         let read = read_retrying(&mut self.stream, &mut self.buf[have..]);
         self.buf.truncate(have + *read.as_ref().unwrap_or(&0));
         COUNTERS.read(*read.as_ref().unwrap_or(&0));
