@@ -69,6 +69,7 @@ struct iom_callbacks {
     void (*delay_drop)(void *rconn, void *frame);
     void (*count)(int what, uint64_t n);
     int (*accept_error)(void *ctx, int err);     /* logs; nonzero: back off before accepting again */
+    int (*admit)(void *ctx);                     /* zero: --max-connections are open, close this one */
 };
 
 struct server;
@@ -364,6 +365,10 @@ static void count_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
     (void)l, (void)addr, (void)len;
     struct server *s = arg;
+    if (!s->cb->admit(s->cb->ctx)) { /* past --max-connections: refused, counted by Rust */
+        close(fd);
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct conn *c = calloc(1, sizeof *c);

@@ -20,7 +20,9 @@
 //! loop through its write watermark.
 //!
 //! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
-//! [`KEEP_CAPACITY`], and the largest frame, `--max-frame` (default
+//! [`KEEP_CAPACITY`], the hostile-client limits (`--max-connections`,
+//! default [`default_max_connections`]; [`PARTIAL_FRAME_TIMEOUT`];
+//! [`WRITE_TIMEOUT`]), and the largest frame, `--max-frame` (default
 //! `proto::DEFAULT_MAX_FRAME`), which every model enforces through
 //! `proto::decode_with_limit` (the C loop hands its bytes to Rust).
 //!
@@ -44,6 +46,35 @@ pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// A buffer that one large frame (a 1 MiB echo) grew past this is freed
 /// once empty, so that an idle connection does not pin it.
 pub const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Descriptors kept out of `--max-connections`' default: the listeners,
+/// the admin port and its connections, epoll and io_uring instances, the
+/// loops' wakers, stdio. The default is the descriptor limit less these,
+/// so that a connection past it is refused cleanly (accepted and closed,
+/// counted in STATS `connections_refused`) before accept runs out of
+/// descriptors. With the usual hard limit (20,000 here, 1,048,576 on many
+/// distributions) that is far above the sweep's 5000 connections.
+pub const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// `--max-connections`' default for a process that may open `nofile`
+/// descriptors (RLIMIT_NOFILE after `net::raise_nofile_limit`).
+pub fn default_max_connections(nofile: u64) -> u64 {
+    nofile.saturating_sub(DESCRIPTOR_RESERVE).max(1)
+}
+
+/// `--partial-frame-timeout-ms`' default: a frame whose bytes stop
+/// arriving for this long is dropped and its connection closed (a
+/// slowloris). Only a frame that has started: a connection idle between
+/// frames may stay idle. The suite's slowest frame sends a byte every
+/// 50 ms (hardening's slowloris); a benchmark's frames arrive whole.
+pub const PARTIAL_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--write-timeout-ms`' default: a connection whose answers cannot be
+/// written for this long (the client sends but never reads) is closed,
+/// so that it pins neither a thread in `write_all` nor its buffers. The
+/// suite's slowest reader pauses for a DELAY of a few ms, a 400 ms think
+/// time at most.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One row of the table: the limits of the models named in `models`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -53,6 +53,7 @@ testkit::per_model!(run_case =>
     slowloris,
     greedy_writer,
     announced_not_sent,
+    max_connections,
     #[ignore = "slow: 20,000 connections per model"]
     churn,
     #[ignore = "slow: 1,000 connections against 256 descriptors"]
@@ -979,6 +980,53 @@ fn churn(model: &str, t: &Tally) {
     problems.assert_none(model);
 }
 
+/// `--max-connections 20`: 20 clients are served; 10 more are each
+/// accepted and closed without an answer and counted in STATS
+/// `connections_refused`, while the 20 go on being served; once one of
+/// the 20 closes, a new client is served again.
+fn max_connections(model: &str, t: &Tally) {
+    const MAX: u64 = 20;
+    const EXTRA: u64 = 10;
+    let mut server = Server::start(model, &["--max-connections", &MAX.to_string()]);
+    let mut admitted: Vec<Client> = (0..MAX).map(|_| server.connect()).collect();
+    for (id, c) in admitted.iter_mut().enumerate() {
+        assert_eq!(c.call(&echo(id as u64, b"in")).status, 0, "client {id} within the limit");
+    }
+    let mut problems = Problems::default();
+    let mut refused = 0;
+    for id in 0..EXTRA {
+        let mut c = server.connect();
+        // The write may meet the close already; what matters is the answer.
+        let _ = c.stream.write_all(&wire(&echo(100 + id, b"over")));
+        match c.try_recv(Duration::from_secs(10)) {
+            Got::Closed => refused += 1,
+            other => problems.push(format!("client {} over the limit got {other:?}, not a close", MAX + id)),
+        }
+    }
+    let (counted, s) = server.stats_within(Duration::from_secs(5), |s| s.connections_refused == Some(EXTRA));
+    problems.check(counted, || format!("STATS connections_refused {:?}, not {EXTRA}", s.connections_refused));
+    for (id, c) in admitted.iter_mut().enumerate() {
+        match c.try_recv(Duration::ZERO) {
+            Got::Nothing => {}
+            other => problems.push(format!("client {id} within the limit got {other:?} unasked")),
+        }
+        c.send(&echo(1000 + id as u64, b"still"));
+        match c.try_recv(Duration::from_secs(10)) {
+            Got::Frame(r) if r.id == 1000 + id as u64 && r.status == 0 => {}
+            other => problems.push(format!("client {id} within the limit, after the refusals: {other:?}")),
+        }
+    }
+    drop(admitted.pop());
+    let (freed, s) = server.stats_within(Duration::from_secs(10), |s| s.connections_open < MAX);
+    problems.check(freed, || format!("connections_open stays {} after a close", s.connections_open));
+    if let Err(e) = fresh_echo(&server, Duration::from_secs(10)) {
+        problems.push(format!("after a client within the limit left: {e}"));
+    }
+    t.note(format!("{MAX} admitted, {refused}/{EXTRA} over the limit closed, STATS {:?}", s.connections_refused));
+    check_alive(&mut server, &mut problems);
+    problems.assert_none(model);
+}
+
 /// 256 descriptors (soft and hard), 1,000 clients each sending an ECHO:
 /// accept fails with EMFILE for most of them. The server must not exit,
 /// must not spin (< 30% of a core), must log the condition rate-limited,
@@ -987,7 +1035,10 @@ fn fd_exhaustion(model: &str, t: &Tally) {
     const CLIENTS: u64 = 1000;
     let _heavy = heavy();
     testkit::loadgen::files::raise_nofile_limit();
-    let (mut server, log) = Server::start_logged(model, &[], |cmd| unsafe {
+    // The connection limit's default is the descriptor limit less a reserve,
+    // which would refuse most of these clients; this case is about running
+    // out of descriptors, so the limit is put past them.
+    let (mut server, log) = Server::start_logged(model, &["--max-connections", "100000"], |cmd| unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {

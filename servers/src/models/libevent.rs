@@ -96,6 +96,7 @@ struct Callbacks {
     delay_drop: unsafe extern "C" fn(*mut c_void, *mut c_void),
     count: extern "C" fn(c_int, u64),
     accept_error: extern "C" fn(*const c_void, c_int) -> c_int,
+    admit: extern "C" fn(*const c_void) -> c_int,
 }
 
 extern "C" {
@@ -139,6 +140,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         delay_drop,
         count,
         accept_error,
+        admit,
     };
     let framed = (server.protocol == Protocol::Framed) as c_int;
     // SAFETY: C takes ownership of the listening fd; `callbacks` and
@@ -299,6 +301,12 @@ extern "C" fn count(what: c_int, n: u64) {
         1 => COUNTERS.wrote(n as usize),
         _ => COUNTERS.answered(n),
     }
+}
+
+/// Whether C may keep a connection it just accepted (zero: close it, past
+/// `--max-connections`; counted as refused).
+extern "C" fn admit(_server: *const c_void) -> c_int {
+    COUNTERS.admit() as c_int
 }
 
 /// Log a failed accept; nonzero asks C to stop accepting for ACCEPT_PAUSE.

@@ -165,6 +165,7 @@ pub fn accept_all(acceptor: &mut Acceptor, mut on_conn: impl FnMut(TcpStream)) {
     }
     loop {
         match acceptor.listener.accept() {
+            Ok((stream, _)) if !COUNTERS.admit() => drop(stream), // past --max-connections: closed
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 COUNTERS.accepted();

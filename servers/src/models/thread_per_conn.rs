@@ -94,6 +94,8 @@ pub fn accept_loop(listener: &TcpListener, shutdown: &Shutdown, mut handle: impl
             return Ok(());
         }
         match accepted {
+            // Past --max-connections: dropped, so closed at once.
+            Ok((stream, _)) if !COUNTERS.admit() => drop(stream),
             Ok((stream, _)) => handle(stream),
             Err(e) if net::is_resource_exhaustion(&e) => {
                 ACCEPT_EXHAUSTED.log(format_args!("{e}; retrying in {ACCEPT_PAUSE:?}"));

@@ -98,6 +98,8 @@ pub fn run(listener: std::net::TcpListener, options: &Options, shutdown: Shutdow
             tokio::select! {
                 _ = stop.notified() => return Ok(()),
                 accepted = listener.accept() => match accepted {
+                    // Past --max-connections: dropped, so closed at once.
+                    Ok((stream, _)) if !COUNTERS.admit() => drop(stream),
                     Ok((stream, _)) => {
                         let conn = Connection::new(&stream, &common);
                         tokio::spawn(conn.serve(stream));

@@ -209,7 +209,10 @@ impl Loop {
         if res >= 0 {
             // SAFETY: the kernel just gave us this descriptor.
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
-            self.insert(fd);
+            // Past --max-connections: dropped, so closed at once.
+            if COUNTERS.admit() {
+                self.insert(fd);
+            }
         } else {
             let e = io::Error::from_raw_os_error(-res);
             if !net::is_per_connection(&e) && e.raw_os_error() != Some(libc::ECANCELED) {
