@@ -54,6 +54,8 @@ testkit::per_model!(run_case =>
     greedy_writer,
     announced_not_sent,
     max_connections,
+    partial_frame_timeout,
+    write_timeout,
     #[ignore = "slow: 20,000 connections per model"]
     churn,
     #[ignore = "slow: 1,000 connections against 256 descriptors"]
@@ -889,6 +891,117 @@ fn announced_not_sent(model: &str, t: &Tally) {
 /// here: 0-21 KiB per connection on every model, and 1,037 KiB on
 /// thread-per-conn and pool while their buffer followed the announcement.
 const ANNOUNCED_BOUND: u64 = 256 << 10;
+
+/// `--partial-frame-timeout-ms 1000`: a frame that stops arriving is
+/// dropped and its connection closed, no sooner than the limit, and counted
+/// in STATS `partial_frame_timeouts`. A connection idle before its first
+/// frame or between frames is left alone, and so is a frame that arrives
+/// slowly but steadily (a byte every 100 ms, 4 s in all): the limit is on
+/// a stall, not on the frame's whole time.
+fn partial_frame_timeout(model: &str, t: &Tally) {
+    const LIMIT: Duration = Duration::from_millis(1000);
+    let _heavy = heavy();
+    let mut server = Server::start(model, &["--partial-frame-timeout-ms", "1000"]);
+    let mut idle_first = server.connect();
+    let mut idle_between = server.connect();
+    assert_eq!(idle_between.call(&echo(1, b"one")).status, 0);
+
+    let mut stalled = server.connect();
+    let started = wire(&echo(2, &pattern(100, 2)));
+    stalled.send_bytes(&started[..HEADER_LEN + 10]);
+    let sent_at = Instant::now();
+    let mut steady = server.connect();
+    let steady = thread::spawn(move || -> Result<(), String> {
+        let payload = pattern(24, 3);
+        for b in wire(&echo(3, &payload)) {
+            steady.stream.write_all(&[b]).map_err(|e| format!("steady sender: write: {e}"))?;
+            thread::sleep(Duration::from_millis(100));
+        }
+        match steady.try_recv(Duration::from_secs(10)) {
+            Got::Frame(r) if r.id == 3 && r.status == 0 && r.payload == payload => Ok(()),
+            other => Err(format!("the steady sender got {other:?}")),
+        }
+    });
+
+    let mut problems = Problems::default();
+    let got = stalled.try_recv(Duration::from_secs(15));
+    let closed_after = sent_at.elapsed();
+    problems.check(matches!(got, Got::Closed), || format!("the stalled frame's connection got {got:?}, not a close"));
+    problems.check(closed_after >= LIMIT - Duration::from_millis(100), || {
+        format!("the stalled frame's connection was closed after {closed_after:?}, before the {LIMIT:?} limit")
+    });
+    let steady = steady.join().unwrap_or_else(|_| Err("the steady sender panicked".into()));
+    if let Err(e) = steady {
+        problems.push(e);
+    }
+    for (name, c, id) in
+        [("idle before its first frame", &mut idle_first, 10), ("idle between frames", &mut idle_between, 11)]
+    {
+        c.send(&echo(id, b"still here"));
+        match c.try_recv(Duration::from_secs(10)) {
+            Got::Frame(r) if r.id == id && r.status == 0 => {}
+            other => problems.push(format!("a connection {name} for 4 s got {other:?}")),
+        }
+    }
+    let s = server.stats();
+    problems.check(s.partial_frame_timeouts == Some(1), || {
+        format!("STATS partial_frame_timeouts {:?}, not 1", s.partial_frame_timeouts)
+    });
+    t.note(format!("a stalled frame's connection closed after {closed_after:?} (limit {LIMIT:?})"));
+    check_alive(&mut server, &mut problems);
+    problems.assert_none(model);
+}
+
+/// `--write-timeout-ms 1000`: a client that sends ECHOs and never reads
+/// them is closed once its answers have not moved for the limit (a thread
+/// of thread-per-conn or pool is no longer pinned in `write_all`, an event
+/// loop no longer holds its buffers), and counted in STATS
+/// `write_timeouts`; an idle connection beside it is left alone.
+fn write_timeout(model: &str, t: &Tally) {
+    let _heavy = heavy();
+    let mut server = Server::start(model, &["--write-timeout-ms", "1000"]);
+    let mut idle = server.connect();
+    assert_eq!(idle.call(&echo(1, b"idle")).status, 0);
+    let open_before = server.stats().connections_open;
+
+    // A small receive window, so that the server's writes stall early.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.data.into()).unwrap();
+    let mut greedy: TcpStream = socket.into();
+    greedy.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let payload = pattern(1024, 7);
+    let batch: Vec<u8> = (0..64).flat_map(|id| wire(&echo(id, &payload))).collect();
+    let start = Instant::now();
+    let mut written = 0u64;
+    let ended = loop {
+        match greedy.write(&batch) {
+            Ok(n) => written += n as u64,
+            Err(e) => break e,
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            panic!("{model}: the server still reads a client that does not read, after {} MiB", written >> 20);
+        }
+    };
+    let (counted, s) = server.stats_within(Duration::from_secs(15), |s| s.write_timeouts == Some(1));
+    let closed_after = start.elapsed();
+    let mut problems = Problems::default();
+    problems.check(counted, || format!("STATS write_timeouts {:?}, not 1, after {closed_after:?}", s.write_timeouts));
+    let (back, s) = server.stats_within(Duration::from_secs(5), |s| s.connections_open == open_before);
+    problems.check(back, || format!("connections_open {} after the close, {open_before} before", s.connections_open));
+    idle.send(&echo(2, b"still here"));
+    match idle.try_recv(Duration::from_secs(10)) {
+        Got::Frame(r) if r.id == 2 && r.status == 0 => {}
+        other => problems.push(format!("the idle connection got {other:?}")),
+    }
+    t.note(format!(
+        "the greedy client wrote {} KiB until {:?}; closed for its unread answers within {closed_after:?}",
+        written >> 10,
+        ended.kind()
+    ));
+    check_alive(&mut server, &mut problems);
+    problems.assert_none(model);
+}
 
 // ------------------------------------------------------- churn and limits
 
