@@ -29,6 +29,13 @@ pub struct Timeouts {
     pub write: Duration,
 }
 
+impl Default for Timeouts {
+    /// The flags' defaults, from the limits table.
+    fn default() -> Timeouts {
+        Timeouts { partial_frame: crate::limits::PARTIAL_FRAME_TIMEOUT, write: crate::limits::WRITE_TIMEOUT }
+    }
+}
+
 impl Timeouts {
     pub fn of(common: &CommonOptions) -> Timeouts {
         Timeouts { partial_frame: common.partial_frame_timeout(), write: common.write_timeout() }
