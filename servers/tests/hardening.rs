@@ -56,6 +56,7 @@ testkit::per_model!(run_case =>
     max_connections,
     partial_frame_timeout,
     write_timeout,
+    amplified_answers,
     #[ignore = "slow: 20,000 connections per model"]
     churn,
     #[ignore = "slow: 1,000 connections against 256 descriptors"]
@@ -999,6 +1000,52 @@ fn write_timeout(model: &str, t: &Tally) {
         written >> 10,
         ended.kind()
     ));
+    check_alive(&mut server, &mut problems);
+    problems.assert_none(model);
+}
+
+/// A client that never reads sends a 1 MiB ECHO (which grows a read
+/// buffer to 1 MiB), then 65,536 STATS requests (16 bytes each, each
+/// answered with some 700: 45 MB in all). Flow control must act per
+/// frame, not per read: however many requests one read brings, a server
+/// stops parsing at its output limit, so its RSS grows by far less than
+/// the answers would take (< 24 MiB), and a bystander is still served.
+fn amplified_answers(model: &str, t: &Tally) {
+    const STATS_REQUESTS: u64 = 65_536;
+    let _heavy = heavy();
+    let mut server = Server::start(model, &[]);
+    let pid = server.pid();
+    assert_eq!(server.connect().call(&echo(0, b"warm")).status, 0);
+    let baseline = testkit::procfs::rss_bytes(pid);
+    let requests_before = server.stats().requests;
+
+    let greedy = server.connect();
+    let mut bytes = wire(&echo(1, &pattern(DEFAULT_MAX_FRAME as usize, 1)));
+    bytes.extend((0..STATS_REQUESTS).flat_map(|id| raw_frame(2 + id, Method::Stats as u8, 0, 0, &[])));
+    let writer = write_in_background(&greedy, bytes, 1 << 20, false);
+    // Until the server stops answering (its output is full) or has answered all.
+    let mut answered = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(700));
+        let now = server.stats().requests - requests_before;
+        if now == answered || now > STATS_REQUESTS {
+            answered = now;
+            break;
+        }
+        answered = now;
+    }
+    let growth = testkit::procfs::rss_bytes(pid).saturating_sub(baseline);
+    let mut problems = Problems::default();
+    problems.check(growth < 24 << 20, || {
+        format!("RSS grew {} MiB for {answered} answers the client does not read", growth >> 20)
+    });
+    if let Err(e) = fresh_echo(&server, Duration::from_secs(10)) {
+        problems.push(format!("a bystander, while the greedy client waits: {e}"));
+    }
+    t.note(format!("{answered} answers made before the server stopped; RSS grew {} MiB", growth >> 20));
+    drop(greedy);
+    drop(writer);
     check_alive(&mut server, &mut problems);
     problems.assert_none(model);
 }
