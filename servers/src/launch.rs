@@ -71,7 +71,8 @@ pub struct CommonOptions {
     /// Most data connections open at once; one more is accepted and closed
     /// at once, and counted in STATS `connections_refused`, while the
     /// others are served. [default: the descriptor limit (raised to its
-    /// hard limit at start) less 64 kept for the server's own descriptors]
+    /// hard limit at start) less 64 kept for the server's own descriptors,
+    /// or half of a limit too small for that]
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
 

@@ -52,14 +52,15 @@ pub const KEEP_CAPACITY: usize = 64 * 1024;
 /// loops' wakers, stdio. The default is the descriptor limit less these,
 /// so that a connection past it is refused cleanly (accepted and closed,
 /// counted in STATS `connections_refused`) before accept runs out of
-/// descriptors. With the usual hard limit (20,000 here, 1,048,576 on many
-/// distributions) that is far above the sweep's 5000 connections.
+/// descriptors. With a usual hard limit (tens of thousands to 1,048,576)
+/// that is far above the sweep's 5000 connections.
 pub const DESCRIPTOR_RESERVE: u64 = 64;
 
 /// `--max-connections`' default for a process that may open `nofile`
-/// descriptors (RLIMIT_NOFILE after `net::raise_nofile_limit`).
+/// descriptors (RLIMIT_NOFILE after `net::raise_nofile_limit`): all but
+/// the reserve, or half of a limit too small for that.
 pub fn default_max_connections(nofile: u64) -> u64 {
-    nofile.saturating_sub(DESCRIPTOR_RESERVE).max(1)
+    nofile.saturating_sub(DESCRIPTOR_RESERVE).max(nofile / 2).max(1)
 }
 
 /// `--partial-frame-timeout-ms`' default: a frame whose bytes stop

@@ -1195,9 +1195,9 @@ fn fd_exhaustion(model: &str, t: &Tally) {
     const CLIENTS: u64 = 1000;
     let _heavy = heavy();
     testkit::loadgen::files::raise_nofile_limit();
-    // The connection limit's default is the descriptor limit less a reserve,
-    // which would refuse most of these clients; this case is about running
-    // out of descriptors, so the limit is put past them.
+    // The connection limit's default (here 192: these 256 descriptors less
+    // a reserve) would refuse most of these clients; this case is about
+    // running out of descriptors, so the limit is put past them.
     let (mut server, log) = Server::start_logged(model, &["--max-connections", "100000"], |cmd| unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
