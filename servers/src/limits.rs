@@ -147,7 +147,9 @@ pub const BLOCKING_LIMITS: Limits = Limits {
     flow: None,
     // `resize` zeroes the buffer and so makes it resident: 5000 idle
     // connections x 4 KiB is 20 MB, where 16 KiB would be 80 MB. A read
-    // asks for more when the rest of a large frame is due.
+    // asks for more when the rest of a large frame is due, but never more
+    // than has arrived, so memory follows the bytes received, not the
+    // length a header announces.
     read_room: ReadRoom::PerConnection(4 * 1024),
 };
 
