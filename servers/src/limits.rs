@@ -272,6 +272,19 @@ mod tests {
         }
     }
 
+    /// The connection limit's default leaves the server its own
+    /// descriptors, and stays far above the sweep's 5000 connections
+    /// wherever the descriptor limit lets a sweep run at all.
+    #[test]
+    fn the_default_connection_limit_follows_the_descriptor_limit() {
+        assert_eq!(default_max_connections(1_048_576), 1_048_576 - DESCRIPTOR_RESERVE);
+        assert_eq!(default_max_connections(20_000), 19_936);
+        assert_eq!(default_max_connections(256), 192);
+        assert_eq!(default_max_connections(64), 32, "half of a small limit");
+        assert_eq!(default_max_connections(1), 1);
+        assert!(PARTIAL_FRAME_TIMEOUT >= Duration::from_secs(10) && WRITE_TIMEOUT >= Duration::from_secs(10));
+    }
+
     #[test]
     fn flow_control_resumes_below_its_limit() {
         for row in ROWS {

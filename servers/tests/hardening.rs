@@ -13,7 +13,10 @@
 //! lingering close delivers the answers before it), truncations at every
 //! offset, resets while answers are in flight, slow and greedy clients
 //! beside a measured bystander, connection churn, descriptor exhaustion and
-//! a thread limit.
+//! a thread limit. And the limits against hostile clients, each shown
+//! acting: memory that follows the bytes received, not those announced
+//! (`announced_not_sent`), flow control per frame (`amplified_answers`),
+//! `--max-connections`, `--partial-frame-timeout-ms`, `--write-timeout-ms`.
 //!
 //! Each case is a function `fn(model, &Tally)`; `testkit::per_model!` makes
 //! one `#[test]` per model, named `CASE::MODEL` (`fd_exhaustion::mio_single`).
