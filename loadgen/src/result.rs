@@ -297,6 +297,22 @@ pub struct ServerCost {
     /// `VmHWM`; servers built before it reported `ru_maxrss`, which can be
     /// their parent's peak).
     pub max_rss_bytes: u64,
+    /// How often the server's limits against hostile clients acted, since
+    /// it started, at the end of the window; `None` where the server does
+    /// not report them. A benchmark run should show zeros: a limit that
+    /// acted changed what was measured.
+    #[serde(default)]
+    pub limits_acted: Option<LimitsActed>,
+}
+
+/// STATS `connections_refused`, `partial_frame_timeouts` and
+/// `write_timeouts` (proto/PROTOCOL.md): connections the server refused
+/// past `--max-connections`, or closed for a stalled frame or write.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LimitsActed {
+    pub connections_refused: u64,
+    pub partial_frame_timeouts: u64,
+    pub write_timeouts: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -50,6 +50,10 @@ fn counts_add_up_and_stats_deltas_match() {
     assert!(s.cpu_us_per_req > 0.0 && s.user_us_per_req + s.sys_us_per_req > 0.0);
     assert!(s.threads >= 16, "a thread per connection: {}", s.threads);
     assert_eq!(s.connections_open, 16, "{s:?}");
+    // The run records the limits against hostile clients, none of which a
+    // benchmark may reach.
+    let none = loadgen::result::LimitsActed::default();
+    assert_eq!(s.limits_acted, Some(none), "a hostile-client limit acted in a benchmark run");
     assert!(r.loadgen.cpu_us_per_req > 0.0 && r.loadgen.rss_bytes > 0);
 
     // Fairness and time series cover the window.

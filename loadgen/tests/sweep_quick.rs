@@ -105,6 +105,14 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
         assert_eq!(result.connections.established, r.level);
         assert!(result.throughput_rps > 0.0 && result.latency.count > 0);
         assert_eq!(result.server.as_ref().unwrap().model, r.model);
+        // No limit against hostile clients acts on a benchmark.
+        assert_eq!(
+            result.server.as_ref().unwrap().limits_acted,
+            Some(Default::default()),
+            "{} {}",
+            r.scenario,
+            r.model
+        );
         for f in [&r.files.json, &r.files.hlog, &r.files.hgrm] {
             assert!(f.contains(&format!("{}-c{}-r{}.", r.model, r.level, r.repeat)), "{f}");
             assert!(out.join(f).is_file(), "no {f}");

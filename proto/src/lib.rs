@@ -320,6 +320,19 @@ pub struct Stats {
     /// the code. Absent where `syscalls` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_wait: Option<u64>,
+    /// Connections accepted and closed at once because the server's
+    /// connection limit (`--max-connections`) was open. An extra field,
+    /// like the two below: absent from servers that do not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_refused: Option<u64>,
+    /// Connections closed because a frame that had started stopped
+    /// arriving for longer than the server's partial-frame timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_frame_timeouts: Option<u64>,
+    /// Connections closed because their answers could not be written for
+    /// longer than the server's write timeout (a client that never reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_timeouts: Option<u64>,
     /// The admin thread that answers STATS: whether it runs at real-time
     /// priority, and its own cost, which the fields above include (see
     /// [`Stats::less_admin`]). An extra field, absent from servers that do

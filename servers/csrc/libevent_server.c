@@ -57,7 +57,7 @@ struct iom_step {
     int close;                      /* TOO_LARGE: close once the output is flushed */
 };
 
-enum iom_count { IOM_READ = 0, IOM_WROTE = 1, IOM_ANSWERED = 2 };
+enum iom_count { IOM_READ = 0, IOM_WROTE = 1, IOM_ANSWERED = 2, IOM_PARTIAL_FRAME_TIMEOUT = 3, IOM_WRITE_TIMEOUT = 4 };
 
 /* Mirrors `Callbacks` in libevent.rs. */
 struct iom_callbacks {
@@ -69,6 +69,7 @@ struct iom_callbacks {
     void (*delay_drop)(void *rconn, void *frame);
     void (*count)(int what, uint64_t n);
     int (*accept_error)(void *ctx, int err);     /* logs; nonzero: back off before accepting again */
+    int (*admit)(void *ctx);                     /* zero: --max-connections are open, close this one */
 };
 
 struct server;
@@ -105,6 +106,7 @@ struct conn {
     void *rconn;
     size_t want;
     int paused, eof, closing;
+    int partial; /* a frame has started: the read timeout is armed */
     struct event *linger; /* after TOO_LARGE: caps the time spent discarding input */
     struct delay *delays;
     size_t n_delays;
@@ -117,6 +119,11 @@ struct server {
     struct event *wake, *backoff;
     const struct iom_callbacks *cb;
     int framed;
+    /* --partial-frame-timeout-ms and --write-timeout-ms, as bufferevent
+     * timeouts: libevent's read timeout fires when no byte arrives for its
+     * time while reading is enabled, its write timeout when output waits
+     * and no byte leaves for its time. */
+    struct timeval partial_tv, write_tv;
     struct conn *conns;
 };
 
@@ -157,6 +164,16 @@ static void resume_reading(struct conn *c) {
     }
 }
 
+/* The read timeout is armed only while a frame has started, so that a
+ * connection idle between frames may stay idle; changed only when that
+ * changes (bufferevent_set_timeouts re-adds the events). */
+static void watch_partial(struct conn *c, int partial) {
+    if (c->partial == partial)
+        return;
+    c->partial = partial;
+    bufferevent_set_timeouts(c->bev, partial ? &c->srv->partial_tv : NULL, &c->srv->write_tv);
+}
+
 static void linger_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
     conn_free(arg);
@@ -177,6 +194,7 @@ static int maybe_finish(struct conn *c) {
          * while: closing with unread input would send RST, which may
          * destroy the response before the client reads it. */
         c->closing = 2;
+        watch_partial(c, 0); /* lingering has its own limit */
         shutdown(bufferevent_getfd(c->bev), SHUT_WR);
         evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
         c->linger = evtimer_new(c->srv->base, linger_cb, c);
@@ -197,9 +215,20 @@ static int maybe_finish(struct conn *c) {
 
 static void arm_delay(struct conn *c, const struct iom_delay *req);
 
-/* Framed mode: hand Rust every complete request in the input buffer, as far
- * as output room allows, and act on what it returns. */
+static void process_requests(struct conn *c);
+
+/* Framed mode: answer what can be answered, then arm the read timeout if
+ * what is left over while reading is the start of a frame (whole requests
+ * held back wait only while paused, when no read timeout runs). */
 static void process_input(struct conn *c) {
+    process_requests(c);
+    if (!c->closing)
+        watch_partial(c, !c->paused && evbuffer_get_length(bufferevent_get_input(c->bev)) != 0);
+}
+
+/* Hand Rust every complete request in the input buffer, as far as output
+ * room allows, and act on what it returns. */
+static void process_requests(struct conn *c) {
     const struct iom_callbacks *cb = c->srv->cb;
     struct evbuffer *in = bufferevent_get_input(c->bev), *out = bufferevent_get_output(c->bev);
     while (!c->closing) {
@@ -333,6 +362,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         conn_free(c); /* reset, broken pipe: nobody left to answer */
         return;
     }
+    if (what & BEV_EVENT_TIMEOUT) {
+        /* A frame stopped arriving, or answers stopped leaving: close. */
+        c->srv->cb->count((what & BEV_EVENT_WRITING) ? IOM_WRITE_TIMEOUT : IOM_PARTIAL_FRAME_TIMEOUT, 1);
+        conn_free(c);
+        return;
+    }
     if (what & BEV_EVENT_EOF) {
         /* The peer shut its side. Answer what it sent (a partial frame is
          * dropped), then close once the output and every DELAY are done. */
@@ -364,6 +399,10 @@ static void count_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
     (void)l, (void)addr, (void)len;
     struct server *s = arg;
+    if (!s->cb->admit(s->cb->ctx)) { /* past --max-connections: refused, counted by Rust */
+        close(fd);
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct conn *c = calloc(1, sizeof *c);
@@ -387,6 +426,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
      * watermark: below IOM_RESUME_BELOW. */
     bufferevent_setwatermark(bev, EV_WRITE, IOM_RESUME_BELOW - 1, 0);
     bufferevent_set_max_single_read(bev, IOM_READ_ROOM);
+    bufferevent_set_timeouts(bev, NULL, &s->write_tv);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -418,12 +458,15 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* Serve `listen_fd` (listening, nonblocking; closed on return) until
- * `wake_fd` (an eventfd or pipe) becomes readable. Returns NULL, or what
- * failed during setup. */
-const char *iom_ev_run(int listen_fd, int wake_fd, int framed, const struct iom_callbacks *cb) {
+ * `wake_fd` (an eventfd or pipe) becomes readable, closing connections
+ * whose frame or writes stall for the timeouts given (milliseconds).
+ * Returns NULL, or what failed during setup. */
+const char *iom_ev_run(int listen_fd, int wake_fd, int framed, long partial_frame_timeout_ms, long write_timeout_ms,
+                       const struct iom_callbacks *cb) {
     struct server s;
     memset(&s, 0, sizeof s);
     s.cb = cb, s.framed = framed;
+    s.partial_tv = ms_timeval(partial_frame_timeout_ms), s.write_tv = ms_timeval(write_timeout_ms);
     const char *err = NULL;
     /* EVENT_BASE_FLAG_PRECISE_TIMER: by default libevent 2.1 keeps time with
      * CLOCK_MONOTONIC_COARSE (one tick, often 4 ms, of resolution), so a

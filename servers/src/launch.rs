@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::models::Model;
-use crate::{net, stats, Shutdown};
+use crate::{limits, net, stats, Shutdown};
 
 /// How bytes on the data port are interpreted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +68,28 @@ pub struct CommonOptions {
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 
+    /// Most data connections open at once; one more is accepted and closed
+    /// at once, and counted in STATS `connections_refused`, while the
+    /// others are served. [default: the descriptor limit (raised to its
+    /// hard limit at start) less 64 kept for the server's own descriptors,
+    /// or half of a limit too small for that]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
+    /// A frame whose bytes stop arriving for this many milliseconds is
+    /// dropped and its connection closed (STATS `partial_frame_timeouts`).
+    /// A connection idle between frames is never closed for it.
+    #[arg(long, default_value_t = limits::PARTIAL_FRAME_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub partial_frame_timeout_ms: u64,
+
+    /// A connection whose answers cannot be written for this many
+    /// milliseconds (its client does not read) is closed (STATS
+    /// `write_timeouts`).
+    #[arg(long, default_value_t = limits::WRITE_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout_ms: u64,
+
     /// Debug only: make N extra `getppid` syscalls per answer. This exists
     /// so that CI can prove its regression check catches a slower server;
     /// it also reads IOMODELS_DEBUG_EXTRA_SYSCALLS so a sweep can set it.
@@ -80,6 +102,18 @@ pub struct CommonOptions {
     /// IOMODELS_DEBUG_EXTRA_WORK.
     #[arg(long, hide = true, env = "IOMODELS_DEBUG_EXTRA_WORK", value_parser = extra_work)]
     pub debug_extra_work: Option<(String, u32)>,
+}
+
+impl CommonOptions {
+    /// `--partial-frame-timeout-ms` as a duration.
+    pub fn partial_frame_timeout(&self) -> Duration {
+        Duration::from_millis(self.partial_frame_timeout_ms)
+    }
+
+    /// `--write-timeout-ms` as a duration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
 }
 
 fn extra_work(s: &str) -> Result<(String, u32), String> {
@@ -123,9 +157,9 @@ pub fn launch(
     if let Some((_, rounds)) = common.debug_extra_work.as_ref().filter(|(m, _)| m == model) {
         crate::dispatch::set_debug_extra_work(*rounds);
     }
-    if let Err(e) = net::raise_nofile_limit() {
-        eprintln!("{model}: cannot raise RLIMIT_NOFILE: {e}");
-    }
+    let nofile = net::raise_nofile_limit().map_err(|e| eprintln!("{model}: cannot raise RLIMIT_NOFILE: {e}")).ok();
+    let max_connections = common.max_connections.or(nofile.map(limits::default_max_connections));
+    stats::COUNTERS.set_max_connections(max_connections.unwrap_or(u64::MAX));
     let data = net::listen(common.addr, common.backlog).map_err(|source| LaunchError::Listen {
         flag: "addr",
         addr: common.addr,

@@ -28,6 +28,7 @@ pub mod log;
 pub mod models;
 pub mod net;
 pub mod shutdown;
+pub mod stall;
 pub mod stats;
 pub mod syscount;
 pub mod timers;

@@ -20,7 +20,9 @@
 //! loop through its write watermark.
 //!
 //! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
-//! [`KEEP_CAPACITY`], and the largest frame, `--max-frame` (default
+//! [`KEEP_CAPACITY`], the hostile-client limits (`--max-connections`,
+//! default [`default_max_connections`]; [`PARTIAL_FRAME_TIMEOUT`];
+//! [`WRITE_TIMEOUT`]), and the largest frame, `--max-frame` (default
 //! `proto::DEFAULT_MAX_FRAME`), which every model enforces through
 //! `proto::decode_with_limit` (the C loop hands its bytes to Rust).
 //!
@@ -44,6 +46,36 @@ pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// A buffer that one large frame (a 1 MiB echo) grew past this is freed
 /// once empty, so that an idle connection does not pin it.
 pub const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Descriptors kept out of `--max-connections`' default: the listeners,
+/// the admin port and its connections, epoll and io_uring instances, the
+/// loops' wakers, stdio. The default is the descriptor limit less these,
+/// so that a connection past it is refused cleanly (accepted and closed,
+/// counted in STATS `connections_refused`) before accept runs out of
+/// descriptors. With a usual hard limit (tens of thousands to 1,048,576)
+/// that is far above the sweep's 5000 connections.
+pub const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// `--max-connections`' default for a process that may open `nofile`
+/// descriptors (RLIMIT_NOFILE after `net::raise_nofile_limit`): all but
+/// the reserve, or half of a limit too small for that.
+pub fn default_max_connections(nofile: u64) -> u64 {
+    nofile.saturating_sub(DESCRIPTOR_RESERVE).max(nofile / 2).max(1)
+}
+
+/// `--partial-frame-timeout-ms`' default: a frame whose bytes stop
+/// arriving for this long is dropped and its connection closed (a
+/// slowloris). Only a frame that has started: a connection idle between
+/// frames may stay idle. The suite's slowest frame sends a byte every
+/// 50 ms (hardening's slowloris); a benchmark's frames arrive whole.
+pub const PARTIAL_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--write-timeout-ms`' default: a connection whose answers cannot be
+/// written for this long (the client sends but never reads) is closed,
+/// so that it pins neither a thread in `write_all` nor its buffers. The
+/// suite's slowest reader pauses for a DELAY of a few ms, a 400 ms think
+/// time at most.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One row of the table: the limits of the models named in `models`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +147,9 @@ pub const BLOCKING_LIMITS: Limits = Limits {
     flow: None,
     // `resize` zeroes the buffer and so makes it resident: 5000 idle
     // connections x 4 KiB is 20 MB, where 16 KiB would be 80 MB. A read
-    // asks for more when the rest of a large frame is due.
+    // asks for more when the rest of a large frame is due, but never more
+    // than has arrived, so memory follows the bytes received, not the
+    // length a header announces.
     read_room: ReadRoom::PerConnection(4 * 1024),
 };
 
@@ -236,6 +270,19 @@ mod tests {
         for name in &named {
             assert!(offered.contains(name), "the limits table names {name:?}, which is no model: {offered:?}");
         }
+    }
+
+    /// The connection limit's default leaves the server its own
+    /// descriptors, and stays far above the sweep's 5000 connections
+    /// wherever the descriptor limit lets a sweep run at all.
+    #[test]
+    fn the_default_connection_limit_follows_the_descriptor_limit() {
+        assert_eq!(default_max_connections(1_048_576), 1_048_576 - DESCRIPTOR_RESERVE);
+        assert_eq!(default_max_connections(20_000), 19_936);
+        assert_eq!(default_max_connections(256), 192);
+        assert_eq!(default_max_connections(64), 32, "half of a small limit");
+        assert_eq!(default_max_connections(1), 1);
+        assert!(PARTIAL_FRAME_TIMEOUT >= Duration::from_secs(10) && WRITE_TIMEOUT >= Duration::from_secs(10));
     }
 
     #[test]

@@ -59,6 +59,14 @@ pub struct Counters {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub errors: AtomicU64,
+    /// Connections accepted and closed at once: `--max-connections` were open.
+    pub connections_refused: AtomicU64,
+    /// Connections closed because a frame stopped arriving (`--partial-frame-timeout-ms`).
+    pub partial_frame_timeouts: AtomicU64,
+    /// Connections closed because their answers could not be written (`--write-timeout-ms`).
+    pub write_timeouts: AtomicU64,
+    /// `--max-connections`, set once by `launch` (until then: no limit).
+    max_connections: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -68,6 +76,10 @@ pub static COUNTERS: Counters = Counters {
     bytes_in: AtomicU64::new(0),
     bytes_out: AtomicU64::new(0),
     errors: AtomicU64::new(0),
+    connections_refused: AtomicU64::new(0),
+    partial_frame_timeouts: AtomicU64::new(0),
+    write_timeouts: AtomicU64::new(0),
+    max_connections: AtomicU64::new(u64::MAX),
 };
 
 static IDENTITY: OnceLock<(&'static str, Instant)> = OnceLock::new();
@@ -96,6 +108,30 @@ impl Counters {
     }
     pub fn error(&self) {
         self.errors.fetch_add(1, Relaxed);
+    }
+    pub fn partial_frame_timeout(&self) {
+        self.partial_frame_timeouts.fetch_add(1, Relaxed);
+    }
+    pub fn write_timeout(&self) {
+        self.write_timeouts.fetch_add(1, Relaxed);
+    }
+
+    /// Set `--max-connections` (`launch` does, once).
+    pub fn set_max_connections(&self, max: u64) {
+        self.max_connections.store(max, Relaxed);
+    }
+
+    /// Whether a connection just accepted may stay: false, and counted as
+    /// refused, while `--max-connections` are open. Every model asks this
+    /// right after accept and, on false, closes the socket at once (before
+    /// counting it accepted), so the server keeps serving the others and
+    /// the client sees a plain close.
+    pub fn admit(&self) -> bool {
+        if self.connections_open.load(Relaxed) < self.max_connections.load(Relaxed) {
+            return true;
+        }
+        self.connections_refused.fetch_add(1, Relaxed);
+        false
     }
 }
 
@@ -186,6 +222,9 @@ pub fn snapshot_with(process: Usage, admin: Option<AdminThread>) -> Stats {
         revision: Some(crate::REVISION.to_string()),
         syscalls: server.syscalls.map(|(all, _)| all),
         syscalls_wait: server.syscalls.map(|(_, waits)| waits),
+        connections_refused: Some(c.connections_refused.load(Relaxed)),
+        partial_frame_timeouts: Some(c.partial_frame_timeouts.load(Relaxed)),
+        write_timeouts: Some(c.write_timeouts.load(Relaxed)),
         admin,
     }
 }

@@ -556,7 +556,10 @@ fn ready_line_format(model: &str) {
 /// clients once descriptors are free again.
 fn out_of_descriptors(model: &str) {
     let _heavy = heavy();
-    let server = Server::start_with(model, &[], |cmd| unsafe {
+    // The connection limit's default (half of these 64 descriptors) would
+    // refuse the clients past it; this case is about running out of
+    // descriptors, so the limit is put past all 100.
+    let server = Server::start_with(model, &["--max-connections", "1000"], |cmd| unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {

@@ -1,4 +1,5 @@
-//! What /proc says about a process: its descriptors, threads and CPU time.
+//! What /proc says about a process: its descriptors, threads, CPU time and
+//! resident memory.
 
 /// Open file descriptors of process `pid` (entries of /proc/PID/fd).
 pub fn fd_count(pid: u32) -> usize {
@@ -26,4 +27,17 @@ pub fn cpu_micros(pid: u32) -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     cpu_ticks(pid) * 1_000_000 / hz.max(1)
+}
+
+/// Resident memory of process `pid` now, in bytes (the `VmRSS:` line of
+/// /proc/PID/status, which the kernel gives in KiB).
+pub fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }

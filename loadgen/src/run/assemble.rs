@@ -604,7 +604,17 @@ fn server_cost(a: &proto::Stats, b: &proto::Stats, raw_message: Option<u32>) -> 
         connections_open: b.connections_open,
         rss_bytes: b.rss_bytes,
         max_rss_bytes: b.max_rss_bytes,
+        limits_acted: limits_acted(b),
     }
+}
+
+/// The hostile-client limits' counts in `stats`, where the server has them.
+fn limits_acted(stats: &proto::Stats) -> Option<LimitsActed> {
+    Some(LimitsActed {
+        connections_refused: stats.connections_refused?,
+        partial_frame_timeouts: stats.partial_frame_timeouts?,
+        write_timeouts: stats.write_timeouts?,
+    })
 }
 
 fn status_name(code: u8) -> String {

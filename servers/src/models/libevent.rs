@@ -36,7 +36,7 @@
 //! exists only when the binary is built with `--features libevent`
 //! (scripts/install-deps installs libevent).
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -96,11 +96,19 @@ struct Callbacks {
     delay_drop: unsafe extern "C" fn(*mut c_void, *mut c_void),
     count: extern "C" fn(c_int, u64),
     accept_error: extern "C" fn(*const c_void, c_int) -> c_int,
+    admit: extern "C" fn(*const c_void) -> c_int,
 }
 
 extern "C" {
     /// Serve `listen_fd` until `wake_fd` is readable; NULL or a static message.
-    fn iom_ev_run(listen_fd: c_int, wake_fd: c_int, framed: c_int, cb: *const Callbacks) -> *const c_char;
+    fn iom_ev_run(
+        listen_fd: c_int,
+        wake_fd: c_int,
+        framed: c_int,
+        partial_frame_timeout_ms: c_long,
+        write_timeout_ms: c_long,
+        cb: *const Callbacks,
+    ) -> *const c_char;
 }
 
 /// What the callbacks share: the options that shape every connection.
@@ -139,11 +147,15 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         delay_drop,
         count,
         accept_error,
+        admit,
     };
     let framed = (server.protocol == Protocol::Framed) as c_int;
     // SAFETY: C takes ownership of the listening fd; `callbacks` and
     // `server` outlive the call, which returns only after the loop is freed.
-    let err = unsafe { iom_ev_run(listener.into_raw_fd(), wake.as_raw_fd(), framed, &callbacks) };
+    let (common, fd) = (&options.common, listener.into_raw_fd());
+    let partial_ms = common.partial_frame_timeout_ms.min(c_long::MAX as u64) as c_long;
+    let write_ms = common.write_timeout_ms.min(c_long::MAX as u64) as c_long;
+    let err = unsafe { iom_ev_run(fd, wake.as_raw_fd(), framed, partial_ms, write_ms, &callbacks) };
     if err.is_null() {
         return Ok(());
     }
@@ -297,8 +309,16 @@ extern "C" fn count(what: c_int, n: u64) {
     match what {
         0 => COUNTERS.read(n as usize),
         1 => COUNTERS.wrote(n as usize),
+        3 => COUNTERS.partial_frame_timeout(),
+        4 => COUNTERS.write_timeout(),
         _ => COUNTERS.answered(n),
     }
+}
+
+/// Whether C may keep a connection it just accepted (zero: close it, past
+/// `--max-connections`; counted as refused).
+extern "C" fn admit(_server: *const c_void) -> c_int {
+    COUNTERS.admit() as c_int
 }
 
 /// Log a failed accept; nonzero asks C to stop accepting for ACCEPT_PAUSE.

@@ -49,6 +49,7 @@ use rayon::ThreadPool;
 use super::mio_single::{accept_all, Compute, ConnTable, Owner};
 use crate::accept::Acceptor;
 use crate::dispatch;
+use crate::stall::Timeouts;
 use crate::stats::COUNTERS;
 use crate::{CommonOptions, Shutdown};
 
@@ -168,7 +169,7 @@ fn io_loop(
     common: &CommonOptions,
     shutdown: &Shutdown,
 ) -> io::Result<()> {
-    let mut conns = ConnTable::new(common.protocol, common.max_frame);
+    let mut conns = ConnTable::new(common.protocol, common.max_frame, Timeouts::of(common));
     let mut events = Events::with_capacity(1024);
     while !shutdown.is_triggered() {
         if let Err(e) = poll.poll(&mut events, conns.timeout()) {

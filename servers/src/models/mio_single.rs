@@ -94,6 +94,7 @@ use crate::accept::Acceptor;
 use crate::dispatch::{self, Reply};
 use crate::limits::{KEEP_CAPACITY, LINGER, MIO_LIMITS};
 use crate::log::RateLimited;
+use crate::stall::{Timeouts, Watch};
 use crate::stats::COUNTERS;
 use crate::timers::{earliest, Timers};
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -127,7 +128,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         let _ = waker.wake();
     });
 
-    let mut conns = ConnTable::new(options.common.protocol, options.common.max_frame);
+    let mut conns = ConnTable::new(options.common.protocol, options.common.max_frame, Timeouts::of(&options.common));
     let mut events = Events::with_capacity(1024);
     while !shutdown.is_triggered() {
         // Sleep until a socket is ready, a timer is due, or a paused
@@ -165,6 +166,7 @@ pub fn accept_all(acceptor: &mut Acceptor, mut on_conn: impl FnMut(TcpStream)) {
     }
     loop {
         match acceptor.listener.accept() {
+            Ok((stream, _)) if !COUNTERS.admit() => drop(stream), // past --max-connections: closed
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 COUNTERS.accepted();
@@ -210,6 +212,9 @@ enum Due {
     Answer(Owner, Frame),
     /// The end of a connection's lingering close.
     LingerOver(Owner),
+    /// Time to look for stalled frames and writes (`stall`), every
+    /// `Timeouts::period`.
+    StallCheck,
 }
 
 /// The connections of one event loop, keyed by `Token(slab key)`, with the
@@ -226,18 +231,22 @@ pub struct ConnTable {
     next_generation: u64,
     /// Connections that got late answers since they were last driven.
     late: Vec<Owner>,
+    timeouts: Timeouts,
 }
 
 impl ConnTable {
-    pub fn new(protocol: Protocol, max_frame: u32) -> ConnTable {
+    pub fn new(protocol: Protocol, max_frame: u32, timeouts: Timeouts) -> ConnTable {
+        let mut timers = Timers::new();
+        timers.push(Instant::now() + timeouts.period(), Due::StallCheck);
         ConnTable {
             slab: Slab::new(),
-            timers: Timers::new(),
+            timers,
             scratch: vec![0; MIO_LIMITS.read_room.bytes()].into_boxed_slice(),
             protocol,
             max_frame,
             next_generation: 0,
             late: Vec::new(),
+            timeouts,
         }
     }
 
@@ -304,7 +313,8 @@ impl ConnTable {
         self.late = late;
     }
 
-    /// Send the DELAY answers that are due; end the lingering that is over.
+    /// Send the DELAY answers that are due; end the lingering that is over;
+    /// close the connections that stalled (every `Timeouts::period`).
     pub fn fire_timers(&mut self, registry: &Registry, compute: &mut impl Compute) {
         if self.timers.is_empty() {
             return; // No clock read at all when nothing waits.
@@ -318,9 +328,37 @@ impl ConnTable {
                         self.close(owner.token.0);
                     }
                 }
+                Due::StallCheck => {
+                    self.close_stalled();
+                    self.timers.push(now + self.timeouts.period(), Due::StallCheck);
+                }
             }
         }
         self.drive_late(registry, compute);
+    }
+
+    /// Close every connection whose partial frame stopped arriving, or
+    /// whose answers stopped leaving, for longer than its limit (`stall`).
+    fn close_stalled(&mut self) {
+        let (partial, write) = (self.timeouts.partial_frame_periods(), self.timeouts.write_periods());
+        let mut stalled = Vec::new();
+        for (key, conn) in self.slab.iter_mut() {
+            // Only a frame the connection is reading: a paused one holds
+            // whole requests back, and waits for its client to read.
+            let frame_started = conn.phase == Phase::Open && !conn.input.is_empty();
+            if conn.writing.stalled(conn.unsent() > 0, write) {
+                stalled.push((key, Stall::Write));
+            } else if conn.reading.stalled(frame_started, partial) {
+                stalled.push((key, Stall::PartialFrame));
+            }
+        }
+        for (key, stall) in stalled {
+            match stall {
+                Stall::Write => COUNTERS.write_timeout(),
+                Stall::PartialFrame => COUNTERS.partial_frame_timeout(),
+            }
+            self.close(key);
+        }
     }
 
     /// The poll timeout: until the earliest timer is due, or `None`.
@@ -356,6 +394,12 @@ impl ConnTable {
         COUNTERS.closed();
         // Dropping the socket closes it, which also takes it out of epoll.
     }
+}
+
+/// Why a connection is closed for a stall.
+enum Stall {
+    PartialFrame,
+    Write,
 }
 
 /// What parsing needs besides the connection itself.
@@ -429,6 +473,9 @@ struct Connection {
     pending: usize,
     /// The interest registered with the poll now (`None`: not registered).
     interest: Option<Interest>,
+    /// Whether bytes arrive and leave, for the stall checks.
+    reading: Watch,
+    writing: Watch,
 }
 
 impl Connection {
@@ -446,6 +493,8 @@ impl Connection {
             written: 0,
             pending: 0,
             interest: None,
+            reading: Watch::default(),
+            writing: Watch::default(),
         }
     }
 
@@ -534,6 +583,7 @@ impl Connection {
             Ok(0) => self.phase = Phase::ReadClosed,
             Ok(n) => {
                 COUNTERS.read(n);
+                self.reading.progress();
                 // The short-read shortcut, one syscall per request. On
                 // Linux a TCP read that returns fewer bytes than asked
                 // took everything in the receive queue at that moment,
@@ -633,6 +683,7 @@ impl Connection {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     COUNTERS.wrote(n);
+                    self.writing.progress();
                     self.written += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.may_write = false,
@@ -693,7 +744,7 @@ mod tests {
         let mut poll = Poll::new().unwrap();
         let mut acceptor = Acceptor::new(listener).unwrap();
         poll.registry().register(&mut acceptor.listener, LISTENER, Interest::READABLE).unwrap();
-        let mut conns = ConnTable::new(Protocol::Framed, proto::DEFAULT_MAX_FRAME);
+        let mut conns = ConnTable::new(Protocol::Framed, proto::DEFAULT_MAX_FRAME, Timeouts::default());
         let mut events = Events::with_capacity(64);
         let (deadline, mut accepted) = (Instant::now() + limit, false);
         while !(accepted && conns.slab.is_empty()) {

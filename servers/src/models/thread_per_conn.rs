@@ -94,6 +94,8 @@ pub fn accept_loop(listener: &TcpListener, shutdown: &Shutdown, mut handle: impl
             return Ok(());
         }
         match accepted {
+            // Past --max-connections: dropped, so closed at once.
+            Ok((stream, _)) if !COUNTERS.admit() => drop(stream),
             Ok((stream, _)) => handle(stream),
             Err(e) if net::is_resource_exhaustion(&e) => {
                 ACCEPT_EXHAUSTED.log(format_args!("{e}; retrying in {ACCEPT_PAUSE:?}"));
@@ -133,10 +135,19 @@ impl Drop for Open {
 }
 
 /// One client connection served with blocking calls.
+///
+/// The time limits are the kernel's: SO_SNDTIMEO (`--write-timeout-ms`)
+/// ends a `write` that moves no byte for that long, so a client that never
+/// reads cannot pin the thread; SO_RCVTIMEO (`--partial-frame-timeout-ms`)
+/// is set only while a frame is partial, so an idle connection waits for
+/// its next frame as long as it likes.
 pub struct Connection {
     stream: TcpStream,
     protocol: Protocol,
     max_frame: u32,
+    partial_frame_timeout: Duration,
+    /// SO_RCVTIMEO is set now (a frame is partial).
+    read_timeout_set: bool,
     /// Bytes read but not yet decoded (a partial frame, between reads).
     buf: Vec<u8>,
     /// Encoded responses not yet written.
@@ -148,10 +159,13 @@ impl Connection {
     /// Wrap an accepted stream; counts the connection as accepted.
     pub fn new(stream: TcpStream, common: &CommonOptions) -> Connection {
         let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(common.write_timeout()));
         Connection {
             stream,
             protocol: common.protocol,
             max_frame: common.max_frame,
+            partial_frame_timeout: common.partial_frame_timeout(),
+            read_timeout_set: false,
             buf: Vec::new(),
             out: Vec::new(),
             _open: Open::accepted(),
@@ -162,10 +176,20 @@ impl Connection {
     /// I/O errors (a reset, say) only end this connection, so they are not
     /// reported anywhere.
     pub fn serve(mut self) {
-        let _ = match self.protocol {
+        let result = match self.protocol {
             Protocol::Framed => self.handle_framed(),
             Protocol::Raw => self.handle_raw(),
         };
+        // SO_SNDTIMEO and SO_RCVTIMEO end a call with EAGAIN; the only read
+        // that has a timeout is one of a partial frame (`read_more`).
+        if let Err(e) = result {
+            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+                match e.get_ref().is_some_and(|inner| inner.is::<PartialFrameStalled>()) {
+                    true => COUNTERS.partial_frame_timeout(),
+                    false => COUNTERS.write_timeout(),
+                }
+            }
+        }
     }
 
     /// Read, answer every whole frame the read completed, write the answers
@@ -232,20 +256,33 @@ impl Connection {
         }
     }
 
-    /// Append one read to `buf`. The read has room for the rest of a
-    /// partial frame whose header has arrived, so a 1 MiB echo takes a few
-    /// large reads, not hundreds of small ones.
+    /// Append one read to `buf`. While a large frame is partial the read
+    /// has more room than [`READ_ROOM`], so a 1 MiB echo takes a dozen
+    /// reads, not hundreds; but never more than has already arrived.
+    /// `resize` zero-fills the room, which makes it resident, so room sized
+    /// to the header's announcement would let a client that announces
+    /// 1 MiB and sends one byte pin 1 MiB: this way the buffer at most
+    /// doubles per read, and memory follows the bytes received.
     fn read_more(&mut self) -> io::Result<usize> {
         let have = self.buf.len();
+        if self.read_timeout_set != (have > 0) {
+            self.read_timeout_set = have > 0;
+            self.stream.set_read_timeout(self.read_timeout_set.then_some(self.partial_frame_timeout))?;
+        }
         let frame_rest = match proto::Header::parse(&self.buf) {
             Some(h) if h.len <= self.max_frame => (HEADER_LEN + h.len as usize).saturating_sub(have),
             _ => 0,
         };
-        self.buf.resize(have + frame_rest.max(READ_ROOM), 0);
+        self.buf.resize(have + frame_rest.min(have).max(READ_ROOM), 0);
         let read = read_retrying(&mut self.stream, &mut self.buf[have..]);
         self.buf.truncate(have + *read.as_ref().unwrap_or(&0));
         COUNTERS.read(*read.as_ref().unwrap_or(&0));
-        read
+        read.map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                io::Error::new(io::ErrorKind::TimedOut, PartialFrameStalled)
+            }
+            _ => e,
+        })
     }
 
     /// Write every queued response; blocks while the client is not reading.
@@ -277,12 +314,22 @@ impl Connection {
                 return Ok(());
             }
             self.stream.set_read_timeout(Some(left))?;
-            if read_retrying(&mut self.stream, &mut self.buf)? == 0 {
-                return Ok(());
+            match read_retrying(&mut self.stream, &mut self.buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                // LINGER is over: a plain close, not a stall.
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
     }
 }
+
+/// A read of a partial frame timed out (`--partial-frame-timeout-ms`): the
+/// error `read_more` returns, so that `serve` counts it apart from a write.
+#[derive(Debug, thiserror::Error)]
+#[error("a partial frame stopped arriving")]
+struct PartialFrameStalled;
 
 fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     loop {

@@ -26,7 +26,14 @@
 //! - Flow control (`limits::TOKIO_LIMITS`): a connection stops reading while its
 //!   output limit of answer bytes waits for the client to read them, or its
 //!   pending limit of answers is still being delayed or computed, and reads
-//!   again once below the row's `resume_below`.
+//!   again once below the row's `resume_below`. The limits are checked per
+//!   frame, as mio-single does, not per read: one read can hold 65k STATS
+//!   requests (1 MiB after a large ECHO grew the buffer), whose answers are
+//!   45 MB; past a limit the rest wait, unparsed, in `buf`.
+//! - Time limits (`stall`): a tick every `Timeouts::period`, polled only
+//!   while a frame is partial or answers are unsent, closes a connection
+//!   whose bytes stopped for longer than `--partial-frame-timeout-ms` or
+//!   `--write-timeout-ms`.
 //!
 //! Answer order: **out of order** for DELAY and long COMPUTEs (they finish
 //! in the connection's `JoinSet` while later requests are answered); ECHO
@@ -50,6 +57,7 @@ use tokio::task::JoinSet;
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
 use crate::limits::{FlowControl, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER, TOKIO_LIMITS};
 use crate::log::RateLimited;
+use crate::stall::{Timeouts, Watch};
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
@@ -98,6 +106,8 @@ pub fn run(listener: std::net::TcpListener, options: &Options, shutdown: Shutdow
             tokio::select! {
                 _ = stop.notified() => return Ok(()),
                 accepted = listener.accept() => match accepted {
+                    // Past --max-connections: dropped, so closed at once.
+                    Ok((stream, _)) if !COUNTERS.admit() => drop(stream),
                     Ok((stream, _)) => {
                         let conn = Connection::new(&stream, &common);
                         tokio::spawn(conn.serve(stream));
@@ -150,6 +160,12 @@ struct Connection {
     out: Vec<u8>,
     /// Answers that finish later: DELAY timers and long COMPUTEs.
     later: JoinSet<Frame>,
+    /// `buf` holds whole requests that flow control kept from parsing.
+    held: bool,
+    timeouts: Timeouts,
+    /// Whether bytes arrive and leave, for the stall checks.
+    reading: Watch,
+    writing: Watch,
     _open: Open,
 }
 
@@ -163,6 +179,10 @@ impl Connection {
             buf: Vec::new(),
             out: Vec::new(),
             later: JoinSet::new(),
+            held: false,
+            timeouts: Timeouts::of(common),
+            reading: Watch::default(),
+            writing: Watch::default(),
             _open: Open,
         }
     }
@@ -181,34 +201,47 @@ impl Connection {
         // Flow control: reading stops at the limits, and once stopped
         // starts again only below the row's `resume_below`.
         let mut under_limits = true;
+        // The stall checks' tick; its first completes at once, which only
+        // resets the watches.
+        let mut stall_check = tokio::time::interval(self.timeouts.period());
+        stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if input != Input::Requests && self.later.is_empty() && self.out.is_empty() {
+            if input != Input::Requests && self.later.is_empty() && self.out.is_empty() && !self.held {
                 wr.shutdown().await?;
                 if input == Input::Discard {
                     self.linger(&mut rd).await;
                 }
                 return Ok(());
             }
-            let can_read = match input {
-                Input::Requests => {
-                    let (unsent, pending) = (self.out.len(), self.later.len());
-                    under_limits = if under_limits {
-                        !FLOW.stops_reading(unsent, pending)
-                    } else {
-                        FLOW.reads_again(unsent, pending)
-                    };
-                    under_limits
+            if input != Input::Discard {
+                let (unsent, pending) = (self.out.len(), self.later.len());
+                under_limits =
+                    if under_limits { !FLOW.stops_reading(unsent, pending) } else { FLOW.reads_again(unsent, pending) };
+            }
+            if under_limits && self.held {
+                // Under the limits again: answer the requests held back
+                // first (also after the client's FIN: they arrived before it).
+                if !self.handle_frames() {
+                    input = Input::Discard;
+                    self.buf.clear();
                 }
+                continue;
+            }
+            let can_read = match input {
+                Input::Requests => under_limits,
                 Input::Discard => true,
                 Input::Closed => false,
             };
             if can_read {
                 self.reserve_read_room();
             }
+            let frame_started = can_read && input == Input::Requests && !self.buf.is_empty();
+            let watching = frame_started || !self.out.is_empty();
             tokio::select! {
                 read = rd.read_buf(&mut self.buf), if can_read => {
                     let n = read?;
                     COUNTERS.read(n);
+                    self.reading.progress();
                     if n == 0 {
                         if input == Input::Requests && !self.buf.is_empty() {
                             COUNTERS.error(); // closed mid-frame: dropped without an answer
@@ -222,6 +255,7 @@ impl Connection {
                 wrote = wr.write(&self.out), if !self.out.is_empty() => {
                     let n = wrote?;
                     COUNTERS.wrote(n);
+                    self.writing.progress();
                     self.out.drain(..n);
                     if self.out.is_empty() && self.out.capacity() > KEEP_CAPACITY {
                         self.out = Vec::new();
@@ -229,6 +263,16 @@ impl Connection {
                 }
                 Some(done) = self.later.join_next(), if !self.later.is_empty() => {
                     queue_reply(&done.map_err(io::Error::other)?, &mut self.out);
+                }
+                _ = stall_check.tick(), if watching => {
+                    if self.writing.stalled(!self.out.is_empty(), self.timeouts.write_periods()) {
+                        COUNTERS.write_timeout();
+                        return Ok(());
+                    }
+                    if self.reading.stalled(frame_started, self.timeouts.partial_frame_periods()) {
+                        COUNTERS.partial_frame_timeout();
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -251,11 +295,17 @@ impl Connection {
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
-    /// Answer or start every whole frame in `buf`. Returns false after
-    /// TOO_LARGE: that answer is the connection's last.
+    /// Answer or start every whole frame in `buf`, until flow control
+    /// says stop (then the rest is `held`). Returns false after TOO_LARGE:
+    /// that answer is the connection's last.
     fn handle_frames(&mut self) -> bool {
         let mut used = 0;
+        self.held = false;
         let more = loop {
+            if FLOW.stops_reading(self.out.len(), self.later.len()) {
+                self.held = used < self.buf.len();
+                break true;
+            }
             match proto::decode_with_limit(&self.buf[used..], self.max_frame) {
                 Ok(Some((req, len))) => {
                     used += len;

@@ -72,6 +72,7 @@ use slab::Slab;
 use crate::dispatch::{self, Reply};
 use crate::limits::{self, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER};
 use crate::log::RateLimited;
+use crate::stall::{Timeouts, Watch};
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
@@ -140,6 +141,7 @@ struct Loop {
     wake: OwnedFd,
     wake_buf: Box<u64>,
     next_generation: u64,
+    timeouts: Timeouts,
 }
 
 /// Whether the multishot accept is armed, or paused after EMFILE and its relatives.
@@ -177,8 +179,10 @@ impl Loop {
             wake_buf: Box::new(0),
             listener,
             next_generation: 0,
+            timeouts: Timeouts::of(common),
         };
         lp.arm_accept();
+        lp.sq.timer(lp.timeouts.period(), TimerKind::StallCheck);
         let wake_read = opcode::Read::new(Fd(lp.wake.as_raw_fd()), (&mut *lp.wake_buf as *mut u64).cast(), 8);
         lp.sq.push(wake_read.build(), Op::Wake);
         Ok(lp)
@@ -209,7 +213,10 @@ impl Loop {
         if res >= 0 {
             // SAFETY: the kernel just gave us this descriptor.
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
-            self.insert(fd);
+            // Past --max-connections: dropped, so closed at once.
+            if COUNTERS.admit() {
+                self.insert(fd);
+            }
         } else {
             let e = io::Error::from_raw_os_error(-res);
             if !net::is_per_connection(&e) && e.raw_os_error() != Some(libc::ECANCELED) {
@@ -238,7 +245,8 @@ impl Loop {
         self.next_generation += 1;
         let (input, sending, output) = (Vec::new(), Vec::new(), Vec::new());
         let (state, recv, sent, pending) = (State::Open, RecvOp::Idle, 0, 0);
-        entry.insert(Conn { fd, owner, state, recv, input, sending, sent, output, pending });
+        let (reading, writing) = (Watch::default(), Watch::default());
+        entry.insert(Conn { fd, owner, state, recv, input, sending, sent, output, pending, reading, writing });
         self.drive(owner.key);
     }
 
@@ -260,6 +268,10 @@ impl Loop {
         let timer = self.sq.timers.remove(t);
         let owner = match timer.kind {
             TimerKind::ResumeAccept => return self.arm_accept(),
+            TimerKind::StallCheck => {
+                self.sq.timer(self.timeouts.period(), TimerKind::StallCheck);
+                return self.close_stalled();
+            }
             TimerKind::Delay(owner, _) | TimerKind::Linger(owner) => owner,
         };
         // Its connection closed first: nobody is waiting for it.
@@ -275,6 +287,28 @@ impl Loop {
             _ => {}
         }
         self.drive(owner.key);
+    }
+
+    /// Close every connection whose partial frame stopped arriving, or
+    /// whose answers stopped leaving, for longer than its limit (`stall`).
+    fn close_stalled(&mut self) {
+        let (partial, write) = (self.timeouts.partial_frame_periods(), self.timeouts.write_periods());
+        let mut stalled = Vec::new();
+        for (key, conn) in self.conns.iter_mut() {
+            // Input held back by flow control is whole requests, not a partial frame.
+            let frame_started = conn.state == State::Open && !conn.input.is_empty() && conn.flow_open();
+            if conn.writing.stalled(conn.unsent() > 0, write) {
+                COUNTERS.write_timeout();
+                stalled.push(key);
+            } else if conn.reading.stalled(frame_started, partial) {
+                COUNTERS.partial_frame_timeout();
+                stalled.push(key);
+            }
+        }
+        for key in stalled {
+            self.conns[key].close(&mut self.sq);
+            self.drive(key);
+        }
     }
 
     /// Let a connection start what it can; drop it once nothing is in flight.
@@ -305,6 +339,9 @@ struct Conn {
     output: Vec<u8>,
     /// DELAY answers promised and not yet queued.
     pending: usize,
+    /// Whether bytes arrive and leave, for the stall checks.
+    reading: Watch,
+    writing: Watch,
 }
 
 /// A connection's life. Closing waits for its in-flight recv and send to
@@ -363,6 +400,7 @@ impl Conn {
     /// when nothing is held back, and keep what is left.
     fn on_data(&mut self, data: &[u8], sq: &mut Sq, ctx: &Ctx) {
         COUNTERS.read(data.len());
+        self.reading.progress();
         match self.state {
             State::Open if self.input.is_empty() && self.flow_open() => {
                 let used = self.parse(data, sq, ctx);
@@ -488,6 +526,7 @@ impl Conn {
     fn on_send(&mut self, res: i32, sq: &mut Sq) {
         if res > 0 {
             COUNTERS.wrote(res as usize);
+            self.writing.progress();
             self.sent += res as usize;
         }
         if res > 0 && self.sent < self.sending.len() && self.state != State::Closing {
@@ -545,6 +584,8 @@ enum TimerKind {
     Linger(Owner),
     /// Accepting paused long enough.
     ResumeAccept,
+    /// Time to look for stalled frames and writes (`stall`), every `Timeouts::period`.
+    StallCheck,
 }
 
 /// The submission side: the ring, and the timers it has been told about.
