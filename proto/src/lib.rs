@@ -342,6 +342,17 @@ pub struct AdminThread {
     pub syscalls: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_wait: Option<u64>,
+    /// Admin connections closed at once because the port had its most
+    /// clients already (absent from older servers: 0).
+    #[serde(default)]
+    pub clients_refused: u64,
+    /// Admin connections closed after their idle timeout.
+    #[serde(default)]
+    pub clients_idle_closed: u64,
+    /// Requests whose answer was held back because their client asked
+    /// faster than the admin port's rate limit.
+    #[serde(default)]
+    pub requests_delayed: u64,
 }
 
 impl Stats {
