@@ -27,7 +27,8 @@
 //!
 //! What is *not* left out that way:
 //!
-//! - A thread the admin thread preempts (it runs at real-time priority, see
+//! - A thread the admin thread preempts (when it runs at real-time priority,
+//!   as the sweep asks with `--admin-realtime`, see
 //!   `admin.rs`) takes an involuntary switch: at most one per STATS read.
 //! - User and system time apart: the kernel splits run time between them
 //!   by sampled ticks, separately for the process and for the thread, so
