@@ -154,11 +154,19 @@ pub fn launch(
     if !crate::syscount::counting() {
         eprintln!("{model}: {}", crate::syscount::status());
     }
-    // Whatever way this returns, a tracefs mount made for the counters goes
-    // (the signal path does the same before it exits).
-    let result = serve(model, common, run);
-    crate::syscount::release_tracefs();
-    result
+    // Whatever way this ends, returning or unwinding, a tracefs mount made
+    // for the counters goes (the signal path does the same before it exits).
+    let _tracefs = ReleaseTracefsOnDrop;
+    serve(model, common, run)
+}
+
+/// Calls [`crate::syscount::release_tracefs`] when dropped.
+struct ReleaseTracefsOnDrop;
+
+impl Drop for ReleaseTracefsOnDrop {
+    fn drop(&mut self) {
+        crate::syscount::release_tracefs();
+    }
 }
 
 /// [`launch`] once the system-call counters are set up.

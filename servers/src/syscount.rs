@@ -40,10 +40,10 @@
 //! trigger debugfs's automount of it). Where none is and we are root, it is
 //! mounted at /sys/kernel/tracing, as `perf` does, but only for as long as
 //! the server runs: the mount's id is remembered and [`release_tracefs`]
-//! (called on every way out of `launch`, the signal path included) detaches
-//! that mount and no other. It is also released at once when the counters
-//! then fail to open. A mount found there first is never touched. A
-//! SIGKILL, which runs nothing, leaves it mounted.
+//! (called on every way out of `launch`: returning, unwinding, the signal
+//! path) detaches that mount and no other. It is also released at once
+//! when the counters then fail to open. A mount found there first is never
+//! touched. A SIGKILL, which runs nothing, leaves it mounted.
 
 use std::ffi::CString;
 use std::fs;

@@ -177,3 +177,23 @@ fn a_tracefs_mounted_before_is_left_alone() {
     assert!(stop(server, libc::SIGTERM).success());
     assert_eq!(ns.tracefs_mounts(), before, "the server unmounted a tracefs it had not mounted");
 }
+
+/// A server that counts and then fails to start (its data port is taken)
+/// leaves no tracefs behind either.
+#[test]
+fn a_server_that_fails_to_start_leaves_no_tracefs() {
+    let Some(ns) = namespace_or_skip() else { return };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port to take");
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut cmd = Command::new(testkit::servers_bin());
+    cmd.args(["mio-single", "--addr", &addr]).stdout(Stdio::null()).stderr(Stdio::piped());
+    ns.enter(&mut cmd);
+    let out = cmd.output().expect("run the server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--addr"), "{}: {stderr}", out.status);
+    if stderr.contains("not counting system calls") {
+        println!("skipped: this kernel cannot count system calls: {stderr}");
+        return;
+    }
+    assert_eq!(ns.tracefs_mounts(), Vec::<u64>::new(), "tracefs left mounted by a server that failed: {stderr}");
+}
