@@ -173,8 +173,8 @@ fn admin_clients_past_the_cap_are_refused_and_counted() {
 /// closed, and counted; one that keeps asking is not.
 #[test]
 fn an_idle_admin_client_is_closed_after_its_timeout() {
-    const TIMEOUT: Duration = Duration::from_millis(300);
-    let server = Server::start("mio-single", &["--admin-idle-timeout", "300ms"]);
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    let server = Server::start("mio-single", &["--admin-idle-timeout", "1s"]);
     let admin = server.admin.expect("an admin port");
     let mut idle = Client::connect(admin);
     idle.stats();
@@ -199,8 +199,9 @@ fn an_idle_admin_client_is_closed_after_its_timeout() {
         matches!(got, Got::Closed),
         "an admin client idle for {closed_after:?} with a timeout of {TIMEOUT:?}: {got:?}"
     );
-    // Not before its time (less the answer's way to us, which started our clock after the server's).
-    assert!(closed_after >= TIMEOUT - Duration::from_millis(100), "closed after {closed_after:?}");
+    // Not before its time (less the answer's way to us, which started our
+    // clock after the server's: half the timeout allows for a loaded machine).
+    assert!(closed_after >= TIMEOUT / 2, "closed after {closed_after:?}");
     let mut busy = busy.join().expect("the client that kept asking was answered every time");
     let bounds = busy.stats().admin.expect("STATS reports its admin thread");
     assert_eq!(bounds.clients_idle_closed, 1, "only the idle client was closed: {bounds:?}");
