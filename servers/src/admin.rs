@@ -246,7 +246,7 @@ impl Admin {
     /// again, a slowed client's next request, an idle client's close.
     fn next_deadline(&self) -> Option<Instant> {
         let clients = self.clients.iter().map(|(_, c)| c.deadline(self.idle_timeout));
-        clients.chain([self.accept_paused_until]).flatten().min()
+        clients.chain(self.accept_paused_until).min()
     }
 
     /// Serve the slowed clients whose next request is due (edge-triggered:
@@ -370,8 +370,8 @@ impl Client {
 
     /// When this client needs the thread without an event: its next
     /// request's turn, or else its idle timeout.
-    fn deadline(&self, idle_timeout: Duration) -> Option<Instant> {
-        Some(self.throttled_until.unwrap_or(self.last_active + idle_timeout))
+    fn deadline(&self, idle_timeout: Duration) -> Instant {
+        self.throttled_until.unwrap_or(self.last_active + idle_timeout)
     }
 
     /// Answer the whole requests already read, then read until the socket
