@@ -589,6 +589,7 @@ mod tests {
             involuntary_ctxt_switches: 20,
             syscalls: Some(300),
             syscalls_wait: Some(20),
+            ..Default::default()
         };
         let process = Stats {
             user_us: 1_000,
@@ -625,6 +626,19 @@ mod tests {
         let s = Stats { admin: Some(admin), ..Default::default() };
         let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
         assert_eq!(v["admin"]["realtime"], true);
+        assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
+        // An `admin` from a server that predates the admin port's bounds
+        // reads as none of them at work.
+        let older_admin = br#"{"model":"m","pid":1,"uptime_us":0,"threads":1,"connections_open":0,
+            "connections_accepted":0,"requests":0,"bytes_in":0,"bytes_out":0,"errors":0,"user_us":0,
+            "sys_us":0,"voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0,"rss_bytes":0,"max_rss_bytes":0,
+            "admin":{"realtime":false,"priority":"SCHED_OTHER","user_us":1,"sys_us":0,
+            "voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0}}"#;
+        let a = Stats::from_json(older_admin).unwrap().admin.unwrap();
+        assert_eq!((a.clients_refused, a.clients_idle_closed, a.requests_delayed), (0, 0, 0));
+        let bounded =
+            AdminThread { clients_refused: 2, clients_idle_closed: 3, requests_delayed: 4, ..Default::default() };
+        let s = Stats { admin: Some(bounded), ..Default::default() };
         assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
     }
 
