@@ -312,6 +312,12 @@ pub struct Stats {
     /// the code. Absent where `syscalls` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_wait: Option<u64>,
+    /// Why `syscalls` is absent, in words: `not asked (--count-syscalls)`
+    /// (counting is off unless asked: it puts every system call on the
+    /// machine on the kernel's traced path), or what stopped the server
+    /// counting. Absent where `syscalls` is there, and from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_not_counted: Option<String>,
     /// The admin thread that answers STATS: whether it runs at real-time
     /// priority, and its own cost, which the fields above include (see
     /// [`Stats::less_admin`]). An extra field, absent from servers that do
@@ -622,6 +628,10 @@ mod tests {
             "connections_accepted":0,"requests":0,"bytes_in":0,"bytes_out":0,"errors":0,"user_us":0,
             "sys_us":0,"voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0,"rss_bytes":0,"max_rss_bytes":0}"#;
         assert_eq!(Stats::from_json(old).unwrap().admin, None);
+        assert_eq!(Stats::from_json(old).unwrap().syscalls_not_counted, None);
+        let uncounted =
+            Stats { syscalls_not_counted: Some("not asked (--count-syscalls)".into()), ..Default::default() };
+        assert_eq!(Stats::from_json(&uncounted.to_json()).unwrap(), uncounted);
         let admin = AdminThread { realtime: true, priority: "SCHED_FIFO 1".into(), user_us: 7, ..Default::default() };
         let s = Stats { admin: Some(admin), ..Default::default() };
         let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();

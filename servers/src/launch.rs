@@ -69,12 +69,12 @@ pub struct CommonOptions {
     pub admin_idle_timeout: Duration,
 
     /// Count the process's system calls for STATS (`syscalls`) with perf
-    /// counters on raw_syscalls:sys_enter. Needs perf_event_open and
-    /// tracefs; as root, tracefs is mounted if it is not, for as long as
-    /// the server runs. While counting, every system call on the machine
-    /// takes the kernel's traced path. `false` (or
-    /// IOMODELS_COUNT_SYSCALLS=0) turns it off.
-    #[arg(long, env = "IOMODELS_COUNT_SYSCALLS", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    /// counters on raw_syscalls:sys_enter. Off by default: while counting,
+    /// every system call on the machine takes the kernel's traced path, and
+    /// as root tracefs is mounted if it is not (for as long as the server
+    /// runs). Needs perf_event_open and tracefs. The sweep, `loadgen check`
+    /// and scripts/try ask for it. IOMODELS_COUNT_SYSCALLS=1 asks too.
+    #[arg(long, env = "IOMODELS_COUNT_SYSCALLS", value_parser = clap::builder::BoolishValueParser::new())]
     pub count_syscalls: bool,
 
     /// `framed` (PROTOCOL.md) or `raw` (plain byte echo, as the classic libevent echo server).
@@ -259,8 +259,9 @@ mod tests {
         let flags = Flags::parse_from(["test"]);
         assert!(!flags.common.admin_realtime, "real-time is off unless asked");
         assert_eq!(flags.common.admin_idle_timeout, crate::limits::ADMIN_IDLE_TIMEOUT);
-        let flags = Flags::parse_from(["test", "--admin-realtime", "--count-syscalls", "false"]);
-        assert!(flags.common.admin_realtime && !flags.common.count_syscalls);
+        assert!(!flags.common.count_syscalls, "counting is off unless asked");
+        let flags = Flags::parse_from(["test", "--admin-realtime", "--count-syscalls"]);
+        assert!(flags.common.admin_realtime && flags.common.count_syscalls);
     }
 
     #[test]

@@ -189,6 +189,7 @@ pub fn snapshot_with(process: Usage, admin: Option<AdminThread>) -> Stats {
         max_rss_bytes: process.max_rss_bytes,
         syscalls: server.syscalls.map(|(all, _)| all),
         syscalls_wait: server.syscalls.map(|(_, waits)| waits),
+        syscalls_not_counted: server.syscalls.is_none().then(crate::syscount::why_not),
         admin,
     }
 }

@@ -26,14 +26,17 @@
 //!
 //! What it costs: while any such counter is open, every system call on the
 //! machine takes the kernel's traced entry path, a fraction of a µs each.
-//! Both sides of a comparison pay it, since every server counts. It is on
-//! by default; `--count-syscalls false` (or `IOMODELS_COUNT_SYSCALLS=0`)
-//! turns it off, and then nothing here touches the machine.
+//! So it is off unless asked: `--count-syscalls` (or
+//! `IOMODELS_COUNT_SYSCALLS=1`); without it nothing here touches the
+//! machine. Whatever needs the figures asks, for every server it compares,
+//! so that both sides of a comparison pay the same: the sweep (and so
+//! `loadgen check`), scripts/try, and the tests that check the counts.
 //!
-//! Where it cannot count (no perf_event_open, perf_event_paranoid too high
-//! for a non-root user, no tracefs), `STATS` leaves the fields out and
-//! [`status`] says why in the server's log; the ready path never fails for
-//! it.
+//! Where it does not count (not asked; or no perf_event_open,
+//! perf_event_paranoid too high for a non-root user, no tracefs), `STATS`
+//! leaves the fields out and says why in `syscalls_not_counted` ([`why_not`]),
+//! and the server's log says it too ([`status`]); the ready path never
+//! fails for it.
 //!
 //! tracefs. The tracepoint's id is read from a tracefs already mounted
 //! anywhere (found in /proc/self/mountinfo, so that merely looking does not
@@ -75,13 +78,16 @@ const WAITS: &[i64] = &[22, 441, 73, 72, 98, 449]; // epoll_pwait, epoll_pwait2,
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const WAITS: &[i64] = &[];
 
+/// Why nothing is counted when the server was not asked to count.
+pub const NOT_ASKED: &str = "not asked (--count-syscalls)";
+
 /// Open the process-wide counters if `asked` (`--count-syscalls`). Call
 /// once, from the main thread, before any thread is spawned (threads that
 /// exist already are not counted).
 pub fn start(asked: bool) {
     COUNTERS.get_or_init(|| {
         if !asked {
-            return Err("turned off (--count-syscalls false, or IOMODELS_COUNT_SYSCALLS=0)".into());
+            return Err(NOT_ASKED.into());
         }
         if WAITS.is_empty() {
             return Err("no table of waiting system calls for this architecture".into());
@@ -166,8 +172,17 @@ pub fn counting() -> bool {
 pub fn status() -> String {
     match COUNTERS.get() {
         Some(Ok(_)) => "counting system calls (raw_syscalls:sys_enter)".into(),
-        Some(Err(why)) => format!("not counting system calls: {why}"),
-        None => "not counting system calls: never started".into(),
+        _ => format!("not counting system calls: {}", why_not()),
+    }
+}
+
+/// Why [`read`] has nothing to give, for STATS (`syscalls_not_counted`):
+/// [`NOT_ASKED`], or what stopped the counters opening or being read.
+pub fn why_not() -> String {
+    match COUNTERS.get() {
+        Some(Ok(_)) => "the counters could not be read".into(),
+        Some(Err(why)) => why.clone(),
+        None => "never started".into(),
     }
 }
 

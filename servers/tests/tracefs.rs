@@ -1,9 +1,11 @@
 //! The system-call counter and tracefs: no side effect outlives the server.
 //!
-//! A root server that counts system calls mounts tracefs where none is
-//! mounted (to read the tracepoint's id), and must unmount exactly that
-//! mount when it exits; one that does not count must not touch tracefs at
-//! all; and a tracefs mounted before it started is not its to unmount.
+//! Counting is off unless asked (`--count-syscalls`, or
+//! IOMODELS_COUNT_SYSCALLS=1): a server not asked counts nothing, says so in
+//! STATS, and does not touch tracefs. A root server that counts mounts
+//! tracefs where none is mounted (to read the tracepoint's id), and must
+//! unmount exactly that mount when it exits; and a tracefs mounted before
+//! it started is not its to unmount.
 //!
 //! Each test runs its server in a mount namespace of its own (a private
 //! copy of this machine's mounts, held open by a `sleep` process), so that
@@ -21,6 +23,12 @@ use std::time::{Duration, Instant};
 use testkit::Server;
 
 const TRACEFS: &str = "/sys/kernel/tracing";
+/// The environment's way to ask for counting; removed from every server
+/// these tests start unless a test sets it, so that "not asked" holds
+/// whatever the test run's environment says.
+const ENV: &str = "IOMODELS_COUNT_SYSCALLS";
+/// What STATS says (`syscalls_not_counted`) when counting was not asked.
+const NOT_ASKED: &str = "not asked (--count-syscalls)";
 
 /// A private mount namespace, alive while its holder process is.
 struct Namespace {
@@ -88,8 +96,12 @@ impl Namespace {
         std::mem::forget(ns); // one descriptor per test; the process ends soon
     }
 
-    fn start_server(&self, extra: &[&str]) -> Server {
-        Server::start_with("mio-single", extra, |cmd| self.enter(cmd))
+    /// mio-single in this namespace, with `extra` flags and `env`.
+    fn start_server(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_with("mio-single", extra, |cmd| {
+            cmd.env_remove(ENV).envs(env.iter().copied());
+            self.enter(cmd)
+        })
     }
 
     fn mount_tracefs(&self) {
@@ -126,16 +138,30 @@ fn namespace_or_skip() -> Option<Namespace> {
     Namespace::without_tracefs().map_err(|why| println!("skipped: {why}")).ok()
 }
 
+/// Whether a server asked to count does: `false` (having said why) where
+/// this kernel cannot count. A server that says it was not asked fails the
+/// test: it was.
+fn counts(server: &Server) -> bool {
+    let stats = server.stats();
+    match (stats.syscalls, stats.syscalls_not_counted.as_deref()) {
+        (Some(_), None) => true,
+        (None, Some(NOT_ASKED)) => panic!("asked to count, yet STATS says {NOT_ASKED:?}: {stats:?}"),
+        (None, Some(why)) => {
+            println!("skipped: this kernel cannot count system calls: {why}");
+            false
+        }
+        _ => panic!("STATS must give the counts or say why not: {stats:?}"),
+    }
+}
+
 /// Counting, where no tracefs is mounted: the server mounts one, counts,
 /// and on SIGTERM or SIGINT leaves no tracefs behind.
 #[test]
 fn counting_mounts_tracefs_only_while_the_server_runs() {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         let Some(ns) = namespace_or_skip() else { return };
-        let server = ns.start_server(&[]);
-        let stats = server.stats();
-        if stats.syscalls.is_none() {
-            println!("skipped: this kernel cannot count system calls (see the server's log: {})", server.log.text());
+        let server = ns.start_server(&["--count-syscalls"], &[]);
+        if !counts(&server) {
             return;
         }
         assert_eq!(ns.tracefs_mounts().len(), 1, "counting, so tracefs is mounted while the server runs");
@@ -149,15 +175,46 @@ fn counting_mounts_tracefs_only_while_the_server_runs() {
     }
 }
 
-/// Not counting: tracefs is never mounted.
+/// Not asked (no flag, as a plain `servers MODEL` runs): no counts, STATS
+/// says why, and tracefs is never mounted, though this root server could.
 #[test]
-fn without_counting_tracefs_is_not_touched() {
+fn without_the_flag_nothing_is_counted_and_tracefs_is_not_touched() {
     let Some(ns) = namespace_or_skip() else { return };
-    let server = ns.start_server(&["--count-syscalls", "false"]);
-    assert_eq!(server.stats().syscalls, None, "asked not to count");
+    let server = ns.start_server(&[], &[]);
+    let stats = server.stats();
+    assert_eq!(stats.syscalls, None, "counted without being asked: {stats:?}");
+    assert_eq!(stats.syscalls_not_counted.as_deref(), Some(NOT_ASKED), "{stats:?}");
+    let admin = stats.admin.expect("the admin thread reports itself");
+    assert_eq!(admin.syscalls, None, "the admin thread counted without being asked: {admin:?}");
     assert_eq!(ns.tracefs_mounts(), Vec::<u64>::new(), "not counting, yet tracefs was mounted");
     assert!(stop(server, libc::SIGTERM).success());
     assert_eq!(ns.tracefs_mounts(), Vec::<u64>::new());
+}
+
+/// IOMODELS_COUNT_SYSCALLS=1 asks as the flag does; =0 leaves it off.
+#[test]
+fn the_environment_can_ask_for_counting() {
+    let Some(ns) = namespace_or_skip() else { return };
+    let off = ns.start_server(&[], &[(ENV, "0")]);
+    assert_eq!(off.stats().syscalls_not_counted.as_deref(), Some(NOT_ASKED));
+    assert!(stop(off, libc::SIGTERM).success());
+    let on = ns.start_server(&[], &[(ENV, "1")]);
+    if counts(&on) {
+        assert!(stop(on, libc::SIGTERM).success());
+        assert_eq!(ns.tracefs_mounts(), Vec::<u64>::new(), "tracefs left mounted");
+    }
+}
+
+/// Without root (or anywhere): a server not asked to count says so in
+/// STATS, so that a reader can tell "not asked" from "cannot".
+#[test]
+fn stats_say_counting_was_not_asked() {
+    let server = Server::start_with("mio-single", &[], |cmd| {
+        cmd.env_remove(ENV);
+    });
+    let stats = server.stats();
+    assert_eq!((stats.syscalls, stats.syscalls_wait), (None, None), "{stats:?}");
+    assert_eq!(stats.syscalls_not_counted.as_deref(), Some(NOT_ASKED), "{stats:?}");
 }
 
 /// A tracefs mounted before the server started is used, and left mounted:
@@ -168,9 +225,8 @@ fn a_tracefs_mounted_before_is_left_alone() {
     ns.mount_tracefs();
     let before = ns.tracefs_mounts();
     assert_eq!(before.len(), 1);
-    let server = ns.start_server(&[]);
-    if server.stats().syscalls.is_none() {
-        println!("skipped: this kernel cannot count system calls (see the server's log: {})", server.log.text());
+    let server = ns.start_server(&["--count-syscalls"], &[]);
+    if !counts(&server) {
         return;
     }
     assert_eq!(ns.tracefs_mounts(), before, "a tracefs was mounted already, yet the server mounted another");
@@ -186,11 +242,12 @@ fn a_server_that_fails_to_start_leaves_no_tracefs() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port to take");
     let addr = taken.local_addr().unwrap().to_string();
     let mut cmd = Command::new(testkit::servers_bin());
-    cmd.args(["mio-single", "--addr", &addr]).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["mio-single", "--addr", &addr, "--count-syscalls"]).stdout(Stdio::null()).stderr(Stdio::piped());
     ns.enter(&mut cmd);
     let out = cmd.output().expect("run the server");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("--addr"), "{}: {stderr}", out.status);
+    assert!(!stderr.contains(NOT_ASKED), "asked to count, yet: {stderr}");
     if stderr.contains("not counting system calls") {
         println!("skipped: this kernel cannot count system calls: {stderr}");
         return;
