@@ -30,14 +30,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// `SERVERS MODEL --addr HOST:0 --admin HOST:0 --admin-realtime` (STATS
-    /// answered at once, however busy the model) on the server's host
-    /// (127.0.0.1, or a lab's), pinned to `cpus`, stderr to `log`; returns
-    /// once the ready line is read.
+    /// `SERVERS MODEL --addr HOST:0 --admin HOST:0 --admin-realtime
+    /// --count-syscalls` (STATS answered at once, however busy the model,
+    /// and with the system calls per request that the report and the
+    /// regression check read; every model of a sweep counts, so that each
+    /// pays the same traced-path cost) on the server's host (127.0.0.1, or
+    /// a lab's), pinned to `cpus`, stderr to `log`; returns once the ready
+    /// line is read.
     pub fn start(bin: &Path, model: &str, cpus: &[usize], log: &Path, hosts: &Hosts) -> anyhow::Result<Server> {
         let stderr = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let mut cmd = hosts.server_command(bin);
-        cmd.arg(model).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind(), "--admin-realtime"]);
+        cmd.arg(model).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
+        cmd.args(["--admin-realtime", "--count-syscalls"]);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);
         let mut child = cmd.spawn().with_context(|| format!("cannot start {} {model}", bin.display()))?;
