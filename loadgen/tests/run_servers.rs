@@ -311,7 +311,8 @@ fn thread_per_conn_at_5000_has_server_figures() {
     let knobs = loadgen::sweep::scenario::Knobs { rate: 0.0, rounds: 0 };
     let scenario = loadgen::sweep::scenario::select("echo-saturate").unwrap()[0].flags(&knobs);
     for attempt in 1..=3 {
-        let server = Server::start_pinned("thread-per-conn", &[], &pins.server_cpus);
+        // As the sweep starts it: STATS at real-time priority.
+        let server = Server::start_pinned("thread-per-conn", &["--admin-realtime"], &pins.server_cpus);
         let (target, admin) = addrs(&server);
         let c = CONNECTIONS.to_string();
         // A warm-up long enough for a debug build's 5000 threads to have

@@ -333,6 +333,12 @@ pub struct Stats {
     /// longer than the server's write timeout (a client that never reads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_timeouts: Option<u64>,
+    /// Why `syscalls` is absent, in words: `not asked (--count-syscalls)`
+    /// (counting is off unless asked: it puts every system call on the
+    /// machine on the kernel's traced path), or what stopped the server
+    /// counting. Absent where `syscalls` is there, and from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_not_counted: Option<String>,
     /// The admin thread that answers STATS: whether it runs at real-time
     /// priority, and its own cost, which the fields above include (see
     /// [`Stats::less_admin`]). An extra field, absent from servers that do
@@ -363,6 +369,17 @@ pub struct AdminThread {
     pub syscalls: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_wait: Option<u64>,
+    /// Admin connections closed at once because the port had its most
+    /// clients already (absent from older servers: 0).
+    #[serde(default)]
+    pub clients_refused: u64,
+    /// Admin connections closed after their idle timeout.
+    #[serde(default)]
+    pub clients_idle_closed: u64,
+    /// Requests whose answer was held back because their client asked
+    /// faster than the admin port's rate limit.
+    #[serde(default)]
+    pub requests_delayed: u64,
 }
 
 /// The `VmHWM:` line of a /proc/PID/status text, in bytes: the peak
@@ -609,6 +626,7 @@ mod tests {
             involuntary_ctxt_switches: 20,
             syscalls: Some(300),
             syscalls_wait: Some(20),
+            ..Default::default()
         };
         let process = Stats {
             user_us: 1_000,
@@ -641,10 +659,27 @@ mod tests {
             "connections_accepted":0,"requests":0,"bytes_in":0,"bytes_out":0,"errors":0,"user_us":0,
             "sys_us":0,"voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0,"rss_bytes":0,"max_rss_bytes":0}"#;
         assert_eq!(Stats::from_json(old).unwrap().admin, None);
+        assert_eq!(Stats::from_json(old).unwrap().syscalls_not_counted, None);
+        let uncounted =
+            Stats { syscalls_not_counted: Some("not asked (--count-syscalls)".into()), ..Default::default() };
+        assert_eq!(Stats::from_json(&uncounted.to_json()).unwrap(), uncounted);
         let admin = AdminThread { realtime: true, priority: "SCHED_FIFO 1".into(), user_us: 7, ..Default::default() };
         let s = Stats { admin: Some(admin), ..Default::default() };
         let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
         assert_eq!(v["admin"]["realtime"], true);
+        assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
+        // An `admin` from a server that predates the admin port's bounds
+        // reads as none of them at work.
+        let older_admin = br#"{"model":"m","pid":1,"uptime_us":0,"threads":1,"connections_open":0,
+            "connections_accepted":0,"requests":0,"bytes_in":0,"bytes_out":0,"errors":0,"user_us":0,
+            "sys_us":0,"voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0,"rss_bytes":0,"max_rss_bytes":0,
+            "admin":{"realtime":false,"priority":"SCHED_OTHER","user_us":1,"sys_us":0,
+            "voluntary_ctxt_switches":0,"involuntary_ctxt_switches":0}}"#;
+        let a = Stats::from_json(older_admin).unwrap().admin.unwrap();
+        assert_eq!((a.clients_refused, a.clients_idle_closed, a.requests_delayed), (0, 0, 0));
+        let bounded =
+            AdminThread { clients_refused: 2, clients_idle_closed: 3, requests_delayed: 4, ..Default::default() };
+        let s = Stats { admin: Some(bounded), ..Default::default() };
         assert_eq!(Stats::from_json(&s.to_json()).unwrap(), s);
     }
 

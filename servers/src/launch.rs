@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::admin::AdminConfig;
 use crate::models::Model;
 use crate::{limits, net, stats, Shutdown};
 
@@ -48,11 +49,33 @@ pub struct CommonOptions {
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub addr: SocketAddr,
 
-    /// Admin port for STATS, served by a thread of its own at real-time
-    /// priority where permitted, so that counters can be read while the data
-    /// path is saturated; its own cost is left out of them. `none` turns it off.
+    /// Admin port for STATS, served by a thread of its own, so that counters
+    /// can be read while the data path is saturated; its own cost is left
+    /// out of them. No authentication: anyone who can reach it reads the
+    /// process's figures (keep it on loopback). `none` turns it off.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub admin: AdminAddr,
+
+    /// Run the admin thread at real-time priority (SCHED_FIFO 1) where
+    /// permitted, so that STATS is answered at once however many threads
+    /// are busy. Off by default: any client of the admin port could then
+    /// keep a CPU busy at real-time priority. The sweep asks for it.
+    #[arg(long)]
+    pub admin_realtime: bool,
+
+    /// Close an admin client that neither sends nor reads for this long
+    /// (`500ms`, `30s`, or seconds).
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    pub admin_idle_timeout: Duration,
+
+    /// Count the process's system calls for STATS (`syscalls`) with perf
+    /// counters on raw_syscalls:sys_enter. Off by default: while counting,
+    /// every system call on the machine takes the kernel's traced path, and
+    /// as root tracefs is mounted if it is not (for as long as the server
+    /// runs). Needs perf_event_open and tracefs. The sweep, `loadgen check`
+    /// and scripts/try ask for it. IOMODELS_COUNT_SYSCALLS=1 asks too.
+    #[arg(long, env = "IOMODELS_COUNT_SYSCALLS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub count_syscalls: bool,
 
     /// `framed` (PROTOCOL.md) or `raw` (plain byte echo, as the classic libevent echo server).
     #[arg(long, value_enum, default_value_t = Protocol::Framed)]
@@ -116,6 +139,19 @@ impl CommonOptions {
     }
 }
 
+/// A duration flag: `500ms`, `30s`, or a number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = match s.strip_suffix("ms") {
+        Some(ms) => (ms, 1e-3),
+        None => (s.strip_suffix('s').unwrap_or(s), 1.0),
+    };
+    let value: f64 = number.trim().parse().map_err(|e| format!("`{s}`: expected 500ms, 30s or seconds: {e}"))?;
+    Duration::try_from_secs_f64(value * unit)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{s}`: expected a positive duration"))
+}
+
 fn extra_work(s: &str) -> Result<(String, u32), String> {
     let (model, rounds) = s.split_once(':').ok_or_else(|| format!("expected MODEL:ROUNDS, got `{s}`"))?;
     let rounds = rounds.parse().map_err(|e| format!("{rounds}: not a number of rounds: {e}"))?;
@@ -148,10 +184,31 @@ pub fn launch(
     (model.available)().map_err(|why| LaunchError::Unavailable { model: model.name, why })?;
     let model = model.name;
     // First, while this is the only thread: every thread made later is counted.
-    crate::syscount::start();
+    crate::syscount::start(common.count_syscalls);
     if !crate::syscount::counting() {
         eprintln!("{model}: {}", crate::syscount::status());
     }
+    // Whatever way this ends, returning or unwinding, a tracefs mount made
+    // for the counters goes (the signal path does the same before it exits).
+    let _tracefs = ReleaseTracefsOnDrop;
+    serve(model, common, run)
+}
+
+/// Calls [`crate::syscount::release_tracefs`] when dropped.
+struct ReleaseTracefsOnDrop;
+
+impl Drop for ReleaseTracefsOnDrop {
+    fn drop(&mut self) {
+        crate::syscount::release_tracefs();
+    }
+}
+
+/// [`launch`] once the system-call counters are set up.
+fn serve(
+    model: &'static str,
+    common: &CommonOptions,
+    run: impl FnOnce(TcpListener, Shutdown) -> io::Result<()>,
+) -> Result<(), LaunchError> {
     stats::init(model);
     crate::dispatch::set_debug_extra_syscalls(common.debug_extra_syscalls);
     if let Some((_, rounds)) = common.debug_extra_work.as_ref().filter(|(m, _)| m == model) {
@@ -170,8 +227,9 @@ pub fn launch(
         Some(addr) => {
             let l = net::listen(addr, 128).map_err(|source| LaunchError::Listen { flag: "admin", addr, source })?;
             let bound = l.local_addr().map_err(LaunchError::Setup)?;
-            let priority = crate::admin::spawn(l).map_err(LaunchError::Setup)?;
-            if !priority.is_realtime() {
+            let config = AdminConfig { realtime: common.admin_realtime, idle_timeout: common.admin_idle_timeout };
+            let priority = crate::admin::spawn(l, config).map_err(LaunchError::Setup)?;
+            if common.admin_realtime && !priority.is_realtime() {
                 eprintln!("{model}: the admin thread runs at normal priority, so STATS may starve: {priority}");
             }
             bound.to_string()
@@ -202,6 +260,7 @@ fn watch_signals(shutdown: Shutdown) -> io::Result<()> {
         if signals.forever().next().is_some() {
             shutdown.trigger();
             std::thread::sleep(Duration::from_millis(1500));
+            crate::syscount::release_tracefs();
             std::process::exit(0);
         }
     })?;
@@ -217,6 +276,26 @@ mod tests {
     struct Flags {
         #[command(flatten)]
         common: CommonOptions,
+    }
+
+    #[test]
+    fn durations_take_ms_s_or_seconds() {
+        assert_eq!(duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0s", "-1s", "soon", ""] {
+            assert!(duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn real_time_and_counting_are_flags() {
+        let flags = Flags::parse_from(["test"]);
+        assert!(!flags.common.admin_realtime, "real-time is off unless asked");
+        assert_eq!(flags.common.admin_idle_timeout, crate::limits::ADMIN_IDLE_TIMEOUT);
+        assert!(!flags.common.count_syscalls, "counting is off unless asked");
+        let flags = Flags::parse_from(["test", "--admin-realtime", "--count-syscalls"]);
+        assert!(flags.common.admin_realtime && flags.common.count_syscalls);
     }
 
     #[test]

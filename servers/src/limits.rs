@@ -43,6 +43,32 @@ pub const LINGER: Duration = Duration::from_secs(5);
 /// and the admin port): accepting again at once would fail again at once.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
+/// The admin port's clients at once (every model). One `loadgen run` holds
+/// one, and a probe or a person a few more; past this an admin connection
+/// is accepted and closed at once, and counted (`admin.clients_refused` in
+/// STATS), so that connections left open cannot pile up in the one thread
+/// that must answer STATS.
+pub const ADMIN_MAX_CLIENTS: usize = 16;
+
+/// How long an admin client may go without sending a byte or taking a byte
+/// of its answers before it is closed (`--admin-idle-timeout`, default).
+/// The load generator asks once a second, so 30 s leaves it a wide margin.
+pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How fast one admin client may ask: [`ADMIN_BURST`] requests at once, then
+/// one per this interval (20 a second). A faster client is slowed, not
+/// refused: its next request is read and answered when it is due, and
+/// each answer held back is counted (`admin.requests_delayed`). The load
+/// generator asks once a second, plus one snapshot at each end of its
+/// window: far below it. Each answer costs the admin thread, which may run
+/// at real-time priority, tens of µs; the limit keeps a client in a loop
+/// from turning that into a CPU's worth.
+pub const ADMIN_REQUEST_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How many requests an admin client may send at once before
+/// [`ADMIN_REQUEST_INTERVAL`] spaces them out.
+pub const ADMIN_BURST: u32 = 10;
+
 /// A buffer that one large frame (a 1 MiB echo) grew past this is freed
 /// once empty, so that an idle connection does not pin it.
 pub const KEEP_CAPACITY: usize = 64 * 1024;

@@ -27,7 +27,8 @@
 //!
 //! What is *not* left out that way:
 //!
-//! - A thread the admin thread preempts (it runs at real-time priority, see
+//! - A thread the admin thread preempts (when it runs at real-time priority,
+//!   as the sweep asks with `--admin-realtime`, see
 //!   `admin.rs`) takes an involuntary switch: at most one per STATS read.
 //! - User and system time apart: the kernel splits run time between them
 //!   by sampled ticks, separately for the process and for the thread, so
@@ -225,6 +226,7 @@ pub fn snapshot_with(process: Usage, admin: Option<AdminThread>) -> Stats {
         connections_refused: Some(c.connections_refused.load(Relaxed)),
         partial_frame_timeouts: Some(c.partial_frame_timeouts.load(Relaxed)),
         write_timeouts: Some(c.write_timeouts.load(Relaxed)),
+        syscalls_not_counted: server.syscalls.is_none().then(crate::syscount::why_not),
         admin,
     }
 }

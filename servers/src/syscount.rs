@@ -26,26 +26,43 @@
 //!
 //! What it costs: while any such counter is open, every system call on the
 //! machine takes the kernel's traced entry path, a fraction of a µs each.
-//! Both sides of a comparison pay it, since every server counts. Set
-//! `IOMODELS_COUNT_SYSCALLS=0` to turn it off.
+//! So it is off unless asked: `--count-syscalls` (or
+//! `IOMODELS_COUNT_SYSCALLS=1`); without it nothing here touches the
+//! machine. Whatever needs the figures asks, for every server it compares,
+//! so that both sides of a comparison pay the same: the sweep (and so
+//! `loadgen check`), scripts/try, and the tests that check the counts.
 //!
-//! Where it cannot count (no perf_event_open, perf_event_paranoid too high
-//! for a non-root user, no tracefs), `STATS` leaves the fields out and
-//! [`status`] says why in the server's log; the ready path never fails for
-//! it. Where tracefs is not mounted and we are root, it is mounted at
-//! /sys/kernel/tracing, as `perf` itself does, and left mounted.
+//! Where it does not count (not asked; or no perf_event_open,
+//! perf_event_paranoid too high for a non-root user, no tracefs), `STATS`
+//! leaves the fields out and says why in `syscalls_not_counted` ([`why_not`]),
+//! and the server's log says it too ([`status`]); the ready path never
+//! fails for it.
+//!
+//! tracefs. The tracepoint's id is read from a tracefs already mounted
+//! anywhere (found in /proc/self/mountinfo, so that merely looking does not
+//! trigger debugfs's automount of it). Where none is and we are root, it is
+//! mounted at /sys/kernel/tracing, as `perf` does, but only for as long as
+//! the server runs: the mount's id is remembered and [`release_tracefs`]
+//! (called on every way out of `launch`: returning, unwinding, the signal
+//! path) detaches that mount and no other. It is also released at once
+//! when the counters then fail to open. A mount found there first is never
+//! touched. A SIGKILL, which runs nothing, leaves it mounted.
 
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The two open counters (every call, and the waiting calls only), or why
 /// there are none.
 static COUNTERS: OnceLock<Result<(i32, i32), String>> = OnceLock::new();
 
-/// Where the tracepoint's id may be found.
-const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+/// The mount id (first field of /proc/self/mountinfo) of the tracefs this
+/// process mounted, until [`release_tracefs`] detaches it.
+static OUR_MOUNT: Mutex<Option<u64>> = Mutex::new(None);
+
+/// Where tracefs is mounted when none is.
+const TRACEFS: &str = "/sys/kernel/tracing";
 const EVENT: &str = "events/raw_syscalls/sys_enter/id";
 
 /// The calls that wait for something to happen rather than do work:
@@ -61,17 +78,26 @@ const WAITS: &[i64] = &[22, 441, 73, 72, 98, 449]; // epoll_pwait, epoll_pwait2,
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const WAITS: &[i64] = &[];
 
-/// Open the process-wide counters. Call once, from the main thread, before
-/// any thread is spawned (threads that exist already are not counted).
-pub fn start() {
+/// Why nothing is counted when the server was not asked to count.
+pub const NOT_ASKED: &str = "not asked (--count-syscalls)";
+
+/// Open the process-wide counters if `asked` (`--count-syscalls`). Call
+/// once, from the main thread, before any thread is spawned (threads that
+/// exist already are not counted).
+pub fn start(asked: bool) {
     COUNTERS.get_or_init(|| {
-        if std::env::var("IOMODELS_COUNT_SYSCALLS").is_ok_and(|v| v == "0") {
-            return Err("turned off (IOMODELS_COUNT_SYSCALLS=0)".into());
+        if !asked {
+            return Err(NOT_ASKED.into());
         }
         if WAITS.is_empty() {
             return Err("no table of waiting system calls for this architecture".into());
         }
-        open_pair(Scope::ProcessFromNowOn)
+        let opened = open_pair(Scope::ProcessFromNowOn);
+        if opened.is_err() {
+            // Nothing will count: a tracefs mounted for it has no reason to stay.
+            release_tracefs();
+        }
+        opened
     });
 }
 
@@ -146,27 +172,109 @@ pub fn counting() -> bool {
 pub fn status() -> String {
     match COUNTERS.get() {
         Some(Ok(_)) => "counting system calls (raw_syscalls:sys_enter)".into(),
-        Some(Err(why)) => format!("not counting system calls: {why}"),
-        None => "not counting system calls: never started".into(),
+        _ => format!("not counting system calls: {}", why_not()),
     }
 }
 
-/// The tracepoint's id from tracefs, mounting tracefs first if it is
-/// missing and we may (root): perf does the same.
-fn tracepoint_id() -> Result<u64, String> {
-    let read = || TRACEFS.iter().find_map(|dir| fs::read_to_string(format!("{dir}/{EVENT}")).ok());
-    let text = read().or_else(|| mount_tracefs().then(read).flatten());
-    let text = text.ok_or_else(|| "no tracefs with raw_syscalls/sys_enter (mount tracefs, as root)".to_string())?;
-    text.trim().parse().map_err(|e| format!("{}/{EVENT}: not a number: {e}", TRACEFS[0]))
+/// Why [`read`] has nothing to give, for STATS (`syscalls_not_counted`):
+/// [`NOT_ASKED`], or what stopped the counters opening or being read.
+pub fn why_not() -> String {
+    match COUNTERS.get() {
+        Some(Ok(_)) => "the counters could not be read".into(),
+        Some(Err(why)) => why.clone(),
+        None => "never started".into(),
+    }
 }
 
-fn mount_tracefs() -> bool {
-    let (Ok(src), Ok(target), Ok(kind)) = (CString::new("nodev"), CString::new(TRACEFS[0]), CString::new("tracefs"))
-    else {
-        return false;
+/// The tracepoint's id, looked up once per process (the admin thread's
+/// counters need it again, when a tracefs mount may be gone).
+fn tracepoint_id() -> Result<u64, String> {
+    static ID: OnceLock<Result<u64, String>> = OnceLock::new();
+    ID.get_or_init(look_up_tracepoint_id).clone()
+}
+
+/// The tracepoint's id from a mounted tracefs, mounting one first if there
+/// is none and we may (root): perf does the same.
+fn look_up_tracepoint_id() -> Result<u64, String> {
+    let read = || tracefs_mounts().iter().find_map(|m| fs::read_to_string(format!("{}/{EVENT}", m.point)).ok());
+    let text = match read() {
+        Some(text) => text,
+        None => {
+            mount_tracefs()?;
+            read().ok_or_else(|| format!("{TRACEFS}/{EVENT}: not found after mounting tracefs there"))?
+        }
     };
-    // SAFETY: valid C strings; mount fails harmlessly without privilege.
-    unsafe { libc::mount(src.as_ptr(), target.as_ptr(), kind.as_ptr(), 0, std::ptr::null()) == 0 }
+    text.trim().parse().map_err(|e| format!("{EVENT}: not a number: {e}"))
+}
+
+/// One tracefs mount, from /proc/self/mountinfo.
+#[derive(Debug, PartialEq, Eq)]
+struct Mount {
+    id: u64,
+    point: String,
+}
+
+/// This process's tracefs mounts, in mountinfo's order: a mount stacked on
+/// another at the same point comes after it.
+fn tracefs_mounts() -> Vec<Mount> {
+    fs::read_to_string("/proc/self/mountinfo").map(|text| parse_tracefs_mounts(&text)).unwrap_or_default()
+}
+
+/// `ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE ...`
+fn parse_tracefs_mounts(mountinfo: &str) -> Vec<Mount> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (head, tail) = line.split_once(" - ")?;
+            (tail.split(' ').next()? == "tracefs").then_some(())?;
+            let fields: Vec<&str> = head.split(' ').collect();
+            Some(Mount { id: fields.first()?.parse().ok()?, point: fields.get(4)?.to_string() })
+        })
+        .collect()
+}
+
+/// Mount tracefs at [`TRACEFS`] and remember which mount is ours: the one
+/// at that point that was not there before (if another process mounted one
+/// there at the same instant, which is ours cannot be told: then neither
+/// is remembered, and ours is left mounted rather than risk another's).
+fn mount_tracefs() -> Result<(), String> {
+    let before: Vec<u64> = tracefs_mounts().iter().map(|m| m.id).collect();
+    let c = |s: &str| CString::new(s).expect("no NUL in a constant");
+    let (src, target, kind) = (c("nodev"), c(TRACEFS), c("tracefs"));
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: valid C strings and no data; mount fails harmlessly without privilege.
+    if unsafe { libc::mount(src.as_ptr(), target.as_ptr(), kind.as_ptr(), flags, std::ptr::null()) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(format!("no tracefs mounted, and mounting one at {TRACEFS} failed: {e}"));
+    }
+    let new: Vec<u64> =
+        tracefs_mounts().into_iter().filter(|m| m.point == TRACEFS && !before.contains(&m.id)).map(|m| m.id).collect();
+    match new[..] {
+        [ours] => *OUR_MOUNT.lock().unwrap_or_else(|e| e.into_inner()) = Some(ours),
+        _ => eprintln!("syscount: cannot tell which tracefs at {TRACEFS} is ours; leaving it mounted on exit"),
+    }
+    Ok(())
+}
+
+/// Detach the tracefs this process mounted, if it did and that mount is
+/// still the one on top at [`TRACEFS`] (unmounting by path takes the top
+/// one, which may be another's). Lazily (`MNT_DETACH`): a file another
+/// process still holds open in it then keeps it alive until closed, out of
+/// sight, instead of keeping it mounted. Idempotent; safe from any thread.
+pub fn release_tracefs() {
+    let Some(ours) = OUR_MOUNT.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+    let top = tracefs_mounts().into_iter().rfind(|m| m.point == TRACEFS);
+    match top {
+        Some(m) if m.id == ours => {
+            let target = CString::new(TRACEFS).expect("no NUL in a constant");
+            // SAFETY: a valid C string; the mount on top there is the one we made.
+            if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } != 0 {
+                eprintln!("syscount: cannot unmount the tracefs mounted at {TRACEFS}: {}", io::Error::last_os_error());
+            }
+        }
+        Some(_) => eprintln!("syscount: another mount covers the tracefs mounted at {TRACEFS}; leaving both"),
+        None => {} // someone unmounted it already
+    }
 }
 
 /// perf_event_open(2) for one tracepoint, the calling thread (pid 0) and,
@@ -214,7 +322,7 @@ mod tests {
     /// counted, whether they are still alive or have exited.
     #[test]
     fn counts_this_process_and_its_threads() {
-        start();
+        start(true);
         let Some((all, waits)) = read() else {
             eprintln!("skipped: {}", status());
             return;
@@ -237,6 +345,20 @@ mod tests {
         // Other tests' threads may wait meanwhile: at least ours are there.
         assert!(waits2 - waits >= 1000, "counted {} waits, expected ≥ 1000", waits2 - waits);
         assert!(waits2 - waits < all2 - all - 1000, "the getppid calls are not waits");
+        release_tracefs();
+    }
+
+    /// Only tracefs lines count, and a stacked mount comes last.
+    #[test]
+    fn tracefs_mounts_are_read_from_mountinfo() {
+        let text = "\
+22 1 0:21 / /sys rw,nosuid shared:7 - sysfs sysfs rw
+41 22 0:12 / /sys/kernel/tracing rw,relatime shared:17 - tracefs tracefs rw
+43 40 0:7 / /sys/kernel/debug rw - debugfs debugfs rw
+90 41 0:12 / /sys/kernel/tracing rw,nosuid,nodev,noexec - tracefs nodev rw
+";
+        let point = || "/sys/kernel/tracing".to_string();
+        assert_eq!(parse_tracefs_mounts(text), [Mount { id: 41, point: point() }, Mount { id: 90, point: point() }]);
     }
 
     fn getppid_times(n: usize) {
@@ -249,7 +371,7 @@ mod tests {
     /// A thread's own counters see its calls and no other thread's.
     #[test]
     fn thread_counters_count_one_thread() {
-        start();
+        start(true);
         if !counting() {
             eprintln!("skipped: {}", status());
             return;
@@ -264,6 +386,7 @@ mod tests {
             after - before
         });
         let counted = own.join().unwrap();
+        release_tracefs();
         assert!((1000..1000 + 200).contains(&counted), "this thread made about 1000 calls, counted {counted}");
     }
 }

@@ -225,7 +225,8 @@ fn stats_fields_and_counters(model: &str) {
 /// less than they cost the admin thread, which reports its own apart.
 fn stats_leave_out_their_own_cost(model: &str) {
     const READS: u64 = 50;
-    let server = Server::start(model, &[]);
+    // Counting system calls, where this machine can, to check those too.
+    let server = Server::start(model, &["--count-syscalls"]);
     let mut admin = Client::connect(server.admin.unwrap());
     let before = quiet_stats(&server, &mut admin);
     for _ in 0..READS {

@@ -6,6 +6,13 @@
 //! server. Both run on the same CPUs (the sweep's default pinning), with the
 //! same scenarios and levels, in the order A B, B A, A B, ... so that a
 //! drift of the machine during the check favours neither side.
+//!
+//! Flags a revision's servers know are its own sweep's business: the head's
+//! `loadgen sweep` never starts the base's `servers`, nor the reverse. So a
+//! base from before `--count-syscalls` (or `--admin-realtime`) is not sent
+//! a flag it would refuse: its own sweep starts its servers without them,
+//! and those count system calls by default, as the head's sweep asks its
+//! own to. Both sides count, and pay the traced-path cost alike.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

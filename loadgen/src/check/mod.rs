@@ -39,7 +39,8 @@
 //! Costs per request, not speeds, in the order the A/B check trusts them:
 //!
 //! 1. counted: bytes, system calls (STATS `syscalls`, where the server can
-//!    count them) and voluntary context switches per request;
+//!    count them: the sweep starts every server with `--count-syscalls`)
+//!    and voluntary context switches per request;
 //! 2. CPU: the server's user CPU µs per request (its own code; a change that
 //!    adds work shows here several times larger than in the total, which the
 //!    kernel's TCP path dominates on loopback), its total CPU µs per request

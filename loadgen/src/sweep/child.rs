@@ -30,9 +30,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// `SERVERS MODEL --addr HOST:0 --admin HOST:0 FLAGS...` on the server's host
-    /// (127.0.0.1, or a lab's), pinned to `cpus`, stderr to `log`; returns
-    /// once the ready line is read.
+    /// `SERVERS MODEL --addr HOST:0 --admin HOST:0 --admin-realtime
+    /// --count-syscalls FLAGS...` (STATS answered at once, however busy the
+    /// model, and with the system calls per request that the report and the
+    /// regression check read; every model of a sweep counts, so that each
+    /// pays the same traced-path cost) on the server's host (127.0.0.1, or
+    /// a lab's), pinned to `cpus`, stderr to `log`; returns once the ready
+    /// line is read.
     pub fn start(
         bin: &Path,
         model: &str,
@@ -43,7 +47,8 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let stderr = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let mut cmd = hosts.server_command(bin);
-        cmd.arg(model).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]).args(flags);
+        cmd.arg(model).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
+        cmd.args(["--admin-realtime", "--count-syscalls"]).args(flags);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);
         let mut child = cmd.spawn().with_context(|| format!("cannot start {} {model}", bin.display()))?;
