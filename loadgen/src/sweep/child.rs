@@ -32,11 +32,12 @@ pub struct Server {
 impl Server {
     /// `SERVERS MODEL --addr HOST:0 --admin HOST:0` on the server's host
     /// (127.0.0.1, or a lab's), pinned to `cpus`, stderr to `log`; returns
-    /// once the ready line is read.
+    /// once the ready line is read. An alias (`mio-single@twin`) starts its
+    /// base model.
     pub fn start(bin: &Path, model: &str, cpus: &[usize], log: &Path, hosts: &Hosts) -> anyhow::Result<Server> {
         let stderr = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let mut cmd = hosts.server_command(bin);
-        cmd.arg(model).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
+        cmd.arg(crate::models::base(model)).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);
         let mut child = cmd.spawn().with_context(|| format!("cannot start {} {model}", bin.display()))?;
