@@ -786,6 +786,47 @@ mod tests {
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
     }
 
+    /// Every model ran 30% faster in pass 2 and 20% slower in pass 3 (the
+    /// machine, not the models), and tokio 5% faster than the others in
+    /// every pass: the unpaired ranges overlap, the paired ratios do not
+    /// waver, and tokio is ahead.
+    #[test]
+    fn a_difference_hidden_in_the_ranges_by_the_passes_is_found_by_pairing() {
+        let mut summary = testdata::summary_repeated(3);
+        let machine = [1.0, 1.3, 0.8];
+        let own = |model: &str, pass: u32| match model {
+            "tokio" => 1.05 * [1.0, 1.004, 0.997][pass as usize - 1],
+            "mio-multi" => [1.0, 0.997, 1.003][pass as usize - 1],
+            _ => 1.0,
+        };
+        for r in summary.records.iter_mut().filter(|r| r.level == 500 && r.scenario == "echo-saturate") {
+            let factor = machine[r.repeat as usize - 1] * own(&r.model, r.repeat);
+            r.result.as_mut().unwrap().throughput_rps = 17_000.0 * factor;
+        }
+        let table = peer_table(&summary, "echo-saturate");
+        let rps = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        assert!(rps.contains("| 17,850 (14,237–23,298) |"), "tokio's range overlaps the others': {rps}");
+        assert!(rps.contains("| **tokio** ("), "{rps}");
+    }
+
+    /// Ranges that clear each other by a little, over 3 passes, but ratios
+    /// that waver (0.97, 0.94, 0.98): no longer enough to call tokio behind.
+    #[test]
+    fn ranges_that_barely_clear_are_not_a_verdict_without_consistent_ratios() {
+        let mut summary = testdata::summary_repeated(3);
+        let rps = |model: &str, pass: u32| match model {
+            "tokio" => [100.0, 101.0, 102.0][pass as usize - 1],
+            _ => [103.0, 108.0, 104.0][pass as usize - 1],
+        };
+        for r in summary.records.iter_mut().filter(|r| r.level == 500 && r.scenario == "echo-saturate") {
+            r.result.as_mut().unwrap().throughput_rps = 100.0 * rps(&r.model, r.repeat);
+        }
+        let table = peer_table(&summary, "echo-saturate");
+        let line = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        assert!(line.contains("| 10,100 (10,000–10,200) |"), "{line}");
+        assert!(line.ends_with("| tie: mio-single, mio-multi, tokio |"), "{line}");
+    }
+
     #[test]
     fn a_loadgen_bound_run_neither_wins_nor_loses_on_throughput() {
         let mut summary = testdata::summary_repeated(3);
