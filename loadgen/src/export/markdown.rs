@@ -115,9 +115,12 @@ pub fn passes_note(summary: &Summary) -> String {
     if twins.tested > 0 {
         let _ = write!(
             note,
-            "\n\nA/A: {} of {} tested comparisons between a model and its alias (the same server under two names, \
-             where every \"ahead\" is false) were called ahead, in the every-model tables.",
-            twins.ahead, twins.tested
+            "\n\nA/A: {} of {} tested comparisons between a model and its alias (the same server under two names: \
+             every \"ahead\" between them is false) were called ahead, in the every-model tables; the rule allows a \
+             false \"ahead\" in at most {:.0}% of tables.",
+            twins.ahead,
+            twins.tested,
+            100.0 * cells::ALPHA
         );
     }
     note
