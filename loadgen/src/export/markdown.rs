@@ -12,10 +12,13 @@
 //! - [`compare_table`] of the event loops (every model but the blocking
 //!   ones, [`crate::models`], in reading order) and of every model: side by side per level, for
 //!   throughput, p99, server CPU µs and context switches per request, and
-//!   which model is ahead. A model is ahead only where its range does not
-//!   overlap the others' (the project's rule, [`crate::sweep::cells`]);
-//!   otherwise the table says `tie`, and on throughput a loadgen-bound cell
-//!   ties whatever it meets.
+//!   which model is ahead. A model is ahead only where its per-pass ratios
+//!   to every other pass a paired test after Holm's correction over the
+//!   table's comparisons on that figure (the project's rule,
+//!   [`crate::sweep::cells`]); otherwise the table says `tie`, and on
+//!   throughput a loadgen-bound cell ties whatever it meets. The file's
+//!   header states the rule and its error rate and, in an A/A sweep (a
+//!   model and its alias), counts the twins' "ahead" verdicts.
 //! - [`attribution_table`]: who was charged for the CPU, per model × level:
 //!   server, load generator and both together, and from /proc/stat the
 //!   softirq share on each side's CPUs; with [`ATTRIBUTION`], the note that
