@@ -309,6 +309,10 @@ fn an_alias_runs_its_base_under_its_own_name() {
     let (ahead, tested) = (counts[0], counts[1]);
     assert!(line.starts_with(&format!("A/A: {ahead} of {tested} tested comparisons")), "{line}");
     assert!((1..=4).contains(&tested) && ahead <= tested, "{line}");
+    let verdicts = std::fs::read_to_string(out.join("verdicts.csv")).unwrap();
+    let twins =
+        verdicts.lines().filter(|l| l.contains(",every model,") && l.contains(",20,mio-single,mio-single@twin,"));
+    assert_eq!(twins.count(), 4, "one row per compared figure: {verdicts}");
 }
 
 /// A model that cannot start is recorded with its reason, and the sweep goes on.

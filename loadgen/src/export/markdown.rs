@@ -209,10 +209,14 @@ fn row(c: &Cell) -> String {
 /// The event-loop peers present in this scenario side by side (see
 /// [`compare_table`]). Empty when fewer than two peers ran.
 pub fn peer_table(summary: &Summary, scenario: &str) -> String {
+    compare_table(summary, scenario, &peers(summary, scenario))
+}
+
+/// The event-loop peers that ran in `scenario`, in reading order.
+pub fn peers(summary: &Summary, scenario: &str) -> Vec<&'static str> {
     let ran = summary.models_in(scenario);
-    let peers: Vec<&str> = crate::models::names().filter(|&m| crate::models::is_event_loop(m)).collect();
-    let peers: Vec<&str> = peers.into_iter().filter(|p| ran.iter().any(|m| m == p)).collect();
-    compare_table(summary, scenario, &peers)
+    let peers = crate::models::names().filter(|&m| crate::models::is_event_loop(m));
+    peers.filter(|p| ran.iter().any(|m| m == p)).collect()
 }
 
 /// Every model of this scenario side by side (see [`compare_table`]).
@@ -237,7 +241,7 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
         models.join(" | "),
         "---:|".repeat(models.len())
     );
-    let families = families(summary, scenario, models);
+    let families = summary.families(scenario, models);
     let mut bound = false;
     for (i, level) in summary.levels(scenario).into_iter().enumerate() {
         let cells: Vec<Option<Cell>> = models.iter().map(|m| summary.cell(scenario, m, level)).collect();
@@ -268,32 +272,6 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
     out
 }
 
-/// Per compared figure (in [`COMPARED`]'s order), per level of `scenario`:
-/// the contenders among `models`, and their comparisons, judged as one
-/// family per figure.
-type Family = Vec<(Vec<Contender>, Vec<Comparison>)>;
-
-fn families(summary: &Summary, scenario: &str, models: &[&str]) -> Vec<Family> {
-    let levels = summary.levels(scenario);
-    COMPARED
-        .iter()
-        .map(|figure| {
-            let groups: Vec<Vec<Contender>> = levels
-                .iter()
-                .map(|&level| {
-                    models
-                        .iter()
-                        .filter_map(|m| summary.cell(scenario, m, level))
-                        .filter_map(|c| Contender::of(&c, figure))
-                        .collect()
-                })
-                .collect();
-            let judged = cells::judge(&groups, figure.rule);
-            groups.into_iter().zip(judged).collect()
-        })
-        .collect()
-}
-
 /// The A/A count: in every scenario's table of every model, the tested
 /// comparisons between a model and its alias, and how many were called
 /// ahead (each one a false verdict).
@@ -302,7 +280,7 @@ pub fn twin_count(summary: &Summary) -> TwinCount {
     for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
         let ran = summary.models_in(scenario);
         let models: Vec<&str> = ran.iter().map(String::as_str).collect();
-        for family in families(summary, scenario, &models) {
+        for family in summary.families(scenario, &models) {
             count = count.add(TwinCount::of(family.iter().flat_map(|(_, c)| c)));
         }
     }

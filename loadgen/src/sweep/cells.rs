@@ -492,6 +492,35 @@ pub fn lead(models: &[&str], comparisons: &[Comparison]) -> Lead {
     Lead::Tie(tied.into_iter().map(String::from).collect())
 }
 
+/// One table's family on one figure, per level of its scenario: the
+/// contenders side by side, and their comparisons (judged together).
+pub type Family = Vec<(Vec<Contender>, Vec<Comparison>)>;
+
+impl Summary {
+    /// The families of a comparison table of `models` in `scenario`: one
+    /// per figure of [`COMPARED`], in its order, each over every level.
+    pub fn families(&self, scenario: &str, models: &[&str]) -> Vec<Family> {
+        let levels = self.levels(scenario);
+        COMPARED
+            .iter()
+            .map(|figure| {
+                let groups: Vec<Vec<Contender>> = levels
+                    .iter()
+                    .map(|&level| {
+                        models
+                            .iter()
+                            .filter_map(|m| self.cell(scenario, m, level))
+                            .filter_map(|c| Contender::of(&c, figure))
+                            .collect()
+                    })
+                    .collect();
+                let judged = judge(&groups, figure.rule);
+                groups.into_iter().zip(judged).collect()
+            })
+            .collect()
+    }
+}
+
 /// How the twins of an A/A sweep fared in one family: a model run under
 /// an alias ([`crate::models::base`]) and its base, in the same cells.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
