@@ -237,8 +237,8 @@ mod tests {
         assert!(close(t_cdf(0.0, 7.0), 0.5, 1e-15));
         assert!(close(t_cdf(-2.0, 3.0), 1.0 - t_cdf(2.0, 3.0), 1e-15));
         // df 2 has a closed form: P(T ≤ t) = ½ + t / (2 √(2 + t²)).
-        for t in [0.3, 1.0, 2.5, 9.0] {
-            let exact = 0.5 + t / (2.0 * (2.0 + t * t as f64).sqrt());
+        for t in [0.3f64, 1.0, 2.5, 9.0] {
+            let exact = 0.5 + t / (2.0 * (2.0 + t * t).sqrt());
             assert!(close(t_cdf(t, 2.0), exact, 1e-12), "t {t}: {} vs {exact}", t_cdf(t, 2.0));
         }
         for (p, df, table) in [

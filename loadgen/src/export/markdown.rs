@@ -281,7 +281,7 @@ pub fn twin_count(summary: &Summary) -> TwinCount {
         let ran = summary.models_in(scenario);
         let models: Vec<&str> = ran.iter().map(String::as_str).collect();
         for family in summary.families(scenario, &models) {
-            count = count.add(TwinCount::of(family.iter().flat_map(|(_, c)| c)));
+            count = count + TwinCount::of(family.iter().flat_map(|(_, c)| c));
         }
     }
     count

@@ -543,11 +543,17 @@ impl TwinCount {
         }
         count
     }
+}
 
-    pub fn add(self, other: TwinCount) -> TwinCount {
+/// Two families' counts together.
+impl std::ops::Add for TwinCount {
+    type Output = TwinCount;
+
+    fn add(self, other: TwinCount) -> TwinCount {
         TwinCount { tested: self.tested + other.tested, ahead: self.ahead + other.ahead }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,7 +682,7 @@ mod tests {
         let lead_of = |contenders: &[&Contender], rule: Rule| {
             let group: Vec<Contender> = contenders.iter().map(|&c| c.clone()).collect();
             let models: Vec<&str> = contenders.iter().map(|c| c.model.as_str()).collect();
-            lead(&models, &judge(&[group.clone()], rule)[0])
+            lead(&models, &judge(std::slice::from_ref(&group), rule)[0])
         };
         let a = contender("a", &[100.0, 110.0, 120.0], false);
         let b = contender("b", &[101.0, 108.0, 123.0], false);
