@@ -17,6 +17,7 @@ pub mod reliability;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod stats;
 pub mod sweep;
 #[cfg(test)]
 mod testdata;

@@ -16,6 +16,14 @@
 //! everywhere: it runs after the known ones, is drawn in a colour of its
 //! own and counts as neither blocking nor an event loop. The test suites
 //! fail until it is added here, since they cover the models of this table.
+//!
+//! An *alias* runs a model under a second name: `mio-single@twin` is
+//! mio-single, started with the same binary and flags, but recorded,
+//! charted and tabled as a model of its own. It is how an A/A sweep
+//! (`loadgen sweep --models mio-single,mio-single@twin`) measures the
+//! verdicts' false-alarm rate: every "ahead" between the twins is false.
+//! An alias has its base's role, sorts right after it, and is drawn in a
+//! lighter shade of its base's colour ([`base`], [`twins`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -84,6 +92,32 @@ pub fn known(name: &str) -> Option<&'static Known> {
     KNOWN.iter().find(|k| k.name == name)
 }
 
+/// What separates a model from its alias: `BASE@ALIAS`.
+pub const ALIAS_MARK: char = '@';
+
+/// The model `name` runs: the part before `@` of an alias, else `name`.
+pub fn base(name: &str) -> &str {
+    name.split_once(ALIAS_MARK).map_or(name, |(base, _)| base)
+}
+
+/// Whether `a` and `b` are the same model under two names (an A/A pair).
+pub fn twins(a: &str, b: &str) -> bool {
+    a != b && base(a) == base(b)
+}
+
+/// Check an alias as `--models` gives it: `BASE@ALIAS` with an alias of
+/// letters, digits, `-` or `_` (it becomes part of file names).
+pub fn check_alias(name: &str) -> Result<(), String> {
+    let Some((base, alias)) = name.split_once(ALIAS_MARK) else { return Ok(()) };
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if base.is_empty() || alias.is_empty() || !alias.chars().all(safe) {
+        return Err(format!(
+            "{name}: an alias is MODEL{ALIAS_MARK}NAME, NAME of letters, digits, '-' or '_' (e.g. mio-single@twin)"
+        ));
+    }
+    Ok(())
+}
+
 /// The known models' names, in reading order.
 pub fn names() -> impl Iterator<Item = &'static str> {
     KNOWN.iter().map(|k| k.name)
@@ -98,28 +132,32 @@ pub fn with_role(role: Role) -> impl Iterator<Item = &'static str> {
 /// connection may come out of order, it switches context rarely): every
 /// known model but the blocking ones. An unknown model is not.
 pub fn is_event_loop(name: &str) -> bool {
-    known(name).is_some_and(|k| k.role != Role::Blocking)
+    known(base(name)).is_some_and(|k| k.role != Role::Blocking)
 }
 
-/// Where `name` sorts: known models in reading order, then the others by name.
+/// Where `name` sorts: known models in reading order (an alias right after
+/// its base), then the others by name.
 pub fn rank(name: &str) -> (usize, String) {
-    (KNOWN.iter().position(|k| k.name == name).unwrap_or(KNOWN.len()), name.to_string())
+    (KNOWN.iter().position(|k| k.name == base(name)).unwrap_or(KNOWN.len()), name.to_string())
 }
 
-/// `names` in reading order: the known ones first, then the others in the
-/// order given.
+/// `names` in reading order: the known ones first (each alias after its
+/// base), then the others in the order given.
 pub fn in_order<S: AsRef<str>>(names: &[S]) -> Vec<String> {
     let mut all: Vec<(usize, &str)> = names.iter().enumerate().map(|(i, n)| (i, n.as_ref())).collect();
-    all.sort_by_key(|&(i, n)| (rank(n).0, i));
+    all.sort_by_key(|&(i, n)| (rank(n).0, n != base(n), i));
     all.into_iter().map(|(_, n)| n.to_string()).collect()
 }
 
 /// A model's colour in every chart; an unknown model gets one made from
-/// its name, darker than any of the table's.
+/// its name, darker than any of the table's; an alias of a known model its
+/// base's, halfway to white.
 pub fn color(name: &str) -> (u8, u8, u8) {
-    match known(name) {
-        Some(k) => k.color,
-        None => {
+    let lighter = |c: u8| c + (255 - c) / 2;
+    match (known(name), known(base(name))) {
+        (Some(k), _) => k.color,
+        (None, Some(k)) => (lighter(k.color.0), lighter(k.color.1), lighter(k.color.2)),
+        (None, None) => {
             let h = name.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
             ((h >> 16) as u8 & 0x7f, (h >> 8) as u8 & 0x7f, h as u8 & 0x7f)
         }
@@ -233,6 +271,28 @@ mod tests {
         assert!(rank("nginx") > rank("libevent"));
         assert!(!KNOWN.iter().any(|k| k.color == color("nginx")));
         assert_eq!(color("nginx"), color("nginx"));
+    }
+
+    #[test]
+    fn an_alias_is_its_base_under_another_name_and_shade() {
+        assert_eq!(base("mio-single@twin"), "mio-single");
+        assert_eq!(base("mio-single"), "mio-single");
+        assert!(twins("mio-single", "mio-single@twin") && twins("pool@a", "pool@b"));
+        assert!(!twins("pool", "pool") && !twins("pool", "tokio@pool"));
+        assert!(is_event_loop("mio-single@twin") && !is_event_loop("pool@twin"));
+        assert_eq!(
+            in_order(&["tokio", "mio-single@twin", "nginx", "mio-single"]),
+            ["mio-single", "mio-single@twin", "tokio", "nginx"]
+        );
+        assert!(rank("mio-single@twin") > rank("mio-single") && rank("mio-single@twin") < rank("mio-multi"));
+        let (twin, base_colour) = (color("mio-single@twin"), color("mio-single"));
+        assert_ne!(twin, base_colour);
+        assert!(twin.0 > base_colour.0 && twin.1 > base_colour.1 && twin.2 > base_colour.2, "lighter: {twin:?}");
+        assert!(!KNOWN.iter().any(|k| k.color == twin));
+        assert!(check_alias("mio-single@twin-2").is_ok() && check_alias("pool").is_ok());
+        for bad in ["mio-single@", "@twin", "mio-single@a/b", "mio-single@a b"] {
+            assert!(check_alias(bad).unwrap_err().contains("MODEL@NAME"), "{bad}");
+        }
     }
 
     #[test]

@@ -68,9 +68,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let path = args.dir.join("performance.md");
         write_atomic(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let (csv, runs) = (export::csv::Csv, export::csv::RunsCsv);
+    let (csv, runs, verdicts) = (export::csv::Csv, export::csv::RunsCsv, export::csv::Verdicts);
     let md = export::markdown::Markdown;
-    for exporter in [&csv as &dyn export::Exporter, &runs, &md] {
+    for exporter in [&csv as &dyn export::Exporter, &runs, &verdicts, &md] {
         let path = args.dir.join(exporter.file_name());
         write_atomic(&path, &exporter.serialize(&summary)?)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -217,3 +217,18 @@ pub fn scale(summary: &mut Summary, model: &str, level: u64, f: impl Fn(&mut Run
         f(r.result.as_mut().unwrap());
     }
 }
+
+/// Scale each pass's throughput and server CPU per request of a cell by a
+/// factor of its own (`factors[k - 1]` for pass k): noise of one model's,
+/// which the pass does not share with the others.
+pub fn jitter(summary: &mut Summary, model: &str, level: u64, factors: &[f64]) {
+    for r in summary.records.iter_mut().filter(|r| r.model == model && r.level == level) {
+        let f = factors[r.repeat as usize - 1];
+        if let Some(x) = r.result.as_mut() {
+            x.throughput_rps *= f;
+            if let Some(s) = x.server.as_mut() {
+                s.cpu_us_per_req *= f;
+            }
+        }
+    }
+}

@@ -20,8 +20,9 @@
 //! Every chart is drawn from a [`Summary`] plus the per-run `.hgrm` files, so
 //! `loadgen report` can redraw them from saved results. A point is the
 //! median of a cell's successful runs (the passes of `--repeat`), with an
-//! error bar from their smallest to their largest value: two models differ
-//! only where their bars do not overlap. Failed runs are left out and named
+//! error bar from their smallest to their largest value: the spread, not a
+//! verdict (whether two models differ is the tables' paired test,
+//! [`crate::sweep::cells`]). Failed runs are left out and named
 //! in a note under the plot; cells where the load generator was the limit
 //! in some run are drawn hollow.
 
@@ -216,7 +217,8 @@ fn notes(summary: &Summary, scenario: &str, panels: &[Panel]) -> Vec<String> {
     let passes = summary.passes().len();
     if passes > 1 {
         notes.push(format!(
-            "Each point: the median of {passes} interleaved runs; its bar: their min–max. Bars that overlap are a tie."
+            "Each point: the median of {passes} interleaved runs; its bar: their min–max. Which model is ahead: \
+             tables.md (paired by pass)."
         ));
     }
     notes.extend(failed_notes(summary, scenario));

@@ -189,17 +189,9 @@ fn rate_of(r: &RunResult) -> Option<f64> {
     r.args.iter().position(|a| a == "--rate").and_then(|i| r.args.get(i + 1)).and_then(|v| v.parse().ok())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+/// The median of the finite values (NaN if none): [`crate::stats::median`].
+fn median(v: Vec<f64>) -> f64 {
+    crate::stats::median(&v).unwrap_or(f64::NAN)
 }
 
 pub fn median_of(v: &[f64]) -> f64 {

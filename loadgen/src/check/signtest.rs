@@ -51,7 +51,7 @@ pub fn interval(ratios: &[f64]) -> Option<Interval> {
     let n = r.len();
     let k = rank(n)?;
     r.sort_by(f64::total_cmp);
-    let median = if n % 2 == 1 { r[n / 2] } else { (r[n / 2 - 1] + r[n / 2]) / 2.0 };
+    let median = crate::stats::median(&r)?;
     Some(Interval { median, low: r[k - 1], high: r[n - k], confidence: 1.0 - 2.0 * binomial_cdf(n, k - 1) })
 }
 

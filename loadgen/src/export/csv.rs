@@ -1,4 +1,4 @@
-//! The sweep as CSV, in two files:
+//! The sweep as CSV, in three files:
 //!
 //! - `summary.csv` ([`Csv`]): one row per cell (model × level × scenario,
 //!   over every pass of `--repeat`). The first columns say which cell it is
@@ -15,6 +15,12 @@
 //!   (`args`, `env.loadgen_cpus`), maps as `KEY=VALUE;...`
 //!   (`counts.errors_by_status`). Per-second samples (`timeseries`) are
 //!   lists of records and stay in the run's own JSON file.
+//! - `verdicts.csv` ([`Verdicts`]): one row per comparison that the
+//!   comparison tables of `tables.md` make (the event-loop peers' table and
+//!   every model's, per scenario): which table, figure, level and models,
+//!   the pairs of passes it rests on, the ratio A/B (geometric mean), its
+//!   95% interval, the p-value before and after the table's Holm
+//!   correction, and the verdict ([`crate::sweep::cells`]).
 //!
 //! A figure a cell or run did not measure is an empty cell. The columns are
 //! every one that any row has; the files are rewritten whole after each
@@ -24,7 +30,7 @@
 use serde_json::Value;
 
 use super::Exporter;
-use crate::sweep::cells::Cell;
+use crate::sweep::cells::{Cell, Comparison, Order, Verdict, COMPARED};
 use crate::sweep::summary::{Record, Summary};
 
 /// `summary.csv`: one row per cell, each figure's median and spread.
@@ -32,6 +38,9 @@ pub struct Csv;
 
 /// `runs.csv`: one row per run, every field.
 pub struct RunsCsv;
+
+/// `verdicts.csv`: one row per comparison of the tables.
+pub struct Verdicts;
 
 /// The columns of `summary.csv` before the figures.
 const CELL_LEAD: [&str; 9] =
@@ -190,6 +199,71 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+const VERDICT_COLUMNS: [&str; 13] =
+    ["scenario", "table", "figure", "level", "a", "b", "pairs", "ratio", "low", "high", "p", "p_adjusted", "verdict"];
+
+impl Exporter for Verdicts {
+    fn file_name(&self) -> &'static str {
+        "verdicts.csv"
+    }
+
+    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
+        let mut out = String::new();
+        write_row(&mut out, VERDICT_COLUMNS.into_iter());
+        for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
+            let ran = summary.models_in(scenario);
+            let every: Vec<&str> = ran.iter().map(String::as_str).collect();
+            let peers = super::markdown::peers(summary, scenario);
+            for (table, models) in [("event-loop peers", &peers), ("every model", &every)] {
+                if models.len() < 2 {
+                    continue;
+                }
+                let levels = summary.levels(scenario);
+                for (figure, family) in COMPARED.iter().zip(summary.families(scenario, models)) {
+                    for (level, (_, comparisons)) in levels.iter().zip(&family) {
+                        for c in comparisons {
+                            let lead = [scenario.as_str(), table, figure.name, &level.to_string(), &c.a, &c.b]
+                                .map(String::from);
+                            let row: Vec<String> = lead.into_iter().chain(verdict_columns(c)).collect();
+                            write_row(&mut out, row.iter().map(String::as_str));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+/// pairs, ratio, low, high, p, p_adjusted and the verdict in words.
+fn verdict_columns(c: &Comparison) -> Vec<String> {
+    let said = match c.order_of(&c.a) {
+        Order::Ahead => format!("{} ahead", c.a),
+        Order::Behind => format!("{} ahead", c.b),
+        Order::Tie if c.verdict == Verdict::Excused => "tie: loadgen-bound".into(),
+        Order::Tie => "tie".into(),
+        Order::Unjudged => "not judged: too few passes".into(),
+    };
+    let mut row = match c.verdict {
+        Verdict::Tested { test, p_adjusted } => vec![
+            test.n.to_string(),
+            number(test.ratio),
+            number(test.low),
+            number(test.high),
+            number(test.p),
+            number(p_adjusted),
+        ],
+        Verdict::TooFew { pairs } => {
+            let mut v = vec![pairs.to_string()];
+            v.extend(std::iter::repeat_n(String::new(), 5));
+            v
+        }
+        Verdict::Excused => vec![String::new(); 6],
+    };
+    row.push(said);
+    row
+}
+
 fn write_row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
     let mut first = true;
     for cell in cells {
@@ -339,5 +413,37 @@ mod tests {
         write_row(&mut out, ["a", "b,c", "say \"hi\""].into_iter());
         assert_eq!(out, "a,\"b,c\",\"say \"\"hi\"\"\"\n");
         assert_eq!(parse(&out), [["a", "b,c", "say \"hi\""]]);
+    }
+
+    #[test]
+    fn verdicts_csv_has_every_comparison_with_its_test() {
+        let mut summary = testdata::summary_repeated(3);
+        crate::testdata::scale(&mut summary, "mio-multi", 500, |x| x.throughput_rps *= 2.0);
+        crate::testdata::jitter(&mut summary, "mio-multi", 500, &[1.0, 1.01, 0.99]);
+        let rows = parse(&String::from_utf8(Verdicts.serialize(&summary).unwrap()).unwrap());
+        assert_eq!(rows[0], VERDICT_COLUMNS);
+        // Per scenario: peers (3 models: 3 pairs) and every model (5: 10
+        // pairs), 4 figures, 3 levels; less what failed pool at 1000 lacks.
+        let every = |scenario: &str| rows.iter().filter(|r| r[0] == scenario && r[1] == "every model").count();
+        assert_eq!(every("echo-paced"), 10 * 4 * 3);
+        assert_eq!(every("echo-saturate"), 10 * 4 * 3 - 4 * 4, "pool at 1000 failed: 4 pairs × 4 figures fewer");
+        let row = rows
+            .iter()
+            .find(|r| r[..6] == ["echo-saturate", "every model", "req/s", "500", "mio-single", "mio-multi"])
+            .unwrap();
+        let ratio: f64 = row[7].parse().unwrap();
+        assert_eq!(row[6], "3");
+        assert!((ratio - 0.5).abs() < 0.01, "{row:?}");
+        assert!(row[11].parse::<f64>().unwrap() > row[10].parse::<f64>().unwrap(), "corrected p > raw p: {row:?}");
+        assert_eq!(row[12], "mio-multi ahead");
+        let bound = rows
+            .iter()
+            .find(|r| r[..6] == ["echo-saturate", "every model", "req/s", "200", "pool", "mio-single"])
+            .unwrap();
+        assert_eq!((bound[7].as_str(), bound[12].as_str()), ("", "tie: loadgen-bound"));
+        let one = parse(&String::from_utf8(Verdicts.serialize(&testdata::summary()).unwrap()).unwrap());
+        let judged =
+            |r: &Vec<String>| r[12] == "tie: loadgen-bound" || (r[6] == "1" && r[12] == "not judged: too few passes");
+        assert!(one[1..].iter().all(judged), "one pass: nothing judged");
     }
 }

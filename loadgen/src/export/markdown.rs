@@ -12,10 +12,13 @@
 //! - [`compare_table`] of the event loops (every model but the blocking
 //!   ones, [`crate::models`], in reading order) and of every model: side by side per level, for
 //!   throughput, p99, server CPU µs and context switches per request, and
-//!   which model is ahead. A model is ahead only where its range does not
-//!   overlap the others' (the project's rule, [`crate::sweep::cells`]);
-//!   otherwise the table says `tie`, and on throughput a loadgen-saturated cell
-//!   ties whatever it meets.
+//!   which model is ahead. A model is ahead only where its per-pass ratios
+//!   to every other pass a paired test after Holm's correction over the
+//!   table's comparisons on that figure (the project's rule,
+//!   [`crate::sweep::cells`]); otherwise the table says `tie`, and on
+//!   throughput a loadgen-saturated cell ties whatever it meets. The file's
+//!   header states the rule and its error rate and, in an A/A sweep (a
+//!   model and its alias), counts the twins' "ahead" verdicts.
 //! - [`attribution_table`]: who was charged for the CPU, per model × level:
 //!   server, load generator and both together, and from /proc/stat the
 //!   softirq share on each side's CPUs; with [`ATTRIBUTION`], the note that
@@ -48,7 +51,8 @@ use std::fmt::Write;
 
 use super::Exporter;
 use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
-use crate::sweep::cells::{self, Cell, Contender, Lead, Metric, Rule, Spread, COMPARED};
+use crate::stats;
+use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, Metric, Spread, TwinCount, Verdict, COMPARED};
 use crate::sweep::env_json::SweepFloor;
 use crate::sweep::knee;
 use crate::sweep::summary::{Record, Summary};
@@ -90,16 +94,39 @@ impl Exporter for Markdown {
     }
 }
 
-/// How many passes the figures come from, and how to read them.
+/// How many passes the figures come from, how to read them, the rule for
+/// "ahead" with its error rate, and, in an A/A sweep, how often the twins
+/// were called apart.
 pub fn passes_note(summary: &Summary) -> String {
-    match summary.passes().len() {
+    let mut note = match summary.passes().len() {
         0 | 1 => "One run per model and level: no spread, so no difference between two models is judged.".into(),
         n => format!(
             "{n} interleaved passes: each figure is the median of a cell's successful runs, (min–max) over them. \
-             A model is ahead of another only where their ranges do not overlap; a loadgen-saturated run (\\*) \
-             neither wins nor loses on throughput."
+             A model is **ahead** of another only where their ratio, pass by pass (both ran in each pass), differs \
+             from 1 by a paired t-test on the log ratios, two-sided, after Holm's correction over every comparison \
+             of its table on that figure (every pair of models at every level): the chance of any false \"ahead\" \
+             in such a table is at most {:.0}% (if the log ratios are normal and the passes independent). The \
+             ahead column gives the winner's ratio to its closest rival (geometric mean over the passes), its 95% \
+             interval and the corrected p; it names a model only where it is ahead of every other. With fewer \
+             passes fewer differences are called: pairs measured together in fewer than {} passes are not judged. \
+             A loadgen-saturated run (\\*) neither wins nor loses on throughput.",
+            100.0 * cells::ALPHA,
+            stats::MIN_PAIRS
         ),
+    };
+    let twins = twin_count(summary);
+    if twins.tested > 0 {
+        let _ = write!(
+            note,
+            "\n\nA/A: {} of {} tested comparisons between a model and its alias (the same server under two names: \
+             every \"ahead\" between them is false) were called ahead, in the every-model tables; the rule allows a \
+             false \"ahead\" in at most {:.0}% of tables.",
+            twins.ahead,
+            twins.tested,
+            100.0 * cells::ALPHA
+        );
     }
+    note
 }
 
 /// A figure of a cell as text, or a dash where no run measured it.
@@ -183,10 +210,14 @@ fn row(c: &Cell) -> String {
 /// The event-loop peers present in this scenario side by side (see
 /// [`compare_table`]). Empty when fewer than two peers ran.
 pub fn peer_table(summary: &Summary, scenario: &str) -> String {
+    compare_table(summary, scenario, &peers(summary, scenario))
+}
+
+/// The event-loop peers that ran in `scenario`, in reading order.
+pub fn peers(summary: &Summary, scenario: &str) -> Vec<&'static str> {
     let ran = summary.models_in(scenario);
-    let peers: Vec<&str> = crate::models::names().filter(|&m| crate::models::is_event_loop(m)).collect();
-    let peers: Vec<&str> = peers.into_iter().filter(|p| ran.iter().any(|m| m == p)).collect();
-    compare_table(summary, scenario, &peers)
+    let peers = crate::models::names().filter(|&m| crate::models::is_event_loop(m));
+    peers.filter(|p| ran.iter().any(|m| m == p)).collect()
 }
 
 /// Every model of this scenario side by side (see [`compare_table`]).
@@ -198,7 +229,9 @@ pub fn every_model_table(summary: &Summary, scenario: &str) -> String {
 /// `models` side by side: for each level, one row per compared figure
 /// (throughput, p99, server CPU µs and context switches per request), each
 /// model's median (min–max), and which model is ahead (the last column:
-/// one model, or `tie: ...` where the ranges of the best overlap). Empty
+/// one model, with its ratio to the closest rival, the ratio's 95%
+/// interval and the corrected p; or `tie: ...`). Each figure's comparisons
+/// over every level of the table are one family ([`cells::judge`]). Empty
 /// when fewer than two models ran.
 pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> String {
     if models.len() < 2 {
@@ -209,33 +242,28 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
         models.join(" | "),
         "---:|".repeat(models.len())
     );
+    let families = summary.families(scenario, models);
     let mut bound = false;
-    for level in summary.levels(scenario) {
+    for (i, level) in summary.levels(scenario).into_iter().enumerate() {
         let cells: Vec<Option<Cell>> = models.iter().map(|m| summary.cell(scenario, m, level)).collect();
-        for figure in &COMPARED {
-            let mut contenders = Vec::new();
+        for (figure, family) in COMPARED.iter().zip(&families) {
             let shown: Vec<String> = cells
                 .iter()
                 .map(|c| match c {
                     None => "–".into(),
                     Some(c) if c.ok_runs().count() == 0 => "failed".into(),
-                    Some(c) => match c.spread(figure.metric) {
+                    Some(c) => match Contender::of(c, figure) {
                         None => "–".into(),
-                        Some(s) => {
-                            let is_bound = c.loadgen_saturated() && figure.rule.saturated_ties;
-                            bound |= is_bound;
-                            let mark = if is_bound { "\\*" } else { "" };
-                            contenders.push(Contender {
-                                model: c.model.into(),
-                                spread: s,
-                                loadgen_saturated: is_bound,
-                            });
-                            format!("{}{mark}", spread_text(&s, figure.fmt))
+                        Some(one) => {
+                            bound |= one.loadgen_saturated;
+                            let mark = if one.loadgen_saturated { "\\*" } else { "" };
+                            format!("{}{mark}", spread_text(&one.spread, figure.fmt))
                         }
                     },
                 })
                 .collect();
-            let ahead = lead_text(&contenders, figure.rule);
+            let (contenders, comparisons) = &family[i];
+            let ahead = lead_text(contenders, comparisons);
             let _ = writeln!(out, "| {level} | {} | {} | {ahead} |", figure.name, shown.join(" | "));
         }
     }
@@ -243,6 +271,21 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
         out.push_str(BOUND_NOTE);
     }
     out
+}
+
+/// The A/A count: in every scenario's table of every model, the tested
+/// comparisons between a model and its alias, and how many were called
+/// ahead (each one a false verdict).
+pub fn twin_count(summary: &Summary) -> TwinCount {
+    let mut count = TwinCount::default();
+    for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
+        let ran = summary.models_in(scenario);
+        let models: Vec<&str> = ran.iter().map(String::as_str).collect();
+        for family in summary.families(scenario, &models) {
+            count = count + TwinCount::of(family.iter().flat_map(|(_, c)| c));
+        }
+    }
+    count
 }
 
 /// Which side each CPU figure charges: under every attribution table, and
@@ -497,18 +540,57 @@ pub fn method_table(summary: &Summary, scenario: &str) -> String {
     out
 }
 
-/// The last column of a comparison: who is ahead, or who ties.
-fn lead_text(contenders: &[Contender], rule: Rule) -> String {
-    let one_run = |m: &str| contenders.iter().any(|c| c.model == m && c.spread.n < 2);
-    match cells::lead(contenders, rule) {
-        Lead::One(m) => format!("**{m}**"),
+/// The last column of a comparison: who is ahead (with the ratio to its
+/// closest rival: the comparison with the largest corrected p), or who
+/// ties.
+fn lead_text(contenders: &[Contender], comparisons: &[Comparison]) -> String {
+    // A model with too few passes of its own, which some comparison could
+    // not test for it (a tie by rule, on a loadgen-saturated throughput, is
+    // not one).
+    let few = |m: &str| {
+        contenders.iter().any(|c| c.model == m && c.passes.len() < stats::MIN_PAIRS)
+            && comparisons.iter().any(|c| (c.a == m || c.b == m) && matches!(c.verdict, Verdict::TooFew { .. }))
+    };
+    let models: Vec<&str> = contenders.iter().map(|c| c.model.as_str()).collect();
+    match cells::lead(&models, comparisons) {
+        Lead::One(m) => {
+            let closest = comparisons
+                .iter()
+                .filter(|c| c.a == m || c.b == m)
+                .filter_map(|c| match c.verdict {
+                    Verdict::Tested { test, p_adjusted } => Some((c, test, p_adjusted)),
+                    _ => None,
+                })
+                .max_by(|x, y| x.2.total_cmp(&y.2));
+            match closest {
+                Some((c, t, p)) => {
+                    // The ratio as winner ÷ rival.
+                    let (rival, ratio, low, high) = if c.a == m {
+                        (&c.b, t.ratio, t.low, t.high)
+                    } else {
+                        (&c.a, 1.0 / t.ratio, 1.0 / t.high, 1.0 / t.low)
+                    };
+                    format!("**{m}** ({ratio:.2}× {rival}'s, 95% {low:.2}–{high:.2}, p {} corrected)", p_text(p))
+                }
+                None => format!("**{m}**"),
+            }
+        }
         Lead::Tie(ms) => {
             let named: Vec<String> =
-                ms.iter().map(|m| if one_run(m) { format!("{m} (one run)") } else { m.clone() }).collect();
+                ms.iter().map(|m| if few(m) { format!("{m} (too few passes)") } else { m.clone() }).collect();
             format!("tie: {}", named.join(", "))
         }
-        Lead::Unjudged => "one run each: not judged".into(),
+        Lead::Unjudged => format!("fewer than {} passes each: not judged", stats::MIN_PAIRS),
         Lead::Alone => "–".into(),
+    }
+}
+
+/// A p-value to 3 decimals (4 below 0.01), or `< 0.0001`.
+fn p_text(p: f64) -> String {
+    if p < 1e-4 {
+        "< 0.0001".into()
+    } else {
+        format!("{:.*}", if p >= 0.01 { 3 } else { 4 }, p)
     }
 }
 
@@ -618,7 +700,7 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdata::{self, scale};
+    use crate::testdata::{self, jitter, scale};
 
     #[test]
     fn scenario_table_has_a_row_per_cell_and_notes_failures() {
@@ -660,20 +742,22 @@ mod tests {
         assert_eq!(header, "| conns | figure | mio-single | mio-multi | tokio | ahead |");
         assert_eq!(table.lines().filter(|l| l.contains("| req/s |")).count(), 3);
         assert!(
-            table.contains("| 1000 | CPU µs/req | 10.0 | 10.0 | 10.0 | one run each: not judged |"),
+            table.contains("| 1000 | CPU µs/req | 10.0 | 10.0 | 10.0 | fewer than 3 passes each: not judged |"),
             "one run: no spread to judge by: {table}"
         );
     }
 
     #[test]
-    fn a_model_is_ahead_only_beyond_the_spread() {
+    fn a_model_is_ahead_only_where_the_paired_passes_say_so() {
         let mut summary = testdata::summary_repeated(3);
-        // 500: mio-multi's throughput doubled, far beyond the ±2% spread;
-        // tokio's 1% up, within it.
+        // 500: mio-multi's throughput doubled (with 1% noise of its own per
+        // pass): ahead of both, by about 2× tokio's, the closest rival.
         scale(&mut summary, "mio-multi", 500, |x| x.throughput_rps *= 2.0);
-        scale(&mut summary, "tokio", 500, |x| x.throughput_rps *= 1.01);
-        // 1000: mio-single's CPU halved, tokio's 1% lower (10.0 ± 2% in the
-        // test data).
+        jitter(&mut summary, "mio-multi", 500, &[1.0, 1.01, 0.99]);
+        jitter(&mut summary, "tokio", 500, &[1.03, 0.99, 1.01]);
+        // 1000: tokio's throughput 1% up on average, with ±2% noise of its
+        // own: within the noise, a tie. mio-single's CPU halved: ahead.
+        jitter(&mut summary, "tokio", 1000, &[1.03, 0.99, 1.01]);
         scale(&mut summary, "mio-single", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 9.9);
         let table = peer_table(&summary, "echo-saturate");
@@ -681,15 +765,64 @@ mod tests {
             let head = format!("| {level} | {figure} |");
             table.lines().find(|l| l.starts_with(&head)).unwrap_or_else(|| panic!("no {head} in {table}")).to_string()
         };
-        assert!(line(500, "req/s").ends_with("| **mio-multi** |"), "{}", line(500, "req/s"));
-        assert!(line(500, "req/s").contains("| 34,000 (33,320–34,680) |"), "{}", line(500, "req/s"));
-        assert!(line(1000, "CPU µs/req").ends_with("| **mio-single** |"), "{}", line(1000, "CPU µs/req"));
-        // tokio's 1% better median is within the spread: a tie, not a win.
+        let rps = line(500, "req/s");
+        assert!(rps.contains("| **mio-multi** (1.9") && rps.contains("× tokio's, 95% 1."), "{rps}");
+        assert!(rps.contains(" corrected) |"), "{rps}");
+        assert!(line(500, "req/s").contains("| 34,000 (32,987–35,027) |"), "{}", line(500, "req/s"));
+        assert!(line(1000, "CPU µs/req").contains("| **mio-single** (0.5"), "{}", line(1000, "CPU µs/req"));
         assert!(line(1000, "req/s").ends_with("| tie: mio-single, mio-multi, tokio |"), "{}", line(1000, "req/s"));
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         let table = peer_table(&summary, "echo-saturate");
         let cpu = table.lines().find(|l| l.starts_with("| 1000 | CPU µs/req |")).unwrap();
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
+        // tokio failed in passes 2 and 3 at 200: one pass, nothing to pair.
+        for r in summary.records.iter_mut().filter(|r| r.model == "tokio" && r.level == 200 && r.repeat > 1) {
+            r.status = crate::sweep::summary::RunStatus::Failed;
+        }
+        let table = peer_table(&summary, "echo-saturate");
+        let p99 = table.lines().find(|l| l.starts_with("| 200 | p99 |")).unwrap();
+        assert!(p99.ends_with("| tie: mio-single, mio-multi, tokio (too few passes) |"), "{p99}");
+    }
+
+    /// Every model ran 30% faster in pass 2 and 20% slower in pass 3 (the
+    /// machine, not the models), and tokio 5% faster than the others in
+    /// every pass: the unpaired ranges overlap, the paired ratios do not
+    /// waver, and tokio is ahead.
+    #[test]
+    fn a_difference_hidden_in_the_ranges_by_the_passes_is_found_by_pairing() {
+        let mut summary = testdata::summary_repeated(3);
+        let machine = [1.0, 1.3, 0.8];
+        let own = |model: &str, pass: u32| match model {
+            "tokio" => 1.05 * [1.0, 1.004, 0.997][pass as usize - 1],
+            "mio-multi" => [1.0, 0.997, 1.003][pass as usize - 1],
+            _ => 1.0,
+        };
+        for r in summary.records.iter_mut().filter(|r| r.level == 500 && r.scenario == "echo-saturate") {
+            let factor = machine[r.repeat as usize - 1] * own(&r.model, r.repeat);
+            r.result.as_mut().unwrap().throughput_rps = 17_000.0 * factor;
+        }
+        let table = peer_table(&summary, "echo-saturate");
+        let rps = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        assert!(rps.contains("| 17,850 (14,237–23,298) |"), "tokio's range overlaps the others': {rps}");
+        assert!(rps.contains("| **tokio** ("), "{rps}");
+    }
+
+    /// Ranges that clear each other by a little, over 3 passes, but ratios
+    /// that waver (0.97, 0.94, 0.98): no longer enough to call tokio behind.
+    #[test]
+    fn ranges_that_barely_clear_are_not_a_verdict_without_consistent_ratios() {
+        let mut summary = testdata::summary_repeated(3);
+        let rps = |model: &str, pass: u32| match model {
+            "tokio" => [100.0, 101.0, 102.0][pass as usize - 1],
+            _ => [103.0, 108.0, 104.0][pass as usize - 1],
+        };
+        for r in summary.records.iter_mut().filter(|r| r.level == 500 && r.scenario == "echo-saturate") {
+            r.result.as_mut().unwrap().throughput_rps = 100.0 * rps(&r.model, r.repeat);
+        }
+        let table = peer_table(&summary, "echo-saturate");
+        let line = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        assert!(line.contains("| 10,100 (10,000–10,200) |"), "{line}");
+        assert!(line.ends_with("| tie: mio-single, mio-multi, tokio |"), "{line}");
     }
 
     #[test]

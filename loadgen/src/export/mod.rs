@@ -31,7 +31,13 @@ pub trait Exporter {
 
 /// Every format, in the order they are written.
 pub fn exporters() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(json::Json), Box::new(csv::Csv), Box::new(csv::RunsCsv), Box::new(markdown::Markdown)]
+    vec![
+        Box::new(json::Json),
+        Box::new(csv::Csv),
+        Box::new(csv::RunsCsv),
+        Box::new(csv::Verdicts),
+        Box::new(markdown::Markdown),
+    ]
 }
 
 /// Rewrite every export of `summary` in `dir` (each file atomically), and

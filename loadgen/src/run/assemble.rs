@@ -698,24 +698,27 @@ mod tests {
     /// is compared like any other; only saturated CPUs force a tie.
     #[test]
     fn a_large_send_lag_alone_does_not_tie_the_throughput() {
-        use crate::sweep::cells::{compare, Contender, Order, Rule, Spread};
+        use crate::sweep::cells::{Comparison, Contender, Order, Rule, Spread};
         let lag = SendLag { p50: 60, p99: 90, max: 100, count: 1000, held_back: 0, share_of_p50: 0.6 };
         let idle = LoadgenFlags::of(0.05, 1.0, Some(&lag));
         assert_eq!(idle, LoadgenFlags { saturated: false, send_lag_large: true });
         let busy = LoadgenFlags::of(0.95, 1.0, Some(&lag));
         assert_eq!(busy, LoadgenFlags { saturated: true, send_lag_large: true });
 
+        // Three passes each, the same pass effect on both sides.
         let side = |model: &str, rps: &[f64], flags: LoadgenFlags| Contender {
             model: model.into(),
             spread: Spread::of(rps).unwrap(),
+            passes: rps.iter().enumerate().map(|(k, &v)| (k as u32 + 1, v)).collect(),
             loadgen_saturated: flags.saturated,
         };
         let calm = LoadgenFlags::of(0.05, 1.0, None);
         let slow = side("slow", &[1_000.0, 1_010.0, 1_020.0], calm);
-        let fast = side("fast", &[2_000.0, 2_010.0, 2_020.0], idle);
-        assert_eq!(compare(&fast, &slow, Rule::THROUGHPUT), Order::Ahead, "5% busy: its lead stands");
-        let fast_busy = side("fast", &[2_000.0, 2_010.0, 2_020.0], busy);
-        assert_eq!(compare(&fast_busy, &slow, Rule::THROUGHPUT), Order::Tie, "95% busy: a tie");
+        let fast = side("fast", &[2_000.0, 2_010.0, 2_030.0], idle);
+        let order = |a: &Contender, b: &Contender| Comparison::paired(a, b, Rule::THROUGHPUT).order_of(&a.model);
+        assert_eq!(order(&fast, &slow), Order::Ahead, "5% busy: its lead stands");
+        let fast_busy = side("fast", &[2_000.0, 2_010.0, 2_030.0], busy);
+        assert_eq!(order(&fast_busy, &slow), Order::Tie, "95% busy: a tie");
     }
 
     /// The send lag is summarised apart and flagged when its median is a

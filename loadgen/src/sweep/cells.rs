@@ -9,14 +9,28 @@
 //! runs that succeeded, the smallest and the largest value, and how many
 //! runs measured it.
 //!
-//! The project's rule for claiming a difference ([`compare`]): model A is
-//! ahead of model B only where their min–max ranges do not overlap, that
-//! is, where the difference is larger than the spread of repeated,
-//! interleaved runs. Otherwise it is a tie. Two more cases are ties by
-//! rule: a cell of fewer than two runs has no spread to judge by
-//! (*unjudged*), and on throughput a cell whose load generator was the limit
+//! The project's rule for claiming a difference ([`judge`]): model A is
+//! ahead of model B only where the ratios A/B *of the same passes* say so.
+//! Both ran in each pass, so what the pass did to the machine cancels in
+//! the ratio; a paired t-test on the logarithms of the ratios
+//! ([`stats::paired_log_t`]) gives each comparison a p-value, and Holm's
+//! correction ([`correct`]) over every comparison of a table on one figure
+//! (every pair of models at every level) keeps the chance of *any* false
+//! "ahead" in that table at most [`ALPHA`] (5%), under the test's
+//! assumptions (log ratios normal and independent from pass to pass).
+//! Otherwise it is a tie. Fewer passes mean fewer verdicts, never more
+//! false ones: with 3 passes only large, consistent differences pass the
+//! correction. Two more cases are ties by rule: a pair measured together
+//! in fewer than [`stats::MIN_PAIRS`] passes is not tested (*unjudged*),
+//! and on throughput a cell whose load generator was the limit
 //! (`loadgen_saturated`) can neither win nor lose: its figure is the load
 //! generator's as much as the server's.
+//!
+//! Why not the min–max ranges (the rule before this one): two overlapping
+//! ranges of 3 runs each still clear each other by chance about one time in
+//! ten, a table makes hundreds of comparisons, and a pass that ran slower
+//! for every model (pass 1 costs some scenarios 9–15% more CPU) widens
+//! unpaired ranges without touching the ratios.
 //!
 //! The figures are found generically ([`Cell::figures`]): every number in
 //! a run's `RunResult` is one, named by its JSON path (`latency.p99`,
@@ -30,6 +44,7 @@ use serde_json::Value;
 
 use super::summary::{Record, RunStatus, Summary};
 use crate::fmt::{num, thousands, us_f};
+use crate::stats::{self, PairedTest};
 
 /// One figure over the runs of a cell that measured it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -44,14 +59,11 @@ pub struct Spread {
 impl Spread {
     /// The median, min and max of the finite values; `None` if there are none.
     pub fn of(values: &[f64]) -> Option<Spread> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-        Some(Spread { median, min: v[0], max: v[n - 1], n })
+        let median = stats::median(values)?;
+        let finite = || values.iter().copied().filter(|x| x.is_finite());
+        let min = finite().fold(f64::INFINITY, f64::min);
+        let max = finite().fold(f64::NEG_INFINITY, f64::max);
+        Some(Spread { median, min, max, n: finite().count() })
     }
 
     /// Whether the two min–max ranges share a value.
@@ -157,6 +169,12 @@ impl<'a> Cell<'a> {
         Spread::of(&values)
     }
 
+    /// One figure in each successful run that measured it: (pass, value),
+    /// the sample a paired comparison is made of.
+    pub fn per_pass(&self, metric: Metric) -> Vec<(u32, f64)> {
+        self.ok_runs().filter_map(|r| metric(r).filter(|v| v.is_finite()).map(|v| (r.repeat, v))).collect()
+    }
+
     /// Every number of the successful runs' results, by JSON path, each
     /// with its spread.
     pub fn figures(&self) -> BTreeMap<String, Spread> {
@@ -251,24 +269,50 @@ pub enum Better {
 /// One side of a comparison against another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
-    /// Better, by more than the spread.
+    /// Better, and the paired test says so after the family's correction.
     Ahead,
-    /// Worse, by more than the spread.
+    /// Worse, likewise.
     Behind,
-    /// The ranges overlap, or a loadgen-saturated throughput is involved.
+    /// No difference shown, or a loadgen-saturated throughput is involved.
     Tie,
-    /// A side has fewer than two runs: no spread to judge by.
+    /// Fewer than [`stats::MIN_PAIRS`] passes measured both: not tested.
     Unjudged,
 }
 
-/// One model's figure in a comparison.
+/// One model's figure in a comparison: its spread for the tables, and its
+/// value in each pass for the paired test.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Contender {
     pub model: String,
     pub spread: Spread,
+    /// (pass, value) for every successful run that measured the figure.
+    pub passes: Vec<(u32, f64)>,
     /// The load generator was the limit in one of its runs: on throughput it
     /// can neither win nor lose.
     pub loadgen_saturated: bool,
+}
+
+impl Contender {
+    /// `cell`'s contender on `figure`, if any run measured it. The one place
+    /// a cell's loadgen-saturated flag enters a comparison.
+    pub fn of(cell: &Cell, figure: &Compared) -> Option<Contender> {
+        let passes = cell.per_pass(figure.metric);
+        let values: Vec<f64> = passes.iter().map(|&(_, v)| v).collect();
+        Some(Contender {
+            model: cell.model.to_string(),
+            spread: Spread::of(&values)?,
+            passes,
+            loadgen_saturated: figure.rule.saturated_ties && cell.loadgen_saturated(),
+        })
+    }
+
+    /// The (a, b) values of the passes both sides measured, by pass.
+    fn paired_with(&self, other: &Contender) -> Vec<(f64, f64)> {
+        self.passes
+            .iter()
+            .filter_map(|&(pass, a)| other.passes.iter().find(|&&(p, _)| p == pass).map(|&(_, b)| (a, b)))
+            .collect()
+    }
 }
 
 /// What a figure is, for comparing: which way is better, and whether a
@@ -303,54 +347,210 @@ pub const COMPARED: [Compared; 4] = [
     Compared { name: "cs/req", metric: Record::switches, fmt: num, rule: Rule::COST },
 ];
 
-/// `a` against `b` under the project's rule (see the module's doc).
-pub fn compare(a: &Contender, b: &Contender, rule: Rule) -> Order {
-    if rule.saturated_ties && (a.loadgen_saturated || b.loadgen_saturated) {
-        return Order::Tie;
+/// The family-wise error rate of one comparison table: the chance that any
+/// of its "ahead" verdicts is false, under the paired test's assumptions.
+pub const ALPHA: f64 = 0.05;
+
+/// How one pair of models was judged on one figure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    /// Throughput, and one side was loadgen-saturated: a tie by rule.
+    Excused,
+    /// Only this many passes measured both: no test.
+    TooFew { pairs: usize },
+    /// The paired t-test on log ratios of A/B ([`stats::paired_log_t`]),
+    /// with its p-value after the family's Holm correction.
+    Tested { test: PairedTest, p_adjusted: f64 },
+}
+
+/// Model `a` against model `b` on one figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    pub rule: Rule,
+    pub verdict: Verdict,
+}
+
+impl Comparison {
+    /// `a` against `b`, paired by pass, before any correction (the adjusted
+    /// p is the raw one until [`correct`] sets it).
+    pub fn paired(a: &Contender, b: &Contender, rule: Rule) -> Comparison {
+        let verdict = if rule.saturated_ties && (a.loadgen_saturated || b.loadgen_saturated) {
+            Verdict::Excused
+        } else {
+            let pairs = a.paired_with(b);
+            match stats::paired_log_t(&pairs, ALPHA) {
+                Some(test) => Verdict::Tested { test, p_adjusted: test.p },
+                None => Verdict::TooFew { pairs: pairs.len() },
+            }
+        };
+        Comparison { a: a.model.clone(), b: b.model.clone(), rule, verdict }
     }
-    if a.spread.n < 2 || b.spread.n < 2 {
-        return Order::Unjudged;
+
+    /// `model`'s side of the comparison (`a`'s, or `b`'s).
+    pub fn order_of(&self, model: &str) -> Order {
+        let order = match self.verdict {
+            Verdict::Excused => Order::Tie,
+            Verdict::TooFew { .. } => Order::Unjudged,
+            Verdict::Tested { p_adjusted, .. } if p_adjusted > ALPHA => Order::Tie,
+            Verdict::Tested { test, .. } => {
+                if (test.ratio > 1.0) == (self.rule.better == Better::Higher) {
+                    Order::Ahead
+                } else {
+                    Order::Behind
+                }
+            }
+        };
+        match (model == self.b, order) {
+            (true, Order::Ahead) => Order::Behind,
+            (true, Order::Behind) => Order::Ahead,
+            _ => order,
+        }
     }
-    if a.spread.overlaps(&b.spread) {
-        return Order::Tie;
+
+    /// Whether it names `x` and `y`, either way round.
+    pub fn between(&self, x: &str, y: &str) -> bool {
+        (self.a == x && self.b == y) || (self.a == y && self.b == x)
     }
-    let a_higher = a.spread.median > b.spread.median;
-    if a_higher == (rule.better == Better::Higher) {
-        Order::Ahead
-    } else {
-        Order::Behind
+}
+
+/// Holm's correction over every tested comparison of a family: afterwards
+/// the chance of any false "ahead" among them is at most [`ALPHA`].
+pub fn correct<'a>(family: impl IntoIterator<Item = &'a mut Comparison>) {
+    let mut tested: Vec<&mut Comparison> =
+        family.into_iter().filter(|c| matches!(c.verdict, Verdict::Tested { .. })).collect();
+    let raw: Vec<f64> =
+        tested.iter().map(|c| if let Verdict::Tested { test, .. } = c.verdict { test.p } else { 1.0 }).collect();
+    for (c, adjusted) in tested.iter_mut().zip(stats::holm(&raw)) {
+        if let Verdict::Tested { p_adjusted, .. } = &mut c.verdict {
+            *p_adjusted = adjusted;
+        }
     }
+}
+
+/// One table's family on one figure: `groups` are the cells side by side
+/// (one group per level), and every pair within a group is compared; the
+/// result is, per group, its comparisons, corrected together.
+pub fn judge(groups: &[Vec<Contender>], rule: Rule) -> Vec<Vec<Comparison>> {
+    let mut judged: Vec<Vec<Comparison>> = groups
+        .iter()
+        .map(|group| {
+            let mut pairs = Vec::new();
+            for (i, a) in group.iter().enumerate() {
+                for b in &group[i + 1..] {
+                    pairs.push(Comparison::paired(a, b, rule));
+                }
+            }
+            pairs
+        })
+        .collect();
+    correct(judged.iter_mut().flatten());
+    judged
 }
 
 /// Who leads on one figure among several models.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lead {
-    /// Ahead of every other by more than the spread.
+    /// Ahead of every other, after the correction.
     One(String),
-    /// No one is behind any of these by more than the spread.
+    /// No one is ahead of these.
     Tie(Vec<String>),
-    /// Every contender has fewer than two runs: no spread to judge by.
+    /// No pair was measured in enough passes to be tested.
     Unjudged,
     /// Fewer than two contenders.
     Alone,
 }
 
-/// The models that no other is ahead of: one, or a tie among several.
-pub fn lead(contenders: &[Contender], rule: Rule) -> Lead {
-    if contenders.len() < 2 {
+/// The lead among `models` from their `comparisons` (every pair, corrected
+/// within the family): the one model ahead of every other, or else the
+/// models no other is ahead of.
+pub fn lead(models: &[&str], comparisons: &[Comparison]) -> Lead {
+    if models.len() < 2 {
         return Lead::Alone;
     }
-    if contenders.iter().all(|c| c.spread.n < 2) {
+    let untested = |c: &Comparison| !matches!(c.verdict, Verdict::Tested { .. });
+    if comparisons.iter().all(untested) && comparisons.iter().any(|c| matches!(c.verdict, Verdict::TooFew { .. })) {
         return Lead::Unjudged;
     }
-    let unbeaten: Vec<String> = contenders
-        .iter()
-        .filter(|c| !contenders.iter().any(|o| compare(o, c, rule) == Order::Ahead))
-        .map(|c| c.model.clone())
-        .collect();
-    match unbeaten.as_slice() {
-        [one] => Lead::One(one.clone()),
-        _ => Lead::Tie(unbeaten),
+    let order = |m: &str, other: &str| {
+        comparisons.iter().find(|c| c.between(m, other)).map(|c| c.order_of(m)).unwrap_or(Order::Unjudged)
+    };
+    let others = |m: &'_ str| models.iter().copied().filter(move |o| *o != m).collect::<Vec<_>>();
+    if let Some(one) = models.iter().find(|m| others(m).iter().all(|o| order(m, o) == Order::Ahead)) {
+        return Lead::One(one.to_string());
+    }
+    let mut tied: Vec<&str> =
+        models.iter().copied().filter(|m| !others(m).iter().any(|o| order(o, m) == Order::Ahead)).collect();
+    // Verdicts need not be transitive: A ahead of B, B of C, but A and C
+    // tied leaves A unbeaten alone, though not ahead of C. A tie then
+    // names A with the models A is not ahead of.
+    if let [only] = tied[..] {
+        tied.extend(others(only).into_iter().filter(|o| order(only, o) != Order::Ahead));
+        tied.sort_by_key(|m| models.iter().position(|x| x == m));
+    }
+    Lead::Tie(tied.into_iter().map(String::from).collect())
+}
+
+/// One table's family on one figure, per level of its scenario: the
+/// contenders side by side, and their comparisons (judged together).
+pub type Family = Vec<(Vec<Contender>, Vec<Comparison>)>;
+
+impl Summary {
+    /// The families of a comparison table of `models` in `scenario`: one
+    /// per figure of [`COMPARED`], in its order, each over every level.
+    pub fn families(&self, scenario: &str, models: &[&str]) -> Vec<Family> {
+        let levels = self.levels(scenario);
+        COMPARED
+            .iter()
+            .map(|figure| {
+                let groups: Vec<Vec<Contender>> = levels
+                    .iter()
+                    .map(|&level| {
+                        models
+                            .iter()
+                            .filter_map(|m| self.cell(scenario, m, level))
+                            .filter_map(|c| Contender::of(&c, figure))
+                            .collect()
+                    })
+                    .collect();
+                let judged = judge(&groups, figure.rule);
+                groups.into_iter().zip(judged).collect()
+            })
+            .collect()
+    }
+}
+
+/// How the twins of an A/A sweep fared in one family: a model run under
+/// an alias ([`crate::models::base`]) and its base, in the same cells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TwinCount {
+    /// Comparisons between a twin and its base that were tested.
+    pub tested: usize,
+    /// Of those, the ones called ahead either way (all false by design).
+    pub ahead: usize,
+}
+
+impl TwinCount {
+    /// Count the tested twin comparisons in `comparisons`.
+    pub fn of<'a>(comparisons: impl IntoIterator<Item = &'a Comparison>) -> TwinCount {
+        let mut count = TwinCount::default();
+        for c in comparisons.into_iter().filter(|c| crate::models::twins(&c.a, &c.b)) {
+            if matches!(c.verdict, Verdict::Tested { .. }) {
+                count.tested += 1;
+                count.ahead += usize::from(c.order_of(&c.a) != Order::Tie);
+            }
+        }
+        count
+    }
+}
+
+/// Two families' counts together.
+impl std::ops::Add for TwinCount {
+    type Output = TwinCount;
+
+    fn add(self, other: TwinCount) -> TwinCount {
+        TwinCount { tested: self.tested + other.tested, ahead: self.ahead + other.ahead }
     }
 }
 
@@ -363,60 +563,160 @@ mod tests {
         Spread::of(values).unwrap()
     }
 
+    /// A contender whose pass k (from 1) measured `values[k - 1]`.
     fn contender(model: &str, values: &[f64], bound: bool) -> Contender {
-        Contender { model: model.into(), spread: spread(values), loadgen_saturated: bound }
+        let passes = values.iter().enumerate().map(|(k, &v)| (k as u32 + 1, v)).collect();
+        Contender { model: model.into(), spread: spread(values), passes, loadgen_saturated: bound }
     }
 
-    #[test]
-    fn spread_is_median_min_max_and_count() {
-        assert_eq!(spread(&[3.0, 1.0, 2.0]), Spread { median: 2.0, min: 1.0, max: 3.0, n: 3 });
-        assert_eq!(spread(&[4.0, 1.0]), Spread { median: 2.5, min: 1.0, max: 4.0, n: 2 });
-        assert_eq!(Spread::of(&[f64::NAN]), None);
-        assert!(spread(&[1.0, 2.0]).overlaps(&spread(&[2.0, 3.0])));
-        assert!(!spread(&[1.0, 2.0]).overlaps(&spread(&[2.1, 3.0])));
+    /// `a` against `b` alone: a family of one comparison.
+    fn alone(a: &Contender, b: &Contender, rule: Rule) -> Comparison {
+        judge(&[vec![a.clone(), b.clone()]], rule).remove(0).remove(0)
     }
 
+    fn p_of(c: &Comparison) -> (f64, f64) {
+        match c.verdict {
+            Verdict::Tested { test, p_adjusted } => (test.p, p_adjusted),
+            v => panic!("not tested: {v:?}"),
+        }
+    }
+
+    /// (a) The same server twice, with the noise of real passes: a tie.
     #[test]
-    fn a_difference_within_the_spread_is_a_tie() {
-        let a = contender("a", &[100.0, 110.0, 120.0], false);
-        let b = contender("b", &[115.0, 130.0, 140.0], false);
-        let c = contender("c", &[150.0, 160.0, 170.0], false);
-        assert_eq!(compare(&a, &b, Rule::THROUGHPUT), Order::Tie, "ranges overlap at 115–120");
-        assert_eq!(compare(&c, &a, Rule::THROUGHPUT), Order::Ahead);
-        assert_eq!(compare(&a, &c, Rule::THROUGHPUT), Order::Behind);
-        assert_eq!(compare(&a, &c, Rule::COST), Order::Ahead, "a lower cost is ahead");
-        let one = contender("one", &[500.0], false);
-        assert_eq!(compare(&one, &a, Rule::THROUGHPUT), Order::Unjudged);
+    fn identical_twins_with_noise_tie() {
+        let a = contender("a", &[100.0, 103.0, 98.0, 101.0, 99.0], false);
+        let b = contender("a@twin", &[101.0, 99.0, 100.0, 102.0, 98.0], false);
+        for rule in [Rule::THROUGHPUT, Rule::COST] {
+            let c = alone(&a, &b, rule);
+            assert_eq!((c.order_of("a"), c.order_of("a@twin")), (Order::Tie, Order::Tie), "{c:?}");
+        }
+    }
+
+    /// (b) Twice the throughput in every one of 5 passes: ahead, the right
+    /// way round, with the ratio and its interval around 2.
+    #[test]
+    fn a_consistent_twofold_difference_is_ahead_the_right_way() {
+        let fast = contender("fast", &[200.0, 206.0, 195.0, 202.0, 198.0], false);
+        let slow = contender("slow", &[100.0, 101.0, 99.0, 100.0, 100.0], false);
+        let c = alone(&fast, &slow, Rule::THROUGHPUT);
+        assert_eq!((c.order_of("fast"), c.order_of("slow")), (Order::Ahead, Order::Behind));
+        let Verdict::Tested { test, p_adjusted } = c.verdict else { panic!("{c:?}") };
+        assert!(test.low > 1.9 && test.ratio > 1.98 && test.ratio < 2.02 && test.high < 2.1, "{test:?}");
+        assert!(p_adjusted < 1e-4, "{test:?}");
+        // On a cost, the higher figure is the worse.
+        let c = alone(&fast, &slow, Rule::COST);
+        assert_eq!((c.order_of("fast"), c.order_of("slow")), (Order::Behind, Order::Ahead));
+        // The same the other way round.
+        let c = alone(&slow, &fast, Rule::THROUGHPUT);
+        assert_eq!((c.order_of("fast"), c.order_of("slow")), (Order::Ahead, Order::Behind));
+    }
+
+    /// (c) A higher median, but the ratio flips from pass to pass: a tie.
+    #[test]
+    fn a_median_difference_whose_ratios_flip_is_a_tie() {
+        let a = contender("a", &[118.0, 85.0, 125.0, 92.0, 121.0], false);
+        let b = contender("b", &[100.0, 100.0, 100.0, 100.0, 100.0], false);
+        assert!(a.spread.median > 1.15 * b.spread.median, "a's median is 18% higher");
+        let c = alone(&a, &b, Rule::THROUGHPUT);
+        assert_eq!(c.order_of("a"), Order::Tie, "{c:?}");
+        assert!(p_of(&c).0 > 0.05, "{c:?}");
+    }
+
+    /// (d) A p-value that passes alone fails among 20 comparisons (Holm).
+    #[test]
+    fn holm_takes_back_a_verdict_among_many() {
+        // Log ratios 0.02, 0.06, 0.04, 0.01, 0.07: t ≈ 3.5 on 4 degrees of
+        // freedom, p ≈ 0.025.
+        let base = [100.0, 110.0, 90.0, 105.0, 95.0];
+        let shifted: Vec<f64> = base.iter().zip([0.02, 0.06, 0.04, 0.01, 0.07]).map(|(b, d)| b * f64::exp(d)).collect();
+        let (a, b) = (contender("a", &shifted, false), contender("b", &base, false));
+        let single = alone(&a, &b, Rule::THROUGHPUT);
+        let (p, adjusted) = p_of(&single);
+        assert!(p > 0.0025 && p < 0.05 && adjusted == p, "{single:?}");
+        assert_eq!(single.order_of("a"), Order::Ahead, "alone, p {p} ≤ 0.05");
+        // The same pair at one level of a table of 20, the other 19 twins.
+        let mut groups = vec![vec![a.clone(), b.clone()]];
+        for k in 0..19 {
+            let noise: Vec<f64> =
+                base.iter().enumerate().map(|(i, v)| v * (1.0 + 0.01 * ((i + k) % 3) as f64)).collect();
+            groups.push(vec![contender("a", &noise, false), contender("b", &base, false)]);
+        }
+        let family = judge(&groups, Rule::THROUGHPUT);
+        let among = &family[0][0];
+        assert_eq!(p_of(among).0, p, "the same raw p");
+        assert!(p_of(among).1 > 0.05, "corrected: {among:?}");
+        assert_eq!(among.order_of("a"), Order::Tie);
+    }
+
+    /// (e) Both models ran slower in the same passes: their unpaired ranges
+    /// overlap, but the ratio is 1.05 in every pass: ahead.
+    #[test]
+    fn pairing_by_pass_cancels_what_the_pass_did_to_both() {
+        let pass = [1.0, 1.3, 0.8, 1.15, 0.9];
+        let noise = [1.0, 1.004, 0.997, 1.002, 0.999];
+        let a: Vec<f64> = pass.iter().zip(noise).map(|(p, n)| 105.0 * p * n).collect();
+        let b: Vec<f64> = pass.iter().map(|p| 100.0 * p).collect();
+        let (a, b) = (contender("a", &a, false), contender("b", &b, false));
+        assert!(a.spread.overlaps(&b.spread), "unpaired, the ranges overlap");
+        assert_eq!(alone(&a, &b, Rule::THROUGHPUT).order_of("a"), Order::Ahead);
+        // Shuffle b's passes: the pairs no longer share a pass effect.
+        let shuffled =
+            Contender { passes: vec![(1, 130.0), (2, 80.0), (3, 115.0), (4, 90.0), (5, 100.0)], ..b.clone() };
+        assert_eq!(alone(&a, &shuffled, Rule::THROUGHPUT).order_of("a"), Order::Tie);
+        // A pass only one side measured is left out of the pairs.
+        let gap = Contender { passes: b.passes[..2].to_vec(), ..b };
+        assert_eq!(alone(&a, &gap, Rule::THROUGHPUT).verdict, Verdict::TooFew { pairs: 2 });
     }
 
     #[test]
     fn a_loadgen_saturated_run_neither_wins_nor_loses_on_throughput() {
         let slow = contender("slow", &[10.0, 11.0, 12.0], false);
         let bound = contender("bound", &[100.0, 101.0, 102.0], true);
-        assert_eq!(compare(&bound, &slow, Rule::THROUGHPUT), Order::Tie);
-        assert_eq!(compare(&slow, &bound, Rule::THROUGHPUT), Order::Tie);
-        assert_eq!(compare(&bound, &slow, Rule::COST), Order::Behind, "only throughput is excused");
+        let c = alone(&bound, &slow, Rule::THROUGHPUT);
+        assert_eq!((c.verdict, c.order_of("slow"), c.order_of("bound")), (Verdict::Excused, Order::Tie, Order::Tie));
+        assert_eq!(alone(&bound, &slow, Rule::COST).order_of("bound"), Order::Behind, "only throughput is excused");
     }
 
     #[test]
     fn lead_names_one_model_or_the_tied_ones() {
+        let lead_of = |contenders: &[&Contender], rule: Rule| {
+            let group: Vec<Contender> = contenders.iter().map(|&c| c.clone()).collect();
+            let models: Vec<&str> = contenders.iter().map(|c| c.model.as_str()).collect();
+            lead(&models, &judge(std::slice::from_ref(&group), rule)[0])
+        };
         let a = contender("a", &[100.0, 110.0, 120.0], false);
-        let b = contender("b", &[115.0, 130.0, 140.0], false);
-        let c = contender("c", &[150.0, 160.0, 170.0], false);
-        assert_eq!(lead(&[a.clone(), b.clone(), c.clone()], Rule::THROUGHPUT), Lead::One("c".into()));
-        assert_eq!(lead(&[a.clone(), b.clone()], Rule::THROUGHPUT), Lead::Tie(vec!["a".into(), "b".into()]));
-        assert_eq!(lead(&[a.clone(), b.clone(), c.clone()], Rule::COST), Lead::Tie(vec!["a".into(), "b".into()]));
+        let b = contender("b", &[101.0, 108.0, 123.0], false);
+        let c = contender("c", &[200.0, 221.0, 239.0], false);
+        assert_eq!(lead_of(&[&a, &b, &c], Rule::THROUGHPUT), Lead::One("c".into()));
+        assert_eq!(lead_of(&[&a, &b], Rule::THROUGHPUT), Lead::Tie(vec!["a".into(), "b".into()]));
+        assert_eq!(lead_of(&[&a, &b, &c], Rule::COST), Lead::Tie(vec!["a".into(), "b".into()]));
         let bound = Contender { loadgen_saturated: true, ..c.clone() };
         assert_eq!(
-            lead(&[a.clone(), bound], Rule::THROUGHPUT),
+            lead_of(&[&a, &bound], Rule::THROUGHPUT),
             Lead::Tie(vec!["a".into(), "c".into()]),
             "c is far ahead, but loadgen-saturated"
         );
-        let (one_a, one_b) = (contender("a", &[1.0], false), contender("b", &[9.0], false));
-        assert_eq!(lead(&[one_a.clone(), one_b.clone()], Rule::THROUGHPUT), Lead::Unjudged);
-        let one_bound = Contender { loadgen_saturated: true, ..one_b };
-        assert_eq!(lead(&[one_a.clone(), one_bound], Rule::THROUGHPUT), Lead::Unjudged, "single runs: not judged");
-        assert_eq!(lead(&[one_a], Rule::THROUGHPUT), Lead::Alone);
+        // a ahead of b, b ahead of c, but a and c tied: no single leader.
+        let tested = |a: &str, b: &str, ratio: f64, p: f64| Comparison {
+            a: a.into(),
+            b: b.into(),
+            rule: Rule::THROUGHPUT,
+            verdict: Verdict::Tested { test: PairedTest { n: 3, ratio, low: ratio, high: ratio, p }, p_adjusted: p },
+        };
+        let loop_ = [tested("a", "b", 2.0, 0.001), tested("b", "c", 2.0, 0.001), tested("a", "c", 1.1, 0.5)];
+        assert_eq!(lead(&["a", "b", "c"], &loop_), Lead::Tie(vec!["a".into(), "c".into()]));
+        let (two_a, two_b) = (contender("a", &[1.0, 1.1], false), contender("b", &[9.0, 9.9], false));
+        assert_eq!(lead_of(&[&two_a, &two_b], Rule::THROUGHPUT), Lead::Unjudged, "2 passes: not tested");
+        assert_eq!(lead_of(&[&two_a], Rule::THROUGHPUT), Lead::Alone);
+    }
+
+    #[test]
+    fn twins_are_counted_apart_from_the_rest() {
+        let a = contender("m", &[100.0, 103.0, 98.0], false);
+        let twin = contender("m@twin", &[150.0, 153.0, 149.0], false);
+        let other = contender("x", &[100.0, 101.0, 99.0], false);
+        let family = judge(&[vec![a, twin, other]], Rule::THROUGHPUT);
+        assert_eq!(TwinCount::of(&family[0]), TwinCount { tested: 1, ahead: 1 });
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Server {
     /// regression check read; every model of a sweep counts, so that each
     /// pays the same traced-path cost) on the server's host (127.0.0.1, or
     /// a lab's), pinned to `cpus`, stderr to `log`; returns once the ready
-    /// line is read.
+    /// line is read. An alias (`mio-single@twin`) starts its base model.
     pub fn start(
         bin: &Path,
         model: &str,
@@ -47,7 +47,7 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let stderr = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let mut cmd = hosts.server_command(bin);
-        cmd.arg(model).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
+        cmd.arg(crate::models::base(model)).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
         cmd.args(["--admin-realtime", "--count-syscalls"]).args(flags);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);

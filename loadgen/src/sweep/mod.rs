@@ -98,7 +98,8 @@ const OVERHEAD_PER_CONN_S: f64 = 34e-6;
 #[derive(Clone, Debug, clap::Args)]
 pub struct SweepArgs {
     /// Models to run, comma-separated (default: every model the servers
-    /// binary was built with).
+    /// binary was built with). MODEL@NAME runs MODEL under a second name
+    /// (an A/A sweep: `mio-single,mio-single@twin`), saved and tabled apart.
     #[arg(long, value_name = "LIST")]
     pub models: Option<String>,
     /// Scenarios, comma-separated, or `all`: echo-saturate, echo-paced,
@@ -136,8 +137,10 @@ pub struct SweepArgs {
     /// Passes over every model × level × scenario [default: 3; with --quick
     /// 1]. Interleaved: every run of pass 1, then every run of pass 2, ...
     /// Tables and charts show each figure's median and its min–max over the
-    /// passes, and call a difference between two models a tie where their
-    /// ranges overlap. The defaults (3 passes, 0.5 s warm-up, 1 s windows,
+    /// passes; the tables call a model ahead only where its per-pass ratio
+    /// to the other passes a paired t-test after Holm's correction (at most
+    /// 5% chance of any false "ahead" per table), and need 3 passes to
+    /// judge at all (5 for a reference sweep). The defaults (3 passes, 0.5 s warm-up, 1 s windows,
     /// 5 levels, 2 scenarios, 6 models: 180 runs) take about 6.5 minutes on
     /// a 2-core machine (7.5 with uring, a seventh model), about 10.5 with
     /// scripts/sweep's release build.

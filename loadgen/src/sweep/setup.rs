@@ -29,7 +29,8 @@ pub(super) fn find_servers(given: Option<&Path>, exe: &Path) -> anyhow::Result<P
 /// model this project knows or the binary offers), or every model the
 /// binary offers, in reading order ([`crate::models`]). A model the binary
 /// does not offer, or offers but cannot run here (`unavailable: REASON`),
-/// is left out and said so.
+/// is left out and said so. An alias (`mio-single@twin`, see
+/// [`crate::models`]) runs its base, and is left out where its base is.
 pub(super) fn choose_models(list: Option<&str>, offered: &[Offered]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let wanted = match list {
         Some(l) => models_asked(l, offered)?,
@@ -44,7 +45,7 @@ pub(super) fn choose_models(list: Option<&str>, offered: &[Offered]) -> anyhow::
     let mut skipped = Vec::new();
     let mut chosen = Vec::new();
     for m in wanted {
-        match offered.iter().find(|o| o.name == m).map(|o| &o.availability) {
+        match offered.iter().find(|o| o.name == models::base(&m)).map(|o| &o.availability) {
             Some(Availability::Ready) => chosen.push(m),
             Some(Availability::Unavailable(why)) => skipped.push(format!("{m}: unavailable: {why}")),
             None if m == "libevent" => skipped.push("libevent: not built (libevent-dev missing)".to_string()),
@@ -57,11 +58,14 @@ pub(super) fn choose_models(list: Option<&str>, offered: &[Offered]) -> anyhow::
     Ok((chosen, skipped))
 }
 
-/// `--models LIST`: known or offered names, each once, in the order given.
+/// `--models LIST`: known or offered names, or aliases of them
+/// (`MODEL@NAME`), each once, in the order given.
 fn models_asked(list: &str, offered: &[Offered]) -> anyhow::Result<Vec<String>> {
     let mut v: Vec<String> = Vec::new();
     for m in list.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        if models::known(m).is_none() && !offered.iter().any(|o| o.name == m) {
+        models::check_alias(m).map_err(|e| anyhow::anyhow!("--models {e}"))?;
+        let base = models::base(m);
+        if models::known(base).is_none() && !offered.iter().any(|o| o.name == base) {
             let mut all: Vec<&str> = models::names().collect();
             all.extend(offered.iter().map(|o| o.name.as_str()).filter(|o| models::known(o).is_none()));
             bail!("--models {m}: no such model (choose from {})", all.join(", "));
@@ -114,6 +118,19 @@ mod tests {
         let e = choose_models(Some("nginx"), &offered).unwrap_err().to_string();
         assert!(e.contains("--models nginx: no such model"), "{e}");
         assert!(choose_models(Some("libevent"), &offered).is_err());
+    }
+
+    /// An alias runs where its base runs, under its own name.
+    #[test]
+    fn an_alias_is_chosen_with_its_base() {
+        let offered = ready(&["pool", "mio-single"]);
+        let (chosen, skipped) = choose_models(Some("mio-single,mio-single@twin,tokio@twin"), &offered).unwrap();
+        assert_eq!(chosen, ["mio-single", "mio-single@twin"]);
+        assert_eq!(skipped, ["tokio@twin: not in this servers binary"]);
+        let e = choose_models(Some("mio-single@a/b"), &offered).unwrap_err().to_string();
+        assert!(e.starts_with("--models mio-single@a/b: an alias is MODEL@NAME"), "{e}");
+        let e = choose_models(Some("nginx@twin"), &offered).unwrap_err().to_string();
+        assert!(e.contains("--models nginx@twin: no such model"), "{e}");
     }
 
     /// A model the binary offers but cannot run here is left out, with the
