@@ -536,6 +536,17 @@ pub fn read_budget(dir: &Path) -> Result<Option<CpuBudget>, CgroupError> {
     Ok(Some(CpuBudget { cpus: quota as f64 / period as f64, period: Duration::from_micros(period) }))
 }
 
+/// Whether a thread named `admin` (the servers' STATS thread) is a member
+/// of the cgroup at `dir` (v1 `tasks`; v2 `cgroup.threads`).
+pub fn admin_inside(dir: &Path) -> bool {
+    let members = std::fs::read_to_string(dir.join("tasks"))
+        .or_else(|_| std::fs::read_to_string(dir.join("cgroup.threads")))
+        .unwrap_or_default();
+    members
+        .lines()
+        .any(|tid| std::fs::read_to_string(format!("/proc/{}/comm", tid.trim())).is_ok_and(|c| c.trim_end() == "admin"))
+}
+
 /// The thread of process `pid` whose name (`comm`) is `name`.
 pub fn thread_named(pid: u32, name: &str) -> Option<i32> {
     let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;

@@ -42,6 +42,10 @@ pub struct RunResult {
     /// The server's own counters (STATS deltas over the window), if an
     /// admin port was given.
     pub server: Option<ServerCost>,
+    /// The server's CPU budget and its throttling over the window, when it
+    /// ran in a cgroup (`--server-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cgroup: Option<ServerCgroup>,
     /// What the load generator itself cost, so a reader can check that it
     /// was not the bottleneck.
     pub loadgen: LoadgenCost,
@@ -255,6 +259,24 @@ pub struct ServerCost {
     pub connections_open: u64,
     pub rss_bytes: u64,
     pub max_rss_bytes: u64,
+}
+
+/// The server's cgroup over the window: the budget it held, how often the
+/// budget ran out (the kernel then stops every thread of the group until
+/// the next period) and for how long.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerCgroup {
+    pub path: String,
+    /// The quota its files held (`None`: no quota).
+    pub budget: Option<crate::cgroup::CpuBudget>,
+    /// `cpu.stat`'s growth over the window: periods with runnable threads,
+    /// of which throttled, and the time throttled (summed over CPUs, µs).
+    pub window: crate::cgroup::CpuStat,
+    /// Throttled periods over periods (0–1).
+    pub throttled_share: f64,
+    /// Whether the server's admin thread (STATS) was inside the budget at
+    /// the window's end (the sweep moves it out where cgroup v1 allows).
+    pub admin_inside: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

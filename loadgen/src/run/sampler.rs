@@ -1,6 +1,6 @@
 //! The server's counters (STATS on its admin port), the load generator's
-//! own (`getrusage`) and every CPU's (/proc/stat), read from a thread of
-//! their own.
+//! own (`getrusage`), every CPU's (/proc/stat) and, under a CPU budget, the
+//! server's cgroup's throttling (`cpu.stat`), read from a thread of their own.
 //!
 //! The sampler takes a snapshot of all three at the start and the end of the
 //! measured window, whose differences give the cost per request, and reads
@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use proto::{Method, Stats, Status};
 
 use super::schedule::Timeline;
+use crate::cgroup::CpuStat;
 use crate::procstat::{self, ProcStat};
 
 /// How long one STATS exchange may take.
@@ -144,13 +146,16 @@ pub struct Snapshot {
     /// Read right after `loadgen`, before the STATS round trip.
     pub proc_stat: Result<ProcStat, String>,
     pub server: Option<Result<Stats, String>>,
+    /// The server's cgroup's `cpu.stat` (with `--server-cgroup`).
+    pub cgroup: Option<Result<CpuStat, String>>,
 }
 
-fn snapshot(client: &mut Option<StatsClient>) -> Snapshot {
+fn snapshot(client: &mut Option<StatsClient>, cgroup: Option<&Path>) -> Snapshot {
     let loadgen = rusage();
     let proc_stat = procstat::read().map_err(|e| e.to_string());
+    let cgroup = cgroup.map(|dir| CpuStat::read(dir).map_err(|e| e.to_string()));
     let at = Instant::now();
-    Snapshot { at, loadgen, proc_stat, server: client.as_mut().map(|c| c.fetch()) }
+    Snapshot { at, loadgen, proc_stat, server: client.as_mut().map(|c| c.fetch()), cgroup }
 }
 
 /// What the sampler saw.
@@ -166,6 +171,7 @@ pub struct SamplerReport {
 /// receives a message or is dropped (taking the end snapshot then).
 pub fn spawn(
     admin: Option<SocketAddr>,
+    cgroup: Option<PathBuf>,
     timeline: Timeline,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<SamplerReport>> {
@@ -189,14 +195,14 @@ pub fn spawn(
                 Err(RecvTimeoutError::Timeout) => {}
                 _ => {
                     if report.window_start.is_some() {
-                        report.window_end = Some(snapshot(&mut client));
+                        report.window_end = Some(snapshot(&mut client, cgroup.as_deref()));
                     }
                     return report;
                 }
             }
             match event {
-                Event::WindowStart => report.window_start = Some(snapshot(&mut client)),
-                Event::WindowEnd => report.window_end = Some(snapshot(&mut client)),
+                Event::WindowStart => report.window_start = Some(snapshot(&mut client, cgroup.as_deref())),
+                Event::WindowEnd => report.window_end = Some(snapshot(&mut client, cgroup.as_deref())),
                 Event::Second(k) => {
                     let stats = client.as_mut().and_then(|c| c.fetch().ok());
                     report.seconds.resize(k + 1, None);

@@ -45,7 +45,9 @@ pub(super) fn run_one(
     }
     progress.phase(&run.what(), "starting server", run.planned(), 0.0);
     let log = dir.join(&run.files.server_log);
-    let mut server = match Server::start(&plan.servers_bin, slot.model, &plan.pinning.server_cpus, &log, &plan.hosts) {
+    let pinned = &plan.pinning.server_cpus;
+    let mut server = match Server::start(&plan.servers_bin, slot.model, pinned, plan.budget.as_ref(), &log, &plan.hosts)
+    {
         Ok(s) => s,
         Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
     };
@@ -141,6 +143,9 @@ impl OneRun<'_> {
             "1s".into(),
             "--quiet".into(),
         ];
+        if let Some(cg) = &server.cgroup {
+            args.extend(["--server-cgroup".into(), cg.path().display().to_string()]);
+        }
         args.extend(self.slot.scenario.flags(&plan.knobs));
         if let Some(r) = self.slot.rate {
             args.extend(["--rate".into(), format!("{r}")]);
