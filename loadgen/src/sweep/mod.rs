@@ -19,6 +19,12 @@
 //! spread of a cell's N runs is the spread a difference must exceed to be
 //! claimed ([`cells`]).
 //!
+//! With `--server-cpu-budget F` every server runs in a cgroup of its own
+//! whose CPU quota is F CPUs ([`crate::cgroup`]), made before the server
+//! starts and removed after it stops (or crashes, or the sweep is
+//! interrupted); its admin thread is moved out of the budget, and `loadgen
+//! run --server-cgroup` records the throttling over the window.
+//!
 //! A scenario with a ladder (`knee`) runs each model at each level once per
 //! offered rate, from the lowest up, and in each pass stops climbing after
 //! two rungs in a row that the model did not sustain (see [`knee`]).
@@ -113,7 +119,9 @@ pub struct SweepArgs {
     pub levels: Option<Vec<u64>>,
     /// knee: the offered rates (requests/s, all connections together),
     /// comma-separated, instead of the ladder measured for this project
-    /// [default: 10k to 200k in 14 steps; with --quick 20k,60k,100k].
+    /// [default: 10k to 200k in 14 steps; with --quick 20k,60k,100k; under
+    /// --server-cpu-budget F, 10k to 140k per budgeted CPU times F, with
+    /// --quick 10k,50k,90k times F].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub rates: Option<Vec<f64>>,
     /// knee: a rung is sustained if the model answers 99% of the offered
