@@ -515,6 +515,67 @@ impl CpuStat {
     }
 }
 
+/// The threads of a cgroup at one instant: how many, how many runnable
+/// (state `R`: running, or waiting for a CPU or for the next quota period),
+/// and per thread the kernel's scheduling counters (/proc/TID/schedstat:
+/// time on a CPU, time runnable but waiting to run, times scheduled in).
+/// schedstat counts only where the kernel's delay accounting is on
+/// (`sysctl kernel.task_delayacct=1` before the server starts); otherwise
+/// it reads zeros and the waits are unknown.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Threads {
+    pub runnable: u64,
+    /// TID → (run ns, wait ns, timeslices).
+    pub sched: std::collections::BTreeMap<i32, (u64, u64, u64)>,
+}
+
+impl Threads {
+    /// Read every thread of the cgroup at `dir` (v1 `tasks`, v2 `cgroup.threads`).
+    pub fn read(dir: &Path) -> Threads {
+        let members = std::fs::read_to_string(dir.join("tasks"))
+            .or_else(|_| std::fs::read_to_string(dir.join("cgroup.threads")))
+            .unwrap_or_default();
+        let mut t = Threads::default();
+        for tid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap_or_default();
+            if state_of(&stat) == Some('R') {
+                t.runnable += 1;
+            }
+            let sched = std::fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
+            if let Some(s) = parse_schedstat(&sched) {
+                t.sched.insert(tid, s);
+            }
+        }
+        t
+    }
+
+    /// The waits over an interval, from `earlier` to `self`: the time the
+    /// threads spent runnable but not running (summed, µs) and the times
+    /// they were scheduled in; `None` where the kernel did not count them.
+    /// A thread born in between counts from zero; one gone is left out.
+    pub fn waits_since(&self, earlier: &Threads) -> Option<(u64, u64)> {
+        let (mut run, mut wait, mut slices) = (0u64, 0u64, 0u64);
+        for (tid, &(r, w, n)) in &self.sched {
+            let (r0, w0, n0) = earlier.sched.get(tid).copied().unwrap_or_default();
+            run += r.saturating_sub(r0);
+            wait += w.saturating_sub(w0);
+            slices += n.saturating_sub(n0);
+        }
+        (run > 0).then_some((wait / 1000, slices))
+    }
+}
+
+/// The state letter of a /proc/TID/stat line (after the parenthesised name).
+fn state_of(stat: &str) -> Option<char> {
+    stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()
+}
+
+/// /proc/TID/schedstat: run ns, wait ns, timeslices.
+fn parse_schedstat(text: &str) -> Option<(u64, u64, u64)> {
+    let mut f = text.split_whitespace().map(|x| x.parse::<u64>().ok());
+    Some((f.next()??, f.next()??, f.next()??))
+}
+
 /// The budget a cgroup directory holds, from its own files (v1
 /// `cpu.cfs_quota_us`/`cpu.cfs_period_us`, v2 `cpu.max`); `None` for no quota.
 pub fn read_budget(dir: &Path) -> Result<Option<CpuBudget>, CgroupError> {
@@ -647,6 +708,29 @@ mod tests {
         assert_eq!(parse_budget_flag("off"), Ok(BudgetFlag::Off));
         assert_eq!(parse_budget_flag("0.5"), Ok(BudgetFlag::Cpus(0.5)));
         assert!(parse_budget_flag("-1").is_err() && parse_budget_flag("half").is_err());
+    }
+
+    #[test]
+    fn reads_thread_states_and_waits() {
+        assert_eq!(state_of("42 (a (b) c) R 1 42"), Some('R'));
+        assert_eq!(state_of("42 (admin) S 1"), Some('S'));
+        assert_eq!(parse_schedstat("1500 700 3\n"), Some((1500, 700, 3)));
+        assert_eq!(parse_schedstat(""), None);
+        let at = |v: &[(i32, (u64, u64, u64))]| Threads { runnable: 0, sched: v.iter().copied().collect() };
+        let start = at(&[(1, (1_000_000, 2_000_000, 10)), (2, (5, 5, 1))]);
+        // Thread 2 gone, thread 3 born: 3 ms and 1 ms more waiting, 5 + 4 slices.
+        let end = at(&[(1, (2_000_000, 5_000_000, 15)), (3, (10, 1_000_000, 4))]);
+        assert_eq!(end.waits_since(&start), Some((4000, 9)));
+        // Delay accounting off: every counter reads zero.
+        let off = at(&[(1, (0, 0, 7))]);
+        assert_eq!(off.waits_since(&at(&[])), None);
+        // This process's own threads are read through a fake cgroup's tasks file.
+        let dir = scratch("threads");
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::syscall(libc::SYS_gettid) };
+        std::fs::write(dir.join("tasks"), format!("{me}\n")).unwrap();
+        assert_eq!(Threads::read(&dir).runnable, 1, "this thread is running");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

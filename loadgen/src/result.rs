@@ -277,6 +277,27 @@ pub struct ServerCgroup {
     /// Whether the server's admin thread (STATS) was inside the budget at
     /// the window's end (the sweep moves it out where cgroup v1 allows).
     pub admin_inside: bool,
+    /// The group's threads at the window's end, and how many of them were
+    /// runnable (running, or waiting for a CPU or the next period) at its
+    /// start and at its end.
+    #[serde(default)]
+    pub threads: u64,
+    #[serde(default)]
+    pub runnable_start: u64,
+    #[serde(default)]
+    pub runnable_end: u64,
+    /// Time the threads spent runnable but not running over the window
+    /// (summed over threads, µs; /proc/TID/schedstat), and the times they
+    /// were scheduled in; `None` where the kernel's delay accounting is off
+    /// (`sysctl kernel.task_delayacct=1` before the server starts).
+    #[serde(default)]
+    pub wait_us: Option<u64>,
+    #[serde(default)]
+    pub timeslices: Option<u64>,
+    /// `wait_us` over `timeslices`: how long a thread waited each time it
+    /// was ready to run.
+    #[serde(default)]
+    pub wait_per_slice_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -244,12 +244,21 @@ fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<Strin
         None
     });
     let window = end.since(&start);
+    let threads = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads.clone()).unwrap_or_default();
+    let (t0, t1) = (threads(&sampled.window_start), threads(&sampled.window_end));
+    let waits = t1.waits_since(&t0);
     Some(ServerCgroup {
         path: dir.display().to_string(),
         budget,
         window,
         throttled_share: if window.periods > 0 { window.throttled_periods as f64 / window.periods as f64 } else { 0.0 },
         admin_inside: crate::cgroup::admin_inside(dir),
+        threads: t1.sched.len().max(t1.runnable as usize) as u64,
+        runnable_start: t0.runnable,
+        runnable_end: t1.runnable,
+        wait_us: waits.map(|(w, _)| w),
+        timeslices: waits.map(|(_, n)| n),
+        wait_per_slice_us: waits.filter(|&(_, n)| n > 0).map(|(w, n)| w as f64 / n as f64),
     })
 }
 

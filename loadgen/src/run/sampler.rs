@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use proto::{Method, Stats, Status};
 
 use super::schedule::Timeline;
-use crate::cgroup::CpuStat;
+use crate::cgroup::{CpuStat, Threads};
 use crate::procstat::{self, ProcStat};
 
 /// How long one STATS exchange may take.
@@ -148,14 +148,29 @@ pub struct Snapshot {
     pub server: Option<Result<Stats, String>>,
     /// The server's cgroup's `cpu.stat` (with `--server-cgroup`).
     pub cgroup: Option<Result<CpuStat, String>>,
+    /// Its threads' states and waits (with `--server-cgroup`). Read outside
+    /// the load generator's own accounting: before its counters at the
+    /// window's start and after them at its end, as one /proc file per
+    /// server thread costs the reader up to tens of ms at 5000 threads.
+    pub threads: Option<Threads>,
 }
 
-fn snapshot(client: &mut Option<StatsClient>, cgroup: Option<&Path>) -> Snapshot {
+/// Which edge of the window a snapshot is taken at.
+#[derive(Clone, Copy, PartialEq)]
+enum Edge {
+    Start,
+    End,
+}
+
+fn snapshot(client: &mut Option<StatsClient>, cgroup: Option<&Path>, edge: Edge) -> Snapshot {
+    let threads_before = cgroup.filter(|_| edge == Edge::Start).map(Threads::read);
     let loadgen = rusage();
     let proc_stat = procstat::read().map_err(|e| e.to_string());
-    let cgroup = cgroup.map(|dir| CpuStat::read(dir).map_err(|e| e.to_string()));
+    let stat = cgroup.map(|dir| CpuStat::read(dir).map_err(|e| e.to_string()));
     let at = Instant::now();
-    Snapshot { at, loadgen, proc_stat, server: client.as_mut().map(|c| c.fetch()), cgroup }
+    let server = client.as_mut().map(|c| c.fetch());
+    let threads = threads_before.or_else(|| cgroup.map(Threads::read));
+    Snapshot { at, loadgen, proc_stat, server, cgroup: stat, threads }
 }
 
 /// What the sampler saw.
@@ -195,14 +210,14 @@ pub fn spawn(
                 Err(RecvTimeoutError::Timeout) => {}
                 _ => {
                     if report.window_start.is_some() {
-                        report.window_end = Some(snapshot(&mut client, cgroup.as_deref()));
+                        report.window_end = Some(snapshot(&mut client, cgroup.as_deref(), Edge::End));
                     }
                     return report;
                 }
             }
             match event {
-                Event::WindowStart => report.window_start = Some(snapshot(&mut client, cgroup.as_deref())),
-                Event::WindowEnd => report.window_end = Some(snapshot(&mut client, cgroup.as_deref())),
+                Event::WindowStart => report.window_start = Some(snapshot(&mut client, cgroup.as_deref(), Edge::Start)),
+                Event::WindowEnd => report.window_end = Some(snapshot(&mut client, cgroup.as_deref(), Edge::End)),
                 Event::Second(k) => {
                     let stats = client.as_mut().and_then(|c| c.fetch().ok());
                     report.seconds.resize(k + 1, None);
