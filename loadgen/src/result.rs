@@ -42,6 +42,10 @@ pub struct RunResult {
     /// The server's own counters (STATS deltas over the window), if an
     /// admin port was given.
     pub server: Option<ServerCost>,
+    /// The server's CPU budget and its throttling over the window, when it
+    /// ran in a cgroup (`--server-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cgroup: Option<ServerCgroup>,
     /// What the load generator itself cost, so a reader can check that it
     /// was not the bottleneck.
     pub loadgen: LoadgenCost,
@@ -313,6 +317,45 @@ pub struct LimitsActed {
     pub connections_refused: u64,
     pub partial_frame_timeouts: u64,
     pub write_timeouts: u64,
+}
+
+/// The server's cgroup over the window: the budget it held, how often the
+/// budget ran out (the kernel then stops every thread of the group until
+/// the next period) and for how long.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerCgroup {
+    pub path: String,
+    /// The quota its files held (`None`: no quota).
+    pub budget: Option<crate::cgroup::CpuBudget>,
+    /// `cpu.stat`'s growth over the window: periods with runnable threads,
+    /// of which throttled, and the time throttled (summed over CPUs, µs).
+    pub window: crate::cgroup::CpuStat,
+    /// Throttled periods over periods (0–1).
+    pub throttled_share: f64,
+    /// Whether the server's admin thread (STATS) was inside the budget at
+    /// the window's end (the sweep moves it out where cgroup v1 allows).
+    pub admin_inside: bool,
+    /// The group's threads at the window's end, and how many of them were
+    /// runnable (running, or waiting for a CPU or the next period) at its
+    /// start and at its end.
+    #[serde(default)]
+    pub threads: u64,
+    #[serde(default)]
+    pub runnable_start: u64,
+    #[serde(default)]
+    pub runnable_end: u64,
+    /// Time the threads spent runnable but not running over the window
+    /// (summed over threads, µs; /proc/TID/schedstat), and the times they
+    /// were scheduled in; `None` where the kernel's delay accounting is off
+    /// (`sysctl kernel.task_delayacct=1` before the server starts).
+    #[serde(default)]
+    pub wait_us: Option<u64>,
+    #[serde(default)]
+    pub timeslices: Option<u64>,
+    /// `wait_us` over `timeslices`: how long a thread waited each time it
+    /// was ready to run.
+    #[serde(default)]
+    pub wait_per_slice_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -33,6 +33,7 @@ fn refused(extra: &[&str], must_name: &[&str]) {
 fn nonsense_flags_are_refused_naming_the_flags() {
     refused(&["--rate", "1000", "--depth", "4"], &["--rate", "--depth"]);
     refused(&["--rate", "1000", "--think-us", "5"], &["--rate", "--think-us"]);
+    refused(&["--server-cgroup", "/nonexistent"], &["--server-cgroup /nonexistent", "not a cgroup"]);
     refused(&["--mix", "echo=1", "--method", "echo"], &["--mix", "--method"]);
     refused(&["--protocol", "raw", "--method", "compute"], &["--protocol raw", "--method"]);
     refused(&["--protocol", "raw", "--mix", "echo=1"], &["--protocol raw", "--mix"]);

@@ -407,14 +407,18 @@ fn cs_of(s: &crate::result::ServerCost) -> f64 {
 pub fn knee_table(summary: &Summary, scenario: &str) -> String {
     let slo = slo_of(summary);
     let mut out = String::from(
-        "| model | conns | highest rate sustained (req/s) | p99 there | server CPU µs/req | cs/req | next rung up |\n\
-         |---|---:|---:|---:|---:|---:|---|\n",
+        "| model | conns | highest rate sustained (req/s) | per budgeted CPU | p99 there | loadgen busy there | server CPU µs/req | cs/req | next rung up |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for model in summary.models_in(scenario) {
         for level in summary.levels(scenario) {
             let rungs = summary.rungs(scenario, &model, level);
             let Some(k) = knee::knee_of(summary, scenario, &model, level, slo) else { continue };
             let dash = || "–".to_string();
+            let (per_cpu, busy) = match k.cell() {
+                Some(at) => (per_budgeted_cpu(&k, at), rung_figure(at, |x| Some(knee::loadgen_busy(x)), percent)),
+                None => ("–".to_string(), "–".to_string()),
+            };
             let (p99, cpu, switches, next) = match k.cell() {
                 Some(at) => (
                     rung_figure(at, |x| Some(x.latency.p99 as f64), us_f),
@@ -433,7 +437,7 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {model} | {level} | {} | {p99} | {cpu} | {switches} | {} |",
+                "| {model} | {level} | {} | {per_cpu} | {p99} | {busy} | {cpu} | {switches} | {} |",
                 k.describe(),
                 cell(&next)
             );
@@ -447,11 +451,30 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
          more; or it was the busier side, 75% busy or more) and no other model sustained that rate at that level, \
          so the model's knee lies somewhere above X. Where another model did, the load generator could offer the \
          rate, and the miss is the model's (on loopback the sender pays for the receiver's TCP path and the waker \
-         for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung.\n",
+         for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung. Per budgeted CPU: the knee over \
+         the server's CPU budget (`--server-cpu-budget`; – without one). Loadgen busy: the load generator's \
+         share of its CPUs at the knee; below 80% the knee is the server's.\n",
         100.0 * knee::ACHIEVED_SHARE,
         us(slo)
     );
     out
+}
+
+/// The knee over the server's CPU budget (req/s per CPU), "≥" where the
+/// knee is a lower bound; "–" without a budget.
+fn per_budgeted_cpu(k: &knee::Knee, at: &Cell) -> String {
+    let budget = at.runs.iter().filter_map(|r| r.result.as_ref()).find_map(knee::budget_cpus);
+    match (budget, at.offered_rps) {
+        (Some(cpus), Some(rate)) => {
+            let bound = if matches!(k, knee::Knee::AtLeast(..)) { "≥ " } else { "" };
+            format!("{bound}{}", thousands(rate / cpus))
+        }
+        _ => "–".into(),
+    }
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
 }
 
 /// Every rung of a ladder: offered, achieved, latency, the load
@@ -933,9 +956,22 @@ mod tests {
         // testdata: server 10 µs/req, 0.6 voluntary + 0.01 involuntary switches at 1000, one pass.
         assert_eq!(
             tpc,
-            "| thread-per-conn | 1000 | 20,000 | 2.00 ms | 10.0 | 0.610 | 30,000: missed: achieved 83.3% \
+            "| thread-per-conn | 1000 | 20,000 | – | 2.00 ms | 50% | 10.0 | 0.610 | 30,000: missed: achieved 83.3% \
              of the offered rate; p99 900.0 ms > SLO 10.0 ms |"
         );
+        // Under a budget of 0.25 CPU: 80,000 req/s per budgeted CPU.
+        let mut budgeted = testdata::knee_summary();
+        for r in budgeted.records.iter_mut().filter_map(|r| r.result.as_mut()) {
+            r.server_cgroup = Some(crate::result::ServerCgroup {
+                budget: Some(crate::cgroup::CpuBudget { cpus: 0.25, period: std::time::Duration::from_millis(5) }),
+                ..Default::default()
+            });
+        }
+        let table = knee_table(&budgeted, "knee");
+        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        assert!(tpc.starts_with("| thread-per-conn | 1000 | 20,000 | 80,000 | 2.00 ms | 50% |"), "{tpc}");
+        let single = table.lines().find(|l| l.starts_with("| mio-single | 5000 |")).unwrap();
+        assert!(single.contains("| ≥ 30,000 (top of the ladder) | ≥ 120,000 |"), "{single}");
         let single = table.lines().find(|l| l.starts_with("| mio-single | 5000 |")).unwrap();
         assert!(single.contains("| ≥ 30,000 (top of the ladder) |"), "{single}");
         assert!(table.contains("p99 ≤ 10.0 ms (the SLO)"), "{table}");

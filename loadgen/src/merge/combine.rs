@@ -71,6 +71,8 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
         notes: notes(inputs, server_note),
         counts,
         server,
+        // Every client read the same server's cgroup over the same window.
+        server_cgroup: results.iter().find_map(|r| r.server_cgroup.clone()),
         loadgen,
     };
     let part = Part {

@@ -130,6 +130,24 @@ pub struct RunArgs {
     /// (`env.server_cpus`, and each CPU's `role` in `proc_stat`).
     #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_cpu_list(s).map(CpuList))]
     pub server_cpus: Option<CpuList>,
+    /// The server's cgroup, when it runs under a CPU budget (the sweep's
+    /// `--server-cpu-budget` passes it): its budget (v1
+    /// `cpu.cfs_quota_us`/`cpu.cfs_period_us`, v2 `cpu.max`) and its
+    /// throttling over the window (`cpu.stat`) go into the result
+    /// (`server_cgroup`). To run a server under a budget by hand (root,
+    /// cgroup v1's cpu hierarchy; with v2's cpu controller write
+    /// `cpu.max` as "QUOTA PERIOD" instead): `mkdir
+    /// /sys/fs/cgroup/cpu/iomodels-try; echo 5000 >
+    /// /sys/fs/cgroup/cpu/iomodels-try/cpu.cfs_period_us; echo 1500 >
+    /// /sys/fs/cgroup/cpu/iomodels-try/cpu.cfs_quota_us` (0.3 CPU), start
+    /// the server with `sh -c 'echo $$ >
+    /// /sys/fs/cgroup/cpu/iomodels-try/cgroup.procs; exec servers MODEL'`,
+    /// move its admin thread out (`echo TID > /sys/fs/cgroup/cpu/tasks`,
+    /// TID from `grep -l admin /proc/PID/task/*/comm`), pass this flag, and
+    /// afterwards `rmdir /sys/fs/cgroup/cpu/iomodels-try` (once the server
+    /// has exited). `scripts/try --cpu-budget F` does all of this.
+    #[arg(long, value_name = "DIR")]
+    pub server_cgroup: Option<PathBuf>,
     /// Begin the load at this wall-clock time (RFC 3339 or unix seconds),
     /// once every connection is open and served: N load generators given
     /// the same time measure the same window (see `loadgen merge`).
@@ -172,6 +190,11 @@ impl RunArgs {
 
     /// Refuse combinations that make no sense, naming the flags.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(dir) = &self.server_cgroup {
+            if let Err(e) = crate::cgroup::CpuStat::read(dir) {
+                bail!("--server-cgroup {}: not a cgroup with the cpu controller ({e})", dir.display());
+            }
+        }
         if self.duration.is_zero() {
             bail!("--duration must be more than 0");
         }

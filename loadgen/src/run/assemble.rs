@@ -50,6 +50,7 @@ pub(super) fn assemble(a: Assembly) -> Measured {
     let (loadgen, lg_util) = loadgen_cost(&a.sampled, &totals.counts, threads);
     let server = server_figures(args, &a.sampled, &mut notes);
     let binaries = Binaries { loadgen: loadgen_id(), server: server_id(args, &a.sampled) };
+    let server_cgroup = cgroup_figures(args, &a.sampled, &mut notes);
     let usable = threads.min(lg_cpus.len().max(1)) as f64;
     let LoadgenFlags { saturated: loadgen_saturated, send_lag_large } =
         LoadgenFlags::of(lg_util, usable, send_lag.as_ref());
@@ -78,6 +79,7 @@ pub(super) fn assemble(a: Assembly) -> Measured {
         latency_by_method,
         counts,
         server,
+        server_cgroup,
         loadgen,
         combined,
         proc_stat,
@@ -223,6 +225,45 @@ impl Window {
 /// The server's own figures over the window, per request, from the two
 /// STATS snapshots; `None` (and a note why, where it matters) when they
 /// could not be taken or count no request.
+/// The server's cgroup over the window (`--server-cgroup`): its budget
+/// and the growth of its `cpu.stat` between the window's two snapshots.
+fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCgroup> {
+    let dir = args.server_cgroup.as_ref()?;
+    let stat = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.cgroup.clone());
+    let (start, end) = match (stat(&sampled.window_start), stat(&sampled.window_end)) {
+        (Some(Ok(a)), Some(Ok(b))) => (a, b),
+        (Some(Err(e)), _) | (_, Some(Err(e))) => {
+            notes.push(format!("--server-cgroup {}: {e}", dir.display()));
+            return None;
+        }
+        _ => {
+            notes.push(format!("--server-cgroup {}: the window ended before both reads", dir.display()));
+            return None;
+        }
+    };
+    let budget = crate::cgroup::read_budget(dir).unwrap_or_else(|e| {
+        notes.push(format!("--server-cgroup {}: {e}", dir.display()));
+        None
+    });
+    let window = end.since(&start);
+    let threads = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads.clone()).unwrap_or_default();
+    let (t0, t1) = (threads(&sampled.window_start), threads(&sampled.window_end));
+    let waits = t1.waits_since(&t0);
+    Some(ServerCgroup {
+        path: dir.display().to_string(),
+        budget,
+        window,
+        throttled_share: if window.periods > 0 { window.throttled_periods as f64 / window.periods as f64 } else { 0.0 },
+        admin_inside: crate::cgroup::admin_inside(dir),
+        threads: t1.sched.len().max(t1.runnable as usize) as u64,
+        runnable_start: t0.runnable,
+        runnable_end: t1.runnable,
+        wait_us: waits.map(|(w, _)| w),
+        timeslices: waits.map(|(_, n)| n),
+        wait_per_slice_us: waits.filter(|&(_, n)| n > 0).map(|(w, n)| w as f64 / n as f64),
+    })
+}
+
 fn server_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCost> {
     let admin = args.admin?;
     let (Some(s), Some(e)) = (&sampled.window_start, &sampled.window_end) else {
@@ -650,6 +691,7 @@ pub(super) fn empty_result(
         send_lag: None,
         latency_by_method: Default::default(),
         server: None,
+        server_cgroup: None,
         loadgen: LoadgenCost {
             rss_bytes: now.rss_bytes,
             max_rss_bytes: now.max_rss_bytes,

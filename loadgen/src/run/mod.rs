@@ -132,7 +132,8 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
     let timeline = Timeline::new(begin, args.warmup, args.duration, drain);
     load.go(timeline);
     let (sampler_stop, sampler_rx) = mpsc::channel();
-    let sampler = sampler::spawn(args.admin, timeline, sampler_rx).context("cannot start the STATS sampler")?;
+    let sampler = sampler::spawn(args.admin, args.server_cgroup.clone(), timeline, sampler_rx)
+        .context("cannot start the STATS sampler")?;
     let buckets = load.follow(args, timeline);
     let reports = load.join()?;
     let _ = sampler_stop.send(());

@@ -1,6 +1,6 @@
 //! The server's counters (STATS on its admin port), the load generator's
-//! own (`getrusage`) and every CPU's (/proc/stat), read from a thread of
-//! their own.
+//! own (`getrusage`), every CPU's (/proc/stat) and, under a CPU budget, the
+//! server's cgroup's throttling (`cpu.stat`), read from a thread of their own.
 //!
 //! The sampler takes a snapshot of all three at the start and the end of the
 //! measured window, whose differences give the cost per request, and reads
@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use proto::{Method, Stats, Status};
 
 use super::schedule::Timeline;
+use crate::cgroup::{CpuStat, Threads};
 use crate::procstat::{self, ProcStat};
 
 /// How long one STATS exchange may take.
@@ -153,13 +155,31 @@ pub struct Snapshot {
     /// Read right after `loadgen`, before the STATS round trip.
     pub proc_stat: Result<ProcStat, String>,
     pub server: Option<Result<Stats, String>>,
+    /// The server's cgroup's `cpu.stat` (with `--server-cgroup`).
+    pub cgroup: Option<Result<CpuStat, String>>,
+    /// Its threads' states and waits (with `--server-cgroup`). Read outside
+    /// the load generator's own accounting: before its counters at the
+    /// window's start and after them at its end, as one /proc file per
+    /// server thread costs the reader up to tens of ms at 5000 threads.
+    pub threads: Option<Threads>,
 }
 
-fn snapshot(client: &mut Option<StatsClient>) -> Snapshot {
+/// Which edge of the window a snapshot is taken at.
+#[derive(Clone, Copy, PartialEq)]
+enum Edge {
+    Start,
+    End,
+}
+
+fn snapshot(client: &mut Option<StatsClient>, cgroup: Option<&Path>, edge: Edge) -> Snapshot {
+    let threads_before = cgroup.filter(|_| edge == Edge::Start).map(Threads::read);
     let loadgen = rusage();
     let proc_stat = procstat::read().map_err(|e| e.to_string());
+    let stat = cgroup.map(|dir| CpuStat::read(dir).map_err(|e| e.to_string()));
     let at = Instant::now();
-    Snapshot { at, loadgen, proc_stat, server: client.as_mut().map(|c| c.fetch()) }
+    let server = client.as_mut().map(|c| c.fetch());
+    let threads = threads_before.or_else(|| cgroup.map(Threads::read));
+    Snapshot { at, loadgen, proc_stat, server, cgroup: stat, threads }
 }
 
 /// What the sampler saw.
@@ -175,6 +195,7 @@ pub struct SamplerReport {
 /// receives a message or is dropped (taking the end snapshot then).
 pub fn spawn(
     admin: Option<SocketAddr>,
+    cgroup: Option<PathBuf>,
     timeline: Timeline,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<SamplerReport>> {
@@ -198,14 +219,14 @@ pub fn spawn(
                 Err(RecvTimeoutError::Timeout) => {}
                 _ => {
                     if report.window_start.is_some() {
-                        report.window_end = Some(snapshot(&mut client));
+                        report.window_end = Some(snapshot(&mut client, cgroup.as_deref(), Edge::End));
                     }
                     return report;
                 }
             }
             match event {
-                Event::WindowStart => report.window_start = Some(snapshot(&mut client)),
-                Event::WindowEnd => report.window_end = Some(snapshot(&mut client)),
+                Event::WindowStart => report.window_start = Some(snapshot(&mut client, cgroup.as_deref(), Edge::Start)),
+                Event::WindowEnd => report.window_end = Some(snapshot(&mut client, cgroup.as_deref(), Edge::End)),
                 Event::Second(k) => {
                     let stats = client.as_mut().and_then(|c| c.fetch().ok());
                     report.seconds.resize(k + 1, None);

@@ -173,7 +173,32 @@ fn server_lines(r: &RunResult) -> String {
             let _ = writeln!(s, "server       counters not measured");
         }
     }
+    if let Some(c) = &r.server_cgroup {
+        s.push_str(&budget_line(c));
+    }
     s
+}
+
+/// `budget       0.30 CPU (period 5.0 ms): throttled in 40 of 200 periods, ...`
+fn budget_line(c: &crate::result::ServerCgroup) -> String {
+    let budget = match c.budget {
+        Some(b) => format!("{:.2} CPU (period {:.1} ms)", b.cpus, b.period.as_secs_f64() * 1e3),
+        None => "no quota".into(),
+    };
+    let waits = match (c.wait_us, c.wait_per_slice_us) {
+        (Some(w), Some(per)) => format!("; waited {:.1} ms to run in all, {per:.0} µs each time", w as f64 / 1e3),
+        _ => "; waits not counted (kernel.task_delayacct off)".into(),
+    };
+    format!(
+        "budget       {budget}: throttled in {} of {} periods, {:.1} ms in all; {} threads, {}→{} runnable{waits}{}\n",
+        c.window.throttled_periods,
+        c.window.periods,
+        c.window.throttled_us as f64 / 1e3,
+        c.threads,
+        c.runnable_start,
+        c.runnable_end,
+        if c.admin_inside { "; the admin thread (STATS) was inside the budget" } else { "" }
+    )
 }
 
 /// The load generator's cost, whether it was the bottleneck, and both

@@ -1,7 +1,10 @@
 //! The sweep's two children: a server model (started fresh for every run,
 //! ready when it prints its ready line) and `loadgen run` (the current
 //! executable). Both are pinned, in process groups of their own, and
-//! stopped by PID: SIGTERM, then SIGKILL after a grace period.
+//! stopped by PID: SIGTERM, then SIGKILL after a grace period. Under
+//! `--server-cpu-budget` the server runs in a cgroup of its own
+//! ([`crate::cgroup`]), joined before exec, with its admin thread moved
+//! back out once it is ready, and removed when the server is dropped.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 
 use super::cpus;
+use crate::cgroup::{Cgroup, CpuBudget, Hierarchy};
 use crate::netlab::Hosts;
 
 /// How long a server may take to print its ready line.
@@ -27,6 +31,16 @@ pub struct Server {
     pub data: SocketAddr,
     pub admin: SocketAddr,
     pub log: PathBuf,
+    /// The server's CPU budget, if it has one: removed when the server is
+    /// dropped (declared last, so that it goes after the child is reaped).
+    pub cgroup: Option<Cgroup>,
+}
+
+/// Where to make budget cgroups, and the budget each server gets.
+#[derive(Clone, Debug)]
+pub struct Budgeted {
+    pub hierarchy: Hierarchy,
+    pub budget: CpuBudget,
 }
 
 impl Server {
@@ -35,13 +49,15 @@ impl Server {
     /// model, and with the system calls per request that the report and the
     /// regression check read; every model of a sweep counts, so that each
     /// pays the same traced-path cost) on the server's host (127.0.0.1, or
-    /// a lab's), pinned to `cpus`, stderr to `log`; returns once the ready
-    /// line is read. An alias (`mio-single@twin`) starts its base model.
+    /// a lab's), pinned to `cpus`, in a cgroup of its own under `budget`,
+    /// stderr to `log`; returns once the ready line is read. An alias
+    /// (`mio-single@twin`) starts its base model.
     pub fn start(
         bin: &Path,
         model: &str,
         flags: &[String],
         cpus: &[usize],
+        budget: Option<&Budgeted>,
         log: &Path,
         hosts: &Hosts,
     ) -> anyhow::Result<Server> {
@@ -51,6 +67,13 @@ impl Server {
         cmd.args(["--admin-realtime", "--count-syscalls"]).args(flags);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);
+        let cgroup = match budget {
+            Some(b) => Some(b.hierarchy.create(&b.budget).context("--server-cpu-budget: cannot make the cgroup")?),
+            None => None,
+        };
+        if let Some(cg) = &cgroup {
+            cg.join_before_exec(&mut cmd);
+        }
         let mut child = cmd.spawn().with_context(|| format!("cannot start {} {model}", bin.display()))?;
 
         // Read the ready line on a thread, so that a silent server cannot
@@ -69,8 +92,9 @@ impl Server {
             Ok(Err(e)) => Err(anyhow!("cannot read its stdout: {e}")),
             Err(_) => Err(anyhow!("printed no ready line within {READY_TIMEOUT:?}")),
         };
+        let ready = ready.and_then(|addrs| keep_admin_outside(cgroup.as_ref(), child.id()).map(|()| addrs));
         match ready {
-            Ok((data, admin)) => Ok(Server { child, data, admin, log: log.to_path_buf() }),
+            Ok((data, admin)) => Ok(Server { child, data, admin, log: log.to_path_buf(), cgroup }),
             Err(e) => {
                 let status = stop(&mut child, STOP_GRACE);
                 let tail = tail(log);
@@ -92,6 +116,18 @@ impl Server {
     pub fn stop(mut self) -> Option<ExitStatus> {
         stop(&mut self.child, STOP_GRACE)
     }
+}
+
+/// The instrument stays outside the budget: the server's admin thread
+/// (STATS) moves back to the parent cgroup, so that a throttled data path
+/// cannot stall the snapshots the run's figures come from (cgroup v1; v2
+/// moves whole processes only, and there the thread stays inside, as the
+/// run's `server_cgroup.admin_outside` says).
+fn keep_admin_outside(cgroup: Option<&Cgroup>, pid: u32) -> anyhow::Result<()> {
+    let Some(cg) = cgroup.filter(|cg| cg.admin_outside()) else { return Ok(()) };
+    let tid = crate::cgroup::thread_named(pid, "admin")
+        .ok_or_else(|| anyhow!("has no thread named admin to keep outside its CPU budget"))?;
+    cg.move_thread_out(tid).context("cannot keep its admin thread outside the CPU budget")
 }
 
 fn status_note(status: Option<ExitStatus>) -> String {

@@ -17,6 +17,19 @@ use crate::env::{Binary, GitState};
 use crate::floor::Floor;
 use crate::result::Env;
 
+/// The CPU budget of a sweep's servers (`--server-cpu-budget`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BudgetInfo {
+    #[serde(flatten)]
+    pub budget: crate::cgroup::CpuBudget,
+    /// `v1` (`cpu.cfs_quota_us`) or `v2` (`cpu.max`).
+    pub cgroup_version: crate::cgroup::Version,
+    /// Where each server's `iomodels-*` cgroup was made.
+    pub cgroup_parent: String,
+    /// Whether the servers' admin thread (STATS) ran outside the budget.
+    pub admin_outside: bool,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepEnv {
     pub run_id: String,
@@ -50,6 +63,10 @@ pub struct SweepEnv {
     pub interrupted: bool,
     pub machine: Env,
     pub pinning: Pinning,
+    /// `--server-cpu-budget`: the quota every server ran under, and the
+    /// cgroup hierarchy its cgroups were made in (`None`: no budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_budget: Option<BudgetInfo>,
     pub servers_bin: String,
     pub versions: Versions,
     pub models: Vec<String>,

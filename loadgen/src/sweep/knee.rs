@@ -16,7 +16,9 @@
 //!   thread-per-conn at 5000 connections past its knee had a send lag p99
 //!   of 35 ms beside a p99 of 270 ms, the waker paying for 5000 threads'
 //!   wake-ups.)
-//! - it was the busier side, at 75% or more of its CPUs. On loopback each
+//! - it was the busier side, at 75% or more of its CPUs (the server's busy
+//!   share counted against its CPU budget where it had one,
+//!   `--server-cpu-budget`: at 0.29 CPU of 0.3 it is 97% busy). On loopback each
 //!   side pays about as much per request, so a load generator busier than
 //!   the server near its own saturation is the one that falls behind, in
 //!   reading answers too, which its send lag does not show. Seen while
@@ -122,9 +124,8 @@ fn misses(r: &Record, x: &RunResult, offered: f64, slo_us: u64) -> Vec<String> {
 /// Why the load generator was the limit of a run, if it was (see the
 /// module's header).
 pub fn loadgen_limit(x: &RunResult) -> Option<String> {
-    let busy = |utilization: f64, cpus: usize| utilization / cpus.max(1) as f64;
-    let lg = busy(x.loadgen.cpu_utilization, x.env.loadgen_cpus.len());
-    let server = x.server.as_ref().map(|s| busy(s.cpu_utilization, x.env.server_cpus.as_ref().map_or(1, Vec::len)));
+    let lg = loadgen_busy(x);
+    let server = x.server.as_ref().map(|s| s.cpu_utilization / server_capacity(x));
     if lg >= LOADGEN_SATURATED {
         return Some(format!("its CPUs were {:.0}% busy", 100.0 * lg));
     }
@@ -139,6 +140,26 @@ pub fn loadgen_limit(x: &RunResult) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// The load generator's busy share of its CPUs in a run (0–1).
+pub fn loadgen_busy(x: &RunResult) -> f64 {
+    x.loadgen.cpu_utilization / x.env.loadgen_cpus.len().max(1) as f64
+}
+
+/// The CPUs the server could use: its CPU budget where it had one (a
+/// server at 0.3 CPU of a 0.3 budget is as busy as it can be), else the
+/// CPUs it was pinned to.
+pub fn server_capacity(x: &RunResult) -> f64 {
+    match x.server_cgroup.as_ref().and_then(|c| c.budget) {
+        Some(b) => b.cpus,
+        None => x.env.server_cpus.as_ref().map_or(1, Vec::len).max(1) as f64,
+    }
+}
+
+/// The CPU budget a run's server had, if any.
+pub fn budget_cpus(x: &RunResult) -> Option<f64> {
+    x.server_cgroup.as_ref().and_then(|c| c.budget).map(|b| b.cpus)
 }
 
 /// A rung of several runs: sustained when more than half of them were;
@@ -340,6 +361,16 @@ mod tests {
             x.server.as_mut().unwrap().cpu_utilization = 0.88;
         });
         assert!(matches!(both, Rung::Missed(_)), "the server was busier: {both:?}");
+        // Under a budget of 0.3 CPU, a server at 0.29 CPU is 97% busy: the busier side.
+        let budgeted = with(|x| {
+            x.loadgen.cpu_utilization = 0.81;
+            x.server.as_mut().unwrap().cpu_utilization = 0.29;
+            x.server_cgroup = Some(crate::result::ServerCgroup {
+                budget: Some(crate::cgroup::CpuBudget { cpus: 0.3, period: std::time::Duration::from_millis(5) }),
+                ..Default::default()
+            });
+        });
+        assert!(matches!(budgeted, Rung::Missed(_)), "the server spent its budget: {budgeted:?}");
         // The median's share (send_lag_large) is no excuse for a p99 over the SLO.
         let median = with(|x| {
             x.send_lag_large = true;

@@ -19,6 +19,12 @@
 //! spread of a cell's N runs is the spread a difference must exceed to be
 //! claimed ([`cells`]).
 //!
+//! With `--server-cpu-budget F` every server runs in a cgroup of its own
+//! whose CPU quota is F CPUs ([`crate::cgroup`]), made before the server
+//! starts and removed after it stops (or crashes, or the sweep is
+//! interrupted); its admin thread is moved out of the budget, and `loadgen
+//! run --server-cgroup` records the throttling over the window.
+//!
 //! A scenario with a ladder (`knee`) runs each model at each level once per
 //! offered rate, from the lowest up, and in each pass stops climbing after
 //! two rungs in a row that the model did not sustain (see [`knee`]).
@@ -64,6 +70,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 
+use crate::cgroup::{BudgetFlag, CpuBudget, Hierarchy};
 use crate::files::{raise_nofile_limit, write_atomic};
 use crate::run::args::{parse_cpu_list, parse_duration};
 use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
@@ -118,7 +125,9 @@ pub struct SweepArgs {
     pub levels: Option<Vec<u64>>,
     /// knee: the offered rates (requests/s, all connections together),
     /// comma-separated, instead of the ladder measured for this project
-    /// [default: 10k to 200k in 14 steps; with --quick 20k,60k,100k].
+    /// [default: 10k to 200k in 14 steps; with --quick 20k,60k,100k; under
+    /// --server-cpu-budget F, 10k to 140k per budgeted CPU times F, with
+    /// --quick 10k,50k,90k times F].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub rates: Option<Vec<f64>>,
     /// knee: a rung is sustained if the model answers 99% of the offered
@@ -181,9 +190,30 @@ pub struct SweepArgs {
     /// HEAD exactly (the revision each embedded, as `--version` prints it).
     #[arg(long)]
     pub reference: bool,
+    /// Run each server in a cgroup whose CPU quota is F CPUs (F of each
+    /// 5 ms period; cgroup v2's `cpu.max` where v2 has the cpu controller,
+    /// else v1's CFS quota; needs root), or `off`. Given without a value:
+    /// the default budget, 0.3 CPU, which keeps the load generator below
+    /// 80% busy at every model's knee. With a budget the knee's ladder is
+    /// scaled to it (10k to 140k req/s per budgeted CPU; with --quick 20k,
+    /// 60k, 100k per CPU; --rates overrides), the servers' admin thread
+    /// (STATS) is kept outside the budget (v1) and each run records the
+    /// throttling. `--quick --scenario knee --server-cpu-budget` takes about
+    /// a minute. Where no cgroup can be made, the sweep refuses and says why.
+    #[arg(long, value_name = "F|off", num_args = 0..=1, default_missing_value = "default",
+          value_parser = budget_flag)]
+    pub server_cpu_budget: Option<BudgetFlag>,
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
     pub hosts: crate::netlab::HostsArgs,
+}
+
+/// `--server-cpu-budget`: `default` (the flag alone), `off`, or CPUs.
+fn budget_flag(s: &str) -> Result<BudgetFlag, String> {
+    match s {
+        "default" => Ok(BudgetFlag::Cpus(crate::cgroup::DEFAULT_SERVER_CPU_BUDGET)),
+        _ => crate::cgroup::parse_budget_flag(s),
+    }
 }
 
 /// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
@@ -216,6 +246,8 @@ struct SweepPlan {
     steps: Vec<(&'static str, cpus::ScalingStep)>,
     /// Where the server and the load generators run (see [`crate::netlab`]).
     hosts: crate::netlab::Hosts,
+    /// `--server-cpu-budget`: every server's CPU budget.
+    budget: Option<child::Budgeted>,
 }
 
 /// One scenario's cells per model: every level, at every rate (a ladder's
@@ -230,13 +262,34 @@ impl Grid {
     /// `--levels` if given, else the scenario's own levels, else the
     /// sweep's; a ladder's rates from `--rates`, else its own (the short
     /// ladder when `short`).
-    fn of(s: &Scenario, given: Option<&[u64]>, sweep: &[u64], rates: Option<&[f64]>, short: bool) -> Grid {
-        let rungs = s.ladder.map(|Ladder { full, short: brief }| if short { brief } else { full });
+    ///
+    /// Under a CPU budget of `budget` CPUs, a ladder's own rates are its
+    /// rates per budgeted CPU ([`Ladder::budgeted`]) times the budget.
+    fn of(
+        s: &Scenario,
+        given: Option<&[u64]>,
+        sweep: &[u64],
+        rates: Option<&[f64]>,
+        short: bool,
+        budget: Option<f64>,
+    ) -> Grid {
+        let rungs = s.ladder.map(|l: Ladder| match (budget.is_some(), short) {
+            (false, false) => l.full,
+            (false, true) => l.short,
+            (true, false) => l.budgeted_full,
+            (true, true) => l.budgeted_short,
+        });
         let own = rungs.map(|r| r.levels).or(s.levels);
         let levels = given.or(own).unwrap_or(sweep).to_vec();
-        let rates = match rungs {
-            Some(r) => rates.unwrap_or(r.rates).iter().map(|&r| Some(r)).collect(),
-            None => vec![None],
+        let scale = |r: f64| match budget {
+            // Whole hundreds of requests per second.
+            Some(cpus) => (r * cpus / 100.0).round() * 100.0,
+            None => r,
+        };
+        let rates = match (rungs, rates) {
+            (Some(_), Some(given)) => given.iter().map(|&r| Some(r)).collect(),
+            (Some(r), None) => r.rates.iter().map(|&r| Some(scale(r))).collect(),
+            (None, _) => vec![None],
         };
         Grid { levels, rates }
     }
@@ -391,11 +444,13 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
     // ladder's short form.
     let short = args.quick || args.scenario.is_none();
     let given = args.levels.as_ref().map(|_| levels.as_slice());
-    let grids: Vec<(&'static str, Grid)> =
-        scenarios.iter().map(|s| (s.name, Grid::of(s, given, &levels, rates.as_deref(), short))).collect();
     let repeats = args.repeat.unwrap_or(if args.quick { QUICK_REPEATS } else { REPEATS });
-    let given = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
-    let pinning = cpus::split(&cpus::available()?, given(&args.server_cpus), given(&args.loadgen_cpus))?;
+    let given_cpus = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
+    let pinning = cpus::split(&cpus::available()?, given_cpus(&args.server_cpus), given_cpus(&args.loadgen_cpus))?;
+    let budget = budget_of(args, &pinning)?;
+    let cpus = budget.as_ref().map(|b| b.budget.cpus);
+    let grids: Vec<(&'static str, Grid)> =
+        scenarios.iter().map(|s| (s.name, Grid::of(s, given, &levels, rates.as_deref(), short, cpus))).collect();
     cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
     raise_nofile_limit();
     let compute = compute_of(args);
@@ -416,6 +471,7 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
         pinning,
         steps: steps.into_iter().map(|(s, step)| (s.name, step)).collect(),
         hosts: crate::netlab::Hosts::set_up(&args.hosts)?,
+        budget,
     };
     Ok((plan, skipped, compute))
 }
@@ -456,6 +512,20 @@ impl SweepPlan {
             _ => Vec::new(),
         }
     }
+}
+
+/// `--server-cpu-budget`: checked against the servers' CPUs, the cgroup
+/// hierarchy found (or the reason none can be used), and the cgroups of
+/// earlier sweeps killed outright removed.
+fn budget_of(args: &SweepArgs, pinning: &cpus::Pinning) -> anyhow::Result<Option<child::Budgeted>> {
+    let Some(BudgetFlag::Cpus(f)) = args.server_cpu_budget else { return Ok(None) };
+    let budget = CpuBudget::checked(f, crate::cgroup::DEFAULT_PERIOD, pinning.server_cpus.len())?;
+    let hierarchy =
+        Hierarchy::detect().with_context(|| format!("--server-cpu-budget {f}: cannot budget the server"))?;
+    for stale in hierarchy.clean_stale() {
+        eprintln!("removed {}, left by a sweep that was killed", stale.display());
+    }
+    Ok(Some(child::Budgeted { hierarchy, budget }))
 }
 
 /// `--levels` (or the default for the mode), sorted, each once.
@@ -530,6 +600,12 @@ fn env_at_start(
         interrupted: false,
         machine: env_json::machine(&plan.pinning),
         pinning: plan.pinning.clone(),
+        server_cpu_budget: plan.budget.as_ref().map(|b| env_json::BudgetInfo {
+            budget: b.budget,
+            cgroup_version: b.hierarchy.version,
+            cgroup_parent: b.hierarchy.parent.display().to_string(),
+            admin_outside: b.hierarchy.version == crate::cgroup::Version::V1,
+        }),
         servers_bin: plan.servers_bin.display().to_string(),
         versions: Versions {
             loadgen: format!("loadgen {}", crate::VERSION),
@@ -754,7 +830,7 @@ mod tests {
             grids: scenario::select(scenarios)
                 .unwrap()
                 .iter()
-                .map(|s| (s.name, Grid::of(s, None, &LEVELS, None, false)))
+                .map(|s| (s.name, Grid::of(s, None, &LEVELS, None, false, None)))
                 .collect(),
             repeats: REPEATS,
             warmup,
@@ -769,6 +845,7 @@ mod tests {
             },
             steps: vec![],
             hosts: Default::default(),
+            budget: None,
         }
     }
 
@@ -874,18 +951,18 @@ mod tests {
         let knee = scenario::select("knee").unwrap()[0];
         let ladder = knee.ladder.unwrap();
         let rungs = |r: &[f64]| r.iter().map(|&x| Some(x)).collect::<Vec<_>>();
-        let full = Grid::of(&knee, None, &LEVELS, None, false);
+        let full = Grid::of(&knee, None, &LEVELS, None, false, None);
         assert_eq!(full, Grid { levels: ladder.full.levels.to_vec(), rates: rungs(ladder.full.rates) });
-        let short = Grid::of(&knee, None, &LEVELS, None, true);
+        let short = Grid::of(&knee, None, &LEVELS, None, true, None);
         assert_eq!(short, Grid { levels: ladder.short.levels.to_vec(), rates: rungs(ladder.short.rates) });
-        let given = Grid::of(&knee, Some(&[50]), &[50], Some(&[100.0, 200.0]), false);
+        let given = Grid::of(&knee, Some(&[50]), &[50], Some(&[100.0, 200.0]), false, None);
         assert_eq!(given, Grid { levels: vec![50], rates: vec![Some(100.0), Some(200.0)] });
         assert_eq!(given.runs(), 2);
         let saturate = scenario::select("echo-saturate").unwrap()[0];
-        assert_eq!(Grid::of(&saturate, None, &QUICK_LEVELS, Some(&[1.0]), true).rates, [None]);
+        assert_eq!(Grid::of(&saturate, None, &QUICK_LEVELS, Some(&[1.0]), true, None).rates, [None]);
         let mux = scenario::select("multiplex").unwrap()[0];
-        assert_eq!(Grid::of(&mux, None, &LEVELS, None, false).levels, mux.levels.unwrap());
-        assert_eq!(Grid::of(&mux, Some(&[7]), &[7], None, false).levels, [7]);
+        assert_eq!(Grid::of(&mux, None, &LEVELS, None, false, None).levels, mux.levels.unwrap());
+        assert_eq!(Grid::of(&mux, Some(&[7]), &[7], None, false, None).levels, [7]);
     }
 
     #[test]

@@ -47,7 +47,15 @@ pub(super) fn run_one(
     let log = dir.join(&run.files.server_log);
     let (server_cpus, _) = plan.cpus_of(slot.scenario);
     let flags = plan.server_flags(slot.scenario, slot.model);
-    let mut server = match Server::start(&plan.servers_bin, slot.model, &flags, server_cpus, &log, &plan.hosts) {
+    let mut server = match Server::start(
+        &plan.servers_bin,
+        slot.model,
+        &flags,
+        server_cpus,
+        plan.budget.as_ref(),
+        &log,
+        &plan.hosts,
+    ) {
         Ok(s) => s,
         Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
     };
@@ -139,11 +147,17 @@ impl OneRun<'_> {
             cpus::list(server_cpus),
             // A connection its model does not serve (the pool past its size)
             // fails the run after 1 s of waiting for its first answer, not 5
-            // (thread-per-conn answers all 5000 within 0.1 s of connecting).
+            // (thread-per-conn answers all 5000 within 0.1 s of connecting),
+            // or 1 s over the server's CPU budget (0.3 CPU: 3.3 s): under
+            // 0.3 CPU thread-per-conn's 5000 threads took over 1 s to give
+            // 5000 first answers.
             "--connect-timeout".into(),
-            "1s".into(),
+            format!("{}ms", connect_timeout(plan).as_millis()),
             "--quiet".into(),
         ];
+        if let Some(cg) = &server.cgroup {
+            args.extend(["--server-cgroup".into(), cg.path().display().to_string()]);
+        }
         args.extend(self.slot.scenario.flags(&plan.knobs));
         if let Some(r) = self.slot.rate {
             args.extend(["--rate".into(), format!("{r}")]);
@@ -245,6 +259,13 @@ impl OneRun<'_> {
             offered_rps: rate,
         }
     }
+}
+
+/// How long a connection may wait for its first answer: 1 s, stretched by
+/// the server's CPU budget where it has less than one CPU.
+fn connect_timeout(plan: &SweepPlan) -> Duration {
+    let share = plan.budget.as_ref().map_or(1.0, |b| b.budget.cpus.min(1.0));
+    Duration::from_secs_f64(1.0 / share)
 }
 
 /// The sweep's own verdict on a run that `loadgen run` passed: a model that

@@ -76,11 +76,16 @@ impl Scenario {
 
 /// A ladder of offered rates, in two lengths: the full one (`--scenario
 /// knee` or `all`, the reference) and a short one for `--quick` (and for
-/// the default sweep, should [`DEFAULT`] name a ladder's scenario).
+/// the default sweep, should [`DEFAULT`] name a ladder's scenario); and
+/// both again for a server under a CPU budget (`--server-cpu-budget`),
+/// whose rates are per budgeted CPU (the sweep multiplies them by the
+/// budget).
 #[derive(Clone, Copy, Debug)]
 pub struct Ladder {
     pub full: Rungs,
     pub short: Rungs,
+    pub budgeted_full: Rungs,
+    pub budgeted_short: Rungs,
 }
 
 /// Which rates to offer at which connection levels.
@@ -123,6 +128,19 @@ pub const KNEE_RATES: [f64; 14] =
 /// thread-per-conn's knee, one past libevent's and below the other event
 /// loops'.
 pub const KNEE_SHORT_RATES: [f64; 3] = [20e3, 60e3, 100e3];
+/// `knee` under a CPU budget: the ladder per budgeted CPU (0.3 CPU: 3k to
+/// 42k req/s). By hand (one pass, 3 s windows, 10 ms period): at 0.5 CPU
+/// thread-per-conn sustained 10k (20k per CPU), mio-single 35k (70k per
+/// CPU), uring 35-40k; at 0.3 CPU and 5000 connections thread-per-conn
+/// sustained 5k (17k per CPU), mio-single 20k (67k per CPU), uring 15k.
+/// So steps of 10k per CPU up to 100k, and two of 20k above, past every
+/// knee seen.
+pub const KNEE_RATES_PER_CPU: [f64; 12] = [10e3, 20e3, 30e3, 40e3, 50e3, 60e3, 70e3, 80e3, 90e3, 100e3, 120e3, 140e3];
+/// `knee` under a CPU budget, `--quick`: per budgeted CPU, at 5000
+/// connections, one rate every model sustained, one past thread-per-conn's
+/// knee, one past the event loops'. Seven models × 3 rungs at 0.3 CPU take
+/// about a minute.
+pub const KNEE_SHORT_RATES_PER_CPU: [f64; 3] = [10e3, 50e3, 90e3];
 /// `knee`: connection levels.
 pub const KNEE_LEVELS: [u64; 2] = [1000, 5000];
 
@@ -210,6 +228,8 @@ pub const ALL: [Scenario; 8] = [
         ladder: Some(Ladder {
             full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES },
             short: Rungs { levels: &[5000], rates: &KNEE_SHORT_RATES },
+            budgeted_full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES_PER_CPU },
+            budgeted_short: Rungs { levels: &[5000], rates: &KNEE_SHORT_RATES_PER_CPU },
         }),
     },
     Scenario {
