@@ -515,16 +515,20 @@ impl CpuStat {
     }
 }
 
-/// The threads of a cgroup at one instant: how many, how many runnable
-/// (state `R`: running, or waiting for a CPU or for the next quota period),
-/// and per thread the kernel's scheduling counters (/proc/TID/schedstat:
-/// time on a CPU, time runnable but waiting to run, times scheduled in).
-/// schedstat counts only where the kernel's delay accounting is on
-/// (`sysctl kernel.task_delayacct=1` before the server starts); otherwise
-/// it reads zeros and the waits are unknown.
+/// The threads of a cgroup at one instant: per thread the kernel's
+/// scheduling counters (/proc/TID/schedstat: time on a CPU, time runnable
+/// but waiting to run, times scheduled in). schedstat counts only where the
+/// kernel's delay accounting is on (`sysctl kernel.task_delayacct=1` before
+/// the server starts); otherwise it reads zeros and the waits are unknown.
+///
+/// Only schedstat is read: it is cheap (about 0.16 s for 5000 threads on
+/// this project's 2-core VM under load), where /proc/TID/stat, which would
+/// give each thread's state, took 2.1 s for the same 5000 threads (it walks
+/// the thread's memory map). How many threads were waiting to run follows
+/// from the waits instead (Little's law: the summed wait over the interval
+/// is the mean number waiting).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Threads {
-    pub runnable: u64,
     /// TID → (run ns, wait ns, timeslices).
     pub sched: std::collections::BTreeMap<i32, (u64, u64, u64)>,
 }
@@ -537,10 +541,6 @@ impl Threads {
             .unwrap_or_default();
         let mut t = Threads::default();
         for tid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap_or_default();
-            if state_of(&stat) == Some('R') {
-                t.runnable += 1;
-            }
             let sched = std::fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
             if let Some(s) = parse_schedstat(&sched) {
                 t.sched.insert(tid, s);
@@ -563,11 +563,6 @@ impl Threads {
         }
         (run > 0).then_some((wait / 1000, slices))
     }
-}
-
-/// The state letter of a /proc/TID/stat line (after the parenthesised name).
-fn state_of(stat: &str) -> Option<char> {
-    stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()
 }
 
 /// /proc/TID/schedstat: run ns, wait ns, timeslices.
@@ -712,11 +707,9 @@ mod tests {
 
     #[test]
     fn reads_thread_states_and_waits() {
-        assert_eq!(state_of("42 (a (b) c) R 1 42"), Some('R'));
-        assert_eq!(state_of("42 (admin) S 1"), Some('S'));
         assert_eq!(parse_schedstat("1500 700 3\n"), Some((1500, 700, 3)));
         assert_eq!(parse_schedstat(""), None);
-        let at = |v: &[(i32, (u64, u64, u64))]| Threads { runnable: 0, sched: v.iter().copied().collect() };
+        let at = |v: &[(i32, (u64, u64, u64))]| Threads { sched: v.iter().copied().collect() };
         let start = at(&[(1, (1_000_000, 2_000_000, 10)), (2, (5, 5, 1))]);
         // Thread 2 gone, thread 3 born: 3 ms and 1 ms more waiting, 5 + 4 slices.
         let end = at(&[(1, (2_000_000, 5_000_000, 15)), (3, (10, 1_000_000, 4))]);
@@ -729,7 +722,8 @@ mod tests {
         // SAFETY: gettid has no preconditions.
         let me = unsafe { libc::syscall(libc::SYS_gettid) };
         std::fs::write(dir.join("tasks"), format!("{me}\n")).unwrap();
-        assert_eq!(Threads::read(&dir).runnable, 1, "this thread is running");
+        let me_read = Threads::read(&dir);
+        assert_eq!(me_read.sched.keys().copied().collect::<Vec<_>>(), [me as i32], "this thread, read by its TID");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

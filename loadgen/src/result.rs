@@ -335,15 +335,18 @@ pub struct ServerCgroup {
     /// Whether the server's admin thread (STATS) was inside the budget at
     /// the window's end (the sweep moves it out where cgroup v1 allows).
     pub admin_inside: bool,
-    /// The group's threads at the window's end, and how many of them were
-    /// runnable (running, or waiting for a CPU or the next period) at its
-    /// start and at its end.
+    /// The group's threads at the window's end.
     #[serde(default)]
     pub threads: u64,
+    /// How many of them were, on average, runnable but waiting to run
+    /// (for a CPU, or for the next quota period): their summed wait over
+    /// the time between the two reads (Little's law).
     #[serde(default)]
-    pub runnable_start: u64,
+    pub mean_waiting: Option<f64>,
+    /// What reading their schedstat files cost the load generator, per
+    /// edge of the window (ms of its CPU; taken out of its figures).
     #[serde(default)]
-    pub runnable_end: u64,
+    pub read_cost_ms: f64,
     /// Time the threads spent runnable but not running over the window
     /// (summed over threads, µs; /proc/TID/schedstat), and the times they
     /// were scheduled in; `None` where the kernel's delay accounting is off

@@ -249,15 +249,22 @@ fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<Strin
     let threads = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads.clone()).unwrap_or_default();
     let (t0, t1) = (threads(&sampled.window_start), threads(&sampled.window_end));
     let waits = t1.waits_since(&t0);
+    let read_at = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads_at);
+    let between = match (read_at(&sampled.window_start), read_at(&sampled.window_end)) {
+        (Some(a), Some(b)) if b > a => Some((b - a).as_secs_f64() * 1e6),
+        _ => None,
+    };
+    let reader = |s: &Option<sampler::Snapshot>| s.as_ref().map_or(0, |s| s.reader.user_us + s.reader.sys_us);
+    let read_cost_ms = (reader(&sampled.window_start) + reader(&sampled.window_end)) as f64 / 2e3;
     Some(ServerCgroup {
         path: dir.display().to_string(),
         budget,
         window,
         throttled_share: if window.periods > 0 { window.throttled_periods as f64 / window.periods as f64 } else { 0.0 },
         admin_inside: crate::cgroup::admin_inside(dir),
-        threads: t1.sched.len().max(t1.runnable as usize) as u64,
-        runnable_start: t0.runnable,
-        runnable_end: t1.runnable,
+        threads: t1.sched.len() as u64,
+        mean_waiting: waits.zip(between).map(|((w, _), us)| w as f64 / us),
+        read_cost_ms,
         wait_us: waits.map(|(w, _)| w),
         timeslices: waits.map(|(_, n)| n),
         wait_per_slice_us: waits.filter(|&(_, n)| n > 0).map(|(w, n)| w as f64 / n as f64),
@@ -556,8 +563,12 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
     };
     let mut util = 0.0;
     if let (Some(a), Some(b)) = (&s.window_start, &s.window_end) {
-        cost.user_us = b.loadgen.user_us.saturating_sub(a.loadgen.user_us);
-        cost.sys_us = b.loadgen.sys_us.saturating_sub(a.loadgen.sys_us);
+        // Less what reading the server's thread files cost (under a CPU
+        // budget; see `sampler::Snapshot::reader`): the instrument does not
+        // count itself.
+        let reader = |f: fn(&sampler::Rusage) -> u64| f(&a.reader) + f(&b.reader);
+        cost.user_us = b.loadgen.user_us.saturating_sub(a.loadgen.user_us).saturating_sub(reader(|r| r.user_us));
+        cost.sys_us = b.loadgen.sys_us.saturating_sub(a.loadgen.sys_us).saturating_sub(reader(|r| r.sys_us));
         cost.rss_bytes = b.loadgen.rss_bytes;
         let answered = counts.ok + counts.errors;
         let cpu = (cost.user_us + cost.sys_us) as f64;

@@ -189,14 +189,15 @@ fn budget_line(c: &crate::result::ServerCgroup) -> String {
         (Some(w), Some(per)) => format!("; waited {:.1} ms to run in all, {per:.0} µs each time", w as f64 / 1e3),
         _ => "; waits not counted (kernel.task_delayacct off)".into(),
     };
+    let waiting = c.mean_waiting.map(|n| format!(", {n:.1} waiting to run on average")).unwrap_or_default();
     format!(
-        "budget       {budget}: throttled in {} of {} periods, {:.1} ms in all; {} threads, {}→{} runnable{waits}{}\n",
+        "budget       {budget}: throttled in {} of {} periods, {:.1} ms in all; {} threads{waiting}{waits} \
+         (reading their schedstat cost {:.1} ms per edge, taken out){}\n",
         c.window.throttled_periods,
         c.window.periods,
         c.window.throttled_us as f64 / 1e3,
         c.threads,
-        c.runnable_start,
-        c.runnable_end,
+        c.read_cost_ms,
         if c.admin_inside { "; the admin thread (STATS) was inside the budget" } else { "" }
     )
 }
