@@ -14,25 +14,27 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-/// Every YAML document of a file.
+/// Every YAML document of a file, as JSON values (YAML's data model is
+/// JSON's for these files: maps, lists, strings, numbers and booleans).
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .collect()
+    yaml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn yaml(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
+    serde_saphyr::from_multiple(text)
 }
 
 /// Every resource the kustomization lists, in order.
 fn resources() -> Vec<Value> {
     let kustomization = &documents(&deploy().join("k8s/kustomization.yaml"))[0];
-    let files = kustomization["resources"].as_sequence().expect("kustomization lists resources");
+    let files = kustomization["resources"].as_array().expect("kustomization lists resources");
     files.iter().flat_map(|f| documents(&deploy().join("k8s").join(f.as_str().unwrap()))).collect()
 }
 
@@ -43,18 +45,18 @@ fn find<'a>(all: &'a [Value], kind: &str, name: &str) -> &'a Value {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_sequence().map(|s| s.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    v.as_array().map(|s| s.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
 }
 
 /// The one container of a pod template.
 fn container(workload: &Value) -> &Value {
     let c = &workload["spec"]["template"]["spec"]["containers"];
-    assert_eq!(c.as_sequence().map(Vec::len), Some(1), "one container: {c:?}");
+    assert_eq!(c.as_array().map(Vec::len), Some(1), "one container: {c:?}");
     &c[0]
 }
 
 fn env_named<'a>(c: &'a Value, name: &str) -> &'a Value {
-    c["env"].as_sequence().and_then(|e| e.iter().find(|v| v["name"] == name)).unwrap_or_else(|| panic!("no env {name}"))
+    c["env"].as_array().and_then(|e| e.iter().find(|v| v["name"] == name)).unwrap_or_else(|| panic!("no env {name}"))
 }
 
 /// What follows `flag` in `args`.
@@ -77,10 +79,10 @@ fn every_document_has_its_kinds_fields() {
         };
         assert_eq!(api, Some(want), "{kind:?}");
         assert!(d["metadata"]["name"].as_str().is_some_and(|n| !n.is_empty()), "{d:?}");
-        assert!(d["spec"].is_mapping(), "{kind:?} has a spec");
+        assert!(d["spec"].is_object(), "{kind:?} has a spec");
         if matches!(kind, Some("Deployment") | Some("Job")) {
             let pod = &d["spec"]["template"]["spec"];
-            assert!(pod["containers"].is_sequence(), "{kind:?}: a pod template");
+            assert!(pod["containers"].is_array(), "{kind:?}: a pod template");
             if kind == Some("Job") {
                 assert_eq!(pod["restartPolicy"], "Never", "a Job's pods never restart");
             }
@@ -137,7 +139,7 @@ fn the_server_is_reached_through_its_service() {
     let service = find(&all, "Service", "iomodels-server");
     assert_eq!(deployment["spec"]["replicas"].as_u64(), Some(1));
     let labels = &deployment["spec"]["template"]["metadata"]["labels"];
-    for (k, v) in service["spec"]["selector"].as_mapping().unwrap() {
+    for (k, v) in service["spec"]["selector"].as_object().unwrap() {
         assert_eq!(&labels[k], v, "the Service selects the server's pods");
     }
     assert_eq!(&deployment["spec"]["selector"]["matchLabels"], &service["spec"]["selector"]);
@@ -146,9 +148,9 @@ fn the_server_is_reached_through_its_service() {
     assert!(loadgen::models::known(&args[0]).is_some(), "{} is a model", args[0]);
     for (flag, port_name, port) in [("--addr", "data", 7000), ("--admin", "admin", 7001)] {
         assert_eq!(after(&args, flag), format!("0.0.0.0:{port}"));
-        let declared = c["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == port_name).unwrap();
+        let declared = c["ports"].as_array().unwrap().iter().find(|p| p["name"] == port_name).unwrap();
         assert_eq!(declared["containerPort"].as_u64(), Some(port));
-        let served = service["spec"]["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == port_name).unwrap();
+        let served = service["spec"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == port_name).unwrap();
         assert_eq!((served["port"].as_u64(), served["targetPort"].as_str()), (Some(port), Some(port_name)));
     }
 }
@@ -158,7 +160,7 @@ fn every_container_runs_the_one_image_built_by_the_dockerfile() {
     let all = resources();
     let images: BTreeSet<&str> = all
         .iter()
-        .filter_map(|d| d["spec"]["template"]["spec"]["containers"].as_sequence())
+        .filter_map(|d| d["spec"]["template"]["spec"]["containers"].as_array())
         .flatten()
         .map(|c| c["image"].as_str().unwrap())
         .collect();
@@ -172,7 +174,7 @@ fn every_container_runs_the_one_image_built_by_the_dockerfile() {
     assert!(dockerfile.contains("-p servers -p loadgen"), "builds both binaries");
     let copy = dockerfile.lines().find(|l| l.starts_with("COPY --from=build")).expect("the run stage copies them");
     assert!(copy.contains("servers") && copy.contains("loadgen") && copy.ends_with("/usr/local/bin/"), "{copy}");
-    for c in all.iter().filter_map(|d| d["spec"]["template"]["spec"]["containers"].as_sequence()).flatten() {
+    for c in all.iter().filter_map(|d| d["spec"]["template"]["spec"]["containers"].as_array()).flatten() {
         let command = strings(&c["command"]);
         assert!(["servers", "loadgen"].contains(&command[0].as_str()), "{command:?}: a binary of the image");
     }
@@ -213,10 +215,9 @@ fn kubectl_renders_the_kustomization_where_installed() {
     };
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    let rendered: Vec<Value> =
-        serde_yaml::Deserializer::from_str(&text).map(|d| Value::deserialize(d).unwrap()).collect();
+    let rendered = yaml(&text).expect("kubectl kustomize's output parses");
     assert_eq!(rendered.len(), resources().len());
-    for d in rendered.iter().filter_map(|d| d["spec"]["template"]["spec"]["containers"].as_sequence()).flatten() {
+    for d in rendered.iter().filter_map(|d| d["spec"]["template"]["spec"]["containers"].as_array()).flatten() {
         assert_eq!(d["image"], "iomodels:latest", "the kustomization's image tag is applied");
     }
 }
