@@ -239,7 +239,7 @@ impl Loop {
     /// Take over an accepted socket, with TCP_NODELAY as every model sets it.
     fn insert(&mut self, fd: OwnedFd) {
         COUNTERS.accepted();
-        let _ = socket2::SockRef::from(&fd).set_nodelay(true);
+        let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
         let entry = self.conns.vacant_entry();
         let owner = Owner { key: entry.key(), generation: self.next_generation };
         self.next_generation += 1;
