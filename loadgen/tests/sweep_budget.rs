@@ -96,6 +96,7 @@ fn stats_answers_when_the_servers_budget_is_spent() {
     let server = Server::start(
         &servers_bin(),
         "thread-per-conn",
+        &[],
         &pinning.server_cpus,
         Some(&budgeted),
         &log,
