@@ -653,3 +653,21 @@ fn scaling_refuses_on_two_cpus_and_says_why() {
     assert!(err.contains("--scenario scaling: needs at least 4 CPUs") && err.contains(&count), "{err}");
     assert!(!out_dir.exists(), "a refused sweep writes nothing");
 }
+
+/// `--scenario scaling` gives the server whole CPUs step by step, so a CPU
+/// budget (one quota for every step) is refused, before anything runs.
+#[test]
+fn scaling_refuses_a_cpu_budget() {
+    let dir = tempdir();
+    let out_dir = dir.join("out");
+    let mut args = words("sweep --scenario scaling --server-cpu-budget 0.5 --no-floor");
+    args.extend(flag_path("--out", &out_dir));
+    let out = loadgen(&args, &dir);
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--scenario scaling gives the server whole CPUs") && err.contains("--server-cpu-budget"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "a refused sweep writes nothing");
+}

@@ -488,6 +488,11 @@ fn scaling_of(args: &SweepArgs, list: &str) -> anyhow::Result<Vec<(Scenario, cpu
     if args.hosts.netlab || args.hosts.clients > 1 {
         bail!("--scenario scaling pins the server and one load generator on this host: drop --netlab and --clients");
     }
+    if matches!(args.server_cpu_budget, Some(BudgetFlag::Cpus(_))) {
+        // One budget for every step would cap them all alike (below one
+        // CPU) or promise the 1-CPU step more than it has (above).
+        bail!("--scenario scaling gives the server whole CPUs, step by step: drop --server-cpu-budget");
+    }
     let steps = cpus::scaling_steps(&cpus::available()?)?;
     Ok(steps.into_iter().map(|step| (scenario::scaling_step(step.server_cpus.len()), step)).collect())
 }
@@ -508,7 +513,9 @@ impl SweepPlan {
     fn server_flags(&self, scenario: &Scenario, model: &str) -> Vec<String> {
         let step = self.steps.iter().find(|(name, _)| *name == scenario.name);
         match step {
-            Some((_, step)) if model == "mio-multi" => vec!["--io-loops".into(), step.server_cpus.len().to_string()],
+            Some((_, step)) if crate::models::base(model) == "mio-multi" => {
+                vec!["--io-loops".into(), step.server_cpus.len().to_string()]
+            }
             _ => Vec::new(),
         }
     }
@@ -860,6 +867,7 @@ mod tests {
         p.steps = vec![(scenario::scaling_step(1).name, steps[0].clone()), (two.name, steps[1].clone())];
         assert_eq!(p.cpus_of(&two), (&[0usize, 1][..], &[2usize, 3, 4, 5, 6, 7][..]));
         assert_eq!(p.server_flags(&two, "mio-multi"), ["--io-loops", "2"]);
+        assert_eq!(p.server_flags(&two, "mio-multi@twin"), ["--io-loops", "2"], "an alias runs as its base");
         assert_eq!(p.server_flags(&two, "tokio"), Vec::<String>::new());
         let saturate = p.scenarios[0];
         assert_eq!(p.cpus_of(&saturate), (&[0usize][..], &[1usize][..]));
