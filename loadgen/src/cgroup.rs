@@ -68,11 +68,12 @@ pub const DEFAULT_PERIOD: Duration = Duration::from_millis(5);
 /// generator (one CPU of its own) stays below 80% busy: the condition for
 /// calling a knee the server's.
 ///
-/// By hand (one pass, 3 s windows, 5000 connections): at 0.3 CPU the load
-/// generator was at most 66% busy at any model's knee (mio-single's 20k
-/// req/s); at 0.5 CPU it was 86–95% busy at mio-single's 35k. To be
-/// confirmed with repeats on a quiet machine (the knee table's "loadgen
-/// busy" column).
+/// Measured: `results/budget-knee/` (`loadgen sweep --reference --scenario
+/// knee --server-cpu-budget 0.3 --repeat 3`, revision 50d2c49, this
+/// project's 2-core VM): at every model's knee, at 1000 and 5000
+/// connections and in every pass, the load generator was at most 72% busy
+/// (medians 23–63%). By hand before that (one pass, 5000 connections), at
+/// 0.5 CPU it was 86–95% busy at mio-single's knee: too close.
 pub const DEFAULT_SERVER_CPU_BUDGET: f64 = 0.3;
 
 /// The prefix of every cgroup this project makes.

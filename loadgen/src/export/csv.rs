@@ -240,7 +240,7 @@ fn verdict_columns(c: &Comparison) -> Vec<String> {
     let said = match c.order_of(&c.a) {
         Order::Ahead => format!("{} ahead", c.a),
         Order::Behind => format!("{} ahead", c.b),
-        Order::Tie if c.verdict == Verdict::Excused => "tie: loadgen-bound".into(),
+        Order::Tie if c.verdict == Verdict::Excused => "tie: loadgen-saturated".into(),
         Order::Tie => "tie".into(),
         Order::Unjudged => "not judged: too few passes".into(),
     };
@@ -440,10 +440,10 @@ mod tests {
             .iter()
             .find(|r| r[..6] == ["echo-saturate", "every model", "req/s", "200", "pool", "mio-single"])
             .unwrap();
-        assert_eq!((bound[7].as_str(), bound[12].as_str()), ("", "tie: loadgen-bound"));
+        assert_eq!((bound[7].as_str(), bound[12].as_str()), ("", "tie: loadgen-saturated"));
         let one = parse(&String::from_utf8(Verdicts.serialize(&testdata::summary()).unwrap()).unwrap());
         let judged =
-            |r: &Vec<String>| r[12] == "tie: loadgen-bound" || (r[6] == "1" && r[12] == "not judged: too few passes");
+            |r: &Vec<String>| r[12] == "tie: loadgen-saturated" || (r[6] == "1" && r[12] == "not judged: too few passes");
         assert!(one[1..].iter().all(judged), "one pass: nothing judged");
     }
 }
