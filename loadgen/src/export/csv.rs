@@ -442,8 +442,9 @@ mod tests {
             .unwrap();
         assert_eq!((bound[7].as_str(), bound[12].as_str()), ("", "tie: loadgen-saturated"));
         let one = parse(&String::from_utf8(Verdicts.serialize(&testdata::summary()).unwrap()).unwrap());
-        let judged =
-            |r: &Vec<String>| r[12] == "tie: loadgen-saturated" || (r[6] == "1" && r[12] == "not judged: too few passes");
+        let judged = |r: &Vec<String>| {
+            r[12] == "tie: loadgen-saturated" || (r[6] == "1" && r[12] == "not judged: too few passes")
+        };
         assert!(one[1..].iter().all(judged), "one pass: nothing judged");
     }
 }

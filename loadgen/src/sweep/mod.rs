@@ -126,8 +126,8 @@ pub struct SweepArgs {
     /// knee: the offered rates (requests/s, all connections together),
     /// comma-separated, instead of the ladder measured for this project
     /// [default: 10k to 200k in 14 steps; with --quick 20k,60k,100k; under
-    /// --server-cpu-budget F, 10k to 140k per budgeted CPU times F, with
-    /// --quick 10k,50k,90k times F].
+    /// --server-cpu-budget F, 10k to 180k per budgeted CPU times F, with
+    /// --quick 10k,60k,160k times F at 1000 connections].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub rates: Option<Vec<f64>>,
     /// knee: a rung is sustained if the model answers 99% of the offered
@@ -195,8 +195,8 @@ pub struct SweepArgs {
     /// else v1's CFS quota; needs root), or `off`. Given without a value:
     /// the default budget, 0.3 CPU, which keeps the load generator below
     /// 80% busy at every model's knee. With a budget the knee's ladder is
-    /// scaled to it (10k to 140k req/s per budgeted CPU; with --quick 20k,
-    /// 60k, 100k per CPU; --rates overrides), the servers' admin thread
+    /// scaled to it (10k to 180k req/s per budgeted CPU; with --quick 10k,
+    /// 60k, 160k per CPU at 1000 connections; --rates overrides), the servers' admin thread
     /// (STATS) is kept outside the budget (v1) and each run records the
     /// throttling. `--quick --scenario knee --server-cpu-budget` takes about
     /// a minute. Where no cgroup can be made, the sweep refuses and says why.

@@ -129,18 +129,22 @@ pub const KNEE_RATES: [f64; 14] =
 /// loops'.
 pub const KNEE_SHORT_RATES: [f64; 3] = [20e3, 60e3, 100e3];
 /// `knee` under a CPU budget: the ladder per budgeted CPU (0.3 CPU: 3k to
-/// 42k req/s). By hand (one pass, 3 s windows, 10 ms period): at 0.5 CPU
-/// thread-per-conn sustained 10k (20k per CPU), mio-single 35k (70k per
-/// CPU), uring 35-40k; at 0.3 CPU and 5000 connections thread-per-conn
-/// sustained 5k (17k per CPU), mio-single 20k (67k per CPU), uring 15k.
-/// So steps of 10k per CPU up to 100k, and two of 20k above, past every
-/// knee seen.
-pub const KNEE_RATES_PER_CPU: [f64; 12] = [10e3, 20e3, 30e3, 40e3, 50e3, 60e3, 70e3, 80e3, 90e3, 100e3, 120e3, 140e3];
-/// `knee` under a CPU budget, `--quick`: per budgeted CPU, at 5000
-/// connections, one rate every model sustained, one past thread-per-conn's
-/// knee, one past the event loops'. Seven models × 3 rungs at 0.3 CPU take
-/// about a minute.
-pub const KNEE_SHORT_RATES_PER_CPU: [f64; 3] = [10e3, 50e3, 90e3];
+/// 54k req/s). Steps of 10k per CPU up to 100k, then of 20k. Measured at
+/// 0.3 CPU (`results/budget-knee/`, 3 passes, where the ladder ended at
+/// 140k per CPU): thread-per-conn's knees were 20k–50k per CPU,
+/// mio-single's and mio-multi's 100k–140k, and uring sustained the top,
+/// 140k, at 1000 connections in two passes; so the ladder now climbs to
+/// 180k per CPU.
+pub const KNEE_RATES_PER_CPU: [f64; 14] =
+    [10e3, 20e3, 30e3, 40e3, 50e3, 60e3, 70e3, 80e3, 90e3, 100e3, 120e3, 140e3, 160e3, 180e3];
+/// `knee` under a CPU budget, `--quick`: per budgeted CPU, at 1000
+/// connections (5000 threads' warm-ups alone take about 10 s a run under
+/// 0.3 CPU), one rate every model but pool sustained, one past
+/// thread-per-conn's knee (20k–50k per CPU in `results/budget-knee/`), and
+/// one past every event loop's seen there (at most 140k per CPU).
+pub const KNEE_SHORT_RATES_PER_CPU: [f64; 3] = [10e3, 60e3, 160e3];
+/// `knee` under a CPU budget, `--quick`: its one level.
+pub const KNEE_SHORT_BUDGETED_LEVELS: [u64; 1] = [1000];
 /// `knee`: connection levels.
 pub const KNEE_LEVELS: [u64; 2] = [1000, 5000];
 
@@ -229,7 +233,7 @@ pub const ALL: [Scenario; 8] = [
             full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES },
             short: Rungs { levels: &[5000], rates: &KNEE_SHORT_RATES },
             budgeted_full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES_PER_CPU },
-            budgeted_short: Rungs { levels: &[5000], rates: &KNEE_SHORT_RATES_PER_CPU },
+            budgeted_short: Rungs { levels: &KNEE_SHORT_BUDGETED_LEVELS, rates: &KNEE_SHORT_RATES_PER_CPU },
         }),
     },
     Scenario {
