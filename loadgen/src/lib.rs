@@ -12,7 +12,6 @@ pub mod floor;
 pub mod fmt;
 pub mod merge;
 pub mod models;
-pub mod netlab;
 pub mod procstat;
 pub mod reliability;
 pub mod report;

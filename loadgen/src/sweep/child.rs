@@ -18,7 +18,7 @@ use anyhow::{anyhow, bail, Context};
 
 use super::cpus;
 use crate::cgroup::{Cgroup, CpuBudget, Hierarchy};
-use crate::netlab::Hosts;
+use crate::sweep::netlab::Hosts;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);

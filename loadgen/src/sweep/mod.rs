@@ -55,6 +55,7 @@ pub mod child;
 pub mod cpus;
 pub mod env_json;
 pub mod knee;
+pub mod netlab;
 mod one;
 pub mod progress;
 pub mod provenance;
@@ -205,7 +206,7 @@ pub struct SweepArgs {
     pub server_cpu_budget: Option<BudgetFlag>,
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
-    pub hosts: crate::netlab::HostsArgs,
+    pub hosts: crate::sweep::netlab::HostsArgs,
 }
 
 /// `--server-cpu-budget`: `default` (the flag alone), `off`, or CPUs.
@@ -244,8 +245,8 @@ struct SweepPlan {
     /// The `scaling` scenario's steps, by scenario name: their own CPUs
     /// instead of [`SweepPlan::pinning`]'s.
     steps: Vec<(&'static str, cpus::ScalingStep)>,
-    /// Where the server and the load generators run (see [`crate::netlab`]).
-    hosts: crate::netlab::Hosts,
+    /// Where the server and the load generators run (see [`netlab`]).
+    hosts: crate::sweep::netlab::Hosts,
     /// `--server-cpu-budget`: every server's CPU budget.
     budget: Option<child::Budgeted>,
 }
@@ -470,7 +471,7 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
         slo_us,
         pinning,
         steps: steps.into_iter().map(|(s, step)| (s.name, step)).collect(),
-        hosts: crate::netlab::Hosts::set_up(&args.hosts)?,
+        hosts: crate::sweep::netlab::Hosts::set_up(&args.hosts)?,
         budget,
     };
     Ok((plan, skipped, compute))

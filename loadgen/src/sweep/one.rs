@@ -176,7 +176,7 @@ impl OneRun<'_> {
         let (what, planned) = (self.what(), self.planned());
         // One `loadgen run`, or --clients of them (in the lab's hosts with
         // --netlab) started together and merged into the run's files.
-        crate::netlab::clients::run(
+        crate::sweep::netlab::clients::run(
             &plan.hosts,
             &plan.exe,
             &self.args(server),
