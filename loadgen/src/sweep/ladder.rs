@@ -1,7 +1,9 @@
-//! The knee of a latency-against-offered-load curve: for each model and
-//! connection level of a ladder (the `knee` scenario), the highest offered
-//! rate the model sustained with every rate below it sustained too, and
-//! whether the ladder ever found its limit.
+//! A ladder of offered rates, judged (the `knee` scenario; the chart of it
+//! is `charts/knee.rs`): each rung sustained or not, where the climb stops,
+//! and the knee of the latency-against-offered-load curve: for each model
+//! and connection level, the highest offered rate the model sustained with
+//! every rate below it sustained too, and whether the ladder ever found its
+//! limit.
 //!
 //! A rung (one open-loop run at one offered rate) is *sustained* when the
 //! model answered at least 99% of the offered rate and its p99 stayed

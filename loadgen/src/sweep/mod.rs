@@ -27,7 +27,7 @@
 //!
 //! A scenario with a ladder (`knee`) runs each model at each level once per
 //! offered rate, from the lowest up, and in each pass stops climbing after
-//! two rungs in a row that the model did not sustain (see [`knee`]).
+//! two rungs in a row that the model did not sustain (see [`ladder`]).
 //!
 //! ```text
 //! results/<run-id>/
@@ -54,7 +54,7 @@ pub mod cells;
 pub mod child;
 pub mod cpus;
 pub mod env_json;
-pub mod knee;
+pub mod ladder;
 pub mod netlab;
 mod one;
 pub mod progress;
@@ -722,7 +722,7 @@ fn run_every_slot(
         }
         let n = summary.records.len() + envj.runs_skipped + 1;
         let Some(record) = run_one(plan, dir, &slot, interrupted, progress) else { break };
-        if let Some(line) = climb.record(&slot, knee::judge(&record, plan.slo_us)) {
+        if let Some(line) = climb.record(&slot, ladder::judge(&record, plan.slo_us)) {
             progress.line(&line);
         }
         let line = outcome_line(n, envj.runs_planned, plan.repeats, &record);
@@ -778,12 +778,12 @@ fn finish(
 }
 
 /// A ladder's climb in one pass: the verdicts of the rungs run so far for
-/// one model at one level, and whether to go on ([`knee::climb_on`]).
+/// one model at one level, and whether to go on ([`ladder::climb_on`]).
 #[derive(Default)]
 struct Climb {
     /// (pass, scenario, model, level) of the ladder being climbed.
     ladder: Option<(u32, &'static str, String, u64)>,
-    rungs: Vec<knee::Rung>,
+    rungs: Vec<ladder::Rung>,
 }
 
 impl Climb {
@@ -793,11 +793,11 @@ impl Climb {
 
     /// Whether this slot is a rung above where its ladder stopped.
     fn stopped(&self, slot: &Slot) -> bool {
-        slot.rate.is_some() && self.ladder.as_ref() == Some(&Climb::key(slot)) && !knee::climb_on(&self.rungs)
+        slot.rate.is_some() && self.ladder.as_ref() == Some(&Climb::key(slot)) && !ladder::climb_on(&self.rungs)
     }
 
     /// Note a rung's verdict; the line to print when that stops the climb.
-    fn record(&mut self, slot: &Slot, rung: knee::Rung) -> Option<String> {
+    fn record(&mut self, slot: &Slot, rung: ladder::Rung) -> Option<String> {
         slot.rate?;
         let key = Climb::key(slot);
         if self.ladder.as_ref() != Some(&key) {
@@ -805,13 +805,13 @@ impl Climb {
             self.rungs.clear();
         }
         self.rungs.push(rung);
-        (!knee::climb_on(&self.rungs)).then(|| {
+        (!ladder::climb_on(&self.rungs)).then(|| {
             format!(
                 "{} {} {} conns: {} rungs in a row not sustained; the rest of the ladder is skipped",
                 slot.scenario.name,
                 slot.model,
                 slot.level,
-                knee::STOP_AFTER
+                ladder::STOP_AFTER
             )
         })
     }
@@ -1001,13 +1001,13 @@ mod tests {
         let p = plan(1, WARMUP, WINDOW, "knee");
         let knee = &p.scenarios[0];
         let slot = |rate: f64, repeat: u32| Slot { scenario: knee, model: "m", level: 5000, rate: Some(rate), repeat };
-        let miss = || knee::Rung::Missed("x".into());
+        let miss = || ladder::Rung::Missed("x".into());
         let mut climb = Climb::default();
         assert_eq!(climb.record(&slot(1.0, 1), miss()), None);
         assert!(climb.record(&slot(2.0, 1), miss()).unwrap().contains("the rest of the ladder is skipped"));
         assert!(climb.stopped(&slot(3.0, 1)));
         assert!(!climb.stopped(&slot(1.0, 2)), "the next pass climbs again");
-        assert_eq!(climb.record(&slot(1.0, 2), knee::Rung::Sustained), None);
+        assert_eq!(climb.record(&slot(1.0, 2), ladder::Rung::Sustained), None);
         assert!(!climb.stopped(&slot(2.0, 2)));
     }
 }

@@ -15,7 +15,7 @@
 //! 5. `knee`: open loop, a ladder of total rates at 1000 and 5000
 //!    connections: latency against offered load, the curve wrk2 users
 //!    draw, and the highest rate each model sustains within an SLO (see
-//!    [`super::knee`]).
+//!    [`super::ladder`]).
 //! 6. `multiplex`: a few hundred connections, each with many requests in
 //!    flight, 90% ECHO and 10% DELAY of 5 ms, at a load every model can
 //!    carry: does an ECHO wait behind the DELAYs sent before it on its
