@@ -47,15 +47,8 @@ pub(super) fn run_one(
     let log = dir.join(&run.files.server_log);
     let (server_cpus, _) = plan.cpus_of(slot.scenario);
     let flags = plan.server_flags(slot.scenario, slot.model);
-    let mut server = match Server::start(
-        &plan.servers_bin,
-        slot.model,
-        &flags,
-        server_cpus,
-        plan.budget.as_ref(),
-        &log,
-        &plan.hosts,
-    ) {
+    let (servers, bind) = (plan.hosts.server_command(&plan.servers_bin), plan.hosts.server_bind());
+    let mut server = match Server::start(servers, &bind, slot.model, &flags, server_cpus, plan.budget.as_ref(), &log) {
         Ok(s) => s,
         Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
     };
