@@ -202,19 +202,11 @@ pub struct SweepArgs {
     /// throttling. `--quick --scenario knee --server-cpu-budget` takes about
     /// a minute. Where no cgroup can be made, the sweep refuses and says why.
     #[arg(long, value_name = "F|off", num_args = 0..=1, default_missing_value = "default",
-          value_parser = budget_flag)]
+          value_parser = crate::cgroup::parse_budget_flag)]
     pub server_cpu_budget: Option<BudgetFlag>,
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
     pub hosts: crate::sweep::netlab::HostsArgs,
-}
-
-/// `--server-cpu-budget`: `default` (the flag alone), `off`, or CPUs.
-fn budget_flag(s: &str) -> Result<BudgetFlag, String> {
-    match s {
-        "default" => Ok(BudgetFlag::Cpus(crate::cgroup::DEFAULT_SERVER_CPU_BUDGET)),
-        _ => crate::cgroup::parse_budget_flag(s),
-    }
 }
 
 /// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
