@@ -53,6 +53,7 @@
 //! after [`STOP_AFTER`] rungs in a row that were not sustained: past the
 //! knee, each rung only costs time (its backlog grows for the whole window).
 
+use super::one::Slot;
 use crate::fmt::{thousands, us};
 use crate::result::RunResult;
 use crate::sweep::cells::{Cell, Spread};
@@ -210,8 +211,45 @@ pub fn measured(c: &Cell, metric: impl Fn(&RunResult) -> f64) -> Option<Spread> 
 }
 
 /// Keep climbing a ladder after these rungs (in order)?
-pub fn climb_on(so_far: &[Rung]) -> bool {
+fn climb_on(so_far: &[Rung]) -> bool {
     so_far.len() < STOP_AFTER || so_far[so_far.len() - STOP_AFTER..].contains(&Rung::Sustained)
+}
+
+/// A ladder's climb in one pass: the verdicts of the rungs run so far for
+/// one model at one level, and whether to go on ([`climb_on`]).
+#[derive(Default)]
+pub(super) struct Climb {
+    /// (pass, scenario, model, level) of the ladder being climbed.
+    ladder: Option<(u32, &'static str, String, u64)>,
+    rungs: Vec<Rung>,
+}
+
+impl Climb {
+    fn key(slot: &Slot) -> (u32, &'static str, String, u64) {
+        (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level)
+    }
+
+    /// Whether this slot is a rung above where its ladder stopped.
+    pub(super) fn stopped(&self, slot: &Slot) -> bool {
+        slot.rate.is_some() && self.ladder.as_ref() == Some(&Climb::key(slot)) && !climb_on(&self.rungs)
+    }
+
+    /// Note a rung's verdict; the line to print when that stops the climb.
+    pub(super) fn record(&mut self, slot: &Slot, rung: Rung) -> Option<String> {
+        slot.rate?;
+        let key = Climb::key(slot);
+        if self.ladder.as_ref() != Some(&key) {
+            self.ladder = Some(key);
+            self.rungs.clear();
+        }
+        self.rungs.push(rung);
+        (!climb_on(&self.rungs)).then(|| {
+            format!(
+                "{} {} {} conns: {} rungs in a row not sustained; the rest of the ladder is skipped",
+                slot.scenario.name, slot.model, slot.level, STOP_AFTER
+            )
+        })
+    }
 }
 
 /// What the ladder found for one model at one level.
@@ -471,5 +509,19 @@ mod tests {
         assert!(climb_on(&[Rung::Sustained, miss()]));
         assert!(climb_on(&[miss(), Rung::Sustained]));
         assert!(!climb_on(&[Rung::Sustained, miss(), Rung::LoadgenLimit("y".into())]));
+    }
+
+    #[test]
+    fn a_climb_stops_after_two_rungs_not_sustained_in_its_own_pass() {
+        let knee = &crate::sweep::scenario::select("knee").unwrap()[0];
+        let slot = |rate: f64, repeat: u32| Slot { scenario: knee, model: "m", level: 5000, rate: Some(rate), repeat };
+        let miss = || Rung::Missed("x".into());
+        let mut climb = Climb::default();
+        assert_eq!(climb.record(&slot(1.0, 1), miss()), None);
+        assert!(climb.record(&slot(2.0, 1), miss()).unwrap().contains("the rest of the ladder is skipped"));
+        assert!(climb.stopped(&slot(3.0, 1)));
+        assert!(!climb.stopped(&slot(1.0, 2)), "the next pass climbs again");
+        assert_eq!(climb.record(&slot(1.0, 2), Rung::Sustained), None);
+        assert!(!climb.stopped(&slot(2.0, 2)));
     }
 }

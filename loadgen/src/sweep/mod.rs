@@ -705,7 +705,7 @@ fn run_every_slot(
     for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
     }
-    let mut climb = Climb::default();
+    let mut climb = ladder::Climb::default();
     for slot in plan.slots() {
         if climb.stopped(&slot) {
             envj.runs_skipped += 1;
@@ -767,46 +767,6 @@ fn finish(
         bail!("interrupted: kept the {} runs finished before it, in {}", envj.runs_done, dir.display());
     }
     Ok(())
-}
-
-/// A ladder's climb in one pass: the verdicts of the rungs run so far for
-/// one model at one level, and whether to go on ([`ladder::climb_on`]).
-#[derive(Default)]
-struct Climb {
-    /// (pass, scenario, model, level) of the ladder being climbed.
-    ladder: Option<(u32, &'static str, String, u64)>,
-    rungs: Vec<ladder::Rung>,
-}
-
-impl Climb {
-    fn key(slot: &Slot) -> (u32, &'static str, String, u64) {
-        (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level)
-    }
-
-    /// Whether this slot is a rung above where its ladder stopped.
-    fn stopped(&self, slot: &Slot) -> bool {
-        slot.rate.is_some() && self.ladder.as_ref() == Some(&Climb::key(slot)) && !ladder::climb_on(&self.rungs)
-    }
-
-    /// Note a rung's verdict; the line to print when that stops the climb.
-    fn record(&mut self, slot: &Slot, rung: ladder::Rung) -> Option<String> {
-        slot.rate?;
-        let key = Climb::key(slot);
-        if self.ladder.as_ref() != Some(&key) {
-            self.ladder = Some(key);
-            self.rungs.clear();
-        }
-        self.rungs.push(rung);
-        (!ladder::climb_on(&self.rungs)).then(|| {
-            format!(
-                "{} {} {} conns: {} rungs in a row not sustained; the rest of the ladder is skipped",
-                slot.scenario.name,
-                slot.model,
-                slot.level,
-                ladder::STOP_AFTER
-            )
-        })
-    }
 }
 
 fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
@@ -986,20 +946,5 @@ mod tests {
         let knee = &p.scenarios[0];
         assert_eq!(p.window(knee, 5000, Some(2000.0)), Duration::from_millis(2500), "5000 connections at 2000 req/s");
         assert_eq!(p.window(knee, 5000, Some(50_000.0)), WINDOW);
-    }
-
-    #[test]
-    fn a_climb_stops_after_two_rungs_not_sustained_in_its_own_pass() {
-        let p = plan(1, WARMUP, WINDOW, "knee");
-        let knee = &p.scenarios[0];
-        let slot = |rate: f64, repeat: u32| Slot { scenario: knee, model: "m", level: 5000, rate: Some(rate), repeat };
-        let miss = || ladder::Rung::Missed("x".into());
-        let mut climb = Climb::default();
-        assert_eq!(climb.record(&slot(1.0, 1), miss()), None);
-        assert!(climb.record(&slot(2.0, 1), miss()).unwrap().contains("the rest of the ladder is skipped"));
-        assert!(climb.stopped(&slot(3.0, 1)));
-        assert!(!climb.stopped(&slot(1.0, 2)), "the next pass climbs again");
-        assert_eq!(climb.record(&slot(1.0, 2), ladder::Rung::Sustained), None);
-        assert!(!climb.stopped(&slot(2.0, 2)));
     }
 }
