@@ -87,10 +87,9 @@ pub const QUICK_LEVELS: [u64; 2] = [200, 1000];
 /// Passes without `--repeat` / with `--quick`.
 pub const REPEATS: u32 = 3;
 pub const QUICK_REPEATS: u32 = 1;
-/// Warm-up and window without `--warmup`/`--duration`, and with `--quick`.
+/// Warm-up and window without `--warmup`/`--duration`, and the window with `--quick`.
 pub const WARMUP: Duration = Duration::from_millis(500);
 pub const WINDOW: Duration = Duration::from_millis(1000);
-pub const QUICK_WARMUP: Duration = Duration::from_millis(500);
 pub const QUICK_WINDOW: Duration = Duration::from_millis(1500);
 /// `loadgen run`'s default connect rate (connections/s), for the time plan.
 const CONNECT_RATE: f64 = 5000.0;
@@ -135,7 +134,7 @@ pub struct SweepArgs {
     /// rate with its p99 within this latency.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub slo: Duration,
-    /// Warm-up before each measured window [default: 0.5s; with --quick 0.5s].
+    /// Warm-up before each measured window [default: 0.5s].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
     /// Each measured window [default: 1s; with --quick 1.5s]. An open-loop
@@ -342,20 +341,9 @@ impl SweepPlan {
         self.models.len() * self.grids.iter().map(|(_, g)| g.runs()).sum::<usize>() * self.repeats as usize
     }
 
+    /// What every run should take together (see the module's doc).
     fn total_seconds(&self) -> f64 {
-        let per_model: f64 = self
-            .scenarios
-            .iter()
-            .map(|s| {
-                let g = self.grid(s);
-                g.levels
-                    .iter()
-                    .flat_map(|&l| g.rates.iter().map(move |&r| (l, r)))
-                    .map(|(l, r)| self.run_seconds(s, l, r))
-                    .sum::<f64>()
-            })
-            .sum();
-        per_model * self.models.len() as f64 * self.repeats as f64
+        self.slots().iter().map(|s| self.run_seconds(s.scenario, s.level, s.rate)).sum()
     }
 }
 
@@ -542,7 +530,7 @@ fn levels_of(args: &SweepArgs) -> anyhow::Result<Vec<u64>> {
 
 /// `--warmup` and `--duration` (or the defaults for the mode), and `--rate`, checked.
 fn times_of(args: &SweepArgs) -> anyhow::Result<(Duration, Duration)> {
-    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
+    let warmup = args.warmup.unwrap_or(WARMUP);
     let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
     if duration.is_zero() {
         bail!("--duration must be more than 0");
