@@ -256,7 +256,7 @@ impl Grid {
     /// ladder when `short`).
     ///
     /// Under a CPU budget of `budget` CPUs, a ladder's own rates are its
-    /// rates per budgeted CPU ([`Ladder::budgeted`]) times the budget.
+    /// rates per budgeted CPU ([`Ladder::budgeted_full`], [`Ladder::budgeted_short`]) times the budget.
     fn of(
         s: &Scenario,
         given: Option<&[u64]>,
