@@ -53,7 +53,6 @@
 //! after [`STOP_AFTER`] rungs in a row that were not sustained: past the
 //! knee, each rung only costs time (its backlog grows for the whole window).
 
-use super::one::Slot;
 use crate::fmt::{thousands, us};
 use crate::result::RunResult;
 use crate::sweep::cells::{Cell, Spread};
@@ -215,38 +214,36 @@ fn climb_on(so_far: &[Rung]) -> bool {
     so_far.len() < STOP_AFTER || so_far[so_far.len() - STOP_AFTER..].contains(&Rung::Sustained)
 }
 
+/// Which ladder a rung is on: its pass, scenario, model and level.
+pub(super) type Key = (u32, &'static str, String, u64);
+
 /// A ladder's climb in one pass: the verdicts of the rungs run so far for
 /// one model at one level, and whether to go on ([`climb_on`]).
 #[derive(Default)]
 pub(super) struct Climb {
-    /// (pass, scenario, model, level) of the ladder being climbed.
-    ladder: Option<(u32, &'static str, String, u64)>,
+    /// The ladder being climbed.
+    ladder: Option<Key>,
     rungs: Vec<Rung>,
 }
 
 impl Climb {
-    fn key(slot: &Slot) -> (u32, &'static str, String, u64) {
-        (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level)
+    /// Whether the next rung of ladder `key` is above where it stopped.
+    pub(super) fn stopped(&self, key: &Key) -> bool {
+        self.ladder.as_ref() == Some(key) && !climb_on(&self.rungs)
     }
 
-    /// Whether this slot is a rung above where its ladder stopped.
-    pub(super) fn stopped(&self, slot: &Slot) -> bool {
-        slot.rate.is_some() && self.ladder.as_ref() == Some(&Climb::key(slot)) && !climb_on(&self.rungs)
-    }
-
-    /// Note a rung's verdict; the line to print when that stops the climb.
-    pub(super) fn record(&mut self, slot: &Slot, rung: Rung) -> Option<String> {
-        slot.rate?;
-        let key = Climb::key(slot);
+    /// Note the verdict of a rung of ladder `key`; the line to print when
+    /// that stops the climb.
+    pub(super) fn record(&mut self, key: Key, rung: Rung) -> Option<String> {
         if self.ladder.as_ref() != Some(&key) {
-            self.ladder = Some(key);
             self.rungs.clear();
         }
         self.rungs.push(rung);
+        let (_, scenario, model, level) = self.ladder.insert(key);
         (!climb_on(&self.rungs)).then(|| {
             format!(
-                "{} {} {} conns: {} rungs in a row not sustained; the rest of the ladder is skipped",
-                slot.scenario.name, slot.model, slot.level, STOP_AFTER
+                "{scenario} {model} {level} conns: {STOP_AFTER} rungs in a row not sustained; the rest of the ladder \
+                 is skipped"
             )
         })
     }
@@ -513,15 +510,15 @@ mod tests {
 
     #[test]
     fn a_climb_stops_after_two_rungs_not_sustained_in_its_own_pass() {
-        let knee = &crate::sweep::scenario::select("knee").unwrap()[0];
-        let slot = |rate: f64, repeat: u32| Slot { scenario: knee, model: "m", level: 5000, rate: Some(rate), repeat };
+        let key = |repeat: u32| (repeat, "knee", "m".to_string(), 5000);
         let miss = || Rung::Missed("x".into());
         let mut climb = Climb::default();
-        assert_eq!(climb.record(&slot(1.0, 1), miss()), None);
-        assert!(climb.record(&slot(2.0, 1), miss()).unwrap().contains("the rest of the ladder is skipped"));
-        assert!(climb.stopped(&slot(3.0, 1)));
-        assert!(!climb.stopped(&slot(1.0, 2)), "the next pass climbs again");
-        assert_eq!(climb.record(&slot(1.0, 2), Rung::Sustained), None);
-        assert!(!climb.stopped(&slot(2.0, 2)));
+        assert_eq!(climb.record(key(1), miss()), None);
+        let line = climb.record(key(1), miss()).unwrap();
+        assert_eq!(line, "knee m 5000 conns: 2 rungs in a row not sustained; the rest of the ladder is skipped");
+        assert!(climb.stopped(&key(1)));
+        assert!(!climb.stopped(&key(2)), "the next pass climbs again");
+        assert_eq!(climb.record(key(2), Rung::Sustained), None);
+        assert!(!climb.stopped(&key(2)));
     }
 }

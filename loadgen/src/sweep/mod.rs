@@ -695,14 +695,16 @@ fn run_every_slot(
     }
     let mut climb = ladder::Climb::default();
     for slot in plan.slots() {
-        if climb.stopped(&slot) {
+        // A ladder's rung is on the ladder of its pass, scenario, model and level.
+        let on_ladder = slot.rate.map(|_| (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level));
+        if on_ladder.as_ref().is_some_and(|l| climb.stopped(l)) {
             envj.runs_skipped += 1;
             progress.skipped(1, plan.run_seconds(slot.scenario, slot.level, slot.rate));
             continue;
         }
         let n = summary.records.len() + envj.runs_skipped + 1;
         let Some(record) = run_one(plan, dir, &slot, interrupted, progress) else { break };
-        if let Some(line) = climb.record(&slot, ladder::judge(&record, plan.slo_us)) {
+        if let Some(line) = on_ladder.and_then(|l| climb.record(l, ladder::judge(&record, plan.slo_us))) {
             progress.line(&line);
         }
         let line = outcome_line(n, envj.runs_planned, plan.repeats, &record);
