@@ -1,5 +1,6 @@
 //! Which CPUs the server and the load generator run on, and pinning a child
-//! process to its set.
+//! process (or the calling thread) to its set: the layer below the sweep,
+//! `loadgen floor` and the environment record, which all read or pin CPUs.
 //!
 //! A server and its load generator sharing a CPU measure each other's
 //! scheduling as much as the model: the sweep gives them disjoint sets. By

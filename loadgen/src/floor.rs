@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::sweep::cpus;
+use crate::cpus;
 
 /// Flags of `loadgen floor`.
 #[derive(Clone, Debug, clap::Args)]

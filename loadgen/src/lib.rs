@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod charts;
 pub mod check;
+pub mod cpus;
 pub mod env;
 pub mod export;
 pub mod files;

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
-use super::cpus;
 use crate::cgroup::{Cgroup, CpuBudget, Hierarchy};
+use crate::cpus;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);

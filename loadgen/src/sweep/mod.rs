@@ -52,7 +52,6 @@
 //! (results/ab-checks/ci/fresh-clone-sweep.txt).
 pub mod cells;
 pub mod child;
-pub mod cpus;
 pub mod env_json;
 pub mod ladder;
 pub mod netlab;
@@ -72,6 +71,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context};
 
 use crate::cgroup::{BudgetFlag, CpuBudget, Hierarchy};
+use crate::cpus;
 use crate::files::{raise_nofile_limit, write_atomic};
 use crate::run::args::{parse_cpu_list, parse_duration};
 use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};

@@ -13,7 +13,8 @@ use super::child::{self, Finish, Server};
 use super::progress::SweepProgress;
 use super::scenario::Scenario;
 use super::summary::{Record, RunFiles, RunStatus};
-use super::{cpus, SweepPlan, CONNECT_RATE};
+use super::{SweepPlan, CONNECT_RATE};
+use crate::cpus;
 use crate::result::RunResult;
 
 /// Which run: a model at a level in a scenario (at a rate of its ladder),
