@@ -275,6 +275,22 @@ mod tests {
         assert_eq!(tail(&path), "");
     }
 
+    /// One wait for one load generator or several: the first failure is
+    /// the run's status, and an interrupt stops (and reaps) every child.
+    #[test]
+    fn wait_gives_the_first_failure_and_stops_every_child_when_interrupted() {
+        let sh = |script: &str| Command::new("sh").args(["-c", script]).spawn().unwrap();
+        let mut two = [sh("exit 3"), sh("sleep 0.2; exit 0")];
+        let finish = wait(&mut two, Duration::from_secs(30), || false, |_| {});
+        assert!(matches!(finish, Finish::Exited(s) if s.code() == Some(3)), "the failed one's status");
+        let mut slow = [sh("sleep 30"), sh("sleep 30")];
+        let t = Instant::now();
+        let finish = wait(&mut slow, Duration::from_secs(60), || t.elapsed() > Duration::from_millis(200), |_| {});
+        assert!(matches!(finish, Finish::Interrupted));
+        assert!(slow.iter_mut().all(|c| c.try_wait().unwrap().is_some()), "every child stopped and reaped");
+        assert!(t.elapsed() < Duration::from_secs(20), "stopped by SIGTERM, not waited out");
+    }
+
     #[test]
     fn stops_a_child_that_ignores_sigterm() {
         let mut child = Command::new("sh").args(["-c", "trap '' TERM; sleep 30"]).spawn().unwrap();
