@@ -60,7 +60,7 @@ pub fn cpu_model() -> String {
 
 /// The CPUs this process may run on (`sched_getaffinity`), or none.
 pub fn affinity() -> Vec<usize> {
-    crate::sweep::cpus::available().unwrap_or_default()
+    crate::cpus::available().unwrap_or_default()
 }
 
 /// `git rev-parse --short HEAD` of the source tree this binary was built

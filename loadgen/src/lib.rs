@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod charts;
 pub mod check;
+pub mod cpus;
 pub mod env;
 pub mod export;
 pub mod files;
@@ -12,7 +13,6 @@ pub mod floor;
 pub mod fmt;
 pub mod merge;
 pub mod models;
-pub mod netlab;
 pub mod procstat;
 pub mod reliability;
 pub mod report;

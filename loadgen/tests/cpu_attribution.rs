@@ -55,7 +55,7 @@ fn a_run_reports_both_sides_together_and_every_cpu() {
     let mut machine = machine_cpus();
     machine.sort();
     assert_eq!(cpus.keys().cloned().collect::<Vec<_>>(), machine, "{p}");
-    let mine = loadgen::sweep::cpus::available().unwrap();
+    let mine = loadgen::cpus::available().unwrap();
     for (cpu, t) in cpus {
         let n: usize = cpu.parse().unwrap();
         let expected = match (n == 0, mine.contains(&n)) {

@@ -364,7 +364,7 @@ fn with_stats_probe<T>(
     let done = std::sync::Arc::new(AtomicBool::new(false));
     let (stop, pins) = (done.clone(), cpus.to_vec());
     let probe = std::thread::spawn(move || {
-        loadgen::sweep::cpus::pin_self(&pins).expect("pin the probe");
+        loadgen::cpus::pin_self(&pins).expect("pin the probe");
         let mut probes = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));

@@ -93,16 +93,10 @@ fn stats_answers_when_the_servers_budget_is_spent() {
     let budgeted = Budgeted { hierarchy: hierarchy.clone(), budget };
     let tmp = tempdir();
     let log = tmp.join("server.log");
-    let server = Server::start(
-        &servers_bin(),
-        "thread-per-conn",
-        &[],
-        &pinning.server_cpus,
-        Some(&budgeted),
-        &log,
-        &Default::default(),
-    )
-    .unwrap();
+    let servers = std::process::Command::new(servers_bin());
+    let server =
+        Server::start(servers, "127.0.0.1:0", "thread-per-conn", &[], &pinning.server_cpus, Some(&budgeted), &log)
+            .unwrap();
     let cg = server.cgroup.as_ref().unwrap();
     let dir = cg.path().to_path_buf();
     assert!(cg.members().contains(&(server.child.id() as i32)), "the server is inside its budget");

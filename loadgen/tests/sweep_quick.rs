@@ -637,7 +637,7 @@ fn a_reference_sweep_refuses_binaries_not_built_from_head() {
 /// why.
 #[test]
 fn scaling_refuses_on_two_cpus_and_says_why() {
-    let available = loadgen::sweep::cpus::available().unwrap();
+    let available = loadgen::cpus::available().unwrap();
     let two = &available[..available.len().min(2)];
     let dir = tempdir();
     let out_dir = dir.join("out");
@@ -645,11 +645,11 @@ fn scaling_refuses_on_two_cpus_and_says_why() {
     args.extend(flag_path("--out", &out_dir));
     let mut cmd = Command::new(LOADGEN);
     cmd.args(&args).current_dir(&dir).stdin(Stdio::null());
-    loadgen::sweep::cpus::confine(&mut cmd, two, libc::SIGKILL);
+    loadgen::cpus::confine(&mut cmd, two, libc::SIGKILL);
     let out = cmd.output().expect("run loadgen");
     assert!(!out.status.success(), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    let count = format!("this process may use {} ({})", two.len(), loadgen::sweep::cpus::list(two));
+    let count = format!("this process may use {} ({})", two.len(), loadgen::cpus::list(two));
     assert!(err.contains("--scenario scaling: needs at least 4 CPUs") && err.contains(&count), "{err}");
     assert!(!out_dir.exists(), "a refused sweep writes nothing");
 }

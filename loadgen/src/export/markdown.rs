@@ -25,7 +25,7 @@
 //!   says which side each figure charges.
 //!
 //! A scenario that ran a ladder of offered rates (`knee`) has two others
-//! instead, see [`crate::sweep::knee`]:
+//! instead, see [`crate::sweep::ladder`]:
 //!
 //! - [`knee_table`]: per model × level, the highest offered rate sustained
 //!   within the SLO, and that rung's latency, CPU and context switches per
@@ -54,7 +54,7 @@ use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
 use crate::stats;
 use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, Metric, Spread, TwinCount, Verdict, COMPARED};
 use crate::sweep::env_json::SweepFloor;
-use crate::sweep::knee;
+use crate::sweep::ladder;
 use crate::sweep::summary::{Record, Summary};
 use crate::sweep::targets::{targets, SATURATE};
 
@@ -384,7 +384,7 @@ fn split(cpu: f64, user: f64, sys: f64) -> String {
 
 /// The SLO a summary's ladder was judged against (µs).
 fn slo_of(summary: &Summary) -> u64 {
-    summary.slo_us.unwrap_or(knee::DEFAULT_SLO_US)
+    summary.slo_us.unwrap_or(ladder::DEFAULT_SLO_US)
 }
 
 /// A rung's figure over every run that measured it (failed runs too), as
@@ -413,10 +413,10 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
     for model in summary.models_in(scenario) {
         for level in summary.levels(scenario) {
             let rungs = summary.rungs(scenario, &model, level);
-            let Some(k) = knee::knee_of(summary, scenario, &model, level, slo) else { continue };
+            let Some(k) = ladder::knee_of(summary, scenario, &model, level, slo) else { continue };
             let dash = || "–".to_string();
             let (per_cpu, busy) = match k.cell() {
-                Some(at) => (per_budgeted_cpu(&k, at), rung_figure(at, |x| Some(knee::loadgen_busy(x)), percent)),
+                Some(at) => (per_budgeted_cpu(&k, at), rung_figure(at, |x| Some(ladder::loadgen_busy(x)), percent)),
                 None => ("–".to_string(), "–".to_string()),
             };
             let (p99, cpu, switches, next) = match k.cell() {
@@ -429,7 +429,7 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
                         .find(|n| n.offered_rps > at.offered_rps)
                         .map(|n| {
                             let rate = thousands(n.offered_rps.unwrap_or(0.0));
-                            format!("{rate}: {}", knee::judge_rung(summary, n, slo).word())
+                            format!("{rate}: {}", ladder::judge_rung(summary, n, slo).word())
                         })
                         .unwrap_or_else(dash),
                 ),
@@ -454,7 +454,7 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
          for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung. Per budgeted CPU: the knee over \
          the server's CPU budget (`--server-cpu-budget`; – without one). Loadgen busy: the load generator's \
          share of its CPUs at the knee; below 80% the knee is the server's.\n",
-        100.0 * knee::ACHIEVED_SHARE,
+        100.0 * ladder::ACHIEVED_SHARE,
         us(slo)
     );
     out
@@ -462,11 +462,11 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
 
 /// The knee over the server's CPU budget (req/s per CPU), "≥" where the
 /// knee is a lower bound; "–" without a budget.
-fn per_budgeted_cpu(k: &knee::Knee, at: &Cell) -> String {
-    let budget = at.runs.iter().filter_map(|r| r.result.as_ref()).find_map(knee::budget_cpus);
+fn per_budgeted_cpu(k: &ladder::Knee, at: &Cell) -> String {
+    let budget = at.runs.iter().filter_map(|r| r.result.as_ref()).find_map(ladder::budget_cpus);
     match (budget, at.offered_rps) {
         (Some(cpus), Some(rate)) => {
-            let bound = if matches!(k, knee::Knee::AtLeast(..)) { "≥ " } else { "" };
+            let bound = if matches!(k, ladder::Knee::AtLeast(..)) { "≥ " } else { "" };
             format!("{bound}{}", thousands(rate / cpus))
         }
         _ => "–".into(),
@@ -504,7 +504,7 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
                     rung_figure(&c, |x| x.send_lag.as_ref().map(|l| l.p99 as f64), us_f),
                     rung_figure(&c, |x| cost(x, |s| s.cpu_us_per_req), num),
                     rung_figure(&c, |x| cost(x, cs_of), num),
-                    cell(&knee::judge_rung(summary, &c, slo).word()),
+                    cell(&ladder::judge_rung(summary, &c, slo).word()),
                 );
             }
         }

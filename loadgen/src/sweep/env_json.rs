@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::cpus::Pinning;
+use crate::cpus::Pinning;
 use crate::env::{Binary, GitState};
 use crate::floor::Floor;
 use crate::result::Env;
@@ -118,7 +118,7 @@ pub struct ScenarioInfo {
     pub rates: Option<Vec<f64>>,
     /// A `scaling` step's own CPUs (the sweep's `pinning` otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scaling_step: Option<super::cpus::ScalingStep>,
+    pub scaling_step: Option<crate::cpus::ScalingStep>,
 }
 
 /// The COMPUTE calibration behind `cpu-work`.

@@ -13,7 +13,8 @@ use super::child::{self, Finish, Server};
 use super::progress::SweepProgress;
 use super::scenario::Scenario;
 use super::summary::{Record, RunFiles, RunStatus};
-use super::{cpus, SweepPlan, CONNECT_RATE};
+use super::{SweepPlan, CONNECT_RATE};
+use crate::cpus;
 use crate::result::RunResult;
 
 /// Which run: a model at a level in a scenario (at a rate of its ladder),
@@ -47,15 +48,8 @@ pub(super) fn run_one(
     let log = dir.join(&run.files.server_log);
     let (server_cpus, _) = plan.cpus_of(slot.scenario);
     let flags = plan.server_flags(slot.scenario, slot.model);
-    let mut server = match Server::start(
-        &plan.servers_bin,
-        slot.model,
-        &flags,
-        server_cpus,
-        plan.budget.as_ref(),
-        &log,
-        &plan.hosts,
-    ) {
+    let (servers, bind) = (plan.hosts.server_command(&plan.servers_bin), plan.hosts.server_bind());
+    let mut server = match Server::start(servers, &bind, slot.model, &flags, server_cpus, plan.budget.as_ref(), &log) {
         Ok(s) => s,
         Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
     };
@@ -176,7 +170,7 @@ impl OneRun<'_> {
         let (what, planned) = (self.what(), self.planned());
         // One `loadgen run`, or --clients of them (in the lab's hosts with
         // --netlab) started together and merged into the run's files.
-        crate::netlab::clients::run(
+        crate::sweep::netlab::clients::run(
             &plan.hosts,
             &plan.exe,
             &self.args(server),

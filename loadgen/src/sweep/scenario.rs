@@ -15,7 +15,7 @@
 //! 5. `knee`: open loop, a ladder of total rates at 1000 and 5000
 //!    connections: latency against offered load, the curve wrk2 users
 //!    draw, and the highest rate each model sustains within an SLO (see
-//!    [`super::knee`]).
+//!    [`super::ladder`]).
 //! 6. `multiplex`: a few hundred connections, each with many requests in
 //!    flight, 90% ECHO and 10% DELAY of 5 ms, at a load every model can
 //!    carry: does an ECHO wait behind the DELAYs sent before it on its
@@ -27,7 +27,7 @@
 //!
 //! 8. `scaling` (named only, not in `all`; at least 4 CPUs): echo-saturate
 //!    with the server given 1, then 2, 4, … CPUs and the load generator the
-//!    rest (see [`super::cpus::scaling_steps`]); mio-multi runs one IO loop
+//!    rest (see [`crate::cpus::scaling_steps`]); mio-multi runs one IO loop
 //!    per CPU it is given. Each step is a scenario of its own,
 //!    `scaling-<k>cpu`, with its own pinning.
 //!
@@ -288,7 +288,7 @@ pub const SCALING_LEVELS: [u64; 1] = [1000];
 
 /// One step of the `scaling` scenario, `scaling-<k>cpu`: echo-saturate's
 /// closed loop at [`SCALING_LEVELS`], for a server on `server_cpus` CPUs
-/// (the sweep pins it; see [`super::cpus::scaling_steps`]). The name lives
+/// (the sweep pins it; see [`crate::cpus::scaling_steps`]). The name lives
 /// as long as the sweep, like the others'.
 pub fn scaling_step(server_cpus: usize) -> Scenario {
     Scenario {

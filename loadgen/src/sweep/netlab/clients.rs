@@ -12,25 +12,22 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 
 use super::{in_namespace, Hosts};
 use crate::merge::{self, Outputs};
-use crate::sweep::child::{self, Finish, STOP_GRACE};
-use crate::sweep::cpus;
+use crate::sweep::child::{self, Finish};
 
 /// Connections each load generator is taken to open per second, to choose
 /// a start time every one can make (`loadgen run`'s default rate).
 const CONNECT_RATE: f64 = 5000.0;
 
 /// Run `loadgen run ARGS` (the sweep's flags for one run) on `hosts`:
-/// once on this host when that is all they are, else N times and merged.
-/// Like [`child::wait`]: `tick` every 100 ms, everything stopped when
-/// `interrupted()` turns true or `limit` passes. (The arguments are those
-/// of the two calls it stands for.)
+/// once on this host when that is all they are, else N times and merged;
+/// waited for as [`child::wait`] waits (`tick` every 100 ms, everything
+/// stopped when `interrupted()` turns true or `limit` passes).
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     hosts: &Hosts,
@@ -42,25 +39,25 @@ pub fn run(
     interrupted: impl Fn() -> bool,
     tick: impl FnMut(Duration),
 ) -> anyhow::Result<Finish> {
+    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     if hosts.single() {
-        let mut lg = child::spawn_loadgen(exe, args, cpus, log)?;
+        let mut lg = [child::spawn_loadgen(in_namespace(None, exe), args, cpus, &out)?];
         return Ok(child::wait(&mut lg, limit, interrupted, tick));
     }
     let n = hosts.clients.max(1) as usize;
     let plan = split(args, n, start_time(args, n))?;
-    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut children = Vec::new();
     for (k, part) in plan.parts.iter().enumerate() {
         let ns = hosts.lab.as_ref().map(|l| l.client_ns[k].as_str());
-        match spawn(ns, exe, part, cpus, &out) {
+        match child::spawn_loadgen(in_namespace(ns, exe), part, cpus, &out) {
             Ok(c) => children.push(c),
             Err(e) => {
-                stop_all(&mut children);
+                child::stop_all(&mut children);
                 return Err(e.context(format!("load generator {k} of {n}")));
             }
         }
     }
-    let finish = wait_all(&mut children, limit, interrupted, tick);
+    let finish = child::wait(&mut children, limit, interrupted, tick);
     if let Finish::Exited(_) = finish {
         merge_parts(&plan, log);
     }
@@ -142,54 +139,6 @@ pub fn start_lead(connections: u64, n: usize) -> Duration {
 fn start_time(args: &[String], n: usize) -> String {
     let c: u64 = args.iter().position(|a| a == "-c").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0);
     format!("{:.3}", crate::merge::clock::unix_s(SystemTime::now() + start_lead(c, n)))
-}
-
-/// `loadgen run PART`, on its host, pinned, its output into the run's log.
-fn spawn(ns: Option<&str>, exe: &Path, part: &[String], cpus: &[usize], log: &File) -> anyhow::Result<Child> {
-    let mut cmd: Command = in_namespace(ns, exe);
-    cmd.arg("run").args(part).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log.try_clone()?);
-    cpus::confine(&mut cmd, cpus, libc::SIGKILL);
-    cmd.spawn().with_context(|| {
-        format!("cannot start {} run{}", exe.display(), ns.map(|n| format!(" in {n}")).unwrap_or_default())
-    })
-}
-
-/// Wait for every child, as [`child::wait`] waits for one; the first
-/// failed exit status, else the last one.
-fn wait_all(
-    children: &mut [Child],
-    limit: Duration,
-    interrupted: impl Fn() -> bool,
-    mut tick: impl FnMut(Duration),
-) -> Finish {
-    let start = Instant::now();
-    let mut statuses: Vec<Option<ExitStatus>> = vec![None; children.len()];
-    loop {
-        for (c, s) in children.iter_mut().zip(statuses.iter_mut()).filter(|(_, s)| s.is_none()) {
-            *s = c.try_wait().ok().flatten();
-        }
-        if statuses.iter().all(Option::is_some) {
-            let all: Vec<ExitStatus> = statuses.into_iter().flatten().collect();
-            let worst = all.iter().find(|s| !s.success()).or(all.last()).copied();
-            return Finish::Exited(worst.expect("at least one load generator"));
-        }
-        if interrupted() {
-            stop_all(children);
-            return Finish::Interrupted;
-        }
-        if start.elapsed() > limit {
-            stop_all(children);
-            return Finish::TimedOut(limit);
-        }
-        tick(start.elapsed());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn stop_all(children: &mut [Child]) {
-    for c in children {
-        child::stop(c, STOP_GRACE);
-    }
 }
 
 /// Merge the parts into the sweep's files; a line in the log says how it went.

@@ -1,5 +1,6 @@
 //! Which CPUs the server and the load generator run on, and pinning a child
-//! process to its set.
+//! process (or the calling thread) to its set: the layer below the sweep,
+//! `loadgen floor` and the environment record, which all read or pin CPUs.
 //!
 //! A server and its load generator sharing a CPU measure each other's
 //! scheduling as much as the model: the sweep gives them disjoint sets. By
@@ -146,7 +147,7 @@ pub fn list(cpus: &[usize]) -> String {
 /// children itself), and have the kernel send it `death_signal` should the
 /// sweep die first.
 pub fn confine(cmd: &mut Command, cpus: &[usize], death_signal: libc::c_int) {
-    let cpus = cpus.to_vec();
+    let set = cpu_set(cpus);
     cmd.process_group(0);
     // SAFETY: only async-signal-safe calls (prctl, sched_setaffinity) on
     // memory prepared before the fork.
@@ -155,14 +156,7 @@ pub fn confine(cmd: &mut Command, cpus: &[usize], death_signal: libc::c_int) {
             if libc::prctl(libc::PR_SET_PDEATHSIG, death_signal as libc::c_ulong) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            for &c in &cpus {
-                libc::CPU_SET(c, &mut set);
-            }
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
+            set_affinity(&set)
         });
     }
 }
@@ -171,15 +165,26 @@ pub fn confine(cmd: &mut Command, cpus: &[usize], death_signal: libc::c_int) {
 /// the sweep pins itself so that its progress bar never lands on the
 /// server's CPUs, and `floor` pins each of its measuring threads.
 pub fn pin_self(cpus: &[usize]) -> io::Result<()> {
-    // SAFETY: as in `confine`.
+    set_affinity(&cpu_set(cpus))
+}
+
+/// `cpus` as the kernel's CPU mask.
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET only sets bits in it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for &c in cpus {
         unsafe { libc::CPU_SET(c, &mut set) };
     }
-    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
-        return Err(io::Error::last_os_error());
+    set
+}
+
+/// sched_setaffinity(2) of the calling thread (async-signal-safe).
+fn set_affinity(set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: `set` is a valid mask of the size given.
+    match unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

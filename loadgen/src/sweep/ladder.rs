@@ -1,7 +1,9 @@
-//! The knee of a latency-against-offered-load curve: for each model and
-//! connection level of a ladder (the `knee` scenario), the highest offered
-//! rate the model sustained with every rate below it sustained too, and
-//! whether the ladder ever found its limit.
+//! A ladder of offered rates, judged (the `knee` scenario; the chart of it
+//! is `charts/knee.rs`): each rung sustained or not, where the climb stops,
+//! and the knee of the latency-against-offered-load curve: for each model
+//! and connection level, the highest offered rate the model sustained with
+//! every rate below it sustained too, and whether the ladder ever found its
+//! limit.
 //!
 //! A rung (one open-loop run at one offered rate) is *sustained* when the
 //! model answered at least 99% of the offered rate and its p99 stayed
@@ -208,8 +210,43 @@ pub fn measured(c: &Cell, metric: impl Fn(&RunResult) -> f64) -> Option<Spread> 
 }
 
 /// Keep climbing a ladder after these rungs (in order)?
-pub fn climb_on(so_far: &[Rung]) -> bool {
+fn climb_on(so_far: &[Rung]) -> bool {
     so_far.len() < STOP_AFTER || so_far[so_far.len() - STOP_AFTER..].contains(&Rung::Sustained)
+}
+
+/// Which ladder a rung is on: its pass, scenario, model and level.
+pub(super) type Key = (u32, &'static str, String, u64);
+
+/// A ladder's climb in one pass: the verdicts of the rungs run so far for
+/// one model at one level, and whether to go on ([`climb_on`]).
+#[derive(Default)]
+pub(super) struct Climb {
+    /// The ladder being climbed.
+    ladder: Option<Key>,
+    rungs: Vec<Rung>,
+}
+
+impl Climb {
+    /// Whether the next rung of ladder `key` is above where it stopped.
+    pub(super) fn stopped(&self, key: &Key) -> bool {
+        self.ladder.as_ref() == Some(key) && !climb_on(&self.rungs)
+    }
+
+    /// Note the verdict of a rung of ladder `key`; the line to print when
+    /// that stops the climb.
+    pub(super) fn record(&mut self, key: Key, rung: Rung) -> Option<String> {
+        if self.ladder.as_ref() != Some(&key) {
+            self.rungs.clear();
+        }
+        self.rungs.push(rung);
+        let (_, scenario, model, level) = self.ladder.insert(key);
+        (!climb_on(&self.rungs)).then(|| {
+            format!(
+                "{scenario} {model} {level} conns: {STOP_AFTER} rungs in a row not sustained; the rest of the ladder \
+                 is skipped"
+            )
+        })
+    }
 }
 
 /// What the ladder found for one model at one level.
@@ -469,5 +506,19 @@ mod tests {
         assert!(climb_on(&[Rung::Sustained, miss()]));
         assert!(climb_on(&[miss(), Rung::Sustained]));
         assert!(!climb_on(&[Rung::Sustained, miss(), Rung::LoadgenLimit("y".into())]));
+    }
+
+    #[test]
+    fn a_climb_stops_after_two_rungs_not_sustained_in_its_own_pass() {
+        let key = |repeat: u32| (repeat, "knee", "m".to_string(), 5000);
+        let miss = || Rung::Missed("x".into());
+        let mut climb = Climb::default();
+        assert_eq!(climb.record(key(1), miss()), None);
+        let line = climb.record(key(1), miss()).unwrap();
+        assert_eq!(line, "knee m 5000 conns: 2 rungs in a row not sustained; the rest of the ladder is skipped");
+        assert!(climb.stopped(&key(1)));
+        assert!(!climb.stopped(&key(2)), "the next pass climbs again");
+        assert_eq!(climb.record(key(2), Rung::Sustained), None);
+        assert!(!climb.stopped(&key(2)));
     }
 }

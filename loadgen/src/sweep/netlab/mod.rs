@@ -25,7 +25,7 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{anyhow, bail, Context};
 
 /// `scripts/netlab`, as built into this binary.
-pub const SCRIPT: &str = include_str!("../../../scripts/netlab");
+pub const SCRIPT: &str = include_str!("../../../../scripts/netlab");
 
 /// The script's exit status when a lab cannot be made here.
 pub const CANNOT: i32 = 77;
