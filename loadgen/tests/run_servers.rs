@@ -16,7 +16,7 @@ fn addrs(s: &Server) -> (String, String) {
 
 fn assert_counts_add_up(r: &RunResult) {
     let c = &r.counts;
-    assert_eq!(c.sent, c.ok + c.errors + c.timeouts + c.in_flight_end, "{c:?}");
+    assert_eq!(c.sent, c.ok + c.errors + c.mismatches + c.timeouts + c.in_flight_end, "{c:?}");
     assert_eq!(c.scheduled, c.sent + c.unsent, "{c:?}");
     assert!(c.accounted, "{c:?}");
     assert_eq!(c.errors, c.errors_by_status.values().sum::<u64>(), "{c:?}");
