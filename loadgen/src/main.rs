@@ -27,11 +27,10 @@ enum Cli {
     /// Render the Reliability table from the hardening tests' records
     /// (IOMODELS_RELIABILITY_DIR), and refresh its region of REPORT.md.
     Reliability(reliability::ReliabilityArgs),
-    /// CI regression check: a quick sweep compared with a baseline; exits 1
-    /// naming every figure that regressed, 2 on usage or IO errors.
+    /// CI regression check: this checkout against a base revision (--base),
+    /// sweeps interleaved on the same CPUs; exits 1 naming every figure
+    /// that regressed, 2 when it could not run.
     Check(check::CheckArgs),
-    /// Make the regression baseline from one or more quick sweeps.
-    Baseline(check::BaselineArgs),
     /// Add up the results of load generators that ran together (`run
     /// --start-at TIME --tag NAME`) into one: histograms added, exactly.
     Merge(merge::MergeArgs),
@@ -47,7 +46,6 @@ fn main() -> ExitCode {
         Cli::Sweep(args) => sweep::sweep(&args).map(|()| None),
         Cli::Report(args) => report::report(&args).map(|()| None),
         Cli::Check(args) => return check::check_main(&args),
-        Cli::Baseline(args) => return check::baseline_main(&args),
         Cli::Reliability(args) => reliability::reliability(&args).map(|()| None),
         Cli::Merge(args) => merge::merge(&args).map(|()| None),
     };

@@ -182,9 +182,9 @@ pub struct Percentiles {
     pub max: u64,
 }
 
-/// Requests within the measured window. `sent = ok + errors + timeouts +
-/// in_flight_end`, and `scheduled = sent + unsent` (mismatches are counted
-/// among `ok` answers that failed their check, see `mismatches`).
+/// Requests within the measured window. `sent = ok + errors + mismatches +
+/// timeouts + in_flight_end`, and `scheduled = sent + unsent` (a mismatched
+/// answer is counted in `mismatches` only, never in `ok`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Counts {
     /// Open loop: requests the schedule intended within the window, every
@@ -199,8 +199,8 @@ pub struct Counts {
     /// the run (the rate was not offered).
     #[serde(default)]
     pub unsent: u64,
-    /// `scheduled == ok + errors + timeouts + in_flight_end + unsent`: every
-    /// request the window owed is accounted for.
+    /// `scheduled == ok + errors + mismatches + timeouts + in_flight_end +
+    /// unsent`: every request the window owed is accounted for.
     #[serde(default)]
     pub accounted: bool,
     /// Answered with status OK (and checked).
@@ -208,7 +208,8 @@ pub struct Counts {
     /// Answered with an error status (by status name).
     pub errors: u64,
     pub errors_by_status: std::collections::BTreeMap<String, u64>,
-    /// OK answers whose payload, id or COMPUTE result was wrong.
+    /// Answers whose payload, id or COMPUTE result was wrong: neither `ok`
+    /// nor `errors`, and not throughput.
     pub mismatches: u64,
     /// Not answered within `--timeout` of being sent (the latency counts from
     /// the intended time), or lost with a connection the server closed.

@@ -131,10 +131,14 @@ mod tests {
     }
 
     #[test]
-    fn errors_keep_id_and_method() {
-        let before = COUNTERS.errors.load(std::sync::atomic::Ordering::Relaxed);
+    fn errors_keep_id_and_method_and_are_counted_once() {
+        // This thread's count, not the process-wide one other tests bump.
+        let counted = || stats::ERRORS_ON_THIS_THREAD.with(|n| n.get());
+        let before = counted();
         let Reply::Now(f) = handle_request(Frame { id: 5, method: 77, ..Default::default() }) else { panic!() };
         assert_eq!((f.id, f.method, f.status), (5, 77, Status::UnknownMethod as u8));
-        assert!(COUNTERS.errors.load(std::sync::atomic::Ordering::Relaxed) > before);
+        assert_eq!(counted() - before, 1, "one error response, one error counted");
+        let Reply::Now(_) = handle_request(Frame::request(6, Method::Echo, vec![])) else { panic!() };
+        assert_eq!(counted() - before, 1, "an answered ECHO is no error");
     }
 }

@@ -83,6 +83,13 @@ pub static COUNTERS: Counters = Counters {
     max_connections: AtomicU64::new(u64::MAX),
 };
 
+#[cfg(test)]
+thread_local! {
+    /// Errors counted by this thread: what a unit test asserts on, since
+    /// the tests that run in parallel bump the process-wide count too.
+    pub static ERRORS_ON_THIS_THREAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 static IDENTITY: OnceLock<(&'static str, Instant)> = OnceLock::new();
 
 /// Record the model's name and the start time; called once by `launch`.
@@ -109,6 +116,8 @@ impl Counters {
     }
     pub fn error(&self) {
         self.errors.fetch_add(1, Relaxed);
+        #[cfg(test)]
+        ERRORS_ON_THIS_THREAD.with(|n| n.set(n.get() + 1));
     }
     pub fn partial_frame_timeout(&self) {
         self.partial_frame_timeouts.fetch_add(1, Relaxed);

@@ -1,6 +1,6 @@
 //! What the regression check reads from one sweep's `summary.json`: the
-//! figures it compares with the baseline, and the invariants that must hold
-//! in every run whatever the baseline says.
+//! figures it compares, head against base, and the invariants that must
+//! hold in every run whatever the base shows.
 //!
 //! Only figures that survive a noisy shared machine are taken:
 //!
@@ -65,13 +65,6 @@ pub enum Kind {
     WaitSyscallsPerReq,
     /// Server bytes read and written per request, headers included.
     BytesPerReq,
-    /// Server CPU per request as a multiple of the floor pair measured at
-    /// the start of the same sweep: what the stored baseline compares,
-    /// since an absolute CPU figure holds only on the machine and day
-    /// that measured it.
-    ServerCpuFloors,
-    /// The same for the load generator's CPU per request.
-    LoadgenCpuFloors,
 }
 
 impl Kind {
@@ -82,14 +75,7 @@ impl Kind {
             Kind::ThroughputRatio => "x",
             Kind::SyscallsPerReq | Kind::WaitSyscallsPerReq => "calls/req",
             Kind::BytesPerReq => "B/req",
-            Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => "floor pairs/req",
         }
-    }
-
-    /// An absolute CPU time: valid only in the run that made it, so never
-    /// gated against a stored baseline (its floor multiple is).
-    pub fn absolute_time(self) -> bool {
-        matches!(self, Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu)
     }
 
     pub fn bigger_is_better(self) -> bool {
@@ -112,7 +98,6 @@ impl Kind {
             // a loop spinning or a thread woken per request.
             Kind::WaitSyscallsPerReq => 1.0,
             Kind::BytesPerReq => 1.0,
-            Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 0.2,
         }
     }
 }
@@ -157,8 +142,6 @@ pub fn name(scenario: &str, model: Option<&str>, level: u64, kind: Kind) -> Stri
         Kind::SyscallsPerReq => "syscalls/req (waits excluded)",
         Kind::WaitSyscallsPerReq => "wait syscalls/req",
         Kind::BytesPerReq => "bytes/req",
-        Kind::ServerCpuFloors => "server CPU ÷ floor pair",
-        Kind::LoadgenCpuFloors => "loadgen CPU ÷ floor pair",
     };
     match model {
         Some(m) => format!("{scenario} {m} c{level} {what}"),
@@ -254,18 +237,8 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
                     }
                 }
             }
-            if let Some(pair) = s.floor_pair_cpu_us.filter(|p| *p > 0.0) {
-                for (r, x) in &runs {
-                    if let Some(server) = &x.server {
-                        push(&mut out, Some(&r.model), Kind::ServerCpuFloors, server.cpu_us_per_req / pair);
-                    }
-                }
-            }
             let loadgen: Vec<f64> = runs.iter().map(|(_, x)| x.loadgen.cpu_us_per_req).collect();
             push(&mut out, None, Kind::LoadgenCpu, geo_mean(&loadgen));
-            if let Some(pair) = s.floor_pair_cpu_us.filter(|p| *p > 0.0) {
-                push(&mut out, None, Kind::LoadgenCpuFloors, geo_mean(&loadgen) / pair);
-            }
             let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
             if closed && runs.len() >= 3 {
                 let mid = median(runs.iter().map(|(_, x)| x.throughput_rps).collect());

@@ -56,7 +56,7 @@ pub(super) fn assemble(a: Assembly) -> Measured {
         LoadgenFlags::of(lg_util, usable, send_lag.as_ref());
     let env = crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone()));
     let combined = attribution::combined(server.as_ref(), &loadgen);
-    let answered = totals.counts.ok + totals.counts.errors;
+    let answered = totals.counts.ok + totals.counts.errors + totals.counts.mismatches;
     let proc_stat = attribution::proc_stat(&a.sampled, &env, answered).unwrap_or_else(|why| {
         notes.push(format!("per-CPU time not measured: {why}"));
         None
@@ -107,8 +107,8 @@ fn add_up(reports: &[WorkerReport], args: &RunArgs, t: &Timeline, connections: &
         totals.counts.scheduled = totals.counts.sent;
     }
     let counts = &mut totals.counts;
-    counts.accounted =
-        counts.scheduled == counts.ok + counts.errors + counts.timeouts + counts.in_flight_end + counts.unsent;
+    counts.accounted = counts.scheduled
+        == counts.ok + counts.errors + counts.mismatches + counts.timeouts + counts.in_flight_end + counts.unsent;
     totals
 }
 
@@ -430,7 +430,7 @@ fn silence(args: &RunArgs, totals: &Totals, window: &Window, t: &Timeline) -> Op
     let counts = &totals.counts;
     let unanswered = counts.timeouts + counts.in_flight_end;
     let silent_for = window.end.saturating_duration_since(totals.last_answer.unwrap_or(t.start));
-    if !window.all_closed && counts.sent > 0 && counts.ok + counts.errors == 0 {
+    if !window.all_closed && counts.sent > 0 && counts.ok + counts.errors + counts.mismatches == 0 {
         Some(format!(
             "--target {}: no answer in the window ({} requests timed out, {} still in flight)",
             args.target, counts.timeouts, counts.in_flight_end
@@ -570,7 +570,7 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
         cost.user_us = b.loadgen.user_us.saturating_sub(a.loadgen.user_us).saturating_sub(reader(|r| r.user_us));
         cost.sys_us = b.loadgen.sys_us.saturating_sub(a.loadgen.sys_us).saturating_sub(reader(|r| r.sys_us));
         cost.rss_bytes = b.loadgen.rss_bytes;
-        let answered = counts.ok + counts.errors;
+        let answered = counts.ok + counts.errors + counts.mismatches;
         let cpu = (cost.user_us + cost.sys_us) as f64;
         cost.cpu_us_per_req = if answered > 0 { cpu / answered as f64 } else { 0.0 };
         let per = |us: u64| if answered > 0 { us as f64 / answered as f64 } else { 0.0 };

@@ -413,10 +413,10 @@ impl Conn {
                     tally.errors[code as usize & 7] += 1;
                 }
             }
+            // A wrong answer is neither OK nor an error status: it counts
+            // as a mismatch only (`mismatch` adds it to `tally.mismatches`
+            // when in the window), never as throughput.
             AnswerCheck::Mismatch(why) => {
-                if counted {
-                    tally.ok += 1;
-                }
                 let conn = self.index;
                 mismatch(tally, counted, || format!("request {:#x} on connection {conn}: {why}", p.id));
             }
