@@ -2,6 +2,7 @@
 //! model the same way, and the tools built on it (sweep, charts, report,
 //! regression check).
 
+pub mod archive;
 pub mod cgroup;
 pub mod charts;
 pub mod check;

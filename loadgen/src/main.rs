@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loadgen::{check, floor, merge, reliability, report, run, sweep};
+use loadgen::{archive, check, floor, merge, reliability, report, run, sweep};
 
 /// One mio load generator that drives every iomodels server the same way.
 #[derive(Parser)]
@@ -24,6 +24,9 @@ enum Cli {
     /// Redraw a sweep's charts and tables from its saved results, and
     /// refresh the generated tables of REPORT.md.
     Report(report::ReportArgs),
+    /// Pack a sweep's per-run files (DIR/runs/) into one archive,
+    /// DIR/runs.tar.zst, for committing; every reader reads either form.
+    Archive(archive::ArchiveArgs),
     /// Render the Reliability table from the hardening tests' records
     /// (IOMODELS_RELIABILITY_DIR), and refresh its region of REPORT.md.
     Reliability(reliability::ReliabilityArgs),
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         }),
         Cli::Sweep(args) => sweep::sweep(&args).map(|()| None),
         Cli::Report(args) => report::report(&args).map(|()| None),
+        Cli::Archive(args) => archive::archive(&args).map(|()| None),
         Cli::Check(args) => return check::check_main(&args),
         Cli::Reliability(args) => reliability::reliability(&args).map(|()| None),
         Cli::Merge(args) => merge::merge(&args).map(|()| None),
