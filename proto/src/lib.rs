@@ -87,6 +87,17 @@ impl Status {
             _ => None,
         }
     }
+
+    /// The protocol's name for the status, as in PROTOCOL.md.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::UnknownMethod => "UNKNOWN_METHOD",
+            Status::BadRequest => "BAD_REQUEST",
+            Status::TooLarge => "TOO_LARGE",
+            Status::Busy => "BUSY",
+        }
+    }
 }
 
 /// One frame, request or response; both have the same layout.
@@ -445,6 +456,17 @@ mod tests {
             Frame::response(9, 3, Status::Ok, (0..=255u8).collect()),
             Frame::response(10, 99, Status::UnknownMethod, b"unknown method".to_vec()),
         ]
+    }
+
+    /// Every status's name and code is a row of PROTOCOL.md's status table.
+    #[test]
+    fn status_names_are_the_protocols() {
+        let spec = include_str!("../PROTOCOL.md");
+        for code in 0..=u8::MAX {
+            let Some(status) = Status::from_code(code) else { continue };
+            let row = format!("| {code}    | `{}`", status.name());
+            assert!(spec.contains(&row), "PROTOCOL.md has no row {row:?}");
+        }
     }
 
     #[test]
