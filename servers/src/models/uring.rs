@@ -62,6 +62,7 @@ use std::io;
 use std::mem;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
@@ -85,6 +86,8 @@ const FLOW: limits::FlowControl = match limits::URING_LIMITS.flow {
     Some(flow) => flow,
     None => panic!("uring has flow control"),
 };
+/// How many times `Sq::push` submits a full queue before it gives up.
+const SUBMIT_TRIES: u32 = 8;
 /// Each wait asks for BATCH completions, but returns with fewer once
 /// BATCH_WAIT_US have passed and at least one is there (IORING_FEAT_MIN_TIMEOUT).
 const BATCH: usize = 64;
@@ -125,6 +128,9 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         for (data, res, flags) in cqes.drain(..) {
             lp.complete(Op::decode(data), res, flags);
         }
+        if let Some(e) = lp.sq.broken.take() {
+            return Err(e); // an operation could not be submitted: see `Sq::push`
+        }
     }
     Ok(())
 }
@@ -138,7 +144,8 @@ struct Loop {
     ctx: Ctx,
     listener: TcpListener,
     accepting: Accepting,
-    wake: OwnedFd,
+    /// Shared with the shutdown hook, which may outlive `run`.
+    wake: Arc<OwnedFd>,
     wake_buf: Box<u64>,
     next_generation: u64,
     timeouts: Timeouts,
@@ -162,20 +169,25 @@ impl Loop {
         if wake < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: `wake` is the descriptor eventfd just returned.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
         // Shutdown arrives on the signal thread; a write to the eventfd
-        // completes the read the ring holds on it, which ends the wait.
+        // completes the read the ring holds on it, which ends the wait. The
+        // hook holds the descriptor open as long as the Shutdown lives, so
+        // a trigger after `run` returned never writes to a closed (or
+        // reused) descriptor.
+        let hook_fd = wake.clone();
         shutdown.on_trigger(move || {
-            // SAFETY: writing 8 bytes from a live u64 to the eventfd, open until the process exits.
-            unsafe { libc::write(wake, (&1u64 as *const u64).cast(), 8) };
+            // SAFETY: writing 8 bytes from a live u64 to an eventfd the closure keeps open.
+            unsafe { libc::write(hook_fd.as_raw_fd(), (&1u64 as *const u64).cast(), 8) };
         });
         let mut lp = Loop {
-            sq: Sq { ring, timers: Slab::new() },
+            sq: Sq { ring, timers: Slab::new(), broken: None },
             bufs,
             conns: Slab::new(),
             ctx: Ctx { protocol: common.protocol, max_frame: common.max_frame },
             accepting: Accepting::Armed,
-            // SAFETY: `wake` is the descriptor eventfd just returned.
-            wake: unsafe { OwnedFd::from_raw_fd(wake) },
+            wake,
             wake_buf: Box::new(0),
             listener,
             next_generation: 0,
@@ -592,19 +604,29 @@ enum TimerKind {
 struct Sq {
     ring: IoUring,
     timers: Slab<Box<Timer>>,
+    /// Set when an operation could not be submitted; `run` returns it.
+    broken: Option<io::Error>,
 }
 
 impl Sq {
     /// Queue `entry`; submitted with the next `io_uring_enter`, or now if
-    /// the queue is full.
+    /// the queue is full. If the kernel keeps refusing to take a full
+    /// queue ([`SUBMIT_TRIES`] times), the entry is dropped and the error
+    /// kept in `broken`: the loop's state no longer matches the ring's, so
+    /// `run` ends with that error rather than spin or serve wrongly.
     fn push(&mut self, entry: squeue::Entry, op: Op) {
         let entry = entry.user_data(op.encode());
+        let mut tries = 0;
         // SAFETY: every buffer an entry points at outlives the operation: a
         // connection is dropped only once its recv and send have completed,
         // a timer's Timespec is boxed and kept until its completion.
-        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+        while self.broken.is_none() && unsafe { self.ring.submission().push(&entry) }.is_err() {
             if let Err(e) = self.ring.submit() {
-                RING_FAILED.log(format_args!("submitting a full queue: {e}"));
+                tries += 1;
+                RING_FAILED.log(format_args!("submitting a full queue (try {tries} of {SUBMIT_TRIES}): {e}"));
+                if tries == SUBMIT_TRIES {
+                    self.broken = Some(e);
+                }
                 std::thread::yield_now();
             }
         }
@@ -659,6 +681,24 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full queue the kernel keeps refusing to take ends in an error, not
+    /// a spin. The ring is made on another thread, so as SINGLE_ISSUER it
+    /// refuses every submit from this one (EEXIST).
+    #[test]
+    fn a_queue_the_kernel_keeps_refusing_is_an_error_not_a_spin() {
+        if let Err(why) = available() {
+            eprintln!("skipped: uring is unavailable here: {why}");
+            return;
+        }
+        let ring = std::thread::spawn(new_ring).join().unwrap().unwrap();
+        let mut sq = Sq { ring, timers: Slab::new(), broken: None };
+        for _ in 0..=RING_ENTRIES {
+            sq.push(opcode::Nop::new().build(), Op::Ignore);
+        }
+        let e = sq.broken.expect("the refused submits are an error");
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST), "{e}");
+    }
 
     #[test]
     fn user_data_round_trips() {
