@@ -311,6 +311,7 @@ extern "C" fn count(what: c_int, n: u64) {
         1 => COUNTERS.wrote(n as usize),
         3 => COUNTERS.partial_frame_timeout(),
         4 => COUNTERS.write_timeout(),
+        5 => COUNTERS.error(),
         _ => COUNTERS.answered(n),
     }
 }
