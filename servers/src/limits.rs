@@ -15,9 +15,10 @@
 //! Each row's reasons are in the comments of its constant below:
 //! [`BLOCKING_LIMITS`], [`MIO_LIMITS`], [`URING_LIMITS`], [`TOKIO_LIMITS`],
 //! [`LIBEVENT_LIMITS`]. The event-driven models stop reading at the first
-//! figure and read again below the second: the Rust ones through
-//! [`FlowControl::stops_reading`] and [`FlowControl::reads_again`], the C
-//! loop through its write watermark.
+//! figure and read again below the second. The Rust ones read again as
+//! soon as they are under the limits (the two figures are equal, and
+//! [`FlowControl::stops_reading`] is their one check); only the C loop,
+//! told of drained output at its write watermark, resumes lower.
 //!
 //! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
 //! [`KEEP_CAPACITY`], the hostile-client limits (`--max-connections`,
@@ -119,7 +120,9 @@ pub struct Limits {
 pub struct FlowControl {
     /// Stop reading while this many answer bytes wait unsent...
     pub output_limit: usize,
-    /// ...and read again once fewer than this wait...
+    /// ...and read again once fewer than this wait (for every Rust model
+    /// `output_limit` itself: it reads again as soon as it is under the
+    /// limits; only libevent's C loop uses a lower figure)...
     pub resume_below: usize,
     /// ...or while this many DELAY and COMPUTE answers are still to come.
     pub pending_limit: usize,
@@ -130,13 +133,6 @@ impl FlowControl {
     /// `pending` answers to come reach their limit.
     pub fn stops_reading(self, unsent: usize, pending: usize) -> bool {
         unsent >= self.output_limit || pending >= self.pending_limit
-    }
-
-    /// A connection that stopped reads again only below `resume_below`
-    /// (and under the pending limit): every Rust model's resume check, so
-    /// that this table is the truth for each.
-    pub fn reads_again(self, unsent: usize, pending: usize) -> bool {
-        unsent < self.resume_below && pending < self.pending_limit
     }
 }
 
@@ -311,11 +307,17 @@ mod tests {
         assert!(PARTIAL_FRAME_TIMEOUT >= Duration::from_secs(10) && WRITE_TIMEOUT >= Duration::from_secs(10));
     }
 
+    /// The Rust models have one flow-control check, `stops_reading`: they
+    /// read again as soon as it is false, so their rows must say so. Only
+    /// the C loop resumes lower.
     #[test]
     fn flow_control_resumes_below_its_limit() {
         for row in ROWS {
             if let Some(f) = row.flow {
                 assert!(0 < f.resume_below && f.resume_below <= f.output_limit, "{}", row.models);
+                if row != LIBEVENT_LIMITS {
+                    assert_eq!(f.resume_below, f.output_limit, "{}: a Rust model has no resume figure", row.models);
+                }
             }
         }
     }

@@ -425,8 +425,8 @@ enum Phase {
     Open,
     /// Flow control: too many answer bytes unsent, or too many answers to
     /// come. Nothing is read or parsed; `input` may hold whole requests,
-    /// which are answered first when the connection resumes (below the
-    /// row's `resume_below`).
+    /// which are answered first when the connection is under the limits
+    /// again.
     Paused,
     /// The peer sent FIN: answer what arrived (a trailing partial frame is
     /// dropped, as PROTOCOL.md says), then close.
@@ -502,14 +502,10 @@ impl Connection {
         self.output.len() - self.written
     }
 
-    /// Flow control: an open connection stops reading here...
+    /// Flow control: an open connection stops reading here, and a paused
+    /// one resumes once it is false again.
     fn over_limit(&self) -> bool {
         FLOW.stops_reading(self.unsent(), self.pending)
-    }
-
-    /// ...and a paused one reads again here (the table's "read again below").
-    fn may_resume(&self) -> bool {
-        FLOW.reads_again(self.unsent(), self.pending)
     }
 
     fn wants_read(&self) -> bool {
@@ -531,12 +527,12 @@ impl Connection {
     /// holds more than one partial frame plus one read's worth.
     fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx<impl Compute>) -> io::Result<()> {
         loop {
-            if self.phase == Phase::Paused && self.may_resume() {
-                self.resume(ctx);
-            }
             self.flush()?;
-            if self.phase == Phase::Paused && self.may_resume() {
-                continue; // the write lifted flow control: answer what we hold first
+            if self.phase == Phase::Paused && !self.over_limit() {
+                // Under the limits again (a write, or a late answer):
+                // answer what we hold first, then write that at the top.
+                self.resume(ctx);
+                continue;
             }
             if self.phase == Phase::Closing && self.unsent() == 0 && self.pending == 0 {
                 self.start_lingering(ctx)?;

@@ -26,7 +26,7 @@
 //! - Flow control (`limits::TOKIO_LIMITS`): a connection stops reading while its
 //!   output limit of answer bytes waits for the client to read them, or its
 //!   pending limit of answers is still being delayed or computed, and reads
-//!   again once below the row's `resume_below`. The limits are checked per
+//!   again once under them. The limits are checked per
 //!   frame, as mio-single does, not per read: one read can hold 65k STATS
 //!   requests (1 MiB after a large ECHO grew the buffer), whose answers are
 //!   45 MB; past a limit the rest wait, unparsed, in `buf`.
@@ -198,9 +198,6 @@ impl Connection {
     async fn handle_framed(&mut self, stream: TcpStream) -> io::Result<()> {
         let (mut rd, mut wr) = stream.into_split();
         let mut input = Input::Requests;
-        // Flow control: reading stops at the limits, and once stopped
-        // starts again only below the row's `resume_below`.
-        let mut under_limits = true;
         // The stall checks' tick; its first completes at once, which only
         // resets the watches.
         let mut stall_check = tokio::time::interval(self.timeouts.period());
@@ -213,11 +210,8 @@ impl Connection {
                 }
                 return Ok(());
             }
-            if input != Input::Discard {
-                let (unsent, pending) = (self.out.len(), self.later.len());
-                under_limits =
-                    if under_limits { !FLOW.stops_reading(unsent, pending) } else { FLOW.reads_again(unsent, pending) };
-            }
+            // Flow control: no reading or parsing at the limits.
+            let under_limits = !FLOW.stops_reading(self.out.len(), self.later.len());
             if under_limits && self.held {
                 // Under the limits again: answer the requests held back
                 // first (also after the client's FIN: they arrived before it).

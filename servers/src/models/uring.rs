@@ -29,8 +29,7 @@
 //!
 //! A connection's life is [`State`]. Flow control as mio-single, with the
 //! same output and pending limits (`limits::URING_LIMITS`): past them the recv is
-//! cancelled, and armed again once the answers drain below the row's
-//! `resume_below`. TOO_LARGE is sent last, then our FIN,
+//! cancelled, and armed again once the answers drain below them. TOO_LARGE is sent last, then our FIN,
 //! then input is discarded until the peer's FIN or for at most [`LINGER`].
 //! A connection is dropped only when its recv and send have completed (a
 //! close cancels them), since until then the kernel may write into its
@@ -308,7 +307,7 @@ impl Loop {
         let mut stalled = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
             // Input held back by flow control is whole requests, not a partial frame.
-            let frame_started = conn.state == State::Open && !conn.input.is_empty() && conn.flow_open();
+            let frame_started = conn.state == State::Open && !conn.input.is_empty() && !conn.over_limit();
             if conn.writing.stalled(conn.unsent() > 0, write) {
                 COUNTERS.write_timeout();
                 stalled.push(key);
@@ -388,19 +387,10 @@ impl Conn {
         self.sending.len() - self.sent + self.output.len()
     }
 
-    /// Flow control: a reading connection stops reading and parsing here.
+    /// Flow control: the connection stops reading and parsing here, and
+    /// goes on once under the limits again.
     fn over_limit(&self) -> bool {
         FLOW.stops_reading(self.unsent(), self.pending)
-    }
-
-    /// Flow control lets this connection read and parse: while its recv is
-    /// armed, until the limits; with none armed (cancelled at a limit, or
-    /// ended by the kernel), only below the row's `resume_below`.
-    fn flow_open(&self) -> bool {
-        match self.recv {
-            RecvOp::Armed => !self.over_limit(),
-            RecvOp::Idle | RecvOp::Cancelling => FLOW.reads_again(self.unsent(), self.pending),
-        }
     }
 
     /// Requests are still parsed: also after the peer's FIN, for what it sent before.
@@ -414,7 +404,7 @@ impl Conn {
         COUNTERS.read(data.len());
         self.reading.progress();
         match self.state {
-            State::Open if self.input.is_empty() && self.flow_open() => {
+            State::Open if self.input.is_empty() && !self.over_limit() => {
                 let used = self.parse(data, sq, ctx);
                 self.input.extend_from_slice(&data[used..]);
             }
@@ -463,7 +453,7 @@ impl Conn {
     /// Start whatever can be started now: parse held input, send, linger,
     /// arm or cancel the recv, close. True once the connection can go.
     fn step(&mut self, sq: &mut Sq, ctx: &Ctx) -> bool {
-        if self.parsing() && !self.input.is_empty() && self.flow_open() {
+        if self.parsing() && !self.input.is_empty() && !self.over_limit() {
             let input = mem::take(&mut self.input);
             let used = self.parse(&input, sq, ctx);
             self.input = input;
@@ -481,7 +471,7 @@ impl Conn {
         if self.state == State::ReadClosed && drained {
             self.close(sq); // a trailing partial frame is dropped, as PROTOCOL.md says
         }
-        let want = matches!(self.state, State::Open | State::Lingering) && self.flow_open();
+        let want = matches!(self.state, State::Open | State::Lingering) && !self.over_limit();
         match (self.recv, want) {
             (RecvOp::Idle, true) => {
                 // Multishot: one recv that completes every time data arrives, each
