@@ -87,7 +87,7 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use proto::Frame;
+use proto::{Frame, Stop};
 use slab::Slab;
 
 use crate::accept::Acceptor;
@@ -396,6 +396,35 @@ impl ConnTable {
     }
 }
 
+/// What mio-single does with each request `proto::answer_frames` decodes:
+/// answer now, put a DELAY's answer on the timer heap, run COMPUTE where
+/// the loop's [`Compute`] says.
+struct Answering<'c, 'a, C> {
+    conn: &'c mut Connection,
+    ctx: &'c mut Ctx<'a, C>,
+}
+
+impl<C: Compute> proto::Answer for Answering<'_, '_, C> {
+    fn full(&self) -> bool {
+        self.conn.over_limit()
+    }
+
+    fn answer(&mut self, request: Frame) {
+        let conn = &mut *self.conn;
+        match dispatch::handle_request(request) {
+            Reply::Now(frame) => dispatch::queue_reply(&frame, &mut conn.output),
+            Reply::After { delay, frame } => {
+                self.ctx.timers.push(Instant::now() + delay, Due::Answer(conn.owner, frame));
+                conn.pending += 1;
+            }
+            Reply::Compute { id, rounds } => match self.ctx.compute.compute(conn.owner, id, rounds) {
+                Some(frame) => dispatch::queue_reply(&frame, &mut conn.output),
+                None => conn.pending += 1,
+            },
+        }
+    }
+}
+
 /// Why a connection is closed for a stall.
 enum Stall {
     PartialFrame,
@@ -616,47 +645,31 @@ impl Connection {
         }
     }
 
-    /// Answer the requests at the front of `data`; return the bytes used.
-    /// Stops early at a partial frame, or when flow control says so.
+    /// Answer the requests at the front of `data` (`proto::answer_frames`,
+    /// through [`Answering`]); return the bytes used. Stops early at a
+    /// partial frame, or when flow control says so.
     fn parse(&mut self, data: &[u8], ctx: &mut Ctx<impl Compute>) -> usize {
         if ctx.protocol == Protocol::Raw {
             // The plain byte echo: every read is one "request", answered in full.
             return dispatch::echo_raw(data, &mut self.output);
         }
-        let mut used = 0;
-        while self.phase == Phase::Open {
-            if self.over_limit() {
-                self.phase = Phase::Paused;
-                break;
-            }
-            match proto::decode_with_limit(&data[used..], ctx.max_frame) {
-                Ok(Some((frame, n))) => {
-                    used += n;
-                    self.answer(dispatch::handle_request(frame), ctx);
-                }
-                Ok(None) => break, // a partial frame: a later read completes it
-                Err(e) => {
-                    // The payload cannot be skipped: answer, drop the rest, close.
-                    dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
-                    self.phase = Phase::Closing;
-                    return data.len();
-                }
-            }
+        if self.phase != Phase::Open {
+            return 0;
         }
-        used
-    }
-
-    fn answer(&mut self, reply: Reply, ctx: &mut Ctx<impl Compute>) {
-        match reply {
-            Reply::Now(frame) => dispatch::queue_reply(&frame, &mut self.output),
-            Reply::After { delay, frame } => {
-                ctx.timers.push(Instant::now() + delay, Due::Answer(self.owner, frame));
-                self.pending += 1;
+        let max_frame = ctx.max_frame;
+        let done = proto::answer_frames(data, max_frame, &mut Answering { conn: self, ctx });
+        match done.stop {
+            Stop::Partial { .. } => done.used, // a later read completes it
+            Stop::Full => {
+                self.phase = Phase::Paused;
+                done.used
             }
-            Reply::Compute { id, rounds } => match ctx.compute.compute(self.owner, id, rounds) {
-                Some(frame) => dispatch::queue_reply(&frame, &mut self.output),
-                None => self.pending += 1,
-            },
+            Stop::TooLarge(e) => {
+                // The payload cannot be skipped: answer, drop the rest, close.
+                dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
+                self.phase = Phase::Closing;
+                data.len()
+            }
         }
     }
 

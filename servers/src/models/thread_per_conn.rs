@@ -33,11 +33,12 @@
 //! differs only in who runs a connection's loop.
 
 use std::io::{self, Read, Write};
+use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use proto::{Frame, HEADER_LEN};
+use proto::{Frame, Stop};
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
 use crate::limits::{ACCEPT_PAUSE, BLOCKING_LIMITS, KEEP_CAPACITY, LINGER};
@@ -152,6 +153,8 @@ pub struct Connection {
     buf: Vec<u8>,
     /// Encoded responses not yet written.
     out: Vec<u8>,
+    /// A write that failed while answering (before a DELAY's sleep).
+    failed: Option<io::Error>,
     _open: Open,
 }
 
@@ -168,6 +171,7 @@ impl Connection {
             read_timeout_set: false,
             buf: Vec::new(),
             out: Vec::new(),
+            failed: None,
             _open: Open::accepted(),
         }
     }
@@ -203,41 +207,23 @@ impl Connection {
                 }
                 return Ok(());
             }
-            let mut used = 0;
-            loop {
-                match proto::decode_with_limit(&self.buf[used..], self.max_frame) {
-                    Ok(Some((req, len))) => {
-                        used += len;
-                        self.handle_request(req)?;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        queue_reply(&too_large_reply(&e), &mut self.out);
-                        self.flush()?;
-                        return self.linger_close();
-                    }
-                }
+            let buf = mem::take(&mut self.buf);
+            let done = proto::answer_frames(&buf, self.max_frame, self);
+            self.buf = buf;
+            if let Some(e) = self.failed.take() {
+                return Err(e);
             }
-            self.buf.drain(..used);
+            if let Stop::TooLarge(e) = done.stop {
+                queue_reply(&too_large_reply(&e), &mut self.out);
+                self.flush()?;
+                return self.linger_close();
+            }
+            self.buf.drain(..done.used);
             if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
                 self.buf = Vec::new();
             }
             self.flush()?;
         }
-    }
-
-    fn handle_request(&mut self, req: Frame) -> io::Result<()> {
-        match dispatch::handle_request(req) {
-            Reply::Now(frame) => queue_reply(&frame, &mut self.out),
-            Reply::After { delay, frame } => {
-                // Send what is ready before we block, then wait in line.
-                self.flush()?;
-                thread::sleep(delay);
-                queue_reply(&frame, &mut self.out);
-            }
-            Reply::Compute { id, rounds } => queue_reply(&compute_reply(id, rounds), &mut self.out),
-        }
-        Ok(())
     }
 
     /// Raw mode: write back whatever arrives, one answer per read.
@@ -269,10 +255,7 @@ impl Connection {
             self.read_timeout_set = have > 0;
             self.stream.set_read_timeout(self.read_timeout_set.then_some(self.partial_frame_timeout))?;
         }
-        let frame_rest = match proto::Header::parse(&self.buf) {
-            Some(h) if h.len <= self.max_frame => (HEADER_LEN + h.len as usize).saturating_sub(have),
-            _ => 0,
-        };
+        let frame_rest = proto::frame_len(&self.buf, self.max_frame).saturating_sub(have);
         self.buf.resize(have + frame_rest.min(have).max(READ_ROOM), 0);
         let read = read_retrying(&mut self.stream, &mut self.buf[have..]);
         self.buf.truncate(have + *read.as_ref().unwrap_or(&0));
@@ -321,6 +304,31 @@ impl Connection {
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(()),
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+/// What thread-per-conn does with each request `proto::answer_frames`
+/// decodes: everything on this thread, in order; a DELAY sleeps.
+impl proto::Answer for Connection {
+    /// Only a failed write stops the batch (the error ends the connection).
+    fn full(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    fn answer(&mut self, req: Frame) {
+        match dispatch::handle_request(req) {
+            Reply::Now(frame) => queue_reply(&frame, &mut self.out),
+            Reply::After { delay, frame } => {
+                // Send what is ready before we block, then wait in line.
+                if let Err(e) = self.flush() {
+                    self.failed = Some(e);
+                    return;
+                }
+                thread::sleep(delay);
+                queue_reply(&frame, &mut self.out);
+            }
+            Reply::Compute { id, rounds } => queue_reply(&compute_reply(id, rounds), &mut self.out),
         }
     }
 }

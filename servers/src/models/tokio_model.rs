@@ -44,10 +44,11 @@
 //! wakes per request that a hand-written event loop (mio-single) avoids.
 
 use std::io;
+use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::{Frame, HEADER_LEN};
+use proto::{Frame, Stop};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -289,37 +290,36 @@ impl Connection {
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
-    /// Answer or start every whole frame in `buf`, until flow control
-    /// says stop (then the rest is `held`). Returns false after TOO_LARGE:
-    /// that answer is the connection's last.
+    /// Answer or start every whole frame in `buf` (`proto::answer_frames`),
+    /// until flow control says stop (then the rest is `held`). Returns
+    /// false after TOO_LARGE: that answer is the connection's last.
     fn handle_frames(&mut self) -> bool {
-        let mut used = 0;
-        self.held = false;
-        let more = loop {
-            if FLOW.stops_reading(self.out.len(), self.later.len()) {
-                self.held = used < self.buf.len();
-                break true;
-            }
-            match proto::decode_with_limit(&self.buf[used..], self.max_frame) {
-                Ok(Some((req, len))) => {
-                    used += len;
-                    self.handle_request(req);
-                }
-                Ok(None) => break true,
-                Err(e) => {
-                    queue_reply(&too_large_reply(&e), &mut self.out);
-                    break false;
-                }
-            }
-        };
-        self.buf.drain(..used);
+        let buf = mem::take(&mut self.buf);
+        let done = proto::answer_frames(&buf, self.max_frame, self);
+        self.buf = buf;
+        self.buf.drain(..done.used);
         if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
             self.buf = Vec::new();
         }
-        more
+        self.held = done.stop == Stop::Full;
+        match done.stop {
+            Stop::TooLarge(e) => {
+                queue_reply(&too_large_reply(&e), &mut self.out);
+                false
+            }
+            Stop::Partial { .. } | Stop::Full => true,
+        }
+    }
+}
+
+/// What tokio does with each request `proto::answer_frames` decodes: a
+/// DELAY or a long COMPUTE becomes a task of the connection's `JoinSet`.
+impl proto::Answer for Connection {
+    fn full(&self) -> bool {
+        FLOW.stops_reading(self.out.len(), self.later.len())
     }
 
-    fn handle_request(&mut self, req: Frame) {
+    fn answer(&mut self, req: Frame) {
         match dispatch::handle_request(req) {
             Reply::Now(frame) => queue_reply(&frame, &mut self.out),
             Reply::After { delay, frame } => {
@@ -336,14 +336,13 @@ impl Connection {
             }
         }
     }
+}
 
+impl Connection {
     /// Make room for the next read: the rest of a partial frame whose header
     /// has arrived, or at least READ_ROOM.
     fn reserve_read_room(&mut self) {
-        let frame_rest = match proto::Header::parse(&self.buf) {
-            Some(h) if h.len <= self.max_frame => (HEADER_LEN + h.len as usize).saturating_sub(self.buf.len()),
-            _ => 0,
-        };
+        let frame_rest = proto::frame_len(&self.buf, self.max_frame).saturating_sub(self.buf.len());
         self.buf.reserve(frame_rest.max(READ_ROOM));
     }
 

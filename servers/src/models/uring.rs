@@ -66,7 +66,7 @@ use std::time::Duration;
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
-use proto::Frame;
+use proto::{Frame, Stop};
 use slab::Slab;
 
 use crate::dispatch::{self, Reply};
@@ -414,40 +414,25 @@ impl Conn {
         }
     }
 
-    /// Answer the requests at the front of `data`; return the bytes used.
-    /// Stops at a partial frame, or when flow control says so.
+    /// Answer the requests at the front of `data` (`proto::answer_frames`,
+    /// through [`Answering`]); return the bytes used. Stops at a partial
+    /// frame, or when flow control says so.
     fn parse(&mut self, data: &[u8], sq: &mut Sq, ctx: &Ctx) -> usize {
         if ctx.protocol == Protocol::Raw {
             // The plain byte echo: every read is one "request", answered in full.
             return dispatch::echo_raw(data, &mut self.output);
         }
-        let mut used = 0;
-        while self.parsing() && !self.over_limit() {
-            match proto::decode_with_limit(&data[used..], ctx.max_frame) {
-                Ok(Some((frame, n))) => {
-                    used += n;
-                    match dispatch::handle_request(frame) {
-                        Reply::Now(frame) => dispatch::queue_reply(&frame, &mut self.output),
-                        Reply::After { delay, frame } => {
-                            sq.timer(delay, TimerKind::Delay(self.owner, frame));
-                            self.pending += 1;
-                        }
-                        Reply::Compute { id, rounds } => {
-                            // Inline, as mio-single: every other connection waits.
-                            dispatch::queue_reply(&dispatch::compute_reply(id, rounds), &mut self.output)
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // The payload cannot be skipped: answer, drop the rest, close.
-                    dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
-                    self.state = State::TooLarge;
-                    return data.len();
-                }
-            }
+        if !self.parsing() {
+            return 0;
         }
-        used
+        let done = proto::answer_frames(data, ctx.max_frame, &mut Answering { conn: self, sq });
+        if let Stop::TooLarge(e) = done.stop {
+            // The payload cannot be skipped: answer, drop the rest, close.
+            dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
+            self.state = State::TooLarge;
+            return data.len();
+        }
+        done.used // the rest: a partial frame, or held back by flow control
     }
 
     /// Start whatever can be started now: parse held input, send, linger,
@@ -555,6 +540,34 @@ impl Conn {
         }
         if !self.sending.is_empty() {
             sq.push(opcode::AsyncCancel::new(Op::Send(self.owner.key).encode()).build(), Op::Ignore);
+        }
+    }
+}
+
+/// What uring does with each request `proto::answer_frames` decodes: as
+/// mio-single, but a DELAY is a TIMEOUT in the ring.
+struct Answering<'a> {
+    conn: &'a mut Conn,
+    sq: &'a mut Sq,
+}
+
+impl proto::Answer for Answering<'_> {
+    fn full(&self) -> bool {
+        self.conn.over_limit()
+    }
+
+    fn answer(&mut self, request: Frame) {
+        let conn = &mut *self.conn;
+        match dispatch::handle_request(request) {
+            Reply::Now(frame) => dispatch::queue_reply(&frame, &mut conn.output),
+            Reply::After { delay, frame } => {
+                self.sq.timer(delay, TimerKind::Delay(conn.owner, frame));
+                conn.pending += 1;
+            }
+            // Inline, as mio-single: every other connection waits.
+            Reply::Compute { id, rounds } => {
+                dispatch::queue_reply(&dispatch::compute_reply(id, rounds), &mut conn.output)
+            }
         }
     }
 }
