@@ -21,7 +21,7 @@
 //! told of drained output at its write watermark, resumes lower.
 //!
 //! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
-//! [`KEEP_CAPACITY`], the hostile-client limits (`--max-connections`,
+//! [`KEEP_CAPACITY`] (applied by [`shrink_if_idle`]), the hostile-client limits (`--max-connections`,
 //! default [`default_max_connections`]; [`PARTIAL_FRAME_TIMEOUT`];
 //! [`WRITE_TIMEOUT`]), and the largest frame, `--max-frame` (default
 //! `proto::DEFAULT_MAX_FRAME`), which every model enforces through
@@ -73,6 +73,14 @@ pub const ADMIN_BURST: u32 = 10;
 /// A buffer that one large frame (a 1 MiB echo) grew past this is freed
 /// once empty, so that an idle connection does not pin it.
 pub const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Free `buf` if it is empty and grew past [`KEEP_CAPACITY`]: every
+/// model's buffers go through here once emptied.
+pub fn shrink_if_idle(buf: &mut Vec<u8>) {
+    if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+        *buf = Vec::new();
+    }
+}
 
 /// Descriptors kept out of `--max-connections`' default: the listeners,
 /// the admin port and its connections, epoll and io_uring instances, the

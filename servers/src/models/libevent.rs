@@ -46,7 +46,7 @@ use std::time::Duration;
 use proto::{Frame, Stop};
 
 use crate::dispatch::{self, Reply};
-use crate::limits::{ACCEPT_PAUSE, KEEP_CAPACITY, LIBEVENT_LIMITS};
+use crate::limits::{self, ACCEPT_PAUSE, LIBEVENT_LIMITS};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -193,9 +193,7 @@ impl Connection {
     /// Start a call: C has copied the last output and armed the last DELAYs.
     fn reset(&mut self) {
         self.out.clear();
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::new(); // a 1 MiB echo should not pin 1 MiB per idle connection
-        }
+        limits::shrink_if_idle(&mut self.out); // a 1 MiB echo should not pin 1 MiB per idle connection
         self.delays.clear();
     }
 

@@ -42,20 +42,15 @@ use std::sync::Arc;
 use std::thread;
 
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Waker};
 use proto::Frame;
 use rayon::ThreadPool;
 
-use super::mio_single::{accept_all, Compute, ConnTable, Owner};
+use super::mio_single::{accept_all, Compute, ConnTable, Owner, LISTENER, WAKER};
 use crate::accept::Acceptor;
 use crate::dispatch;
 use crate::stall::Timeouts;
-use crate::stats::COUNTERS;
 use crate::{CommonOptions, Shutdown};
-
-// Connections use `Token(slab key)`; these two sit where no key reaches.
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
@@ -153,7 +148,7 @@ fn handle_accept(acceptor: &mut Acceptor, loops: &[LoopHandle], next: &mut usize
         *next = next.wrapping_add(1);
         match loops[i].tx.send(Msg::Conn(stream)) {
             Ok(()) => wake[i] = true,
-            Err(_) => COUNTERS.closed(), // that loop has stopped: the socket is dropped
+            Err(_) => {} // that loop has stopped: the socket is dropped, never counted
         }
     });
     for (l, _) in loops.iter().zip(&wake).filter(|(_, &w)| w) {

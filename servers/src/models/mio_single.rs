@@ -92,16 +92,17 @@ use slab::Slab;
 
 use crate::accept::Acceptor;
 use crate::dispatch::{self, Reply};
-use crate::limits::{KEEP_CAPACITY, LINGER, MIO_LIMITS};
+use crate::limits::{self, LINGER, MIO_LIMITS};
 use crate::log::RateLimited;
 use crate::stall::{Timeouts, Watch};
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::timers::{earliest, Timers};
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 // Connections use `Token(slab key)`; these two sit where no key reaches.
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
+// Both mio models' loops use them.
+pub const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX - 2);
 
 /// Flow control, from the limits table (`limits::MIO_LIMITS`).
 const FLOW: crate::limits::FlowControl = match MIO_LIMITS.flow {
@@ -157,7 +158,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
 }
 
 /// Accept every connection waiting in the backlog and hand each to
-/// `on_conn`, counted, with TCP_NODELAY (answers are small; Nagle would
+/// `on_conn` (counted open once a [`ConnTable`] takes it), with TCP_NODELAY (answers are small; Nagle would
 /// hold them). The listener is edge-triggered too: one event may stand for
 /// many connections, so accept until `WouldBlock`.
 pub fn accept_all(acceptor: &mut Acceptor, mut on_conn: impl FnMut(TcpStream)) {
@@ -169,7 +170,6 @@ pub fn accept_all(acceptor: &mut Acceptor, mut on_conn: impl FnMut(TcpStream)) {
             Ok((stream, _)) if !COUNTERS.admit() => drop(stream), // past --max-connections: closed
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                COUNTERS.accepted();
                 on_conn(stream);
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -250,21 +250,17 @@ impl ConnTable {
         }
     }
 
-    /// Take over an accepted socket (already counted by [`accept_all`]).
+    /// Take over an accepted socket.
     pub fn insert(&mut self, registry: &Registry, stream: TcpStream) {
         let entry = self.slab.vacant_entry();
         let owner = Owner { token: Token(entry.key()), generation: self.next_generation };
         self.next_generation += 1;
         let mut conn = Connection::new(stream, owner);
-        match conn.settle_interest(registry) {
-            Ok(()) => {
-                entry.insert(conn);
-            }
-            Err(e) => {
-                REGISTER_FAILED.log(format_args!("dropping a new connection: {e}"));
-                COUNTERS.closed();
-            }
+        if let Err(e) = conn.settle_interest(registry) {
+            REGISTER_FAILED.log(format_args!("dropping a new connection: {e}"));
+            return; // dropped: closed, and counted closed
         }
+        entry.insert(conn);
     }
 
     /// A readiness event for one of our connections: note what it says the
@@ -391,8 +387,8 @@ impl ConnTable {
         if !conn.input.is_empty() {
             COUNTERS.error(); // dropped with a request in it (closed mid-frame)
         }
-        COUNTERS.closed();
-        // Dropping the socket closes it, which also takes it out of epoll.
+        // Dropping it closes the socket, which also takes it out of epoll,
+        // and counts it closed.
     }
 }
 
@@ -505,6 +501,7 @@ struct Connection {
     /// Whether bytes arrive and leave, for the stall checks.
     reading: Watch,
     writing: Watch,
+    _open: OpenConnection,
 }
 
 impl Connection {
@@ -524,6 +521,7 @@ impl Connection {
             interest: None,
             reading: Watch::default(),
             writing: Watch::default(),
+            _open: OpenConnection::accepted(),
         }
     }
 
@@ -679,9 +677,7 @@ impl Connection {
         let mut input = mem::take(&mut self.input);
         let used = self.parse(&input, ctx);
         input.drain(..used);
-        if input.is_empty() && input.capacity() > KEEP_CAPACITY {
-            input = Vec::new();
-        }
+        limits::shrink_if_idle(&mut input);
         self.input = input;
     }
 
@@ -703,9 +699,7 @@ impl Connection {
         if self.written == self.output.len() {
             self.output.clear();
             self.written = 0;
-            if self.output.capacity() > KEEP_CAPACITY {
-                self.output = Vec::new();
-            }
+            limits::shrink_if_idle(&mut self.output);
         } else if self.written > self.output.len() / 2 {
             // Move the unsent tail to the front now and then (amortised: at
             // most once per half buffer sent), so the buffer does not creep.

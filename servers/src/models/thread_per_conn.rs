@@ -41,9 +41,9 @@ use std::time::{Duration, Instant};
 use proto::{Frame, Stop};
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
-use crate::limits::{ACCEPT_PAUSE, BLOCKING_LIMITS, KEEP_CAPACITY, LINGER};
+use crate::limits::{self, ACCEPT_PAUSE, BLOCKING_LIMITS, LINGER};
 use crate::log::RateLimited;
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -118,23 +118,6 @@ fn loopback_of(mut addr: SocketAddr) -> SocketAddr {
     addr
 }
 
-/// Counts a connection open while it lives, closed when dropped, whichever
-/// way the connection ends (EOF, error, panic, failed spawn).
-struct Open;
-
-impl Open {
-    fn accepted() -> Open {
-        COUNTERS.accepted();
-        Open
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        COUNTERS.closed();
-    }
-}
-
 /// One client connection served with blocking calls.
 ///
 /// The time limits are the kernel's: SO_SNDTIMEO (`--write-timeout-ms`)
@@ -155,7 +138,7 @@ pub struct Connection {
     out: Vec<u8>,
     /// A write that failed while answering (before a DELAY's sleep).
     failed: Option<io::Error>,
-    _open: Open,
+    _open: OpenConnection,
 }
 
 impl Connection {
@@ -172,7 +155,7 @@ impl Connection {
             buf: Vec::new(),
             out: Vec::new(),
             failed: None,
-            _open: Open::accepted(),
+            _open: OpenConnection::accepted(),
         }
     }
 
@@ -219,9 +202,7 @@ impl Connection {
                 return self.linger_close();
             }
             self.buf.drain(..done.used);
-            if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
-                self.buf = Vec::new();
-            }
+            limits::shrink_if_idle(&mut self.buf);
             self.flush()?;
         }
     }
@@ -276,9 +257,7 @@ impl Connection {
         self.stream.write_all(&self.out)?;
         COUNTERS.wrote(self.out.len());
         self.out.clear();
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::new();
-        }
+        limits::shrink_if_idle(&mut self.out);
         Ok(())
     }
 

@@ -56,10 +56,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
-use crate::limits::{FlowControl, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER, TOKIO_LIMITS};
+use crate::limits::{self, FlowControl, ACCEPT_PAUSE, LINGER, TOKIO_LIMITS};
 use crate::log::RateLimited;
 use crate::stall::{Timeouts, Watch};
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -130,16 +130,6 @@ pub fn run(listener: std::net::TcpListener, options: &Options, shutdown: Shutdow
     result
 }
 
-/// Counts a connection open while it lives, closed when dropped (also when
-/// the task is cancelled or panics).
-struct Open;
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        COUNTERS.closed();
-    }
-}
-
 /// What a connection does with its input.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Input {
@@ -167,13 +157,12 @@ struct Connection {
     /// Whether bytes arrive and leave, for the stall checks.
     reading: Watch,
     writing: Watch,
-    _open: Open,
+    _open: OpenConnection,
 }
 
 impl Connection {
     fn new(stream: &TcpStream, common: &CommonOptions) -> Connection {
         let _ = stream.set_nodelay(true);
-        COUNTERS.accepted();
         Connection {
             protocol: common.protocol,
             max_frame: common.max_frame,
@@ -184,7 +173,7 @@ impl Connection {
             timeouts: Timeouts::of(common),
             reading: Watch::default(),
             writing: Watch::default(),
-            _open: Open,
+            _open: OpenConnection::accepted(),
         }
     }
 
@@ -252,9 +241,7 @@ impl Connection {
                     COUNTERS.wrote(n);
                     self.writing.progress();
                     self.out.drain(..n);
-                    if self.out.is_empty() && self.out.capacity() > KEEP_CAPACITY {
-                        self.out = Vec::new();
-                    }
+                    limits::shrink_if_idle(&mut self.out);
                 }
                 Some(done) = self.later.join_next(), if !self.later.is_empty() => {
                     queue_reply(&done.map_err(io::Error::other)?, &mut self.out);
@@ -298,9 +285,7 @@ impl Connection {
         let done = proto::answer_frames(&buf, self.max_frame, self);
         self.buf = buf;
         self.buf.drain(..done.used);
-        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
-        }
+        limits::shrink_if_idle(&mut self.buf);
         self.held = done.stop == Stop::Full;
         match done.stop {
             Stop::TooLarge(e) => {

@@ -70,10 +70,10 @@ use proto::{Frame, Stop};
 use slab::Slab;
 
 use crate::dispatch::{self, Reply};
-use crate::limits::{self, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER};
+use crate::limits::{self, ACCEPT_PAUSE, LINGER};
 use crate::log::RateLimited;
 use crate::stall::{Timeouts, Watch};
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 mod ring;
@@ -249,7 +249,7 @@ impl Loop {
 
     /// Take over an accepted socket, with TCP_NODELAY as every model sets it.
     fn insert(&mut self, fd: OwnedFd) {
-        COUNTERS.accepted();
+        let open = OpenConnection::accepted();
         let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
         let entry = self.conns.vacant_entry();
         let owner = Owner { key: entry.key(), generation: self.next_generation };
@@ -257,7 +257,20 @@ impl Loop {
         let (input, sending, output) = (Vec::new(), Vec::new(), Vec::new());
         let (state, recv, sent, pending) = (State::Open, RecvOp::Idle, 0, 0);
         let (reading, writing) = (Watch::default(), Watch::default());
-        entry.insert(Conn { fd, owner, state, recv, input, sending, sent, output, pending, reading, writing });
+        entry.insert(Conn {
+            fd,
+            owner,
+            state,
+            recv,
+            input,
+            sending,
+            sent,
+            output,
+            pending,
+            reading,
+            writing,
+            _open: open,
+        });
         self.drive(owner.key);
     }
 
@@ -331,8 +344,7 @@ impl Loop {
         if !conn.input.is_empty() {
             COUNTERS.error(); // dropped with a request in it (closed mid-frame)
         }
-        COUNTERS.closed();
-        // Dropping the descriptor closes the socket.
+        // Dropping it closes the socket and counts it closed.
     }
 }
 
@@ -353,6 +365,7 @@ struct Conn {
     /// Whether bytes arrive and leave, for the stall checks.
     reading: Watch,
     writing: Watch,
+    _open: OpenConnection,
 }
 
 /// A connection's life. Closing waits for its in-flight recv and send to
@@ -521,9 +534,7 @@ impl Conn {
         }
         self.sending.clear();
         self.sent = 0;
-        if self.sending.capacity() > KEEP_CAPACITY {
-            self.sending = Vec::new();
-        }
+        limits::shrink_if_idle(&mut self.sending);
         if res <= 0 {
             self.close(sq);
         }
