@@ -46,7 +46,7 @@ use mio::{Events, Interest, Poll, Registry, Waker};
 use proto::Frame;
 use rayon::ThreadPool;
 
-use super::mio_single::{accept_all, ComputeOn, ConnTable, Owner, LISTENER, WAKER};
+use super::mio_single::{ComputeOn, ConnTable, Owner, LISTENER, WAKER};
 use crate::accept::Acceptor;
 use crate::dispatch;
 use crate::{CommonOptions, Shutdown};
@@ -142,7 +142,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
 /// is woken once per burst, not once per connection: a wake is a syscall.
 fn handle_accept(acceptor: &mut Acceptor, loops: &[LoopHandle], next: &mut usize) {
     let mut wake = vec![false; loops.len()];
-    accept_all(acceptor, |stream| {
+    acceptor.accept_all(|stream| {
         let i = *next % loops.len();
         *next = next.wrapping_add(1);
         match loops[i].tx.send(Msg::Conn(stream)) {

@@ -19,8 +19,8 @@
 //!
 //! ## Reading this file
 //!
-//! Top-down, as mio's `examples/tcp_server.rs`: [`run`] (the loop),
-//! [`accept_all`], [`ConnTable`] (events to connections), then
+//! Top-down, as mio's `examples/tcp_server.rs`: [`run`] (the loop, which
+//! accepts through `accept::Acceptor`), [`ConnTable`] (events to connections), then
 //! [`Connection`], whose [`Connection::drive`] does all that can be done on
 //! one socket without waiting. `mio_multi` runs this same connection code
 //! on several loops, with COMPUTE on workers ([`ComputeOn`]), so that the two differ in
@@ -69,7 +69,7 @@ use crate::log::RateLimited;
 use crate::stall::{Timeouts, Watch};
 use crate::stats::{OpenConnection, COUNTERS};
 use crate::timers::{earliest, Timers};
-use crate::{net, CommonOptions, Protocol, Shutdown};
+use crate::{CommonOptions, Protocol, Shutdown};
 
 // Connections use `Token(slab key)`; these two sit where no key reaches.
 // Both mio models' loops use them.
@@ -116,39 +116,17 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         let registry = poll.registry();
         for event in events.iter() {
             match event.token() {
-                LISTENER => accept_all(&mut acceptor, |stream| conns.insert(registry, stream)),
+                LISTENER => acceptor.accept_all(|stream| conns.insert(registry, stream)),
                 WAKER => {} // shutdown: the `while` condition sees it
                 _ => conns.handle_event(registry, event),
             }
         }
         conns.fire_timers(registry);
         if acceptor.resume_due() {
-            accept_all(&mut acceptor, |stream| conns.insert(registry, stream));
+            acceptor.accept_all(|stream| conns.insert(registry, stream));
         }
     }
     Ok(())
-}
-
-/// Accept every connection waiting in the backlog and hand each to
-/// `on_conn`, with TCP_NODELAY (answers are small; Nagle would hold them).
-/// The listener is edge-triggered too: one event may stand for many
-/// connections, so accept until `WouldBlock`.
-pub fn accept_all(acceptor: &mut Acceptor, mut on_conn: impl FnMut(TcpStream)) {
-    if acceptor.is_paused() {
-        return;
-    }
-    loop {
-        match acceptor.listener.accept() {
-            Ok((stream, _)) if !COUNTERS.admit() => drop(stream), // past --max-connections: closed
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                on_conn(stream);
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e) if net::is_per_connection(&e) => {} // reset before we got to it
-            Err(e) => return acceptor.pause(&e),       // EMFILE and the like: see `accept`
-        }
-    }
 }
 
 /// Where COMPUTE runs, the one thing the two mio models do differently.
