@@ -25,7 +25,7 @@
 //! default [`default_max_connections`]; [`PARTIAL_FRAME_TIMEOUT`];
 //! [`WRITE_TIMEOUT`]), and the largest frame, `--max-frame` (default
 //! `proto::DEFAULT_MAX_FRAME`), which every model enforces through
-//! `proto::decode_with_limit` (the C loop hands its bytes to Rust).
+//! `proto::answer_frames` (the C loop hands its bytes to Rust).
 //!
 //! The libevent model's C loop takes its row from `OUT_DIR/iom_limits.h`,
 //! which `build.rs` writes from this file, so the C side cannot differ
