@@ -97,6 +97,27 @@ pub fn init(model: &'static str) {
     let _ = IDENTITY.set((model, Instant::now()));
 }
 
+/// One connection, counted open (`connections_accepted` and
+/// `connections_open`) for as long as this lives. Every Rust model's
+/// connection holds one, so the count is right however the connection
+/// ends: EOF, an error, a panic, a failed spawn. (libevent's C loop counts
+/// through its open and close callbacks instead.)
+#[must_use]
+pub struct OpenConnection(());
+
+impl OpenConnection {
+    pub fn accepted() -> OpenConnection {
+        COUNTERS.accepted();
+        OpenConnection(())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        COUNTERS.closed();
+    }
+}
+
 impl Counters {
     pub fn accepted(&self) {
         self.connections_accepted.fetch_add(1, Relaxed);

@@ -670,15 +670,7 @@ fn limits_acted(stats: &proto::Stats) -> Option<LimitsActed> {
 }
 
 fn status_name(code: u8) -> String {
-    match proto::Status::from_code(code) {
-        Some(proto::Status::Ok) => "OK",
-        Some(proto::Status::UnknownMethod) => "UNKNOWN_METHOD",
-        Some(proto::Status::BadRequest) => "BAD_REQUEST",
-        Some(proto::Status::TooLarge) => "TOO_LARGE",
-        Some(proto::Status::Busy) => "BUSY",
-        None => return format!("STATUS_{code}"),
-    }
-    .to_string()
+    proto::Status::from_code(code).map_or_else(|| format!("STATUS_{code}"), |s| s.name().to_string())
 }
 
 /// The record of a run that never started its load.
