@@ -523,8 +523,18 @@ pub struct Threads {
 impl Threads {
     /// Read every thread of the cgroup at `dir` (v1 `tasks`, v2 `cgroup.threads`).
     pub fn read(dir: &Path) -> Threads {
+        Threads::of_tids(threads_in(dir))
+    }
+
+    /// Read every thread of the process `pid` (/proc/PID/task).
+    pub fn of_process(pid: u32) -> Threads {
+        let tids = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+        Threads::of_tids(tids.filter_map(|e| e.file_name().to_str()?.parse().ok()))
+    }
+
+    fn of_tids(tids: impl IntoIterator<Item = i32>) -> Threads {
         let mut t = Threads::default();
-        for tid in threads_in(dir) {
+        for tid in tids {
             let sched = std::fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
             if let Some(s) = parse_schedstat(&sched) {
                 t.sched.insert(tid, s);

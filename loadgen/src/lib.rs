@@ -15,6 +15,7 @@ pub mod fmt;
 pub mod merge;
 pub mod models;
 pub mod procstat;
+pub mod profile;
 pub mod reliability;
 pub mod report;
 pub mod result;

@@ -81,6 +81,14 @@ pub struct RunResult {
     pub binaries: Binaries,
     /// Once-per-second samples over warm-up and window.
     pub timeseries: Vec<Sample>,
+    /// Where the CPU went, by category, with the flame graphs' paths
+    /// (`--profile`; see `profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::profile::ProfileRecord>,
+    /// How long the server's threads waited to run (a server on loopback
+    /// with `--admin`; see `profile::runqueue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_queue: Option<crate::profile::runqueue::RunQueue>,
     /// `None` when the run is valid; otherwise why it is not (not all
     /// connections established, mismatches, server died, interrupted...).
     pub failure: Option<String>,

@@ -67,6 +67,8 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
             server: one_binary(results.iter().map(|r| &r.binaries.server), "server"),
         },
         timeseries: timeseries(&results, &mut bounds),
+        profile: None,
+        run_queue: None,
         failure: failure(inputs),
         notes: notes(inputs, server_note),
         counts,

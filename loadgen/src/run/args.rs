@@ -158,6 +158,22 @@ pub struct RunArgs {
     /// every interval of the --hlog.
     #[arg(long, value_name = "NAME", value_parser = crate::merge::clock::parse_tag)]
     pub tag: Option<String>,
+    /// Profile the server's CPU over the measured window only, into DIR:
+    /// perf's on-CPU stacks (`cpu-clock`, kernel included; needs perf, and
+    /// root or a low `kernel.perf_event_paranoid`: without them the run
+    /// goes on, unprofiled, and says so), folded (`server.folded`), drawn
+    /// as a flame graph (`server.svg`) and split by category into µs per
+    /// request (the JSON's `profile`). Needs `--admin` (the server's pid)
+    /// on loopback. Profiling costs CPU: keep profiled runs apart.
+    #[arg(long, value_name = "DIR")]
+    pub profile: Option<PathBuf>,
+    /// Samples per second for `--profile`.
+    #[arg(long, value_name = "N", default_value_t = crate::profile::DEFAULT_HZ,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub profile_hz: u32,
+    /// With `--profile`: profile the load generator too (`loadgen.*`).
+    #[arg(long, requires = "profile")]
+    pub profile_loadgen: bool,
 }
 
 /// A list of CPUs, as `--server-cpus` takes it (a newtype, so that clap
@@ -186,6 +202,12 @@ impl RunArgs {
             (Some(m), _) => m.clone(),
             (None, m) => Mix(vec![(m.unwrap_or(MethodArg::Echo).method(), 1)]),
         }
+    }
+
+    /// What `--profile` asks for, if anything.
+    pub fn profile_args(&self) -> Option<crate::profile::ProfileArgs> {
+        let dir = self.profile.clone()?;
+        Some(crate::profile::ProfileArgs { dir, hz: self.profile_hz, loadgen: self.profile_loadgen })
     }
 
     /// Refuse combinations that make no sense, naming the flags.

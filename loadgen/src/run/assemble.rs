@@ -88,6 +88,8 @@ pub(super) fn assemble(a: Assembly) -> Measured {
         send_lag_large,
         binaries,
         timeseries,
+        profile: None,
+        run_queue: None,
         failure: if failures.is_empty() { None } else { Some(failures.join("; ")) },
         notes,
     };
@@ -708,6 +710,8 @@ pub(super) fn empty_result(
         send_lag_large: false,
         binaries: Binaries { loadgen: loadgen_id(), server: BinaryId::default() },
         timeseries: vec![],
+        profile: None,
+        run_queue: None,
         failure: Some(failure),
         notes,
     }

@@ -130,7 +130,11 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
     let drain = args.timeout.min(MAX_DRAIN);
     let begin = crate::merge::clock::start_instant(args.start_at, &mut notes);
     let timeline = Timeline::new(begin, args.warmup, args.duration, drain);
+    let watch = crate::profile::Watch::start(args.admin, args.target, args.profile_args().as_ref());
     load.go(timeline);
+    let (watch_stop, watch_rx) = mpsc::channel();
+    let watcher =
+        watch.spawn(timeline.warmup_end, timeline.window_end, watch_rx).context("cannot start the profiler")?;
     let (sampler_stop, sampler_rx) = mpsc::channel();
     let sampler = sampler::spawn(args.admin, args.server_cgroup.clone(), timeline, sampler_rx)
         .context("cannot start the STATS sampler")?;
@@ -138,8 +142,10 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
     let reports = load.join()?;
     let _ = sampler_stop.send(());
     let sampled = sampler.join().map_err(|_| anyhow!("the STATS sampler panicked"))?;
+    let _ = watch_stop.send(());
+    let watched = watcher.join().map_err(|_| anyhow!("the profiler panicked"))?;
     let interrupted = stop.load(Relaxed);
-    Ok(assemble(Assembly {
+    let mut measured = assemble(Assembly {
         args,
         threads,
         connections,
@@ -152,7 +158,9 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
         sampled,
         interrupted,
         unanswered: connected.unanswered,
-    }))
+    });
+    watched.finish(&mut measured.result);
+    Ok(measured)
 }
 
 /// Read STATS once, so that a wrong `--admin` fails before any load; the

@@ -1,0 +1,312 @@
+//! Where the time goes (issue 21): CPU profiles of the measured window, a
+//! per-request cost breakdown by category, and the server threads'
+//! run-queue wait.
+//!
+//! `loadgen run --profile DIR` attaches `perf record` (on-CPU stacks, the
+//! `cpu-clock` software event, kernel included) to the server, and with
+//! `--profile-loadgen` to the load generator, samples only the window
+//! ([`capture`]), folds the stacks and draws a flame graph per side
+//! ([`fold`]), and splits each side's measured CPU per request by the one
+//! category table ([`categories`], [`breakdown`]). The run JSON gets a
+//! `profile` section. Profiling costs CPU, so profiled runs are kept apart
+//! from the runs whose figures are reported. Where perf is missing or
+//! refused, the run says so once and goes on without profiles.
+//!
+//! Every run on loopback with `--admin` also gets `run_queue`
+//! ([`runqueue`]): how long the server's threads waited to run.
+
+pub mod breakdown;
+pub mod capture;
+pub mod categories;
+pub mod fold;
+pub mod runqueue;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use breakdown::{Counts, NAMED_SHARE_FLOOR};
+use capture::{CaptureError, Recorder};
+
+/// Sampling frequency when `--profile-hz` is not given: 999 Hz, not 1000,
+/// so that sampling does not run in lockstep with 1 ms timers.
+pub const DEFAULT_HZ: u32 = 999;
+
+/// What to profile (the flags `--profile`, `--profile-hz`, `--profile-loadgen`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileArgs {
+    pub dir: PathBuf,
+    pub hz: u32,
+    pub loadgen: bool,
+}
+
+/// The run JSON's `profile` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProfileRecord {
+    /// Samples per second and thread on a CPU.
+    pub hz: u32,
+    /// Seconds sampled: from perf's acknowledgement of "enable" at the
+    /// window's start to that of "disable" at its end.
+    pub window_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<SideProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loadgen: Option<SideProfile>,
+}
+
+/// One side's profile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SideProfile {
+    /// Samples taken (perf's; the folded file weighs each by its period,
+    /// in ns of CPU, as inferno folds `cpu-clock`).
+    pub samples: u64,
+    /// The CPU per request the categories add up to (the run's measured
+    /// figure for this side).
+    pub cpu_us_per_req: f64,
+    /// µs per request, by category (`categories::Category::name`).
+    pub categories: BTreeMap<String, f64>,
+    /// Share of samples in a named category (0–1); the rest is `other`.
+    pub named_share: f64,
+    /// `named_share` below 90%: the breakdown misses too much to be read.
+    pub named_below_floor: bool,
+    pub folded: String,
+    pub svg: String,
+}
+
+/// Which process a profile is of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Side {
+    Server,
+    Loadgen,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Loadgen => "loadgen",
+        }
+    }
+}
+
+/// perf attached to each profiled process, between the start of the run and
+/// the end of its window.
+pub struct Session {
+    hz: u32,
+    dir: PathBuf,
+    recorders: Vec<(Side, Recorder)>,
+    enabled_at: Option<Instant>,
+    window_s: f64,
+    /// What went wrong, once, for the run's notes.
+    pub notes: Vec<String>,
+}
+
+impl Session {
+    /// Attach perf, events off, to the server (`server_pid`, where known)
+    /// and, if asked, to this process. A refusal leaves a note and no
+    /// recorder; the run goes on.
+    pub fn start(args: &ProfileArgs, server_pid: Option<u32>) -> Session {
+        let mut s = Session {
+            hz: args.hz,
+            dir: args.dir.clone(),
+            recorders: vec![],
+            enabled_at: None,
+            window_s: 0.0,
+            notes: vec![],
+        };
+        if let Err(e) = std::fs::create_dir_all(&args.dir) {
+            s.notes.push(format!("--profile {}: {e}: no profiles", args.dir.display()));
+            return s;
+        }
+        let mut sides = vec![];
+        match server_pid {
+            Some(pid) => sides.push((Side::Server, pid)),
+            None => {
+                s.notes.push("--profile: the server's pid is unknown (needs --admin, on loopback): not profiled".into())
+            }
+        }
+        if args.loadgen {
+            sides.push((Side::Loadgen, std::process::id()));
+        }
+        for (side, pid) in sides {
+            match Recorder::start(pid, args.hz, &args.dir, side.name()) {
+                Ok(r) => s.recorders.push((side, r)),
+                Err(e) => {
+                    s.notes.push(format!("--profile: {e}"));
+                    // Missing or refused for one process is so for all.
+                    if matches!(e, CaptureError::Missing | CaptureError::Refused { .. }) {
+                        break;
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// Sampling on: the window starts.
+    pub fn enable(&mut self) {
+        let mut at = None;
+        for (side, r) in &mut self.recorders {
+            match r.enable() {
+                Ok(t) => at = Some(t),
+                Err(e) => self.notes.push(format!("--profile: {}: {e}", side.name())),
+            }
+        }
+        self.enabled_at = at;
+    }
+
+    /// Sampling off: the window ended.
+    pub fn disable(&mut self) {
+        for (side, r) in &mut self.recorders {
+            match r.disable() {
+                Ok(t) => {
+                    if let Some(on) = self.enabled_at {
+                        self.window_s = t.saturating_duration_since(on).as_secs_f64();
+                    }
+                }
+                Err(e) => self.notes.push(format!("--profile: {}: {e}", side.name())),
+            }
+        }
+    }
+
+    /// Stop perf, fold, draw and break each side down, scaled to its CPU
+    /// per request (`cpu_us_per_req(side)`); `None` with nothing recorded.
+    pub fn finish(mut self, cpu_us_per_req: impl Fn(Side) -> f64) -> (Option<ProfileRecord>, Vec<String>) {
+        let mut record = ProfileRecord { hz: self.hz, window_s: self.window_s, server: None, loadgen: None };
+        let recorders = std::mem::take(&mut self.recorders);
+        let any = !recorders.is_empty();
+        for (side, r) in recorders {
+            match side_profile(&self.dir, side, r, cpu_us_per_req(side)) {
+                Ok(p) => {
+                    if p.named_below_floor {
+                        self.notes.push(format!(
+                            "--profile: the {} profile's named share is {:.0}%, below {:.0}%: read its breakdown with care",
+                            side.name(),
+                            p.named_share * 100.0,
+                            NAMED_SHARE_FLOOR * 100.0
+                        ));
+                    }
+                    match side {
+                        Side::Server => record.server = Some(p),
+                        Side::Loadgen => record.loadgen = Some(p),
+                    }
+                }
+                Err(e) => self.notes.push(format!("--profile: {}: {e}", side.name())),
+            }
+        }
+        (any.then_some(record), self.notes)
+    }
+}
+
+/// One side's recording, stopped, folded, drawn and broken down.
+fn side_profile(dir: &Path, side: Side, r: Recorder, cpu_us_per_req: f64) -> anyhow::Result<SideProfile> {
+    use anyhow::Context;
+    let data = r.finish()?;
+    let script = capture::script(&data)?;
+    let folded = fold::collapse(&script).context("folding perf script's output")?;
+    let (folded_path, svg_path) =
+        (dir.join(format!("{}.folded", side.name())), dir.join(format!("{}.svg", side.name())));
+    std::fs::write(&folded_path, &folded).with_context(|| format!("cannot write {}", folded_path.display()))?;
+    let counts = Counts::of_folded(&folded);
+    let samples = capture::samples(&script);
+    if counts.total > 0 {
+        let title = format!("{}: on-CPU stacks over the measured window", side.name());
+        fold::flamegraph(&folded, &title, &svg_path).with_context(|| format!("cannot write {}", svg_path.display()))?;
+    }
+    let named_share = counts.named_share();
+    Ok(SideProfile {
+        samples,
+        cpu_us_per_req,
+        categories: counts.per_request(cpu_us_per_req),
+        named_share,
+        named_below_floor: named_share < NAMED_SHARE_FLOOR,
+        folded: folded_path.display().to_string(),
+        svg: svg_path.display().to_string(),
+    })
+}
+
+/// What the run watches besides its own figures: the profiles (with
+/// `--profile`) and the run-queue wait (whenever the server's pid is
+/// known), from before the load to the end of the window.
+pub struct Watch {
+    session: Option<Session>,
+    run_queue: Option<runqueue::Reader>,
+}
+
+impl Watch {
+    /// Before the load, every connection open: find the server's pid (its
+    /// STATS, for a server on loopback), attach perf and time one read of
+    /// its threads.
+    pub fn start(
+        admin: Option<std::net::SocketAddr>,
+        target: std::net::SocketAddr,
+        profile: Option<&ProfileArgs>,
+    ) -> Watch {
+        let server_pid = admin
+            .filter(|_| target.ip().is_loopback())
+            .and_then(|a| crate::run::sampler::StatsClient::new(a).fetch().ok())
+            .map(|s| s.pid)
+            .filter(|&pid| pid > 0 && Path::new(&format!("/proc/{pid}")).exists());
+        Watch {
+            session: profile.map(|p| Session::start(p, server_pid)),
+            run_queue: server_pid.map(runqueue::Reader::new),
+        }
+    }
+
+    /// Follow the window on a thread of its own: read the threads just
+    /// before it, switch perf on at its start and off at its end (or when
+    /// `stop` fires), read the threads again.
+    pub fn spawn(
+        mut self,
+        window_start: Instant,
+        window_end: Instant,
+        stop: std::sync::mpsc::Receiver<()>,
+    ) -> std::io::Result<std::thread::JoinHandle<Watch>> {
+        std::thread::Builder::new().name("profile-window".into()).spawn(move || {
+            let wait_until = |at: Instant| match stop.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
+                _ => false,
+            };
+            let read_at = self.run_queue.as_ref().map_or(window_start, |r| r.start_read_at(window_start));
+            if !wait_until(read_at) {
+                return self;
+            }
+            if let Some(r) = &mut self.run_queue {
+                r.read_start();
+            }
+            if !wait_until(window_start) {
+                return self;
+            }
+            if let Some(s) = &mut self.session {
+                s.enable();
+            }
+            wait_until(window_end);
+            if let Some(s) = &mut self.session {
+                s.disable();
+            }
+            if let Some(r) = &mut self.run_queue {
+                r.read_end();
+            }
+            self
+        })
+    }
+
+    /// Fill the result's `profile` and `run_queue`, and add the notes.
+    pub fn finish(self, result: &mut crate::result::RunResult) {
+        let server = result.server.as_ref().map(|s| (s.cpu_us_per_req, s.requests));
+        if let Some(r) = &self.run_queue {
+            result.run_queue = r.figures(result.window_s, server.map_or(0, |s| s.1), result.latency.mean);
+        }
+        if let Some(s) = self.session {
+            let loadgen_cpu = result.loadgen.cpu_us_per_req;
+            let (record, notes) = s.finish(|side| match side {
+                Side::Server => server.map_or(0.0, |s| s.0),
+                Side::Loadgen => loadgen_cpu,
+            });
+            result.profile = record;
+            result.notes.extend(notes);
+        }
+    }
+}
