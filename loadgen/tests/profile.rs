@@ -16,7 +16,7 @@ use testkit::Server;
 /// skips a model that cannot run.
 fn perf_records_here() -> bool {
     let ok = Command::new("perf")
-        .args(["record", "-e", "cpu-clock", "-o", "/dev/null", "--", "true"])
+        .args(["record", "-a", "-e", "cpu-clock", "-o", "/dev/null", "--", "true"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
@@ -25,9 +25,10 @@ fn perf_records_here() -> bool {
     ok
 }
 
-/// The `perf script` sample times (seconds) of a recording.
-fn sample_times(data: &Path) -> Vec<f64> {
-    let out = Command::new("perf").args(["script", "-F", "time", "-i"]).arg(data).output().unwrap();
+/// The `perf script` sample times (seconds) of process `pid` in a recording.
+fn sample_times(data: &Path, pid: u32) -> Vec<f64> {
+    let out =
+        Command::new("perf").args(["script", "-F", "time", &format!("--pid={pid}"), "-i"]).arg(data).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter_map(|t| t.trim_end_matches(':').parse().ok())
@@ -63,7 +64,8 @@ fn profile_of_mio_single_has_its_files_a_named_breakdown_and_the_window_only() {
     // Window only: a second of warm-up came before the window and a drain
     // after it, so samples from either would stretch their span well past
     // the window's length.
-    let times = sample_times(&dir.join("server.perf.data"));
+    let times = sample_times(&dir.join("perf.data"), server.child.id());
+    assert!(!times.is_empty());
     let (first, last) = (times.iter().cloned().fold(f64::MAX, f64::min), times.iter().cloned().fold(0.0, f64::max));
     assert!(last - first <= p.window_s + 0.05, "samples span {:.3} s, window {:.3} s", last - first, p.window_s);
     assert!((p.window_s - r.window_s).abs() < 0.25, "perf on {:.3} s, window {:.3} s", p.window_s, r.window_s);

@@ -2,10 +2,11 @@
 //! per-request cost breakdown by category, and the server threads'
 //! run-queue wait.
 //!
-//! `loadgen run --profile DIR` attaches `perf record` (on-CPU stacks, the
-//! `cpu-clock` software event, kernel included) to the server, and with
-//! `--profile-loadgen` to the load generator, samples only the window
-//! ([`capture`]), folds the stacks and draws a flame graph per side
+//! `loadgen run --profile DIR` runs `perf record` (on-CPU stacks, the
+//! `cpu-clock` software event, kernel included, every CPU) over the window
+//! only ([`capture`]), picks out the server's samples (and with
+//! `--profile-loadgen` the load generator's), folds the stacks and draws a
+//! flame graph per side
 //! ([`fold`]), and splits each side's measured CPU per request by the one
 //! category table ([`categories`], [`breakdown`]). The run JSON gets a
 //! `profile` section. Profiling costs CPU, so profiled runs are kept apart
@@ -28,7 +29,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use breakdown::{Counts, NAMED_SHARE_FLOOR};
-use capture::{CaptureError, Recorder};
+use capture::Recorder;
 
 /// Sampling frequency when `--profile-hz` is not given: 999 Hz, not 1000,
 /// so that sampling does not run in lockstep with 1 ms timers.
@@ -91,12 +92,13 @@ impl Side {
     }
 }
 
-/// perf attached to each profiled process, between the start of the run and
-/// the end of its window.
+/// One perf recording every CPU, between the start of the run and the end
+/// of its window, and the processes whose samples make the profiles.
 pub struct Session {
     hz: u32,
     dir: PathBuf,
-    recorders: Vec<(Side, Recorder)>,
+    recorder: Option<Recorder>,
+    sides: Vec<(Side, u32)>,
     enabled_at: Option<Instant>,
     window_s: f64,
     /// What went wrong, once, for the run's notes.
@@ -104,81 +106,74 @@ pub struct Session {
 }
 
 impl Session {
-    /// Attach perf, events off, to the server (`server_pid`, where known)
-    /// and, if asked, to this process. A refusal leaves a note and no
+    /// Start perf, events off, for the server (`server_pid`, where known)
+    /// and, if asked, this process. A refusal leaves a note and no
     /// recorder; the run goes on.
     pub fn start(args: &ProfileArgs, server_pid: Option<u32>) -> Session {
         let mut s = Session {
             hz: args.hz,
             dir: args.dir.clone(),
-            recorders: vec![],
+            recorder: None,
+            sides: vec![],
             enabled_at: None,
             window_s: 0.0,
             notes: vec![],
         };
-        if let Err(e) = std::fs::create_dir_all(&args.dir) {
-            s.notes.push(format!("--profile {}: {e}: no profiles", args.dir.display()));
-            return s;
-        }
-        let mut sides = vec![];
         match server_pid {
-            Some(pid) => sides.push((Side::Server, pid)),
+            Some(pid) => s.sides.push((Side::Server, pid)),
             None => {
                 s.notes.push("--profile: the server's pid is unknown (needs --admin, on loopback): not profiled".into())
             }
         }
         if args.loadgen {
-            sides.push((Side::Loadgen, std::process::id()));
+            s.sides.push((Side::Loadgen, std::process::id()));
         }
-        for (side, pid) in sides {
-            match Recorder::start(pid, args.hz, &args.dir, side.name()) {
-                Ok(r) => s.recorders.push((side, r)),
-                Err(e) => {
-                    s.notes.push(format!("--profile: {e}"));
-                    // Missing or refused for one process is so for all.
-                    if matches!(e, CaptureError::Missing | CaptureError::Refused { .. }) {
-                        break;
-                    }
-                }
-            }
+        if s.sides.is_empty() {
+            return s;
+        }
+        if let Err(e) = std::fs::create_dir_all(&args.dir) {
+            s.notes.push(format!("--profile {}: {e}: no profiles", args.dir.display()));
+            return s;
+        }
+        match Recorder::start(args.hz, &args.dir) {
+            Ok(r) => s.recorder = Some(r),
+            Err(e) => s.notes.push(format!("--profile: {e}")),
         }
         s
     }
 
     /// Sampling on: the window starts.
     pub fn enable(&mut self) {
-        let mut at = None;
-        for (side, r) in &mut self.recorders {
-            match r.enable() {
-                Ok(t) => at = Some(t),
-                Err(e) => self.notes.push(format!("--profile: {}: {e}", side.name())),
-            }
+        let Some(r) = &mut self.recorder else { return };
+        match r.enable() {
+            Ok(t) => self.enabled_at = Some(t),
+            Err(e) => self.notes.push(format!("--profile: {e}")),
         }
-        self.enabled_at = at;
     }
 
     /// Sampling off: the window ended.
     pub fn disable(&mut self) {
-        for (side, r) in &mut self.recorders {
-            match r.disable() {
-                Ok(t) => {
-                    if let Some(on) = self.enabled_at {
-                        self.window_s = t.saturating_duration_since(on).as_secs_f64();
-                    }
-                }
-                Err(e) => self.notes.push(format!("--profile: {}: {e}", side.name())),
-            }
+        let Some(r) = &mut self.recorder else { return };
+        match r.disable() {
+            Ok(t) => self.window_s = self.enabled_at.map_or(0.0, |on| t.saturating_duration_since(on).as_secs_f64()),
+            Err(e) => self.notes.push(format!("--profile: {e}")),
         }
     }
 
-    /// Stop perf, fold, draw and break each side down, scaled to its CPU
-    /// per request (`cpu_us_per_req(side)`); `None` with nothing recorded.
+    /// Stop perf, then fold, draw and break each side down, scaled to its
+    /// CPU per request (`cpu_us_per_req(side)`); `None` with nothing recorded.
     pub fn finish(mut self, cpu_us_per_req: impl Fn(Side) -> f64) -> (Option<ProfileRecord>, Vec<String>) {
+        let Some(recorder) = self.recorder.take() else { return (None, self.notes) };
+        let data = match recorder.finish() {
+            Ok(d) => d,
+            Err(e) => {
+                self.notes.push(format!("--profile: {e}"));
+                return (None, self.notes);
+            }
+        };
         let mut record = ProfileRecord { hz: self.hz, window_s: self.window_s, server: None, loadgen: None };
-        let recorders = std::mem::take(&mut self.recorders);
-        let any = !recorders.is_empty();
-        for (side, r) in recorders {
-            match side_profile(&self.dir, side, r, cpu_us_per_req(side)) {
+        for &(side, pid) in &self.sides {
+            match side_profile(&self.dir, &data, side, pid, cpu_us_per_req(side)) {
                 Ok(p) => {
                     if p.named_below_floor {
                         self.notes.push(format!(
@@ -193,18 +188,18 @@ impl Session {
                         Side::Loadgen => record.loadgen = Some(p),
                     }
                 }
-                Err(e) => self.notes.push(format!("--profile: {}: {e}", side.name())),
+                Err(e) => self.notes.push(format!("--profile: {}: {e:#}", side.name())),
             }
         }
-        (any.then_some(record), self.notes)
+        (Some(record), self.notes)
     }
 }
 
-/// One side's recording, stopped, folded, drawn and broken down.
-fn side_profile(dir: &Path, side: Side, r: Recorder, cpu_us_per_req: f64) -> anyhow::Result<SideProfile> {
+/// One side's samples, picked out of the recording by process, folded,
+/// drawn and broken down.
+fn side_profile(dir: &Path, data: &Path, side: Side, pid: u32, cpu_us_per_req: f64) -> anyhow::Result<SideProfile> {
     use anyhow::Context;
-    let data = r.finish()?;
-    let script = capture::script(&data)?;
+    let script = capture::script(data, pid)?;
     let folded = fold::collapse(&script).context("folding perf script's output")?;
     let (folded_path, svg_path) =
         (dir.join(format!("{}.folded", side.name())), dir.join(format!("{}.svg", side.name())));

@@ -159,12 +159,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", value_parser = crate::merge::clock::parse_tag)]
     pub tag: Option<String>,
     /// Profile the server's CPU over the measured window only, into DIR:
-    /// perf's on-CPU stacks (`cpu-clock`, kernel included; needs perf, and
-    /// root or a low `kernel.perf_event_paranoid`: without them the run
-    /// goes on, unprofiled, and says so), folded (`server.folded`), drawn
-    /// as a flame graph (`server.svg`) and split by category into µs per
-    /// request (the JSON's `profile`). Needs `--admin` (the server's pid)
-    /// on loopback. Profiling costs CPU: keep profiled runs apart.
+    /// perf's on-CPU stacks (`cpu-clock` on every CPU, kernel included,
+    /// `perf.data`; needs perf, and root, CAP_PERFMON or
+    /// `kernel.perf_event_paranoid` <= 0: without them the run goes on,
+    /// unprofiled, and says so), the server's folded (`server.folded`),
+    /// drawn as a flame graph (`server.svg`) and split by category into µs
+    /// per request (the JSON's `profile`). Needs `--admin` (the server's
+    /// pid) on loopback. Profiling costs CPU: keep profiled runs apart.
     #[arg(long, value_name = "DIR")]
     pub profile: Option<PathBuf>,
     /// Samples per second for `--profile`.

@@ -126,11 +126,13 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
         });
     }
 
+    // perf attached (and the server's threads read once) before the
+    // timeline is set: attaching to thousands of threads takes a while.
+    let watch = crate::profile::Watch::start(args.admin, args.target, args.profile_args().as_ref());
     // Start every thread at the same instant.
     let drain = args.timeout.min(MAX_DRAIN);
     let begin = crate::merge::clock::start_instant(args.start_at, &mut notes);
     let timeline = Timeline::new(begin, args.warmup, args.duration, drain);
-    let watch = crate::profile::Watch::start(args.admin, args.target, args.profile_args().as_ref());
     load.go(timeline);
     let (watch_stop, watch_rx) = mpsc::channel();
     let watcher =
