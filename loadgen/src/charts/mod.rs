@@ -27,6 +27,7 @@
 //! in some run are drawn hollow.
 
 pub mod attribution;
+pub mod breakdown;
 pub mod draw;
 pub mod knee;
 pub mod multiplex;

@@ -56,6 +56,7 @@ pub mod env_json;
 pub mod ladder;
 pub mod netlab;
 mod one;
+mod profiles;
 pub mod progress;
 pub mod provenance;
 pub mod scenario;
@@ -180,6 +181,15 @@ pub struct SweepArgs {
     /// Save results and tables but draw no charts (`loadgen report` can, later).
     #[arg(long)]
     pub no_charts: bool,
+    /// After the measured passes, one more run of every model per chosen
+    /// cell, profiled (`loadgen run --profile --profile-loadgen`: flame
+    /// graphs and the CPU per request by category, server and load
+    /// generator), written under profiles/ apart from the reported runs
+    /// and never in their summaries; profiles/breakdown.csv and its charts
+    /// add them up. SPEC: SCENARIO:LEVEL[,...]; without it, echo-saturate
+    /// at each of its levels. Needs perf (scripts/install-deps).
+    #[arg(long, value_name = "SPEC", num_args = 0..=1, default_missing_value = "")]
+    pub profile: Option<String>,
     /// Do not measure the floor (`loadgen floor`, about 3 s) at sweep start;
     /// the report then shows CPU per request without its yardstick.
     #[arg(long)]
@@ -328,7 +338,7 @@ impl SweepPlan {
                 for model in &self.models {
                     for &level in &grid.levels {
                         for &rate in &grid.rates {
-                            slots.push(Slot { scenario, model, level, rate, repeat });
+                            slots.push(Slot { scenario, model, level, rate, repeat, profile: None });
                         }
                     }
                 }
@@ -378,6 +388,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if args.reference {
         refuse_unless_reference(&git, &plan)?;
     }
+    let profile_cells = args.profile.as_deref().map(|spec| profiles::cells(&plan, spec)).transpose()?;
     let floor = floor_of(args, &plan)?;
     let run_id = env_json::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
@@ -388,6 +399,9 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let interrupted = interrupted_by_signals()?;
     let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
     let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
+    if let Some(cells) = &profile_cells {
+        profiles::run(&plan, &dir, cells, &interrupted, &progress)?;
+    }
     progress.done();
     finish(args, &dir, &mut envj, &summary, &progress, &interrupted)
 }

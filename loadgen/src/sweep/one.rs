@@ -28,6 +28,8 @@ pub(super) struct Slot<'a> {
     pub rate: Option<f64>,
     /// The pass, from 1.
     pub repeat: u32,
+    /// A profiled run (`sweep --profile`): its profiles' directory.
+    pub profile: Option<&'a Path>,
 }
 
 /// One model at one level (at one rate of a ladder): fresh server,
@@ -87,7 +89,7 @@ struct OneRun<'a> {
 
 /// Where a slot's files go (a ladder's rung: its rate in the name).
 fn files_of(slot: &Slot) -> RunFiles {
-    let Slot { scenario, model, level, rate, repeat } = *slot;
+    let Slot { scenario, model, level, rate, repeat, .. } = *slot;
     match rate {
         Some(r) => RunFiles::for_rung(scenario.name, model, level, r, repeat),
         None => RunFiles::for_run(scenario.name, model, level, repeat),
@@ -97,7 +99,7 @@ fn files_of(slot: &Slot) -> RunFiles {
 impl OneRun<'_> {
     /// The progress bar's name for this run.
     fn what(&self) -> String {
-        let Slot { scenario, model, level, rate, repeat } = self.slot;
+        let Slot { scenario, model, level, rate, repeat, .. } = self.slot;
         let rung = rate.map(|r| format!(" · {r:.0} req/s")).unwrap_or_default();
         match self.plan.repeats {
             1 => format!("{} · {model} · {level} conns{rung}", scenario.name),
@@ -155,6 +157,9 @@ impl OneRun<'_> {
         args.extend(self.slot.scenario.flags(&plan.knobs));
         if let Some(r) = self.slot.rate {
             args.extend(["--rate".into(), format!("{r}")]);
+        }
+        if let Some(dir) = self.slot.profile {
+            args.extend(["--profile".into(), dir.display().to_string(), "--profile-loadgen".into()]);
         }
         args
     }
@@ -234,7 +239,7 @@ impl OneRun<'_> {
 
     /// The run's record: ok, or failed for the reasons in `why`.
     fn record(&self, why: Vec<String>, result: Option<RunResult>) -> Record {
-        let Slot { scenario, model, level, rate, repeat } = self.slot;
+        let Slot { scenario, model, level, rate, repeat, .. } = self.slot;
         let (status, failure) = match why.is_empty() {
             true => (RunStatus::Ok, None),
             false => (RunStatus::Failed, Some(why.join("; "))),
