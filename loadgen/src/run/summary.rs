@@ -18,6 +18,7 @@ pub fn render(args: &RunArgs, r: &RunResult) -> String {
     s += &latency_lines(r);
     s += &server_lines(r);
     s += &loadgen_lines(r);
+    s += &crate::profile::summary_lines(r);
     if let Some(p) = &r.proc_stat {
         s += &cpu_lines(p);
     }
