@@ -56,3 +56,25 @@ impl Counts {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_add_up_to_the_measured_cpu_and_other_is_what_is_not_named() {
+        let folded = "srv;main;serve 600\n\
+                      srv;write;entry_SYSCALL_64_[k];tcp_sendmsg_[k] 200\n\
+                      srv;unnamed_[k] 200\n";
+        let c = Counts::of_folded(folded);
+        assert_eq!(c.total, 1000);
+        assert!((c.named_share() - 0.8).abs() < 1e-12);
+        let per = c.per_request(10.0);
+        assert_eq!(per.len(), Category::ALL.len());
+        assert!((per.values().sum::<f64>() - 10.0).abs() < 1e-9);
+        assert!((per["user"] - 6.0).abs() < 1e-9);
+        assert!((per["socket"] - 2.0).abs() < 1e-9);
+        assert!((per["other"] - 2.0).abs() < 1e-9);
+        assert_eq!(Counts::default().named_share(), 0.0);
+    }
+}

@@ -184,3 +184,41 @@ fn draw(root: &Path, done: &[Profiled]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profiled(model: &str, level: u64, user: f64, tcp: f64) -> Profiled {
+        let side = SideProfile {
+            samples: 100,
+            cpu_us_per_req: user + tcp,
+            categories: [("user".to_string(), user), ("tcp_ip".to_string(), tcp)].into_iter().collect(),
+            named_share: 1.0,
+            ..Default::default()
+        };
+        Profiled {
+            scenario: "echo-saturate",
+            model: model.into(),
+            level,
+            profile: Some(ProfileRecord { hz: 999, window_s: 1.0, server: Some(side), loadgen: None }),
+        }
+    }
+
+    #[test]
+    fn the_csv_has_a_row_per_run_side_and_category_and_the_charts_are_drawn() {
+        let done = [profiled("mio-single", 1000, 3.0, 1.0), profiled("thread-per-conn", 1000, 6.0, 2.0)];
+        let text = csv(&done);
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows.len(), 1 + 2 * Category::ALL.len(), "{text}");
+        assert!(rows.contains(&"echo-saturate,mio-single,1000,server,user,3.000,0.7500,100,1.0000"), "{text}");
+        assert!(rows.contains(&"echo-saturate,thread-per-conn,1000,server,scheduler,0.000,0.0000,100,1.0000"));
+        let dir = std::env::temp_dir().join(format!("profiles-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        draw(&dir, &done).unwrap();
+        assert!(dir.join("breakdown-server-echo-saturate.svg").exists());
+        // No load generator profile: no load generator chart.
+        assert!(!dir.join("breakdown-loadgen-echo-saturate.svg").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
