@@ -40,7 +40,7 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
-    #[error("perf did not {what} within {0:?}", ACK_TIMEOUT)]
+    #[error("perf did not acknowledge {what} (it exited, or took over {0:?})", ACK_TIMEOUT)]
     NoAck { what: &'static str },
 }
 
@@ -128,15 +128,21 @@ impl Recorder {
     fn command(&mut self, what: &'static str) -> Result<Instant, CaptureError> {
         let io = |source| CaptureError::Io { what: what.to_string(), source };
         self.ctl.write_all(format!("{what}\n").as_bytes()).map_err(io)?;
-        let mut pfd = libc::pollfd { fd: self.ack.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd, for the length of the call.
-        let ready = unsafe { libc::poll(&mut pfd, 1, ACK_TIMEOUT.as_millis() as i32) };
-        if ready <= 0 {
-            return Err(CaptureError::NoAck { what });
+        // Wait for "ack", in short slices: a perf that exited meanwhile (a
+        // Ctrl-C reaches it too) never answers, and need not be waited for.
+        let deadline = Instant::now() + ACK_TIMEOUT;
+        loop {
+            let mut pfd = libc::pollfd { fd: self.ack.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd, for the length of the call.
+            if unsafe { libc::poll(&mut pfd, 1, 50) } > 0 {
+                let mut buf = [0u8; 16];
+                let _ack = self.ack.read(&mut buf).map_err(io)?;
+                return Ok(Instant::now());
+            }
+            if Instant::now() > deadline || !matches!(self.child.try_wait(), Ok(None)) {
+                return Err(CaptureError::NoAck { what });
+            }
         }
-        let mut buf = [0u8; 16];
-        self.ack.read(&mut buf).map_err(io)?;
-        Ok(Instant::now())
     }
 
     /// Stop perf (SIGINT, as Ctrl-C would: it then writes its file out) and
