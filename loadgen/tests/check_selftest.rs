@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use loadgen::check::baseline::Baseline;
 use loadgen::check::compare::{evaluate, Verdict};
-use loadgen::sweep::summary::Summary;
+use loadgen::records::sweep::Summary;
 use serde_json::Value;
 
 mod common;

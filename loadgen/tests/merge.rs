@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use loadgen::merge::part::{decode, encode};
+use loadgen::records::part::{decode, encode};
 use loadgen::run::histo::{self, Hist};
 use serde_json::{json, Value};
 use testkit::{Rng, Server};
@@ -162,7 +162,7 @@ fn the_merged_histogram_is_the_histogram_of_all_samples() {
 
     let merged = read(&out);
     let want = histo::latency(&all);
-    let got: loadgen::result::Latency = serde_json::from_value(merged["latency"].clone()).unwrap();
+    let got: loadgen::records::run::Latency = serde_json::from_value(merged["latency"].clone()).unwrap();
     assert_eq!(got, want, "the merged latency is that of all samples");
     assert_eq!(merged["latency_by_method"]["ECHO"], serde_json::to_value(&want).unwrap());
     let h = decode(merged["part"]["histograms"]["latency"].as_str().unwrap()).unwrap();
@@ -191,7 +191,7 @@ fn the_merged_histogram_is_the_histogram_of_all_samples() {
     assert_eq!(merged["merged_from"]["files"], json!(["lg0.json", "lg1.json", "lg2.json"]), "beside the output");
     assert!(merged["notes"].as_array().unwrap().contains(&json!("lg1: a note of lg1")), "{}", merged["notes"]);
     assert_eq!(merged["failure"], Value::Null);
-    let result: loadgen::result::RunResult = serde_json::from_value(merged).unwrap();
+    let result: loadgen::records::run::RunResult = serde_json::from_value(merged).unwrap();
     assert_eq!(result.latency.count, total, "the merged file reads as a run's result");
 }
 

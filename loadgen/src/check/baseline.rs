@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use super::figures::{self, Kind};
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 /// The tolerance is the largest deviation seen, times this.
 pub const SAFETY: f64 = 2.0;
@@ -123,9 +123,7 @@ pub fn shape(summary: &Summary, env: Option<&serde_json::Value>) -> SweepShape {
     let mut levels: Vec<u64> = summary.records.iter().map(|r| r.level).collect();
     levels.sort_unstable();
     levels.dedup();
-    let rate = summary.records.iter().filter_map(|r| r.result.as_ref()).find_map(|x| {
-        x.args.iter().position(|a| a == "--rate").and_then(|i| x.args.get(i + 1)).and_then(|v| v.parse().ok())
-    });
+    let rate = summary.records.iter().filter_map(|r| r.result.as_ref()).find_map(|x| x.rate());
     let f = |k: &str, default: f64| env.and_then(|e| e[k].as_f64()).unwrap_or(default);
     SweepShape {
         scenarios: summary.scenarios.clone(),
@@ -253,9 +251,8 @@ fn refuse_wrong_answers(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
 
 /// The scenarios of a sweep that ran an open loop (`--rate`).
 fn open_loop_scenarios(summary: &Summary) -> Vec<String> {
-    let rated = |scenario: &str| {
-        summary.scenario(scenario).filter_map(|r| r.result.as_ref()).any(|x| x.args.iter().any(|a| a == "--rate"))
-    };
+    let rated =
+        |scenario: &str| summary.scenario(scenario).filter_map(|r| r.result.as_ref()).any(|x| x.rate().is_some());
     summary.scenarios.iter().filter(|s| rated(s)).cloned().collect()
 }
 

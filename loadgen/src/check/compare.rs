@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use super::baseline::{Baseline, BaselineFigure};
 use super::figures::{self, GatedFigure, Invariant};
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {

@@ -92,7 +92,7 @@ use std::time::SystemTime;
 use anyhow::{bail, Context};
 
 use crate::files::write_atomic;
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 use baseline::Baseline;
 use compare::Evaluation;
 
@@ -180,7 +180,7 @@ pub struct BaselineArgs {
 /// `loadgen baseline`: 0 when written, 2 otherwise.
 pub fn baseline_main(args: &BaselineArgs) -> ExitCode {
     let made = (|| -> anyhow::Result<Baseline> {
-        let b = baseline::build(&args.results, crate::env::rfc3339(SystemTime::now()))?;
+        let b = baseline::build(&args.results, crate::records::clock::rfc3339(SystemTime::now()))?;
         let mut bytes = serde_json::to_vec_pretty(&b)?;
         bytes.push(b'\n');
         if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {

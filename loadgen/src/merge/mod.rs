@@ -16,10 +16,8 @@
 //! name); a window that does not coincide with the others' (started
 //! without the same `--start-at`).
 
-pub mod clock;
 mod combine;
 mod hlog;
-pub mod part;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,9 +26,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::records::config::{Protocol, Requests, RunArgs};
+use crate::records::part::{self, Part, PartRecord};
 use crate::run::histo::{self, Hist};
 pub use combine::combine;
-use part::{Part, PartRecord};
 
 /// How far a part's window may be off the first part's (its start's and
 /// its end's distances added), as a share of its length: the throughput
@@ -69,6 +68,10 @@ pub enum MergeError {
     NotARun { file: String, why: String },
     #[error("{file}: has no `part` (histograms): it was run without --tag, so it cannot be merged exactly")]
     NoPart { file: String },
+    #[error(
+        "{file}: its configuration is unknown (a merged result written before results stored it): merge its parts"
+    )]
+    NoConfig { file: String },
     #[error("{file}: part.histograms.{which}: {why}")]
     BadHistogram { file: String, which: String, why: String },
     #[error("{file}: {what} `{got}`, but {first} has `{want}`: only runs of the same experiment merge")]
@@ -89,6 +92,7 @@ pub struct Input {
     pub path: PathBuf,
     pub record: PartRecord,
     pub part: Part,
+    pub config: RunArgs,
     pub latency: Hist,
     pub by_method: BTreeMap<String, Hist>,
 }
@@ -146,6 +150,7 @@ pub fn read(path: &Path) -> Result<Input, MergeError> {
     let record =
         PartRecord::from_slice(&bytes).map_err(|e| MergeError::NotARun { file: file.clone(), why: e.to_string() })?;
     let part = record.part.clone().ok_or_else(|| MergeError::NoPart { file: file.clone() })?;
+    let config = record.result.config.clone().ok_or_else(|| MergeError::NoConfig { file: file.clone() })?;
     let bad = |which: &str| {
         let file = file.clone();
         let which = which.to_string();
@@ -156,7 +161,7 @@ pub fn read(path: &Path) -> Result<Input, MergeError> {
     for (m, h) in &part.histograms.by_method {
         by_method.insert(m.clone(), part::decode(h).map_err(bad(&format!("by_method.{m}")))?);
     }
-    Ok(Input { path: path.to_path_buf(), record, part, latency, by_method })
+    Ok(Input { path: path.to_path_buf(), record, part, config, latency, by_method })
 }
 
 /// The inputs ran the same experiment, each under its own tag, over the
@@ -167,11 +172,10 @@ pub fn check(inputs: &[Input]) -> Result<(), MergeError> {
     let mut seen: BTreeMap<&str, &Input> = BTreeMap::new();
     for input in inputs {
         for (what, got, want) in [
-            ("protocol", &input.part.protocol, &first.part.protocol),
-            ("workload", &input.part.workload, &first.part.workload),
+            ("--protocol", protocol(&input.config), protocol(&first.config)),
+            ("requests", requests(&input.config), requests(&first.config)),
         ] {
             if got != want {
-                let (got, want) = (got.clone(), want.clone());
                 return Err(MergeError::Differs { file: name(input), what, got, first: name(first), want });
             }
         }
@@ -182,6 +186,21 @@ pub fn check(inputs: &[Input]) -> Result<(), MergeError> {
         }
     }
     check_windows(inputs)
+}
+
+fn protocol(config: &RunArgs) -> String {
+    match config.protocol {
+        Protocol::Framed => "framed".into(),
+        Protocol::Raw => "raw".into(),
+    }
+}
+
+/// The flags that shape each request and the loop, the rate left out:
+/// each part offers its share of it.
+fn requests(config: &RunArgs) -> String {
+    let requests = Requests { rate: None, ..config.requests.clone() };
+    let open = if config.requests.rate.is_some() { " (open loop)" } else { "" };
+    format!("{}{open}", requests.to_argv().join(" "))
 }
 
 /// Every part's window coincides with the first's, to [`MAX_MISALIGNMENT`]

@@ -1,25 +1,39 @@
-//! The flags of `loadgen run`, their parsers, and the checks that refuse
-//! combinations that make no sense, each naming the flags at fault.
+//! A run's typed configuration: the flags of `loadgen run` ([`RunArgs`]),
+//! their parsers, the checks that refuse combinations that make no sense
+//! (each naming the flags at fault), and the way back to a command line.
+//!
+//! One struct is the truth: clap parses `loadgen run`'s flags into it, the
+//! run stores it in its result (`RunResult::config`), the sweep builds one
+//! per run and turns it into the child's flags in one place
+//! ([`RunArgs::to_argv`]), and every reader of a result reads its fields,
+//! never the stored argument list. What a sweep's scenario decides (the
+//! requests and their loop) is a part of its own, [`Requests`].
 //!
 //! Parsing is split from running so that every mistake is caught before a
 //! single connection is opened.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::bail;
+use clap::Parser;
 use proto::Method;
+use serde::{Deserialize, Serialize};
+
+use super::clock;
 
 /// `framed` (PROTOCOL.md) or `raw` (bytes in, the same bytes out).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Framed,
     Raw,
 }
 
 /// The method every request uses, when there is no `--mix`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MethodArg {
     Echo,
     Delay,
@@ -36,8 +50,9 @@ impl MethodArg {
     }
 }
 
-/// Flags of `loadgen run`.
-#[derive(Clone, Debug, clap::Args)]
+/// Flags of `loadgen run`: a run's whole configuration, as its result
+/// stores it.
+#[derive(Clone, Debug, PartialEq, clap::Args, Serialize, Deserialize)]
 pub struct RunArgs {
     /// The server's data port.
     #[arg(long, value_name = "ADDR")]
@@ -49,6 +64,10 @@ pub struct RunArgs {
     /// `framed` (PROTOCOL.md) or `raw` (fixed-size messages, echoed back).
     #[arg(long, value_enum, default_value_t = Protocol::Framed)]
     pub protocol: Protocol,
+    /// What each connection sends, and when.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub requests: Requests,
     /// mio event-loop threads; the connections are split between them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
@@ -63,49 +82,24 @@ pub struct RunArgs {
     /// one whose first request (sent on every connection before the load)
     /// is not answered within this time.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
     pub connect_timeout: Duration,
     /// Run even if not every connection could be established.
     #[arg(long)]
     pub allow_partial: bool,
-    /// Closed loop: requests in flight per connection.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub depth: u32,
-    /// Closed loop: microseconds a connection waits after an answer before
-    /// sending its next request. The connections start evenly phased over
-    /// one think time, each sending its --depth requests together, so that
-    /// they do not all send in the same instant, wave after wave.
-    #[arg(long, value_name = "US", conflicts_with = "rate")]
-    pub think_us: Option<u64>,
-    /// Open loop: requests per second in total, spread evenly over the
-    /// connections. Latency counts from each request's intended send time.
-    #[arg(long, value_name = "R")]
-    pub rate: Option<f64>,
-    /// The request method (default echo).
-    #[arg(long, value_enum, conflicts_with = "mix")]
-    pub method: Option<MethodArg>,
-    /// A weighted mix of methods, such as `echo=90,compute=10`; each
-    /// request's method is a deterministic function of its id.
-    #[arg(long, value_parser = parse_mix)]
-    pub mix: Option<Mix>,
-    /// ECHO payload size in bytes (raw mode: the message size).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=proto::DEFAULT_MAX_FRAME as i64))]
-    pub size: u32,
-    /// DELAY: microseconds the server waits before answering.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=proto::MAX_DELAY_US as i64))]
-    pub delay_us: u32,
-    /// COMPUTE: rounds of xorshift the server runs.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=proto::MAX_ROUNDS as i64))]
-    pub rounds: u32,
     /// Load before the measured window (not counted): `2s`, `500ms`, `1.5`.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
     pub warmup: Duration,
     /// The measured window: `2s`, `500ms`, `1.5` (seconds).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
     pub duration: Duration,
     /// An answer later than this after the request was sent counts as a
     /// timeout, and so does a request never answered (its latency still
     /// counts from its intended time, and enters the histogram).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[serde(with = "secs")]
     pub timeout: Duration,
     /// Do not fail the run when answers do not match what was sent.
     #[arg(long)]
@@ -151,18 +145,57 @@ pub struct RunArgs {
     /// Begin the load at this wall-clock time (RFC 3339 or unix seconds),
     /// once every connection is open and served: N load generators given
     /// the same time measure the same window (see `loadgen merge`).
-    #[arg(long, value_name = "TIME", value_parser = crate::merge::clock::parse_start_at)]
-    pub start_at: Option<std::time::SystemTime>,
+    #[arg(long, value_name = "TIME", value_parser = clock::parse_time)]
+    #[serde(default, with = "unix_s")]
+    pub start_at: Option<SystemTime>,
     /// Name this load generator among several: written into the JSON with
     /// its whole histograms (so that `loadgen merge` can add it up) and on
     /// every interval of the --hlog.
-    #[arg(long, value_name = "NAME", value_parser = crate::merge::clock::parse_tag)]
+    #[arg(long, value_name = "NAME", value_parser = clock::parse_tag)]
     pub tag: Option<String>,
+}
+
+/// What each connection sends, and when: the methods and their sizes, and
+/// the loop (closed, with its depth and think time, or open at a rate).
+/// A sweep's scenario is one of these.
+#[derive(Clone, Debug, PartialEq, clap::Args, Serialize, Deserialize)]
+pub struct Requests {
+    /// Closed loop: requests in flight per connection.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub depth: u32,
+    /// Closed loop: microseconds a connection waits after an answer before
+    /// sending its next request. The connections start evenly phased over
+    /// one think time, each sending its --depth requests together, so that
+    /// they do not all send in the same instant, wave after wave.
+    #[arg(long, value_name = "US", conflicts_with = "rate")]
+    pub think_us: Option<u64>,
+    /// Open loop: requests per second in total, spread evenly over the
+    /// connections. Latency counts from each request's intended send time.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// The request method (default echo).
+    #[arg(long, value_enum, conflicts_with = "mix")]
+    pub method: Option<MethodArg>,
+    /// A weighted mix of methods, such as `echo=90,compute=10`; each
+    /// request's method is a deterministic function of its id.
+    #[arg(long, value_parser = parse_mix)]
+    #[serde(default, with = "mix_text")]
+    pub mix: Option<Mix>,
+    /// ECHO payload size in bytes (raw mode: the message size).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=proto::DEFAULT_MAX_FRAME as i64))]
+    pub size: u32,
+    /// DELAY: microseconds the server waits before answering.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=proto::MAX_DELAY_US as i64))]
+    pub delay_us: u32,
+    /// COMPUTE: rounds of xorshift the server runs.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=proto::MAX_ROUNDS as i64))]
+    pub rounds: u32,
 }
 
 /// A list of CPUs, as `--server-cpus` takes it (a newtype, so that clap
 /// takes `0,2-3` as one value rather than many).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct CpuList(pub Vec<usize>);
 
 /// The shape of the load.
@@ -172,7 +205,7 @@ pub enum Shape {
     Open { rate: f64 },
 }
 
-impl RunArgs {
+impl Requests {
     pub fn shape(&self) -> Shape {
         match self.rate {
             Some(rate) => Shape::Open { rate },
@@ -188,8 +221,89 @@ impl RunArgs {
         }
     }
 
+    /// The flags that give these requests, those left at their default
+    /// left out (a scenario's flags, as `env.json` lists them).
+    pub fn to_argv(&self) -> Vec<String> {
+        let (mut argv, default) = (Argv::default(), Requests::default());
+        argv.changed("--depth", self.depth, default.depth);
+        argv.some("--think-us", self.think_us);
+        argv.some("--rate", self.rate);
+        argv.some("--method", self.method.map(|m| m.method().name().to_lowercase()));
+        argv.some("--mix", self.mix.as_ref());
+        argv.changed("--size", self.size, default.size);
+        argv.changed("--delay-us", self.delay_us, default.delay_us);
+        argv.changed("--rounds", self.rounds, default.rounds);
+        argv.0
+    }
+}
+
+impl Default for Requests {
+    /// `loadgen run`'s defaults: one 64-byte ECHO in flight per connection.
+    fn default() -> Requests {
+        Flags::<Requests>::try_parse_from::<[&str; 0], &str>([]).expect("the defaults parse").flags
+    }
+}
+
+impl RunArgs {
+    /// A run against `target` sending `requests`, every other flag at its
+    /// default (the sweep sets the ones it needs).
+    pub fn new(target: SocketAddr, requests: Requests) -> RunArgs {
+        let target = target.to_string();
+        let flags = Flags::<RunArgs>::try_parse_from(["--target", target.as_str()]).expect("the defaults parse");
+        RunArgs { requests, ..flags.flags }
+    }
+
+    /// The configuration a stored command line gave (`loadgen run FLAGS`),
+    /// for results written before `RunResult::config` existed; `None` for
+    /// another command's (a merged result stored `loadgen merge ...`).
+    pub fn from_stored_argv(argv: &[String]) -> Result<Option<RunArgs>, String> {
+        if argv.get(1).map(String::as_str) != Some("run") {
+            return Ok(None);
+        }
+        match Flags::<RunArgs>::try_parse_from(&argv[2..]) {
+            Ok(f) => Ok(Some(f.flags)),
+            Err(e) => Err(format!("its stored `loadgen run` flags do not parse: {}", e.kind())),
+        }
+    }
+
+    /// `loadgen run`'s flags for this configuration: the one place a
+    /// configuration becomes a command line (flags at their default are
+    /// left out). Parsing them gives this configuration back.
+    pub fn to_argv(&self) -> Vec<String> {
+        let (mut argv, default) = (Argv::default(), RunArgs::new(self.target, Requests::default()));
+        argv.push("--target", self.target);
+        argv.some("--admin", self.admin);
+        if self.protocol != default.protocol {
+            argv.push("--protocol", if self.protocol == Protocol::Raw { "raw" } else { "framed" });
+        }
+        argv.0.extend(self.requests.to_argv());
+        argv.changed("--threads", self.threads, default.threads);
+        argv.changed("--connections", self.connections, default.connections);
+        argv.changed("--connect-rate", self.connect_rate, default.connect_rate);
+        argv.changed("--connect-timeout", duration_text(self.connect_timeout), duration_text(default.connect_timeout));
+        argv.changed("--warmup", duration_text(self.warmup), duration_text(default.warmup));
+        argv.changed("--duration", duration_text(self.duration), duration_text(default.duration));
+        argv.changed("--timeout", duration_text(self.timeout), duration_text(default.timeout));
+        argv.switch("--allow-partial", self.allow_partial);
+        argv.switch("--allow-mismatch", self.allow_mismatch);
+        argv.switch("--expect-errors", self.expect_errors);
+        argv.some("--json", self.json.as_ref().map(|p| p.display()));
+        argv.some("--hlog", self.hlog.as_ref().map(|p| p.display()));
+        argv.some("--hgrm", self.hgrm.as_ref().map(|p| p.display()));
+        argv.switch("--quiet", self.quiet);
+        argv.some("--server-cpus", self.server_cpus.as_ref().map(|c| cpu_list_text(&c.0)));
+        argv.some("--server-cgroup", self.server_cgroup.as_ref().map(|p| p.display()));
+        argv.some("--start-at", self.start_at.map(clock::unix_s));
+        argv.some("--tag", self.tag.as_ref());
+        argv.0
+    }
+
     /// Refuse combinations that make no sense, naming the flags.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(at) = self.start_at {
+            clock::check_start_at(at).map_err(anyhow::Error::msg)?;
+        }
+        let r = &self.requests;
         if let Some(dir) = &self.server_cgroup {
             if let Err(e) = crate::cgroup::CpuStat::read(dir) {
                 bail!("--server-cgroup {}: not a cgroup with the cpu controller ({e})", dir.display());
@@ -204,15 +318,15 @@ impl RunArgs {
         if self.connect_timeout.is_zero() {
             bail!("--connect-timeout must be more than 0");
         }
-        if let Some(rate) = self.rate {
+        if let Some(rate) = r.rate {
             if !(rate.is_finite() && rate > 0.0) {
                 bail!("--rate {rate}: must be a positive number of requests per second");
             }
-            if self.depth > 1 {
+            if r.depth > 1 {
                 bail!(
                     "--rate cannot be combined with --depth {}: an open loop keeps one request in flight per \
                      connection, on its own schedule",
-                    self.depth
+                    r.depth
                 );
             }
             let total = rate * self.duration.as_secs_f64();
@@ -226,13 +340,13 @@ impl RunArgs {
             }
         }
         if self.protocol == Protocol::Raw {
-            if self.mix.is_some() || self.method.is_some_and(|m| m != MethodArg::Echo) {
+            if r.mix.is_some() || r.method.is_some_and(|m| m != MethodArg::Echo) {
                 bail!("--protocol raw only echoes bytes: --method delay/compute and --mix need --protocol framed");
             }
-            if self.depth > 1 {
-                bail!("--protocol raw cannot be combined with --depth {}: raw messages carry no id", self.depth);
+            if r.depth > 1 {
+                bail!("--protocol raw cannot be combined with --depth {}: raw messages carry no id", r.depth);
             }
-            if self.size == 0 {
+            if r.size == 0 {
                 bail!("--protocol raw needs --size of at least 1 byte");
             }
         }
@@ -247,6 +361,114 @@ pub struct Mix(pub Vec<(Method, u32)>);
 impl Mix {
     pub fn total(&self) -> u64 {
         self.0.iter().map(|(_, w)| *w as u64).sum()
+    }
+}
+
+impl std::fmt::Display for Mix {
+    /// As `--mix` takes it: `echo=90,compute=10`.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(m, w)| format!("{}={w}", m.name().to_lowercase())).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// A command line being built: flag and value pairs.
+#[derive(Default)]
+struct Argv(Vec<String>);
+
+impl Argv {
+    fn push(&mut self, flag: &str, value: impl std::fmt::Display) {
+        self.0.extend([flag.to_string(), value.to_string()]);
+    }
+    fn some(&mut self, flag: &str, value: Option<impl std::fmt::Display>) {
+        if let Some(v) = value {
+            self.push(flag, v);
+        }
+    }
+    fn changed<T: std::fmt::Display + PartialEq>(&mut self, flag: &str, value: T, default: T) {
+        if value != default {
+            self.push(flag, value);
+        }
+    }
+    fn switch(&mut self, flag: &str, on: bool) {
+        if on {
+            self.0.push(flag.to_string());
+        }
+    }
+}
+
+/// A configuration's flags parsed on their own (no program name): how
+/// defaults and stored command lines are read.
+#[derive(clap::Parser)]
+#[command(no_binary_name = true)]
+struct Flags<T: clap::Args> {
+    #[command(flatten)]
+    flags: T,
+}
+
+/// A duration as [`parse_duration`] reads it back exactly: whole seconds,
+/// milliseconds, microseconds or nanoseconds.
+fn duration_text(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        _ if ns % 1_000_000_000 == 0 => format!("{}s", ns / 1_000_000_000),
+        _ if ns % 1_000_000 == 0 => format!("{}ms", ns / 1_000_000),
+        _ if ns % 1_000 == 0 => format!("{}us", ns / 1_000),
+        _ => format!("{ns}ns"),
+    }
+}
+
+/// `[0, 2, 3]` -> `0,2,3`.
+fn cpu_list_text(cpus: &[usize]) -> String {
+    cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Durations in a stored configuration: seconds, as a number.
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `--start-at` in a stored configuration: unix seconds.
+mod unix_s {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&super::clock::unix_s(*t)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let secs = Option::<f64>::deserialize(d)?;
+        secs.map(|s| Duration::try_from_secs_f64(s).map(|d| UNIX_EPOCH + d).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// `--mix` in a stored configuration: as the flag takes it.
+mod mix_text {
+    use super::{parse_mix, Mix};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Option<Mix>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => s.serialize_some(&m.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mix>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| parse_mix(&t).map_err(serde::de::Error::custom)).transpose()
     }
 }
 
@@ -283,20 +505,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let value: f64 = number.parse().map_err(|_| format!("`{s}`: expected a duration such as 2s, 500ms or 1.5"))?;
-    let scale = match unit.trim() {
-        "" | "s" | "sec" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "ns" => 1e-9,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
+    let unit_ns: u64 = match unit.trim() {
+        "" | "s" | "sec" => 1_000_000_000,
+        "ms" => 1_000_000,
+        "us" | "µs" => 1_000,
+        "ns" => 1,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
         other => return Err(format!("`{s}`: unknown unit `{other}` (use ns, us, ms, s, m or h)")),
     };
-    let secs = value * scale;
+    let secs = value * unit_ns as f64 / 1e9;
     if !(secs.is_finite() && secs < 1e7) {
         return Err(format!("`{s}`: out of range"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // A whole number of a unit is exact (so a written-out duration reads
+    // back as it was); a fraction is rounded to the nanosecond.
+    match number.parse::<u64>() {
+        Ok(whole) => Ok(Duration::from_nanos(whole * unit_ns)),
+        Err(_) => Ok(Duration::from_nanos((value * unit_ns as f64).round() as u64)),
+    }
 }
 
 /// `0,2-3` -> [0, 2, 3].
@@ -335,6 +562,8 @@ mod tests {
         assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2500000001ns"), Ok(Duration::from_nanos(2_500_000_001)), "whole units are exact");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1500ms");
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("2 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("-1s").is_err());
@@ -349,6 +578,62 @@ mod tests {
         assert!(parse_mix("echo=1,echo=2").unwrap_err().contains("twice"));
         assert!(parse_mix("echo=0").is_err());
         assert!(parse_mix("echo=x").is_err());
+    }
+
+    /// A configuration turned into flags parses back into itself: the
+    /// sweep's children run exactly what the sweep built.
+    #[test]
+    fn flags_parse_back_into_the_configuration() {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        let requests = Requests {
+            mix: Some(parse_mix("echo=9,delay=1").unwrap()),
+            delay_us: 5000,
+            depth: 16,
+            think_us: Some(400_000),
+            ..Requests::default()
+        };
+        let full = RunArgs {
+            admin: Some("127.0.0.1:2".parse().unwrap()),
+            protocol: Protocol::Framed,
+            threads: 3,
+            connections: 5000,
+            connect_timeout: Duration::from_millis(1500),
+            warmup: Duration::from_micros(250),
+            duration: Duration::from_nanos(2_500_000_001),
+            allow_partial: true,
+            json: Some("d/x.json".into()),
+            quiet: true,
+            server_cpus: Some(CpuList(vec![0, 2, 3])),
+            server_cgroup: Some("/sys/fs/cgroup/x".into()),
+            start_at: Some(at),
+            tag: Some("lg0".into()),
+            ..RunArgs::new("127.0.0.1:1".parse().unwrap(), requests)
+        };
+        let open = RunArgs {
+            protocol: Protocol::Raw,
+            requests: Requests { rate: Some(2500.5), method: Some(MethodArg::Echo), size: 1, ..Requests::default() },
+            ..RunArgs::new("[::1]:9".parse().unwrap(), Requests::default())
+        };
+        for config in [full, open] {
+            let argv: Vec<String> = ["loadgen".to_string(), "run".into()].into_iter().chain(config.to_argv()).collect();
+            assert_eq!(RunArgs::from_stored_argv(&argv), Ok(Some(config.clone())), "{argv:?}");
+            let json = serde_json::to_string(&config).unwrap();
+            assert_eq!(serde_json::from_str::<RunArgs>(&json).unwrap(), config, "{json}");
+        }
+        let defaults = RunArgs::new("127.0.0.1:1".parse().unwrap(), Requests::default());
+        assert_eq!(defaults.to_argv(), ["--target", "127.0.0.1:1"], "defaults are left out");
+    }
+
+    /// A stored command line of another command is no run's; one that does
+    /// not parse says so.
+    #[test]
+    fn stored_command_lines() {
+        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(RunArgs::from_stored_argv(&argv("loadgen merge out.json a.json b.json")), Ok(None));
+        let paced = RunArgs::from_stored_argv(&argv("/x/loadgen run --target 127.0.0.1:1 -c 200 --rate 2000"));
+        assert_eq!(paced.unwrap().unwrap().requests.rate, Some(2000.0));
+        let bad = RunArgs::from_stored_argv(&argv("loadgen run --target 127.0.0.1:1 --warp 9")).unwrap_err();
+        assert!(bad.contains("do not parse"), "{bad}");
     }
 
     #[test]

@@ -10,14 +10,14 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::args::{self, RunArgs};
 use super::conn;
 use super::engine::WorkerReport;
 use super::histo::{self, Hist};
 use super::sampler::{self, SamplerReport};
 use super::schedule::Timeline;
 use super::{attribution, Measured};
-use crate::result::*;
+use crate::records::config::{Protocol, RunArgs};
+use crate::records::run::*;
 
 /// What the load left behind, for [`assemble`].
 pub(super) struct Assembly<'a> {
@@ -40,7 +40,7 @@ pub(super) struct Assembly<'a> {
 pub(super) fn assemble(a: Assembly) -> Measured {
     let Assembly { args, threads, mut connections, connect_s, mut notes, timeline: t, .. } = a;
     let mut totals = add_up(&a.reports, args, &t, &mut connections);
-    let send_lag = args.rate.map(|_| lag_summary(&totals.send_lag, totals.held_back, &totals.latency));
+    let send_lag = args.requests.rate.map(|_| lag_summary(&totals.send_lag, totals.held_back, &totals.latency));
     let by_method = totals.methods();
     let latency_by_method = by_method.iter().map(|(m, h)| (m.to_string(), histo::latency(h))).collect();
     let window = Window::of(&a.reports, a.interrupted, &t, totals.ended);
@@ -69,12 +69,13 @@ pub(super) fn assemble(a: Assembly) -> Measured {
     let Totals { counts, latency, uncorrected, .. } = totals;
     let result = RunResult {
         args: std::env::args().collect(),
+        config: Some(args.clone()),
         env,
         connections,
         window_s: window.seconds,
         throughput_rps: if window.seconds > 0.0 { counts.ok as f64 / window.seconds } else { 0.0 },
         latency: histo::latency(&latency),
-        latency_uncorrected: args.rate.map(|_| histo::latency(&uncorrected)),
+        latency_uncorrected: args.requests.rate.map(|_| histo::latency(&uncorrected)),
         send_lag,
         latency_by_method,
         counts,
@@ -103,7 +104,7 @@ fn add_up(reports: &[WorkerReport], args: &RunArgs, t: &Timeline, connections: &
     connections.never_served += totals.never_served_count;
     connections.stuck += totals.stuck;
     connections.first_answer_us = histo::percentiles(&totals.first_answer);
-    if args.rate.is_none() {
+    if args.requests.rate.is_none() {
         totals.counts.scheduled = totals.counts.sent;
     }
     let counts = &mut totals.counts;
@@ -525,7 +526,7 @@ fn accounting_failures(
         failures.push(format!(
             "--rate {}: not offered: {} of the {} requests scheduled in the window were never sent, because their \
              connection still waited for an earlier answer when the run ended ({} connections: {})",
-            args.rate.unwrap_or_default(),
+            args.requests.rate.unwrap_or_default(),
             counts.unsent,
             counts.scheduled,
             unsent_conns.len(),
@@ -582,16 +583,6 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
     (cost, util)
 }
 
-/// The load generator was (at least) a limit of the run: its CPUs were
-/// 90% busy or more, whatever the server's state. A run where both sides
-/// are saturated is flagged too, since its throughput is then partly the
-/// load generator's.
-pub const LOADGEN_SATURATED_UTILIZATION: f64 = 0.9;
-
-pub(crate) fn is_loadgen_saturated(loadgen_utilization: f64, loadgen_cpus: f64) -> bool {
-    loadgen_utilization >= LOADGEN_SATURATED_UTILIZATION * loadgen_cpus
-}
-
 /// What a run finds about the load generator itself: two findings, kept
 /// apart because they mean different things. Its CPUs saturated limits the
 /// throughput (the tie rule uses it); a large send lag is its lateness in
@@ -616,8 +607,8 @@ impl LoadgenFlags {
 /// reads: its STATS `requests` counts reads, however the bytes were cut.
 fn raw_message(args: &RunArgs) -> Option<u32> {
     match args.protocol {
-        args::Protocol::Raw => Some(args.size),
-        args::Protocol::Framed => None,
+        Protocol::Raw => Some(args.requests.size),
+        Protocol::Framed => None,
     }
 }
 
@@ -692,13 +683,14 @@ pub(super) fn empty_result(
     let now = sampler::rusage();
     RunResult {
         args: std::env::args().collect(),
+        config: Some(args.clone()),
         env: crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone())),
         connections,
         window_s: 0.0,
         counts: Counts::default(),
         throughput_rps: 0.0,
         latency: Latency::default(),
-        latency_uncorrected: args.rate.map(|_| Latency::default()),
+        latency_uncorrected: args.requests.rate.map(|_| Latency::default()),
         send_lag: None,
         latency_by_method: Default::default(),
         server: None,

@@ -37,7 +37,6 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::args::{Protocol, Shape};
 use super::conn::{Closed, Conn, Ctx, State, Tally};
 use super::connect::connect_all;
 pub use super::connect::ConnectReport;
@@ -45,6 +44,7 @@ use super::histo::{self, Hist};
 use super::sampler::describe_io;
 use super::schedule::{OpenSchedule, Timeline};
 use super::workload::Workload;
+use crate::records::config::{Protocol, Shape};
 
 const TIMER: Token = Token(usize::MAX);
 /// How often the load loop reports its counts (and may look for timeouts).

@@ -42,8 +42,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::summary::{Record, RunStatus, Summary};
 use crate::fmt::{num, thousands, us_f};
+use crate::records::sweep::{Record, RunStatus, Summary};
 use crate::stats::{self, PairedTest};
 
 /// One figure over the runs of a cell that measured it.

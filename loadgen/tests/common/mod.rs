@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadgen::result::RunResult;
+use loadgen::records::run::RunResult;
 use loadgen::sweep::cpus;
 
 /// The sweep's split of this machine's CPUs: server and load generator on
