@@ -172,7 +172,7 @@ pub fn check(inputs: &[Input]) -> Result<(), MergeError> {
     let mut seen: BTreeMap<&str, &Input> = BTreeMap::new();
     for input in inputs {
         for (what, got, want) in [
-            ("--protocol", protocol(&input.config), protocol(&first.config)),
+            ("protocol", protocol(&input.config), protocol(&first.config)),
             ("requests", requests(&input.config), requests(&first.config)),
         ] {
             if got != want {
