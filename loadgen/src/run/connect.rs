@@ -16,8 +16,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, State};
-use super::engine::{LoadPlan, Shared, HOUSEKEEPING};
 use super::histo::{self, Hist};
+use super::plan::{LoadPlan, Shared, HOUSEKEEPING};
 use super::sampler::describe_io;
 use crate::records::config::Shape;
 
