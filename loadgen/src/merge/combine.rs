@@ -125,7 +125,8 @@ fn common_window(inputs: &[Input]) -> (f64, f64) {
     (start, end)
 }
 
-fn add<'a>(hists: impl Iterator<Item = &'a Hist>) -> Hist {
+/// Histograms added up, exactly.
+pub(super) fn add<'a>(hists: impl Iterator<Item = &'a Hist>) -> Hist {
     let mut all = histo::new_hist();
     for h in hists {
         all.add(h).expect("one histogram shape everywhere");

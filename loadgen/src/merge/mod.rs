@@ -134,7 +134,7 @@ pub fn merge_files(inputs: &[PathBuf], out: Outputs, args: Vec<String>) -> anyho
         Ok(writeln!(w)?)
     })?;
     if let Some(path) = out.hgrm {
-        let latency = add_all(&inputs);
+        let latency = combine::add(inputs.iter().map(|i| &i.latency));
         write(path, "--hgrm", |w| Ok(histo::write_hgrm(&latency, w)?))?;
     }
     if let (Some(path), Some(log)) = (out.hlog, log) {
@@ -224,14 +224,6 @@ fn check_windows(inputs: &[Input]) -> Result<(), MergeError> {
         }
     }
     Ok(())
-}
-
-fn add_all(inputs: &[Input]) -> Hist {
-    let mut all = histo::new_hist();
-    for i in inputs {
-        all.add(&i.latency).expect("one histogram shape everywhere");
-    }
-    all
 }
 
 /// `merged 2 parts (lg0, lg1) over 5.000 s: ...`

@@ -82,24 +82,20 @@ pub struct RunArgs {
     /// one whose first request (sent on every connection before the load)
     /// is not answered within this time.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    #[serde(with = "secs")]
     pub connect_timeout: Duration,
     /// Run even if not every connection could be established.
     #[arg(long)]
     pub allow_partial: bool,
     /// Load before the measured window (not counted): `2s`, `500ms`, `1.5`.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    #[serde(with = "secs")]
     pub warmup: Duration,
     /// The measured window: `2s`, `500ms`, `1.5` (seconds).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    #[serde(with = "secs")]
     pub duration: Duration,
     /// An answer later than this after the request was sent counts as a
     /// timeout, and so does a request never answered (its latency still
     /// counts from its intended time, and enters the histogram).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    #[serde(with = "secs")]
     pub timeout: Duration,
     /// Do not fail the run when answers do not match what was sent.
     #[arg(long)]
@@ -146,7 +142,6 @@ pub struct RunArgs {
     /// once every connection is open and served: N load generators given
     /// the same time measure the same window (see `loadgen merge`).
     #[arg(long, value_name = "TIME", value_parser = clock::parse_time)]
-    #[serde(default, with = "unix_s")]
     pub start_at: Option<SystemTime>,
     /// Name this load generator among several: written into the JSON with
     /// its whole histograms (so that `loadgen merge` can add it up) and on
@@ -179,7 +174,6 @@ pub struct Requests {
     /// A weighted mix of methods, such as `echo=90,compute=10`; each
     /// request's method is a deterministic function of its id.
     #[arg(long, value_parser = parse_mix)]
-    #[serde(default, with = "mix_text")]
     pub mix: Option<Mix>,
     /// ECHO payload size in bytes (raw mode: the message size).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=proto::DEFAULT_MAX_FRAME as i64))]
@@ -354,9 +348,23 @@ impl RunArgs {
     }
 }
 
-/// A weighted list of methods, as given to `--mix`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A weighted list of methods, as given to `--mix` (and stored so).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Mix(pub Vec<(Method, u32)>);
+
+impl TryFrom<String> for Mix {
+    type Error = String;
+    fn try_from(text: String) -> Result<Mix, String> {
+        parse_mix(&text)
+    }
+}
+
+impl From<Mix> for String {
+    fn from(mix: Mix) -> String {
+        mix.to_string()
+    }
+}
 
 impl Mix {
     pub fn total(&self) -> u64 {
@@ -421,55 +429,6 @@ fn duration_text(d: Duration) -> String {
 /// `[0, 2, 3]` -> `0,2,3`.
 fn cpu_list_text(cpus: &[usize]) -> String {
     cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// Durations in a stored configuration: seconds, as a number.
-mod secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
-    }
-}
-
-/// `--start-at` in a stored configuration: unix seconds.
-mod unix_s {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_some(&super::clock::unix_s(*t)),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
-        let secs = Option::<f64>::deserialize(d)?;
-        secs.map(|s| Duration::try_from_secs_f64(s).map(|d| UNIX_EPOCH + d).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
-/// `--mix` in a stored configuration: as the flag takes it.
-mod mix_text {
-    use super::{parse_mix, Mix};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(m: &Option<Mix>, s: S) -> Result<S::Ok, S::Error> {
-        match m {
-            Some(m) => s.serialize_some(&m.to_string()),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mix>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| parse_mix(&t).map_err(serde::de::Error::custom)).transpose()
-    }
 }
 
 /// `echo=90,compute=10` -> [(Echo, 90), (Compute, 10)].

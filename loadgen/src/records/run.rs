@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::config::RunArgs;
 
 /// One run of the load generator against one server.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
     /// The command line, as given (so a reader can rerun it). Readers read
     /// `config`, never this.

@@ -686,30 +686,17 @@ pub(super) fn empty_result(
         config: Some(args.clone()),
         env: crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone())),
         connections,
-        window_s: 0.0,
-        counts: Counts::default(),
-        throughput_rps: 0.0,
-        latency: Latency::default(),
         latency_uncorrected: args.requests.rate.map(|_| Latency::default()),
-        send_lag: None,
-        latency_by_method: Default::default(),
-        server: None,
-        server_cgroup: None,
         loadgen: LoadgenCost {
             rss_bytes: now.rss_bytes,
             max_rss_bytes: now.max_rss_bytes,
             threads: threads + 2,
             ..Default::default()
         },
-        combined: None,
-        proc_stat: None,
-        fairness: Fairness::default(),
-        loadgen_saturated: false,
-        send_lag_large: false,
         binaries: Binaries { loadgen: loadgen_id(), server: BinaryId::default() },
-        timeseries: vec![],
         failure: Some(failure),
         notes,
+        ..Default::default()
     }
 }
 
