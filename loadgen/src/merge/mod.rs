@@ -11,7 +11,9 @@
 //! (the sweep's tables, `loadgen report`) reads it, plus `merged_from`.
 //!
 //! It refuses, naming the file at fault: a file that is not a tagged run's
-//! result; runs of another protocol or workload than the first file's; a
+//! result; runs of another protocol or other requests than the first
+//! file's (from their configurations, the rate aside: each part offers
+//! its share); a
 //! tag given twice (the same file twice, or two load generators under one
 //! name); a window that does not coincide with the others' (started
 //! without the same `--start-at`).
