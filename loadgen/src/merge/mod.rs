@@ -12,11 +12,10 @@
 //!
 //! It refuses, naming the file at fault: a file that is not a tagged run's
 //! result; runs of another protocol or other requests than the first
-//! file's (from their configurations, the rate aside: each part offers
-//! its share); a
-//! tag given twice (the same file twice, or two load generators under one
-//! name); a window that does not coincide with the others' (started
-//! without the same `--start-at`).
+//! file's (from their configurations, the rate aside: each part offers its
+//! share); a tag given twice (the same file twice, or two load generators
+//! under one name); a window that does not coincide with the others'
+//! (started without the same `--start-at`).
 
 mod combine;
 mod hlog;
