@@ -23,8 +23,10 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
 }
 
+/// The fixture sweep as `Summary::load` reads it (its runs' configurations
+/// filled in from their stored command lines), for the tests to alter.
 fn fixture_summary() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("summary.json")).unwrap()).unwrap()
+    serde_json::to_value(Summary::load(&fixtures()).unwrap()).unwrap()
 }
 
 /// Write `summary` as DIR/summary.json.

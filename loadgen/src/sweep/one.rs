@@ -191,7 +191,7 @@ impl OneRun<'_> {
         let json = &self.files.json;
         let read = std::fs::read(self.dir.join(json))
             .ok()
-            .map(|bytes| serde_json::from_slice(&bytes).with_context(|| format!("{json} is not a RunResult")));
+            .map(|bytes| RunResult::from_json_slice(&bytes).with_context(|| format!("{json} is not a RunResult")));
         match read {
             Some(Ok(r)) => (Some(r), None),
             Some(Err(e)) => (None, Some(format!("{e:#}"))),
