@@ -47,13 +47,13 @@ pub(super) fn assemble(a: Assembly) -> Measured {
 
     // Costs: both sides' counters over the window.
     let lg_cpus = crate::env::affinity();
-    let (loadgen, lg_util) = loadgen_cost(&a.sampled, &totals.counts, threads);
+    let loadgen = loadgen_cost(&a.sampled, &totals.counts, threads);
     let server = server_figures(args, &a.sampled, &mut notes);
     let binaries = Binaries { loadgen: loadgen_id(), server: server_id(args, &a.sampled) };
     let server_cgroup = cgroup_figures(args, &a.sampled, &mut notes);
     let usable = threads.min(lg_cpus.len().max(1)) as f64;
     let LoadgenFlags { saturated: loadgen_saturated, send_lag_large } =
-        LoadgenFlags::of(lg_util, usable, send_lag.as_ref());
+        LoadgenFlags::of(loadgen.cpu_utilization, usable, send_lag.as_ref());
     let env = crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone()));
     let combined = attribution::combined(server.as_ref(), &loadgen);
     let answered = totals.counts.ok + totals.counts.errors;
@@ -101,7 +101,7 @@ pub(super) fn assemble(a: Assembly) -> Measured {
 /// request sent was), and whether every scheduled request is accounted for.
 fn add_up(reports: &[WorkerReport], args: &RunArgs, t: &Timeline, connections: &mut ConnectionFigures) -> Totals {
     let mut totals = Totals::of(reports, t);
-    connections.never_served += totals.never_served_count;
+    connections.never_served += totals.never_served.len() as u64;
     connections.stuck += totals.stuck;
     connections.first_answer_us = histo::percentiles(&totals.first_answer);
     if args.requests.rate.is_none() {
@@ -125,7 +125,6 @@ struct Totals {
     /// The connections never served, and those that owed requests never sent.
     never_served: Vec<u64>,
     unsent_conns: Vec<(u64, u64)>,
-    never_served_count: u64,
     stuck: u64,
     /// Answered in the window, per connection.
     per_conn: Vec<u64>,
@@ -149,7 +148,6 @@ impl Totals {
             held_back: 0,
             never_served: Vec::new(),
             unsent_conns: Vec::new(),
-            never_served_count: 0,
             stuck: 0,
             per_conn: Vec::new(),
             ended: t.start,
@@ -190,7 +188,6 @@ impl Totals {
         self.unsent_conns.extend_from_slice(&r.unsent_conns);
         self.first_answer.add(&r.first_answer_us).expect("same shape");
         self.per_conn.extend_from_slice(&r.answered_per_conn);
-        self.never_served_count += r.never_served;
         self.stuck += r.stuck;
         self.ended = self.ended.max(r.ended_at);
         self.first_mismatch = self.first_mismatch.take().or(x.first_mismatch.clone());
@@ -223,9 +220,6 @@ impl Window {
     }
 }
 
-/// The server's own figures over the window, per request, from the two
-/// STATS snapshots; `None` (and a note why, where it matters) when they
-/// could not be taken or count no request.
 /// The server's cgroup over the window (`--server-cgroup`): its budget
 /// and the growth of its `cpu.stat` between the window's two snapshots.
 fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCgroup> {
@@ -272,6 +266,9 @@ fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<Strin
     })
 }
 
+/// The server's own figures over the window, per request, from the two
+/// STATS snapshots; `None` (and a note why, where it matters) when they
+/// could not be taken or count no request.
 fn server_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCost> {
     let admin = args.admin?;
     let (Some(s), Some(e)) = (&sampled.window_start, &sampled.window_end) else {
@@ -554,7 +551,9 @@ fn name_some(conns: impl Iterator<Item = u64>) -> String {
     format!("connections {}{more}", shown.join(", "))
 }
 
-fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenCost, f64) {
+/// The load generator's own cost over the window, less what its reading
+/// of the server's thread files cost.
+fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> LoadgenCost {
     let now = sampler::rusage();
     let mut cost = LoadgenCost {
         rss_bytes: now.rss_bytes,
@@ -562,7 +561,6 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
         threads: threads + 2,
         ..Default::default()
     };
-    let mut util = 0.0;
     if let (Some(a), Some(b)) = (&s.window_start, &s.window_end) {
         // Less what reading the server's thread files cost (under a CPU
         // budget; see `sampler::Snapshot::reader`): the instrument does not
@@ -572,15 +570,13 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
         cost.sys_us = b.loadgen.sys_us.saturating_sub(a.loadgen.sys_us).saturating_sub(reader(|r| r.sys_us));
         cost.rss_bytes = b.loadgen.rss_bytes;
         let answered = counts.ok + counts.errors;
-        let cpu = (cost.user_us + cost.sys_us) as f64;
-        cost.cpu_us_per_req = if answered > 0 { cpu / answered as f64 } else { 0.0 };
         let per = |us: u64| if answered > 0 { us as f64 / answered as f64 } else { 0.0 };
         (cost.user_us_per_req, cost.sys_us_per_req) = (per(cost.user_us), per(cost.sys_us));
+        cost.cpu_us_per_req = per(cost.user_us + cost.sys_us);
         let wall = (b.at - a.at).as_secs_f64() * 1e6;
-        util = if wall > 0.0 { cpu / wall } else { 0.0 };
-        cost.cpu_utilization = util;
+        cost.cpu_utilization = if wall > 0.0 { (cost.user_us + cost.sys_us) as f64 / wall } else { 0.0 };
     }
-    (cost, util)
+    cost
 }
 
 /// What a run finds about the load generator itself: two findings, kept
@@ -680,19 +676,13 @@ pub(super) fn empty_result(
     notes: Vec<String>,
     failure: String,
 ) -> RunResult {
-    let now = sampler::rusage();
     RunResult {
         args: std::env::args().collect(),
         config: Some(args.clone()),
         env: crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone())),
         connections,
         latency_uncorrected: args.requests.rate.map(|_| Latency::default()),
-        loadgen: LoadgenCost {
-            rss_bytes: now.rss_bytes,
-            max_rss_bytes: now.max_rss_bytes,
-            threads: threads + 2,
-            ..Default::default()
-        },
+        loadgen: loadgen_cost(&SamplerReport::default(), &Counts::default(), threads),
         binaries: Binaries { loadgen: loadgen_id(), server: BinaryId::default() },
         failure: Some(failure),
         notes,

@@ -68,8 +68,7 @@ pub struct WorkerReport {
     /// Answered (OK or error) in the window, per established connection.
     pub answered_per_conn: Vec<u64>,
     pub first_answer_us: Hist,
-    pub never_served: u64,
-    /// The indices of those connections.
+    /// The connections never served, by index.
     pub never_served_conns: Vec<u64>,
     pub stuck: u64,
     /// Open loop: (connection index, requests it owed the window and never
@@ -499,7 +498,6 @@ impl Engine<'_> {
             in_flight_end: conns.iter().map(Conn::in_flight).sum(),
             answered_per_conn: conns.iter().map(|c| c.answered_window).collect(),
             first_answer_us,
-            never_served: never_served_conns.len() as u64,
             never_served_conns,
             unsent_conns,
             stuck: conns.iter().filter(|c| c.stuck).count() as u64,
