@@ -37,8 +37,8 @@ use anyhow::{bail, Context};
 use crate::charts;
 use crate::export::{self, markdown, Exporter};
 use crate::files::write_atomic;
+use crate::records::sweep::Summary;
 use crate::sweep::env_json::{load_floor, SweepFloor};
-use crate::sweep::summary::Summary;
 
 /// Redraw charts and tables from a sweep's saved results.
 #[derive(Clone, Debug, clap::Args)]

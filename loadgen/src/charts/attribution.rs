@@ -18,8 +18,8 @@
 use super::draw::{Figure, Panel, Unit, XAxis};
 use super::{against_connections, panel, server, Metric};
 use crate::procstat::Side;
-use crate::result::RunResult;
-use crate::sweep::summary::{Record, Summary};
+use crate::records::run::RunResult;
+use crate::records::sweep::{Record, Summary};
 
 /// Both figures, by file name suffix.
 pub fn figures(summary: &Summary, scenario: &str, x: &XAxis) -> Vec<(&'static str, Figure)> {

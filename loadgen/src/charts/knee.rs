@@ -19,10 +19,10 @@ use plotters::style::RGBColor;
 
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
 use crate::fmt::us;
-use crate::result::RunResult;
+use crate::records::run::RunResult;
+use crate::records::sweep::{RunStatus, Summary};
 use crate::sweep::cells::Cell;
 use crate::sweep::ladder;
-use crate::sweep::summary::{RunStatus, Summary};
 
 /// Reference lines (the SLO, the offered rate) are drawn in this grey.
 pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);

@@ -38,9 +38,9 @@ use anyhow::Context;
 use plotters::style::RGBColor;
 
 use crate::archive::Runs;
-use crate::result::ServerCost;
+use crate::records::run::ServerCost;
+use crate::records::sweep::{Record, Summary};
 use crate::sweep::cells::{Metric, Outcome};
-use crate::sweep::summary::{Record, Summary};
 use draw::{Figure, Panel, Point, Series, Unit, XAxis};
 
 fn server(r: &Record) -> Option<&ServerCost> {
@@ -281,7 +281,7 @@ mod tests {
     fn points_are_medians_with_their_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 1).unwrap();
-        run.status = crate::sweep::summary::RunStatus::Failed;
+        run.status = crate::records::sweep::RunStatus::Failed;
         let figs = figures(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();

@@ -15,7 +15,7 @@ use super::draw::{Figure, Point, Series, Unit, XAxis};
 use super::knee::REFERENCE;
 use super::{notes, panel};
 use crate::fmt::us;
-use crate::sweep::summary::{Record, Summary};
+use crate::records::sweep::{Record, Summary};
 
 /// The figure of a scenario with ECHO and DELAY latencies apart; none for
 /// another scenario.

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use super::figures::{self, Invariant, Kind};
 use super::signtest::{self, Interval};
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 /// How much worse (a factor minus one) each kind of figure may get before
 /// the lower end of its interval counts as a regression. Set from the
@@ -117,11 +117,7 @@ impl AbEvaluation {
 
 /// Is this scenario open loop in these sweeps (a run set `--rate`)?
 fn open_loop(sweeps: &[&Summary], scenario: &str) -> bool {
-    sweeps
-        .iter()
-        .flat_map(|s| s.scenario(scenario))
-        .filter_map(|r| r.result.as_ref())
-        .any(|x| x.args.iter().any(|a| a == "--rate"))
+    sweeps.iter().flat_map(|s| s.scenario(scenario)).filter_map(|r| r.result.as_ref()).any(|x| x.rate().is_some())
 }
 
 /// One figure's values, pair by pair, as they are collected.

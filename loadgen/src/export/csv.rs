@@ -30,8 +30,8 @@
 use serde_json::Value;
 
 use super::Exporter;
+use crate::records::sweep::{Record, Summary};
 use crate::sweep::cells::{Cell, Comparison, Order, Verdict, COMPARED};
-use crate::sweep::summary::{Record, Summary};
 
 /// `summary.csv`: one row per cell, each figure's median and spread.
 pub struct Csv;

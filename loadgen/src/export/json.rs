@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Exporter;
+use crate::records::sweep::Summary;
 use crate::sweep::cells::{Cell, Spread};
-use crate::sweep::summary::Summary;
 
 pub struct Json;
 

@@ -51,11 +51,11 @@ use std::fmt::Write;
 
 use super::Exporter;
 use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
+use crate::records::sweep::{Record, Summary};
 use crate::stats;
 use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, Metric, Spread, TwinCount, Verdict, COMPARED};
 use crate::sweep::env_json::SweepFloor;
 use crate::sweep::ladder;
-use crate::sweep::summary::{Record, Summary};
 use crate::sweep::targets::{targets, SATURATE};
 
 pub struct Markdown;
@@ -175,11 +175,11 @@ fn row(c: &Cell) -> String {
         .min()
         .map(|(e, r)| format!("{e}/{r}"))
         .unwrap_or_else(dash);
-    let latency = |p: fn(&crate::result::Latency) -> u64| {
+    let latency = |p: fn(&crate::records::run::Latency) -> u64| {
         let metric = move |r: &Record| r.result.as_ref().map(|x| p(&x.latency) as f64);
         c.spread(metric).map(|s| spread_text(&s, us_f)).unwrap_or_else(dash)
     };
-    let server = |f: fn(&crate::result::ServerCost) -> f64| {
+    let server = |f: fn(&crate::records::run::ServerCost) -> f64| {
         let metric = move |r: &Record| r.result.as_ref()?.server.as_ref().map(f);
         c.spread(metric)
     };
@@ -187,7 +187,7 @@ fn row(c: &Cell) -> String {
         .spread(Record::throughput)
         .map(|s| format!("{}{}", spread_text(&s, thousands), bound_mark(c)))
         .unwrap_or_else(dash);
-    let counted = |f: fn(&crate::result::ServerCost) -> f64| {
+    let counted = |f: fn(&crate::records::run::ServerCost) -> f64| {
         c.spread(move |r: &Record| r.server_per_request().map(f)).map(|s| spread_text(&s, num)).unwrap_or_else(dash)
     };
     let (vol, invol) = (counted(|s| s.voluntary_cs_per_req), counted(|s| s.involuntary_cs_per_req));
@@ -330,8 +330,9 @@ fn attribution_row(c: &Cell) -> String {
             cell(&c.failure_text())
         );
     }
-    let median =
-        |f: fn(&crate::result::RunResult) -> Option<f64>| c.spread(|r| r.result.as_ref().and_then(f)).map(|s| s.median);
+    let median = |f: fn(&crate::records::run::RunResult) -> Option<f64>| {
+        c.spread(|r| r.result.as_ref().and_then(f)).map(|s| s.median)
+    };
     let server = median(|x| x.server.as_ref().map(|s| s.cpu_us_per_req)).map(|cpu| {
         split(
             cpu,
@@ -389,17 +390,21 @@ fn slo_of(summary: &Summary) -> u64 {
 
 /// A rung's figure over every run that measured it (failed runs too), as
 /// text: median (min–max).
-fn rung_figure(c: &Cell, metric: impl Fn(&crate::result::RunResult) -> Option<f64>, fmt: fn(f64) -> String) -> String {
+fn rung_figure(
+    c: &Cell,
+    metric: impl Fn(&crate::records::run::RunResult) -> Option<f64>,
+    fmt: fn(f64) -> String,
+) -> String {
     let values: Vec<f64> = c.runs.iter().filter_map(|r| r.result.as_ref()).filter_map(metric).collect();
     Spread::of(&values).map(|s| spread_text(&s, fmt)).unwrap_or_else(|| "–".into())
 }
 
 /// A server figure per request, where STATS counted requests.
-fn cost(x: &crate::result::RunResult, f: fn(&crate::result::ServerCost) -> f64) -> Option<f64> {
+fn cost(x: &crate::records::run::RunResult, f: fn(&crate::records::run::ServerCost) -> f64) -> Option<f64> {
     x.server.as_ref().filter(|s| s.requests > 0).map(f)
 }
 
-fn cs_of(s: &crate::result::ServerCost) -> f64 {
+fn cs_of(s: &crate::records::run::ServerCost) -> f64 {
     s.voluntary_cs_per_req + s.involuntary_cs_per_req
 }
 
@@ -488,8 +493,9 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     for model in summary.models_in(scenario) {
         for level in summary.levels(scenario) {
             for c in summary.rungs(scenario, &model, level) {
-                let lat =
-                    |f: fn(&crate::result::Latency) -> u64| rung_figure(&c, move |x| Some(f(&x.latency) as f64), us_f);
+                let lat = |f: fn(&crate::records::run::Latency) -> u64| {
+                    rung_figure(&c, move |x| Some(f(&x.latency) as f64), us_f)
+                };
                 let _ = writeln!(
                     out,
                     "| {model} | {level} | {} | {}/{} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
@@ -536,7 +542,7 @@ pub fn method_table(summary: &Summary, scenario: &str) -> String {
             );
             continue;
         }
-        let of = |m: &'static str, p: fn(&crate::result::Latency) -> u64| {
+        let of = |m: &'static str, p: fn(&crate::records::run::Latency) -> u64| {
             c.spread(move |r: &Record| r.result.as_ref()?.latency_by_method.get(m).map(|l| p(l) as f64))
         };
         let text = |s: Option<Spread>| s.map(|s| spread_text(&s, us_f)).unwrap_or_else(|| "–".into());
@@ -621,7 +627,7 @@ fn p_text(p: f64) -> String {
 /// (each the median over the cell's runs), so that a model that starves
 /// some connections shows it.
 fn fairness(c: &Cell) -> String {
-    let part = |f: fn(&crate::result::Fairness) -> u64| {
+    let part = |f: fn(&crate::records::run::Fairness) -> u64| {
         c.spread(move |r: &Record| r.result.as_ref().map(|x| f(&x.fairness) as f64)).map(|s| format!("{:.0}", s.median))
     };
     match (part(|f| f.min), part(|f| f.p1), part(|f| f.median), part(|f| f.max)) {
@@ -743,7 +749,7 @@ mod tests {
     fn with_repeats_every_figure_shows_its_median_and_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 3).unwrap();
-        run.status = crate::sweep::summary::RunStatus::Failed;
+        run.status = crate::records::sweep::RunStatus::Failed;
         run.failure = Some("server exited".into());
         let table = scenario_table(&summary, "echo-saturate");
         let row = table.lines().find(|l| l.starts_with("| mio-multi | 200 |")).unwrap();
@@ -800,7 +806,7 @@ mod tests {
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
         // tokio failed in passes 2 and 3 at 200: one pass, nothing to pair.
         for r in summary.records.iter_mut().filter(|r| r.model == "tokio" && r.level == 200 && r.repeat > 1) {
-            r.status = crate::sweep::summary::RunStatus::Failed;
+            r.status = crate::records::sweep::RunStatus::Failed;
         }
         let table = peer_table(&summary, "echo-saturate");
         let p99 = table.lines().find(|l| l.starts_with("| 200 | p99 |")).unwrap();
@@ -962,7 +968,7 @@ mod tests {
         // Under a budget of 0.25 CPU: 80,000 req/s per budgeted CPU.
         let mut budgeted = testdata::knee_summary();
         for r in budgeted.records.iter_mut().filter_map(|r| r.result.as_mut()) {
-            r.server_cgroup = Some(crate::result::ServerCgroup {
+            r.server_cgroup = Some(crate::records::run::ServerCgroup {
                 budget: Some(crate::cgroup::CpuBudget { cpus: 0.25, period: std::time::Duration::from_millis(5) }),
                 ..Default::default()
             });

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::files::write_atomic;
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 /// One output format.
 pub trait Exporter {

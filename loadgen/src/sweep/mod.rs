@@ -60,7 +60,6 @@ pub mod progress;
 pub mod provenance;
 pub mod scenario;
 mod setup;
-pub mod summary;
 pub mod targets;
 
 use std::path::{Path, PathBuf};
@@ -73,13 +72,13 @@ use anyhow::{bail, Context};
 use crate::cgroup::{BudgetFlag, CpuBudget, Hierarchy};
 use crate::cpus;
 use crate::files::{raise_nofile_limit, write_atomic};
-use crate::run::args::{parse_cpu_list, parse_duration};
+use crate::records::config::{parse_cpu_list, parse_duration};
+use crate::records::sweep::{RunStatus, Summary};
 use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
 use one::{outcome_line, run_one, Slot};
 use progress::SweepProgress;
 use scenario::{Knobs, Ladder, Scenario};
 use setup::{choose_models, find_servers, results_dir};
-use summary::{RunStatus, Summary};
 
 /// Connection levels without `--levels` / with `--quick`.
 pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
@@ -582,7 +581,7 @@ fn env_at_start(
         git_at_end: None,
         changed_during_run: None,
         reference: false,
-        started: crate::env::rfc3339(started),
+        started: crate::records::clock::rfc3339(started),
         finished: None,
         elapsed_s: None,
         interrupted: false,
@@ -727,7 +726,7 @@ fn finish(
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
     envj.interrupted = interrupted.load(Ordering::SeqCst);
-    envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
+    envj.finished = Some(crate::records::clock::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
     envj.binaries_changed = env_json::changed(&envj.binaries);
     for change in &envj.binaries_changed {

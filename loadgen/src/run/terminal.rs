@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-use super::args::{Protocol, RunArgs, Shape};
 use crate::fmt::mib;
 use crate::procstat::Side;
-use crate::result::{Latency, ProcStatWindow, RunResult};
+use crate::records::config::{Protocol, RunArgs, Shape};
+use crate::records::run::{Latency, ProcStatWindow, RunResult};
 
 /// The summary: what ran, the connections, the requests, the latency,
 /// both sides' costs, every CPU, and the outcome.
@@ -30,19 +30,20 @@ fn what_ran(args: &RunArgs, r: &RunResult) -> String {
     let mut s = String::new();
     let c = &r.connections;
     let methods: Vec<String> = args
+        .requests
         .mix()
         .0
         .iter()
-        .map(|(m, w)| if args.mix.is_some() { format!("{}={w}", m.name()) } else { m.name().to_string() })
+        .map(|(m, w)| if args.requests.mix.is_some() { format!("{}={w}", m.name()) } else { m.name().to_string() })
         .collect();
-    let shape = match args.shape() {
+    let shape = match args.requests.shape() {
         Shape::Closed { depth, think } if think.is_zero() => format!("closed loop, depth {depth}"),
         Shape::Closed { depth, think } => format!("closed loop, depth {depth}, think {} µs", think.as_micros()),
         Shape::Open { rate } => format!("open loop, {rate} req/s"),
     };
     let protocol = match args.protocol {
-        Protocol::Framed => format!("framed {} (ECHO {} B)", methods.join(","), args.size),
-        Protocol::Raw => format!("raw {} B messages", args.size),
+        Protocol::Framed => format!("framed {} (ECHO {} B)", methods.join(","), args.requests.size),
+        Protocol::Raw => format!("raw {} B messages", args.requests.size),
     };
     let _ = writeln!(
         s,
@@ -180,7 +181,7 @@ fn server_lines(r: &RunResult) -> String {
 }
 
 /// `budget       0.30 CPU (period 5.0 ms): throttled in 40 of 200 periods, ...`
-fn budget_line(c: &crate::result::ServerCgroup) -> String {
+fn budget_line(c: &crate::records::run::ServerCgroup) -> String {
     let budget = match c.budget {
         Some(b) => format!("{:.2} CPU (period {:.1} ms)", b.cpus, b.period.as_secs_f64() * 1e3),
         None => "no quota".into(),
