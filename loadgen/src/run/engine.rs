@@ -97,7 +97,8 @@ pub fn worker(
         Ok(p) => p,
         Err(e) => {
             let first_error = Some(format!("cannot create a mio Poll: {e}"));
-            let _ = connected.send(ConnectReport { failed: indices.len() as u64, first_error, ..ConnectReport::new() });
+            let _ =
+                connected.send(ConnectReport { failed: indices.len() as u64, first_error, ..ConnectReport::default() });
             return Err(e);
         }
     };

@@ -72,7 +72,7 @@ use anyhow::{bail, Context};
 use crate::cgroup::{BudgetFlag, CpuBudget, Hierarchy};
 use crate::cpus;
 use crate::files::{raise_nofile_limit, write_atomic};
-use crate::records::config::{parse_cpu_list, parse_duration};
+use crate::records::config::{parse_cpu_list, parse_duration, CpuList};
 use crate::records::sweep::{RunStatus, Summary};
 use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
 use one::{outcome_line, run_one, Slot};
@@ -165,11 +165,11 @@ pub struct SweepArgs {
     #[arg(long, value_name = "N")]
     pub compute_rounds: Option<u32>,
     /// CPUs for the servers (`0`, `0-1`, `0,2`) [default: first half of the available CPUs].
-    #[arg(long, value_name = "LIST", value_parser = cpu_set)]
-    pub server_cpus: Option<CpuSet>,
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_cpu_list(s).map(CpuList))]
+    pub server_cpus: Option<CpuList>,
     /// CPUs for the load generator [default: the other half].
-    #[arg(long, value_name = "LIST", value_parser = cpu_set)]
-    pub loadgen_cpus: Option<CpuSet>,
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_cpu_list(s).map(CpuList))]
+    pub loadgen_cpus: Option<CpuList>,
     /// Results directory [default: results/<UTC time>]. Must not hold another run.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -205,14 +205,6 @@ pub struct SweepArgs {
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
     pub hosts: crate::sweep::netlab::HostsArgs,
-}
-
-/// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CpuSet(pub Vec<usize>);
-
-fn cpu_set(s: &str) -> Result<CpuSet, String> {
-    parse_cpu_list(s).map(CpuSet)
 }
 
 /// Everything settled before the first run.
@@ -425,7 +417,7 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
     let short = args.quick || args.scenario.is_none();
     let given = args.levels.as_ref().map(|_| levels.as_slice());
     let repeats = args.repeat.unwrap_or(if args.quick { QUICK_REPEATS } else { REPEATS });
-    let given_cpus = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
+    let given_cpus = |c: &Option<CpuList>| c.as_ref().map(|c| c.0.clone());
     let pinning = cpus::split(&cpus::available()?, given_cpus(&args.server_cpus), given_cpus(&args.loadgen_cpus))?;
     let budget = budget_of(args, &pinning)?;
     let cpus = budget.as_ref().map(|b| b.budget.cpus);
