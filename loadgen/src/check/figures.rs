@@ -168,12 +168,8 @@ fn measured<'a>(s: &'a Summary, scenario: &'a str, level: u64) -> Vec<(&'a Recor
 }
 
 /// The median of the finite values (NaN if none): [`crate::stats::median`].
-fn median(v: Vec<f64>) -> f64 {
-    crate::stats::median(&v).unwrap_or(f64::NAN)
-}
-
 pub fn median_of(v: &[f64]) -> f64 {
-    median(v.to_vec())
+    crate::stats::median(v).unwrap_or(f64::NAN)
 }
 
 fn geo_mean(v: &[f64]) -> f64 {
@@ -201,7 +197,7 @@ pub fn figures(s: &Summary) -> Vec<GatedFigure> {
         }
         let values: Vec<f64> =
             per_pass.iter().filter_map(|p| p.iter().find(|g| g.name == f.name)).map(|g| g.value).collect();
-        out.push(GatedFigure { value: median(values), ..f.clone() });
+        out.push(GatedFigure { value: median_of(&values), ..f.clone() });
     }
     out
 }
@@ -236,7 +232,7 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
             push(&mut out, None, Kind::LoadgenCpu, geo_mean(&loadgen));
             let closed = runs.iter().all(|(_, x)| x.rate().is_none());
             if closed && runs.len() >= 3 {
-                let mid = median(runs.iter().map(|(_, x)| x.throughput_rps).collect());
+                let mid = median_of(&runs.iter().map(|(_, x)| x.throughput_rps).collect::<Vec<_>>());
                 for (r, x) in &runs {
                     push(&mut out, Some(&r.model), Kind::ThroughputRatio, x.throughput_rps / mid);
                 }
