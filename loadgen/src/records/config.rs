@@ -285,7 +285,7 @@ impl RunArgs {
         argv.some("--hlog", self.hlog.as_ref().map(|p| p.display()));
         argv.some("--hgrm", self.hgrm.as_ref().map(|p| p.display()));
         argv.switch("--quiet", self.quiet);
-        argv.some("--server-cpus", self.server_cpus.as_ref().map(|c| cpu_list_text(&c.0)));
+        argv.some("--server-cpus", self.server_cpus.as_ref().map(|c| crate::cpus::list(&c.0)));
         argv.some("--server-cgroup", self.server_cgroup.as_ref().map(|p| p.display()));
         argv.some("--start-at", self.start_at.map(clock::unix_s));
         argv.some("--tag", self.tag.as_ref());
@@ -424,11 +424,6 @@ fn duration_text(d: Duration) -> String {
         _ if ns.is_multiple_of(1_000) => format!("{}us", ns / 1_000),
         _ => format!("{ns}ns"),
     }
-}
-
-/// `[0, 2, 3]` -> `0,2,3`.
-fn cpu_list_text(cpus: &[usize]) -> String {
-    cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// `echo=90,compute=10` -> [(Echo, 90), (Compute, 10)].
