@@ -30,7 +30,6 @@ pub struct RunResult {
     /// command line is `loadgen merge`'s); results of `loadgen run` from
     /// before then get theirs from their command line when read
     /// ([`upgrade_legacy_result`]).
-    #[serde(default)]
     pub config: Option<RunArgs>,
     pub env: Env,
     pub connections: ConnectionFigures,
@@ -47,7 +46,6 @@ pub struct RunResult {
     pub latency_uncorrected: Option<Latency>,
     /// Open loop only: the load generator's own lateness (actual minus
     /// intended send time), apart from the server's latency.
-    #[serde(default)]
     pub send_lag: Option<SendLag>,
     /// The latency of each method the run sent ("ECHO", "DELAY",
     /// "COMPUTE"), apart: answers and timeouts, counted like `latency`. In
@@ -67,11 +65,9 @@ pub struct RunResult {
     /// Server and load generator together, per request: the cost that does
     /// not depend on which side the kernel charged. `None` without server
     /// counters.
-    #[serde(default)]
     pub combined: Option<CombinedCost>,
     /// Every CPU's busy, softirq and steal time over the window, from
     /// /proc/stat; `None` where it could not be read (a note says why).
-    #[serde(default)]
     pub proc_stat: Option<ProcStatWindow>,
     /// Requests answered per connection within the window.
     pub fairness: Fairness,
@@ -139,10 +135,8 @@ pub struct Env {
     /// `git status --porcelain` printed something outside `results/`
     /// (untracked files included; see `crate::env::GitState`); `None` when unknown
     /// (no git, no checkout).
-    #[serde(default)]
     pub git_dirty: Option<bool>,
     /// SHA-256 of the `loadgen` executable that made this result.
-    #[serde(default)]
     pub loadgen_sha256: Option<String>,
     /// RFC 3339, UTC.
     pub date: String,
@@ -305,12 +299,10 @@ pub struct ServerCost {
     pub cpu_us_per_req: f64,
     /// System calls per request, every thread of the server (STATS
     /// `syscalls`); `None` where the server could not count them.
-    #[serde(default)]
     pub syscalls_per_req: Option<f64>,
     /// Of those, the calls that wait (epoll_wait and friends, poll, select,
     /// futex: STATS `syscalls_wait`). `syscalls_per_req` minus this is the
     /// work: the reads and writes, exact per request.
-    #[serde(default)]
     pub wait_syscalls_per_req: Option<f64>,
     /// Bytes the server read and wrote on data sockets per request,
     /// headers included (STATS `bytes_in + bytes_out`).
@@ -321,7 +313,6 @@ pub struct ServerCost {
     /// Whether the server's STATS thread ran at real-time priority (so no
     /// busy thread could delay the snapshots); `None` where the server does
     /// not say. Its own use is left out of every figure above.
-    #[serde(default)]
     pub admin_realtime: Option<bool>,
     /// At the end of the window.
     pub threads: u64,
@@ -335,7 +326,6 @@ pub struct ServerCost {
     /// it started, at the end of the window; `None` where the server does
     /// not report them. A benchmark run should show zeros: a limit that
     /// acted changed what was measured.
-    #[serde(default)]
     pub limits_acted: Option<LimitsActed>,
 }
 
@@ -371,7 +361,6 @@ pub struct ServerCgroup {
     /// How many of them were, on average, runnable but waiting to run
     /// (for a CPU, or for the next quota period): their summed wait over
     /// the time between the two reads (Little's law).
-    #[serde(default)]
     pub mean_waiting: Option<f64>,
     /// What reading their schedstat files cost the load generator, per
     /// edge of the window (ms of its CPU; taken out of its figures).
@@ -381,13 +370,10 @@ pub struct ServerCgroup {
     /// (summed over threads, µs; /proc/TID/schedstat), and the times they
     /// were scheduled in; `None` where the kernel's delay accounting is off
     /// (`sysctl kernel.task_delayacct=1` before the server starts).
-    #[serde(default)]
     pub wait_us: Option<u64>,
-    #[serde(default)]
     pub timeslices: Option<u64>,
     /// `wait_us` over `timeslices`: how long a thread waited each time it
     /// was ready to run.
-    #[serde(default)]
     pub wait_per_slice_us: Option<f64>,
 }
 
