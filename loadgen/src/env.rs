@@ -82,7 +82,7 @@ fn source_dir() -> Option<PathBuf> {
 }
 
 /// What `git -C DIR ARGS` printed, or why it could not say.
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -241,10 +241,7 @@ mod tests {
         let none = git_state_in(&dir);
         assert_eq!((none.revision.as_deref(), none.dirty), (None, None), "{none:?}");
         assert!(none.note.is_some(), "says why: {none:?}");
-        let sh = |args: &[&str]| {
-            let ok = Command::new("git").arg("-C").arg(&dir).args(args).output().unwrap().status.success();
-            assert!(ok, "git {args:?}");
-        };
+        let sh = |args: &[&str]| git(&dir, args).unwrap_or_else(|e| panic!("git {args:?}: {e}"));
         sh(&["init", "-q"]);
         std::fs::write(dir.join("a.txt"), "one").unwrap();
         sh(&["add", "a.txt"]);
