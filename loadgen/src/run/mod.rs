@@ -172,16 +172,9 @@ fn check_admin(args: &RunArgs) -> anyhow::Result<Vec<String>> {
     Ok(notes)
 }
 
-/// Every thread's connect report, added up.
-struct Connected {
-    established: u64,
-    connect_us: Hist,
-    first_error: Option<String>,
-    /// Connections whose first request was not answered before the load.
-    unanswered: Vec<u64>,
-}
-
-impl Connected {
+/// The threads' reports added up ([`Load::connected`]): the connection
+/// figures, or why the load cannot start.
+impl ConnectReport {
     /// The connections' figures before the load, and a note where fewer
     /// than asked were established.
     fn figures(&self, args: &RunArgs, notes: &mut Vec<String>) -> ConnectionFigures {
@@ -268,12 +261,12 @@ impl Load {
 
     /// Wait until every thread has opened its connections (or failed to),
     /// and add their reports up.
-    fn connected(&self, threads: usize) -> Connected {
-        let mut all =
-            Connected { established: 0, connect_us: histo::new_hist(), first_error: None, unanswered: vec![] };
+    fn connected(&self, threads: usize) -> ConnectReport {
+        let mut all = ConnectReport::default();
         for report in self.connected.iter().take(threads) {
             all.unanswered.extend(report.unanswered);
             all.established += report.established;
+            all.failed += report.failed;
             all.connect_us.add(&report.connect_us).expect("same histogram shape");
             all.first_error = all.first_error.or(report.first_error);
         }
