@@ -3,19 +3,17 @@
 //! regression check).
 
 pub mod cgroup;
-pub mod charts;
 pub mod check;
 pub mod env;
-pub mod export;
 pub mod files;
 pub mod floor;
 pub mod fmt;
 pub mod merge;
 pub mod models;
 pub mod netlab;
+pub mod output;
 pub mod procstat;
 pub mod reliability;
-pub mod report;
 pub mod result;
 pub mod run;
 pub mod stats;
