@@ -10,9 +10,11 @@
 //!   run with every field of its `RunResult` flattened into columns.
 //! - [`markdown`]: `tables.md`, the tables that REPORT.md embeds.
 
+pub mod charts;
 pub mod csv;
 pub mod json;
 pub mod markdown;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 

@@ -33,8 +33,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use crate::charts;
-use crate::export::{self, markdown, Exporter};
+use super::{charts, csv, markdown, Exporter};
 use crate::files::write_atomic;
 use crate::sweep::env_json::{load_floor, SweepFloor};
 use crate::sweep::summary::Summary;
@@ -68,9 +67,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let path = args.dir.join("performance.md");
         write_atomic(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let (csv, runs, verdicts) = (export::csv::Csv, export::csv::RunsCsv, export::csv::Verdicts);
-    let md = export::markdown::Markdown;
-    for exporter in [&csv as &dyn export::Exporter, &runs, &verdicts, &md] {
+    let (csv, runs, verdicts) = (csv::Csv, csv::RunsCsv, csv::Verdicts);
+    let md = markdown::Markdown;
+    for exporter in [&csv as &dyn Exporter, &runs, &verdicts, &md] {
         let path = args.dir.join(exporter.file_name());
         write_atomic(&path, &exporter.serialize(&summary)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
