@@ -282,7 +282,7 @@ fn baseline_figure(
 ) -> BaselineFigure {
     let samples: Vec<f64> =
         runs.iter().filter_map(|r| r.iter().find(|f| f.name == fig.name)).map(|f| f.value).collect();
-    let median = figures::median_of(&samples);
+    let median = crate::stats::median(&samples).unwrap_or(f64::NAN);
     let floor = fig.kind.floor();
     let spread = samples.iter().map(|&x| deviation(x, median, floor)).fold(0.0, f64::max);
     let tolerance = tolerance(spread);

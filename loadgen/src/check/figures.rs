@@ -21,6 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::result::RunResult;
+use crate::stats::median;
 use crate::sweep::summary::{Record, RunStatus, Summary};
 
 /// The blocking model every event loop ([`crate::models::is_event_loop`])
@@ -189,15 +190,6 @@ fn rate_of(r: &RunResult) -> Option<f64> {
     r.args.iter().position(|a| a == "--rate").and_then(|i| r.args.get(i + 1)).and_then(|v| v.parse().ok())
 }
 
-/// The median of the finite values (NaN if none): [`crate::stats::median`].
-fn median(v: Vec<f64>) -> f64 {
-    crate::stats::median(&v).unwrap_or(f64::NAN)
-}
-
-pub fn median_of(v: &[f64]) -> f64 {
-    median(v.to_vec())
-}
-
 fn geo_mean(v: &[f64]) -> f64 {
     let v: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
     if v.is_empty() {
@@ -223,7 +215,7 @@ pub fn figures(s: &Summary) -> Vec<GatedFigure> {
         }
         let values: Vec<f64> =
             per_pass.iter().filter_map(|p| p.iter().find(|g| g.name == f.name)).map(|g| g.value).collect();
-        out.push(GatedFigure { value: median(values), ..f.clone() });
+        out.push(GatedFigure { value: median(&values).unwrap_or(f64::NAN), ..f.clone() });
     }
     out
 }
@@ -268,7 +260,7 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
             }
             let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
             if closed && runs.len() >= 3 {
-                let mid = median(runs.iter().map(|(_, x)| x.throughput_rps).collect());
+                let mid = median(&runs.iter().map(|(_, x)| x.throughput_rps).collect::<Vec<_>>()).unwrap_or(f64::NAN);
                 for (r, x) in &runs {
                     push(&mut out, Some(&r.model), Kind::ThroughputRatio, x.throughput_rps / mid);
                 }

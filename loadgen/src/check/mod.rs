@@ -10,7 +10,7 @@
 //! own ([`git`]), and base and head sweeps run alternately on the same
 //! CPUs (A B, B A, ... five pairs by default). Each figure is judged by the
 //! per-pair ratios head/base: their median and sign-test interval
-//! ([`signtest`]); it regresses only when the whole interval lies beyond its
+//! ([`crate::stats::sign_interval`]); it regresses only when the whole interval lies beyond its
 //! tolerance. Whatever the machine does, it does to both sides, so nothing
 //! measured on another machine is needed. `.ci/run` uses it against
 //! `HEAD~1` whenever the clone has that commit.
@@ -82,7 +82,6 @@ pub mod figures;
 pub mod git;
 pub mod output;
 pub mod output_ab;
-pub mod signtest;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

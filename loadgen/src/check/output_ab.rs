@@ -5,13 +5,12 @@
 use std::fmt::Write;
 
 use super::ab::{AbEvaluation, AbRow, AbVerdict};
-use super::figures::median_of;
 use super::output::{bench_text, invariant_cells, invariant_lines, Bench};
 use crate::fmt::{decimals, signed_percent};
 
 fn median(v: &[Option<f64>]) -> Option<f64> {
     let v: Vec<f64> = v.iter().flatten().copied().collect();
-    (!v.is_empty()).then(|| median_of(&v))
+    crate::stats::median(&v)
 }
 
 fn verdict_cell(r: &AbRow) -> String {

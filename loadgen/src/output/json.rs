@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Exporter;
-use crate::sweep::cells::{Cell, Spread};
+use crate::stats::Spread;
+use crate::sweep::cells::Cell;
 use crate::sweep::summary::Summary;
 
 pub struct Json;

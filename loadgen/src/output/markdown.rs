@@ -51,8 +51,8 @@ use std::fmt::Write;
 
 use super::Exporter;
 use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
-use crate::stats;
-use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, Metric, Spread, TwinCount, Verdict, COMPARED};
+use crate::stats::{self, Spread};
+use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, Metric, TwinCount, Verdict, COMPARED};
 use crate::sweep::env_json::SweepFloor;
 use crate::sweep::knee;
 use crate::sweep::summary::{Record, Summary};

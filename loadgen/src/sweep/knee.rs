@@ -53,7 +53,8 @@
 
 use crate::fmt::{thousands, us};
 use crate::result::RunResult;
-use crate::sweep::cells::{Cell, Spread};
+use crate::stats::Spread;
+use crate::sweep::cells::Cell;
 use crate::sweep::summary::{Record, RunStatus, Summary};
 
 /// A rung is sustained only if the model answered this share of the offered rate.

@@ -40,7 +40,7 @@ pub struct Point {
 impl Point {
     /// A cell's figure at `x`: its median, with an error bar over its runs
     /// when there are several; hollow where the load generator was the limit.
-    pub fn of(x: f64, s: crate::sweep::cells::Spread, hollow: bool) -> Point {
+    pub fn of(x: f64, s: crate::stats::Spread, hollow: bool) -> Point {
         Point { x, y: s.median, range: (s.n > 1).then_some((s.min, s.max)), hollow }
     }
 }
