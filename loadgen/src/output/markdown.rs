@@ -49,7 +49,6 @@
 
 use std::fmt::Write;
 
-use super::Exporter;
 use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
 use crate::stats::{self, Spread};
 use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, Metric, TwinCount, Verdict, COMPARED};
@@ -58,40 +57,30 @@ use crate::sweep::knee;
 use crate::sweep::summary::{Record, Summary};
 use crate::sweep::targets::{targets, SATURATE};
 
-pub struct Markdown;
-
-impl Exporter for Markdown {
-    fn file_name(&self) -> &'static str {
-        "tables.md"
+/// `tables.md`: every table of every scenario.
+pub fn tables_md(summary: &Summary) -> anyhow::Result<String> {
+    let mut out = format!("# Sweep {}\n\n{}\n", summary.run_id, passes_note(summary));
+    for scenario in summary.scenarios.iter().filter(|s| summary.is_ladder(s)) {
+        let _ = write!(out, "\n## {scenario}\n\n{}", knee_table(summary, scenario));
+        let _ = write!(out, "\n### {scenario}: every rung\n\n{}", rung_table(summary, scenario));
     }
-
-    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        let mut out = format!("# Sweep {}\n\n{}\n", summary.run_id, passes_note(summary));
-        for scenario in summary.scenarios.iter().filter(|s| summary.is_ladder(s)) {
-            let _ = write!(out, "\n## {scenario}\n\n{}", knee_table(summary, scenario));
-            let _ = write!(out, "\n### {scenario}: every rung\n\n{}", rung_table(summary, scenario));
+    for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
+        let _ = write!(out, "\n## {scenario}\n\n{}", scenario_table(summary, scenario));
+        let peers = peer_table(summary, scenario);
+        if !peers.is_empty() {
+            let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
         }
-        for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
-            let _ = write!(out, "\n## {scenario}\n\n{}", scenario_table(summary, scenario));
-            let peers = peer_table(summary, scenario);
-            if !peers.is_empty() {
-                let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
-            }
-            if summary.delay_us(scenario).is_some() {
-                let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
-            }
-            let _ = write!(
-                out,
-                "\n### {scenario}: who was charged for the CPU\n\n{}",
-                attribution_table(summary, scenario)
-            );
-            let all = every_model_table(summary, scenario);
-            if !all.is_empty() {
-                let _ = write!(out, "\n### {scenario}: every model\n\n{all}");
-            }
+        if summary.delay_us(scenario).is_some() {
+            let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
         }
-        Ok(out.into_bytes())
+        let _ =
+            write!(out, "\n### {scenario}: who was charged for the CPU\n\n{}", attribution_table(summary, scenario));
+        let all = every_model_table(summary, scenario);
+        if !all.is_empty() {
+            let _ = write!(out, "\n### {scenario}: every model\n\n{all}");
+        }
     }
+    Ok(out)
 }
 
 /// How many passes the figures come from, how to read them, the rule for
@@ -752,7 +741,7 @@ mod tests {
         assert!(row.contains("| 10.0 (9.80–10.2) |"), "CPU µs/req: {row}");
         let partly = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
         assert!(partly.contains("| 2/3 ok |") && partly.contains("pass 3: server exited"), "{partly}");
-        let text = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        let text = tables_md(&summary).unwrap();
         assert!(text.contains("3 interleaved passes"), "{text}");
         assert!(text.contains("### echo-saturate: every model"), "{text}");
     }
@@ -896,7 +885,7 @@ mod tests {
         let failed = table.lines().find(|l| l.starts_with("| pool | 1000 |")).unwrap();
         assert!(failed.contains("failed: 800 of 1000"), "{failed}");
         assert!(table.contains("sender's CPU") && table.contains("cost claims rest on it"), "{table}");
-        assert!(String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap().contains(&table));
+        assert!(tables_md(&summary).unwrap().contains(&table));
 
         let mut old = summary.clone();
         for r in old.records.iter_mut().filter_map(|r| r.result.as_mut()) {
@@ -981,7 +970,7 @@ mod tests {
             rungs.contains("| thread-per-conn | 5000 | 30,000 | 0/1 | 25,000 |"),
             "the failed run is measured: {rungs}"
         );
-        let md = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        let md = tables_md(&summary).unwrap();
         assert!(md.contains("## knee\n\n| model | conns | highest rate sustained"), "{md}");
         assert!(md.contains("### knee: every rung"), "{md}");
     }
@@ -999,7 +988,7 @@ mod tests {
         let single = table.lines().find(|l| l.starts_with("| mio-single | 50 |")).unwrap();
         assert!(single.ends_with("| below: ECHOs passed the DELAYs (out of order) |"), "{single}");
         assert_eq!(method_table(&testdata::summary(), "echo-saturate"), "", "no DELAY apart: no table");
-        let md = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        let md = tables_md(&summary).unwrap();
         assert!(md.contains("### multiplex: ECHO beside DELAY"), "{md}");
     }
 

@@ -1,14 +1,19 @@
-//! Export a sweep's [`Summary`] in several formats, one file per format, as
-//! hyperfine does: each format implements [`Exporter`], and the sweep and
-//! `loadgen report` write them all through [`write_all`].
+//! Everything loadgen writes for people and other tools from a sweep's
+//! [`Summary`], each format one file (as hyperfine does), and the command
+//! that redraws them from saved results:
 //!
 //! - [`json`]: `summary.json`, the [`Summary`] itself (what `loadgen report`
 //!   reads back), with every cell's figures: median, min–max and count over
 //!   the passes of `--repeat`.
-//! - [`csv`]: `summary.csv`, one row per cell (model × level × scenario)
-//!   with each figure's median, min, max and count; `runs.csv`, one row per
-//!   run with every field of its `RunResult` flattened into columns.
+//! - [`csv`]: `summary.csv` (one row per cell), `runs.csv` (one row per
+//!   run, every field) and `verdicts.csv` (one row per comparison).
 //! - [`markdown`]: `tables.md`, the tables that REPORT.md embeds.
+//! - [`charts`]: the SVG and PNG charts under `charts/`.
+//! - [`report`]: `loadgen report DIR`, which redraws all but `summary.json`
+//!   and refreshes REPORT.md's generated regions.
+//!
+//! The outputs read the sweep's types (`sweep::summary`, `sweep::cells`);
+//! nothing in the sweep reads the outputs, except that it writes them.
 
 pub mod charts;
 pub mod csv;
@@ -23,33 +28,32 @@ use anyhow::Context;
 use crate::files::write_atomic;
 use crate::sweep::summary::Summary;
 
-/// One output format.
-pub trait Exporter {
-    /// The file name it writes inside the results directory.
-    fn file_name(&self) -> &'static str;
-    /// The whole file's contents for `summary`.
-    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>>;
-}
+/// One file written from a summary: its name in the results directory, and
+/// its whole contents.
+pub type File = (&'static str, fn(&Summary) -> anyhow::Result<String>);
 
-/// Every format, in the order they are written.
-pub fn exporters() -> Vec<Box<dyn Exporter>> {
-    vec![
-        Box::new(json::Json),
-        Box::new(csv::Csv),
-        Box::new(csv::RunsCsv),
-        Box::new(csv::Verdicts),
-        Box::new(markdown::Markdown),
-    ]
-}
+/// Every file, in the order they are written.
+pub const FILES: [File; 5] = [
+    (json::FILE, json::summary_json),
+    ("summary.csv", csv::summary_csv),
+    ("runs.csv", csv::runs_csv),
+    ("verdicts.csv", csv::verdicts_csv),
+    ("tables.md", markdown::tables_md),
+];
 
-/// Rewrite every export of `summary` in `dir` (each file atomically), and
-/// return their paths.
+/// Rewrite every file of `summary` in `dir`.
 pub fn write_all(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<PathBuf>> {
+    write(dir, summary, &FILES)
+}
+
+/// Rewrite `files` of `summary` in `dir` (each atomically), and return
+/// their paths.
+pub fn write(dir: &Path, summary: &Summary, files: &[File]) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for exporter in exporters() {
-        let path = dir.join(exporter.file_name());
-        let bytes = exporter.serialize(summary)?;
-        write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    for (name, contents) in files {
+        let path = dir.join(name);
+        write_atomic(&path, contents(summary)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
     Ok(written)

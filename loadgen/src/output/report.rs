@@ -33,7 +33,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use super::{charts, csv, markdown, Exporter};
+use super::{charts, json, markdown, File, FILES};
 use crate::files::write_atomic;
 use crate::sweep::env_json::{load_floor, SweepFloor};
 use crate::sweep::summary::Summary;
@@ -67,19 +67,14 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let path = args.dir.join("performance.md");
         write_atomic(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let (csv, runs, verdicts) = (csv::Csv, csv::RunsCsv, csv::Verdicts);
-    let md = markdown::Markdown;
-    for exporter in [&csv as &dyn Exporter, &runs, &verdicts, &md] {
-        let path = args.dir.join(exporter.file_name());
-        write_atomic(&path, &exporter.serialize(&summary)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    let tables: Vec<File> = FILES.into_iter().filter(|(name, _)| *name != json::FILE).collect();
+    super::write(&args.dir, &summary, &tables)?;
     if !args.no_charts {
         let files = charts::draw_all(&args.dir, &summary)?;
         eprintln!("{} charts written to {}", files.len(), args.dir.join("charts").display());
     }
     if !args.quiet {
-        print!("{}", String::from_utf8(md.serialize(&summary)?)?);
+        print!("{}", markdown::tables_md(&summary)?);
         if let Some(text) = &performance {
             print!("\n{text}");
         }
