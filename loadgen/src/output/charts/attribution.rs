@@ -16,10 +16,10 @@
 //! a result written before these figures existed) has no point.
 
 use super::draw::{Figure, Panel, Unit, XAxis};
-use super::{against_connections, panel, server, Metric};
+use super::{against_connections, panel, Metric};
 use crate::procstat::Side;
 use crate::result::RunResult;
-use crate::sweep::summary::{Record, Summary};
+use crate::sweep::summary::Summary;
 
 /// Both figures, by file name suffix.
 pub fn figures(summary: &Summary, scenario: &str, x: &XAxis) -> Vec<(&'static str, Figure)> {
@@ -34,12 +34,12 @@ pub fn figures(summary: &Summary, scenario: &str, x: &XAxis) -> Vec<(&'static st
             fig(
                 "CPU per request, by who was charged",
                 vec![
-                    p("server (user + sys)", cpu, |r| Some(server(r)?.cpu_us_per_req)),
-                    p("load generator (user + sys)", cpu, |r| {
-                        Some(result(r)?.loadgen.cpu_us_per_req).filter(|_| server(r).is_some())
+                    p("server (user + sys)", cpu, |x| Some(x.server.as_ref()?.cpu_us_per_req)),
+                    p("load generator (user + sys)", cpu, |x| {
+                        Some(x.loadgen.cpu_us_per_req).filter(|_| x.server.is_some())
                     }),
-                    p("both together (user + sys)", cpu, |r| Some(result(r)?.combined.as_ref()?.cpu_us_per_req)),
-                    p("both together (sys only)", cpu, |r| Some(result(r)?.combined.as_ref()?.sys_us_per_req)),
+                    p("both together (user + sys)", cpu, |x| Some(x.combined.as_ref()?.cpu_us_per_req)),
+                    p("both together (sys only)", cpu, |x| Some(x.combined.as_ref()?.sys_us_per_req)),
                 ],
             ),
         ),
@@ -48,10 +48,10 @@ pub fn figures(summary: &Summary, scenario: &str, x: &XAxis) -> Vec<(&'static st
             fig(
                 "where the kernel's packet work ran (/proc/stat)",
                 vec![
-                    p("server's CPUs", "softirq, % of busy time", |r| softirq_percent(r, Side::Server)),
-                    p("load generator's CPUs", "softirq, % of busy time", |r| softirq_percent(r, Side::Loadgen)),
-                    p("every CPU, whoever was charged", "busy µs per request", |r| {
-                        Some(result(r)?.proc_stat.as_ref()?.busy_us_per_req)
+                    p("server's CPUs", "softirq, % of busy time", |x| softirq_percent(x, Side::Server)),
+                    p("load generator's CPUs", "softirq, % of busy time", |x| softirq_percent(x, Side::Loadgen)),
+                    p("every CPU, whoever was charged", "busy µs per request", |x| {
+                        Some(x.proc_stat.as_ref()?.busy_us_per_req)
                     }),
                 ],
             ),
@@ -59,12 +59,8 @@ pub fn figures(summary: &Summary, scenario: &str, x: &XAxis) -> Vec<(&'static st
     ]
 }
 
-fn result(r: &Record) -> Option<&RunResult> {
-    r.result.as_ref()
-}
-
-fn softirq_percent(r: &Record, side: Side) -> Option<f64> {
-    Some(100.0 * result(r)?.proc_stat.as_ref()?.softirq_share(side)?)
+fn softirq_percent(x: &RunResult, side: Side) -> Option<f64> {
+    Some(100.0 * x.proc_stat.as_ref()?.softirq_share(side)?)
 }
 
 #[cfg(test)]

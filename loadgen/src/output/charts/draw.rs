@@ -52,6 +52,19 @@ pub struct Series {
     pub points: Vec<Point>,
 }
 
+/// Reference lines (the SLO, the offered rate, a DELAY's length) are drawn
+/// in this grey.
+pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);
+
+impl Series {
+    /// A grey reference line from x `lo` to `hi`, at `y(x)`.
+    pub fn reference(name: String, (lo, hi): (f64, f64), y: impl Fn(f64) -> f64) -> Series {
+        let ends = [lo, hi].into_iter().filter(|x| x.is_finite());
+        let points = ends.map(|x| Point { x, y: y(x), range: None, hollow: false }).collect();
+        Series { name, color: REFERENCE, points }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Panel {
     pub title: String,
@@ -69,6 +82,14 @@ pub struct XAxis {
     pub ticks: Vec<(f64, String)>,
     /// Data range; `None`: the ticks' span, padded.
     pub range: Option<(f64, f64)>,
+}
+
+impl XAxis {
+    /// Connections, on a log scale, a tick at each level that was run.
+    pub fn connections(levels: &[u64]) -> XAxis {
+        let ticks = levels.iter().map(|l| (*l as f64, l.to_string())).collect();
+        XAxis { label: "connections (log scale)".into(), log: true, ticks, range: None }
+    }
 }
 
 #[derive(Clone, Debug)]

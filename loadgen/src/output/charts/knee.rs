@@ -15,17 +15,12 @@
 //! is the median of the rung's runs and its bar their min–max. Hollow
 //! markers: the load generator was the limit in a run of that rung.
 
-use plotters::style::RGBColor;
-
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
 use crate::fmt::us;
 use crate::result::RunResult;
 use crate::sweep::cells::Cell;
 use crate::sweep::knee;
 use crate::sweep::summary::{RunStatus, Summary};
-
-/// Reference lines (the SLO, the offered rate) are drawn in this grey.
-pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);
 
 /// The figures of a ladder scenario, by file name suffix.
 pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
@@ -38,7 +33,7 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
         let span = (rates.iter().copied().fold(f64::INFINITY, f64::min), rates.iter().copied().fold(0.0, f64::max));
         let p = |title: &str, metric: fn(&RunResult) -> f64| {
             let mut panel = panel(summary, scenario, level, title, "latency (log scale)", Unit::Micros, true, metric);
-            panel.series.push(reference(&format!("SLO {}", us(slo)), span, |_| slo as f64));
+            panel.series.push(Series::reference(format!("SLO {}", us(slo)), span, |_| slo as f64));
             panel
         };
         let latency = vec![
@@ -62,7 +57,7 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
             panel(summary, scenario, level, "achieved", "requests/s answered OK", Unit::Plain, false, |x| {
                 x.throughput_rps
             });
-        achieved.series.push(reference("offered", span, |x| x));
+        achieved.series.push(Series::reference("offered".into(), span, |x| x));
         out.push((
             format!("throughput-c{level}"),
             Figure {
@@ -114,16 +109,6 @@ fn panel(
             .collect()
     });
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
-}
-
-/// A grey line across the ladder's span, at `y(x)`.
-fn reference(name: &str, (lo, hi): (f64, f64), y: impl Fn(f64) -> f64) -> Series {
-    let points = [lo, hi]
-        .into_iter()
-        .filter(|x| x.is_finite())
-        .map(|x| Point { x, y: y(x), range: None, hollow: false })
-        .collect();
-    Series { name: name.into(), color: REFERENCE, points }
 }
 
 /// "thread-per-conn: failed at 30k, 40k req/s, drawn as measured", and the

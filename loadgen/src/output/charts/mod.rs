@@ -37,14 +37,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use plotters::style::RGBColor;
 
-use crate::result::ServerCost;
-use crate::sweep::cells::{Metric, Outcome};
-use crate::sweep::summary::{Record, Summary};
+use crate::result::RunResult;
+use crate::sweep::cells::Outcome;
+use crate::sweep::summary::Summary;
 use draw::{Figure, Panel, Point, Series, Unit, XAxis};
 
-fn server(r: &Record) -> Option<&ServerCost> {
-    r.result.as_ref()?.server.as_ref()
-}
+/// A figure of a run's result, drawn as a point where the run measured it.
+pub type Metric = fn(&RunResult) -> Option<f64>;
 
 /// Each model keeps its colour in every chart ([`crate::models::color`]).
 pub fn color(model: &str) -> RGBColor {
@@ -82,24 +81,18 @@ pub fn scenario_figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(S
 /// long: one entry per chart, each its panels and their metric.)
 pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static str, Figure)> {
     let levels = summary.levels(scenario);
-    let x = XAxis {
-        label: "connections (log scale)".into(),
-        log: true,
-        ticks: levels.iter().map(|l| (*l as f64, l.to_string())).collect(),
-        range: None,
-    };
+    let x = XAxis::connections(&levels);
     let p = |title: &str, y_label: &str, y_unit: Unit, log_y: bool, metric: Metric| {
         panel(summary, scenario, title, y_label, y_unit, log_y, metric)
     };
     let fig = |what: &str, panels: Vec<Panel>| against_connections(summary, scenario, &x, what, panels);
+    let (latency, switches) = ("latency (log scale)", "switches per request (log scale)");
     let mut figures = vec![
         (
             "throughput",
             fig(
                 "throughput",
-                vec![p("throughput", "requests/s (answered OK)", Unit::Plain, false, |r| {
-                    Some(r.result.as_ref()?.throughput_rps)
-                })],
+                vec![p("throughput", "requests/s (answered OK)", Unit::Plain, false, |x| Some(x.throughput_rps))],
             ),
         ),
         (
@@ -107,15 +100,9 @@ pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static s
             fig(
                 "latency",
                 vec![
-                    p("p50", "latency (log scale)", Unit::Micros, true, |r| {
-                        Some(r.result.as_ref()?.latency.p50 as f64)
-                    }),
-                    p("p99", "latency (log scale)", Unit::Micros, true, |r| {
-                        Some(r.result.as_ref()?.latency.p99 as f64)
-                    }),
-                    p("p99.9", "latency (log scale)", Unit::Micros, true, |r| {
-                        Some(r.result.as_ref()?.latency.p999 as f64)
-                    }),
+                    p("p50", latency, Unit::Micros, true, |x| Some(x.latency.p50 as f64)),
+                    p("p99", latency, Unit::Micros, true, |x| Some(x.latency.p99 as f64)),
+                    p("p99.9", latency, Unit::Micros, true, |x| Some(x.latency.p999 as f64)),
                 ],
             ),
         ),
@@ -124,11 +111,11 @@ pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static s
             fig(
                 "server context switches per request",
                 vec![
-                    p("voluntary (blocked)", "switches per request (log scale)", Unit::Plain, true, |r| {
-                        Some(server(r)?.voluntary_cs_per_req)
+                    p("voluntary (blocked)", switches, Unit::Plain, true, |x| {
+                        Some(x.server.as_ref()?.voluntary_cs_per_req)
                     }),
-                    p("involuntary (preempted)", "switches per request (log scale)", Unit::Plain, true, |r| {
-                        Some(server(r)?.involuntary_cs_per_req)
+                    p("involuntary (preempted)", switches, Unit::Plain, true, |x| {
+                        Some(x.server.as_ref()?.involuntary_cs_per_req)
                     }),
                 ],
             ),
@@ -137,8 +124,8 @@ pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static s
             "cpu",
             fig(
                 "server CPU per request",
-                vec![p("user + sys", "server CPU µs per request", Unit::Plain, false, |r| {
-                    Some(server(r)?.cpu_us_per_req)
+                vec![p("user + sys", "server CPU µs per request", Unit::Plain, false, |x| {
+                    Some(x.server.as_ref()?.cpu_us_per_req)
                 })],
             ),
         ),
@@ -147,11 +134,11 @@ pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static s
             fig(
                 "server memory and threads",
                 vec![
-                    p("resident memory (end of window)", "RSS (MiB)", Unit::Plain, false, |r| {
-                        Some(server(r)?.rss_bytes as f64 / (1u64 << 20) as f64)
+                    p("resident memory (end of window)", "RSS (MiB)", Unit::Plain, false, |x| {
+                        Some(x.server.as_ref()?.rss_bytes as f64 / (1u64 << 20) as f64)
                     }),
-                    p("threads (end of window)", "threads (log scale)", Unit::Plain, true, |r| {
-                        Some(server(r)?.threads as f64)
+                    p("threads (end of window)", "threads (log scale)", Unit::Plain, true, |x| {
+                        Some(x.server.as_ref()?.threads as f64)
                     }),
                 ],
             ),
@@ -176,7 +163,10 @@ fn panel(
             .levels(scenario)
             .into_iter()
             .filter_map(|level| summary.cell(scenario, model, level))
-            .filter_map(|c| Some(Point::of(c.level as f64, c.spread(metric)?, c.loadgen_saturated())))
+            .filter_map(|c| {
+                let spread = c.spread(|r| r.result.as_ref().and_then(metric))?;
+                Some(Point::of(c.level as f64, spread, c.loadgen_saturated()))
+            })
             .collect()
     });
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
