@@ -161,9 +161,8 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
     markers: bool,
 ) -> anyhow::Result<()> {
-    let tx = |v: f64| if x.log { v.log10() } else { v };
     let (x_lo, x_hi) = x_span(x);
-    let x_ticks: Vec<(f64, String)> = x.ticks.iter().map(|(v, l)| (tx(*v), l.clone())).collect();
+    let x_ticks: Vec<(f64, String)> = x.ticks.iter().map(|(v, l)| (scaled(x.log, *v), l.clone())).collect();
     let ys = y_values(panel);
     let (y_lo, y_hi, y_ticks) = y_axis(&ys, panel.log_y, panel.y_unit);
 
@@ -206,6 +205,15 @@ fn draw_panel<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A value where a log axis puts it (log10), or a linear one (itself).
+fn scaled(log: bool, v: f64) -> f64 {
+    if log {
+        v.log10()
+    } else {
+        v
+    }
+}
+
 /// How a panel maps values onto its axes, and the error bars' cap width.
 #[derive(Clone, Copy)]
 struct Scales {
@@ -216,19 +224,11 @@ struct Scales {
 
 impl Scales {
     fn x(&self, v: f64) -> f64 {
-        if self.log_x {
-            v.log10()
-        } else {
-            v
-        }
+        scaled(self.log_x, v)
     }
 
     fn y(&self, v: f64) -> f64 {
-        if self.log_y {
-            v.log10()
-        } else {
-            v
-        }
+        scaled(self.log_y, v)
     }
 
     /// A log axis cannot show a value of 0 or less.
@@ -276,11 +276,10 @@ fn draw_series<DB: DrawingBackend>(
 
 /// The x axis's span: its given range, or its ticks padded by 6%.
 fn x_span(x: &XAxis) -> (f64, f64) {
-    let tx = |v: f64| if x.log { v.log10() } else { v };
     match x.range {
-        Some((lo, hi)) => (tx(lo), tx(hi)),
+        Some((lo, hi)) => (scaled(x.log, lo), scaled(x.log, hi)),
         None => {
-            let xs: Vec<f64> = x.ticks.iter().map(|t| tx(t.0)).collect();
+            let xs: Vec<f64> = x.ticks.iter().map(|t| scaled(x.log, t.0)).collect();
             let (lo, hi) = min_max(&xs).unwrap_or((0.0, 1.0));
             let pad = if hi > lo { (hi - lo) * 0.06 } else { 0.3 };
             (lo - pad, hi + pad)
