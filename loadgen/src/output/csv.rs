@@ -32,9 +32,20 @@ use serde_json::Value;
 use crate::sweep::cells::{Cell, Comparison, Order, Verdict, COMPARED};
 use crate::sweep::summary::{Record, Summary};
 
-/// The columns of `summary.csv` before the figures.
-const CELL_LEAD: [&str; 9] =
-    ["scenario", "model", "level", "runs", "ok_runs", "outcome", "failure", "loadgen_saturated_runs", "offered_rps"];
+/// The columns of `summary.csv` before the figures, as data: each its
+/// name, and what it holds of a cell.
+const CELL_LEAD: [(&str, fn(&Cell) -> String); 9] = [
+    ("scenario", |c| c.scenario.to_string()),
+    ("model", |c| c.model.to_string()),
+    ("level", |c| c.level.to_string()),
+    ("runs", |c| c.runs.len().to_string()),
+    ("ok_runs", |c| c.ok_runs().count().to_string()),
+    ("outcome", |c| c.outcome().name().to_string()),
+    ("failure", |c| c.failure_text()),
+    ("loadgen_saturated_runs", |c| c.loadgen_saturated_runs().to_string()),
+    ("offered_rps", |c| c.offered_rps.map(number).unwrap_or_default()),
+];
+
 /// What each figure adds after its median column.
 const SPREAD_SUFFIXES: [&str; 3] = ["min", "max", "n"];
 
@@ -47,14 +58,14 @@ pub fn summary_csv(summary: &Summary) -> anyhow::Result<String> {
     names.dedup();
 
     let mut out = String::new();
-    let mut header: Vec<String> = CELL_LEAD.iter().map(|c| c.to_string()).collect();
+    let mut header: Vec<String> = CELL_LEAD.iter().map(|(name, _)| name.to_string()).collect();
     for name in &names {
         header.push(name.to_string());
         header.extend(SPREAD_SUFFIXES.iter().map(|s| format!("{name}.{s}")));
     }
     write_row(&mut out, header.iter().map(String::as_str));
     for (cell, figs) in cells.iter().zip(&figures) {
-        let mut row = cell_lead(cell);
+        let mut row: Vec<String> = CELL_LEAD.iter().map(|(_, of)| of(cell)).collect();
         for name in &names {
             match figs.get(*name) {
                 Some(s) => row.extend([number(s.median), number(s.min), number(s.max), s.n.to_string()]),
@@ -64,20 +75,6 @@ pub fn summary_csv(summary: &Summary) -> anyhow::Result<String> {
         write_row(&mut out, row.iter().map(String::as_str));
     }
     Ok(out)
-}
-
-fn cell_lead(c: &Cell) -> Vec<String> {
-    vec![
-        c.scenario.to_string(),
-        c.model.to_string(),
-        c.level.to_string(),
-        c.runs.len().to_string(),
-        c.ok_runs().count().to_string(),
-        c.outcome().name().to_string(),
-        c.failure_text(),
-        c.loadgen_saturated_runs().to_string(),
-        c.offered_rps.map(number).unwrap_or_default(),
-    ]
 }
 
 /// A figure: whole numbers without a fraction (counts, µs), others as
@@ -90,9 +87,23 @@ fn number(v: f64) -> String {
     }
 }
 
-/// The columns of `runs.csv` before the flattened `RunResult`.
-const LEAD: [&str; 9] =
-    ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "elapsed_s", "offered_rps"];
+/// The columns of `runs.csv` before the flattened `RunResult`, as data.
+const LEAD: [(&str, fn(&Record) -> String); 9] = [
+    ("scenario", |r| r.scenario.clone()),
+    ("model", |r| r.model.clone()),
+    ("level", |r| r.level.to_string()),
+    ("repeat", |r| r.repeat.to_string()),
+    ("status", |r| r.status.name().to_string()),
+    ("failure", |r| r.failure.clone().unwrap_or_default()),
+    ("loadgen_saturated", |r| r.loadgen_saturated.to_string()),
+    ("elapsed_s", |r| format!("{:.3}", r.elapsed_s)),
+    ("offered_rps", |r| r.offered_rps.map(number).unwrap_or_default()),
+];
+
+/// Whether `key` is one of [`LEAD`]'s columns.
+fn in_lead(key: &str) -> bool {
+    LEAD.iter().any(|(name, _)| *name == key)
+}
 
 /// `runs.csv`: one row per run, every field.
 pub fn runs_csv(summary: &Summary) -> anyhow::Result<String> {
@@ -110,32 +121,18 @@ pub fn runs_csv(summary: &Summary) -> anyhow::Result<String> {
     }
 
     let mut out = String::new();
-    let header: Vec<&str> = LEAD.iter().copied().chain(columns.iter().map(String::as_str)).collect();
+    let header: Vec<&str> = LEAD.iter().map(|(name, _)| *name).chain(columns.iter().map(String::as_str)).collect();
     write_row(&mut out, header.iter().copied());
     for (record, cells) in rows {
-        let lead = lead_cells(record);
+        let lead: Vec<String> = LEAD.iter().map(|(_, of)| of(record)).collect();
         let rest = columns.iter().map(|c| cells.iter().find(|(k, _)| k == c).map(|(_, v)| v.as_str()).unwrap_or(""));
         write_row(&mut out, lead.iter().map(String::as_str).chain(rest));
     }
     Ok(out)
 }
 
-fn lead_cells(r: &Record) -> Vec<String> {
-    vec![
-        r.scenario.clone(),
-        r.model.clone(),
-        r.level.to_string(),
-        r.repeat.to_string(),
-        r.status.name().to_string(),
-        r.failure.clone().unwrap_or_default(),
-        r.loadgen_saturated.to_string(),
-        format!("{:.3}", r.elapsed_s),
-        r.offered_rps.map(number).unwrap_or_default(),
-    ]
-}
-
 fn push_new(columns: &mut Vec<String>, key: &str) {
-    if !LEAD.contains(&key) && !columns.iter().any(|c| c == key) {
+    if !in_lead(key) && !columns.iter().any(|c| c == key) {
         columns.push(key.to_string());
     }
 }
@@ -154,7 +151,7 @@ fn flatten(prefix: &str, value: &Value, emit: &mut dyn FnMut(&str, String)) {
         }
         Value::Object(map) => {
             for (k, v) in map {
-                if prefix.is_empty() && LEAD.contains(&k.as_str()) {
+                if prefix.is_empty() && in_lead(k) {
                     continue;
                 }
                 flatten(&key(k), v, emit);
@@ -356,7 +353,7 @@ mod tests {
         let rows = parse(&text);
         assert_eq!(rows.len(), 1 + 2 * 5 * 3, "one row per scenario × model × level");
         let header = &rows[0];
-        assert_eq!(header[..CELL_LEAD.len()], CELL_LEAD);
+        assert_eq!(header[..CELL_LEAD.len()], CELL_LEAD.map(|(name, _)| name));
         for col in ["throughput_rps", "throughput_rps.min", "throughput_rps.max", "throughput_rps.n", "latency.p99.max"]
         {
             assert!(header.iter().any(|h| h == col), "no column {col}");
