@@ -21,8 +21,8 @@ use crate::sweep::summary::Summary;
 pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
     let Some(delay) = summary.delay_us(scenario) else { return Vec::new() };
     let levels = summary.levels(scenario);
-    let p = |title: &str, metric: Metric| {
-        let mut panel = panel(summary, scenario, title, "ECHO latency (log scale)", Unit::Micros, true, metric);
+    let p = |title: &'static str, metric: Metric| {
+        let mut panel = panel(summary, scenario, &(title, "ECHO latency (log scale)", Unit::Micros, true, metric));
         let span = (levels.first().map_or(f64::NAN, |&l| l as f64), levels.last().map_or(f64::NAN, |&l| l as f64));
         panel.series.push(Series::reference(format!("DELAY {}", us(delay)), span, |_| delay as f64));
         panel
