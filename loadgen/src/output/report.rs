@@ -167,8 +167,7 @@ pub fn update_generated(text: &str, generate: impl Fn(&str) -> Option<String>) -
         let Some(body_len) = rest[body_start..].find(&end_marker) else {
             bail!("line {line}: `{BEGIN}{name} -->` has no matching `{end_marker}`")
         };
-        if let Some(nested) = rest[body_start..body_start + body_len].find(BEGIN) {
-            let _ = nested;
+        if rest[body_start..body_start + body_len].contains(BEGIN) {
             bail!("line {line}: region {name} contains another BEGIN GENERATED marker before its end");
         }
         out.push_str(&rest[..body_start]);
