@@ -31,10 +31,14 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
             summary.scenario(scenario).filter(|r| r.level == level).filter_map(|r| r.offered_rps).collect();
         let x = rate_axis(&rates);
         let span = (rates.iter().copied().fold(f64::INFINITY, f64::min), rates.iter().copied().fold(0.0, f64::max));
-        let p = |title: &str, metric: fn(&RunResult) -> f64| {
-            let mut panel = panel(summary, scenario, level, title, "latency (log scale)", Unit::Micros, true, metric);
+        let p = |title: &'static str, metric: fn(&RunResult) -> f64| {
+            let mut panel = panel(summary, scenario, level, (title, "latency (log scale)", Unit::Micros, true, metric));
             panel.series.push(Series::reference(format!("SLO {}", us(slo)), span, |_| slo as f64));
             panel
+        };
+        let figure = |kind: &str, what: &str, panels: Vec<Panel>, notes: Vec<String>| {
+            let title = format!("{scenario}: {what} vs offered rate at {level} connections");
+            (format!("{kind}-c{level}"), Figure { title, x: x.clone(), panels, markers: true, notes })
         };
         let latency = vec![
             p("p50", |x| x.latency.p50 as f64),
@@ -43,31 +47,15 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
         ];
         let mut notes = rung_notes(summary, scenario, level);
         notes.push(knee_note(summary, scenario, level, slo));
-        out.push((
-            format!("latency-c{level}"),
-            Figure {
-                title: format!("{scenario}: latency vs offered rate at {level} connections"),
-                x: x.clone(),
-                panels: latency,
-                markers: true,
-                notes,
-            },
-        ));
-        let mut achieved =
-            panel(summary, scenario, level, "achieved", "requests/s answered OK", Unit::Plain, false, |x| {
-                x.throughput_rps
-            });
+        out.push(figure("latency", "latency", latency, notes));
+        let mut achieved = panel(
+            summary,
+            scenario,
+            level,
+            ("achieved", "requests/s answered OK", Unit::Plain, false, |x| x.throughput_rps),
+        );
         achieved.series.push(Series::reference("offered".into(), span, |x| x));
-        out.push((
-            format!("throughput-c{level}"),
-            Figure {
-                title: format!("{scenario}: achieved vs offered rate at {level} connections"),
-                x,
-                panels: vec![achieved],
-                markers: true,
-                notes: rung_notes(summary, scenario, level),
-            },
-        ));
+        out.push(figure("throughput", "achieved", vec![achieved], rung_notes(summary, scenario, level)));
     }
     out
 }
@@ -86,16 +74,13 @@ fn rate_axis(rates: &[f64]) -> XAxis {
 }
 
 /// One line per model: `metric` of every rung at `level` that has a result.
-#[allow(clippy::too_many_arguments)]
+/// The panel is given as its title, its y axis's label, unit and scale, and
+/// its figure.
 fn panel(
     summary: &Summary,
     scenario: &str,
     level: u64,
-    title: &str,
-    y_label: &str,
-    y_unit: Unit,
-    log_y: bool,
-    metric: fn(&RunResult) -> f64,
+    (title, y_label, y_unit, log_y, metric): (&str, &str, Unit, bool, fn(&RunResult) -> f64),
 ) -> Panel {
     let series = super::model_series(summary, scenario, |model| {
         summary
