@@ -618,30 +618,20 @@ fn fairness(c: &Cell) -> String {
 /// The floors a sweep measured at its start.
 pub fn floor_table(floor: &SweepFloor) -> String {
     let f = &floor.figures;
-    let mut out = String::from("| floor | CPUs | wall µs | CPU µs |\n|---|---|---:|---:|\n");
-    let _ = writeln!(
-        out,
-        "| pair: one 64 B write + read, one thread | {} | {} | {} |",
-        floor.pair_cpu,
-        num(f.pair_wall_us),
-        num(f.pair_cpu_us)
-    );
-    for (what, pp) in [("one CPU", &f.pingpong_same_cpu), ("across CPUs", &f.pingpong_cross_cpu)] {
-        match pp {
-            Some(p) => {
-                let _ = writeln!(
-                    out,
-                    "| ping-pong {what}: round trip, CPU per side | {},{} | {} | {} |",
-                    p.cpus.0,
-                    p.cpus.1,
-                    num(p.round_trip_us),
-                    num(p.cpu_us_per_side)
-                );
-            }
-            None => {
-                let _ = writeln!(out, "| ping-pong {what} | – | not measured | – |");
-            }
-        }
+    let mut out = header([("floor", Left), ("CPUs", Left), ("wall µs", Right), ("CPU µs", Right)]);
+    let pair = "pair: one 64 B write + read, one thread".to_string();
+    push_row(&mut out, [pair, floor.pair_cpu.to_string(), num(f.pair_wall_us), num(f.pair_cpu_us)]);
+    for (what, pingpong) in [("one CPU", &f.pingpong_same_cpu), ("across CPUs", &f.pingpong_cross_cpu)] {
+        let row = match pingpong {
+            Some(p) => [
+                format!("ping-pong {what}: round trip, CPU per side"),
+                format!("{},{}", p.cpus.0, p.cpus.1),
+                num(p.round_trip_us),
+                num(p.cpu_us_per_side),
+            ],
+            None => [format!("ping-pong {what}"), DASH.into(), "not measured".into(), DASH.into()],
+        };
+        push_row(&mut out, row);
     }
     let _ = writeln!(
         out,
