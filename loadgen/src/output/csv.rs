@@ -32,9 +32,14 @@ use serde_json::Value;
 use crate::sweep::cells::{Cell, Comparison, Order, Verdict, COMPARED};
 use crate::sweep::summary::{Record, Summary};
 
+/// A lead column, as data: its name, and what it holds of a cell (or,
+/// in `runs.csv`, of a run).
+type CellLead = (&'static str, fn(&Cell) -> String);
+type RunLead = (&'static str, fn(&Record) -> String);
+
 /// The columns of `summary.csv` before the figures, as data: each its
 /// name, and what it holds of a cell.
-const CELL_LEAD: [(&str, fn(&Cell) -> String); 9] = [
+const CELL_LEAD: [CellLead; 9] = [
     ("scenario", |c| c.scenario.to_string()),
     ("model", |c| c.model.to_string()),
     ("level", |c| c.level.to_string()),
@@ -88,7 +93,7 @@ fn number(v: f64) -> String {
 }
 
 /// The columns of `runs.csv` before the flattened `RunResult`, as data.
-const LEAD: [(&str, fn(&Record) -> String); 9] = [
+const LEAD: [RunLead; 9] = [
     ("scenario", |r| r.scenario.clone()),
     ("model", |r| r.model.clone()),
     ("level", |r| r.level.to_string()),

@@ -73,15 +73,12 @@ fn rate_axis(rates: &[f64]) -> XAxis {
     }
 }
 
+/// A panel of rungs, as data: its title, its y axis's label, unit and
+/// scale (log or not), and the figure it draws.
+type RungPanel = (&'static str, &'static str, Unit, bool, fn(&RunResult) -> f64);
+
 /// One line per model: `metric` of every rung at `level` that has a result.
-/// The panel is given as its title, its y axis's label, unit and scale, and
-/// its figure.
-fn panel(
-    summary: &Summary,
-    scenario: &str,
-    level: u64,
-    (title, y_label, y_unit, log_y, metric): (&str, &str, Unit, bool, fn(&RunResult) -> f64),
-) -> Panel {
+fn panel(summary: &Summary, scenario: &str, level: u64, (title, y_label, y_unit, log_y, metric): RungPanel) -> Panel {
     let series = super::model_series(summary, scenario, |model| {
         summary
             .rungs(scenario, model, level)
