@@ -103,9 +103,6 @@ impl CpuBudget {
         if !(cpus.is_finite() && cpus > 0.0) || cpus > server_cpus as f64 {
             return Err(CgroupError::Budget { cpus, server_cpus });
         }
-        if period < Duration::from_millis(1) || period > Duration::from_secs(1) {
-            return Err(CgroupError::Period(period));
-        }
         // The kernel's smallest quota is 1 ms: a small budget gets the
         // period that makes its quota 1 ms (0.05 CPU: 20 ms).
         let shortest = Duration::from_micros((1000.0 / cpus).ceil() as u64);
@@ -120,10 +117,14 @@ pub enum BudgetFlag {
     Cpus(f64),
 }
 
-/// Parse `off`, or a positive number of CPUs (`0.3`).
+/// Parse `off`, a positive number of CPUs (`0.3`), or `default` (what
+/// clap passes for the flag given without a value):
+/// [`DEFAULT_SERVER_CPU_BUDGET`].
 pub fn parse_budget_flag(s: &str) -> Result<BudgetFlag, String> {
-    if s.eq_ignore_ascii_case("off") {
-        return Ok(BudgetFlag::Off);
+    match s {
+        "default" => return Ok(BudgetFlag::Cpus(DEFAULT_SERVER_CPU_BUDGET)),
+        off if off.eq_ignore_ascii_case("off") => return Ok(BudgetFlag::Off),
+        _ => {}
     }
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(BudgetFlag::Cpus(x)),
@@ -136,8 +137,6 @@ pub fn parse_budget_flag(s: &str) -> Result<BudgetFlag, String> {
 pub enum CgroupError {
     #[error("--server-cpu-budget {cpus}: give a number of CPUs above 0 and at most the server's {server_cpus} CPU(s)")]
     Budget { cpus: f64, server_cpus: usize },
-    #[error("a quota period of {0:?} is outside the kernel's 1 ms..1 s")]
-    Period(Duration),
     #[error("a CPU budget needs root to create cgroups (running as uid {0})")]
     NotRoot(u32),
     #[error("no cgroup hierarchy with the cpu controller: {0}")]
@@ -210,31 +209,18 @@ impl Hierarchy {
                 .unwrap_or("/")
         };
         let mut why = Vec::new();
-        for m in &mounts {
-            let at = |fs_root: &str, own: &str| {
-                let rel = own.strip_prefix(fs_root).unwrap_or(own).trim_start_matches('/');
-                root.join(m.point.trim_start_matches('/')).join(rel)
-            };
-            match m.version {
-                Version::V2 => {
-                    let dir = at(&m.fs_root, own(Version::V2));
-                    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-                    if controllers.split_whitespace().any(|c| c == "cpu") {
-                        if m.read_only {
-                            return Err(CgroupError::ReadOnly(root.join(m.point.trim_start_matches('/'))));
-                        }
-                        return Ok(Hierarchy { version: Version::V2, parent: dir });
-                    }
-                    why.push(format!("v2 at {} lacks it (cgroup.controllers: {:?})", m.point, controllers.trim()));
-                }
-                Version::V1 => {}
+        for m in mounts.iter().filter(|m| m.version == Version::V2) {
+            let dir = m.dir(root, own(Version::V2));
+            let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            if controllers.split_whitespace().any(|c| c == "cpu") {
+                m.writable(root)?;
+                return Ok(Hierarchy { version: Version::V2, parent: dir });
             }
+            why.push(format!("v2 at {} lacks it (cgroup.controllers: {:?})", m.point, controllers.trim()));
         }
         if let Some(m) = mounts.iter().find(|m| m.version == Version::V1) {
-            let dir = at_v1(root, m, own(Version::V1));
-            if m.read_only {
-                return Err(CgroupError::ReadOnly(root.join(m.point.trim_start_matches('/'))));
-            }
+            let dir = m.dir(root, own(Version::V1));
+            m.writable(root)?;
             if !dir.join("cpu.cfs_quota_us").exists() {
                 return Err(CgroupError::NoController(format!("{} has no cpu.cfs_quota_us", dir.display())));
             }
@@ -254,8 +240,8 @@ impl Hierarchy {
             enable_cpu_controller(&self.parent)?;
         }
         std::fs::create_dir(&dir).map_err(io_err("cannot create the cgroup", &dir))?;
-        let cgroup = Cgroup { dir, parent: self.parent.clone(), version: self.version, budget: *budget };
-        cgroup.write_budget()?;
+        let cgroup = Cgroup { dir, parent: self.parent.clone(), version: self.version };
+        cgroup.write_budget(budget)?;
         Ok(cgroup)
     }
 
@@ -270,19 +256,9 @@ impl Hierarchy {
             let Some(owner) = name.strip_prefix(PREFIX).and_then(|r| r.split('-').next()?.parse::<i32>().ok()) else {
                 continue;
             };
-            if pid_alive(owner) {
-                continue;
-            }
-            let stale = Cgroup {
-                dir: e.path(),
-                parent: self.parent.clone(),
-                version: self.version,
-                budget: CpuBudget { cpus: 0.0, period: DEFAULT_PERIOD },
-            };
-            if stale.remove().is_ok() {
+            if !pid_alive(owner) && remove(&e.path(), &self.parent, self.version).is_ok() {
                 removed.push(e.path());
             }
-            std::mem::forget(stale);
         }
         removed
     }
@@ -318,9 +294,20 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<Mount<'_>> {
         .collect()
 }
 
-fn at_v1(root: &Path, m: &Mount, own: &str) -> PathBuf {
-    let rel = own.strip_prefix(m.fs_root.as_str()).unwrap_or(own).trim_start_matches('/');
-    root.join(m.point.trim_start_matches('/')).join(rel)
+impl Mount<'_> {
+    /// Where the cgroup `own` (a path of /proc/self/cgroup) lies under
+    /// `root` through this mount.
+    fn dir(&self, root: &Path, own: &str) -> PathBuf {
+        let rel = own.strip_prefix(self.fs_root.as_str()).unwrap_or(own).trim_start_matches('/');
+        root.join(self.point.trim_start_matches('/')).join(rel)
+    }
+
+    fn writable(&self, root: &Path) -> Result<(), CgroupError> {
+        match self.read_only {
+            true => Err(CgroupError::ReadOnly(root.join(self.point.trim_start_matches('/')))),
+            false => Ok(()),
+        }
+    }
 }
 
 /// v2: a child gets `cpu.max` only if its parent passes the controller down.
@@ -345,7 +332,6 @@ pub struct Cgroup {
     dir: PathBuf,
     parent: PathBuf,
     version: Version,
-    budget: CpuBudget,
 }
 
 impl Cgroup {
@@ -353,17 +339,12 @@ impl Cgroup {
         &self.dir
     }
 
-    pub fn budget(&self) -> CpuBudget {
-        self.budget
-    }
-
     /// Whether the admin thread can be kept outside the budget ([`Cgroup::move_thread_out`]).
     pub fn admin_outside(&self) -> bool {
         self.version == Version::V1
     }
 
-    fn write_budget(&self) -> Result<(), CgroupError> {
-        let b = &self.budget;
+    fn write_budget(&self, b: &CpuBudget) -> Result<(), CgroupError> {
         let writes: Vec<(&str, String)> = match self.version {
             // The period first: the quota is checked against it.
             Version::V1 => {
@@ -418,56 +399,61 @@ impl Cgroup {
 
     /// The threads (v1 `tasks`) or processes (v2 `cgroup.procs`) inside now.
     pub fn members(&self) -> Vec<i32> {
-        let file = match self.version {
-            Version::V1 => "tasks",
-            Version::V2 => "cgroup.procs",
-        };
-        std::fs::read_to_string(self.dir.join(file))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        ids(&self.dir, members_file(self.version))
     }
 
     /// The throttling counters now.
     pub fn stat(&self) -> Result<CpuStat, CgroupError> {
         CpuStat::read(&self.dir)
     }
-
-    /// Move whatever is left inside to the parent, then remove the
-    /// directory (retrying briefly: the kernel may still be releasing a
-    /// task that just exited).
-    fn remove(&self) -> Result<(), CgroupError> {
-        let to = self.parent.join(match self.version {
-            Version::V1 => "tasks",
-            Version::V2 => "cgroup.procs",
-        });
-        let mut last = None;
-        for _ in 0..50 {
-            for id in self.members() {
-                let _ = std::fs::write(&to, id.to_string());
-            }
-            match std::fs::remove_dir(&self.dir) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(CgroupError::Io {
-            what: "cannot remove the cgroup",
-            path: self.dir.clone(),
-            source: last.expect("tried at least once"),
-        })
-    }
 }
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
-        if let Err(e) = self.remove() {
+        if let Err(e) = remove(&self.dir, &self.parent, self.version) {
             eprintln!("warning: {e}");
         }
     }
+}
+
+/// Move whatever is left inside the cgroup `dir` to `parent`, then remove
+/// the directory (retrying briefly: the kernel may still be releasing a
+/// task that just exited).
+fn remove(dir: &Path, parent: &Path, version: Version) -> Result<(), CgroupError> {
+    let to = parent.join(members_file(version));
+    let mut last = None;
+    for _ in 0..50 {
+        for id in ids(dir, members_file(version)) {
+            let _ = std::fs::write(&to, id.to_string());
+        }
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(io_err("cannot remove the cgroup", dir)(last.expect("tried at least once")))
+}
+
+/// The file that lists what a process is moved by: v1 `tasks` (threads
+/// move one by one), v2 `cgroup.procs` (whole processes).
+fn members_file(version: Version) -> &'static str {
+    match version {
+        Version::V1 => "tasks",
+        Version::V2 => "cgroup.procs",
+    }
+}
+
+/// The ids listed in `dir/file`, one a line (none if it cannot be read).
+fn ids(dir: &Path, file: &str) -> Vec<i32> {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Every thread of the cgroup at `dir`: v1 `tasks`, v2 `cgroup.threads`.
+fn threads_in(dir: &Path) -> Vec<i32> {
+    ids(dir, if dir.join("tasks").exists() { "tasks" } else { "cgroup.threads" })
 }
 
 /// A cgroup's throttling counters (`cpu.stat`), since it was made.
@@ -537,11 +523,8 @@ pub struct Threads {
 impl Threads {
     /// Read every thread of the cgroup at `dir` (v1 `tasks`, v2 `cgroup.threads`).
     pub fn read(dir: &Path) -> Threads {
-        let members = std::fs::read_to_string(dir.join("tasks"))
-            .or_else(|_| std::fs::read_to_string(dir.join("cgroup.threads")))
-            .unwrap_or_default();
         let mut t = Threads::default();
-        for tid in members.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        for tid in threads_in(dir) {
             let sched = std::fs::read_to_string(format!("/proc/{tid}/schedstat")).unwrap_or_default();
             if let Some(s) = parse_schedstat(&sched) {
                 t.sched.insert(tid, s);
@@ -596,12 +579,9 @@ pub fn read_budget(dir: &Path) -> Result<Option<CpuBudget>, CgroupError> {
 /// Whether a thread named `admin` (the servers' STATS thread) is a member
 /// of the cgroup at `dir` (v1 `tasks`; v2 `cgroup.threads`).
 pub fn admin_inside(dir: &Path) -> bool {
-    let members = std::fs::read_to_string(dir.join("tasks"))
-        .or_else(|_| std::fs::read_to_string(dir.join("cgroup.threads")))
-        .unwrap_or_default();
-    members
-        .lines()
-        .any(|tid| std::fs::read_to_string(format!("/proc/{}/comm", tid.trim())).is_ok_and(|c| c.trim_end() == "admin"))
+    threads_in(dir)
+        .iter()
+        .any(|tid| std::fs::read_to_string(format!("/proc/{tid}/comm")).is_ok_and(|c| c.trim_end() == "admin"))
 }
 
 /// The thread of process `pid` whose name (`comm`) is `name`.
@@ -700,8 +680,8 @@ mod tests {
         // minimum quota: the period grows to 20 ms instead.
         let small = CpuBudget::checked(0.05, ms(5), 1).unwrap();
         assert_eq!((small.quota_us(), small.period), (1000, ms(20)));
-        assert!(matches!(CpuBudget::checked(0.5, ms(2000), 1), Err(CgroupError::Period(_))));
         assert_eq!(parse_budget_flag("off"), Ok(BudgetFlag::Off));
+        assert_eq!(parse_budget_flag("default"), Ok(BudgetFlag::Cpus(DEFAULT_SERVER_CPU_BUDGET)));
         assert_eq!(parse_budget_flag("0.5"), Ok(BudgetFlag::Cpus(0.5)));
         assert!(parse_budget_flag("-1").is_err() && parse_budget_flag("half").is_err());
     }

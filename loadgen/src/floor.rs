@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::sweep::cpus;
+use crate::cpus;
 
 /// Flags of `loadgen floor`.
 #[derive(Clone, Debug, clap::Args)]
@@ -63,15 +63,12 @@ pub struct PingPong {
 }
 
 pub fn run(args: &FloorArgs) -> anyhow::Result<Floor> {
-    let cpus = if args.cpus.is_empty() { allowed_cpus() } else { args.cpus.clone() };
     let allowed = allowed_cpus();
-    if cpus.is_empty() {
-        bail!("--cpus: no CPU to run on");
-    }
+    let cpus = if args.cpus.is_empty() { &allowed } else { &args.cpus };
     if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
         bail!("--cpus: CPU {bad} is not available to this process (allowed: {allowed:?})");
     }
-    let floor = measure(None, &cpus, args.pairs, args.round_trips)?;
+    let floor = measure(None, cpus, args.pairs, args.round_trips)?;
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&floor)?)
             .with_context(|| format!("--json {}", path.display()))?;

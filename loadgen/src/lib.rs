@@ -2,19 +2,20 @@
 //! model the same way, and the tools built on it (sweep, charts, report,
 //! regression check).
 
+pub mod archive;
 pub mod cgroup;
 pub mod check;
+pub mod cpus;
 pub mod env;
 pub mod files;
 pub mod floor;
 pub mod fmt;
 pub mod merge;
 pub mod models;
-pub mod netlab;
 pub mod output;
 pub mod procstat;
+pub mod records;
 pub mod reliability;
-pub mod result;
 pub mod run;
 pub mod stats;
 pub mod sweep;

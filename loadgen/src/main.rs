@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use loadgen::output::report;
-use loadgen::{check, floor, merge, reliability, run, sweep};
+use loadgen::{archive, check, floor, merge, reliability, run, sweep};
 
 /// One mio load generator that drives every iomodels server the same way.
 #[derive(Parser)]
@@ -25,14 +25,16 @@ enum Cli {
     /// Redraw a sweep's charts and tables from its saved results, and
     /// refresh the generated tables of REPORT.md.
     Report(report::ReportArgs),
+    /// Pack a sweep's per-run files (DIR/runs/) into one archive,
+    /// DIR/runs.tar.zst, for committing; every reader reads either form.
+    Archive(archive::ArchiveArgs),
     /// Render the Reliability table from the hardening tests' records
     /// (IOMODELS_RELIABILITY_DIR), and refresh its region of REPORT.md.
     Reliability(reliability::ReliabilityArgs),
-    /// CI regression check: a quick sweep compared with a baseline; exits 1
-    /// naming every figure that regressed, 2 on usage or IO errors.
+    /// CI regression check: this checkout against a base revision (--base),
+    /// sweeps interleaved on the same CPUs; exits 1 naming every figure
+    /// that regressed, 2 when it could not run.
     Check(check::CheckArgs),
-    /// Make the regression baseline from one or more quick sweeps.
-    Baseline(check::BaselineArgs),
     /// Add up the results of load generators that ran together (`run
     /// --start-at TIME --tag NAME`) into one: histograms added, exactly.
     Merge(merge::MergeArgs),
@@ -47,8 +49,8 @@ fn main() -> ExitCode {
         }),
         Cli::Sweep(args) => sweep::sweep(&args).map(|()| None),
         Cli::Report(args) => report::report(&args).map(|()| None),
+        Cli::Archive(args) => archive::archive(&args).map(|()| None),
         Cli::Check(args) => return check::check_main(&args),
-        Cli::Baseline(args) => return check::baseline_main(&args),
         Cli::Reliability(args) => reliability::reliability(&args).map(|()| None),
         Cli::Merge(args) => merge::merge(&args).map(|()| None),
     };

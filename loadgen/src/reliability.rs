@@ -25,6 +25,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::files::write_atomic;
+use crate::models::rank;
 use crate::output::report::update_generated;
 
 /// The name of the generated region in REPORT.md.
@@ -108,14 +109,10 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<CaseRecord>> {
             dir.display()
         );
     }
-    records.sort_by(|a, b| (&a.case, model_rank(&a.model)).cmp(&(&b.case, model_rank(&b.model))));
+    // Models in reading order; others (`loadgen`, for the load generator's
+    // own cases) after them.
+    records.sort_by(|a, b| (&a.case, rank(&a.model)).cmp(&(&b.case, rank(&b.model))));
     Ok(records)
-}
-
-/// Models in reading order ([`crate::models::rank`]); others follow
-/// alphabetically (`loadgen` for the load generator's own cases).
-fn model_rank(model: &str) -> (usize, String) {
-    crate::models::rank(model)
 }
 
 /// The markdown: the table, then the failures, then what each run measured.
@@ -155,7 +152,7 @@ pub fn render(records: &[CaseRecord]) -> String {
 /// One row per case, one column per model (in reading order): survived or not.
 fn table(records: &[CaseRecord]) -> String {
     let models: Vec<String> = {
-        let set: BTreeSet<(usize, String)> = records.iter().map(|r| model_rank(&r.model)).collect();
+        let set: BTreeSet<(usize, String)> = records.iter().map(|r| rank(&r.model)).collect();
         set.into_iter().map(|(_, m)| m).collect()
     };
     let mut cases: BTreeMap<&str, Vec<&CaseRecord>> = BTreeMap::new();

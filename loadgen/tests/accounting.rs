@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{fake_framed, freeze, run, text, words, Fake};
-use loadgen::result::RunResult;
+use loadgen::records::run::RunResult;
 use testkit::Server;
 
 /// `answered + timed out + in flight at the end + unsent = scheduled`, and
@@ -24,7 +24,7 @@ fn assert_accounted(r: &RunResult, rate: f64, window_s: f64) {
         "scheduled {} for {rate} req/s over {window_s} s: {c:?}",
         c.scheduled
     );
-    assert_eq!(c.scheduled, c.ok + c.errors + c.timeouts + c.in_flight_end + c.unsent, "{c:?}");
+    assert_eq!(c.scheduled, c.ok + c.errors + c.mismatches + c.timeouts + c.in_flight_end + c.unsent, "{c:?}");
     assert!(c.accounted, "the JSON must say that the counts add up: {c:?}");
     assert_eq!(c.sent + c.unsent, c.scheduled, "{c:?}");
     // Every request of the window is in the histogram: answered ones, and
@@ -117,7 +117,14 @@ fn a_stale_echo_fails_the_run() {
     let (out, r) = run(&["--target", &addr, "-c", "4", "--warmup", "0", "--duration", "500ms"]);
     let r = r.unwrap_or_else(|| panic!("no JSON\n{}", text(&out)));
     assert!(!out.status.success());
-    assert!(r.counts.mismatches > 0, "{:?}", r.counts);
+    let c = &r.counts;
+    assert!(c.mismatches > 0, "{c:?}");
+    // A wrong answer is a mismatch, not an OK: only each connection's first
+    // answer (its own payload) can be right, and throughput counts OKs only.
+    assert!(c.ok <= 4, "mismatched answers must not count as ok: {c:?}");
+    assert_eq!(c.sent, c.ok + c.errors + c.mismatches + c.timeouts + c.in_flight_end, "{c:?}");
+    assert!(c.accounted, "{c:?}");
+    assert!(r.throughput_rps <= 4.0 / r.window_s + 1e-9, "{} req/s: {c:?}", r.throughput_rps);
     let failure = r.failure.unwrap_or_default();
     assert!(failure.contains("ECHO payload differs"), "{failure}");
 }

@@ -32,20 +32,36 @@ fn machine_cpus() -> Vec<String> {
 fn a_run_reports_both_sides_together_and_every_cpu() {
     let server = Server::start("thread-per-conn", &[]);
     let (target, admin) = (server.data.to_string(), server.admin.expect("admin port").to_string());
+    // The server's CPU time and the wall clock, as this test sees them
+    // around the whole run: what the reported figures must agree with.
+    let (cpu_before, started) = (testkit::procfs::cpu_micros(server.pid()), std::time::Instant::now());
     let (out, r) =
         run(&words(&format!("--target {target} --admin {admin} -c 32 --warmup 0.5 --duration 2 --server-cpus 0")));
+    let (server_cpu_run, wall_run) =
+        ((testkit::procfs::cpu_micros(server.pid()) - cpu_before) as f64, started.elapsed().as_secs_f64() * 1e6);
     assert!(out.status.success(), "{}", text(&out));
     let v = serde_json::to_value(r.expect("a result")).unwrap();
     let answered = f(&v, "counts.ok") + f(&v, "counts.errors");
     assert!(answered > 1000.0, "{}", v["counts"]);
 
-    // Both sides together: the sum of each side's figure, as each measured it.
+    // The server's CPU in the window, as the load generator reports it, is
+    // what the server process was charged: no more than this test measured
+    // over the whole run (warm-up and drain included, to a tick per side
+    // and a STATS round trip), and most of it, since the 2 s window is most
+    // of the run's load.
     let (server_cpu, loadgen_cpu) = (f(&v, "server.cpu_us_per_req"), f(&v, "loadgen.cpu_us_per_req"));
+    let server_window = server_cpu * f(&v, "server.requests");
+    let tick = f(&v, "proc_stat.tick_us");
+    assert!(
+        server_window <= server_cpu_run + 2.0 * tick + 0.02 * server_cpu_run,
+        "reported {server_window} µs of server CPU in the window, but the process used {server_cpu_run} µs in the run"
+    );
+    assert!(
+        server_window >= 0.4 * server_cpu_run,
+        "reported {server_window} µs of server CPU in the window, of {server_cpu_run} µs in the whole run"
+    );
+    // Both sides together: the sum of the two sides' figures.
     assert!(close(f(&v, "combined.cpu_us_per_req"), server_cpu + loadgen_cpu), "{}", v["combined"]);
-    let loadgen_sys = f(&v, "loadgen.sys_us_per_req");
-    assert!(close(f(&v, "combined.sys_us_per_req"), f(&v, "server.sys_us_per_req") + loadgen_sys));
-    assert!(close(f(&v, "loadgen.user_us_per_req") + loadgen_sys, loadgen_cpu), "{}", v["loadgen"]);
-    assert!(close(loadgen_sys * answered, f(&v, "loadgen.sys_us")), "{}", v["loadgen"]);
     assert!(close(f(&v, "combined.server_share"), server_cpu / (server_cpu + loadgen_cpu)));
 
     // Every CPU of the machine, each with its side: the server's set as
@@ -55,7 +71,7 @@ fn a_run_reports_both_sides_together_and_every_cpu() {
     let mut machine = machine_cpus();
     machine.sort();
     assert_eq!(cpus.keys().cloned().collect::<Vec<_>>(), machine, "{p}");
-    let mine = loadgen::sweep::cpus::available().unwrap();
+    let mine = loadgen::cpus::available().unwrap();
     for (cpu, t) in cpus {
         let n: usize = cpu.parse().unwrap();
         let expected = match (n == 0, mine.contains(&n)) {
@@ -73,7 +89,9 @@ fn a_run_reports_both_sides_together_and_every_cpu() {
     // charges busy time (and, in a VM, steal) a tick at a time: each CPU's
     // sum is exact to about 10 ticks.
     let (window, tick) = (f(p, "window_us"), f(p, "tick_us"));
-    assert!((1.9e6..=2.5e6).contains(&window), "window {window} µs for --duration 2");
+    // At least the 2 s asked for, and within the run as this test timed it
+    // (a loaded machine may stretch the run; the bound stretches with it).
+    assert!((1.9e6..=wall_run).contains(&window), "window {window} µs for --duration 2, in a run of {wall_run} µs");
     let slack = 10.0 * tick + 0.02 * window;
     let mut busy_all = 0.0;
     for (cpu, t) in cpus {

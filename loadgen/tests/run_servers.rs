@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use loadgen::result::RunResult;
+use loadgen::records::run::RunResult;
 use testkit::Server;
 
 fn addrs(s: &Server) -> (String, String) {
@@ -16,7 +16,7 @@ fn addrs(s: &Server) -> (String, String) {
 
 fn assert_counts_add_up(r: &RunResult) {
     let c = &r.counts;
-    assert_eq!(c.sent, c.ok + c.errors + c.timeouts + c.in_flight_end, "{c:?}");
+    assert_eq!(c.sent, c.ok + c.errors + c.mismatches + c.timeouts + c.in_flight_end, "{c:?}");
     assert_eq!(c.scheduled, c.sent + c.unsent, "{c:?}");
     assert!(c.accounted, "{c:?}");
     assert_eq!(c.errors, c.errors_by_status.values().sum::<u64>(), "{c:?}");
@@ -52,7 +52,7 @@ fn counts_add_up_and_stats_deltas_match() {
     assert_eq!(s.connections_open, 16, "{s:?}");
     // The run records the limits against hostile clients, none of which a
     // benchmark may reach.
-    let none = loadgen::result::LimitsActed::default();
+    let none = loadgen::records::run::LimitsActed::default();
     assert_eq!(s.limits_acted, Some(none), "a hostile-client limit acted in a benchmark run");
     assert!(r.loadgen.cpu_us_per_req > 0.0 && r.loadgen.rss_bytes > 0);
 
@@ -109,8 +109,12 @@ fn open_loop_corrects_for_coordinated_omission() {
     assert!(c.mean > 2.0 * u.mean, "corrected {c:?} vs uncorrected {u:?}");
     assert!(c.p90 > u.p90, "corrected {c:?} vs uncorrected {u:?}");
     assert!(c.max >= 200_000 && u.max >= 200_000, "the DELAY itself shows in both: {c:?} {u:?}");
-    // The schedule was kept: 400 req/s over the window, give or take.
-    assert!((r.counts.sent as f64 - 1200.0).abs() < 60.0, "{:?}", r.counts);
+    // The schedule was kept: 400 req/s over the window as measured (a
+    // loaded machine may stretch the window; the schedule follows it), and
+    // every request scheduled was sent.
+    let owed = 400.0 * r.window_s;
+    assert!((r.counts.scheduled as f64 - owed).abs() <= 0.01 * owed + 4.0, "{owed} owed: {:?}", r.counts);
+    assert_eq!(r.counts.sent, r.counts.scheduled, "{:?}", r.counts);
 }
 
 #[test]
@@ -265,8 +269,26 @@ fn latency_is_reported_per_method() {
 /// Closed loop with a think time: each connection sends its --depth
 /// requests together (one pipelined burst), and the connections start
 /// spread over one think time rather than all in the same instant.
+///
+/// Both are read from arrival times, which a loaded machine's slow moment
+/// can stretch: a run that fails on them alone is tried again (up to
+/// `common::TRIES`), as a loadgen that does not pipeline or spread fails
+/// every time.
 #[test]
 fn think_time_spreads_the_connections_first_requests() {
+    let mut tries = Vec::new();
+    for _ in 0..TRIES {
+        match think_time_try() {
+            Ok(()) => return,
+            Err(why) => tries.push(why),
+        }
+    }
+    panic!("every try failed on its arrival times: {tries:#?}");
+}
+
+/// One run of [`think_time_spreads_the_connections_first_requests`]: `Err`
+/// names the timing that did not hold.
+fn think_time_try() -> Result<(), String> {
     let (addr, arrivals) = stamping_echo();
     let target = addr.to_string();
     let think = Duration::from_millis(300);
@@ -282,12 +304,17 @@ fn think_time_spreads_the_connections_first_requests() {
     let bursts: Vec<&[Instant]> = arrivals.iter().map(|a| &a[1..5]).collect();
     for (k, b) in bursts.iter().enumerate() {
         let spread = b[3].duration_since(b[0]);
-        assert!(spread < think / 10, "connection {k}: its first 4 requests came {spread:?} apart, not together");
+        if spread >= think / 10 {
+            return Err(format!("connection {k}: its first 4 requests came {spread:?} apart, not together"));
+        }
     }
     let firsts: Vec<Instant> = bursts.iter().map(|b| b[0]).collect();
     let (first, last) = (firsts.iter().min().unwrap(), firsts.iter().max().unwrap());
     let spread = last.duration_since(*first);
-    assert!(spread >= think / 2, "the connections' first bursts came within {spread:?}, not spread over {think:?}");
+    if spread < think / 2 {
+        return Err(format!("the connections' first bursts came within {spread:?}, not spread over {think:?}"));
+    }
+    Ok(())
 }
 
 /// The cell the argument is about: thread-per-conn at 5000 connections in
@@ -364,7 +391,7 @@ fn with_stats_probe<T>(
     let done = std::sync::Arc::new(AtomicBool::new(false));
     let (stop, pins) = (done.clone(), cpus.to_vec());
     let probe = std::thread::spawn(move || {
-        loadgen::sweep::cpus::pin_self(&pins).expect("pin the probe");
+        loadgen::cpus::pin_self(&pins).expect("pin the probe");
         let mut probes = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));

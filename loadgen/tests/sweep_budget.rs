@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loadgen::cgroup::{self, CpuBudget, Hierarchy};
+use loadgen::records::sweep::{RunStatus, Summary};
 use loadgen::sweep::child::{Budgeted, Server};
-use loadgen::sweep::summary::{RunStatus, Summary};
 
 mod common;
 use common::{flag_path, tempdir, text, words};
@@ -93,16 +93,10 @@ fn stats_answers_when_the_servers_budget_is_spent() {
     let budgeted = Budgeted { hierarchy: hierarchy.clone(), budget };
     let tmp = tempdir();
     let log = tmp.join("server.log");
-    let server = Server::start(
-        &servers_bin(),
-        "thread-per-conn",
-        &[],
-        &pinning.server_cpus,
-        Some(&budgeted),
-        &log,
-        &Default::default(),
-    )
-    .unwrap();
+    let servers = std::process::Command::new(servers_bin());
+    let server =
+        Server::start(servers, "127.0.0.1:0", "thread-per-conn", &[], &pinning.server_cpus, Some(&budgeted), &log)
+            .unwrap();
     let cg = server.cgroup.as_ref().unwrap();
     let dir = cg.path().to_path_buf();
     assert!(cg.members().contains(&(server.child.id() as i32)), "the server is inside its budget");

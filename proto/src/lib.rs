@@ -6,6 +6,9 @@
 //!
 //! - [`decode`] looks at a byte buffer and returns a whole [`Frame`] plus the
 //!   number of bytes it used, or `Ok(None)` while the frame is still partial.
+//! - [`answer_frames`] decodes every whole request in a buffer and hands
+//!   each to the caller's [`Answer`]: the one decode-and-answer step of
+//!   every server model, which differ only in what `Answer` does.
 //! - [`encode`] appends a frame to an output buffer.
 //! - [`compute`] is the CPU-bound work behind the `COMPUTE` method.
 //! - [`Stats`] is the JSON record behind the `STATS` method (with
@@ -85,6 +88,17 @@ impl Status {
             3 => Some(Status::TooLarge),
             4 => Some(Status::Busy),
             _ => None,
+        }
+    }
+
+    /// The protocol's name for the status, as in PROTOCOL.md.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::UnknownMethod => "UNKNOWN_METHOD",
+            Status::BadRequest => "BAD_REQUEST",
+            Status::TooLarge => "TOO_LARGE",
+            Status::Busy => "BUSY",
         }
     }
 }
@@ -186,6 +200,79 @@ pub fn decode_with_limit(buf: &[u8], max_frame: u32) -> Result<Option<(Frame, us
         payload: buf[HEADER_LEN..total].to_vec(),
     };
     Ok(Some((frame, total)))
+}
+
+/// How many bytes the frame at the front of `buf` takes in all, header
+/// included, as far as its header tells: [`HEADER_LEN`] while the header
+/// is partial, or when it announces more than `max_frame` (the frame
+/// [`decode_with_limit`] refuses as soon as its header is there).
+pub fn frame_len(buf: &[u8], max_frame: u32) -> usize {
+    match Header::parse(buf) {
+        Some(h) if h.len <= max_frame => HEADER_LEN + h.len as usize,
+        _ => HEADER_LEN,
+    }
+}
+
+/// What a server does with each request [`answer_frames`] decodes: the
+/// one part of serving a connection's bytes in which server models differ
+/// (who computes, when a DELAY's answer leaves, in order or not).
+pub trait Answer {
+    /// Flow control: `true` once no more requests may be taken now; the
+    /// rest of the bytes wait, unparsed, until the caller tries again.
+    fn full(&self) -> bool {
+        false
+    }
+
+    /// Take one request: answer it now, or arrange for its answer.
+    fn answer(&mut self, request: Frame);
+}
+
+/// Where [`answer_frames`] stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The rest is the start of a frame `need` bytes long in all (see
+    /// [`frame_len`]), or nothing: read more.
+    Partial { need: usize },
+    /// [`Answer::full`] said stop, with a whole frame waiting.
+    Full,
+    /// A header announced too large a payload. The payload cannot be
+    /// skipped, so nothing after it can be parsed: answer `TOO_LARGE` for
+    /// it and close (PROTOCOL.md).
+    TooLarge(Error),
+}
+
+/// What [`answer_frames`] did: the bytes it used (whole frames), and why
+/// it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub used: usize,
+    pub stop: Stop,
+}
+
+/// Decode the requests at the front of `data` and hand each to `to`,
+/// until the rest is a partial frame, `to` is full, or a header is too
+/// large. Every server model calls this once per batch of bytes read; what
+/// is not `used` stays with the caller for the next call.
+pub fn answer_frames(data: &[u8], max_frame: u32, to: &mut impl Answer) -> Answered {
+    let mut used = 0;
+    loop {
+        let rest = &data[used..];
+        let need = frame_len(rest, max_frame);
+        if rest.len() < need {
+            return Answered { used, stop: Stop::Partial { need } };
+        }
+        if to.full() {
+            return Answered { used, stop: Stop::Full };
+        }
+        match decode_with_limit(rest, max_frame) {
+            Ok(Some((request, n))) => {
+                used += n;
+                to.answer(request);
+            }
+            Ok(None) => return Answered { used, stop: Stop::Partial { need } }, // not reached: `need` is there
+            Err(e) => return Answered { used, stop: Stop::TooLarge(e) },
+        }
+    }
 }
 
 /// Append `frame` to `out` in wire format.
@@ -445,6 +532,60 @@ mod tests {
             Frame::response(9, 3, Status::Ok, (0..=255u8).collect()),
             Frame::response(10, 99, Status::UnknownMethod, b"unknown method".to_vec()),
         ]
+    }
+
+    fn encoded(frames: &[Frame]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frames.iter().for_each(|f| encode(f, &mut out));
+        out
+    }
+
+    /// Takes requests until told it is full after `room` of them.
+    struct Collect {
+        got: Vec<u64>,
+        room: usize,
+    }
+
+    impl Answer for Collect {
+        fn full(&self) -> bool {
+            self.got.len() >= self.room
+        }
+        fn answer(&mut self, request: Frame) {
+            self.got.push(request.id);
+        }
+    }
+
+    #[test]
+    fn answer_frames_stops_at_a_partial_frame_when_full_and_at_too_large() {
+        let mut bytes = encoded(&sample_frames()[..3]);
+        let whole = bytes.len();
+        bytes.extend_from_slice(&encoded(&sample_frames()[3..4])[..HEADER_LEN + 2]);
+        let mut to = Collect { got: vec![], room: usize::MAX };
+        let done = answer_frames(&bytes, DEFAULT_MAX_FRAME, &mut to);
+        assert_eq!(to.got, [0, 1, u64::MAX]);
+        assert_eq!(done, Answered { used: whole, stop: Stop::Partial { need: HEADER_LEN + 4 } });
+        assert_eq!(answer_frames(&[], 0, &mut to).stop, Stop::Partial { need: HEADER_LEN });
+
+        let mut to = Collect { got: vec![], room: 2 };
+        let done = answer_frames(&bytes, DEFAULT_MAX_FRAME, &mut to);
+        assert_eq!((to.got.len(), done.stop), (2, Stop::Full));
+        assert_eq!(done.used, sample_frames()[..2].iter().map(Frame::wire_len).sum::<usize>());
+
+        let mut to = Collect { got: vec![], room: usize::MAX };
+        let done = answer_frames(&bytes, 4, &mut to); // "hello" is over 4 bytes
+        assert_eq!((to.got, done.used), (vec![0], HEADER_LEN));
+        assert!(matches!(done.stop, Stop::TooLarge(Error::TooLarge { id: 1, len: 5, max: 4, .. })));
+    }
+
+    /// Every status's name and code is a row of PROTOCOL.md's status table.
+    #[test]
+    fn status_names_are_the_protocols() {
+        let spec = include_str!("../PROTOCOL.md");
+        for code in 0..=u8::MAX {
+            let Some(status) = Status::from_code(code) else { continue };
+            let row = format!("| {code}    | `{}`", status.name());
+            assert!(spec.contains(&row), "PROTOCOL.md has no row {row:?}");
+        }
     }
 
     #[test]

@@ -57,7 +57,8 @@ struct iom_step {
     int close;                      /* TOO_LARGE: close once the output is flushed */
 };
 
-enum iom_count { IOM_READ = 0, IOM_WROTE = 1, IOM_ANSWERED = 2, IOM_PARTIAL_FRAME_TIMEOUT = 3, IOM_WRITE_TIMEOUT = 4 };
+enum iom_count { IOM_READ = 0, IOM_WROTE = 1, IOM_ANSWERED = 2, IOM_PARTIAL_FRAME_TIMEOUT = 3, IOM_WRITE_TIMEOUT = 4,
+                 IOM_ERROR = 5 };
 
 /* Mirrors `Callbacks` in libevent.rs. */
 struct iom_callbacks {
@@ -242,6 +243,16 @@ static void process_requests(struct conn *c) {
             return;
         }
         const uint8_t *bytes = evbuffer_pullup(in, (ev_ssize_t)len);
+        if (bytes == NULL) {
+            /* No memory for one contiguous copy of the input: its requests
+             * cannot be read. Count an error, drop the input, and close as
+             * after TOO_LARGE: the answers already queued go out first. */
+            cb->count(IOM_ERROR, 1);
+            evbuffer_drain(in, len);
+            c->closing = 1;
+            pause_reading(c);
+            return;
+        }
         struct iom_step st;
         memset(&st, 0, sizeof st);
         cb->process(c->rconn, bytes, len, IOM_OUTPUT_LIMIT - out_len, &st);

@@ -9,17 +9,18 @@
 //! after each poll [`Acceptor::resume_due`] says when to accept again
 //! (the connections waiting in the backlog bring no new edge).
 //!
-//! The accept loop itself is `models::mio_single::accept_all`, which both
-//! mio models run.
+//! The accept loop itself is [`Acceptor::accept_all`], which both mio
+//! models run.
 
-use std::io;
+use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 
 use crate::limits::ACCEPT_PAUSE;
 use crate::log::RateLimited;
 use crate::net;
+use crate::stats::COUNTERS;
 
 static ACCEPT_FAILED: RateLimited = RateLimited::new("accept", Duration::from_secs(1));
 
@@ -35,8 +36,30 @@ impl Acceptor {
         Ok(Acceptor { listener: TcpListener::from_std(listener), paused_until: None })
     }
 
+    /// Accept every connection waiting in the backlog and hand each to
+    /// `on_conn`, with TCP_NODELAY (answers are small; Nagle would hold
+    /// them). The listener is edge-triggered: one event may stand for many
+    /// connections, so accept until `WouldBlock`.
+    pub fn accept_all(&mut self, mut on_conn: impl FnMut(TcpStream)) {
+        if self.is_paused() {
+            return;
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) if !COUNTERS.admit() => drop(stream), // past --max-connections: closed
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    on_conn(stream);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if net::is_per_connection(&e) => {} // reset before we got to it
+                Err(e) => return self.pause(&e),           // EMFILE and the like
+            }
+        }
+    }
+
     /// Accepting is paused now (a pause that is over is forgotten).
-    pub fn is_paused(&mut self) -> bool {
+    fn is_paused(&mut self) -> bool {
         if self.paused_until.is_some_and(|t| Instant::now() < t) {
             return true;
         }
@@ -46,7 +69,7 @@ impl Acceptor {
 
     /// accept failed with `e`, which is not about one connection only:
     /// log it and stop accepting for [`ACCEPT_PAUSE`].
-    pub fn pause(&mut self, e: &io::Error) {
+    fn pause(&mut self, e: &io::Error) {
         let what = if net::is_resource_exhaustion(e) { "out of resources" } else { "unexpected error" };
         ACCEPT_FAILED.log(format_args!("{what}: {e}; pausing accepts for {ACCEPT_PAUSE:?}"));
         self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);

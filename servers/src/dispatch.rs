@@ -5,13 +5,17 @@
 //! run somewhere. *Where* the delay is waited out and *where* the compute
 //! runs is the one thing the models disagree about, so that part is theirs:
 //!
-//! | model           | DELAY                    | COMPUTE                      |
-//! |-----------------|--------------------------|------------------------------|
-//! | thread-per-conn | `thread::sleep`          | inline, on the conn's thread |
-//! | pool            | `thread::sleep`          | inline, on the worker        |
-//! | mio-single      | timer heap + poll timeout| inline, on the only loop     |
-//! | mio-multi       | per-loop timer heap      | rayon pool, back via Waker   |
-//! | tokio           | `tokio::time::sleep`     | see `models::tokio_model`    |
+//! | model           | DELAY                     | COMPUTE                                |
+//! |-----------------|---------------------------|----------------------------------------|
+//! | thread-per-conn | `thread::sleep`           | inline, on the conn's thread           |
+//! | pool            | `thread::sleep`           | inline, on the worker                  |
+//! | mio-single      | timer heap + poll timeout | inline, on the only loop               |
+//! | mio-multi       | per-loop timer heap       | rayon pool, back via Waker             |
+//! | uring           | an io_uring TIMEOUT       | inline, on the only loop               |
+//! | tokio           | `tokio::time::sleep` task | inline when short, else `spawn_blocking` |
+//! | libevent        | an evtimer                | inline, on the only loop               |
+//!
+//! (One row per model of `models::MODELS`, in its order; a test keeps them equal.)
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -130,11 +134,32 @@ mod tests {
         assert_eq!(compute_reply(42, 1000).payload, 0x49e9dfcd6219dc1cu64.to_be_bytes());
     }
 
+    /// The header's table has one row per model the binary can offer,
+    /// in `models::MODELS`' order (libevent's row stays when it is not built).
     #[test]
-    fn errors_keep_id_and_method() {
-        let before = COUNTERS.errors.load(std::sync::atomic::Ordering::Relaxed);
+    fn the_header_table_names_every_model() {
+        let rows: Vec<&str> = include_str!("dispatch.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | "))
+            .filter_map(|l| l.split(' ').next())
+            .filter(|name| *name != "model" && !name.starts_with('-'))
+            .collect();
+        let mut models: Vec<&str> = crate::models::MODELS.iter().map(|m| m.name).collect();
+        if !cfg!(feature = "libevent") {
+            models.push("libevent");
+        }
+        assert_eq!(rows, models, "dispatch.rs's table, against models::MODELS");
+    }
+
+    #[test]
+    fn errors_keep_id_and_method_and_are_counted_once() {
+        // This thread's count, not the process-wide one other tests bump.
+        let counted = || stats::ERRORS_ON_THIS_THREAD.with(|n| n.get());
+        let before = counted();
         let Reply::Now(f) = handle_request(Frame { id: 5, method: 77, ..Default::default() }) else { panic!() };
         assert_eq!((f.id, f.method, f.status), (5, 77, Status::UnknownMethod as u8));
-        assert!(COUNTERS.errors.load(std::sync::atomic::Ordering::Relaxed) > before);
+        assert_eq!(counted() - before, 1, "one error response, one error counted");
+        let Reply::Now(_) = handle_request(Frame::request(6, Method::Echo, vec![])) else { panic!() };
+        assert_eq!(counted() - before, 1, "an answered ECHO is no error");
     }
 }

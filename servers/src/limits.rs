@@ -15,16 +15,17 @@
 //! Each row's reasons are in the comments of its constant below:
 //! [`BLOCKING_LIMITS`], [`MIO_LIMITS`], [`URING_LIMITS`], [`TOKIO_LIMITS`],
 //! [`LIBEVENT_LIMITS`]. The event-driven models stop reading at the first
-//! figure and read again below the second: the Rust ones through
-//! [`FlowControl::stops_reading`] and [`FlowControl::reads_again`], the C
-//! loop through its write watermark.
+//! figure and read again below the second. The Rust ones read again as
+//! soon as they are under the limits (the two figures are equal, and
+//! [`FlowControl::stops_reading`] is their one check); only the C loop,
+//! told of drained output at its write watermark, resumes lower.
 //!
 //! The same for every model: [`LINGER`], [`ACCEPT_PAUSE`],
-//! [`KEEP_CAPACITY`], the hostile-client limits (`--max-connections`,
+//! [`KEEP_CAPACITY`] (applied by [`shrink_if_idle`]), the hostile-client limits (`--max-connections`,
 //! default [`default_max_connections`]; [`PARTIAL_FRAME_TIMEOUT`];
 //! [`WRITE_TIMEOUT`]), and the largest frame, `--max-frame` (default
 //! `proto::DEFAULT_MAX_FRAME`), which every model enforces through
-//! `proto::decode_with_limit` (the C loop hands its bytes to Rust).
+//! `proto::answer_frames` (the C loop hands its bytes to Rust).
 //!
 //! The libevent model's C loop takes its row from `OUT_DIR/iom_limits.h`,
 //! which `build.rs` writes from this file, so the C side cannot differ
@@ -73,6 +74,14 @@ pub const ADMIN_BURST: u32 = 10;
 /// once empty, so that an idle connection does not pin it.
 pub const KEEP_CAPACITY: usize = 64 * 1024;
 
+/// Free `buf` if it is empty and grew past [`KEEP_CAPACITY`]: every
+/// model's buffers go through here once emptied.
+pub fn shrink_if_idle(buf: &mut Vec<u8>) {
+    if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+        *buf = Vec::new();
+    }
+}
+
 /// Descriptors kept out of `--max-connections`' default: the listeners,
 /// the admin port and its connections, epoll and io_uring instances, the
 /// loops' wakers, stdio. The default is the descriptor limit less these,
@@ -119,7 +128,9 @@ pub struct Limits {
 pub struct FlowControl {
     /// Stop reading while this many answer bytes wait unsent...
     pub output_limit: usize,
-    /// ...and read again once fewer than this wait...
+    /// ...and read again once fewer than this wait (for every Rust model
+    /// `output_limit` itself: it reads again as soon as it is under the
+    /// limits; only libevent's C loop uses a lower figure)...
     pub resume_below: usize,
     /// ...or while this many DELAY and COMPUTE answers are still to come.
     pub pending_limit: usize,
@@ -130,13 +141,6 @@ impl FlowControl {
     /// `pending` answers to come reach their limit.
     pub fn stops_reading(self, unsent: usize, pending: usize) -> bool {
         unsent >= self.output_limit || pending >= self.pending_limit
-    }
-
-    /// A connection that stopped reads again only below `resume_below`
-    /// (and under the pending limit): every Rust model's resume check, so
-    /// that this table is the truth for each.
-    pub fn reads_again(self, unsent: usize, pending: usize) -> bool {
-        unsent < self.resume_below && pending < self.pending_limit
     }
 }
 
@@ -311,11 +315,17 @@ mod tests {
         assert!(PARTIAL_FRAME_TIMEOUT >= Duration::from_secs(10) && WRITE_TIMEOUT >= Duration::from_secs(10));
     }
 
+    /// The Rust models have one flow-control check, `stops_reading`: they
+    /// read again as soon as it is false, so their rows must say so. Only
+    /// the C loop resumes lower.
     #[test]
     fn flow_control_resumes_below_its_limit() {
         for row in ROWS {
             if let Some(f) = row.flow {
                 assert!(0 < f.resume_below && f.resume_below <= f.output_limit, "{}", row.models);
+                if row != LIBEVENT_LIMITS {
+                    assert_eq!(f.resume_below, f.output_limit, "{}: a Rust model has no resume figure", row.models);
+                }
             }
         }
     }

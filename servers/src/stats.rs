@@ -83,11 +83,39 @@ pub static COUNTERS: Counters = Counters {
     max_connections: AtomicU64::new(u64::MAX),
 };
 
+#[cfg(test)]
+thread_local! {
+    /// Errors counted by this thread: what a unit test asserts on, since
+    /// the tests that run in parallel bump the process-wide count too.
+    pub static ERRORS_ON_THIS_THREAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 static IDENTITY: OnceLock<(&'static str, Instant)> = OnceLock::new();
 
 /// Record the model's name and the start time; called once by `launch`.
 pub fn init(model: &'static str) {
     let _ = IDENTITY.set((model, Instant::now()));
+}
+
+/// One connection, counted open (`connections_accepted` and
+/// `connections_open`) for as long as this lives. Every Rust model's
+/// connection holds one, so the count is right however the connection
+/// ends: EOF, an error, a panic, a failed spawn. (libevent's C loop counts
+/// through its open and close callbacks instead.)
+#[must_use]
+pub struct OpenConnection(());
+
+impl OpenConnection {
+    pub fn accepted() -> OpenConnection {
+        COUNTERS.accepted();
+        OpenConnection(())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        COUNTERS.closed();
+    }
 }
 
 impl Counters {
@@ -109,6 +137,8 @@ impl Counters {
     }
     pub fn error(&self) {
         self.errors.fetch_add(1, Relaxed);
+        #[cfg(test)]
+        ERRORS_ON_THIS_THREAD.with(|n| n.set(n.get() + 1));
     }
     pub fn partial_frame_timeout(&self) {
         self.partial_frame_timeouts.fetch_add(1, Relaxed);

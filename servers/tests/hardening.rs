@@ -696,11 +696,32 @@ fn half_close_bulk(model: &str, t: &Tally) {
 /// half a second, and its p99 during the slowloris must stay under 50 ms
 /// or 4 times that quiet p99, whichever is more. A loaded machine raises
 /// both; a server that waits on a slow client stalls the bystander for a
-/// byte's 50 ms or the whole frame's second, far past either.
+/// byte's 50 ms or the whole frame's second, far past either. And it does
+/// so every time, while a loaded machine's slow moment does not repeat: a
+/// try that fails on the p99 alone is made again, up to three tries.
 fn slowloris(model: &str, t: &Tally) {
+    const TRIES: usize = 3;
     let _heavy = heavy();
     let mut server = Server::start(model, &[]);
-    let quiet = Bystander::start(&server, Duration::from_millis(2));
+    let mut slow_tries = Vec::new();
+    let mut problems = loop {
+        let p = slowloris_once(&server, t);
+        if p.found.is_empty() && !p.slow.is_empty() && slow_tries.len() + 1 < TRIES {
+            slow_tries.push(p.slow.join("; "));
+            continue;
+        }
+        break p;
+    };
+    if !slow_tries.is_empty() {
+        t.note(format!("{} earlier tries too slow: {}", slow_tries.len(), slow_tries.join(" / ")));
+    }
+    check_alive(&mut server, &mut problems);
+    problems.assert_none(model);
+}
+
+/// One try of [`slowloris`]: its problems, the p99 bound among the slow ones.
+fn slowloris_once(server: &Server, t: &Tally) -> Problems {
+    let quiet = Bystander::start(server, Duration::from_millis(2));
     thread::sleep(Duration::from_millis(500));
     let quiet = quiet.finish();
     let bound = Duration::from_millis(50).max(4 * quiet.percentile(0.99));
@@ -722,7 +743,7 @@ fn slowloris(model: &str, t: &Tally) {
         })
         .collect();
     thread::sleep(Duration::from_millis(200));
-    let bystander = Bystander::start(&server, Duration::from_millis(2));
+    let bystander = Bystander::start(server, Duration::from_millis(2));
     let results: Vec<Result<(), String>> =
         lorises.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("slowloris thread panicked".into()))).collect();
     let by = bystander.finish();
@@ -741,11 +762,10 @@ fn slowloris(model: &str, t: &Tally) {
         quiet.problem.clone().or(by.problem.clone()).unwrap()
     });
     problems.check(by.answered >= 20, || format!("only {} bystander echoes during the slowloris", by.answered));
-    problems.check(p99 < bound, || {
+    problems.check_time(p99 < bound, || {
         format!("bystander p99 {p99:?} during the slowloris, over {bound:?} (alone: p99 {:?})", quiet.percentile(0.99))
     });
-    check_alive(&mut server, &mut problems);
-    problems.assert_none(model);
+    problems
 }
 
 /// A client pipelines 1 KiB ECHOs without reading (up to 256 MiB): the

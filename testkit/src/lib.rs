@@ -3,7 +3,9 @@
 //!
 //! - [`per_model!`]: one `#[test]` per model of the project's model table
 //!   ([`loadgen::models`]), named `CASE::MODEL`, each run only where the
-//!   `servers` binary offers that model ready ([`offers`]); and
+//!   `servers` binary offers that model ready, and otherwise skipped with a
+//!   `SKIPPED` line on stderr, or failed under IOMODELS_REQUIRE_ALL_MODELS=1
+//!   ([`runs_here`]); and
 //!   [`assert_every_offered_model_runs_every_case`], which fails when the
 //!   binary offers a model that the tests do not cover.
 //! - [`Server`]: a real `servers` process on 127.0.0.1:0, its stderr kept
@@ -30,7 +32,10 @@ pub use client::{Client, Got};
 pub use frames::{compute, delay, echo, encoded, pattern, raw_frame, wire, Rng};
 pub use loadgen;
 pub use loadgen::models::is_event_loop;
-pub use models::{assert_every_offered_model_runs_every_case, listed_tests, models, offers, test_name};
+pub use models::{
+    assert_every_offered_model_runs_every_case, decide, listed_tests, models, runs_here, test_name, Here,
+    REQUIRE_ALL_MODELS,
+};
 pub use problems::Problems;
 pub use revision::expected_revision;
 pub use server::{servers_bin, Server, StderrLog};
@@ -43,8 +48,8 @@ pub fn heavy() -> MutexGuard<'static, ()> {
 
 /// One `#[test]` per known model for each case, in a module named after
 /// the case: `CASE::MODEL` (`fd_exhaustion::mio_single`). Each runs only
-/// where the servers binary offers its model ready ([`offers`]), and says
-/// so where it does not.
+/// where the servers binary offers its model ready; elsewhere it says
+/// SKIPPED on stderr, or fails when every model is required ([`runs_here`]).
 ///
 /// - `per_model!(a, b)`: the tests call `super::a(MODEL)`.
 /// - `per_model!(run => a, #[ignore = "slow"] b)`: they call
@@ -78,7 +83,7 @@ macro_rules! __per_model_test {
         $(#[$attr])*
         #[test]
         fn $test() {
-            if $crate::offers($name) {
+            if $crate::runs_here(stringify!($case), $name) {
                 super::$case($name)
             }
         }
@@ -87,7 +92,7 @@ macro_rules! __per_model_test {
         $(#[$attr])*
         #[test]
         fn $test() {
-            if $crate::offers($name) {
+            if $crate::runs_here(stringify!($case), $name) {
                 super::$runner(stringify!($case), $name, super::$case)
             }
         }

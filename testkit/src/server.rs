@@ -60,7 +60,7 @@ impl Server {
 
     /// As [`Server::start`], pinned to `cpus` as the sweep pins it.
     pub fn start_pinned(model: &str, extra: &[&str], cpus: &[usize]) -> Server {
-        Server::start_with(model, extra, |cmd| loadgen::sweep::cpus::confine(cmd, cpus, libc::SIGKILL))
+        Server::start_with(model, extra, |cmd| loadgen::cpus::confine(cmd, cpus, libc::SIGKILL))
     }
 
     /// As [`Server::start_with`], from a copy of the binary at `program`.

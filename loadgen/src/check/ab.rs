@@ -22,10 +22,9 @@
 
 use std::collections::BTreeMap;
 
-use super::compare::InvariantRow;
-use super::figures::{self, Kind};
+use super::figures::{self, Invariant, Kind};
+use crate::records::sweep::Summary;
 use crate::stats::{self, MedianInterval};
-use crate::sweep::summary::Summary;
 
 /// How much worse (a factor minus one) each kind of figure may get before
 /// the lower end of its interval counts as a regression. Set from the
@@ -37,7 +36,7 @@ pub fn tolerance(kind: Kind) -> f64 {
         Kind::WaitSyscallsPerReq => 0.50,
         Kind::CsPerReq => 0.25,
         Kind::ServerUserCpu => 0.50,
-        Kind::ServerCpu | Kind::LoadgenCpu | Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 0.25,
+        Kind::ServerCpu | Kind::LoadgenCpu => 0.25,
         Kind::ThroughputRatio => 0.25,
     }
 }
@@ -46,7 +45,7 @@ pub fn tolerance(kind: Kind) -> f64 {
 pub fn tier(kind: Kind) -> u8 {
     match kind {
         Kind::BytesPerReq | Kind::SyscallsPerReq | Kind::WaitSyscallsPerReq | Kind::CsPerReq => 1,
-        Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu | Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 2,
+        Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu => 2,
         Kind::ThroughputRatio => 3,
     }
 }
@@ -118,11 +117,7 @@ impl AbEvaluation {
 
 /// Is this scenario open loop in these sweeps (a run set `--rate`)?
 fn open_loop(sweeps: &[&Summary], scenario: &str) -> bool {
-    sweeps
-        .iter()
-        .flat_map(|s| s.scenario(scenario))
-        .filter_map(|r| r.result.as_ref())
-        .any(|x| x.args.iter().any(|a| a == "--rate"))
+    sweeps.iter().flat_map(|s| s.scenario(scenario)).filter_map(|r| r.result.as_ref()).any(|x| x.rate().is_some())
 }
 
 /// One figure's values, pair by pair, as they are collected.
@@ -169,8 +164,8 @@ pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
 
     let heads: Vec<Summary> = pairs.iter().map(|(_, h)| h.clone()).collect();
     let bases: Vec<Summary> = pairs.iter().map(|(b, _)| b.clone()).collect();
-    let base_inv = super::compare::invariant_rows(&bases);
-    let mut invariants = super::compare::invariant_rows(&heads);
+    let base_inv = invariant_rows(&bases);
+    let mut invariants = invariant_rows(&heads);
     let mut inherited = Vec::new();
     for row in &mut invariants {
         let base_row = base_inv.iter().find(|b| b.family == row.family);
@@ -224,6 +219,56 @@ pub fn row(
         Some(_) => AbVerdict::Ok,
     };
     AbRow { name, kind, model, gated, tolerance, base, head, ratios, interval, verdict }
+}
+
+/// One invariant family over a side's sweeps: where it does not hold.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InvariantRow {
+    pub family: &'static str,
+    pub strict: bool,
+    /// Places checked.
+    pub checked: usize,
+    /// (place, what was seen) for each place where it does not hold.
+    pub violations: Vec<(String, String)>,
+}
+
+/// Every invariant family over one side's sweeps: a place violates a
+/// non-strict invariant only if it did in every sweep that checked it (a
+/// stall of the shared machine does not repeat); a strict one (no
+/// mismatches), if it did in any.
+pub fn invariant_rows(sweeps: &[Summary]) -> Vec<InvariantRow> {
+    let all: Vec<Vec<Invariant>> = sweeps.iter().map(figures::invariants).collect();
+    let mut invariants: Vec<InvariantRow> = Vec::new();
+    for inv in all.iter().flatten() {
+        let row = match invariants.iter_mut().position(|r| r.family == inv.family) {
+            Some(i) => &mut invariants[i],
+            None => {
+                invariants.push(InvariantRow {
+                    family: inv.family,
+                    strict: inv.strict,
+                    checked: 0,
+                    violations: Vec::new(),
+                });
+                invariants.last_mut().expect("just pushed")
+            }
+        };
+        if row.violations.iter().any(|(p, _)| *p == inv.place) {
+            continue;
+        }
+        let same_place: Vec<&Invariant> =
+            all.iter().flatten().filter(|i| i.family == inv.family && i.place == inv.place).collect();
+        if std::ptr::eq(same_place[0], inv) {
+            row.checked += 1;
+        } else {
+            continue;
+        }
+        let violated: Vec<&String> = same_place.iter().filter_map(|i| i.violation.as_ref()).collect();
+        let fails = if inv.strict { !violated.is_empty() } else { violated.len() == same_place.len() };
+        if fails {
+            row.violations.push((inv.place.clone(), violated.last().map(|v| v.to_string()).unwrap_or_default()));
+        }
+    }
+    invariants
 }
 
 #[cfg(test)]

@@ -21,9 +21,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 
 use super::ab::{self, AbEvaluation};
-use super::{git, output_ab, CheckArgs};
+use super::{git, output, CheckArgs};
 use crate::models;
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 /// Pairs of sweeps by default: the fewest for which the sign test gives an
 /// interval (93.75% two-sided).
@@ -80,9 +80,9 @@ fn takes_repeat(loadgen: &Path) -> bool {
 /// reason is printed), so A/B cannot judge; `Err`: the head or the
 /// arguments are at fault.
 pub fn check(args: &CheckArgs) -> anyhow::Result<Option<AbEvaluation>> {
-    let rev = args.base.as_deref().context("--base: missing")?;
+    let rev = args.base.as_str();
     let here = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = git::toplevel(&here).context("--base needs a git checkout (use --baseline without history)")?;
+    let repo = git::toplevel(&here).context("--base needs a git checkout")?;
     let commit = git::resolve(&repo, rev)?;
     let head = head_side(args, &repo)?;
     let Some(base) = base_side(args, &repo, rev, &commit) else { return Ok(None) };
@@ -162,10 +162,10 @@ fn write_outputs(
         started.elapsed().as_secs_f64(),
         out.display()
     );
-    let table = output_ab::markdown(eval, &context);
+    let table = output::markdown(eval, &context);
     super::publish(&table, args.summary.as_deref())?;
     if let Some(path) = &args.bench_json {
-        std::fs::write(path, output_ab::bench_json(eval))
+        std::fs::write(path, output::bench_json(eval))
             .with_context(|| format!("--bench-json {}: cannot write it", path.display()))?;
     }
     // The table and every figure's per-pair values: enough to judge again.
@@ -177,7 +177,7 @@ fn write_outputs(
     std::fs::write(out.join("check.md"), &table).with_context(|| format!("cannot write {}", out.display()))?;
     std::fs::write(out.join("ab.json"), serde_json::to_vec_pretty(&record)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
-    for line in output_ab::regression_lines(eval) {
+    for line in output::regression_lines(eval) {
         eprintln!("{line}");
     }
     Ok(())
@@ -226,8 +226,8 @@ fn common_models(base: &Side, head: &Side) -> Result<String, Failure> {
     Ok(both.join(","))
 }
 
-/// What failed, and on which side: the base's failures make the check fall
-/// back, the head's fail it.
+/// What failed, and on which side: the base's failures mean the check could
+/// not run, the head's fail it.
 struct Failure(Which, anyhow::Error);
 
 /// `n` pairs, the base first in even pairs and the head first in odd ones.

@@ -1,6 +1,6 @@
 //! What the regression check reads from one sweep's `summary.json`: the
-//! figures it compares with the baseline, and the invariants that must hold
-//! in every run whatever the baseline says.
+//! figures it compares, head against base, and the invariants that must
+//! hold in every run whatever the base shows.
 //!
 //! Only figures that survive a noisy shared machine are taken:
 //!
@@ -20,9 +20,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::RunResult;
+use crate::records::run::RunResult;
+use crate::records::sweep::{Record, RunStatus, Summary};
 use crate::stats::median;
-use crate::sweep::summary::{Record, RunStatus, Summary};
 
 /// The blocking model every event loop ([`crate::models::is_event_loop`])
 /// is held against: at 1000 connections and more their context switches
@@ -66,13 +66,6 @@ pub enum Kind {
     WaitSyscallsPerReq,
     /// Server bytes read and written per request, headers included.
     BytesPerReq,
-    /// Server CPU per request as a multiple of the floor pair measured at
-    /// the start of the same sweep: what the stored baseline compares,
-    /// since an absolute CPU figure holds only on the machine and day
-    /// that measured it.
-    ServerCpuFloors,
-    /// The same for the load generator's CPU per request.
-    LoadgenCpuFloors,
 }
 
 impl Kind {
@@ -83,14 +76,7 @@ impl Kind {
             Kind::ThroughputRatio => "x",
             Kind::SyscallsPerReq | Kind::WaitSyscallsPerReq => "calls/req",
             Kind::BytesPerReq => "B/req",
-            Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => "floor pairs/req",
         }
-    }
-
-    /// An absolute CPU time: valid only in the run that made it, so never
-    /// gated against a stored baseline (its floor multiple is).
-    pub fn absolute_time(self) -> bool {
-        matches!(self, Kind::ServerCpu | Kind::ServerUserCpu | Kind::LoadgenCpu)
     }
 
     pub fn bigger_is_better(self) -> bool {
@@ -113,7 +99,6 @@ impl Kind {
             // a loop spinning or a thread woken per request.
             Kind::WaitSyscallsPerReq => 1.0,
             Kind::BytesPerReq => 1.0,
-            Kind::ServerCpuFloors | Kind::LoadgenCpuFloors => 0.2,
         }
     }
 }
@@ -158,8 +143,6 @@ pub fn name(scenario: &str, model: Option<&str>, level: u64, kind: Kind) -> Stri
         Kind::SyscallsPerReq => "syscalls/req (waits excluded)",
         Kind::WaitSyscallsPerReq => "wait syscalls/req",
         Kind::BytesPerReq => "bytes/req",
-        Kind::ServerCpuFloors => "server CPU ÷ floor pair",
-        Kind::LoadgenCpuFloors => "loadgen CPU ÷ floor pair",
     };
     match model {
         Some(m) => format!("{scenario} {m} c{level} {what}"),
@@ -183,11 +166,6 @@ pub fn usable(r: &Record) -> Option<&RunResult> {
 /// The records of one scenario at one level that measured something.
 fn measured<'a>(s: &'a Summary, scenario: &'a str, level: u64) -> Vec<(&'a Record, &'a RunResult)> {
     s.scenario(scenario).filter(|r| r.level == level).filter_map(|r| usable(r).map(|x| (r, x))).collect()
-}
-
-/// A run set its request rate (`--rate`): open loop, throughput is the rate.
-fn rate_of(r: &RunResult) -> Option<f64> {
-    r.args.iter().position(|a| a == "--rate").and_then(|i| r.args.get(i + 1)).and_then(|v| v.parse().ok())
 }
 
 fn geo_mean(v: &[f64]) -> f64 {
@@ -246,19 +224,9 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
                     }
                 }
             }
-            if let Some(pair) = s.floor_pair_cpu_us.filter(|p| *p > 0.0) {
-                for (r, x) in &runs {
-                    if let Some(server) = &x.server {
-                        push(&mut out, Some(&r.model), Kind::ServerCpuFloors, server.cpu_us_per_req / pair);
-                    }
-                }
-            }
             let loadgen: Vec<f64> = runs.iter().map(|(_, x)| x.loadgen.cpu_us_per_req).collect();
             push(&mut out, None, Kind::LoadgenCpu, geo_mean(&loadgen));
-            if let Some(pair) = s.floor_pair_cpu_us.filter(|p| *p > 0.0) {
-                push(&mut out, None, Kind::LoadgenCpuFloors, geo_mean(&loadgen) / pair);
-            }
-            let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
+            let closed = runs.iter().all(|(_, x)| x.rate().is_none());
             if closed && runs.len() >= 3 {
                 let mid = median(&runs.iter().map(|(_, x)| x.throughput_rps).collect::<Vec<_>>()).unwrap_or(f64::NAN);
                 for (r, x) in &runs {
@@ -345,7 +313,7 @@ fn serving_invariants(r: &Record, x: &RunResult, level: u64, place: String, add:
         false,
         (c.never_served > 0).then(|| format!("{} of {level} connections never answered", c.never_served)),
     );
-    if let Some(rate) = rate_of(x) {
+    if let Some(rate) = x.rate() {
         add(
             "paced rate kept (all but pool)",
             place,
@@ -361,7 +329,7 @@ fn serving_invariants(r: &Record, x: &RunResult, level: u64, place: String, add:
 /// context switch per request; a thread per connection does.
 fn event_loops_switch_rarely(s: &Summary, scenario: &str, level: u64, add: &mut Add) {
     let runs = measured(s, scenario, level);
-    let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
+    let closed = runs.iter().all(|(_, x)| x.rate().is_none());
     let tpc = runs.iter().find(|(r, _)| r.model == THREAD_PER_CONN).and_then(|(_, x)| x.server.as_ref());
     let (true, true, Some(tpc)) = (closed, level >= CS_INVARIANT_LEVEL, tpc) else { return };
     let limit = tpc.voluntary_cs_per_req * CS_INVARIANT_SHARE;

@@ -1,62 +1,94 @@
-//! What the check writes: a markdown table for a CI summary, one stderr line
-//! per regression, and a JSON file in github-action-benchmark's
-//! `customSmallerIsBetter` format.
+//! What the check writes: the markdown table for a CI summary (gated
+//! figures first, in the order the check trusts them), one stderr line per
+//! regression, and github-action-benchmark `customSmallerIsBetter` JSON of
+//! the head's medians.
 
 use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::compare::{Evaluation, InvariantRow, Row, Verdict};
+use super::ab::{AbEvaluation, AbRow, AbVerdict, InvariantRow};
+
 use crate::fmt::{decimals, signed_percent};
 
-fn verdict_cell(r: &Row) -> String {
-    let tol = signed_percent(r.allowed());
+fn median(v: &[Option<f64>]) -> Option<f64> {
+    let v: Vec<f64> = v.iter().flatten().copied().collect();
+    crate::stats::median(&v)
+}
+
+fn verdict_cell(r: &AbRow) -> String {
+    let tol = signed_percent(r.tolerance);
     match r.verdict {
-        Verdict::Ok if !r.base.gated => format!("ok (not gated: tolerance {tol})"),
-        Verdict::Ok => format!("ok (tolerance {tol})"),
-        Verdict::Improved => format!("improved (beyond {})", signed_percent(-r.allowed() / (1.0 + r.allowed()))),
-        Verdict::Regressed => format!("**REGRESSED** (tolerance {tol})"),
-        Verdict::Noisy => format!("out of range, not gated (too noisy: tolerance {tol})"),
-        Verdict::Missing => "**MISSING**: not measured".into(),
-        Verdict::NotRun => "not run here (model not built)".into(),
+        AbVerdict::Ok if !r.gated => format!("ok (open loop: reported, not gated; tolerance {tol})"),
+        AbVerdict::Ok => format!("ok (tolerance {tol})"),
+        AbVerdict::Improved => "improved".into(),
+        AbVerdict::Regressed => format!("**REGRESSED** (whole interval beyond {tol})"),
+        AbVerdict::Reported => format!("beyond {tol}, open loop: reported, not gated"),
+        AbVerdict::Missing => "**MISSING** in the head".into(),
+        AbVerdict::New => "new: the base does not measure it".into(),
+        AbVerdict::TooFew => "too few pairs measured it".into(),
     }
 }
 
-/// The whole markdown report: a headline, then invariants, then figures.
-pub fn markdown(eval: &Evaluation, context: &str) -> String {
-    let failed: Vec<&Row> = eval.rows.iter().filter(|r| r.verdict.fails()).collect();
+fn ratio_cell(r: &AbRow) -> String {
+    match r.interval {
+        Some(i) => format!(
+            "{} [{} – {}]",
+            signed_percent(i.median - 1.0),
+            signed_percent(i.low - 1.0),
+            signed_percent(i.high - 1.0)
+        ),
+        None => "—".into(),
+    }
+}
+
+/// The whole report: headline, invariants, then every figure.
+pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
+    let failed = eval.failures().count();
+    let gated = eval.rows.iter().filter(|r| r.gated).count();
     let broken = eval.invariants.iter().filter(|i| !i.violations.is_empty()).count();
-    let gated = eval.rows.iter().filter(|r| r.base.gated).count();
+    let confidence = eval.rows.iter().find_map(|r| r.interval).map(|i| i.confidence).unwrap_or(f64::NAN);
     let mut out = format!(
-        "## Regression check: {}\n\n{context}\n\n{} figures compared ({gated} gated), {} regressed; {} invariant families, {} \
-         violated.{}\n\n",
+        "## Regression check (A/B): {}\n\n{context}\n\n{} figures compared ({gated} gated), {failed} regressed; {} \
+         invariant families, {broken} violated. Change = head ÷ base − 1 in the bad direction (a cost up, a \
+         throughput down): the median over the pairs, and its sign-test interval ({:.1}% two-sided). A figure \
+         regresses only when its whole interval lies beyond its tolerance.\n\n",
         if eval.passed() { "PASS" } else { "FAIL" },
         eval.rows.len(),
-        failed.len(),
         eval.invariants.len(),
-        broken,
-        if eval.attempts > 1 {
-            format!(" {} sweeps: the first, and reruns of what looked regressed; a figure counts at its best.", eval.attempts)
-        } else {
-            String::new()
-        }
+        confidence * 100.0,
     );
-    out.push_str("| figure | baseline | now | change | verdict |\n|---|---:|---:|---:|---|\n");
+    out.push_str(
+        "| figure | base (median) | head (median) | change [interval] | verdict |\n|---|---:|---:|---:|---|\n",
+    );
     for i in &eval.invariants {
         let (now, verdict) = invariant_cells(i);
-        let _ = writeln!(out, "| invariant: {} | holds | {now} | | {verdict} |", i.family);
+        let _ = writeln!(out, "| invariant: {} | | {now} | | {verdict} |", i.family);
+    }
+    for (family, place, seen) in &eval.inherited {
+        let _ = writeln!(
+            out,
+            "| invariant: {family} | violated too | {place}: {} | | not the change's: the base violates it as well |",
+            seen.replace('|', "/")
+        );
     }
     for r in &eval.rows {
-        let now = r.now.map(decimals).unwrap_or_else(|| "—".into());
-        let change = r.change().map(signed_percent).unwrap_or_default();
-        let _ =
-            writeln!(out, "| {} | {} | {now} | {change} | {} |", r.base.name, decimals(r.base.median), verdict_cell(r));
+        let cell = |v: &[Option<f64>]| median(v).map(decimals).unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            r.name,
+            cell(&r.base),
+            cell(&r.head),
+            ratio_cell(r),
+            verdict_cell(r)
+        );
     }
     out
 }
 
 /// One `REGRESSED invariant ...` line per place that violates one.
-pub fn invariant_lines(invariants: &[InvariantRow]) -> Vec<String> {
+fn invariant_lines(invariants: &[InvariantRow]) -> Vec<String> {
     let mut lines = Vec::new();
     for i in invariants {
         for (place, seen) in &i.violations {
@@ -67,7 +99,7 @@ pub fn invariant_lines(invariants: &[InvariantRow]) -> Vec<String> {
 }
 
 /// The table row of one invariant family: (what was seen, verdict).
-pub fn invariant_cells(i: &InvariantRow) -> (String, String) {
+fn invariant_cells(i: &InvariantRow) -> (String, String) {
     if i.violations.is_empty() {
         (format!("holds at {} places", i.checked), "ok".to_string())
     } else {
@@ -80,69 +112,58 @@ pub fn invariant_cells(i: &InvariantRow) -> (String, String) {
 }
 
 /// One line per regressed figure or violated invariant place.
-pub fn regression_lines(eval: &Evaluation) -> Vec<String> {
+pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
     let mut lines = invariant_lines(&eval.invariants);
-    for r in eval.rows.iter().filter(|r| r.verdict.fails()) {
-        lines.push(match (r.now, r.change()) {
-            (Some(now), Some(change)) => format!(
-                "REGRESSED {}: {} -> {} ({}, tolerance {}){}",
-                r.base.name,
-                decimals(r.base.median),
-                decimals(now),
-                signed_percent(change),
-                signed_percent(r.allowed()),
-                if r.values.len() > 1 {
-                    format!(
-                        " [every attempt: {}]",
-                        r.values.iter().map(|v| decimals(*v)).collect::<Vec<_>>().join(", ")
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-            _ => format!("REGRESSED {}: {} -> not measured (its run failed)", r.base.name, decimals(r.base.median)),
-        });
+    for r in eval.failures() {
+        let pairs =
+            |v: &[Option<f64>]| v.iter().map(|x| x.map(decimals).unwrap_or_else(|| "—".into())).collect::<Vec<_>>();
+        lines.push(format!(
+            "REGRESSED {}: {} (tolerance {}) [base per pair: {}; head per pair: {}]",
+            r.name,
+            match (r.verdict, r.interval) {
+                (AbVerdict::Missing, _) => "measured by the base, not by the head".to_string(),
+                (_, Some(_)) => format!("change {}", ratio_cell(r)),
+                _ => String::new(),
+            },
+            signed_percent(r.tolerance),
+            pairs(&r.base).join(", "),
+            pairs(&r.head).join(", "),
+        ));
     }
     lines
 }
 
 /// One github-action-benchmark entry.
 #[derive(Serialize)]
-pub struct Bench {
-    pub name: String,
-    pub unit: String,
-    pub value: f64,
-    pub extra: String,
+struct Bench {
+    name: String,
+    unit: String,
+    value: f64,
+    extra: String,
 }
 
-/// The entries as the JSON file github-action-benchmark reads.
-pub fn bench_text(entries: &[Bench]) -> String {
-    let mut text = serde_json::to_string_pretty(entries).expect("plain data serializes");
-    text.push('\n');
-    text
-}
-
-/// github-action-benchmark `customSmallerIsBetter`: every measured figure;
-/// throughput ratios (bigger is better) are given inverted.
-pub fn bench_json(eval: &Evaluation) -> String {
-    let entries: Vec<Bench> = eval
+/// github-action-benchmark `customSmallerIsBetter`: the head's median of
+/// every figure (throughput ratios inverted).
+pub fn bench_json(eval: &AbEvaluation) -> String {
+    let entries = eval
         .rows
         .iter()
         .filter_map(|r| {
-            let now = r.now?;
-            let (name, value, base) = if r.base.kind.bigger_is_better() {
-                (format!("{} (inverted: median model ÷ throughput)", r.base.name), 1.0 / now, 1.0 / r.base.median)
+            let now = median(&r.head)?;
+            let (name, value) = if r.kind.bigger_is_better() {
+                (format!("{} (inverted: median model ÷ throughput)", r.name), 1.0 / now)
             } else {
-                (r.base.name.clone(), now, r.base.median)
+                (r.name.clone(), now)
             };
-            let tol = r.base.tolerance;
             Some(Bench {
                 name,
-                unit: r.base.unit.clone(),
+                unit: r.kind.unit().into(),
                 value,
-                extra: format!("baseline {}, tolerance +{:.0}%, {:?}", decimals(base), tol * 100.0, r.verdict),
+                extra: format!("{}; {:?}", ratio_cell(r), r.verdict),
             })
         })
-        .collect();
-    bench_text(&entries)
+        .collect::<Vec<Bench>>();
+    let mut text = serde_json::to_string_pretty(&entries).expect("plain data serializes");
+    text.push('\n');
+    text
 }

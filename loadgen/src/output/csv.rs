@@ -27,10 +27,10 @@
 //! run, so a column that appears late (the first open-loop run's
 //! `latency_uncorrected`) still gets a header.
 
+use crate::records::sweep::{Record, Summary};
 use serde_json::Value;
 
 use crate::sweep::cells::{Cell, Comparison, Order, Verdict, COMPARED};
-use crate::sweep::summary::{Record, Summary};
 
 /// A lead column, as data: its name, and what it holds of a cell (or,
 /// in `runs.csv`, of a run).

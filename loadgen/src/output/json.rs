@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::records::sweep::Summary;
 use crate::stats::Spread;
 use crate::sweep::cells::Cell;
-use crate::sweep::summary::Summary;
 
 /// The file's name: `loadgen report` reads it back, and does not rewrite it.
 pub const FILE: &str = "summary.json";

@@ -25,7 +25,7 @@
 //!   says which side each figure charges.
 //!
 //! A scenario that ran a ladder of offered rates (`knee`) has two others
-//! instead, see [`crate::sweep::knee`]:
+//! instead, see [`crate::sweep::ladder`]:
 //!
 //! - [`knee_table`]: per model × level, the highest offered rate sustained
 //!   within the SLO, and that rung's latency, CPU and context switches per
@@ -55,12 +55,12 @@ use std::fmt::Write;
 
 use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
 use crate::procstat::Side;
-use crate::result::{Latency, LoadgenCost, RunResult, ServerCost};
+use crate::records::run::{Latency, LoadgenCost, RunResult, ServerCost};
+use crate::records::sweep::{Record, Summary};
 use crate::stats::{self, Spread};
 use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, TwinCount, Verdict, COMPARED};
 use crate::sweep::env_json::SweepFloor;
-use crate::sweep::knee;
-use crate::sweep::summary::{Record, Summary};
+use crate::sweep::ladder;
 use crate::sweep::targets::{targets, SATURATE};
 
 /// `tables.md`: every table of every scenario.
@@ -403,7 +403,7 @@ fn split(cpu: Option<f64>, user: Option<f64>, sys: Option<f64>) -> String {
 
 /// The SLO a summary's ladder was judged against (µs).
 fn slo_of(summary: &Summary) -> u64 {
-    summary.slo_us.unwrap_or(knee::DEFAULT_SLO_US)
+    summary.slo_us.unwrap_or(ladder::DEFAULT_SLO_US)
 }
 
 /// A rung's figure over every run that measured it (failed runs too), as
@@ -438,18 +438,18 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
     for model in summary.models_in(scenario) {
         for level in summary.levels(scenario) {
             let rungs = summary.rungs(scenario, &model, level);
-            let Some(k) = knee::knee_of(summary, scenario, &model, level, slo) else { continue };
+            let Some(k) = ladder::knee_of(summary, scenario, &model, level, slo) else { continue };
             let there = match k.cell() {
                 None => vec![DASH.to_string(); 6],
                 Some(at) => vec![
                     per_budgeted_cpu(&k, at),
                     rung_figure(at, |x| Some(x.latency.p99 as f64), us_f),
-                    rung_figure(at, |x| Some(knee::loadgen_busy(x)), percent),
+                    rung_figure(at, |x| Some(ladder::loadgen_busy(x)), percent),
                     rung_figure(at, |x| cost(x, |s| s.cpu_us_per_req), num),
                     rung_figure(at, |x| cost(x, cs_of), num),
                     rungs.iter().find(|n| n.offered_rps > at.offered_rps).map_or(DASH.into(), |n| {
                         let rate = thousands(n.offered_rps.unwrap_or(0.0));
-                        cell(&format!("{rate}: {}", knee::judge_rung(summary, n, slo).word()))
+                        cell(&format!("{rate}: {}", ladder::judge_rung(summary, n, slo).word()))
                     }),
                 ],
             };
@@ -467,7 +467,7 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
          for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung. Per budgeted CPU: the knee over \
          the server's CPU budget (`--server-cpu-budget`; – without one). Loadgen busy: the load generator's \
          share of its CPUs at the knee; below 80% the knee is the server's.\n",
-        100.0 * knee::ACHIEVED_SHARE,
+        100.0 * ladder::ACHIEVED_SHARE,
         us(slo)
     );
     out
@@ -475,11 +475,11 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
 
 /// The knee over the server's CPU budget (req/s per CPU), "≥" where the
 /// knee is a lower bound; "–" without a budget.
-fn per_budgeted_cpu(k: &knee::Knee, at: &Cell) -> String {
-    let budget = at.runs.iter().filter_map(|r| r.result.as_ref()).find_map(knee::budget_cpus);
+fn per_budgeted_cpu(k: &ladder::Knee, at: &Cell) -> String {
+    let budget = at.runs.iter().filter_map(|r| r.result.as_ref()).find_map(ladder::budget_cpus);
     match (budget, at.offered_rps) {
         (Some(cpus), Some(rate)) => {
-            let bound = if matches!(k, knee::Knee::AtLeast(..)) { "≥ " } else { "" };
+            let bound = if matches!(k, ladder::Knee::AtLeast(..)) { "≥ " } else { "" };
             format!("{bound}{}", thousands(rate / cpus))
         }
         _ => "–".into(),
@@ -507,7 +507,7 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
         ("send lag p99", Right, &|c| rung_figure(c, |x| x.send_lag.as_ref().map(|l| l.p99 as f64), us_f)),
         ("server CPU µs/req", Right, &|c| rung_figure(c, |x| cost(x, |s| s.cpu_us_per_req), num)),
         ("cs/req", Right, &|c| rung_figure(c, |x| cost(x, cs_of), num)),
-        ("verdict", Left, &|c| cell(&knee::judge_rung(summary, c, slo).word())),
+        ("verdict", Left, &|c| cell(&ladder::judge_rung(summary, c, slo).word())),
     ];
     let levels = summary.levels(scenario);
     let models = summary.models_in(scenario);
@@ -606,7 +606,7 @@ fn p_text(p: f64) -> String {
 /// (each the median over the cell's runs), so that a model that starves
 /// some connections shows it.
 fn fairness(c: &Cell) -> String {
-    let part = |f: fn(&crate::result::Fairness) -> u64| {
+    let part = |f: fn(&crate::records::run::Fairness) -> u64| {
         c.spread(move |r: &Record| r.result.as_ref().map(|x| f(&x.fairness) as f64)).map(|s| format!("{:.0}", s.median))
     };
     match (part(|f| f.min), part(|f| f.p1), part(|f| f.median), part(|f| f.max)) {
@@ -708,7 +708,7 @@ mod tests {
     fn with_repeats_every_figure_shows_its_median_and_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 3).unwrap();
-        run.status = crate::sweep::summary::RunStatus::Failed;
+        run.status = crate::records::sweep::RunStatus::Failed;
         run.failure = Some("server exited".into());
         let table = scenario_table(&summary, "echo-saturate");
         let row = table.lines().find(|l| l.starts_with("| mio-multi | 200 |")).unwrap();
@@ -765,7 +765,7 @@ mod tests {
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
         // tokio failed in passes 2 and 3 at 200: one pass, nothing to pair.
         for r in summary.records.iter_mut().filter(|r| r.model == "tokio" && r.level == 200 && r.repeat > 1) {
-            r.status = crate::sweep::summary::RunStatus::Failed;
+            r.status = crate::records::sweep::RunStatus::Failed;
         }
         let table = peer_table(&summary, "echo-saturate");
         let p99 = table.lines().find(|l| l.starts_with("| 200 | p99 |")).unwrap();
@@ -927,7 +927,7 @@ mod tests {
         // Under a budget of 0.25 CPU: 80,000 req/s per budgeted CPU.
         let mut budgeted = testdata::knee_summary();
         for r in budgeted.records.iter_mut().filter_map(|r| r.result.as_mut()) {
-            r.server_cgroup = Some(crate::result::ServerCgroup {
+            r.server_cgroup = Some(crate::records::run::ServerCgroup {
                 budget: Some(crate::cgroup::CpuBudget { cpus: 0.25, period: std::time::Duration::from_millis(5) }),
                 ..Default::default()
             });

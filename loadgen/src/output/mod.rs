@@ -12,7 +12,7 @@
 //! - [`report`]: `loadgen report DIR`, which redraws all but `summary.json`
 //!   and refreshes REPORT.md's generated regions.
 //!
-//! The outputs read the sweep's types (`sweep::summary`, `sweep::cells`);
+//! The outputs read the sweep's types (`records::sweep`, `sweep::cells`);
 //! nothing in the sweep reads the outputs, except that it writes them.
 
 pub mod charts;
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::files::write_atomic;
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 /// One file written from a summary: its name in the results directory, and
 /// its whole contents.

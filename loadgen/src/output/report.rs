@@ -1,5 +1,6 @@
 //! `loadgen report DIR`: redraw a sweep's charts and tables from what it
-//! saved (`summary.json` and the per-run files under `runs/`), print the
+//! saved (`summary.json` and the per-run files, loose under `runs/` or in
+//! `runs.tar.zst`: [`crate::archive`]), print the
 //! tables, and optionally refresh the generated regions of REPORT.md.
 //!
 //! REPORT.md is prose written by hand around tables written by this tool.
@@ -35,8 +36,8 @@ use anyhow::{bail, Context};
 
 use super::{charts, json, markdown, File, FILES};
 use crate::files::write_atomic;
+use crate::records::sweep::Summary;
 use crate::sweep::env_json::{load_floor, SweepFloor};
-use crate::sweep::summary::Summary;
 
 /// Redraw charts and tables from a sweep's saved results.
 #[derive(Clone, Debug, clap::Args)]

@@ -17,11 +17,11 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use proto::{Header, Method, HEADER_LEN};
 
-use super::args::Protocol;
 use super::histo::{self, Hist};
 use super::sampler::describe_io;
 use super::schedule::Timeline;
 use super::workload::{self, AnswerCheck, Workload};
+use crate::records::config::Protocol;
 
 /// The largest answer payload taken as a frame at all; a header that
 /// announces more is garbage (the stream cannot be followed any further).
@@ -413,10 +413,10 @@ impl Conn {
                     tally.errors[code as usize & 7] += 1;
                 }
             }
+            // A wrong answer is neither OK nor an error status: it counts
+            // as a mismatch only (`mismatch` adds it to `tally.mismatches`
+            // when in the window), never as throughput.
             AnswerCheck::Mismatch(why) => {
-                if counted {
-                    tally.ok += 1;
-                }
                 let conn = self.index;
                 mismatch(tally, counted, || format!("request {:#x} on connection {conn}: {why}", p.id));
             }

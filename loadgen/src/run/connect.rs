@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use super::args::Shape;
 use super::conn::{Conn, State};
-use super::engine::{LoadPlan, Shared, HOUSEKEEPING};
 use super::histo::{self, Hist};
+use super::plan::{LoadPlan, Shared, HOUSEKEEPING};
 use super::sampler::describe_io;
+use crate::records::config::Shape;
 
 /// How often a new batch of connections may start.
 const CONNECT_TICK: Duration = Duration::from_millis(50);

@@ -41,8 +41,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::summary::{Record, RunStatus, Summary};
 use crate::fmt::{num, thousands, us_f};
+use crate::records::sweep::{Record, RunStatus, Summary};
 use crate::stats::{self, PairedTest, Spread};
 
 /// How the runs of a cell ended.
@@ -162,7 +162,7 @@ impl<'a> Cell<'a> {
 
 /// Parts of a `RunResult` that are not measurements: what was run and
 /// where (in `runs.csv` and each run's JSON), and per-second samples.
-const NOT_FIGURES: [&str; 4] = ["args", "env", "timeseries", "notes"];
+const NOT_FIGURES: [&str; 5] = ["args", "config", "env", "timeseries", "notes"];
 
 /// Call `emit(path, value)` for every number under `value`.
 fn numbers(prefix: &str, value: &Value, emit: &mut dyn FnMut(String, f64)) {

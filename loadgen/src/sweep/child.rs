@@ -1,10 +1,15 @@
-//! The sweep's two children: a server model (started fresh for every run,
-//! ready when it prints its ready line) and `loadgen run` (the current
-//! executable). Both are pinned, in process groups of their own, and
-//! stopped by PID: SIGTERM, then SIGKILL after a grace period. Under
-//! `--server-cpu-budget` the server runs in a cgroup of its own
-//! ([`crate::cgroup`]), joined before exec, with its admin thread moved
-//! back out once it is ready, and removed when the server is dropped.
+//! The sweep's two kinds of children: a server model (started fresh for
+//! every run, ready when it prints its ready line) and `loadgen run` (the
+//! current executable; one, or several started together). All are pinned,
+//! in process groups of their own, and stopped by PID: SIGTERM, then
+//! SIGKILL after a grace period. Under `--server-cpu-budget` the server
+//! runs in a cgroup of its own ([`crate::cgroup`]), joined before exec,
+//! with its admin thread moved back out once it is ready, and removed when
+//! the server is dropped.
+//!
+//! This is the layer below [`super::netlab`]: each function takes the
+//! `Command` that runs its program where it should run (this host, or a
+//! lab's network namespace), so that it knows nothing of hosts.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -16,9 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
-use super::cpus;
 use crate::cgroup::{Cgroup, CpuBudget, Hierarchy};
-use crate::netlab::Hosts;
+use crate::cpus;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,26 +48,27 @@ pub struct Budgeted {
 }
 
 impl Server {
-    /// `SERVERS MODEL --addr HOST:0 --admin HOST:0 --admin-realtime
+    /// `SERVERS MODEL --addr BIND --admin BIND --admin-realtime
     /// --count-syscalls FLAGS...` (STATS answered at once, however busy the
     /// model, and with the system calls per request that the report and the
     /// regression check read; every model of a sweep counts, so that each
-    /// pays the same traced-path cost) on the server's host (127.0.0.1, or
-    /// a lab's), pinned to `cpus`, in a cgroup of its own under `budget`,
+    /// pays the same traced-path cost), `servers` being `cmd` (the servers
+    /// binary on the server's host) and `bind` port 0 on that host's
+    /// address; pinned to `cpus`, in a cgroup of its own under `budget`,
     /// stderr to `log`; returns once the ready line is read. An alias
     /// (`mio-single@twin`) starts its base model.
     pub fn start(
-        bin: &Path,
+        mut cmd: Command,
+        bind: &str,
         model: &str,
         flags: &[String],
         cpus: &[usize],
         budget: Option<&Budgeted>,
         log: &Path,
-        hosts: &Hosts,
     ) -> anyhow::Result<Server> {
         let stderr = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let mut cmd = hosts.server_command(bin);
-        cmd.arg(crate::models::base(model)).args(["--addr", &hosts.server_bind(), "--admin", &hosts.server_bind()]);
+        let program = shown(&cmd);
+        cmd.arg(crate::models::base(model)).args(["--addr", bind, "--admin", bind]);
         cmd.args(["--admin-realtime", "--count-syscalls"]).args(flags);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);
@@ -74,7 +79,7 @@ impl Server {
         if let Some(cg) = &cgroup {
             cg.join_before_exec(&mut cmd);
         }
-        let mut child = cmd.spawn().with_context(|| format!("cannot start {} {model}", bin.display()))?;
+        let mut child = cmd.spawn().with_context(|| format!("cannot start {program} {model}"))?;
 
         // Read the ready line on a thread, so that a silent server cannot
         // hang the sweep; the thread then drains stdout until the server exits.
@@ -168,49 +173,67 @@ pub fn stop(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     child.wait().ok()
 }
 
-/// How a `loadgen run` child ended.
+/// How the `loadgen run` children of one run ended.
 pub enum Finish {
+    /// All exited: the first failed exit status, else the last one.
     Exited(ExitStatus),
-    /// Did not end by the deadline: killed.
+    /// Not all had ended by the deadline: every one killed.
     TimedOut(Duration),
-    /// The sweep was interrupted: killed.
+    /// The sweep was interrupted: every one killed.
     Interrupted,
 }
 
-/// Start `loadgen run ARGS` (the current executable), pinned to `cpus`,
-/// stdout and stderr into `log`.
-pub fn spawn_loadgen(exe: &Path, args: &[String], cpus: &[usize], log: &Path) -> anyhow::Result<Child> {
-    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let err = out.try_clone()?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("run").args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+/// Start `loadgen run ARGS`, `loadgen` being `cmd` (this executable on its
+/// host), pinned to `cpus`, stdout and stderr into `log`.
+pub fn spawn_loadgen(mut cmd: Command, args: &[String], cpus: &[usize], log: &File) -> anyhow::Result<Child> {
+    let program = shown(&cmd);
+    cmd.arg("run").args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log.try_clone()?);
     cpus::confine(&mut cmd, cpus, libc::SIGKILL);
-    cmd.spawn().with_context(|| format!("cannot start {} run", exe.display()))
+    cmd.spawn().with_context(|| format!("cannot start {program} run"))
 }
 
-/// Wait for `child` until `limit`, calling `tick(elapsed)` every 100 ms and
-/// stopping it when `interrupted()` turns true.
+/// A command as a reader would type it (`ip netns exec NS loadgen`).
+fn shown(cmd: &Command) -> String {
+    let words = std::iter::once(cmd.get_program()).chain(cmd.get_args());
+    words.map(|w| w.to_string_lossy()).collect::<Vec<_>>().join(" ")
+}
+
+/// Wait for every child until `limit`, calling `tick(elapsed)` every 100
+/// ms, and stop them all when `interrupted()` turns true or `limit` passes.
 pub fn wait(
-    child: &mut Child,
+    children: &mut [Child],
     limit: Duration,
     interrupted: impl Fn() -> bool,
     mut tick: impl FnMut(Duration),
 ) -> Finish {
     let start = Instant::now();
+    let mut statuses: Vec<Option<ExitStatus>> = vec![None; children.len()];
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Finish::Exited(status);
+        for (c, s) in children.iter_mut().zip(statuses.iter_mut()).filter(|(_, s)| s.is_none()) {
+            *s = c.try_wait().ok().flatten();
+        }
+        if statuses.iter().all(Option::is_some) {
+            let all: Vec<ExitStatus> = statuses.into_iter().flatten().collect();
+            let worst = all.iter().find(|s| !s.success()).or(all.last()).copied();
+            return Finish::Exited(worst.expect("at least one child"));
         }
         if interrupted() {
-            stop(child, STOP_GRACE);
+            stop_all(children);
             return Finish::Interrupted;
         }
         if start.elapsed() > limit {
-            stop(child, STOP_GRACE);
+            stop_all(children);
             return Finish::TimedOut(limit);
         }
         tick(start.elapsed());
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// [`stop`] each child in turn.
+pub fn stop_all(children: &mut [Child]) {
+    for c in children {
+        stop(c, STOP_GRACE);
     }
 }
 
@@ -250,6 +273,22 @@ mod tests {
         assert_eq!(tail(&path), "two / three / four");
         std::fs::remove_file(&path).unwrap();
         assert_eq!(tail(&path), "");
+    }
+
+    /// One wait for one load generator or several: the first failure is
+    /// the run's status, and an interrupt stops (and reaps) every child.
+    #[test]
+    fn wait_gives_the_first_failure_and_stops_every_child_when_interrupted() {
+        let sh = |script: &str| Command::new("sh").args(["-c", script]).spawn().unwrap();
+        let mut two = [sh("exit 3"), sh("sleep 0.2; exit 0")];
+        let finish = wait(&mut two, Duration::from_secs(30), || false, |_| {});
+        assert!(matches!(finish, Finish::Exited(s) if s.code() == Some(3)), "the failed one's status");
+        let mut slow = [sh("sleep 30"), sh("sleep 30")];
+        let t = Instant::now();
+        let finish = wait(&mut slow, Duration::from_secs(60), || t.elapsed() > Duration::from_millis(200), |_| {});
+        assert!(matches!(finish, Finish::Interrupted));
+        assert!(slow.iter_mut().all(|c| c.try_wait().unwrap().is_some()), "every child stopped and reaped");
+        assert!(t.elapsed() < Duration::from_secs(20), "stopped by SIGTERM, not waited out");
     }
 
     #[test]

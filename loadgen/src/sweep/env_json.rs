@@ -12,10 +12,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::cpus::Pinning;
+use crate::cpus::Pinning;
 use crate::env::{Binary, GitState};
 use crate::floor::Floor;
-use crate::result::Env;
+use crate::records::run::Env;
 
 /// The CPU budget of a sweep's servers (`--server-cpu-budget`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -118,7 +118,7 @@ pub struct ScenarioInfo {
     pub rates: Option<Vec<f64>>,
     /// A `scaling` step's own CPUs (the sweep's `pinning` otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scaling_step: Option<super::cpus::ScalingStep>,
+    pub scaling_step: Option<crate::cpus::ScalingStep>,
 }
 
 /// The COMPUTE calibration behind `cpu-work`.
@@ -222,7 +222,7 @@ pub fn version_of(program: &Path, arg: &str) -> Option<String> {
 
 /// `2026-11-26T13-05-00Z`: a run id, UTC, safe in a file name.
 pub fn run_id(t: SystemTime) -> String {
-    crate::env::rfc3339(t).replace(':', "-")
+    crate::records::clock::rfc3339(t).replace(':', "-")
 }
 
 #[cfg(test)]

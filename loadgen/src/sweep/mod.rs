@@ -27,7 +27,7 @@
 //!
 //! A scenario with a ladder (`knee`) runs each model at each level once per
 //! offered rate, from the lowest up, and in each pass stops climbing after
-//! two rungs in a row that the model did not sustain (see [`knee`]).
+//! two rungs in a row that the model did not sustain (see [`ladder`]).
 //!
 //! ```text
 //! results/<run-id>/
@@ -52,15 +52,14 @@
 //! (results/ab-checks/ci/fresh-clone-sweep.txt).
 pub mod cells;
 pub mod child;
-pub mod cpus;
 pub mod env_json;
-pub mod knee;
+pub mod ladder;
+pub mod netlab;
 mod one;
 pub mod progress;
 pub mod provenance;
 pub mod scenario;
 mod setup;
-pub mod summary;
 pub mod targets;
 
 use std::path::{Path, PathBuf};
@@ -71,14 +70,15 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context};
 
 use crate::cgroup::{BudgetFlag, CpuBudget, Hierarchy};
+use crate::cpus;
 use crate::files::{raise_nofile_limit, write_atomic};
-use crate::run::args::{parse_cpu_list, parse_duration};
+use crate::records::config::{parse_cpu_list, parse_duration};
+use crate::records::sweep::{RunStatus, Summary};
 use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
 use one::{outcome_line, run_one, Slot};
 use progress::SweepProgress;
 use scenario::{Knobs, Ladder, Scenario};
 use setup::{choose_models, find_servers, results_dir};
-use summary::{RunStatus, Summary};
 
 /// Connection levels without `--levels` / with `--quick`.
 pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
@@ -86,10 +86,9 @@ pub const QUICK_LEVELS: [u64; 2] = [200, 1000];
 /// Passes without `--repeat` / with `--quick`.
 pub const REPEATS: u32 = 3;
 pub const QUICK_REPEATS: u32 = 1;
-/// Warm-up and window without `--warmup`/`--duration`, and with `--quick`.
+/// Warm-up and window without `--warmup`/`--duration`, and the window with `--quick`.
 pub const WARMUP: Duration = Duration::from_millis(500);
 pub const WINDOW: Duration = Duration::from_millis(1000);
-pub const QUICK_WARMUP: Duration = Duration::from_millis(500);
 pub const QUICK_WINDOW: Duration = Duration::from_millis(1500);
 /// `loadgen run`'s default connect rate (connections/s), for the time plan.
 const CONNECT_RATE: f64 = 5000.0;
@@ -134,7 +133,7 @@ pub struct SweepArgs {
     /// rate with its p99 within this latency.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub slo: Duration,
-    /// Warm-up before each measured window [default: 0.5s; with --quick 0.5s].
+    /// Warm-up before each measured window [default: 0.5s].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
     /// Each measured window [default: 1s; with --quick 1.5s]. An open-loop
@@ -201,19 +200,11 @@ pub struct SweepArgs {
     /// throttling. `--quick --scenario knee --server-cpu-budget` takes about
     /// a minute. Where no cgroup can be made, the sweep refuses and says why.
     #[arg(long, value_name = "F|off", num_args = 0..=1, default_missing_value = "default",
-          value_parser = budget_flag)]
+          value_parser = crate::cgroup::parse_budget_flag)]
     pub server_cpu_budget: Option<BudgetFlag>,
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
-    pub hosts: crate::netlab::HostsArgs,
-}
-
-/// `--server-cpu-budget`: `default` (the flag alone), `off`, or CPUs.
-fn budget_flag(s: &str) -> Result<BudgetFlag, String> {
-    match s {
-        "default" => Ok(BudgetFlag::Cpus(crate::cgroup::DEFAULT_SERVER_CPU_BUDGET)),
-        _ => crate::cgroup::parse_budget_flag(s),
-    }
+    pub hosts: crate::sweep::netlab::HostsArgs,
 }
 
 /// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
@@ -244,8 +235,8 @@ struct SweepPlan {
     /// The `scaling` scenario's steps, by scenario name: their own CPUs
     /// instead of [`SweepPlan::pinning`]'s.
     steps: Vec<(&'static str, cpus::ScalingStep)>,
-    /// Where the server and the load generators run (see [`crate::netlab`]).
-    hosts: crate::netlab::Hosts,
+    /// Where the server and the load generators run (see [`netlab`]).
+    hosts: crate::sweep::netlab::Hosts,
     /// `--server-cpu-budget`: every server's CPU budget.
     budget: Option<child::Budgeted>,
 }
@@ -264,7 +255,7 @@ impl Grid {
     /// ladder when `short`).
     ///
     /// Under a CPU budget of `budget` CPUs, a ladder's own rates are its
-    /// rates per budgeted CPU ([`Ladder::budgeted`]) times the budget.
+    /// rates per budgeted CPU ([`Ladder::budgeted_full`], [`Ladder::budgeted_short`]) times the budget.
     fn of(
         s: &Scenario,
         given: Option<&[u64]>,
@@ -349,20 +340,9 @@ impl SweepPlan {
         self.models.len() * self.grids.iter().map(|(_, g)| g.runs()).sum::<usize>() * self.repeats as usize
     }
 
+    /// What every run should take together (see the module's doc).
     fn total_seconds(&self) -> f64 {
-        let per_model: f64 = self
-            .scenarios
-            .iter()
-            .map(|s| {
-                let g = self.grid(s);
-                g.levels
-                    .iter()
-                    .flat_map(|&l| g.rates.iter().map(move |&r| (l, r)))
-                    .map(|(l, r)| self.run_seconds(s, l, r))
-                    .sum::<f64>()
-            })
-            .sum();
-        per_model * self.models.len() as f64 * self.repeats as f64
+        self.slots().iter().map(|s| self.run_seconds(s.scenario, s.level, s.rate)).sum()
     }
 }
 
@@ -470,7 +450,7 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
         slo_us,
         pinning,
         steps: steps.into_iter().map(|(s, step)| (s.name, step)).collect(),
-        hosts: crate::netlab::Hosts::set_up(&args.hosts)?,
+        hosts: crate::sweep::netlab::Hosts::set_up(&args.hosts)?,
         budget,
     };
     Ok((plan, skipped, compute))
@@ -549,7 +529,7 @@ fn levels_of(args: &SweepArgs) -> anyhow::Result<Vec<u64>> {
 
 /// `--warmup` and `--duration` (or the defaults for the mode), and `--rate`, checked.
 fn times_of(args: &SweepArgs) -> anyhow::Result<(Duration, Duration)> {
-    let warmup = args.warmup.unwrap_or(if args.quick { QUICK_WARMUP } else { WARMUP });
+    let warmup = args.warmup.unwrap_or(WARMUP);
     let duration = args.duration.unwrap_or(if args.quick { QUICK_WINDOW } else { WINDOW });
     if duration.is_zero() {
         bail!("--duration must be more than 0");
@@ -601,7 +581,7 @@ fn env_at_start(
         git_at_end: None,
         changed_during_run: None,
         reference: false,
-        started: crate::env::rfc3339(started),
+        started: crate::records::clock::rfc3339(started),
         finished: None,
         elapsed_s: None,
         interrupted: false,
@@ -712,16 +692,18 @@ fn run_every_slot(
     for scenario in &plan.scenarios {
         std::fs::create_dir_all(dir.join("runs").join(scenario.name))?;
     }
-    let mut climb = Climb::default();
+    let mut climb = ladder::Climb::default();
     for slot in plan.slots() {
-        if climb.stopped(&slot) {
+        // A ladder's rung is on the ladder of its pass, scenario, model and level.
+        let on_ladder = slot.rate.map(|_| (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level));
+        if on_ladder.as_ref().is_some_and(|l| climb.stopped(l)) {
             envj.runs_skipped += 1;
             progress.skipped(1, plan.run_seconds(slot.scenario, slot.level, slot.rate));
             continue;
         }
         let n = summary.records.len() + envj.runs_skipped + 1;
         let Some(record) = run_one(plan, dir, &slot, interrupted, progress) else { break };
-        if let Some(line) = climb.record(&slot, knee::judge(&record, plan.slo_us)) {
+        if let Some(line) = on_ladder.and_then(|l| climb.record(l, ladder::judge(&record, plan.slo_us))) {
             progress.line(&line);
         }
         let line = outcome_line(n, envj.runs_planned, plan.repeats, &record);
@@ -744,7 +726,7 @@ fn finish(
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
     envj.interrupted = interrupted.load(Ordering::SeqCst);
-    envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
+    envj.finished = Some(crate::records::clock::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
     envj.binaries_changed = env_json::changed(&envj.binaries);
     for change in &envj.binaries_changed {
@@ -774,46 +756,6 @@ fn finish(
         bail!("interrupted: kept the {} runs finished before it, in {}", envj.runs_done, dir.display());
     }
     Ok(())
-}
-
-/// A ladder's climb in one pass: the verdicts of the rungs run so far for
-/// one model at one level, and whether to go on ([`knee::climb_on`]).
-#[derive(Default)]
-struct Climb {
-    /// (pass, scenario, model, level) of the ladder being climbed.
-    ladder: Option<(u32, &'static str, String, u64)>,
-    rungs: Vec<knee::Rung>,
-}
-
-impl Climb {
-    fn key(slot: &Slot) -> (u32, &'static str, String, u64) {
-        (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level)
-    }
-
-    /// Whether this slot is a rung above where its ladder stopped.
-    fn stopped(&self, slot: &Slot) -> bool {
-        slot.rate.is_some() && self.ladder.as_ref() == Some(&Climb::key(slot)) && !knee::climb_on(&self.rungs)
-    }
-
-    /// Note a rung's verdict; the line to print when that stops the climb.
-    fn record(&mut self, slot: &Slot, rung: knee::Rung) -> Option<String> {
-        slot.rate?;
-        let key = Climb::key(slot);
-        if self.ladder.as_ref() != Some(&key) {
-            self.ladder = Some(key);
-            self.rungs.clear();
-        }
-        self.rungs.push(rung);
-        (!knee::climb_on(&self.rungs)).then(|| {
-            format!(
-                "{} {} {} conns: {} rungs in a row not sustained; the rest of the ladder is skipped",
-                slot.scenario.name,
-                slot.model,
-                slot.level,
-                knee::STOP_AFTER
-            )
-        })
-    }
 }
 
 fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
@@ -993,20 +935,5 @@ mod tests {
         let knee = &p.scenarios[0];
         assert_eq!(p.window(knee, 5000, Some(2000.0)), Duration::from_millis(2500), "5000 connections at 2000 req/s");
         assert_eq!(p.window(knee, 5000, Some(50_000.0)), WINDOW);
-    }
-
-    #[test]
-    fn a_climb_stops_after_two_rungs_not_sustained_in_its_own_pass() {
-        let p = plan(1, WARMUP, WINDOW, "knee");
-        let knee = &p.scenarios[0];
-        let slot = |rate: f64, repeat: u32| Slot { scenario: knee, model: "m", level: 5000, rate: Some(rate), repeat };
-        let miss = || knee::Rung::Missed("x".into());
-        let mut climb = Climb::default();
-        assert_eq!(climb.record(&slot(1.0, 1), miss()), None);
-        assert!(climb.record(&slot(2.0, 1), miss()).unwrap().contains("the rest of the ladder is skipped"));
-        assert!(climb.stopped(&slot(3.0, 1)));
-        assert!(!climb.stopped(&slot(1.0, 2)), "the next pass climbs again");
-        assert_eq!(climb.record(&slot(1.0, 2), knee::Rung::Sustained), None);
-        assert!(!climb.stopped(&slot(2.0, 2)));
     }
 }

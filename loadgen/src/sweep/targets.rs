@@ -15,9 +15,9 @@
 //! pass, with the target's comparisons one family under Holm's correction.
 
 use super::cells::{self, Cell, Comparison, Contender, Order, COMPARED};
-use super::summary::{Record, Summary};
 use crate::fmt::{mib, spread_text};
 use crate::models::{self, Role};
+use crate::records::sweep::{Record, Summary};
 
 /// The scenario the performance table and targets are about.
 pub const SATURATE: &str = "echo-saturate";

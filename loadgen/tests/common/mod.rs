@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadgen::result::RunResult;
-use loadgen::sweep::cpus;
+use loadgen::cpus;
+use loadgen::records::run::RunResult;
 
 /// The sweep's split of this machine's CPUs: server and load generator on
 /// disjoint sets (CPU 0 and CPU 1 on 2 cores), shared where there is one.

@@ -43,10 +43,10 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::{Frame, HEADER_LEN};
+use proto::{Frame, Stop};
 
 use crate::dispatch::{self, Reply};
-use crate::limits::{ACCEPT_PAUSE, KEEP_CAPACITY, LIBEVENT_LIMITS};
+use crate::limits::{self, ACCEPT_PAUSE, LIBEVENT_LIMITS};
 use crate::log::RateLimited;
 use crate::stats::COUNTERS;
 use crate::{net, CommonOptions, Protocol, Shutdown};
@@ -173,6 +173,8 @@ struct Connection {
     delays: Vec<Delay>,
     /// DELAYs armed and not yet fired or dropped.
     pending_delays: usize,
+    /// Output bytes C has room for in this call.
+    out_room: usize,
 }
 
 /// What one call to [`Connection::handle_input`] did, besides `out` and `delays`.
@@ -185,50 +187,50 @@ struct Handled {
 
 impl Connection {
     fn new(max_frame: u32) -> Connection {
-        Connection { max_frame, out: Vec::new(), delays: Vec::new(), pending_delays: 0 }
+        Connection { max_frame, out: Vec::new(), delays: Vec::new(), pending_delays: 0, out_room: 0 }
     }
 
     /// Start a call: C has copied the last output and armed the last DELAYs.
     fn reset(&mut self) {
         self.out.clear();
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::new(); // a 1 MiB echo should not pin 1 MiB per idle connection
-        }
+        limits::shrink_if_idle(&mut self.out); // a 1 MiB echo should not pin 1 MiB per idle connection
         self.delays.clear();
     }
 
-    /// Answer every whole request at the front of `input` while there is room:
-    /// `out_room` output bytes, and DELAY slots.
+    /// Answer every whole request at the front of `input`
+    /// (`proto::answer_frames`) while there is room: `out_room` output
+    /// bytes, and DELAY slots.
     fn handle_input(&mut self, input: &[u8], out_room: usize) -> Handled {
         self.reset();
-        let mut used = 0;
-        loop {
-            let rest = &input[used..];
-            let need = match proto::Header::parse(rest) {
-                Some(h) if h.len <= self.max_frame => HEADER_LEN + h.len as usize,
-                _ => HEADER_LEN, // no header yet, or one decode will refuse at once
-            };
-            if rest.len() < need {
-                return Handled { consumed: used, want: need, blocked: false, close: false };
-            }
-            if self.out.len() >= out_room || self.pending_delays >= MAX_PENDING_DELAYS {
-                return Handled { consumed: used, want: need, blocked: true, close: false };
-            }
-            match proto::decode_with_limit(rest, self.max_frame) {
-                Ok(Some((req, n))) => {
-                    used += n;
-                    self.handle_request(req);
-                }
-                Ok(None) => unreachable!("a whole frame was checked for above"),
-                Err(e) => {
-                    dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.out);
-                    return Handled { consumed: input.len(), want: 0, blocked: false, close: true };
-                }
+        self.out_room = out_room;
+        let done = proto::answer_frames(input, self.max_frame, self);
+        match done.stop {
+            Stop::Partial { need } => Handled { consumed: done.used, want: need, blocked: false, close: false },
+            // A whole frame waits: C calls again once output drains or a DELAY fires.
+            Stop::Full => Handled { consumed: done.used, want: 0, blocked: true, close: false },
+            Stop::TooLarge(e) => {
+                dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.out);
+                Handled { consumed: input.len(), want: 0, blocked: false, close: true }
             }
         }
     }
 
-    fn handle_request(&mut self, req: Frame) {
+    /// A DELAY's timer fired: its response becomes the output.
+    fn handle_delay_fired(&mut self, frame: Box<Frame>) {
+        self.reset();
+        self.pending_delays -= 1;
+        dispatch::queue_reply(&frame, &mut self.out);
+    }
+}
+
+/// What libevent's Rust side does with each request `proto::answer_frames`
+/// decodes: a DELAY becomes an evtimer for C to arm.
+impl proto::Answer for Connection {
+    fn full(&self) -> bool {
+        self.out.len() >= self.out_room || self.pending_delays >= MAX_PENDING_DELAYS
+    }
+
+    fn answer(&mut self, req: Frame) {
         match dispatch::handle_request(req) {
             Reply::Now(frame) => dispatch::queue_reply(&frame, &mut self.out),
             Reply::After { delay, frame } => {
@@ -239,13 +241,6 @@ impl Connection {
             // Inline on the loop: every other connection waits meanwhile.
             Reply::Compute { id, rounds } => dispatch::queue_reply(&dispatch::compute_reply(id, rounds), &mut self.out),
         }
-    }
-
-    /// A DELAY's timer fired: its response becomes the output.
-    fn handle_delay_fired(&mut self, frame: Box<Frame>) {
-        self.reset();
-        self.pending_delays -= 1;
-        dispatch::queue_reply(&frame, &mut self.out);
     }
 }
 
@@ -311,6 +306,7 @@ extern "C" fn count(what: c_int, n: u64) {
         1 => COUNTERS.wrote(n as usize),
         3 => COUNTERS.partial_frame_timeout(),
         4 => COUNTERS.write_timeout(),
+        5 => COUNTERS.error(),
         _ => COUNTERS.answered(n),
     }
 }

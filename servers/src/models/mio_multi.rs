@@ -42,20 +42,14 @@ use std::sync::Arc;
 use std::thread;
 
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Waker};
 use proto::Frame;
 use rayon::ThreadPool;
 
-use super::mio_single::{accept_all, Compute, ConnTable, Owner};
+use super::mio_single::{ComputeOn, ConnTable, Owner, LISTENER, WAKER};
 use crate::accept::Acceptor;
 use crate::dispatch;
-use crate::stall::Timeouts;
-use crate::stats::COUNTERS;
 use crate::{CommonOptions, Shutdown};
-
-// Connections use `Token(slab key)`; these two sit where no key reaches.
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
@@ -104,11 +98,11 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = mpsc::channel();
-        let offload = Offload { pool: pool.clone(), tx: tx.clone(), waker: waker.clone() };
+        let compute = hand_off(pool.clone(), tx.clone(), waker.clone());
         let (common, shutdown) = (options.common.clone(), shutdown.clone());
         let thread = thread::Builder::new()
             .name(format!("io-{i}"))
-            .spawn(move || io_loop(poll, rx, offload, &common, &shutdown))?;
+            .spawn(move || io_loop(poll, rx, compute, &common, &shutdown))?;
         loops.push(LoopHandle { tx, waker });
         threads.push(thread);
     }
@@ -148,12 +142,12 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
 /// is woken once per burst, not once per connection: a wake is a syscall.
 fn handle_accept(acceptor: &mut Acceptor, loops: &[LoopHandle], next: &mut usize) {
     let mut wake = vec![false; loops.len()];
-    accept_all(acceptor, |stream| {
+    acceptor.accept_all(|stream| {
         let i = *next % loops.len();
         *next = next.wrapping_add(1);
         match loops[i].tx.send(Msg::Conn(stream)) {
             Ok(()) => wake[i] = true,
-            Err(_) => COUNTERS.closed(), // that loop has stopped: the socket is dropped
+            Err(_) => {} // that loop has stopped: the socket is dropped, never counted
         }
     });
     for (l, _) in loops.iter().zip(&wake).filter(|(_, &w)| w) {
@@ -165,11 +159,11 @@ fn handle_accept(acceptor: &mut Acceptor, loops: &[LoopHandle], next: &mut usize
 fn io_loop(
     mut poll: Poll,
     rx: Receiver<Msg>,
-    mut offload: Offload,
+    compute: ComputeOn,
     common: &CommonOptions,
     shutdown: &Shutdown,
 ) -> io::Result<()> {
-    let mut conns = ConnTable::new(common.protocol, common.max_frame, Timeouts::of(common));
+    let mut conns = ConnTable::new(common, compute);
     let mut events = Events::with_capacity(1024);
     while !shutdown.is_triggered() {
         if let Err(e) = poll.poll(&mut events, conns.timeout()) {
@@ -183,11 +177,11 @@ fn io_loop(
         for event in events.iter() {
             match event.token() {
                 WAKER => handle_messages(&rx, &mut conns, registry),
-                _ => conns.handle_event(registry, event, &mut offload),
+                _ => conns.handle_event(registry, event),
             }
         }
-        conns.drive_late(registry, &mut offload); // write the COMPUTE answers just delivered
-        conns.fire_timers(registry, &mut offload);
+        conns.drive_late(registry); // write the COMPUTE answers just delivered
+        conns.fire_timers(registry);
     }
     Ok(())
 }
@@ -204,22 +198,16 @@ fn handle_messages(rx: &Receiver<Msg>, conns: &mut ConnTable, registry: &Registr
     }
 }
 
-/// COMPUTE on the pool; the answer returns to this loop's channel.
-struct Offload {
-    pool: Arc<ThreadPool>,
-    tx: Sender<Msg>,
-    waker: Arc<Waker>,
-}
-
-impl Compute for Offload {
-    fn compute(&mut self, owner: Owner, id: u64, rounds: u32) -> Option<Frame> {
-        let (tx, waker) = (self.tx.clone(), self.waker.clone());
-        self.pool.spawn(move || {
+/// COMPUTE on the pool; the answer returns to this loop's channel, tagged
+/// with its connection's token and generation ([`Owner`]).
+fn hand_off(pool: Arc<ThreadPool>, tx: Sender<Msg>, waker: Arc<Waker>) -> ComputeOn {
+    ComputeOn::HandOff(Box::new(move |owner, id, rounds| {
+        let (tx, waker) = (tx.clone(), waker.clone());
+        pool.spawn(move || {
             let frame = dispatch::compute_reply(id, rounds);
             if tx.send(Msg::Computed(owner, frame)).is_ok() {
                 let _ = waker.wake();
             }
         });
-        None
-    }
+    }))
 }

@@ -2,81 +2,53 @@
 //!
 //! How it works: the only thread waits in `epoll_wait` for any socket to
 //! become ready, then does all it can on each ready socket without blocking
-//! (accept until `WouldBlock`; read until `WouldBlock`, parse, queue the
-//! answers, write them with one call), and waits again. A DELAY does not
-//! block anything: its answer goes on a timer heap, and the poll timeout is
-//! the time left until the earliest deadline, so the loop never sleeps.
+//! (accept until `WouldBlock`; read, answer, write), and waits again. A
+//! DELAY blocks nothing: its answer goes on a timer heap, and the poll
+//! timeout is the time left until the earliest deadline. COMPUTE runs
+//! inline, on the loop: that is this model's lesson, since for as long as a
+//! long COMPUTE runs *no* connection is read or written.
 //!
-//! Answer order: **out of order** for DELAY (its answer waits on the timer
-//! heap while later requests are answered); ECHO and COMPUTE are answered
+//! Answer order: **out of order** for DELAY; ECHO and COMPUTE are answered
 //! as they are read.
 //!
-//! COMPUTE runs inline, on the loop itself. That is the lesson of this
-//! model: a 100-million-round COMPUTE takes the thread for a good fraction
-//! of a second, and for that long *no* connection is read or written.
-//!
 //! Trade-off. Wins: one thread serves thousands of connections, idle or
-//! slow (DELAY) ones cost a few hundred bytes each, there are no locks and
-//! no context switches between connections, and pipelined requests are
-//! read, answered and written in batches. Breaks: it uses one core however
-//! many there are, and any CPU-heavy request stalls everybody.
+//! slow ones cost a few hundred bytes each, there are no locks and no
+//! context switches between connections, and pipelined requests are read,
+//! answered and written in batches. Breaks: it uses one core, and any
+//! CPU-heavy request stalls everybody.
 //!
 //! ## Reading this file
 //!
-//! It is the longest model file (some 690 lines before its tests) because
-//! it holds the whole non-blocking story, and reads top-down:
-//! [`run`] (the loop) and [`accept_all`], [`ConnTable`] (events to connections), then
-//! [`Connection`], a state machine whose [`Connection::drive`] does all
-//! that can be done on one socket without waiting. `mio_multi` runs this
-//! same connection code on several loops, so that the two are compared on
-//! I/O structure alone. Outside this file: `proto` (frames), `dispatch`
-//! (what a request asks for), `timers` (the DELAY heap), `accept` (the
-//! pause after EMFILE), `limits` (the read buffer's size, the flow-control
-//! numbers, `LINGER`), `net` (which accept errors concern one connection
-//! only), `shutdown` (the signal the loop's `Waker` answers), and `stats`
-//! and `log` (the counters STATS reports, rate-limited error lines).
+//! Top-down, as mio's `examples/tcp_server.rs`: [`run`] (the loop, which
+//! accepts through `accept::Acceptor`), [`ConnTable`] (events to connections), then
+//! [`Connection`], whose [`Connection::drive`] does all that can be done on
+//! one socket without waiting. `mio_multi` runs this same connection code
+//! on several loops, with COMPUTE on workers ([`ComputeOn`]), so that the two differ in
+//! how threads and loops are arranged alone.
 //!
-//! ## One ECHO, start to finish
-//!
-//! 1. The client's 80 bytes arrive. epoll reports the socket readable;
-//!    [`run`] hands the event to [`ConnTable::handle_event`], which notes
-//!    that the socket has unread data ([`Unread::Data`]) and calls
-//!    [`ConnTable::drive`]: that runs [`Connection::drive`] (steps 2 to 4),
-//!    then [`Connection::settle_interest`] (step 5), or [`ConnTable::close`]
-//!    instead once the connection is finished or broken.
-//! 2. `drive` reads into the loop's 64 KiB buffer: 80 bytes, fewer than
-//!    asked, so the queue is empty (the short-read shortcut, below) and no
-//!    second read is made just to hear `WouldBlock`.
-//! 3. [`Connection::parse`] calls `proto::decode`: `Ok(Some(frame))`.
-//!    Had only part of the frame arrived it would say `Ok(None)`, and the
-//!    bytes would wait in `input` for the read that completes them.
-//!    `dispatch::handle_request` answers `Reply::Now`; the answer is
-//!    encoded onto `output`.
-//! 4. [`Connection::flush`] writes `output`: all of it. Had the socket
-//!    been full, a write would be short, and the next one would say
-//!    `WouldBlock`; the rest waits, and [`Connection::settle_interest`] asks epoll for WRITABLE
-//!    too (a `reregister`), which brings the next `drive` once there is room.
-//! 5. `settle_interest`: READABLE is still what is wanted, so no syscall.
-//!
-//! So one ECHO costs one `read`, one `write`, and a share of an `epoll_wait`.
+//! One ECHO: epoll reports the socket readable; [`ConnTable::handle_event`]
+//! notes it ([`Unread::Data`]) and drives the connection: one `read` into
+//! the loop's 64 KiB buffer returns the 80 bytes, fewer than asked, so no
+//! second read is made just to hear `WouldBlock` ([`Connection::read`]);
+//! `proto::answer_frames` decodes the frame and [`Answering`] encodes the
+//! answer onto `output`; [`Connection::flush`] writes it; the interest is
+//! still READABLE, so [`Connection::settle_interest`] makes no syscall. One
+//! ECHO costs one `read`, one `write`, and a share of an `epoll_wait`.
 //!
 //! ## The rules of edge-triggered readiness
 //!
-//! mio registers sockets edge-triggered (epoll's `EPOLLET`): an event says
+//! mio registers sockets edge-triggered (`EPOLLET`): an event says
 //! "something changed" once, and does not repeat while data sits unread.
 //!
 //! - Read until `WouldBlock`; write until everything is out or `WouldBlock`.
 //!   A connection remembers what the socket may still hold ([`Unread`]) and
-//!   whether it may take more (`may_write`), since no new edge will come
-//!   for old data or old room.
+//!   whether it may take more (`may_write`): no new edge comes for old data.
 //! - Interest: READABLE while we want input, WRITABLE only while output
-//!   waits. `reregister` replaces the whole set and costs a syscall, so it
-//!   is called only when the wanted set changes.
-//! - Flow control (PROTOCOL.md, numbers in `limits::MIO_LIMITS`): past an output
-//!   limit of unsent bytes, or a limit of DELAY/COMPUTE answers still to
-//!   come, a connection stops parsing and reading ([`Phase::Paused`]).
-//!   Input it already holds is parsed when it resumes, and it reads again
-//!   even without a new edge.
+//!   waits; `reregister` costs a syscall, so only when the set changes.
+//! - Flow control (`limits::MIO_LIMITS`): past the output limit of unsent
+//!   bytes, or the limit of answers still to come, a connection stops
+//!   parsing and reading ([`Phase::Paused`]). Under them again, it answers
+//!   the input it holds, and reads again without waiting for an edge.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::mem;
@@ -87,24 +59,25 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use proto::Frame;
+use proto::{Frame, Stop};
 use slab::Slab;
 
 use crate::accept::Acceptor;
 use crate::dispatch::{self, Reply};
-use crate::limits::{KEEP_CAPACITY, LINGER, MIO_LIMITS};
+use crate::limits::{self, FlowControl, LINGER, MIO_LIMITS};
 use crate::log::RateLimited;
 use crate::stall::{Timeouts, Watch};
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::timers::{earliest, Timers};
-use crate::{net, CommonOptions, Protocol, Shutdown};
+use crate::{CommonOptions, Protocol, Shutdown};
 
 // Connections use `Token(slab key)`; these two sit where no key reaches.
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
+// Both mio models' loops use them.
+pub const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX - 2);
 
 /// Flow control, from the limits table (`limits::MIO_LIMITS`).
-const FLOW: crate::limits::FlowControl = match MIO_LIMITS.flow {
+const FLOW: FlowControl = match MIO_LIMITS.flow {
     Some(flow) => flow,
     None => panic!("the mio models need flow control"),
 };
@@ -128,7 +101,7 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         let _ = waker.wake();
     });
 
-    let mut conns = ConnTable::new(options.common.protocol, options.common.max_frame, Timeouts::of(&options.common));
+    let mut conns = ConnTable::new(&options.common, ComputeOn::Loop);
     let mut events = Events::with_capacity(1024);
     while !shutdown.is_triggered() {
         // Sleep until a socket is ready, a timer is due, or a paused
@@ -143,58 +116,26 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         let registry = poll.registry();
         for event in events.iter() {
             match event.token() {
-                LISTENER => accept_all(&mut acceptor, |stream| conns.insert(registry, stream)),
+                LISTENER => acceptor.accept_all(|stream| conns.insert(registry, stream)),
                 WAKER => {} // shutdown: the `while` condition sees it
-                _ => conns.handle_event(registry, event, &mut Inline),
+                _ => conns.handle_event(registry, event),
             }
         }
-        conns.fire_timers(registry, &mut Inline);
+        conns.fire_timers(registry);
         if acceptor.resume_due() {
-            accept_all(&mut acceptor, |stream| conns.insert(registry, stream));
+            acceptor.accept_all(|stream| conns.insert(registry, stream));
         }
     }
     Ok(())
 }
 
-/// Accept every connection waiting in the backlog and hand each to
-/// `on_conn`, counted, with TCP_NODELAY (answers are small; Nagle would
-/// hold them). The listener is edge-triggered too: one event may stand for
-/// many connections, so accept until `WouldBlock`.
-pub fn accept_all(acceptor: &mut Acceptor, mut on_conn: impl FnMut(TcpStream)) {
-    if acceptor.is_paused() {
-        return;
-    }
-    loop {
-        match acceptor.listener.accept() {
-            Ok((stream, _)) if !COUNTERS.admit() => drop(stream), // past --max-connections: closed
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                COUNTERS.accepted();
-                on_conn(stream);
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e) if net::is_per_connection(&e) => {} // reset before we got to it
-            Err(e) => return acceptor.pause(&e),       // EMFILE and the like: see `accept`
-        }
-    }
-}
-
-/// Where COMPUTE runs: the one thing the two mio models do differently
-/// per request.
-pub trait Compute {
-    /// Answer now with `Some`, or return `None` and deliver the answer later
-    /// through [`ConnTable::deliver`] on the owner's loop.
-    fn compute(&mut self, owner: Owner, id: u64, rounds: u32) -> Option<Frame>;
-}
-
-/// COMPUTE on the loop's own thread: answered at once, while every other
-/// connection waits.
-struct Inline;
-
-impl Compute for Inline {
-    fn compute(&mut self, _owner: Owner, id: u64, rounds: u32) -> Option<Frame> {
-        Some(dispatch::compute_reply(id, rounds))
-    }
+/// Where COMPUTE runs, the one thing the two mio models do differently.
+pub enum ComputeOn {
+    /// mio-single: on the loop's own thread, while every other connection waits.
+    Loop,
+    /// mio-multi: handed to a worker (`owner`, `id`, `rounds`), whose
+    /// answer comes back to this loop's [`ConnTable::deliver`].
+    HandOff(Box<dyn FnMut(Owner, u64, u32) + Send>),
 }
 
 /// Whose answer a late DELAY or COMPUTE result is. Slab slots are reused
@@ -212,80 +153,77 @@ enum Due {
     Answer(Owner, Frame),
     /// The end of a connection's lingering close.
     LingerOver(Owner),
-    /// Time to look for stalled frames and writes (`stall`), every
-    /// `Timeouts::period`.
+    /// Time to look for stalled frames and writes (`stall`).
     StallCheck,
 }
 
-/// The connections of one event loop, keyed by `Token(slab key)`, with the
-/// loop's read buffer and timer heap. A model must give its own tokens
-/// (listener, waker) values no slab key reaches, such as `usize::MAX - 1`.
+/// The connections of one event loop, keyed by `Token(slab key)`, and
+/// what they share ([`Shared`]).
 pub struct ConnTable {
     slab: Slab<Connection>,
-    timers: Timers<Due>,
-    /// The loop's one read buffer, shared by all its connections, so that
-    /// an idle connection holds no buffer at all.
+    /// The loop's one read buffer, so that an idle connection holds none.
     scratch: Box<[u8]>,
-    protocol: Protocol,
-    max_frame: u32,
-    next_generation: u64,
     /// Connections that got late answers since they were last driven.
     late: Vec<Owner>,
+    next_generation: u64,
+    shared: Shared,
+}
+
+/// What a connection's steps need of its loop besides its socket.
+struct Shared {
+    timers: Timers<Due>,
+    compute: ComputeOn,
+    protocol: Protocol,
+    max_frame: u32,
     timeouts: Timeouts,
 }
 
 impl ConnTable {
-    pub fn new(protocol: Protocol, max_frame: u32, timeouts: Timeouts) -> ConnTable {
+    pub fn new(common: &CommonOptions, compute: ComputeOn) -> ConnTable {
+        let timeouts = Timeouts::of(common);
         let mut timers = Timers::new();
         timers.push(Instant::now() + timeouts.period(), Due::StallCheck);
         ConnTable {
             slab: Slab::new(),
-            timers,
             scratch: vec![0; MIO_LIMITS.read_room.bytes()].into_boxed_slice(),
-            protocol,
-            max_frame,
-            next_generation: 0,
             late: Vec::new(),
-            timeouts,
+            next_generation: 0,
+            shared: Shared { timers, compute, protocol: common.protocol, max_frame: common.max_frame, timeouts },
         }
     }
 
-    /// Take over an accepted socket (already counted by [`accept_all`]).
+    /// Take over an accepted socket.
     pub fn insert(&mut self, registry: &Registry, stream: TcpStream) {
         let entry = self.slab.vacant_entry();
         let owner = Owner { token: Token(entry.key()), generation: self.next_generation };
         self.next_generation += 1;
         let mut conn = Connection::new(stream, owner);
-        match conn.settle_interest(registry) {
-            Ok(()) => {
-                entry.insert(conn);
-            }
-            Err(e) => {
-                REGISTER_FAILED.log(format_args!("dropping a new connection: {e}"));
-                COUNTERS.closed();
-            }
+        if let Err(e) = conn.settle_interest(registry) {
+            REGISTER_FAILED.log(format_args!("dropping a new connection: {e}"));
+            return; // dropped: closed, and counted closed
         }
+        entry.insert(conn);
     }
 
     /// A readiness event for one of our connections: note what it says the
     /// socket can do, then do all that can be done.
-    pub fn handle_event(&mut self, registry: &Registry, event: &Event, compute: &mut impl Compute) {
+    pub fn handle_event(&mut self, registry: &Registry, event: &Event) {
         let key = event.token().0;
         // Gone already (closed earlier in this batch of events). If its slot
         // was reused meanwhile, the new connection just tries a read in vain.
         let Some(conn) = self.slab.get_mut(key) else { return };
         if event.is_read_closed() || event.is_error() {
-            conn.unread = Unread::UpToEnd; // see the short-read shortcut in `read`
+            conn.unread = Unread::UpToEnd; // see `Connection::read`
         } else if event.is_readable() && conn.unread == Unread::Nothing {
             conn.unread = Unread::Data;
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             conn.may_write = true;
         }
-        self.drive(registry, key, compute);
+        self.drive(registry, key);
     }
 
-    /// A late DELAY or COMPUTE answer. Queued now; written by
+    /// A late DELAY or COMPUTE answer, queued now and written by
     /// [`Self::drive_late`], so that many answers for one connection leave
     /// in one write.
     pub fn deliver(&mut self, owner: Owner, frame: Frame) {
@@ -298,29 +236,27 @@ impl ConnTable {
     }
 
     /// Drive, once each, the connections that got late answers.
-    pub fn drive_late(&mut self, registry: &Registry, compute: &mut impl Compute) {
+    pub fn drive_late(&mut self, registry: &Registry) {
         let mut late = mem::take(&mut self.late);
         late.sort_unstable();
         late.dedup();
-        for &owner in &late {
-            // Skip a connection closed since (by an event in the same
-            // batch), and a newcomer in its slot.
+        for owner in late.drain(..) {
+            // Skip a connection closed since, and a newcomer in its slot.
             if self.get(owner).is_some() {
-                self.drive(registry, owner.token.0, compute);
+                self.drive(registry, owner.token.0);
             }
         }
-        late.clear();
         self.late = late;
     }
 
     /// Send the DELAY answers that are due; end the lingering that is over;
     /// close the connections that stalled (every `Timeouts::period`).
-    pub fn fire_timers(&mut self, registry: &Registry, compute: &mut impl Compute) {
-        if self.timers.is_empty() {
+    pub fn fire_timers(&mut self, registry: &Registry) {
+        if self.shared.timers.is_empty() {
             return; // No clock read at all when nothing waits.
         }
         let now = Instant::now();
-        while let Some(due) = self.timers.pop_due(now) {
+        while let Some(due) = self.shared.timers.pop_due(now) {
             match due {
                 Due::Answer(owner, frame) => self.deliver(owner, frame),
                 Due::LingerOver(owner) => {
@@ -330,40 +266,37 @@ impl ConnTable {
                 }
                 Due::StallCheck => {
                     self.close_stalled();
-                    self.timers.push(now + self.timeouts.period(), Due::StallCheck);
+                    self.shared.timers.push(now + self.shared.timeouts.period(), Due::StallCheck);
                 }
             }
         }
-        self.drive_late(registry, compute);
+        self.drive_late(registry);
     }
 
     /// Close every connection whose partial frame stopped arriving, or
     /// whose answers stopped leaving, for longer than its limit (`stall`).
     fn close_stalled(&mut self) {
-        let (partial, write) = (self.timeouts.partial_frame_periods(), self.timeouts.write_periods());
+        let timeouts = &self.shared.timeouts;
+        let (partial, write) = (timeouts.partial_frame_periods(), timeouts.write_periods());
         let mut stalled = Vec::new();
         for (key, conn) in self.slab.iter_mut() {
-            // Only a frame the connection is reading: a paused one holds
-            // whole requests back, and waits for its client to read.
+            // Only a frame being read: a paused connection's input is whole
+            // requests, held back while it waits for its client to read.
             let frame_started = conn.phase == Phase::Open && !conn.input.is_empty();
             if conn.writing.stalled(conn.unsent() > 0, write) {
-                stalled.push((key, Stall::Write));
+                COUNTERS.write_timeout();
+                stalled.push(key);
             } else if conn.reading.stalled(frame_started, partial) {
-                stalled.push((key, Stall::PartialFrame));
+                COUNTERS.partial_frame_timeout();
+                stalled.push(key);
             }
         }
-        for (key, stall) in stalled {
-            match stall {
-                Stall::Write => COUNTERS.write_timeout(),
-                Stall::PartialFrame => COUNTERS.partial_frame_timeout(),
-            }
-            self.close(key);
-        }
+        stalled.into_iter().for_each(|key| self.close(key));
     }
 
     /// The poll timeout: until the earliest timer is due, or `None`.
     pub fn timeout(&self) -> Option<Duration> {
-        self.timers.timeout()
+        self.shared.timers.timeout()
     }
 
     fn get(&mut self, owner: Owner) -> Option<&mut Connection> {
@@ -372,11 +305,9 @@ impl ConnTable {
 
     /// Drive one connection, then close it if it is finished or broken, or
     /// else make its registered interest match what it now wants.
-    fn drive(&mut self, registry: &Registry, key: usize, compute: &mut impl Compute) {
+    fn drive(&mut self, registry: &Registry, key: usize) {
         let conn = &mut self.slab[key];
-        let mut ctx = Ctx { timers: &mut self.timers, compute, protocol: self.protocol, max_frame: self.max_frame };
-        let result = conn.drive(&mut self.scratch, &mut ctx);
-        let keep = match result {
+        let keep = match conn.drive(&mut self.scratch, &mut self.shared) {
             Ok(()) if conn.finished() => false,
             Ok(()) => conn.settle_interest(registry).is_ok(),
             Err(_) => false, // a reset or any other error ends this connection only
@@ -391,23 +322,9 @@ impl ConnTable {
         if !conn.input.is_empty() {
             COUNTERS.error(); // dropped with a request in it (closed mid-frame)
         }
-        COUNTERS.closed();
-        // Dropping the socket closes it, which also takes it out of epoll.
+        // Dropping it closes the socket, which also takes it out of epoll,
+        // and counts it closed.
     }
-}
-
-/// Why a connection is closed for a stall.
-enum Stall {
-    PartialFrame,
-    Write,
-}
-
-/// What parsing needs besides the connection itself.
-struct Ctx<'a, C> {
-    timers: &'a mut Timers<Due>,
-    compute: &'a mut C,
-    protocol: Protocol,
-    max_frame: u32,
 }
 
 /// Where a connection is in its life. What the socket can do right now
@@ -420,19 +337,16 @@ struct Ctx<'a, C> {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Reading requests and answering them. `input` holds at most the
-    /// start of one frame.
+    /// Reading and answering. `input` holds at most the start of a frame.
     Open,
-    /// Flow control: too many answer bytes unsent, or too many answers to
-    /// come. Nothing is read or parsed; `input` may hold whole requests,
-    /// which are answered first when the connection resumes (below the
-    /// row's `resume_below`).
+    /// Over a flow-control limit: nothing is read or parsed; `input` may
+    /// hold whole requests, answered first when under the limits again.
     Paused,
     /// The peer sent FIN: answer what arrived (a trailing partial frame is
     /// dropped, as PROTOCOL.md says), then close.
     ReadClosed,
-    /// TOO_LARGE is queued: the next frame cannot be found, so nothing more
-    /// is parsed. Once every answer is out, send our FIN and linger.
+    /// TOO_LARGE is queued: nothing more is parsed. Once every answer is
+    /// out, send our FIN and linger.
     Closing,
     /// Our FIN is out: read and discard until the peer's FIN, for at most
     /// `LINGER`. Closing with unread input would make the kernel send a
@@ -440,18 +354,18 @@ enum Phase {
     Lingering,
 }
 
-/// What the socket's receive queue may hold, as far as we know. An
+/// What the socket's receive queue may hold, as far as we know: an
 /// edge-triggered event says "data arrived" once, so this is remembered
 /// until a read shows the queue empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Unread {
     /// Nothing: a read said `WouldBlock`, or came up short. Wait for an edge.
     Nothing,
-    /// Data, says an edge. A read shorter than the buffer empties the queue.
+    /// Data, says an edge.
     Data,
     /// Data, and perhaps a FIN behind it whose edge was already spent (the
-    /// event said read-closed, or we resume reading without an event):
-    /// read until `WouldBlock` or end of stream, without the shortcut.
+    /// event said read-closed, or we read again without an event): read
+    /// until `WouldBlock` or end of stream.
     UpToEnd,
 }
 
@@ -476,6 +390,7 @@ struct Connection {
     /// Whether bytes arrive and leave, for the stall checks.
     reading: Watch,
     writing: Watch,
+    _open: OpenConnection,
 }
 
 impl Connection {
@@ -495,6 +410,7 @@ impl Connection {
             interest: None,
             reading: Watch::default(),
             writing: Watch::default(),
+            _open: OpenConnection::accepted(),
         }
     }
 
@@ -502,21 +418,14 @@ impl Connection {
         self.output.len() - self.written
     }
 
-    /// Flow control: an open connection stops reading here...
+    /// Flow control's one check: over the limits, a connection stops
+    /// reading and parsing, and it goes on once under them again.
     fn over_limit(&self) -> bool {
         FLOW.stops_reading(self.unsent(), self.pending)
     }
 
-    /// ...and a paused one reads again here (the table's "read again below").
-    fn may_resume(&self) -> bool {
-        FLOW.reads_again(self.unsent(), self.pending)
-    }
-
     fn wants_read(&self) -> bool {
-        match self.phase {
-            Phase::Open | Phase::Lingering => !self.over_limit(),
-            Phase::Paused | Phase::ReadClosed | Phase::Closing => false,
-        }
+        matches!(self.phase, Phase::Open | Phase::Lingering) && !self.over_limit()
     }
 
     /// Nothing more will arrive or leave: every request received is answered.
@@ -524,22 +433,20 @@ impl Connection {
         self.phase == Phase::ReadClosed && self.pending == 0 && self.unsent() == 0
     }
 
-    /// Do everything that can be done without waiting: answer held-back
-    /// input, write, read until `WouldBlock`, parse, write... Responses to
-    /// one read are written with one write call. A read happens only once
-    /// every whole frame already read has been parsed, so `input` never
-    /// holds more than one partial frame plus one read's worth.
-    fn drive(&mut self, scratch: &mut [u8], ctx: &mut Ctx<impl Compute>) -> io::Result<()> {
+    /// Do everything that can be done without waiting: write, answer
+    /// held-back input, read until `WouldBlock`, answer, write... The
+    /// answers to one read leave in one write. A read happens only once
+    /// every whole frame already read is answered, so `input` never holds
+    /// more than one partial frame plus one read's worth.
+    fn drive(&mut self, scratch: &mut [u8], shared: &mut Shared) -> io::Result<()> {
         loop {
-            if self.phase == Phase::Paused && self.may_resume() {
-                self.resume(ctx);
-            }
             self.flush()?;
-            if self.phase == Phase::Paused && self.may_resume() {
-                continue; // the write lifted flow control: answer what we hold first
+            if self.phase == Phase::Paused && !self.over_limit() {
+                self.resume(shared);
+                continue; // write what that answered first
             }
             if self.phase == Phase::Closing && self.unsent() == 0 && self.pending == 0 {
-                self.start_lingering(ctx)?;
+                self.start_lingering(shared)?;
             }
             if !self.wants_read() {
                 if self.phase == Phase::Open {
@@ -550,17 +457,17 @@ impl Connection {
             if self.unread == Unread::Nothing {
                 return Ok(()); // wait for the next edge
             }
-            self.read(scratch, ctx)?;
+            self.read(scratch, shared)?;
         }
     }
 
-    /// Flow control lifted: answer the whole requests held in `input`, and
-    /// unless that fills the limits again, read without waiting for an
+    /// Under the limits again: answer the whole requests held in `input`,
+    /// and unless that fills the limits again, read without waiting for an
     /// edge: data, or a FIN, may have arrived while we were not reading.
-    fn resume(&mut self, ctx: &mut Ctx<impl Compute>) {
+    fn resume(&mut self, shared: &mut Shared) {
         self.phase = Phase::Open;
         if !self.input.is_empty() {
-            self.parse_input(ctx);
+            self.parse_input(shared);
         }
         if self.phase == Phase::Open {
             self.unread = Unread::UpToEnd;
@@ -569,33 +476,23 @@ impl Connection {
 
     /// Every answer is out, TOO_LARGE last: send our FIN, then read and
     /// discard until the client's, or until `LINGER` has passed.
-    fn start_lingering(&mut self, ctx: &mut Ctx<impl Compute>) -> io::Result<()> {
+    fn start_lingering(&mut self, shared: &mut Shared) -> io::Result<()> {
         self.stream.shutdown(std::net::Shutdown::Write)?;
         self.phase = Phase::Lingering;
         self.unread = Unread::UpToEnd;
-        ctx.timers.push(Instant::now() + LINGER, Due::LingerOver(self.owner));
+        shared.timers.push(Instant::now() + LINGER, Due::LingerOver(self.owner));
         Ok(())
     }
 
     /// One read, and whatever it completes.
-    fn read(&mut self, scratch: &mut [u8], ctx: &mut Ctx<impl Compute>) -> io::Result<()> {
+    fn read(&mut self, scratch: &mut [u8], shared: &mut Shared) -> io::Result<()> {
         match self.stream.read(scratch) {
             Ok(0) => self.phase = Phase::ReadClosed,
             Ok(n) => {
                 COUNTERS.read(n);
                 self.reading.progress();
-                // The short-read shortcut, one syscall per request. On
-                // Linux a TCP read that returns fewer bytes than asked
-                // took everything in the receive queue at that moment,
-                // and with edge-triggered epoll any data arriving after
-                // it raises a new event. So the next read would only
-                // say WouldBlock: skip it, and wait for the next edge.
-                // Not safe when a FIN may already be queued behind the
-                // data with its edge spent: then `UpToEnd` reads on.
-                if n < scratch.len() && self.unread == Unread::Data {
-                    self.unread = Unread::Nothing;
-                }
-                self.take_input(&scratch[..n], ctx);
+                self.skip_the_read_that_would_block(n, scratch.len());
+                self.take_input(&scratch[..n], shared);
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => self.unread = Unread::Nothing,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -604,75 +501,69 @@ impl Connection {
         Ok(())
     }
 
-    /// Bytes just read: parse them, and keep what is not a whole frame.
-    fn take_input(&mut self, data: &[u8], ctx: &mut Ctx<impl Compute>) {
+    /// The short-read fast path: one read per request, not two. On Linux a
+    /// TCP read that returns fewer bytes than asked took everything in the
+    /// receive queue at that moment, and with edge-triggered epoll any data
+    /// arriving after it raises a new event. So the next read would only
+    /// say `WouldBlock`: skip it, and wait for the next edge. Not after an
+    /// event that said read-closed, or a read without an event (`UpToEnd`):
+    /// a FIN may be queued behind the data with its edge spent. Whether it
+    /// earns its place is measured in `results/ab-checks/short-read/`
+    /// (the same sweep with and without it).
+    fn skip_the_read_that_would_block(&mut self, read: usize, asked: usize) {
+        if read < asked && self.unread == Unread::Data {
+            self.unread = Unread::Nothing;
+        }
+    }
+
+    /// Bytes just read: answer them, and keep what is not a whole frame.
+    fn take_input(&mut self, data: &[u8], shared: &mut Shared) {
         if self.phase == Phase::Lingering {
             // The rest of a payload we refused: dropped unread.
         } else if self.input.is_empty() {
             // The common case: parse straight from the loop's buffer, and
             // copy only what is left (a partial frame).
-            let used = self.parse(data, ctx);
+            let used = self.parse(data, shared);
             self.input.extend_from_slice(&data[used..]);
         } else {
             // Completes the partial frame we hold.
             self.input.extend_from_slice(data);
-            self.parse_input(ctx);
+            self.parse_input(shared);
         }
     }
 
-    /// Answer the requests at the front of `data`; return the bytes used.
-    /// Stops early at a partial frame, or when flow control says so.
-    fn parse(&mut self, data: &[u8], ctx: &mut Ctx<impl Compute>) -> usize {
-        if ctx.protocol == Protocol::Raw {
+    /// Answer the requests at the front of `data` (`proto::answer_frames`,
+    /// through [`Answering`]); return the bytes used. Stops early at a
+    /// partial frame, or when flow control says so.
+    fn parse(&mut self, data: &[u8], shared: &mut Shared) -> usize {
+        if shared.protocol == Protocol::Raw {
             // The plain byte echo: every read is one "request", answered in full.
             return dispatch::echo_raw(data, &mut self.output);
         }
-        let mut used = 0;
-        while self.phase == Phase::Open {
-            if self.over_limit() {
-                self.phase = Phase::Paused;
-                break;
-            }
-            match proto::decode_with_limit(&data[used..], ctx.max_frame) {
-                Ok(Some((frame, n))) => {
-                    used += n;
-                    self.answer(dispatch::handle_request(frame), ctx);
-                }
-                Ok(None) => break, // a partial frame: a later read completes it
-                Err(e) => {
-                    // The payload cannot be skipped: answer, drop the rest, close.
-                    dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
-                    self.phase = Phase::Closing;
-                    return data.len();
-                }
+        if self.phase != Phase::Open {
+            return 0;
+        }
+        let max_frame = shared.max_frame;
+        let done = proto::answer_frames(data, max_frame, &mut Answering { conn: self, shared });
+        match done.stop {
+            Stop::Partial { .. } => {} // a later read completes it
+            Stop::Full => self.phase = Phase::Paused,
+            Stop::TooLarge(e) => {
+                // The payload cannot be skipped: answer, drop the rest, close.
+                dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
+                self.phase = Phase::Closing;
+                return data.len();
             }
         }
-        used
+        done.used
     }
 
-    fn answer(&mut self, reply: Reply, ctx: &mut Ctx<impl Compute>) {
-        match reply {
-            Reply::Now(frame) => dispatch::queue_reply(&frame, &mut self.output),
-            Reply::After { delay, frame } => {
-                ctx.timers.push(Instant::now() + delay, Due::Answer(self.owner, frame));
-                self.pending += 1;
-            }
-            Reply::Compute { id, rounds } => match ctx.compute.compute(self.owner, id, rounds) {
-                Some(frame) => dispatch::queue_reply(&frame, &mut self.output),
-                None => self.pending += 1,
-            },
-        }
-    }
-
-    /// [`Self::parse`] what `input` holds, keeping the rest, and the
-    /// allocation unless it grew large.
-    fn parse_input(&mut self, ctx: &mut Ctx<impl Compute>) {
+    /// [`Self::parse`] what `input` holds, keeping the rest.
+    fn parse_input(&mut self, shared: &mut Shared) {
         let mut input = mem::take(&mut self.input);
-        let used = self.parse(&input, ctx);
+        let used = self.parse(&input, shared);
         input.drain(..used);
-        if input.is_empty() && input.capacity() > KEEP_CAPACITY {
-            input = Vec::new();
-        }
+        limits::shrink_if_idle(&mut input);
         self.input = input;
     }
 
@@ -694,9 +585,7 @@ impl Connection {
         if self.written == self.output.len() {
             self.output.clear();
             self.written = 0;
-            if self.output.capacity() > KEEP_CAPACITY {
-                self.output = Vec::new();
-            }
+            limits::shrink_if_idle(&mut self.output);
         } else if self.written > self.output.len() / 2 {
             // Move the unsent tail to the front now and then (amortised: at
             // most once per half buffer sent), so the buffer does not creep.
@@ -732,113 +621,34 @@ impl Connection {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proto::Method;
-    use std::net::Shutdown;
+/// What the mio models do with each request `proto::answer_frames`
+/// decodes: answer now, put a DELAY's answer on the timer heap, run
+/// COMPUTE where the loop's [`ComputeOn`] says.
+struct Answering<'a> {
+    conn: &'a mut Connection,
+    shared: &'a mut Shared,
+}
 
-    /// Serve `listener` with a [`ConnTable`] until it has accepted and then
-    /// closed every connection, or panic after `limit`.
-    fn serve_until_all_closed(listener: TcpListener, limit: Duration) {
-        let mut poll = Poll::new().unwrap();
-        let mut acceptor = Acceptor::new(listener).unwrap();
-        poll.registry().register(&mut acceptor.listener, LISTENER, Interest::READABLE).unwrap();
-        let mut conns = ConnTable::new(Protocol::Framed, proto::DEFAULT_MAX_FRAME, Timeouts::default());
-        let mut events = Events::with_capacity(64);
-        let (deadline, mut accepted) = (Instant::now() + limit, false);
-        while !(accepted && conns.slab.is_empty()) {
-            assert!(Instant::now() < deadline, "the connection never finished");
-            let timeout = earliest(conns.timeout(), Some(Duration::from_millis(100)));
-            poll.poll(&mut events, timeout).unwrap();
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => accept_all(&mut acceptor, |s| {
-                        accepted = true;
-                        conns.insert(poll.registry(), s)
-                    }),
-                    _ => conns.handle_event(poll.registry(), event, &mut Inline),
+impl proto::Answer for Answering<'_> {
+    fn full(&self) -> bool {
+        self.conn.over_limit()
+    }
+
+    fn answer(&mut self, request: Frame) {
+        let conn = &mut *self.conn;
+        match dispatch::handle_request(request) {
+            Reply::Now(frame) => dispatch::queue_reply(&frame, &mut conn.output),
+            Reply::After { delay, frame } => {
+                self.shared.timers.push(Instant::now() + delay, Due::Answer(conn.owner, frame));
+                conn.pending += 1;
+            }
+            Reply::Compute { id, rounds } => match &mut self.shared.compute {
+                ComputeOn::Loop => dispatch::queue_reply(&dispatch::compute_reply(id, rounds), &mut conn.output),
+                ComputeOn::HandOff(hand_off) => {
+                    hand_off(conn.owner, id, rounds);
+                    conn.pending += 1;
                 }
-            }
-            conns.fire_timers(poll.registry(), &mut Inline);
+            },
         }
-    }
-
-    /// Read frames until the server closes; return how many distinct ids
-    /// were answered (panics on an id answered twice).
-    fn read_answers(stream: &mut std::net::TcpStream, total: u64) -> u64 {
-        let (mut buf, mut seen) = (Vec::new(), vec![false; total as usize]);
-        let mut chunk = vec![0u8; 65536];
-        loop {
-            while let Some((f, used)) = proto::decode_with_limit(&buf, u32::MAX).unwrap() {
-                buf.drain(..used);
-                assert!(!std::mem::replace(&mut seen[f.id as usize], true), "id {} twice", f.id);
-            }
-            match stream.read(&mut chunk).unwrap() {
-                0 => break,
-                n => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        seen.iter().filter(|&&s| s).count() as u64
-    }
-
-    /// Flow control holds input back (STATS answers are 25 times their
-    /// requests; DELAYs fill the pending limit), the client half-closes, and
-    /// still every request is answered, exactly once, before the close.
-    #[test]
-    fn held_back_input_is_answered_before_a_half_close() {
-        const STATS: u64 = 20_000;
-        const TOTAL: u64 = STATS + 3 * FLOW.pending_limit as u64;
-
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = std::thread::spawn(move || {
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let mut out = Vec::new();
-            for id in 0..TOTAL {
-                let f = match id < STATS {
-                    true => Frame::request(id, Method::Stats, vec![]),
-                    false => Frame::request(id, Method::Delay, 0u32.to_be_bytes().to_vec()),
-                };
-                proto::encode(&f, &mut out);
-            }
-            let mut writer = stream.try_clone().unwrap();
-            let w = std::thread::spawn(move || {
-                writer.write_all(&out).unwrap();
-                writer.shutdown(Shutdown::Write).unwrap();
-            });
-            let answered = read_answers(&mut stream, TOTAL);
-            w.join().unwrap();
-            answered
-        });
-        serve_until_all_closed(listener, Duration::from_secs(60));
-        assert_eq!(client.join().unwrap(), TOTAL, "every request answered before the close");
-    }
-
-    /// After TOO_LARGE the server sends its FIN and discards what follows;
-    /// a client that keeps its side open is cut off once LINGER has passed.
-    #[test]
-    fn lingering_ends_after_linger_without_the_clients_fin() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = std::thread::spawn(move || {
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream.set_read_timeout(Some(LINGER * 4)).unwrap();
-            let mut bytes = Vec::new();
-            proto::encode(&Frame::request(0, Method::Echo, b"first".to_vec()), &mut bytes);
-            proto::encode(&Frame::request(1, Method::Echo, vec![]), &mut bytes);
-            let n = bytes.len();
-            bytes[n - 16..n - 12].copy_from_slice(&(proto::DEFAULT_MAX_FRAME + 1).to_be_bytes());
-            bytes.extend_from_slice(&[7u8; 1000]); // part of the refused payload
-            stream.write_all(&bytes).unwrap();
-            let answered = read_answers(&mut stream, 2); // both, then our FIN
-            let _ = stream.write_all(&[7u8; 1000]); // more, discarded; no FIN
-            (answered, stream) // kept open until the server has closed
-        });
-        let started = Instant::now();
-        serve_until_all_closed(listener, LINGER * 4);
-        assert!(started.elapsed() >= LINGER, "closed after {:?}, before LINGER", started.elapsed());
-        assert_eq!(client.join().unwrap().0, 2, "the echo and TOO_LARGE, before our FIN");
     }
 }

@@ -33,16 +33,17 @@
 //! differs only in who runs a connection's loop.
 
 use std::io::{self, Read, Write};
+use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use proto::{Frame, HEADER_LEN};
+use proto::{Frame, Stop};
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
-use crate::limits::{ACCEPT_PAUSE, BLOCKING_LIMITS, KEEP_CAPACITY, LINGER};
+use crate::limits::{self, ACCEPT_PAUSE, BLOCKING_LIMITS, LINGER};
 use crate::log::RateLimited;
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -117,23 +118,6 @@ fn loopback_of(mut addr: SocketAddr) -> SocketAddr {
     addr
 }
 
-/// Counts a connection open while it lives, closed when dropped, whichever
-/// way the connection ends (EOF, error, panic, failed spawn).
-struct Open;
-
-impl Open {
-    fn accepted() -> Open {
-        COUNTERS.accepted();
-        Open
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        COUNTERS.closed();
-    }
-}
-
 /// One client connection served with blocking calls.
 ///
 /// The time limits are the kernel's: SO_SNDTIMEO (`--write-timeout-ms`)
@@ -152,7 +136,9 @@ pub struct Connection {
     buf: Vec<u8>,
     /// Encoded responses not yet written.
     out: Vec<u8>,
-    _open: Open,
+    /// A write that failed while answering (before a DELAY's sleep).
+    failed: Option<io::Error>,
+    _open: OpenConnection,
 }
 
 impl Connection {
@@ -168,7 +154,8 @@ impl Connection {
             read_timeout_set: false,
             buf: Vec::new(),
             out: Vec::new(),
-            _open: Open::accepted(),
+            failed: None,
+            _open: OpenConnection::accepted(),
         }
     }
 
@@ -203,41 +190,21 @@ impl Connection {
                 }
                 return Ok(());
             }
-            let mut used = 0;
-            loop {
-                match proto::decode_with_limit(&self.buf[used..], self.max_frame) {
-                    Ok(Some((req, len))) => {
-                        used += len;
-                        self.handle_request(req)?;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        queue_reply(&too_large_reply(&e), &mut self.out);
-                        self.flush()?;
-                        return self.linger_close();
-                    }
-                }
+            let buf = mem::take(&mut self.buf);
+            let done = proto::answer_frames(&buf, self.max_frame, self);
+            self.buf = buf;
+            if let Some(e) = self.failed.take() {
+                return Err(e);
             }
-            self.buf.drain(..used);
-            if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
-                self.buf = Vec::new();
+            if let Stop::TooLarge(e) = done.stop {
+                queue_reply(&too_large_reply(&e), &mut self.out);
+                self.flush()?;
+                return self.linger_close();
             }
+            self.buf.drain(..done.used);
+            limits::shrink_if_idle(&mut self.buf);
             self.flush()?;
         }
-    }
-
-    fn handle_request(&mut self, req: Frame) -> io::Result<()> {
-        match dispatch::handle_request(req) {
-            Reply::Now(frame) => queue_reply(&frame, &mut self.out),
-            Reply::After { delay, frame } => {
-                // Send what is ready before we block, then wait in line.
-                self.flush()?;
-                thread::sleep(delay);
-                queue_reply(&frame, &mut self.out);
-            }
-            Reply::Compute { id, rounds } => queue_reply(&compute_reply(id, rounds), &mut self.out),
-        }
-        Ok(())
     }
 
     /// Raw mode: write back whatever arrives, one answer per read.
@@ -269,10 +236,7 @@ impl Connection {
             self.read_timeout_set = have > 0;
             self.stream.set_read_timeout(self.read_timeout_set.then_some(self.partial_frame_timeout))?;
         }
-        let frame_rest = match proto::Header::parse(&self.buf) {
-            Some(h) if h.len <= self.max_frame => (HEADER_LEN + h.len as usize).saturating_sub(have),
-            _ => 0,
-        };
+        let frame_rest = proto::frame_len(&self.buf, self.max_frame).saturating_sub(have);
         self.buf.resize(have + frame_rest.min(have).max(READ_ROOM), 0);
         let read = read_retrying(&mut self.stream, &mut self.buf[have..]);
         self.buf.truncate(have + *read.as_ref().unwrap_or(&0));
@@ -293,9 +257,7 @@ impl Connection {
         self.stream.write_all(&self.out)?;
         COUNTERS.wrote(self.out.len());
         self.out.clear();
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::new();
-        }
+        limits::shrink_if_idle(&mut self.out);
         Ok(())
     }
 
@@ -321,6 +283,31 @@ impl Connection {
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(()),
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+/// What thread-per-conn does with each request `proto::answer_frames`
+/// decodes: everything on this thread, in order; a DELAY sleeps.
+impl proto::Answer for Connection {
+    /// Only a failed write stops the batch (the error ends the connection).
+    fn full(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    fn answer(&mut self, req: Frame) {
+        match dispatch::handle_request(req) {
+            Reply::Now(frame) => queue_reply(&frame, &mut self.out),
+            Reply::After { delay, frame } => {
+                // Send what is ready before we block, then wait in line.
+                if let Err(e) = self.flush() {
+                    self.failed = Some(e);
+                    return;
+                }
+                thread::sleep(delay);
+                queue_reply(&frame, &mut self.out);
+            }
+            Reply::Compute { id, rounds } => queue_reply(&compute_reply(id, rounds), &mut self.out),
         }
     }
 }

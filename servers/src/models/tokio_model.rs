@@ -26,7 +26,7 @@
 //! - Flow control (`limits::TOKIO_LIMITS`): a connection stops reading while its
 //!   output limit of answer bytes waits for the client to read them, or its
 //!   pending limit of answers is still being delayed or computed, and reads
-//!   again once below the row's `resume_below`. The limits are checked per
+//!   again once under them. The limits are checked per
 //!   frame, as mio-single does, not per read: one read can hold 65k STATS
 //!   requests (1 MiB after a large ECHO grew the buffer), whose answers are
 //!   45 MB; past a limit the rest wait, unparsed, in `buf`.
@@ -44,10 +44,11 @@
 //! wakes per request that a hand-written event loop (mio-single) avoids.
 
 use std::io;
+use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::{Frame, HEADER_LEN};
+use proto::{Frame, Stop};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -55,10 +56,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::dispatch::{self, compute_reply, queue_reply, too_large_reply, Reply};
-use crate::limits::{FlowControl, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER, TOKIO_LIMITS};
+use crate::limits::{self, FlowControl, ACCEPT_PAUSE, LINGER, TOKIO_LIMITS};
 use crate::log::RateLimited;
 use crate::stall::{Timeouts, Watch};
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 #[derive(Clone, Debug, clap::Args)]
@@ -129,16 +130,6 @@ pub fn run(listener: std::net::TcpListener, options: &Options, shutdown: Shutdow
     result
 }
 
-/// Counts a connection open while it lives, closed when dropped (also when
-/// the task is cancelled or panics).
-struct Open;
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        COUNTERS.closed();
-    }
-}
-
 /// What a connection does with its input.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Input {
@@ -166,13 +157,12 @@ struct Connection {
     /// Whether bytes arrive and leave, for the stall checks.
     reading: Watch,
     writing: Watch,
-    _open: Open,
+    _open: OpenConnection,
 }
 
 impl Connection {
     fn new(stream: &TcpStream, common: &CommonOptions) -> Connection {
         let _ = stream.set_nodelay(true);
-        COUNTERS.accepted();
         Connection {
             protocol: common.protocol,
             max_frame: common.max_frame,
@@ -183,7 +173,7 @@ impl Connection {
             timeouts: Timeouts::of(common),
             reading: Watch::default(),
             writing: Watch::default(),
-            _open: Open,
+            _open: OpenConnection::accepted(),
         }
     }
 
@@ -198,9 +188,6 @@ impl Connection {
     async fn handle_framed(&mut self, stream: TcpStream) -> io::Result<()> {
         let (mut rd, mut wr) = stream.into_split();
         let mut input = Input::Requests;
-        // Flow control: reading stops at the limits, and once stopped
-        // starts again only below the row's `resume_below`.
-        let mut under_limits = true;
         // The stall checks' tick; its first completes at once, which only
         // resets the watches.
         let mut stall_check = tokio::time::interval(self.timeouts.period());
@@ -213,11 +200,8 @@ impl Connection {
                 }
                 return Ok(());
             }
-            if input != Input::Discard {
-                let (unsent, pending) = (self.out.len(), self.later.len());
-                under_limits =
-                    if under_limits { !FLOW.stops_reading(unsent, pending) } else { FLOW.reads_again(unsent, pending) };
-            }
+            // Flow control: no reading or parsing at the limits.
+            let under_limits = !FLOW.stops_reading(self.out.len(), self.later.len());
             if under_limits && self.held {
                 // Under the limits again: answer the requests held back
                 // first (also after the client's FIN: they arrived before it).
@@ -257,9 +241,7 @@ impl Connection {
                     COUNTERS.wrote(n);
                     self.writing.progress();
                     self.out.drain(..n);
-                    if self.out.is_empty() && self.out.capacity() > KEEP_CAPACITY {
-                        self.out = Vec::new();
-                    }
+                    limits::shrink_if_idle(&mut self.out);
                 }
                 Some(done) = self.later.join_next(), if !self.later.is_empty() => {
                     queue_reply(&done.map_err(io::Error::other)?, &mut self.out);
@@ -295,37 +277,34 @@ impl Connection {
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
-    /// Answer or start every whole frame in `buf`, until flow control
-    /// says stop (then the rest is `held`). Returns false after TOO_LARGE:
-    /// that answer is the connection's last.
+    /// Answer or start every whole frame in `buf` (`proto::answer_frames`),
+    /// until flow control says stop (then the rest is `held`). Returns
+    /// false after TOO_LARGE: that answer is the connection's last.
     fn handle_frames(&mut self) -> bool {
-        let mut used = 0;
-        self.held = false;
-        let more = loop {
-            if FLOW.stops_reading(self.out.len(), self.later.len()) {
-                self.held = used < self.buf.len();
-                break true;
+        let buf = mem::take(&mut self.buf);
+        let done = proto::answer_frames(&buf, self.max_frame, self);
+        self.buf = buf;
+        self.buf.drain(..done.used);
+        limits::shrink_if_idle(&mut self.buf);
+        self.held = done.stop == Stop::Full;
+        match done.stop {
+            Stop::TooLarge(e) => {
+                queue_reply(&too_large_reply(&e), &mut self.out);
+                false
             }
-            match proto::decode_with_limit(&self.buf[used..], self.max_frame) {
-                Ok(Some((req, len))) => {
-                    used += len;
-                    self.handle_request(req);
-                }
-                Ok(None) => break true,
-                Err(e) => {
-                    queue_reply(&too_large_reply(&e), &mut self.out);
-                    break false;
-                }
-            }
-        };
-        self.buf.drain(..used);
-        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
+            Stop::Partial { .. } | Stop::Full => true,
         }
-        more
+    }
+}
+
+/// What tokio does with each request `proto::answer_frames` decodes: a
+/// DELAY or a long COMPUTE becomes a task of the connection's `JoinSet`.
+impl proto::Answer for Connection {
+    fn full(&self) -> bool {
+        FLOW.stops_reading(self.out.len(), self.later.len())
     }
 
-    fn handle_request(&mut self, req: Frame) {
+    fn answer(&mut self, req: Frame) {
         match dispatch::handle_request(req) {
             Reply::Now(frame) => queue_reply(&frame, &mut self.out),
             Reply::After { delay, frame } => {
@@ -342,14 +321,13 @@ impl Connection {
             }
         }
     }
+}
 
+impl Connection {
     /// Make room for the next read: the rest of a partial frame whose header
     /// has arrived, or at least READ_ROOM.
     fn reserve_read_room(&mut self) {
-        let frame_rest = match proto::Header::parse(&self.buf) {
-            Some(h) if h.len <= self.max_frame => (HEADER_LEN + h.len as usize).saturating_sub(self.buf.len()),
-            _ => 0,
-        };
+        let frame_rest = proto::frame_len(&self.buf, self.max_frame).saturating_sub(self.buf.len());
         self.buf.reserve(frame_rest.max(READ_ROOM));
     }
 

@@ -29,8 +29,7 @@
 //!
 //! A connection's life is [`State`]. Flow control as mio-single, with the
 //! same output and pending limits (`limits::URING_LIMITS`): past them the recv is
-//! cancelled, and armed again once the answers drain below the row's
-//! `resume_below`. TOO_LARGE is sent last, then our FIN,
+//! cancelled, and armed again once the answers drain below them. TOO_LARGE is sent last, then our FIN,
 //! then input is discarded until the peer's FIN or for at most [`LINGER`].
 //! A connection is dropped only when its recv and send have completed (a
 //! close cancels them), since until then the kernel may write into its
@@ -62,18 +61,19 @@ use std::io;
 use std::mem;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
-use proto::Frame;
+use proto::{Frame, Stop};
 use slab::Slab;
 
 use crate::dispatch::{self, Reply};
-use crate::limits::{self, ACCEPT_PAUSE, KEEP_CAPACITY, LINGER};
+use crate::limits::{self, ACCEPT_PAUSE, LINGER};
 use crate::log::RateLimited;
 use crate::stall::{Timeouts, Watch};
-use crate::stats::COUNTERS;
+use crate::stats::{OpenConnection, COUNTERS};
 use crate::{net, CommonOptions, Protocol, Shutdown};
 
 mod ring;
@@ -85,6 +85,8 @@ const FLOW: limits::FlowControl = match limits::URING_LIMITS.flow {
     Some(flow) => flow,
     None => panic!("uring has flow control"),
 };
+/// How many times `Sq::push` submits a full queue before it gives up.
+const SUBMIT_TRIES: u32 = 8;
 /// Each wait asks for BATCH completions, but returns with fewer once
 /// BATCH_WAIT_US have passed and at least one is there (IORING_FEAT_MIN_TIMEOUT).
 const BATCH: usize = 64;
@@ -125,6 +127,9 @@ pub fn run(listener: TcpListener, options: &Options, shutdown: Shutdown) -> io::
         for (data, res, flags) in cqes.drain(..) {
             lp.complete(Op::decode(data), res, flags);
         }
+        if let Some(e) = lp.sq.broken.take() {
+            return Err(e); // an operation could not be submitted: see `Sq::push`
+        }
     }
     Ok(())
 }
@@ -138,7 +143,8 @@ struct Loop {
     ctx: Ctx,
     listener: TcpListener,
     accepting: Accepting,
-    wake: OwnedFd,
+    /// Shared with the shutdown hook, which may outlive `run`.
+    wake: Arc<OwnedFd>,
     wake_buf: Box<u64>,
     next_generation: u64,
     timeouts: Timeouts,
@@ -162,20 +168,25 @@ impl Loop {
         if wake < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: `wake` is the descriptor eventfd just returned.
+        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
         // Shutdown arrives on the signal thread; a write to the eventfd
-        // completes the read the ring holds on it, which ends the wait.
+        // completes the read the ring holds on it, which ends the wait. The
+        // hook holds the descriptor open as long as the Shutdown lives, so
+        // a trigger after `run` returned never writes to a closed (or
+        // reused) descriptor.
+        let hook_fd = wake.clone();
         shutdown.on_trigger(move || {
-            // SAFETY: writing 8 bytes from a live u64 to the eventfd, open until the process exits.
-            unsafe { libc::write(wake, (&1u64 as *const u64).cast(), 8) };
+            // SAFETY: writing 8 bytes from a live u64 to an eventfd the closure keeps open.
+            unsafe { libc::write(hook_fd.as_raw_fd(), (&1u64 as *const u64).cast(), 8) };
         });
         let mut lp = Loop {
-            sq: Sq { ring, timers: Slab::new() },
+            sq: Sq { ring, timers: Slab::new(), broken: None },
             bufs,
             conns: Slab::new(),
             ctx: Ctx { protocol: common.protocol, max_frame: common.max_frame },
             accepting: Accepting::Armed,
-            // SAFETY: `wake` is the descriptor eventfd just returned.
-            wake: unsafe { OwnedFd::from_raw_fd(wake) },
+            wake,
             wake_buf: Box::new(0),
             listener,
             next_generation: 0,
@@ -238,7 +249,7 @@ impl Loop {
 
     /// Take over an accepted socket, with TCP_NODELAY as every model sets it.
     fn insert(&mut self, fd: OwnedFd) {
-        COUNTERS.accepted();
+        let open = OpenConnection::accepted();
         let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
         let entry = self.conns.vacant_entry();
         let owner = Owner { key: entry.key(), generation: self.next_generation };
@@ -246,7 +257,20 @@ impl Loop {
         let (input, sending, output) = (Vec::new(), Vec::new(), Vec::new());
         let (state, recv, sent, pending) = (State::Open, RecvOp::Idle, 0, 0);
         let (reading, writing) = (Watch::default(), Watch::default());
-        entry.insert(Conn { fd, owner, state, recv, input, sending, sent, output, pending, reading, writing });
+        entry.insert(Conn {
+            fd,
+            owner,
+            state,
+            recv,
+            input,
+            sending,
+            sent,
+            output,
+            pending,
+            reading,
+            writing,
+            _open: open,
+        });
         self.drive(owner.key);
     }
 
@@ -296,7 +320,7 @@ impl Loop {
         let mut stalled = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
             // Input held back by flow control is whole requests, not a partial frame.
-            let frame_started = conn.state == State::Open && !conn.input.is_empty() && conn.flow_open();
+            let frame_started = conn.state == State::Open && !conn.input.is_empty() && !conn.over_limit();
             if conn.writing.stalled(conn.unsent() > 0, write) {
                 COUNTERS.write_timeout();
                 stalled.push(key);
@@ -320,8 +344,7 @@ impl Loop {
         if !conn.input.is_empty() {
             COUNTERS.error(); // dropped with a request in it (closed mid-frame)
         }
-        COUNTERS.closed();
-        // Dropping the descriptor closes the socket.
+        // Dropping it closes the socket and counts it closed.
     }
 }
 
@@ -342,6 +365,7 @@ struct Conn {
     /// Whether bytes arrive and leave, for the stall checks.
     reading: Watch,
     writing: Watch,
+    _open: OpenConnection,
 }
 
 /// A connection's life. Closing waits for its in-flight recv and send to
@@ -376,19 +400,10 @@ impl Conn {
         self.sending.len() - self.sent + self.output.len()
     }
 
-    /// Flow control: a reading connection stops reading and parsing here.
+    /// Flow control: the connection stops reading and parsing here, and
+    /// goes on once under the limits again.
     fn over_limit(&self) -> bool {
         FLOW.stops_reading(self.unsent(), self.pending)
-    }
-
-    /// Flow control lets this connection read and parse: while its recv is
-    /// armed, until the limits; with none armed (cancelled at a limit, or
-    /// ended by the kernel), only below the row's `resume_below`.
-    fn flow_open(&self) -> bool {
-        match self.recv {
-            RecvOp::Armed => !self.over_limit(),
-            RecvOp::Idle | RecvOp::Cancelling => FLOW.reads_again(self.unsent(), self.pending),
-        }
     }
 
     /// Requests are still parsed: also after the peer's FIN, for what it sent before.
@@ -402,7 +417,7 @@ impl Conn {
         COUNTERS.read(data.len());
         self.reading.progress();
         match self.state {
-            State::Open if self.input.is_empty() && self.flow_open() => {
+            State::Open if self.input.is_empty() && !self.over_limit() => {
                 let used = self.parse(data, sq, ctx);
                 self.input.extend_from_slice(&data[used..]);
             }
@@ -412,46 +427,31 @@ impl Conn {
         }
     }
 
-    /// Answer the requests at the front of `data`; return the bytes used.
-    /// Stops at a partial frame, or when flow control says so.
+    /// Answer the requests at the front of `data` (`proto::answer_frames`,
+    /// through [`Answering`]); return the bytes used. Stops at a partial
+    /// frame, or when flow control says so.
     fn parse(&mut self, data: &[u8], sq: &mut Sq, ctx: &Ctx) -> usize {
         if ctx.protocol == Protocol::Raw {
             // The plain byte echo: every read is one "request", answered in full.
             return dispatch::echo_raw(data, &mut self.output);
         }
-        let mut used = 0;
-        while self.parsing() && !self.over_limit() {
-            match proto::decode_with_limit(&data[used..], ctx.max_frame) {
-                Ok(Some((frame, n))) => {
-                    used += n;
-                    match dispatch::handle_request(frame) {
-                        Reply::Now(frame) => dispatch::queue_reply(&frame, &mut self.output),
-                        Reply::After { delay, frame } => {
-                            sq.timer(delay, TimerKind::Delay(self.owner, frame));
-                            self.pending += 1;
-                        }
-                        Reply::Compute { id, rounds } => {
-                            // Inline, as mio-single: every other connection waits.
-                            dispatch::queue_reply(&dispatch::compute_reply(id, rounds), &mut self.output)
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // The payload cannot be skipped: answer, drop the rest, close.
-                    dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
-                    self.state = State::TooLarge;
-                    return data.len();
-                }
-            }
+        if !self.parsing() {
+            return 0;
         }
-        used
+        let done = proto::answer_frames(data, ctx.max_frame, &mut Answering { conn: self, sq });
+        if let Stop::TooLarge(e) = done.stop {
+            // The payload cannot be skipped: answer, drop the rest, close.
+            dispatch::queue_reply(&dispatch::too_large_reply(&e), &mut self.output);
+            self.state = State::TooLarge;
+            return data.len();
+        }
+        done.used // the rest: a partial frame, or held back by flow control
     }
 
     /// Start whatever can be started now: parse held input, send, linger,
     /// arm or cancel the recv, close. True once the connection can go.
     fn step(&mut self, sq: &mut Sq, ctx: &Ctx) -> bool {
-        if self.parsing() && !self.input.is_empty() && self.flow_open() {
+        if self.parsing() && !self.input.is_empty() && !self.over_limit() {
             let input = mem::take(&mut self.input);
             let used = self.parse(&input, sq, ctx);
             self.input = input;
@@ -469,7 +469,7 @@ impl Conn {
         if self.state == State::ReadClosed && drained {
             self.close(sq); // a trailing partial frame is dropped, as PROTOCOL.md says
         }
-        let want = matches!(self.state, State::Open | State::Lingering) && self.flow_open();
+        let want = matches!(self.state, State::Open | State::Lingering) && !self.over_limit();
         match (self.recv, want) {
             (RecvOp::Idle, true) => {
                 // Multishot: one recv that completes every time data arrives, each
@@ -534,9 +534,7 @@ impl Conn {
         }
         self.sending.clear();
         self.sent = 0;
-        if self.sending.capacity() > KEEP_CAPACITY {
-            self.sending = Vec::new();
-        }
+        limits::shrink_if_idle(&mut self.sending);
         if res <= 0 {
             self.close(sq);
         }
@@ -553,6 +551,34 @@ impl Conn {
         }
         if !self.sending.is_empty() {
             sq.push(opcode::AsyncCancel::new(Op::Send(self.owner.key).encode()).build(), Op::Ignore);
+        }
+    }
+}
+
+/// What uring does with each request `proto::answer_frames` decodes: as
+/// mio-single, but a DELAY is a TIMEOUT in the ring.
+struct Answering<'a> {
+    conn: &'a mut Conn,
+    sq: &'a mut Sq,
+}
+
+impl proto::Answer for Answering<'_> {
+    fn full(&self) -> bool {
+        self.conn.over_limit()
+    }
+
+    fn answer(&mut self, request: Frame) {
+        let conn = &mut *self.conn;
+        match dispatch::handle_request(request) {
+            Reply::Now(frame) => dispatch::queue_reply(&frame, &mut conn.output),
+            Reply::After { delay, frame } => {
+                self.sq.timer(delay, TimerKind::Delay(conn.owner, frame));
+                conn.pending += 1;
+            }
+            // Inline, as mio-single: every other connection waits.
+            Reply::Compute { id, rounds } => {
+                dispatch::queue_reply(&dispatch::compute_reply(id, rounds), &mut conn.output)
+            }
         }
     }
 }
@@ -592,19 +618,29 @@ enum TimerKind {
 struct Sq {
     ring: IoUring,
     timers: Slab<Box<Timer>>,
+    /// Set when an operation could not be submitted; `run` returns it.
+    broken: Option<io::Error>,
 }
 
 impl Sq {
     /// Queue `entry`; submitted with the next `io_uring_enter`, or now if
-    /// the queue is full.
+    /// the queue is full. If the kernel keeps refusing to take a full
+    /// queue ([`SUBMIT_TRIES`] times), the entry is dropped and the error
+    /// kept in `broken`: the loop's state no longer matches the ring's, so
+    /// `run` ends with that error rather than spin or serve wrongly.
     fn push(&mut self, entry: squeue::Entry, op: Op) {
         let entry = entry.user_data(op.encode());
+        let mut tries = 0;
         // SAFETY: every buffer an entry points at outlives the operation: a
         // connection is dropped only once its recv and send have completed,
         // a timer's Timespec is boxed and kept until its completion.
-        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+        while self.broken.is_none() && unsafe { self.ring.submission().push(&entry) }.is_err() {
             if let Err(e) = self.ring.submit() {
-                RING_FAILED.log(format_args!("submitting a full queue: {e}"));
+                tries += 1;
+                RING_FAILED.log(format_args!("submitting a full queue (try {tries} of {SUBMIT_TRIES}): {e}"));
+                if tries == SUBMIT_TRIES {
+                    self.broken = Some(e);
+                }
                 std::thread::yield_now();
             }
         }
@@ -659,6 +695,24 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full queue the kernel keeps refusing to take ends in an error, not
+    /// a spin. The ring is made on another thread, so as SINGLE_ISSUER it
+    /// refuses every submit from this one (EEXIST).
+    #[test]
+    fn a_queue_the_kernel_keeps_refusing_is_an_error_not_a_spin() {
+        if let Err(why) = available() {
+            eprintln!("skipped: uring is unavailable here: {why}");
+            return;
+        }
+        let ring = std::thread::spawn(new_ring).join().unwrap().unwrap();
+        let mut sq = Sq { ring, timers: Slab::new(), broken: None };
+        for _ in 0..=RING_ENTRIES {
+            sq.push(opcode::Nop::new().build(), Op::Ignore);
+        }
+        let e = sq.broken.expect("the refused submits are an error");
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST), "{e}");
+    }
 
     #[test]
     fn user_data_round_trips() {

@@ -18,7 +18,7 @@
 use super::draw::Unit;
 use super::ChartSpec;
 use crate::procstat::Side;
-use crate::result::RunResult;
+use crate::records::run::RunResult;
 
 const CPU: &str = "CPU µs per request";
 const SOFTIRQ: &str = "softirq, % of busy time";
@@ -60,8 +60,12 @@ mod tests {
     use crate::testdata;
 
     /// This module's charts of `summary`'s echo-saturate, by name.
-    fn figures(summary: &crate::sweep::summary::Summary) -> Vec<(&'static str, Figure)> {
-        let all = super::super::figures(std::path::Path::new("/nonexistent"), summary, "echo-saturate");
+    fn figures(summary: &crate::records::sweep::Summary) -> Vec<(&'static str, Figure)> {
+        let all = super::super::figures(
+            &crate::archive::Runs::open(std::path::Path::new("/nonexistent")).unwrap(),
+            summary,
+            "echo-saturate",
+        );
         all.into_iter().filter(|(name, _)| super::CHARTS.iter().any(|c| c.0 == *name)).collect()
     }
 

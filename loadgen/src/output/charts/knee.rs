@@ -11,20 +11,20 @@
 //! measured something is drawn, failed ones too: past its knee a model
 //! cannot take the offered rate and `loadgen run` fails the run, and that
 //! rising latency is the point of the chart. The notes name those rungs and
-//! each model's knee (see [`crate::sweep::knee`]). With `--repeat`, a point
+//! each model's knee (see [`crate::sweep::ladder`]). With `--repeat`, a point
 //! is the median of the rung's runs and its bar their min–max. Hollow
 //! markers: the load generator was the limit in a run of that rung.
 
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
 use crate::fmt::us;
-use crate::result::RunResult;
+use crate::records::run::RunResult;
+use crate::records::sweep::{RunStatus, Summary};
 use crate::sweep::cells::Cell;
-use crate::sweep::knee;
-use crate::sweep::summary::{RunStatus, Summary};
+use crate::sweep::ladder;
 
 /// The figures of a ladder scenario, by file name suffix.
 pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
-    let slo = summary.slo_us.unwrap_or(knee::DEFAULT_SLO_US);
+    let slo = summary.slo_us.unwrap_or(ladder::DEFAULT_SLO_US);
     let mut out = Vec::new();
     for level in summary.levels(scenario) {
         let rates: Vec<f64> =
@@ -85,7 +85,7 @@ fn panel(summary: &Summary, scenario: &str, level: u64, (title, y_label, y_unit,
             .into_iter()
             .filter_map(|c| {
                 let hollow = c.runs.iter().any(|r| r.loadgen_saturated);
-                Some(Point::of(c.offered_rps?, knee::measured(&c, metric)?, hollow))
+                Some(Point::of(c.offered_rps?, ladder::measured(&c, metric)?, hollow))
             })
             .filter(|p| !log_y || p.y > 0.0)
             .collect()
@@ -118,9 +118,9 @@ fn knee_note(summary: &Summary, scenario: &str, level: u64, slo: u64) -> String 
     let knees: Vec<String> = summary
         .models_in(scenario)
         .into_iter()
-        .filter_map(|m| Some(format!("{m} {}", knee::knee_of(summary, scenario, &m, level, slo)?.describe())))
+        .filter_map(|m| Some(format!("{m} {}", ladder::knee_of(summary, scenario, &m, level, slo)?.describe())))
         .collect();
-    format!("Knee (≥ {:.0}% answered, p99 ≤ {}): {}", 100.0 * knee::ACHIEVED_SHARE, us(slo), knees.join("; "))
+    format!("Knee (≥ {:.0}% answered, p99 ≤ {}): {}", 100.0 * ladder::ACHIEVED_SHARE, us(slo), knees.join("; "))
 }
 
 #[cfg(test)]

@@ -37,9 +37,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use plotters::style::RGBColor;
 
-use crate::result::RunResult;
+use crate::archive::Runs;
+use crate::records::run::RunResult;
+use crate::records::sweep::Summary;
 use crate::sweep::cells::Outcome;
-use crate::sweep::summary::Summary;
 use draw::{Figure, Panel, Point, Series, Unit, XAxis};
 
 /// A figure of a run's result, drawn as a point where the run measured it.
@@ -55,9 +56,10 @@ pub fn color(model: &str) -> RGBColor {
 pub fn draw_all(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<PathBuf>> {
     let out = dir.join("charts");
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let runs = Runs::open(dir)?;
     let mut files = Vec::new();
     for scenario in &summary.scenarios {
-        for (name, figure) in scenario_figures(dir, summary, scenario) {
+        for (name, figure) in scenario_figures(&runs, summary, scenario) {
             files.extend(draw::render(&out.join(format!("{scenario}-{name}")), &figure)?);
         }
     }
@@ -67,12 +69,12 @@ pub fn draw_all(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<PathBuf>> {
 /// Every figure of one scenario, by file name suffix: a ladder's knee
 /// charts, or the charts against connections (and, for a mix of ECHO and
 /// DELAY, ECHO's latency against the DELAY's length).
-pub fn scenario_figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
+pub fn scenario_figures(runs: &Runs, summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
     if summary.is_ladder(scenario) {
         return knee::figures(summary, scenario);
     }
     let mut all: Vec<(String, Figure)> =
-        figures(dir, summary, scenario).into_iter().map(|(n, f)| (n.to_string(), f)).collect();
+        figures(runs, summary, scenario).into_iter().map(|(n, f)| (n.to_string(), f)).collect();
     all.extend(multiplex::figures(summary, scenario));
     all
 }
@@ -138,14 +140,14 @@ const CHARTS: [ChartSpec; 5] = [
 
 /// The figures of one scenario against connections, by file name suffix:
 /// [`CHARTS`], the latency spectrum, and [`attribution::CHARTS`].
-pub fn figures(dir: &Path, summary: &Summary, scenario: &str) -> Vec<(&'static str, Figure)> {
+pub fn figures(runs: &Runs, summary: &Summary, scenario: &str) -> Vec<(&'static str, Figure)> {
     let x = XAxis::connections(&summary.levels(scenario));
     let chart = |&(name, what, panels): &ChartSpec| {
         let panels = panels.iter().map(|spec| panel(summary, scenario, spec)).collect();
         (name, against_connections(summary, scenario, &x, what, panels))
     };
     let mut figures: Vec<(&str, Figure)> = CHARTS.iter().map(chart).collect();
-    figures.push(("spectrum", spectrum::figure(dir, summary, scenario)));
+    figures.push(("spectrum", spectrum::figure(runs, summary, scenario)));
     figures.extend(attribution::CHARTS.iter().map(chart));
     figures
 }
@@ -246,7 +248,7 @@ mod tests {
     #[test]
     fn failed_points_are_left_out_and_noted() {
         let summary = testdata::summary();
-        let figs = figures(Path::new("/nonexistent"), &summary, "echo-saturate");
+        let figs = figures(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let pool = throughput.panels[0].series.iter().find(|s| s.name == "pool").unwrap();
         assert_eq!(pool.points.iter().map(|p| p.x).collect::<Vec<_>>(), vec![200.0, 500.0]);
@@ -264,8 +266,8 @@ mod tests {
     fn points_are_medians_with_their_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 1).unwrap();
-        run.status = crate::sweep::summary::RunStatus::Failed;
-        let figs = figures(Path::new("/nonexistent"), &summary, "echo-saturate");
+        run.status = crate::records::sweep::RunStatus::Failed;
+        let figs = figures(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();
         // Passes at 1, 1.02 and 0.98 × 20,000 req/s.

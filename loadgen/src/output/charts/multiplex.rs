@@ -14,7 +14,7 @@
 use super::draw::{Figure, Series, Unit, XAxis};
 use super::{notes, panel, Metric};
 use crate::fmt::us;
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 /// The figure of a scenario with ECHO and DELAY latencies apart; none for
 /// another scenario.

@@ -4,18 +4,18 @@
 //! much room as 0% to 90%.
 //!
 //! The points come from the run's `.hgrm` file (the percentile distribution
-//! `loadgen run --hgrm` writes). Its values may be in microseconds or, as
+//! `loadgen run --hgrm` writes), loose or in the sweep's archive
+//! ([`crate::archive::Runs`]). Its values may be in microseconds or, as
 //! wrk2 prints them, milliseconds; the unit is settled by comparing the
 //! file's median with the run's `latency.p50` (µs). A run without an `.hgrm`
 //! falls back to the six percentiles in its `RunResult`, and the chart says
 //! so.
 
-use std::path::Path;
-
 use super::draw::{Figure, Panel, Point, Series, Unit, XAxis};
 use super::{color, failed_notes};
-use crate::result::RunResult;
-use crate::sweep::summary::Summary;
+use crate::archive::Runs;
+use crate::records::run::RunResult;
+use crate::records::sweep::Summary;
 
 /// The x axis ends at 99.999% at most.
 const MAX_X: f64 = 5.0;
@@ -89,7 +89,7 @@ fn line(spectrum: Vec<(f64, f64)>) -> Vec<Point> {
     points
 }
 
-pub fn figure(dir: &Path, summary: &Summary, scenario: &str) -> Figure {
+pub fn figure(runs: &Runs, summary: &Summary, scenario: &str) -> Figure {
     let level = summary.levels(scenario).last().copied().unwrap_or(0);
     let mut notes: Vec<String> = Vec::new();
     let mut coarse: Vec<String> = Vec::new();
@@ -104,7 +104,7 @@ pub fn figure(dir: &Path, summary: &Summary, scenario: &str) -> Figure {
         // spread of the passes is the spread of the lines.
         for record in cell.ok_runs() {
             let result = record.result.as_ref().expect("an ok run has a result");
-            let from_file = std::fs::read_to_string(dir.join(&record.files.hgrm)).ok().map(|t| parse_hgrm(&t));
+            let from_file = runs.read_to_string(&record.files.hgrm).ok().map(|t| parse_hgrm(&t));
             let spectrum = match from_file.filter(|s| !s.is_empty()) {
                 Some(points) => to_micros(&points, result),
                 None => {
@@ -153,6 +153,7 @@ pub fn figure(dir: &Path, summary: &Summary, scenario: &str) -> Figure {
 mod tests {
     use super::*;
     use crate::testdata;
+    use std::path::Path;
 
     const WRK2_STYLE: &str = "       Value   Percentile   TotalCount 1/(1-Percentile)
 
@@ -185,7 +186,7 @@ mod tests {
     #[test]
     fn falls_back_to_the_results_percentiles() {
         let summary = testdata::summary();
-        let fig = figure(Path::new("/nonexistent"), &summary, "echo-saturate");
+        let fig = figure(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
         assert!(fig.title.contains("1000 connections"));
         // pool failed at 1000: not drawn, and noted.
         assert!(!fig.panels[0].series.iter().any(|s| s.name == "pool"));
@@ -197,7 +198,7 @@ mod tests {
     #[test]
     fn every_run_of_a_repeated_sweep_gets_its_line() {
         let summary = testdata::summary_repeated(3);
-        let fig = figure(Path::new("/nonexistent"), &summary, "echo-saturate");
+        let fig = figure(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
         let tokio = fig.panels[0].series.iter().filter(|s| s.name == "tokio").count();
         assert_eq!(tokio, 3, "one line per pass");
         assert!(fig.notes.iter().any(|n| n.contains("3 interleaved passes")), "{:?}", fig.notes);
