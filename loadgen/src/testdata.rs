@@ -85,19 +85,15 @@ pub fn rung(model: &str, level: u64, offered: f64, achieved: f64, p99: u64, repe
     r
 }
 
+/// A run that failed for `why`, without a result.
 pub fn failed(scenario: &str, model: &str, level: u64, why: &str, repeat: u32) -> Record {
     Record {
-        scenario: scenario.into(),
-        model: model.into(),
-        level,
-        repeat,
         status: RunStatus::Failed,
         failure: Some(why.into()),
         loadgen_saturated: false,
         elapsed_s: 1.0,
-        files: RunFiles::for_run(scenario, model, level, repeat),
         result: None,
-        offered_rps: None,
+        ..record_of_pass(scenario, model, level, 0.0, repeat)
     }
 }
 

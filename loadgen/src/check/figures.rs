@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::records::run::RunResult;
 use crate::records::sweep::{Record, RunStatus, Summary};
+use crate::stats::median;
 
 /// The blocking model every event loop ([`crate::models::is_event_loop`])
 /// is held against: at 1000 connections and more their context switches
@@ -167,11 +168,6 @@ fn measured<'a>(s: &'a Summary, scenario: &'a str, level: u64) -> Vec<(&'a Recor
     s.scenario(scenario).filter(|r| r.level == level).filter_map(|r| usable(r).map(|x| (r, x))).collect()
 }
 
-/// The median of the finite values (NaN if none): [`crate::stats::median`].
-pub fn median_of(v: &[f64]) -> f64 {
-    crate::stats::median(v).unwrap_or(f64::NAN)
-}
-
 fn geo_mean(v: &[f64]) -> f64 {
     let v: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
     if v.is_empty() {
@@ -197,7 +193,7 @@ pub fn figures(s: &Summary) -> Vec<GatedFigure> {
         }
         let values: Vec<f64> =
             per_pass.iter().filter_map(|p| p.iter().find(|g| g.name == f.name)).map(|g| g.value).collect();
-        out.push(GatedFigure { value: median_of(&values), ..f.clone() });
+        out.push(GatedFigure { value: median(&values).unwrap_or(f64::NAN), ..f.clone() });
     }
     out
 }
@@ -232,7 +228,7 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
             push(&mut out, None, Kind::LoadgenCpu, geo_mean(&loadgen));
             let closed = runs.iter().all(|(_, x)| x.rate().is_none());
             if closed && runs.len() >= 3 {
-                let mid = median_of(&runs.iter().map(|(_, x)| x.throughput_rps).collect::<Vec<_>>());
+                let mid = median(&runs.iter().map(|(_, x)| x.throughput_rps).collect::<Vec<_>>()).unwrap_or(f64::NAN);
                 for (r, x) in &runs {
                     push(&mut out, Some(&r.model), Kind::ThroughputRatio, x.throughput_rps / mid);
                 }

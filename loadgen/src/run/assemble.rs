@@ -712,7 +712,8 @@ mod tests {
     /// is compared like any other; only saturated CPUs force a tie.
     #[test]
     fn a_large_send_lag_alone_does_not_tie_the_throughput() {
-        use crate::sweep::cells::{Comparison, Contender, Order, Rule, Spread};
+        use crate::stats::Spread;
+        use crate::sweep::cells::{Comparison, Contender, Order, Rule};
         let lag = SendLag { p50: 60, p99: 90, max: 100, count: 1000, held_back: 0, share_of_p50: 0.6 };
         let idle = LoadgenFlags::of(0.05, 1.0, Some(&lag));
         assert_eq!(idle, LoadgenFlags { saturated: false, send_lag_large: true });

@@ -56,7 +56,8 @@
 use crate::fmt::{thousands, us};
 use crate::records::run::RunResult;
 use crate::records::sweep::{Record, RunStatus, Summary};
-use crate::sweep::cells::{Cell, Spread};
+use crate::stats::Spread;
+use crate::sweep::cells::Cell;
 
 /// A rung is sustained only if the model answered this share of the offered rate.
 pub const ACHIEVED_SHARE: f64 = 0.99;

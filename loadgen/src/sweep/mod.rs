@@ -703,7 +703,7 @@ fn run_every_slot(
         envj.runs_done += 1;
         envj.runs_failed += (record.status == RunStatus::Failed) as usize;
         summary.records.push(record);
-        crate::export::write_all(dir, &summary)?;
+        crate::output::write_all(dir, &summary)?;
     }
     Ok(summary)
 }
@@ -731,9 +731,9 @@ fn finish(
     }
     (envj.git_at_end, envj.changed_during_run) = (Some(git_end), Some(changed));
     write_env(dir, envj)?;
-    crate::export::write_all(dir, summary)?;
+    crate::output::write_all(dir, summary)?;
     if !args.no_charts {
-        let files = crate::charts::draw_all(dir, summary)?;
+        let files = crate::output::charts::draw_all(dir, summary)?;
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
     eprintln!(
