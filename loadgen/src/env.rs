@@ -8,12 +8,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::result::Env;
+use crate::records::run::Env;
 
 /// The environment of this process now. `server_cpus` is what the caller
 /// knows about the server's pinning (the load generator cannot see it).
@@ -27,7 +27,7 @@ pub fn collect(server_cpus: Option<Vec<usize>>) -> Env {
         git_rev: git_rev(),
         git_dirty: git_state().dirty,
         loadgen_sha256: self_sha256(),
-        date: rfc3339(SystemTime::now()),
+        date: crate::records::clock::rfc3339(SystemTime::now()),
         hostname: hostname(),
     }
 }
@@ -82,7 +82,7 @@ fn source_dir() -> Option<PathBuf> {
 }
 
 /// What `git -C DIR ARGS` printed, or why it could not say.
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -212,41 +212,9 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// RFC 3339 in UTC, to the second: `2024-05-01T12:34:56Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(4_102_444_799)), "2099-12-31T23:59:59Z");
-    }
 
     #[test]
     fn sha256_of_a_file() {
@@ -273,10 +241,7 @@ mod tests {
         let none = git_state_in(&dir);
         assert_eq!((none.revision.as_deref(), none.dirty), (None, None), "{none:?}");
         assert!(none.note.is_some(), "says why: {none:?}");
-        let sh = |args: &[&str]| {
-            let ok = Command::new("git").arg("-C").arg(&dir).args(args).output().unwrap().status.success();
-            assert!(ok, "git {args:?}");
-        };
+        let sh = |args: &[&str]| git(&dir, args).unwrap_or_else(|e| panic!("git {args:?}: {e}"));
         sh(&["init", "-q"]);
         std::fs::write(dir.join("a.txt"), "one").unwrap();
         sh(&["add", "a.txt"]);

@@ -63,7 +63,7 @@ pub struct PingPong {
 }
 
 pub fn run(args: &FloorArgs) -> anyhow::Result<Floor> {
-    let allowed = allowed_cpus();
+    let allowed = crate::env::affinity();
     let cpus = if args.cpus.is_empty() { &allowed } else { &args.cpus };
     if let Some(bad) = cpus.iter().find(|c| !allowed.contains(c)) {
         bail!("--cpus: CPU {bad} is not available to this process (allowed: {allowed:?})");
@@ -208,18 +208,13 @@ fn pin(cpu: usize) -> io::Result<()> {
     cpus::pin_self(&[cpu]).map_err(|e| io::Error::new(e.kind(), format!("--cpus: cannot pin to CPU {cpu}: {e}")))
 }
 
-/// The CPUs this process may run on (none if that cannot be read).
-fn allowed_cpus() -> Vec<usize> {
-    cpus::available().unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn measures_something_plausible() {
-        let cpus = allowed_cpus();
+        let cpus = crate::env::affinity();
         assert!(!cpus.is_empty());
         let f = run(&FloorArgs { pairs: 2000, round_trips: 200, cpus: vec![], json: None }).unwrap();
         // A pair is two syscalls: it costs something, and less than a second.
@@ -233,13 +228,13 @@ mod tests {
 
     #[test]
     fn measure_pins_only_its_own_thread() {
-        let cpus = allowed_cpus();
-        let before = allowed_cpus();
+        let cpus = crate::env::affinity();
+        let before = crate::env::affinity();
         let f = measure(Some(*cpus.last().unwrap()), &cpus[..1], 1000, 100).unwrap();
         assert!(f.pair_cpu_us > 0.0, "{f:?}");
         assert_eq!(f.pingpong_same_cpu.unwrap().cpus, (cpus[0], cpus[0]));
         assert!(f.pingpong_cross_cpu.is_none(), "one CPU given: no cross-CPU figure");
-        assert_eq!(allowed_cpus(), before, "the caller's affinity is unchanged");
+        assert_eq!(crate::env::affinity(), before, "the caller's affinity is unchanged");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! their figures through these, so that one figure reads the same
 //! everywhere.
 
-use crate::sweep::cells::Spread;
+use crate::stats::Spread;
 
 /// A latency in µs, in the unit that reads best.
 pub fn us(v: u64) -> String {

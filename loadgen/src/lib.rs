@@ -4,21 +4,19 @@
 
 pub mod archive;
 pub mod cgroup;
-pub mod charts;
 pub mod check;
 pub mod cpus;
 pub mod env;
-pub mod export;
 pub mod files;
 pub mod floor;
 pub mod fmt;
 pub mod merge;
 pub mod models;
+pub mod output;
 pub mod procstat;
 pub mod profile;
+pub mod records;
 pub mod reliability;
-pub mod report;
-pub mod result;
 pub mod run;
 pub mod stats;
 pub mod sweep;

@@ -7,7 +7,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loadgen::{archive, check, floor, merge, reliability, report, run, sweep};
+use loadgen::output::report;
+use loadgen::{archive, check, floor, merge, reliability, run, sweep};
 
 /// One mio load generator that drives every iomodels server the same way.
 #[derive(Parser)]

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::result::{CpuRole, CpuTimes, ProcStatWindow};
+use crate::records::run::{CpuRole, CpuTimes, ProcStatWindow};
 
 /// One CPU's cumulative counters, in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

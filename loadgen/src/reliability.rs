@@ -13,7 +13,7 @@
 //!
 //! With `--update-report REPORT.md`, the table replaces the body of the
 //! `<!-- BEGIN GENERATED: reliability -->` ... `<!-- END GENERATED: reliability -->`
-//! region of that file (see [`crate::report::update_generated`]); a file
+//! region of that file (see [`crate::output::report::update_generated`]); a file
 //! without that region is left alone and the table is printed instead.
 //! `scripts/reliability` runs the tests and then this.
 
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::files::write_atomic;
 use crate::models::rank;
-use crate::report::update_generated;
+use crate::output::report::update_generated;
 
 /// The name of the generated region in REPORT.md.
 pub const REGION: &str = "reliability";

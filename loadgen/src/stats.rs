@@ -1,6 +1,8 @@
-//! The statistics the sweep's verdicts rest on, in one place: the median,
-//! Student's t distribution, a paired t-test on log ratios, and Holm's
-//! step-down correction for a family of tests.
+//! The statistics the project's verdicts rest on, in one place: the
+//! median and a figure's [`Spread`] over repeated runs, Student's t
+//! distribution, a paired t-test on log ratios with Holm's step-down
+//! correction for a family of tests (the sweep's tables), and the sign
+//! test's interval around a median ratio (the A/B regression check).
 //!
 //! Why these. Two models that ran in the same pass of a sweep met the same
 //! machine (the same drift, the same noisy neighbour), so the comparison of
@@ -18,6 +20,16 @@
 //! family at most α (under the t-test's assumptions), and is never less
 //! powerful than Bonferroni's.
 //!
+//! The A/B check asks a different question of one figure: how sure is the
+//! median head/base ratio? There the sign test's interval
+//! ([`sign_interval`]) needs no assumption about how a noisy machine
+//! spreads its figures. With n pairs, the interval [r₍k₎, r₍n+1−k₎] of the
+//! sorted ratios covers the true median ratio with probability
+//! 1 − 2·P(Bin(n, ½) < k). Its lower end is a one-sided bound at half that
+//! error: with 5 pairs k = 1, and "every pair worse than the tolerance"
+//! happens by chance with probability 1/32 for a figure whose true ratio
+//! sits exactly at the tolerance, and far less for one that did not move.
+//!
 //! No statistics crate: the t distribution's CDF is the regularized
 //! incomplete beta function (continued fraction, as in Numerical Recipes),
 //! and its quantile is found by bisection on the CDF.
@@ -31,6 +43,38 @@ pub fn median(values: &[f64]) -> Option<f64> {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// One figure over repeated runs: the median of the runs that measured it,
+/// the smallest and the largest value, and how many runs measured it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Runs that measured it.
+    pub n: usize,
+}
+
+impl Spread {
+    /// The median, min and max of the finite values; `None` if there are none.
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        let median = median(values)?;
+        let finite = || values.iter().copied().filter(|x| x.is_finite());
+        let min = finite().fold(f64::INFINITY, f64::min);
+        let max = finite().fold(f64::NEG_INFINITY, f64::max);
+        Some(Spread { median, min, max, n: finite().count() })
+    }
+
+    /// Whether the two min–max ranges share a value.
+    pub fn overlaps(&self, other: &Spread) -> bool {
+        self.min <= other.max && other.min <= self.max
+    }
+
+    /// Every value divided by `by` (a figure against a reference).
+    pub fn over(&self, by: f64) -> Spread {
+        Spread { median: self.median / by, min: self.min / by, max: self.max / by, ..*self }
+    }
 }
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: about 15 digits).
@@ -59,35 +103,24 @@ fn ln_gamma(x: f64) -> f64 {
 /// The continued fraction of the incomplete beta function (modified Lentz).
 fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
     const TINY: f64 = 1e-300;
+    let off_zero = |v: f64| if v.abs() < TINY { TINY } else { v };
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
     let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
+    let mut d = 1.0 / off_zero(1.0 - qab * x / qap);
     let mut h = d;
+    // One step of the fraction with coefficient `aa`: the factor it puts on h.
+    let mut step = |aa: f64| {
+        d = 1.0 / off_zero(1.0 + aa * d);
+        c = off_zero(1.0 + aa / c);
+        d * c
+    };
     for m in 1..=300 {
         let m = m as f64;
         let m2 = 2.0 * m;
-        // The even step.
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        d = if d.abs() < TINY { TINY } else { d };
-        c = 1.0 + aa / c;
-        c = if c.abs() < TINY { TINY } else { c };
-        d = 1.0 / d;
-        h *= d * c;
-        // The odd step.
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        d = if d.abs() < TINY { TINY } else { d };
-        c = 1.0 + aa / c;
-        c = if c.abs() < TINY { TINY } else { c };
-        d = 1.0 / d;
-        let step = d * c;
-        h *= step;
-        if (step - 1.0).abs() < 1e-15 {
+        h *= step(m * (b - m) * x / ((qam + m2) * (a + m2))); // the even step
+        let odd = step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)));
+        h *= odd;
+        if (odd - 1.0).abs() < 1e-15 {
             break;
         }
     }
@@ -214,6 +247,51 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// The error the sign test's interval allows on each side (one-sided 5%).
+pub const SIGN_ALPHA: f64 = 0.05;
+
+/// A median ratio and its sign-test interval.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct MedianInterval {
+    pub median: f64,
+    pub low: f64,
+    pub high: f64,
+    /// The interval's coverage, two-sided (0.9375 for 5 pairs).
+    pub confidence: f64,
+}
+
+/// P(Bin(n, ½) ≤ j).
+fn binomial_cdf(n: usize, j: usize) -> f64 {
+    let mut term = 0.5f64.powi(n as i32); // C(n,0) / 2^n
+    let mut sum = 0.0;
+    for i in 0..=j.min(n) {
+        sum += term;
+        term = term * (n - i) as f64 / (i + 1) as f64;
+    }
+    sum
+}
+
+/// The largest k ≥ 1 with P(Bin(n, ½) ≤ k − 1) ≤ [`SIGN_ALPHA`], or None
+/// when n is too small for any (fewer than 5 pairs).
+fn sign_rank(n: usize) -> Option<usize> {
+    (1..=n / 2).take_while(|&k| binomial_cdf(n, k - 1) <= SIGN_ALPHA).last()
+}
+
+/// The fewest pairs for which a sign-test interval exists.
+pub fn sign_min_pairs() -> usize {
+    (1..).find(|&n| sign_rank(n).is_some()).expect("some n works")
+}
+
+/// The median of `ratios` and its sign-test interval; None with too few.
+pub fn sign_interval(ratios: &[f64]) -> Option<MedianInterval> {
+    let mut r: Vec<f64> = ratios.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = r.len();
+    let k = sign_rank(n)?;
+    r.sort_by(f64::total_cmp);
+    let median = median(&r)?;
+    Some(MedianInterval { median, low: r[k - 1], high: r[n - k], confidence: 1.0 - 2.0 * binomial_cdf(n, k - 1) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +305,15 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0]), Some(2.5));
         assert_eq!(median(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn a_spread_is_median_min_max_and_count_of_the_finite_values() {
+        let s = Spread::of(&[3.0, f64::NAN, 1.0, 10.0]).unwrap();
+        assert_eq!(s, Spread { median: 3.0, min: 1.0, max: 10.0, n: 3 });
+        assert!(Spread::of(&[f64::INFINITY]).is_none());
+        assert!(s.overlaps(&Spread::of(&[10.0, 12.0]).unwrap()) && !s.overlaps(&Spread::of(&[11.0]).unwrap()));
+        assert_eq!(s.over(2.0), Spread { median: 1.5, min: 0.5, max: 5.0, n: 3 });
     }
 
     /// Values from the standard t tables.
@@ -295,5 +382,28 @@ mod tests {
         assert_eq!(holm(&[0.6, 0.7]), vec![1.0, 1.0], "capped at 1");
         assert_eq!(holm(&[0.04, 0.01, 0.011]), vec![0.04, 0.03, 0.03], "made monotone");
         assert!(holm(&[]).is_empty());
+    }
+
+    #[test]
+    fn sign_ranks_follow_the_binomial() {
+        assert_eq!(sign_rank(4), None);
+        assert_eq!(sign_min_pairs(), 5);
+        assert_eq!(sign_rank(5), Some(1));
+        assert_eq!(sign_rank(7), Some(1));
+        assert_eq!(sign_rank(8), Some(2));
+        assert_eq!(sign_rank(20), Some(6));
+        assert!((binomial_cdf(5, 0) - 1.0 / 32.0).abs() < 1e-12);
+        assert!((binomial_cdf(10, 10) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_sign_interval_is_order_statistics() {
+        let i = sign_interval(&[1.3, 1.1, 1.2, 1.5, 1.4]).unwrap();
+        assert_eq!((i.median, i.low, i.high), (1.3, 1.1, 1.5));
+        assert!((i.confidence - 0.9375).abs() < 1e-12);
+        let i = sign_interval(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]).unwrap();
+        assert_eq!((i.median, i.low, i.high), (4.5, 2.0, 7.0));
+        assert!(sign_interval(&[1.0, 1.0, 1.0, 1.0]).is_none());
+        assert!(sign_interval(&[1.0, f64::NAN, 1.0, 1.0, 1.0]).is_none(), "a NaN is not a pair");
     }
 }

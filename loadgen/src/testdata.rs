@@ -1,10 +1,10 @@
 //! Hand-made records and sweeps for the unit tests of the exporters,
 //! charts, report, targets, knee and regression check.
 
-use crate::result::RunResult;
+use crate::records::run::RunResult;
 use serde_json::json;
 
-use crate::sweep::summary::{Record, RunFiles, RunStatus, Summary};
+use crate::records::sweep::{Record, RunFiles, RunStatus, Summary};
 
 /// A plausible result, built from JSON (as `loadgen run` writes it) so
 /// that fields added to `RunResult` later, with serde defaults, need no
@@ -81,23 +81,19 @@ pub fn rung(model: &str, level: u64, offered: f64, achieved: f64, p99: u64, repe
     x.latency.p99 = p99;
     x.loadgen_saturated = false;
     x.send_lag =
-        Some(crate::result::SendLag { p50: 5, p99: 40, max: 90, count: 1000, held_back: 0, share_of_p50: 0.05 });
+        Some(crate::records::run::SendLag { p50: 5, p99: 40, max: 90, count: 1000, held_back: 0, share_of_p50: 0.05 });
     r
 }
 
+/// A run that failed for `why`, without a result.
 pub fn failed(scenario: &str, model: &str, level: u64, why: &str, repeat: u32) -> Record {
     Record {
-        scenario: scenario.into(),
-        model: model.into(),
-        level,
-        repeat,
         status: RunStatus::Failed,
         failure: Some(why.into()),
         loadgen_saturated: false,
         elapsed_s: 1.0,
-        files: RunFiles::for_run(scenario, model, level, repeat),
         result: None,
-        offered_rps: None,
+        ..record_of_pass(scenario, model, level, 0.0, repeat)
     }
 }
 
@@ -141,8 +137,13 @@ pub fn multiplex_summary() -> Summary {
         for level in [50, 200] {
             let mut r = record_of_pass("multiplex", model, level, 10_000.0, 1);
             let x = r.result.as_mut().expect("record_of_pass() has a result");
-            x.args.extend(["--delay-us".to_string(), "5000".to_string()]);
-            let lat = |p50: u64, p99: u64| crate::result::Latency { p50, p99, ..Default::default() };
+            let mut config = crate::records::config::RunArgs::new(
+                "127.0.0.1:1".parse().expect("an address"),
+                crate::records::config::Requests { delay_us: 5000, ..Default::default() },
+            );
+            config.connections = level as u32;
+            x.config = Some(config);
+            let lat = |p50: u64, p99: u64| crate::records::run::Latency { p50, p99, ..Default::default() };
             let echo = if model == "thread-per-conn" { lat(80, 9_000) } else { lat(60, 300) };
             x.latency_by_method = [("ECHO".to_string(), echo), ("DELAY".to_string(), lat(5_050, 5_100))].into();
             records.push(r);

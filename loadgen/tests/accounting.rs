@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{fake_framed, freeze, run, text, words, Fake};
-use loadgen::result::RunResult;
+use loadgen::records::run::RunResult;
 use testkit::Server;
 
 /// `answered + timed out + in flight at the end + unsent = scheduled`, and

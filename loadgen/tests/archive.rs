@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use loadgen::archive::{Runs, ARCHIVE, RUNS};
-use loadgen::sweep::summary::{RunStatus, Summary};
+use loadgen::records::sweep::{RunStatus, Summary};
 
 mod common;
 use common::{flag_path, tempdir, text, words};

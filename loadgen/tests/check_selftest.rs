@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use loadgen::check::ab::{evaluate, AbEvaluation, AbVerdict};
 use loadgen::check::output;
-use loadgen::sweep::summary::Summary;
+use loadgen::records::sweep::Summary;
 use serde_json::Value;
 
 mod common;
@@ -24,8 +24,10 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
 }
 
+/// The fixture sweep as `Summary::load` reads it (its runs' configurations
+/// filled in from their stored command lines), for the tests to alter.
 fn fixture_summary() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("summary.json")).unwrap()).unwrap()
+    serde_json::to_value(Summary::load(&fixtures()).unwrap()).unwrap()
 }
 
 /// Apply `f` to the result of every record of `scenario` (any if None),

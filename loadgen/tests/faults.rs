@@ -28,8 +28,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{closed_port, tempdir, words, FakeEcho, TRIES};
+use loadgen::records::run::RunResult;
 use loadgen::reliability::CaseRecord;
-use loadgen::result::RunResult;
 use testkit::{Problems, Rng, Server};
 
 // ------------------------------------------------------------ harness

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use loadgen::merge::part::{decode, encode};
+use loadgen::records::part::{decode, encode};
 use loadgen::run::histo::{self, Hist};
 use serde_json::{json, Value};
 use testkit::{Rng, Server};
@@ -49,8 +49,8 @@ struct Made<'a> {
     /// Window start, unix seconds; the window lasts `window_s`.
     start: f64,
     window_s: f64,
-    protocol: &'a str,
-    workload: &'a str,
+    /// `loadgen run`'s flags besides --target and --tag: the experiment.
+    flags: &'a str,
     cpu_us: (u64, u64),
     /// The load generator's CPU use, in CPUs, and the host it ran on.
     utilization: f64,
@@ -68,8 +68,7 @@ impl Default for Made<'_> {
             echo: empty,
             start: 1_750_000_000.0,
             window_s: 5.0,
-            protocol: "framed",
-            workload: "echo=1 size=64 closed depth=1 think_us=0",
+            flags: "",
             cpu_us: (1000, 2000),
             utilization: 0.5,
             hostname: "h",
@@ -84,8 +83,10 @@ fn write_part(dir: &Path, m: &Made) -> PathBuf {
     let n = m.latency.len();
     let l = histo::latency(m.latency);
     let pct = json!({"p50": 10, "p90": 20, "p99": 30, "max": 40});
+    let mut args = vec!["loadgen", "run", "--target", "127.0.0.1:1", "--tag", m.tag];
+    args.extend(m.flags.split_whitespace());
     let value = json!({
-        "args": ["loadgen", "run", "--tag", m.tag],
+        "args": args,
         "env": {"kernel": "k", "cpu_model": "c", "cores": 2, "loadgen_cpus": [1], "server_cpus": [0],
                 "git_rev": "r", "date": "d", "hostname": m.hostname},
         "connections": {"requested": 100, "established": 100, "failed": 0, "connect_us": pct,
@@ -113,8 +114,6 @@ fn write_part(dir: &Path, m: &Made) -> PathBuf {
             "start_at": null,
             "window_start_unix_s": m.start,
             "window_end_unix_s": m.start + m.window_s,
-            "protocol": m.protocol,
-            "workload": m.workload,
             "histograms": {"latency": encode(m.latency), "by_method": {"ECHO": encode(m.echo)}}
         }
     });
@@ -162,7 +161,7 @@ fn the_merged_histogram_is_the_histogram_of_all_samples() {
 
     let merged = read(&out);
     let want = histo::latency(&all);
-    let got: loadgen::result::Latency = serde_json::from_value(merged["latency"].clone()).unwrap();
+    let got: loadgen::records::run::Latency = serde_json::from_value(merged["latency"].clone()).unwrap();
     assert_eq!(got, want, "the merged latency is that of all samples");
     assert_eq!(merged["latency_by_method"]["ECHO"], serde_json::to_value(&want).unwrap());
     let h = decode(merged["part"]["histograms"]["latency"].as_str().unwrap()).unwrap();
@@ -191,7 +190,7 @@ fn the_merged_histogram_is_the_histogram_of_all_samples() {
     assert_eq!(merged["merged_from"]["files"], json!(["lg0.json", "lg1.json", "lg2.json"]), "beside the output");
     assert!(merged["notes"].as_array().unwrap().contains(&json!("lg1: a note of lg1")), "{}", merged["notes"]);
     assert_eq!(merged["failure"], Value::Null);
-    let result: loadgen::result::RunResult = serde_json::from_value(merged).unwrap();
+    let result: loadgen::records::run::RunResult = serde_json::from_value(merged).unwrap();
     assert_eq!(result.latency.count, total, "the merged file reads as a run's result");
 }
 
@@ -232,11 +231,8 @@ fn inputs_of_another_experiment_are_refused_naming_the_file() {
     let made = |tag| Made { tag, latency: &h, echo: &h, ..Default::default() };
     let good = write_part(&dir, &made("good"));
     let cases: Vec<(PathBuf, &str)> = vec![
-        (write_part(&dir, &Made { protocol: "raw", ..made("raw") }), "protocol `raw`"),
-        (
-            write_part(&dir, &Made { workload: "echo=1 size=4096 closed depth=1 think_us=0", ..made("big") }),
-            "workload `echo=1 size=4096",
-        ),
+        (write_part(&dir, &Made { flags: "--protocol raw", ..made("raw") }), "protocol `raw`"),
+        (write_part(&dir, &Made { flags: "--size 4096", ..made("big") }), "requests `--size 4096"),
         (write_part(&dir, &made("good")).with_file_name("good.json"), "tag `good`"),
         (write_part(&dir, &Made { start: 1_750_000_000.4, ..made("late") }), "is 0.800 s off"),
     ];

@@ -92,7 +92,8 @@ fn notes_with_path(path: &Path) -> Vec<String> {
         .output()
         .unwrap();
     assert!(out.status.success(), "the run failed: {}", stderr(&out));
-    let r: loadgen::result::RunResult = serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    let r: loadgen::records::run::RunResult =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
     assert!(r.failure.is_none(), "{:?}", r.failure);
     assert!(r.profile.is_none(), "{:?}", r.profile);
     r.notes

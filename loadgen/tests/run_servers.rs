@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use loadgen::result::RunResult;
+use loadgen::records::run::RunResult;
 use testkit::Server;
 
 fn addrs(s: &Server) -> (String, String) {
@@ -52,7 +52,7 @@ fn counts_add_up_and_stats_deltas_match() {
     assert_eq!(s.connections_open, 16, "{s:?}");
     // The run records the limits against hostile clients, none of which a
     // benchmark may reach.
-    let none = loadgen::result::LimitsActed::default();
+    let none = loadgen::records::run::LimitsActed::default();
     assert_eq!(s.limits_acted, Some(none), "a hostile-client limit acted in a benchmark run");
     assert!(r.loadgen.cpu_us_per_req > 0.0 && r.loadgen.rss_bytes > 0);
 

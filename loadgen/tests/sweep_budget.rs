@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loadgen::cgroup::{self, CpuBudget, Hierarchy};
+use loadgen::records::sweep::{RunStatus, Summary};
 use loadgen::sweep::child::{Budgeted, Server};
-use loadgen::sweep::summary::{RunStatus, Summary};
 
 mod common;
 use common::{flag_path, tempdir, text, words};

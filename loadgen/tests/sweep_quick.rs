@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use loadgen::sweep::summary::{RunStatus, Summary};
+use loadgen::records::sweep::{RunStatus, Summary};
 
 mod common;
 use common::{flag_path, tempdir, text, words};
@@ -336,7 +336,7 @@ fn an_alias_runs_its_base_under_its_own_name() {
     }
     // The alias ran the base model's server: its STATS (where a busy
     // machine let the admin port answer) name mio-single.
-    let served_by = |r: &loadgen::sweep::summary::Record| r.result.as_ref()?.server.as_ref().map(|s| s.model.clone());
+    let served_by = |r: &loadgen::records::sweep::Record| r.result.as_ref()?.server.as_ref().map(|s| s.model.clone());
     let twin: Vec<String> =
         summary.records.iter().filter(|r| r.model == "mio-single@twin").filter_map(served_by).collect();
     assert!(!twin.is_empty() && twin.iter().all(|m| m == "mio-single"), "{twin:?}");

@@ -1,6 +1,6 @@
 //! Judging head against base from interleaved pairs of sweeps (the A/B
 //! check): per figure, the ratio head/base in each pair, their median and
-//! sign-test interval ([`signtest`]), and a verdict.
+//! sign-test interval ([`crate::stats::sign_interval`]), and a verdict.
 //!
 //! Why pairs: an absolute CPU figure holds only on the machine, and the
 //! hour, that measured it. Base and head run alternately on the same CPUs
@@ -23,8 +23,8 @@
 use std::collections::BTreeMap;
 
 use super::figures::{self, Invariant, Kind};
-use super::signtest::{self, Interval};
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
+use crate::stats::{self, MedianInterval};
 
 /// How much worse (a factor minus one) each kind of figure may get before
 /// the lower end of its interval counts as a regression. Set from the
@@ -91,7 +91,7 @@ pub struct AbRow {
     /// The cost ratio per pair with both sides: head/base for a cost,
     /// base/head for a throughput ratio, so above 1 is always worse.
     pub ratios: Vec<f64>,
-    pub interval: Option<Interval>,
+    pub interval: Option<MedianInterval>,
     pub verdict: AbVerdict,
 }
 
@@ -117,11 +117,7 @@ impl AbEvaluation {
 
 /// Is this scenario open loop in these sweeps (a run set `--rate`)?
 fn open_loop(sweeps: &[&Summary], scenario: &str) -> bool {
-    sweeps
-        .iter()
-        .flat_map(|s| s.scenario(scenario))
-        .filter_map(|r| r.result.as_ref())
-        .any(|x| x.args.iter().any(|a| a == "--rate"))
+    sweeps.iter().flat_map(|s| s.scenario(scenario)).filter_map(|r| r.result.as_ref()).any(|x| x.rate().is_some())
 }
 
 /// One figure's values, pair by pair, as they are collected.
@@ -203,9 +199,9 @@ pub fn row(
         })
         .collect();
     let tolerance = tolerance(kind);
-    let interval = signtest::interval(&ratios);
+    let interval = stats::sign_interval(&ratios);
     let measured = |v: &[Option<f64>]| v.iter().filter(|x| x.is_some()).count();
-    let enough = signtest::min_pairs();
+    let enough = stats::sign_min_pairs();
     let verdict = match interval {
         _ if measured(&base) == 0 => AbVerdict::New,
         _ if measured(&base) >= enough && measured(&head) < enough && measured(&head) < measured(&base) => {

@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use super::ab::{self, AbEvaluation};
 use super::{git, output, CheckArgs};
 use crate::models;
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
 
 /// Pairs of sweeps by default: the fewest for which the sign test gives an
 /// interval (93.75% two-sided).

@@ -20,8 +20,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::RunResult;
-use crate::sweep::summary::{Record, RunStatus, Summary};
+use crate::records::run::RunResult;
+use crate::records::sweep::{Record, RunStatus, Summary};
+use crate::stats::median;
 
 /// The blocking model every event loop ([`crate::models::is_event_loop`])
 /// is held against: at 1000 connections and more their context switches
@@ -167,20 +168,6 @@ fn measured<'a>(s: &'a Summary, scenario: &'a str, level: u64) -> Vec<(&'a Recor
     s.scenario(scenario).filter(|r| r.level == level).filter_map(|r| usable(r).map(|x| (r, x))).collect()
 }
 
-/// A run set its request rate (`--rate`): open loop, throughput is the rate.
-fn rate_of(r: &RunResult) -> Option<f64> {
-    r.args.iter().position(|a| a == "--rate").and_then(|i| r.args.get(i + 1)).and_then(|v| v.parse().ok())
-}
-
-/// The median of the finite values (NaN if none): [`crate::stats::median`].
-fn median(v: Vec<f64>) -> f64 {
-    crate::stats::median(&v).unwrap_or(f64::NAN)
-}
-
-pub fn median_of(v: &[f64]) -> f64 {
-    median(v.to_vec())
-}
-
 fn geo_mean(v: &[f64]) -> f64 {
     let v: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
     if v.is_empty() {
@@ -206,7 +193,7 @@ pub fn figures(s: &Summary) -> Vec<GatedFigure> {
         }
         let values: Vec<f64> =
             per_pass.iter().filter_map(|p| p.iter().find(|g| g.name == f.name)).map(|g| g.value).collect();
-        out.push(GatedFigure { value: median(values), ..f.clone() });
+        out.push(GatedFigure { value: median(&values).unwrap_or(f64::NAN), ..f.clone() });
     }
     out
 }
@@ -239,9 +226,9 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
             }
             let loadgen: Vec<f64> = runs.iter().map(|(_, x)| x.loadgen.cpu_us_per_req).collect();
             push(&mut out, None, Kind::LoadgenCpu, geo_mean(&loadgen));
-            let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
+            let closed = runs.iter().all(|(_, x)| x.rate().is_none());
             if closed && runs.len() >= 3 {
-                let mid = median(runs.iter().map(|(_, x)| x.throughput_rps).collect());
+                let mid = median(&runs.iter().map(|(_, x)| x.throughput_rps).collect::<Vec<_>>()).unwrap_or(f64::NAN);
                 for (r, x) in &runs {
                     push(&mut out, Some(&r.model), Kind::ThroughputRatio, x.throughput_rps / mid);
                 }
@@ -326,7 +313,7 @@ fn serving_invariants(r: &Record, x: &RunResult, level: u64, place: String, add:
         false,
         (c.never_served > 0).then(|| format!("{} of {level} connections never answered", c.never_served)),
     );
-    if let Some(rate) = rate_of(x) {
+    if let Some(rate) = x.rate() {
         add(
             "paced rate kept (all but pool)",
             place,
@@ -342,7 +329,7 @@ fn serving_invariants(r: &Record, x: &RunResult, level: u64, place: String, add:
 /// context switch per request; a thread per connection does.
 fn event_loops_switch_rarely(s: &Summary, scenario: &str, level: u64, add: &mut Add) {
     let runs = measured(s, scenario, level);
-    let closed = runs.iter().all(|(_, x)| rate_of(x).is_none());
+    let closed = runs.iter().all(|(_, x)| x.rate().is_none());
     let tpc = runs.iter().find(|(r, _)| r.model == THREAD_PER_CONN).and_then(|(_, x)| x.server.as_ref());
     let (true, true, Some(tpc)) = (closed, level >= CS_INVARIANT_LEVEL, tpc) else { return };
     let limit = tpc.voluntary_cs_per_req * CS_INVARIANT_SHARE;

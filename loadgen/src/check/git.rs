@@ -14,17 +14,8 @@ use anyhow::{bail, Context};
 
 /// Run git in `repo`, return its trimmed stdout.
 fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run git (is it installed?)")?;
-    if !out.status.success() {
-        bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = crate::env::git(repo, args).map_err(|e| anyhow::anyhow!("git {}: {e}", args.join(" ")))?;
+    Ok(out.trim().to_string())
 }
 
 /// The top of the checkout that holds `dir`.

@@ -9,7 +9,7 @@
 //! their own ([`git`]), and base and head sweeps run alternately on the
 //! same CPUs (A B, B A, ... five pairs by default; [`ab_run`]). Each figure
 //! is judged by the per-pair ratios head/base: their median and sign-test
-//! interval ([`signtest`]); it regresses only when the whole interval lies
+//! interval ([`crate::stats::sign_interval`]); it regresses only when the whole interval lies
 //! beyond its tolerance ([`ab`]). Whatever the machine does, it does to
 //! both sides, so nothing measured on another machine is needed. `.ci/run`
 //! uses it against `HEAD~1`, deepening a shallow clone first.
@@ -71,7 +71,6 @@ pub mod ab_run;
 pub mod figures;
 pub mod git;
 pub mod output;
-pub mod signtest;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -8,12 +8,12 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::ab::{AbEvaluation, AbRow, AbVerdict, InvariantRow};
-use super::figures::median_of;
+
 use crate::fmt::{decimals, signed_percent};
 
 fn median(v: &[Option<f64>]) -> Option<f64> {
     let v: Vec<f64> = v.iter().flatten().copied().collect();
-    (!v.is_empty()).then(|| median_of(&v))
+    crate::stats::median(&v)
 }
 
 fn verdict_cell(r: &AbRow) -> String {

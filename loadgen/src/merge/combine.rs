@@ -22,11 +22,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::result::*;
+use crate::records::config::RunArgs;
+use crate::records::part::{encode, Histograms, MergedFrom, Part, PartRecord};
+use crate::records::run::*;
 use crate::run::attribution;
 use crate::run::histo::{self, Hist};
 
-use super::part::{encode, MergedFrom, Part, PartRecord};
 use super::Input;
 
 /// The merged record of `inputs` (checked by `super::check`), with `args`
@@ -39,11 +40,12 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
     let latency = add(inputs.iter().map(|i| &i.latency));
     let by_method = methods(inputs);
     let counts = counts(&results);
-    let loadgen = loadgen(&results, counts.ok + counts.errors);
+    let loadgen = loadgen(&results, counts.answered());
     let (server, server_note) = server(inputs);
     let mut bounds = Vec::new();
     let result = RunResult {
         args,
+        config: Some(config(inputs)),
         env: env(&results),
         connections: connections(&results, &mut bounds),
         window_s,
@@ -58,7 +60,7 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
         send_lag: send_lag(&results, &latency, &mut bounds),
         latency_by_method: by_method.iter().map(|(m, h)| (m.clone(), histo::latency(h))).collect(),
         combined: attribution::combined(server.as_ref(), &loadgen),
-        proc_stat: proc_stat(inputs, counts.ok + counts.errors),
+        proc_stat: proc_stat(inputs, counts.answered()),
         fairness: fairness(&results, &mut bounds),
         loadgen_saturated: loadgen_saturated(&results, &loadgen),
         send_lag_large: results.iter().any(|r| r.send_lag_large),
@@ -82,9 +84,7 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
         start_at: inputs[0].part.start_at.clone(),
         window_start_unix_s: start,
         window_end_unix_s: end,
-        protocol: inputs[0].part.protocol.clone(),
-        workload: inputs[0].part.workload.clone(),
-        histograms: super::part::Histograms {
+        histograms: Histograms {
             latency: encode(&latency),
             by_method: by_method.iter().map(|(m, h)| (m.clone(), encode(h))).collect(),
         },
@@ -95,6 +95,24 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
         bounds,
     };
     PartRecord { result, part: Some(part), merged_from: Some(merged_from) }
+}
+
+/// The experiment all the parts ran together: the first part's
+/// configuration with every part's connections and rate added up, under no
+/// tag and with no files of its own (the merge's are its command line's).
+fn config(inputs: &[Input]) -> RunArgs {
+    let first = &inputs[0].config;
+    let rate = first.requests.rate.map(|_| inputs.iter().filter_map(|i| i.config.requests.rate).sum());
+    RunArgs {
+        admin: inputs.iter().find_map(|i| i.config.admin),
+        connections: inputs.iter().map(|i| i.config.connections).sum(),
+        requests: crate::records::config::Requests { rate, ..first.requests.clone() },
+        tag: None,
+        json: None,
+        hlog: None,
+        hgrm: None,
+        ..first.clone()
+    }
 }
 
 /// Every load generator's tag, in input order.
@@ -109,7 +127,8 @@ fn common_window(inputs: &[Input]) -> (f64, f64) {
     (start, end)
 }
 
-fn add<'a>(hists: impl Iterator<Item = &'a Hist>) -> Hist {
+/// Histograms added up, exactly.
+pub(super) fn add<'a>(hists: impl Iterator<Item = &'a Hist>) -> Hist {
     let mut all = histo::new_hist();
     for h in hists {
         all.add(h).expect("one histogram shape everywhere");
@@ -173,7 +192,7 @@ fn loadgen_saturated(results: &[&RunResult], merged: &LoadgenCost) -> bool {
     }
     let first = &results[0].env;
     let shared = results.iter().all(|r| r.env.hostname == first.hostname && r.env.loadgen_cpus == first.loadgen_cpus);
-    shared && crate::run::is_loadgen_saturated(merged.cpu_utilization, first.loadgen_cpus.len().max(1) as f64)
+    shared && is_loadgen_saturated(merged.cpu_utilization, first.loadgen_cpus.len().max(1) as f64)
 }
 
 /// The binary every part names, or, where the parts disagree, what they

@@ -11,12 +11,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use hdrhistogram::serialization::Deserializer;
 
-use super::Input;
+use super::{combine, Input};
+use crate::records::part::decode;
 use crate::run::histo::{self, Hist};
 
 /// One part's log: (seconds since the epoch, length, histogram) per interval.
@@ -36,10 +34,7 @@ pub fn merge(inputs: &[Input]) -> anyhow::Result<Vec<u8>> {
     let mut sums = Vec::new();
     for k in 0..longest {
         let seconds: Vec<&(f64, Duration, Hist)> = logs.iter().filter_map(|l| l.get(k)).collect();
-        let mut sum = histo::new_hist();
-        for (_, _, h) in &seconds {
-            sum.add(h).expect("one histogram shape everywhere");
-        }
+        let sum = combine::add(seconds.iter().map(|s| &s.2));
         let when = seconds.iter().map(|s| s.0).fold(f64::MAX, f64::min);
         let length = seconds.iter().map(|s| s.1).max().unwrap_or_default();
         sums.push((when, length, sum));
@@ -69,10 +64,7 @@ fn read(path: &Path) -> Result<Log, String> {
             LogEntry::StartTime(t) => start = Some(t.as_secs_f64()),
             LogEntry::BaseTime(t) => base = Some(t.as_secs_f64()),
             LogEntry::Interval(i) => {
-                let bytes = STANDARD.decode(i.encoded_histogram()).map_err(|e| format!("not base64: {e}"))?;
-                let h: Hist = Deserializer::new()
-                    .deserialize(&mut &bytes[..])
-                    .map_err(|e| format!("an interval is not a histogram: {e:?}"))?;
+                let h = decode(i.encoded_histogram()).map_err(|e| format!("an interval: {e}"))?;
                 let origin = base.or(start).unwrap_or(0.0);
                 out.push((origin + i.start_timestamp().as_secs_f64(), i.duration(), h));
             }

@@ -11,15 +11,14 @@
 //! (the sweep's tables, `loadgen report`) reads it, plus `merged_from`.
 //!
 //! It refuses, naming the file at fault: a file that is not a tagged run's
-//! result; runs of another protocol or workload than the first file's; a
-//! tag given twice (the same file twice, or two load generators under one
-//! name); a window that does not coincide with the others' (started
-//! without the same `--start-at`).
+//! result; runs of another protocol or other requests than the first
+//! file's (from their configurations, the rate aside: each part offers its
+//! share); a tag given twice (the same file twice, or two load generators
+//! under one name); a window that does not coincide with the others'
+//! (started without the same `--start-at`).
 
-pub mod clock;
 mod combine;
 mod hlog;
-pub mod part;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,9 +27,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::records::config::{Protocol, Requests, RunArgs};
+use crate::records::part::{self, Part, PartRecord};
 use crate::run::histo::{self, Hist};
 pub use combine::combine;
-use part::{Part, PartRecord};
 
 /// How far a part's window may be off the first part's (its start's and
 /// its end's distances added), as a share of its length: the throughput
@@ -69,6 +69,10 @@ pub enum MergeError {
     NotARun { file: String, why: String },
     #[error("{file}: has no `part` (histograms): it was run without --tag, so it cannot be merged exactly")]
     NoPart { file: String },
+    #[error(
+        "{file}: its configuration is unknown (a merged result written before results stored it): merge its parts"
+    )]
+    NoConfig { file: String },
     #[error("{file}: part.histograms.{which}: {why}")]
     BadHistogram { file: String, which: String, why: String },
     #[error("{file}: {what} `{got}`, but {first} has `{want}`: only runs of the same experiment merge")]
@@ -89,6 +93,7 @@ pub struct Input {
     pub path: PathBuf,
     pub record: PartRecord,
     pub part: Part,
+    pub config: RunArgs,
     pub latency: Hist,
     pub by_method: BTreeMap<String, Hist>,
 }
@@ -130,7 +135,7 @@ pub fn merge_files(inputs: &[PathBuf], out: Outputs, args: Vec<String>) -> anyho
         Ok(writeln!(w)?)
     })?;
     if let Some(path) = out.hgrm {
-        let latency = add_all(&inputs);
+        let latency = combine::add(inputs.iter().map(|i| &i.latency));
         write(path, "--hgrm", |w| Ok(histo::write_hgrm(&latency, w)?))?;
     }
     if let (Some(path), Some(log)) = (out.hlog, log) {
@@ -146,6 +151,7 @@ pub fn read(path: &Path) -> Result<Input, MergeError> {
     let record =
         PartRecord::from_slice(&bytes).map_err(|e| MergeError::NotARun { file: file.clone(), why: e.to_string() })?;
     let part = record.part.clone().ok_or_else(|| MergeError::NoPart { file: file.clone() })?;
+    let config = record.result.config.clone().ok_or_else(|| MergeError::NoConfig { file: file.clone() })?;
     let bad = |which: &str| {
         let file = file.clone();
         let which = which.to_string();
@@ -156,7 +162,7 @@ pub fn read(path: &Path) -> Result<Input, MergeError> {
     for (m, h) in &part.histograms.by_method {
         by_method.insert(m.clone(), part::decode(h).map_err(bad(&format!("by_method.{m}")))?);
     }
-    Ok(Input { path: path.to_path_buf(), record, part, latency, by_method })
+    Ok(Input { path: path.to_path_buf(), record, part, config, latency, by_method })
 }
 
 /// The inputs ran the same experiment, each under its own tag, over the
@@ -167,11 +173,10 @@ pub fn check(inputs: &[Input]) -> Result<(), MergeError> {
     let mut seen: BTreeMap<&str, &Input> = BTreeMap::new();
     for input in inputs {
         for (what, got, want) in [
-            ("protocol", &input.part.protocol, &first.part.protocol),
-            ("workload", &input.part.workload, &first.part.workload),
+            ("protocol", protocol(&input.config), protocol(&first.config)),
+            ("requests", requests(&input.config), requests(&first.config)),
         ] {
             if got != want {
-                let (got, want) = (got.clone(), want.clone());
                 return Err(MergeError::Differs { file: name(input), what, got, first: name(first), want });
             }
         }
@@ -182,6 +187,21 @@ pub fn check(inputs: &[Input]) -> Result<(), MergeError> {
         }
     }
     check_windows(inputs)
+}
+
+fn protocol(config: &RunArgs) -> String {
+    match config.protocol {
+        Protocol::Framed => "framed".into(),
+        Protocol::Raw => "raw".into(),
+    }
+}
+
+/// The flags that shape each request and the loop, the rate left out:
+/// each part offers its share of it.
+fn requests(config: &RunArgs) -> String {
+    let requests = Requests { rate: None, ..config.requests.clone() };
+    let open = if config.requests.rate.is_some() { " (open loop)" } else { "" };
+    format!("{}{open}", requests.to_argv().join(" "))
 }
 
 /// Every part's window coincides with the first's, to [`MAX_MISALIGNMENT`]
@@ -205,14 +225,6 @@ fn check_windows(inputs: &[Input]) -> Result<(), MergeError> {
         }
     }
     Ok(())
-}
-
-fn add_all(inputs: &[Input]) -> Hist {
-    let mut all = histo::new_hist();
-    for i in inputs {
-        all.add(&i.latency).expect("one histogram shape everywhere");
-    }
-    all
 }
 
 /// `merged 2 parts (lg0, lg1) over 5.000 s: ...`

@@ -22,18 +22,15 @@ pub mod categories;
 pub mod fold;
 pub mod runqueue;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-use serde::{Deserialize, Serialize};
 
 use breakdown::{Counts, NAMED_SHARE_FLOOR};
 use capture::Recorder;
 
-/// Sampling frequency when `--profile-hz` is not given: 999 Hz, not 1000,
-/// so that sampling does not run in lockstep with 1 ms timers.
-pub const DEFAULT_HZ: u32 = 999;
+/// Sampling frequency when `--profile-hz` is not given.
+pub use crate::records::config::DEFAULT_PROFILE_HZ as DEFAULT_HZ;
+pub use crate::records::profile::{ProfileRecord, SideProfile};
 
 /// What to profile (the flags `--profile`, `--profile-hz`, `--profile-loadgen`).
 #[derive(Clone, Debug, PartialEq)]
@@ -43,37 +40,12 @@ pub struct ProfileArgs {
     pub loadgen: bool,
 }
 
-/// The run JSON's `profile` section.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ProfileRecord {
-    /// Samples per second and thread on a CPU.
-    pub hz: u32,
-    /// Seconds sampled: from perf's acknowledgement of "enable" at the
-    /// window's start to that of "disable" at its end.
-    pub window_s: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<SideProfile>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loadgen: Option<SideProfile>,
-}
-
-/// One side's profile.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SideProfile {
-    /// Samples taken (perf's; the folded file weighs each by its period,
-    /// in ns of CPU, as inferno folds `cpu-clock`).
-    pub samples: u64,
-    /// The CPU per request the categories add up to (the run's measured
-    /// figure for this side).
-    pub cpu_us_per_req: f64,
-    /// µs per request, by category (`categories::Category::name`).
-    pub categories: BTreeMap<String, f64>,
-    /// Share of samples in a named category (0–1); the rest is `other`.
-    pub named_share: f64,
-    /// `named_share` below 90%: the breakdown misses too much to be read.
-    pub named_below_floor: bool,
-    pub folded: String,
-    pub svg: String,
+impl ProfileArgs {
+    /// What a run's `--profile` asks for, if anything.
+    pub fn of(args: &crate::records::config::RunArgs) -> Option<ProfileArgs> {
+        let dir = args.profile.clone()?;
+        Some(ProfileArgs { dir, hz: args.profile_hz, loadgen: args.profile_loadgen })
+    }
 }
 
 /// Which process a profile is of.
@@ -289,7 +261,7 @@ impl Watch {
     }
 
     /// Fill the result's `profile` and `run_queue`, and add the notes.
-    pub fn finish(self, result: &mut crate::result::RunResult) {
+    pub fn finish(self, result: &mut crate::records::run::RunResult) {
         let server = result.server.as_ref().map(|s| (s.cpu_us_per_req, s.requests));
         if let Some(r) = &self.run_queue {
             result.run_queue = r.figures(result.window_s, server.map_or(0, |s| s.1), result.latency.mean);
@@ -309,7 +281,7 @@ impl Watch {
 /// The run summary's lines for `run_queue` and `profile`:
 /// `run queue    1003 threads waited 520.3 µs per request to run (1.3% of the mean latency; reading them took 12.5 ms)`
 /// and per profiled side its µs per request by category.
-pub fn summary_lines(r: &crate::result::RunResult) -> String {
+pub fn summary_lines(r: &crate::records::run::RunResult) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     if let Some(q) = &r.run_queue {

@@ -13,26 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::cgroup::Threads;
 
-/// The run JSON's `run_queue` section.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct RunQueue {
-    /// The server's threads at the window's end.
-    pub threads: u64,
-    /// Their summed run-queue wait over the window (µs).
-    pub wait_us: f64,
-    /// That wait per request the server answered in the window (µs).
-    pub wait_us_per_req: f64,
-    /// `wait_us_per_req` over the mean latency (0–1 and beyond: a request
-    /// may wake several threads).
-    pub share_of_latency: f64,
-    /// How long reading every thread's schedstat took once (ms, wall
-    /// clock), measured before the load.
-    pub read_ms: f64,
-}
+pub use crate::records::profile::RunQueue;
 
 /// The server's threads read at both edges.
 pub struct Reader {

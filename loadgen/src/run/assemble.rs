@@ -10,14 +10,14 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::args::{self, RunArgs};
 use super::conn;
 use super::engine::WorkerReport;
 use super::histo::{self, Hist};
 use super::sampler::{self, SamplerReport};
 use super::schedule::Timeline;
 use super::{attribution, Measured};
-use crate::result::*;
+use crate::records::config::{Protocol, RunArgs};
+use crate::records::run::*;
 
 /// What the load left behind, for [`assemble`].
 pub(super) struct Assembly<'a> {
@@ -40,23 +40,23 @@ pub(super) struct Assembly<'a> {
 pub(super) fn assemble(a: Assembly) -> Measured {
     let Assembly { args, threads, mut connections, connect_s, mut notes, timeline: t, .. } = a;
     let mut totals = add_up(&a.reports, args, &t, &mut connections);
-    let send_lag = args.rate.map(|_| lag_summary(&totals.send_lag, totals.held_back, &totals.latency));
+    let send_lag = args.requests.rate.map(|_| lag_summary(&totals.send_lag, totals.held_back, &totals.latency));
     let by_method = totals.methods();
     let latency_by_method = by_method.iter().map(|(m, h)| (m.to_string(), histo::latency(h))).collect();
     let window = Window::of(&a.reports, a.interrupted, &t, totals.ended);
 
     // Costs: both sides' counters over the window.
     let lg_cpus = crate::env::affinity();
-    let (loadgen, lg_util) = loadgen_cost(&a.sampled, &totals.counts, threads);
+    let loadgen = loadgen_cost(&a.sampled, &totals.counts, threads);
     let server = server_figures(args, &a.sampled, &mut notes);
     let binaries = Binaries { loadgen: loadgen_id(), server: server_id(args, &a.sampled) };
     let server_cgroup = cgroup_figures(args, &a.sampled, &mut notes);
     let usable = threads.min(lg_cpus.len().max(1)) as f64;
     let LoadgenFlags { saturated: loadgen_saturated, send_lag_large } =
-        LoadgenFlags::of(lg_util, usable, send_lag.as_ref());
+        LoadgenFlags::of(loadgen.cpu_utilization, usable, send_lag.as_ref());
     let env = crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone()));
     let combined = attribution::combined(server.as_ref(), &loadgen);
-    let answered = totals.counts.ok + totals.counts.errors + totals.counts.mismatches;
+    let answered = totals.counts.answered();
     let proc_stat = attribution::proc_stat(&a.sampled, &env, answered).unwrap_or_else(|why| {
         notes.push(format!("per-CPU time not measured: {why}"));
         None
@@ -69,12 +69,13 @@ pub(super) fn assemble(a: Assembly) -> Measured {
     let Totals { counts, latency, uncorrected, .. } = totals;
     let result = RunResult {
         args: std::env::args().collect(),
+        config: Some(args.clone()),
         env,
         connections,
         window_s: window.seconds,
         throughput_rps: if window.seconds > 0.0 { counts.ok as f64 / window.seconds } else { 0.0 },
         latency: histo::latency(&latency),
-        latency_uncorrected: args.rate.map(|_| histo::latency(&uncorrected)),
+        latency_uncorrected: args.requests.rate.map(|_| histo::latency(&uncorrected)),
         send_lag,
         latency_by_method,
         counts,
@@ -102,10 +103,10 @@ pub(super) fn assemble(a: Assembly) -> Measured {
 /// request sent was), and whether every scheduled request is accounted for.
 fn add_up(reports: &[WorkerReport], args: &RunArgs, t: &Timeline, connections: &mut ConnectionFigures) -> Totals {
     let mut totals = Totals::of(reports, t);
-    connections.never_served += totals.never_served_count;
+    connections.never_served += totals.never_served.len() as u64;
     connections.stuck += totals.stuck;
     connections.first_answer_us = histo::percentiles(&totals.first_answer);
-    if args.rate.is_none() {
+    if args.requests.rate.is_none() {
         totals.counts.scheduled = totals.counts.sent;
     }
     let counts = &mut totals.counts;
@@ -126,7 +127,6 @@ struct Totals {
     /// The connections never served, and those that owed requests never sent.
     never_served: Vec<u64>,
     unsent_conns: Vec<(u64, u64)>,
-    never_served_count: u64,
     stuck: u64,
     /// Answered in the window, per connection.
     per_conn: Vec<u64>,
@@ -150,7 +150,6 @@ impl Totals {
             held_back: 0,
             never_served: Vec::new(),
             unsent_conns: Vec::new(),
-            never_served_count: 0,
             stuck: 0,
             per_conn: Vec::new(),
             ended: t.start,
@@ -191,7 +190,6 @@ impl Totals {
         self.unsent_conns.extend_from_slice(&r.unsent_conns);
         self.first_answer.add(&r.first_answer_us).expect("same shape");
         self.per_conn.extend_from_slice(&r.answered_per_conn);
-        self.never_served_count += r.never_served;
         self.stuck += r.stuck;
         self.ended = self.ended.max(r.ended_at);
         self.first_mismatch = self.first_mismatch.take().or(x.first_mismatch.clone());
@@ -224,9 +222,6 @@ impl Window {
     }
 }
 
-/// The server's own figures over the window, per request, from the two
-/// STATS snapshots; `None` (and a note why, where it matters) when they
-/// could not be taken or count no request.
 /// The server's cgroup over the window (`--server-cgroup`): its budget
 /// and the growth of its `cpu.stat` between the window's two snapshots.
 fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCgroup> {
@@ -273,6 +268,9 @@ fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<Strin
     })
 }
 
+/// The server's own figures over the window, per request, from the two
+/// STATS snapshots; `None` (and a note why, where it matters) when they
+/// could not be taken or count no request.
 fn server_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCost> {
     let admin = args.admin?;
     let (Some(s), Some(e)) = (&sampled.window_start, &sampled.window_end) else {
@@ -432,7 +430,7 @@ fn silence(args: &RunArgs, totals: &Totals, window: &Window, t: &Timeline) -> Op
     let counts = &totals.counts;
     let unanswered = counts.timeouts + counts.in_flight_end;
     let silent_for = window.end.saturating_duration_since(totals.last_answer.unwrap_or(t.start));
-    if !window.all_closed && counts.sent > 0 && counts.ok + counts.errors + counts.mismatches == 0 {
+    if !window.all_closed && counts.sent > 0 && counts.answered() == 0 {
         Some(format!(
             "--target {}: no answer in the window ({} requests timed out, {} still in flight)",
             args.target, counts.timeouts, counts.in_flight_end
@@ -527,7 +525,7 @@ fn accounting_failures(
         failures.push(format!(
             "--rate {}: not offered: {} of the {} requests scheduled in the window were never sent, because their \
              connection still waited for an earlier answer when the run ended ({} connections: {})",
-            args.rate.unwrap_or_default(),
+            args.requests.rate.unwrap_or_default(),
             counts.unsent,
             counts.scheduled,
             unsent_conns.len(),
@@ -555,7 +553,9 @@ fn name_some(conns: impl Iterator<Item = u64>) -> String {
     format!("connections {}{more}", shown.join(", "))
 }
 
-fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenCost, f64) {
+/// The load generator's own cost over the window, less what its reading
+/// of the server's thread files cost.
+fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> LoadgenCost {
     let now = sampler::rusage();
     let mut cost = LoadgenCost {
         rss_bytes: now.rss_bytes,
@@ -563,7 +563,6 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
         threads: threads + 2,
         ..Default::default()
     };
-    let mut util = 0.0;
     if let (Some(a), Some(b)) = (&s.window_start, &s.window_end) {
         // Less what reading the server's thread files cost (under a CPU
         // budget; see `sampler::Snapshot::reader`): the instrument does not
@@ -572,26 +571,14 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> (LoadgenC
         cost.user_us = b.loadgen.user_us.saturating_sub(a.loadgen.user_us).saturating_sub(reader(|r| r.user_us));
         cost.sys_us = b.loadgen.sys_us.saturating_sub(a.loadgen.sys_us).saturating_sub(reader(|r| r.sys_us));
         cost.rss_bytes = b.loadgen.rss_bytes;
-        let answered = counts.ok + counts.errors + counts.mismatches;
-        let cpu = (cost.user_us + cost.sys_us) as f64;
-        cost.cpu_us_per_req = if answered > 0 { cpu / answered as f64 } else { 0.0 };
+        let answered = counts.answered();
         let per = |us: u64| if answered > 0 { us as f64 / answered as f64 } else { 0.0 };
         (cost.user_us_per_req, cost.sys_us_per_req) = (per(cost.user_us), per(cost.sys_us));
+        cost.cpu_us_per_req = per(cost.user_us + cost.sys_us);
         let wall = (b.at - a.at).as_secs_f64() * 1e6;
-        util = if wall > 0.0 { cpu / wall } else { 0.0 };
-        cost.cpu_utilization = util;
+        cost.cpu_utilization = if wall > 0.0 { (cost.user_us + cost.sys_us) as f64 / wall } else { 0.0 };
     }
-    (cost, util)
-}
-
-/// The load generator was (at least) a limit of the run: its CPUs were
-/// 90% busy or more, whatever the server's state. A run where both sides
-/// are saturated is flagged too, since its throughput is then partly the
-/// load generator's.
-pub const LOADGEN_SATURATED_UTILIZATION: f64 = 0.9;
-
-pub(crate) fn is_loadgen_saturated(loadgen_utilization: f64, loadgen_cpus: f64) -> bool {
-    loadgen_utilization >= LOADGEN_SATURATED_UTILIZATION * loadgen_cpus
+    cost
 }
 
 /// What a run finds about the load generator itself: two findings, kept
@@ -618,8 +605,8 @@ impl LoadgenFlags {
 /// reads: its STATS `requests` counts reads, however the bytes were cut.
 fn raw_message(args: &RunArgs) -> Option<u32> {
     match args.protocol {
-        args::Protocol::Raw => Some(args.size),
-        args::Protocol::Framed => None,
+        Protocol::Raw => Some(args.requests.size),
+        Protocol::Framed => None,
     }
 }
 
@@ -683,37 +670,17 @@ pub(super) fn empty_result(
     notes: Vec<String>,
     failure: String,
 ) -> RunResult {
-    let now = sampler::rusage();
     RunResult {
         args: std::env::args().collect(),
+        config: Some(args.clone()),
         env: crate::env::collect(args.server_cpus.as_ref().map(|c| c.0.clone())),
         connections,
-        window_s: 0.0,
-        counts: Counts::default(),
-        throughput_rps: 0.0,
-        latency: Latency::default(),
-        latency_uncorrected: args.rate.map(|_| Latency::default()),
-        send_lag: None,
-        latency_by_method: Default::default(),
-        server: None,
-        server_cgroup: None,
-        loadgen: LoadgenCost {
-            rss_bytes: now.rss_bytes,
-            max_rss_bytes: now.max_rss_bytes,
-            threads: threads + 2,
-            ..Default::default()
-        },
-        combined: None,
-        proc_stat: None,
-        fairness: Fairness::default(),
-        loadgen_saturated: false,
-        send_lag_large: false,
+        latency_uncorrected: args.requests.rate.map(|_| Latency::default()),
+        loadgen: loadgen_cost(&SamplerReport::default(), &Counts::default(), threads),
         binaries: Binaries { loadgen: loadgen_id(), server: BinaryId::default() },
-        timeseries: vec![],
-        profile: None,
-        run_queue: None,
         failure: Some(failure),
         notes,
+        ..Default::default()
     }
 }
 
@@ -747,7 +714,8 @@ mod tests {
     /// is compared like any other; only saturated CPUs force a tie.
     #[test]
     fn a_large_send_lag_alone_does_not_tie_the_throughput() {
-        use crate::sweep::cells::{Comparison, Contender, Order, Rule, Spread};
+        use crate::stats::Spread;
+        use crate::sweep::cells::{Comparison, Contender, Order, Rule};
         let lag = SendLag { p50: 60, p99: 90, max: 100, count: 1000, held_back: 0, share_of_p50: 0.6 };
         let idle = LoadgenFlags::of(0.05, 1.0, Some(&lag));
         assert_eq!(idle, LoadgenFlags { saturated: false, send_lag_large: true });

@@ -13,7 +13,7 @@
 
 use super::sampler::SamplerReport;
 use crate::procstat;
-use crate::result::{CombinedCost, Env, LoadgenCost, ProcStatWindow, ServerCost};
+use crate::records::run::{CombinedCost, Env, LoadgenCost, ProcStatWindow, ServerCost};
 
 /// Server plus load generator, per request; `None` without server counters.
 pub fn combined(server: Option<&ServerCost>, loadgen: &LoadgenCost) -> Option<CombinedCost> {

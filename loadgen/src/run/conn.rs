@@ -17,11 +17,11 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use proto::{Header, Method, HEADER_LEN};
 
-use super::args::Protocol;
 use super::histo::{self, Hist};
 use super::sampler::describe_io;
 use super::schedule::Timeline;
 use super::workload::{self, AnswerCheck, Workload};
+use crate::records::config::Protocol;
 
 /// The largest answer payload taken as a frame at all; a header that
 /// announces more is garbage (the stream cannot be followed any further).

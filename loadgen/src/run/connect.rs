@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use super::args::Shape;
 use super::conn::{Conn, State};
-use super::engine::{LoadPlan, Shared, HOUSEKEEPING};
 use super::histo::{self, Hist};
+use super::plan::{LoadPlan, Shared, HOUSEKEEPING};
 use super::sampler::describe_io;
+use crate::records::config::Shape;
 
 /// How often a new batch of connections may start.
 const CONNECT_TICK: Duration = Duration::from_millis(50);
@@ -35,9 +35,9 @@ pub struct ConnectReport {
     pub unanswered: Vec<u64>,
 }
 
-impl ConnectReport {
+impl Default for ConnectReport {
     /// Nothing established yet, nothing failed.
-    pub fn new() -> ConnectReport {
+    fn default() -> ConnectReport {
         ConnectReport {
             established: 0,
             failed: 0,
@@ -46,17 +46,13 @@ impl ConnectReport {
             unanswered: vec![],
         }
     }
+}
 
+impl ConnectReport {
     /// One more connection failed; the first reason is kept.
     fn fail(&mut self, why: String) {
         self.failed += 1;
         self.first_error.get_or_insert(why);
-    }
-}
-
-impl Default for ConnectReport {
-    fn default() -> ConnectReport {
-        ConnectReport::new()
     }
 }
 
@@ -70,7 +66,7 @@ pub fn connect_all(
     events: &mut Events,
     indices: &[u64],
 ) -> (Vec<Conn>, ConnectReport) {
-    let mut c = Connecting { conns: Vec::with_capacity(indices.len()), report: ConnectReport::new(), pending: 0 };
+    let mut c = Connecting { conns: Vec::with_capacity(indices.len()), report: ConnectReport::default(), pending: 0 };
     let per_tick = ((plan.connect_rate * CONNECT_TICK.as_secs_f64()).round() as usize).max(1);
     let begin = Instant::now();
     let mut started = 0usize;

@@ -29,7 +29,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,53 +37,26 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::args::{Protocol, Shape};
 use super::conn::{Closed, Conn, Ctx, State, Tally};
-use super::connect::connect_all;
-pub use super::connect::ConnectReport;
+use super::connect::{connect_all, ConnectReport};
 use super::histo::{self, Hist};
+use super::plan::{LoadPlan, Shared, HOUSEKEEPING};
 use super::sampler::describe_io;
 use super::schedule::{OpenSchedule, Timeline};
-use super::workload::Workload;
+use crate::records::config::Shape;
 
 const TIMER: Token = Token(usize::MAX);
-/// How often the load loop reports its counts (and may look for timeouts).
-pub(super) const HOUSEKEEPING: Duration = Duration::from_millis(10);
 
-/// What every thread shares, read-only.
-pub struct LoadPlan {
-    pub target: std::net::SocketAddr,
-    pub protocol: Protocol,
-    pub shape: Shape,
-    pub workload: Workload,
-    pub timeout: Duration,
-    /// Connections per second, for this thread.
-    pub connect_rate: f64,
-    pub connect_timeout: Duration,
-    /// Over all threads.
-    pub connections: u64,
-}
-
-impl LoadPlan {
-    /// What a connection needs from its thread, on this timeline.
-    fn ctx<'p>(&'p self, timeline: Timeline, on_bucket: &'p mut dyn FnMut(usize, Hist, u64)) -> Ctx<'p> {
-        Ctx {
-            workload: &self.workload,
-            protocol: self.protocol,
-            timeline,
-            target: self.target,
-            open_loop: matches!(self.shape, Shape::Open { .. }),
-            on_bucket,
-        }
+/// What a connection needs from its thread, on this timeline.
+fn ctx<'p>(plan: &'p LoadPlan, timeline: Timeline, on_bucket: &'p mut dyn FnMut(usize, Hist, u64)) -> Ctx<'p> {
+    Ctx {
+        workload: &plan.workload,
+        protocol: plan.protocol,
+        timeline,
+        target: plan.target,
+        open_loop: matches!(plan.shape, Shape::Open { .. }),
+        on_bucket,
     }
-}
-
-/// Counters the main thread reads while the run goes on.
-#[derive(Default)]
-pub struct Shared {
-    pub stop: Arc<AtomicBool>,
-    pub answered: AtomicU64,
-    pub open: AtomicU64,
 }
 
 /// A full one-second bucket: (bucket, latency histogram, OK answers).
@@ -95,8 +68,7 @@ pub struct WorkerReport {
     /// Answered (OK or error) in the window, per established connection.
     pub answered_per_conn: Vec<u64>,
     pub first_answer_us: Hist,
-    pub never_served: u64,
-    /// The indices of those connections.
+    /// The connections never served, by index.
     pub never_served_conns: Vec<u64>,
     pub stuck: u64,
     /// Open loop: (connection index, requests it owed the window and never
@@ -125,7 +97,8 @@ pub fn worker(
         Ok(p) => p,
         Err(e) => {
             let first_error = Some(format!("cannot create a mio Poll: {e}"));
-            let _ = connected.send(ConnectReport { failed: indices.len() as u64, first_error, ..ConnectReport::new() });
+            let _ =
+                connected.send(ConnectReport { failed: indices.len() as u64, first_error, ..ConnectReport::default() });
             return Err(e);
         }
     };
@@ -222,7 +195,7 @@ impl Engine<'_> {
         if !(event.is_readable() || event.is_read_closed() || event.is_error()) {
             return Some((0, Instant::now()));
         }
-        let mut ctx = self.plan.ctx(self.timeline, on_bucket);
+        let mut ctx = ctx(self.plan, self.timeline, on_bucket);
         match c.on_readable(&mut ctx, &mut self.tally) {
             Ok(settled) => Some(settled),
             Err(why) => {
@@ -431,7 +404,7 @@ impl Engine<'_> {
     }
 
     fn queue(&mut self, c: &mut Conn, start: Instant, now: Instant, on_bucket: &mut dyn FnMut(usize, Hist, u64)) {
-        let ctx = self.plan.ctx(self.timeline, on_bucket);
+        let ctx = ctx(self.plan, self.timeline, on_bucket);
         c.queue(&ctx, &mut self.tally, start, now);
     }
 
@@ -526,7 +499,6 @@ impl Engine<'_> {
             in_flight_end: conns.iter().map(Conn::in_flight).sum(),
             answered_per_conn: conns.iter().map(|c| c.answered_window).collect(),
             first_answer_us,
-            never_served: never_served_conns.len() as u64,
             never_served_conns,
             unsent_conns,
             stuck: conns.iter().filter(|c| c.stuck).count() as u64,

@@ -25,18 +25,17 @@
 //! says whether those add up (`counts.accounted`). A run that left any
 //! unsent did not offer its rate, and fails.
 
-pub mod args;
 mod assemble;
-pub(crate) use assemble::is_loadgen_saturated;
 pub mod attribution;
 mod conn;
 mod connect;
 pub mod engine;
 pub mod histo;
 mod output;
+mod plan;
 pub mod sampler;
 pub mod schedule;
-mod summary;
+mod terminal;
 pub mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -48,15 +47,17 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub use args::RunArgs;
+pub use crate::records::config::RunArgs;
+pub use assemble::SEND_LAG_LARGE_SHARE;
 use assemble::{assemble, empty_result, Assembly};
-pub use assemble::{LOADGEN_SATURATED_UTILIZATION, SEND_LAG_LARGE_SHARE};
-use engine::{Bucket, ConnectReport, LoadPlan, Shared, WorkerReport};
+use connect::ConnectReport;
+use engine::{Bucket, WorkerReport};
 use histo::Hist;
+use plan::{LoadPlan, Shared};
 use sampler::StatsClient;
 use schedule::Timeline;
 
-use crate::result::*;
+use crate::records::run::*;
 
 /// Longest wait for the window's answers after it closes.
 pub const MAX_DRAIN: Duration = Duration::from_secs(2);
@@ -69,7 +70,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunResult> {
     let m = measure(args)?;
     output::write_files(args, &m)?;
     if !args.quiet {
-        print!("{}", summary::render(args, &m.result));
+        print!("{}", terminal::render(args, &m.result));
     }
     Ok(m.result)
 }
@@ -128,10 +129,10 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
 
     // perf attached (and the server's threads read once) before the
     // timeline is set: attaching to thousands of threads takes a while.
-    let watch = crate::profile::Watch::start(args.admin, args.target, args.profile_args().as_ref());
+    let watch = crate::profile::Watch::start(args.admin, args.target, crate::profile::ProfileArgs::of(&args).as_ref());
     // Start every thread at the same instant.
     let drain = args.timeout.min(MAX_DRAIN);
-    let begin = crate::merge::clock::start_instant(args.start_at, &mut notes);
+    let begin = crate::records::clock::start_instant(args.start_at, &mut notes);
     let timeline = Timeline::new(begin, args.warmup, args.duration, drain);
     load.go(timeline);
     let (watch_stop, watch_rx) = mpsc::channel();
@@ -181,16 +182,9 @@ fn check_admin(args: &RunArgs) -> anyhow::Result<Vec<String>> {
     Ok(notes)
 }
 
-/// Every thread's connect report, added up.
-struct Connected {
-    established: u64,
-    connect_us: Hist,
-    first_error: Option<String>,
-    /// Connections whose first request was not answered before the load.
-    unanswered: Vec<u64>,
-}
-
-impl Connected {
+/// The threads' reports added up ([`Load::connected`]): the connection
+/// figures, or why the load cannot start.
+impl ConnectReport {
     /// The connections' figures before the load, and a note where fewer
     /// than asked were established.
     fn figures(&self, args: &RunArgs, notes: &mut Vec<String>) -> ConnectionFigures {
@@ -245,8 +239,11 @@ impl Load {
         let plan = Arc::new(LoadPlan {
             target: args.target,
             protocol: args.protocol,
-            shape: args.shape(),
-            workload: workload::Workload::new(&args.mix(), args.size, args.delay_us, args.rounds),
+            shape: args.requests.shape(),
+            workload: {
+                let r = &args.requests;
+                workload::Workload::new(&r.mix(), r.size, r.delay_us, r.rounds)
+            },
             timeout: args.timeout,
             connect_rate: args.connect_rate as f64 / threads as f64,
             connect_timeout: args.connect_timeout,
@@ -274,12 +271,12 @@ impl Load {
 
     /// Wait until every thread has opened its connections (or failed to),
     /// and add their reports up.
-    fn connected(&self, threads: usize) -> Connected {
-        let mut all =
-            Connected { established: 0, connect_us: histo::new_hist(), first_error: None, unanswered: vec![] };
+    fn connected(&self, threads: usize) -> ConnectReport {
+        let mut all = ConnectReport::default();
         for report in self.connected.iter().take(threads) {
             all.unanswered.extend(report.unanswered);
             all.established += report.established;
+            all.failed += report.failed;
             all.connect_us.add(&report.connect_us).expect("same histogram shape");
             all.first_error = all.first_error.or(report.first_error);
         }

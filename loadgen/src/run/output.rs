@@ -1,5 +1,6 @@
 //! The files a run writes: `--json` (the `RunResult`, exactly as serde
-//! serializes it, which the sweep reads back), `--hgrm` (the percentile
+//! serializes it, which the sweep reads back; a tagged run adds its
+//! [`Part`] for `loadgen merge`), `--hgrm` (the percentile
 //! distribution as wrk2 prints it; with a mix of methods, one more file per
 //! method beside it, `NAME.echo.hgrm`...) and `--hlog` (an HdrHistogram
 //! interval log). Each write error names its flag.
@@ -7,10 +8,13 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use super::{histo, Measured, RunArgs};
+use crate::records::clock::{rfc3339, unix_s};
+use crate::records::part::{encode, Histograms, Part, PartRecord};
 
 /// Before any load: make sure every output file can be created, so that a
 /// long run never measures for nothing and fails only at the end.
@@ -35,7 +39,11 @@ pub fn check_writable(args: &RunArgs) -> anyhow::Result<()> {
 
 pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
-        write("--json", path, |w| crate::merge::part::write_json(w, args, m))?;
+        let record = PartRecord { result: m.result.clone(), part: part(args, m), merged_from: None };
+        write("--json", path, |w| {
+            serde_json::to_writer_pretty(&mut *w, &record)?;
+            Ok(writeln!(w)?)
+        })?;
     }
     if let Some(path) = &args.hgrm {
         write("--hgrm", path, |w| Ok(histo::write_hgrm(&m.latency, w)?))?;
@@ -51,6 +59,24 @@ pub fn write_files(args: &RunArgs, m: &Measured) -> anyhow::Result<()> {
         write("--hlog", path, |w| Ok(histo::write_hlog(m.started, &intervals, w)?))?;
     }
     Ok(())
+}
+
+/// The part of a tagged run (`None` without `--tag`): its whole
+/// histograms and its window's wall-clock bounds.
+fn part(args: &RunArgs, m: &Measured) -> Option<Part> {
+    let tag = args.tag.clone()?;
+    let window_start = m.started + args.warmup;
+    let window_end = window_start + Duration::from_secs_f64(m.result.window_s);
+    Some(Part {
+        tag,
+        start_at: args.start_at.map(rfc3339),
+        window_start_unix_s: unix_s(window_start),
+        window_end_unix_s: unix_s(window_end),
+        histograms: Histograms {
+            latency: encode(&m.latency),
+            by_method: m.by_method.iter().map(|(name, h)| (name.to_string(), encode(h))).collect(),
+        },
+    })
 }
 
 /// `dir/run.hgrm` and ECHO: `dir/run.echo.hgrm`.

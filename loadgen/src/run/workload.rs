@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use proto::{Method, Status};
 
-use super::args::Mix;
+use crate::records::config::Mix;
 
 /// Bits of a request id that count requests within one connection; the bits
 /// above hold the connection's index, so ids are unique across the run.

@@ -39,38 +39,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::Value;
 
-use super::summary::{Record, RunStatus, Summary};
 use crate::fmt::{num, thousands, us_f};
-use crate::stats::{self, PairedTest};
-
-/// One figure over the runs of a cell that measured it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-    /// Runs that measured it.
-    pub n: usize,
-}
-
-impl Spread {
-    /// The median, min and max of the finite values; `None` if there are none.
-    pub fn of(values: &[f64]) -> Option<Spread> {
-        let median = stats::median(values)?;
-        let finite = || values.iter().copied().filter(|x| x.is_finite());
-        let min = finite().fold(f64::INFINITY, f64::min);
-        let max = finite().fold(f64::NEG_INFINITY, f64::max);
-        Some(Spread { median, min, max, n: finite().count() })
-    }
-
-    /// Whether the two min–max ranges share a value.
-    pub fn overlaps(&self, other: &Spread) -> bool {
-        self.min <= other.max && other.min <= self.max
-    }
-}
+use crate::records::sweep::{Record, RunStatus, Summary};
+use crate::stats::{self, PairedTest, Spread};
 
 /// How the runs of a cell ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,7 +162,7 @@ impl<'a> Cell<'a> {
 
 /// Parts of a `RunResult` that are not measurements: what was run and
 /// where (in `runs.csv` and each run's JSON), and per-second samples.
-const NOT_FIGURES: [&str; 4] = ["args", "env", "timeseries", "notes"];
+const NOT_FIGURES: [&str; 5] = ["args", "config", "env", "timeseries", "notes"];
 
 /// Call `emit(path, value)` for every number under `value`.
 fn numbers(prefix: &str, value: &Value, emit: &mut dyn FnMut(String, f64)) {

@@ -72,10 +72,8 @@ impl Server {
         cmd.args(["--admin-realtime", "--count-syscalls"]).args(flags);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         cpus::confine(&mut cmd, cpus, libc::SIGTERM);
-        let cgroup = match budget {
-            Some(b) => Some(b.hierarchy.create(&b.budget).context("--server-cpu-budget: cannot make the cgroup")?),
-            None => None,
-        };
+        let cgroup = budget.map(|b| b.hierarchy.create(&b.budget));
+        let cgroup = cgroup.transpose().context("--server-cpu-budget: cannot make the cgroup")?;
         if let Some(cg) = &cgroup {
             cg.join_before_exec(&mut cmd);
         }

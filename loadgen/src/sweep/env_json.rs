@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::cpus::Pinning;
 use crate::env::{Binary, GitState};
 use crate::floor::Floor;
-use crate::result::Env;
+use crate::records::run::Env;
 
 /// The CPU budget of a sweep's servers (`--server-cpu-budget`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -222,7 +222,7 @@ pub fn version_of(program: &Path, arg: &str) -> Option<String> {
 
 /// `2026-11-26T13-05-00Z`: a run id, UTC, safe in a file name.
 pub fn run_id(t: SystemTime) -> String {
-    crate::env::rfc3339(t).replace(':', "-")
+    crate::records::clock::rfc3339(t).replace(':', "-")
 }
 
 #[cfg(test)]

@@ -54,9 +54,10 @@
 //! knee, each rung only costs time (its backlog grows for the whole window).
 
 use crate::fmt::{thousands, us};
-use crate::result::RunResult;
-use crate::sweep::cells::{Cell, Spread};
-use crate::sweep::summary::{Record, RunStatus, Summary};
+use crate::records::run::RunResult;
+use crate::records::sweep::{Record, RunStatus, Summary};
+use crate::stats::Spread;
+use crate::sweep::cells::Cell;
 
 /// A rung is sustained only if the model answered this share of the offered rate.
 pub const ACHIEVED_SHARE: f64 = 0.99;
@@ -402,7 +403,7 @@ mod tests {
         let budgeted = with(|x| {
             x.loadgen.cpu_utilization = 0.81;
             x.server.as_mut().unwrap().cpu_utilization = 0.29;
-            x.server_cgroup = Some(crate::result::ServerCgroup {
+            x.server_cgroup = Some(crate::records::run::ServerCgroup {
                 budget: Some(crate::cgroup::CpuBudget { cpus: 0.3, period: std::time::Duration::from_millis(5) }),
                 ..Default::default()
             });

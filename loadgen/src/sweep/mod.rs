@@ -61,7 +61,6 @@ pub mod progress;
 pub mod provenance;
 pub mod scenario;
 mod setup;
-pub mod summary;
 pub mod targets;
 
 use std::path::{Path, PathBuf};
@@ -74,13 +73,13 @@ use anyhow::{bail, Context};
 use crate::cgroup::{BudgetFlag, CpuBudget, Hierarchy};
 use crate::cpus;
 use crate::files::{raise_nofile_limit, write_atomic};
-use crate::run::args::{parse_cpu_list, parse_duration};
+use crate::records::config::{parse_cpu_list, parse_duration, CpuList};
+use crate::records::sweep::{RunStatus, Summary};
 use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
 use one::{outcome_line, run_one, Slot};
 use progress::SweepProgress;
 use scenario::{Knobs, Ladder, Scenario};
 use setup::{choose_models, find_servers, results_dir};
-use summary::{RunStatus, Summary};
 
 /// Connection levels without `--levels` / with `--quick`.
 pub const LEVELS: [u64; 5] = [200, 500, 1000, 2000, 5000];
@@ -167,11 +166,11 @@ pub struct SweepArgs {
     #[arg(long, value_name = "N")]
     pub compute_rounds: Option<u32>,
     /// CPUs for the servers (`0`, `0-1`, `0,2`) [default: first half of the available CPUs].
-    #[arg(long, value_name = "LIST", value_parser = cpu_set)]
-    pub server_cpus: Option<CpuSet>,
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_cpu_list(s).map(CpuList))]
+    pub server_cpus: Option<CpuList>,
     /// CPUs for the load generator [default: the other half].
-    #[arg(long, value_name = "LIST", value_parser = cpu_set)]
-    pub loadgen_cpus: Option<CpuSet>,
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| parse_cpu_list(s).map(CpuList))]
+    pub loadgen_cpus: Option<CpuList>,
     /// Results directory [default: results/<UTC time>]. Must not hold another run.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -216,14 +215,6 @@ pub struct SweepArgs {
     /// Several load generators (--clients N), on separate hosts (--netlab).
     #[command(flatten)]
     pub hosts: crate::sweep::netlab::HostsArgs,
-}
-
-/// A CPU list flag (a newtype: clap would take a bare `Vec` for repeated values).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CpuSet(pub Vec<usize>);
-
-fn cpu_set(s: &str) -> Result<CpuSet, String> {
-    parse_cpu_list(s).map(CpuSet)
 }
 
 /// Everything settled before the first run.
@@ -440,7 +431,7 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
     let short = args.quick || args.scenario.is_none();
     let given = args.levels.as_ref().map(|_| levels.as_slice());
     let repeats = args.repeat.unwrap_or(if args.quick { QUICK_REPEATS } else { REPEATS });
-    let given_cpus = |c: &Option<CpuSet>| c.as_ref().map(|c| c.0.clone());
+    let given_cpus = |c: &Option<CpuList>| c.as_ref().map(|c| c.0.clone());
     let pinning = cpus::split(&cpus::available()?, given_cpus(&args.server_cpus), given_cpus(&args.loadgen_cpus))?;
     let budget = budget_of(args, &pinning)?;
     let cpus = budget.as_ref().map(|b| b.budget.cpus);
@@ -596,7 +587,7 @@ fn env_at_start(
         git_at_end: None,
         changed_during_run: None,
         reference: false,
-        started: crate::env::rfc3339(started),
+        started: crate::records::clock::rfc3339(started),
         finished: None,
         elapsed_s: None,
         interrupted: false,
@@ -726,7 +717,7 @@ fn run_every_slot(
         envj.runs_done += 1;
         envj.runs_failed += (record.status == RunStatus::Failed) as usize;
         summary.records.push(record);
-        crate::export::write_all(dir, &summary)?;
+        crate::output::write_all(dir, &summary)?;
     }
     Ok(summary)
 }
@@ -741,7 +732,7 @@ fn finish(
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
     envj.interrupted = interrupted.load(Ordering::SeqCst);
-    envj.finished = Some(crate::env::rfc3339(SystemTime::now()));
+    envj.finished = Some(crate::records::clock::rfc3339(SystemTime::now()));
     envj.elapsed_s = Some(progress.elapsed().as_secs_f64());
     envj.binaries_changed = env_json::changed(&envj.binaries);
     for change in &envj.binaries_changed {
@@ -754,9 +745,9 @@ fn finish(
     }
     (envj.git_at_end, envj.changed_during_run) = (Some(git_end), Some(changed));
     write_env(dir, envj)?;
-    crate::export::write_all(dir, summary)?;
+    crate::output::write_all(dir, summary)?;
     if !args.no_charts {
-        let files = crate::charts::draw_all(dir, summary)?;
+        let files = crate::output::charts::draw_all(dir, summary)?;
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
     eprintln!(

@@ -12,10 +12,10 @@ use anyhow::Context;
 use super::child::{self, Finish, Server};
 use super::progress::SweepProgress;
 use super::scenario::Scenario;
-use super::summary::{Record, RunFiles, RunStatus};
 use super::{SweepPlan, CONNECT_RATE};
-use crate::cpus;
-use crate::result::RunResult;
+use crate::records::config::{CpuList, RunArgs};
+use crate::records::run::RunResult;
+use crate::records::sweep::{Record, RunFiles, RunStatus};
 
 /// Which run: a model at a level in a scenario (at a rate of its ladder),
 /// in one pass of the sweep.
@@ -115,53 +115,39 @@ impl OneRun<'_> {
         self.plan.window(self.slot.scenario, self.slot.level, self.slot.rate)
     }
 
-    /// `loadgen run`'s flags against `server`.
-    fn args(&self, server: &Server) -> Vec<String> {
+    /// `loadgen run`'s configuration against `server`: the scenario's
+    /// requests (at a rung's rate), and this run's connections, windows,
+    /// pinning and files.
+    fn config(&self, server: &Server) -> RunArgs {
         let (plan, files) = (self.plan, &self.files);
-        let path = |p: &str| self.dir.join(p).display().to_string();
         let (server_cpus, loadgen_cpus) = plan.cpus_of(self.slot.scenario);
-        let mut args: Vec<String> = vec![
-            "--target".into(),
-            server.data.to_string(),
-            "--admin".into(),
-            server.admin.to_string(),
-            "-c".into(),
-            self.slot.level.to_string(),
-            "--threads".into(),
-            loadgen_cpus.len().clamp(1, 64).to_string(),
-            "--warmup".into(),
-            format!("{}ms", plan.warmup.as_millis()),
-            "--duration".into(),
-            format!("{}ms", self.window().as_millis()),
-            "--json".into(),
-            path(&files.json),
-            "--hlog".into(),
-            path(&files.hlog),
-            "--hgrm".into(),
-            path(&files.hgrm),
-            "--server-cpus".into(),
-            cpus::list(server_cpus),
+        let mut requests = self.slot.scenario.requests(&plan.knobs);
+        requests.rate = self.slot.rate.or(requests.rate);
+        RunArgs {
+            admin: Some(server.admin),
+            connections: self.slot.level as u32,
+            threads: loadgen_cpus.len().clamp(1, 64) as u16,
+            warmup: plan.warmup,
+            duration: self.window(),
+            json: Some(self.dir.join(&files.json)),
+            hlog: Some(self.dir.join(&files.hlog)),
+            hgrm: Some(self.dir.join(&files.hgrm)),
+            server_cpus: Some(CpuList(server_cpus.to_vec())),
             // A connection its model does not serve (the pool past its size)
             // fails the run after 1 s of waiting for its first answer, not 5
             // (thread-per-conn answers all 5000 within 0.1 s of connecting),
             // or 1 s over the server's CPU budget (0.3 CPU: 3.3 s): under
             // 0.3 CPU thread-per-conn's 5000 threads took over 1 s to give
             // 5000 first answers.
-            "--connect-timeout".into(),
-            format!("{}ms", connect_timeout(plan).as_millis()),
-            "--quiet".into(),
-        ];
-        if let Some(cg) = &server.cgroup {
-            args.extend(["--server-cgroup".into(), cg.path().display().to_string()]);
+            connect_timeout: connect_timeout(plan),
+            quiet: true,
+            server_cgroup: server.cgroup.as_ref().map(|cg| cg.path().to_path_buf()),
+            // A profiled run (`--profile`, after the measured passes):
+            // both sides' stacks.
+            profile: self.slot.profile.map(Path::to_path_buf),
+            profile_loadgen: self.slot.profile.is_some(),
+            ..RunArgs::new(server.data, requests)
         }
-        args.extend(self.slot.scenario.flags(&plan.knobs));
-        if let Some(r) = self.slot.rate {
-            args.extend(["--rate".into(), format!("{r}")]);
-        }
-        if let Some(dir) = self.slot.profile {
-            args.extend(["--profile".into(), dir.display().to_string(), "--profile-loadgen".into()]);
-        }
-        args
     }
 
     /// Run `loadgen run` against `server` and wait for it (30 s past its
@@ -178,7 +164,7 @@ impl OneRun<'_> {
         crate::sweep::netlab::clients::run(
             &plan.hosts,
             &plan.exe,
-            &self.args(server),
+            &self.config(server),
             plan.cpus_of(self.slot.scenario).1,
             &log,
             limit,
@@ -204,7 +190,7 @@ impl OneRun<'_> {
         let json = &self.files.json;
         let read = std::fs::read(self.dir.join(json))
             .ok()
-            .map(|bytes| serde_json::from_slice(&bytes).with_context(|| format!("{json} is not a RunResult")));
+            .map(|bytes| RunResult::from_json_slice(&bytes).with_context(|| format!("{json} is not a RunResult")));
         match read {
             Some(Ok(r)) => (Some(r), None),
             Some(Err(e)) => (None, Some(format!("{e:#}"))),

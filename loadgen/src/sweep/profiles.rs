@@ -19,11 +19,11 @@ use anyhow::{bail, Context};
 use super::one::{run_one, Slot};
 use super::progress::SweepProgress;
 use super::scenario::Scenario;
-use super::summary::RunStatus;
 use super::SweepPlan;
-use crate::charts::breakdown::{self, Bar, LevelBars};
+use crate::output::charts::breakdown::{self, Bar, LevelBars};
 use crate::profile::categories::Category;
 use crate::profile::{ProfileRecord, Side, SideProfile};
+use crate::records::sweep::RunStatus;
 
 /// The scenario profiled when `--profile` names no cell.
 const DEFAULT_SCENARIO: &str = "echo-saturate";

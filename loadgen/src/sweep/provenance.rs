@@ -108,10 +108,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("loadgen-reference-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let git = |args: &[&str]| {
-            let ok = std::process::Command::new("git").arg("-C").arg(&dir).args(args).output();
-            assert!(ok.is_ok_and(|o| o.status.success()), "git {args:?}");
-        };
+        let git = |args: &[&str]| crate::env::git(&dir, args).unwrap_or_else(|e| panic!("git {args:?}: {e}"));
         git(&["init", "-q"]);
         std::fs::write(dir.join("a"), "a").unwrap();
         git(&["add", "a"]);

@@ -1,4 +1,4 @@
-//! The sweep's scenarios: named presets of `loadgen run` flags, each asking
+//! The sweep's scenarios: named presets of what `loadgen run` sends, each asking
 //! one question of every model at every connection level.
 //!
 //! 1. `echo-saturate`: closed loop, one 64-byte ECHO in flight per
@@ -34,9 +34,16 @@
 //! A scenario runs at the sweep's connection levels unless it has levels of
 //! its own (`knee`, `multiplex`); `--levels` overrides both. A scenario with
 //! a [`Ladder`] runs once per rate of it at each level.
+//!
+//! Each scenario is typed: what its connections send, and when, as a
+//! run's configuration holds it ([`Requests`]); the sweep adds the rest of
+//! the configuration and turns it into `loadgen run`'s flags in one place
+//! (`RunArgs::to_argv`).
 use anyhow::bail;
 
-/// What a scenario needs to know to build its flags.
+use crate::records::config::{MethodArg, Mix, Requests};
+
+/// What a scenario needs to know to build its requests.
 #[derive(Clone, Debug)]
 pub struct Knobs {
     /// `echo-paced`: requests per second, all connections together.
@@ -49,28 +56,32 @@ pub struct Knobs {
 pub struct Scenario {
     pub name: &'static str,
     pub about: &'static str,
-    flags: fn(&Knobs) -> Vec<String>,
+    requests: fn(&Knobs) -> Requests,
     /// Connection levels of its own; `None`: the sweep's (`--levels`
     /// overrides either).
     pub levels: Option<&'static [u64]>,
-    /// Open loop at each rate of a ladder (`--rate` is added per rung);
+    /// Open loop at each rate of a ladder (the rate is set per rung);
     /// `None`: one run per level.
     pub ladder: Option<Ladder>,
 }
 
 impl Scenario {
-    /// The `loadgen run` flags of this scenario (besides target, connections,
-    /// windows and output files, which the sweep adds, and a ladder's
-    /// `--rate`).
+    /// What this scenario's connections send, and when (a ladder's rate
+    /// is the sweep's to set, per rung).
+    pub fn requests(&self, knobs: &Knobs) -> Requests {
+        (self.requests)(knobs)
+    }
+
+    /// The `loadgen run` flags of this scenario's requests, as `env.json`
+    /// lists them.
     pub fn flags(&self, knobs: &Knobs) -> Vec<String> {
-        (self.flags)(knobs)
+        self.requests(knobs).to_argv()
     }
 
     /// The request rate of an open-loop scenario (its `--rate`), `None`
     /// for a closed loop.
     pub fn rate(&self, knobs: &Knobs) -> Option<f64> {
-        let flags = self.flags(knobs);
-        flags.windows(2).find(|w| w[0] == "--rate").and_then(|w| w[1].parse().ok())
+        self.requests(knobs).rate
     }
 }
 
@@ -96,8 +107,15 @@ pub struct Rungs {
     pub rates: &'static [f64],
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
+/// 64-byte ECHOs, one in flight per connection: most scenarios' requests,
+/// which they change in one or two fields.
+fn echo() -> Requests {
+    Requests { method: Some(MethodArg::Echo), size: 64, depth: 1, ..Requests::default() }
+}
+
+/// A mix, as `--mix` takes it (the scenarios' mixes are constants).
+fn mix(text: &str) -> Option<Mix> {
+    Some(crate::records::config::parse_mix(text).expect("a scenario's mix parses"))
 }
 
 /// `cpu-work`: the share of requests that are COMPUTE, in percent.
@@ -178,7 +196,7 @@ pub const ALL: [Scenario; 8] = [
     Scenario {
         name: "echo-saturate",
         about: "closed loop, depth 1, 64-byte ECHO: throughput, latency and cost per request under full load",
-        flags: |_| strings(&["--method", "echo", "--size", "64", "--depth", "1"]),
+        requests: |_| echo(),
         levels: None,
         ladder: None,
     },
@@ -186,39 +204,25 @@ pub const ALL: [Scenario; 8] = [
         name: "echo-paced",
         about: "open loop at a fixed total rate of 64-byte ECHOs: latency and cost per request as the same work \
                 is spread over more connections",
-        flags: |k| {
-            let mut f = strings(&["--method", "echo", "--size", "64", "--rate"]);
-            f.push(format!("{}", k.rate));
-            f
-        },
+        requests: |k| Requests { rate: Some(k.rate), ..echo() },
         levels: None,
         ladder: None,
     },
     Scenario {
         name: "backend-delay",
         about: "closed loop, depth 1, every request a 1 ms DELAY: a blocked thread per request, or a timer",
-        flags: |_| {
-            let mut f = strings(&["--method", "delay", "--depth", "1", "--delay-us"]);
-            f.push(DELAY_US.to_string());
-            f
-        },
+        requests: |_| Requests { method: Some(MethodArg::Delay), delay_us: DELAY_US, ..echo() },
         levels: None,
         ladder: None,
     },
     Scenario {
         name: "cpu-work",
         about: "closed loop, depth 1, 64-byte ECHO mixed with COMPUTE of about 50 µs",
-        flags: |k| {
-            vec![
-                "--mix".into(),
-                format!("echo={},compute={COMPUTE_PERCENT}", 100 - COMPUTE_PERCENT),
-                "--rounds".into(),
-                k.rounds.to_string(),
-                "--size".into(),
-                "64".into(),
-                "--depth".into(),
-                "1".into(),
-            ]
+        requests: |k| Requests {
+            method: None,
+            mix: mix(&format!("echo={},compute={COMPUTE_PERCENT}", 100 - COMPUTE_PERCENT)),
+            rounds: k.rounds,
+            ..echo()
         },
         levels: None,
         ladder: None,
@@ -227,7 +231,7 @@ pub const ALL: [Scenario; 8] = [
         name: "knee",
         about: "open loop, 64-byte ECHO, a ladder of offered rates: latency against offered load, and the highest \
                 rate each model sustains within the SLO",
-        flags: |_| strings(&["--method", "echo", "--size", "64"]),
+        requests: |_| echo(),
         levels: Some(&KNEE_LEVELS),
         ladder: Some(Ladder {
             full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES },
@@ -240,12 +244,13 @@ pub const ALL: [Scenario; 8] = [
         name: "multiplex",
         about: "closed loop with think time, many requests in flight per connection, 90% ECHO and 10% DELAY of \
                 5 ms, at a load every model carries: ECHO latency apart from DELAY shows head-of-line blocking",
-        flags: |_| {
-            let mut f = strings(&["--mix", MULTIPLEX_MIX, "--size", "64", "--delay-us"]);
-            f.push(MULTIPLEX_DELAY_US.to_string());
-            f.extend(["--depth".into(), MULTIPLEX_DEPTH.to_string()]);
-            f.extend(["--think-us".into(), MULTIPLEX_THINK_US.to_string()]);
-            f
+        requests: |_| Requests {
+            method: None,
+            mix: mix(MULTIPLEX_MIX),
+            delay_us: MULTIPLEX_DELAY_US,
+            depth: MULTIPLEX_DEPTH,
+            think_us: Some(MULTIPLEX_THINK_US),
+            ..echo()
         },
         levels: Some(&MULTIPLEX_LEVELS),
         ladder: None,
@@ -254,7 +259,7 @@ pub const ALL: [Scenario; 8] = [
         name: "idle-1ms",
         about: "closed loop, depth 1, 64-byte ECHO, 1 ms think time after each answer: a client one 1 ms round \
                 trip away; the offered load is connections / (1 ms + latency)",
-        flags: |_| idle_flags(IDLE_RTT_US[0]),
+        requests: |_| Requests { think_us: Some(IDLE_RTT_US[0]), ..echo() },
         levels: None,
         ladder: None,
     },
@@ -262,17 +267,11 @@ pub const ALL: [Scenario; 8] = [
         name: "idle-10ms",
         about: "closed loop, depth 1, 64-byte ECHO, 10 ms think time after each answer: a client one 10 ms round \
                 trip away; the offered load is connections / (10 ms + latency)",
-        flags: |_| idle_flags(IDLE_RTT_US[1]),
+        requests: |_| Requests { think_us: Some(IDLE_RTT_US[1]), ..echo() },
         levels: None,
         ladder: None,
     },
 ];
-
-fn idle_flags(rtt_us: u64) -> Vec<String> {
-    let mut f = strings(&["--method", "echo", "--size", "64", "--depth", "1", "--think-us"]);
-    f.push(rtt_us.to_string());
-    f
-}
 
 /// The scenarios run when `--scenario` is not given. The knee is not here:
 /// its short ladder (3 rates at 5000 connections, about 2.75 s a run)
@@ -295,7 +294,7 @@ pub fn scaling_step(server_cpus: usize) -> Scenario {
         name: Box::leak(format!("{SCALING}-{server_cpus}cpu").into_boxed_str()),
         about: "closed loop, depth 1, 64-byte ECHO, the server on a given number of CPUs and the load generator \
                 on the rest: how each model's throughput grows with its CPUs",
-        flags: |_| strings(&["--method", "echo", "--size", "64", "--depth", "1"]),
+        requests: |_| echo(),
         levels: Some(&SCALING_LEVELS),
         ladder: None,
     }

@@ -1,7 +1,7 @@
 //! The project's performance targets, judged from a sweep's echo-saturate
 //! cells: each one met, not met (naming the cases that missed), or not
 //! judged (saying why). `tables.md` and REPORT.md list them under the
-//! performance table ([`crate::export::markdown::performance_table`]).
+//! performance table ([`crate::output::markdown::performance_table`]).
 //!
 //! 1. The event loops written here ([`Role::EventLoop`]: mio-single and
 //!    mio-multi) cost at most [`FLOOR_RATIO_TARGET`] floor pairs of server
@@ -15,9 +15,9 @@
 //! pass, with the target's comparisons one family under Holm's correction.
 
 use super::cells::{self, Cell, Comparison, Contender, Order, COMPARED};
-use super::summary::{Record, Summary};
 use crate::fmt::{mib, spread_text};
 use crate::models::{self, Role};
+use crate::records::sweep::{Record, Summary};
 
 /// The scenario the performance table and targets are about.
 pub const SATURATE: &str = "echo-saturate";

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loadgen::cpus;
-use loadgen::result::RunResult;
+use loadgen::records::run::RunResult;
 
 /// The sweep's split of this machine's CPUs: server and load generator on
 /// disjoint sets (CPU 0 and CPU 1 on 2 cores), shared where there is one.

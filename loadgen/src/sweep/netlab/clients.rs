@@ -18,13 +18,14 @@ use anyhow::{bail, Context};
 
 use super::{in_namespace, Hosts};
 use crate::merge::{self, Outputs};
+use crate::records::config::{Requests, RunArgs};
 use crate::sweep::child::{self, Finish};
 
 /// Connections each load generator is taken to open per second, to choose
 /// a start time every one can make (`loadgen run`'s default rate).
 const CONNECT_RATE: f64 = 5000.0;
 
-/// Run `loadgen run ARGS` (the sweep's flags for one run) on `hosts`:
+/// Run `loadgen run` with `config` (the sweep's for one run) on `hosts`:
 /// once on this host when that is all they are, else N times and merged;
 /// waited for as [`child::wait`] waits (`tick` every 100 ms, everything
 /// stopped when `interrupted()` turns true or `limit` passes).
@@ -32,7 +33,7 @@ const CONNECT_RATE: f64 = 5000.0;
 pub fn run(
     hosts: &Hosts,
     exe: &Path,
-    args: &[String],
+    config: &RunArgs,
     cpus: &[usize],
     log: &Path,
     limit: Duration,
@@ -41,15 +42,15 @@ pub fn run(
 ) -> anyhow::Result<Finish> {
     let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     if hosts.single() {
-        let mut lg = [child::spawn_loadgen(in_namespace(None, exe), args, cpus, &out)?];
+        let mut lg = [child::spawn_loadgen(in_namespace(None, exe), &config.to_argv(), cpus, &out)?];
         return Ok(child::wait(&mut lg, limit, interrupted, tick));
     }
     let n = hosts.clients.max(1) as usize;
-    let plan = split(args, n, start_time(args, n))?;
+    let plan = split(config, n, SystemTime::now() + start_lead(config.connections as u64, n))?;
     let mut children = Vec::new();
     for (k, part) in plan.parts.iter().enumerate() {
         let ns = hosts.lab.as_ref().map(|l| l.client_ns[k].as_str());
-        match child::spawn_loadgen(in_namespace(ns, exe), part, cpus, &out) {
+        match child::spawn_loadgen(in_namespace(ns, exe), &part.to_argv(), cpus, &out) {
             Ok(c) => children.push(c),
             Err(e) => {
                 child::stop_all(&mut children);
@@ -64,10 +65,10 @@ pub fn run(
     Ok(finish)
 }
 
-/// The parts' command lines and files, and the merged files.
+/// The parts' configurations and files, and the merged files.
 #[derive(Debug, PartialEq)]
 struct Split {
-    parts: Vec<Vec<String>>,
+    parts: Vec<RunArgs>,
     /// `--json`, `--hgrm`, `--hlog` as the sweep gave them.
     json: PathBuf,
     hgrm: Option<PathBuf>,
@@ -77,55 +78,38 @@ struct Split {
 }
 
 /// `NAME.json` -> `NAME.lgK.json`.
-fn part_path(path: &str, k: usize) -> String {
-    let p = Path::new(path);
-    let ext = p.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
-    p.with_extension("").display().to_string() + &format!(".lg{k}{ext}")
+fn part_path(path: &Path, k: usize) -> PathBuf {
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    PathBuf::from(path.with_extension("").display().to_string() + &format!(".lg{k}{ext}"))
 }
 
-/// Split one run's flags into `n` load generators' (see the module's doc).
-fn split(args: &[String], n: usize, start_at: String) -> anyhow::Result<Split> {
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
-    let Some(json) = value("--json") else { bail!("the runs of --clients {n} need --json") };
-    let connections: u64 = match value("-c").or(value("--connections")) {
-        Some(c) => c.parse().with_context(|| format!("-c {c}"))?,
-        None => bail!("the runs of --clients {n} need -c"),
-    };
-    if connections < n as u64 {
+/// Split one run's configuration into `n` load generators' (see the
+/// module's doc).
+fn split(config: &RunArgs, n: usize, start_at: SystemTime) -> anyhow::Result<Split> {
+    let Some(json) = config.json.clone() else { bail!("the runs of --clients {n} need --json") };
+    let connections = config.connections;
+    if (connections as usize) < n {
         bail!("{connections} connections cannot be shared by --clients {n}: each load generator needs one");
     }
-    let mut parts = Vec::new();
-    for k in 0..n {
-        let share = connections / n as u64 + u64::from((k as u64) < connections % n as u64);
-        let mut part = Vec::new();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let Some(v) =
-                matches!(flag.as_str(), "-c" | "--connections" | "--rate" | "--admin" | "--json" | "--hlog" | "--hgrm")
-                    .then(|| it.next())
-                    .flatten()
-            else {
-                part.push(flag.clone());
-                continue;
-            };
-            let v = match flag.as_str() {
-                "-c" | "--connections" => share.to_string(),
-                "--rate" => format!("{}", v.parse::<f64>().with_context(|| format!("--rate {v}"))? / n as f64),
-                "--admin" if k > 0 => continue,
-                "--admin" => v.clone(),
-                _ => part_path(v, k),
-            };
-            part.extend([flag.clone(), v]);
-        }
-        part.extend(["--tag".into(), format!("lg{k}"), "--start-at".into(), start_at.clone()]);
-        parts.push(part);
-    }
+    let parts = (0..n)
+        .map(|k| RunArgs {
+            connections: connections / n as u32 + u32::from((k as u32) < connections % n as u32),
+            requests: Requests { rate: config.requests.rate.map(|r| r / n as f64), ..config.requests.clone() },
+            admin: config.admin.filter(|_| k == 0),
+            json: Some(part_path(&json, k)),
+            hlog: config.hlog.as_deref().map(|p| part_path(p, k)),
+            hgrm: config.hgrm.as_deref().map(|p| part_path(p, k)),
+            tag: Some(format!("lg{k}")),
+            start_at: Some(start_at),
+            ..config.clone()
+        })
+        .collect();
     Ok(Split {
         parts,
-        json: json.into(),
-        hgrm: value("--hgrm").map(PathBuf::from),
-        hlog: value("--hlog").map(PathBuf::from),
-        part_json: (0..n).map(|k| PathBuf::from(part_path(json, k))).collect(),
+        part_json: (0..n).map(|k| part_path(&json, k)).collect(),
+        json,
+        hgrm: config.hgrm.clone(),
+        hlog: config.hlog.clone(),
     })
 }
 
@@ -134,11 +118,6 @@ fn split(args: &[String], n: usize, start_at: String) -> anyhow::Result<Split> {
 /// of `connections` takes). The sweep's time plan adds it to each run.
 pub fn start_lead(connections: u64, n: usize) -> Duration {
     Duration::from_secs_f64(1.0 + 2.0 * connections as f64 / n.max(1) as f64 / CONNECT_RATE)
-}
-
-fn start_time(args: &[String], n: usize) -> String {
-    let c: u64 = args.iter().position(|a| a == "-c").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(0);
-    format!("{:.3}", crate::merge::clock::unix_s(SystemTime::now() + start_lead(c, n)))
 }
 
 /// Merge the parts into the sweep's files; a line in the log says how it went.
@@ -164,30 +143,32 @@ fn merge_parts(plan: &Split, log: &Path) {
 mod tests {
     use super::*;
 
-    fn strings(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn config(flags: &str) -> RunArgs {
+        let argv: Vec<String> = ["loadgen", "run"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(flags.split_whitespace().map(String::from))
+            .collect();
+        RunArgs::from_stored_argv(&argv).unwrap().unwrap()
     }
 
     #[test]
     fn each_load_generator_gets_its_share_and_its_files() {
-        let args = strings(
+        let whole = config(
             "--target 10.77.0.1:5 --admin 10.77.0.1:6 -c 1001 --threads 1 --json d/x.json --hlog d/x.hlog \
              --hgrm d/x.hgrm --quiet --rate 3000",
         );
-        let s = split(&args, 2, "123.000".into()).unwrap();
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        let s = split(&whole, 2, at).unwrap();
         assert_eq!(
-            s.parts[0],
-            strings(
-                "--target 10.77.0.1:5 --admin 10.77.0.1:6 -c 501 --threads 1 --json d/x.lg0.json --hlog d/x.lg0.hlog \
-                 --hgrm d/x.lg0.hgrm --quiet --rate 1500 --tag lg0 --start-at 123.000"
-            )
+            s.parts[0].to_argv().join(" "),
+            "--target 10.77.0.1:5 --admin 10.77.0.1:6 --rate 1500 --connections 501 --json d/x.lg0.json --hlog \
+             d/x.lg0.hlog --hgrm d/x.lg0.hgrm --quiet --start-at 2000000000 --tag lg0"
         );
         assert_eq!(
-            s.parts[1],
-            strings(
-                "--target 10.77.0.1:5 -c 500 --threads 1 --json d/x.lg1.json --hlog d/x.lg1.hlog --hgrm d/x.lg1.hgrm \
-                 --quiet --rate 1500 --tag lg1 --start-at 123.000"
-            ),
+            s.parts[1].to_argv().join(" "),
+            "--target 10.77.0.1:5 --rate 1500 --connections 500 --json d/x.lg1.json --hlog d/x.lg1.hlog --hgrm \
+             d/x.lg1.hgrm --quiet --start-at 2000000000 --tag lg1",
             "only the first reads the server's counters"
         );
         assert_eq!((s.json, s.hlog), (PathBuf::from("d/x.json"), Some(PathBuf::from("d/x.hlog"))));
@@ -196,15 +177,15 @@ mod tests {
 
     #[test]
     fn a_level_below_the_clients_or_no_json_is_refused() {
-        let e = split(&strings("-c 2 --json x.json"), 3, "1".into()).unwrap_err();
+        let now = SystemTime::now();
+        let e = split(&config("--target 1.2.3.4:5 -c 2 --json x.json"), 3, now).unwrap_err();
         assert!(e.to_string().contains("each load generator needs one"), "{e}");
-        assert!(split(&strings("-c 2"), 2, "1".into()).unwrap_err().to_string().contains("--json"));
+        assert!(split(&config("--target 1.2.3.4:5 -c 2"), 2, now).unwrap_err().to_string().contains("--json"));
     }
 
     #[test]
     fn the_start_leaves_time_to_connect() {
-        let now = crate::merge::clock::unix_s(SystemTime::now());
-        let at: f64 = start_time(&strings("-c 5000"), 2).parse().unwrap();
-        assert!((at - now - 2.0).abs() < 0.5, "1 s + twice 2500 connections at 5000/s: {}", at - now);
+        let lead = start_lead(5000, 2).as_secs_f64();
+        assert!((lead - 2.0).abs() < 1e-9, "1 s + twice 2500 connections at 5000/s: {lead}");
     }
 }

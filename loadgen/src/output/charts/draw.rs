@@ -40,7 +40,7 @@ pub struct Point {
 impl Point {
     /// A cell's figure at `x`: its median, with an error bar over its runs
     /// when there are several; hollow where the load generator was the limit.
-    pub fn of(x: f64, s: crate::sweep::cells::Spread, hollow: bool) -> Point {
+    pub fn of(x: f64, s: crate::stats::Spread, hollow: bool) -> Point {
         Point { x, y: s.median, range: (s.n > 1).then_some((s.min, s.max)), hollow }
     }
 }
@@ -50,6 +50,19 @@ pub struct Series {
     pub name: String,
     pub color: RGBColor,
     pub points: Vec<Point>,
+}
+
+/// Reference lines (the SLO, the offered rate, a DELAY's length) are drawn
+/// in this grey.
+pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);
+
+impl Series {
+    /// A grey reference line from x `lo` to `hi`, at `y(x)`.
+    pub fn reference(name: String, (lo, hi): (f64, f64), y: impl Fn(f64) -> f64) -> Series {
+        let ends = [lo, hi].into_iter().filter(|x| x.is_finite());
+        let points = ends.map(|x| Point { x, y: y(x), range: None, hollow: false }).collect();
+        Series { name, color: REFERENCE, points }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +82,14 @@ pub struct XAxis {
     pub ticks: Vec<(f64, String)>,
     /// Data range; `None`: the ticks' span, padded.
     pub range: Option<(f64, f64)>,
+}
+
+impl XAxis {
+    /// Connections, on a log scale, a tick at each level that was run.
+    pub fn connections(levels: &[u64]) -> XAxis {
+        let ticks = levels.iter().map(|l| (*l as f64, l.to_string())).collect();
+        XAxis { label: "connections (log scale)".into(), log: true, ticks, range: None }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -140,9 +161,8 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
     markers: bool,
 ) -> anyhow::Result<()> {
-    let tx = |v: f64| if x.log { v.log10() } else { v };
     let (x_lo, x_hi) = x_span(x);
-    let x_ticks: Vec<(f64, String)> = x.ticks.iter().map(|(v, l)| (tx(*v), l.clone())).collect();
+    let x_ticks: Vec<(f64, String)> = x.ticks.iter().map(|(v, l)| (scaled(x.log, *v), l.clone())).collect();
     let ys = y_values(panel);
     let (y_lo, y_hi, y_ticks) = y_axis(&ys, panel.log_y, panel.y_unit);
 
@@ -185,6 +205,15 @@ fn draw_panel<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A value where a log axis puts it (log10), or a linear one (itself).
+fn scaled(log: bool, v: f64) -> f64 {
+    if log {
+        v.log10()
+    } else {
+        v
+    }
+}
+
 /// How a panel maps values onto its axes, and the error bars' cap width.
 #[derive(Clone, Copy)]
 struct Scales {
@@ -195,19 +224,11 @@ struct Scales {
 
 impl Scales {
     fn x(&self, v: f64) -> f64 {
-        if self.log_x {
-            v.log10()
-        } else {
-            v
-        }
+        scaled(self.log_x, v)
     }
 
     fn y(&self, v: f64) -> f64 {
-        if self.log_y {
-            v.log10()
-        } else {
-            v
-        }
+        scaled(self.log_y, v)
     }
 
     /// A log axis cannot show a value of 0 or less.
@@ -255,11 +276,10 @@ fn draw_series<DB: DrawingBackend>(
 
 /// The x axis's span: its given range, or its ticks padded by 6%.
 fn x_span(x: &XAxis) -> (f64, f64) {
-    let tx = |v: f64| if x.log { v.log10() } else { v };
     match x.range {
-        Some((lo, hi)) => (tx(lo), tx(hi)),
+        Some((lo, hi)) => (scaled(x.log, lo), scaled(x.log, hi)),
         None => {
-            let xs: Vec<f64> = x.ticks.iter().map(|t| tx(t.0)).collect();
+            let xs: Vec<f64> = x.ticks.iter().map(|t| scaled(x.log, t.0)).collect();
             let (lo, hi) = min_max(&xs).unwrap_or((0.0, 1.0));
             let pad = if hi > lo { (hi - lo) * 0.06 } else { 0.3 };
             (lo - pad, hi + pad)

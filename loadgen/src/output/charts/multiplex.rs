@@ -11,32 +11,27 @@
 //! above the line; a server that answers out of order answers the ECHO at
 //! once, and its ECHO p99 stays below the line, near its p50.
 
-use super::draw::{Figure, Point, Series, Unit, XAxis};
-use super::knee::REFERENCE;
-use super::{notes, panel};
+use super::draw::{Figure, Series, Unit, XAxis};
+use super::{notes, panel, Metric};
 use crate::fmt::us;
-use crate::sweep::summary::{Record, Summary};
+use crate::records::sweep::Summary;
 
 /// The figure of a scenario with ECHO and DELAY latencies apart; none for
 /// another scenario.
 pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
     let Some(delay) = summary.delay_us(scenario) else { return Vec::new() };
     let levels = summary.levels(scenario);
-    let p = |title: &str, metric: fn(&Record) -> Option<f64>| {
-        let mut panel = panel(summary, scenario, title, "ECHO latency (log scale)", Unit::Micros, true, metric);
-        panel.series.push(reference(&levels, delay));
+    let p = |title: &'static str, metric: Metric| {
+        let mut panel = panel(summary, scenario, &(title, "ECHO latency (log scale)", Unit::Micros, true, metric));
+        let span = (levels.first().map_or(f64::NAN, |&l| l as f64), levels.last().map_or(f64::NAN, |&l| l as f64));
+        panel.series.push(Series::reference(format!("DELAY {}", us(delay)), span, |_| delay as f64));
         panel
     };
     let panels = vec![
-        p("ECHO p50", |r| Some(r.result.as_ref()?.echo_latency()?.p50 as f64)),
-        p("ECHO p99", |r| Some(r.result.as_ref()?.echo_latency()?.p99 as f64)),
+        p("ECHO p50", |x| Some(x.echo_latency()?.p50 as f64)),
+        p("ECHO p99", |x| Some(x.echo_latency()?.p99 as f64)),
     ];
-    let x = XAxis {
-        label: "connections (log scale)".into(),
-        log: true,
-        ticks: levels.iter().map(|l| (*l as f64, l.to_string())).collect(),
-        range: None,
-    };
+    let x = XAxis::connections(&levels);
     let mut notes = notes(summary, scenario, &panels);
     notes.push(format!(
         "Grey: one DELAY ({}). In order, an ECHO behind a DELAY waits for it (p99 above); out of order, it does not.",
@@ -50,13 +45,6 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
         notes,
     };
     vec![("echo-vs-delay".into(), figure)]
-}
-
-/// The DELAY's length, a grey line across the levels.
-fn reference(levels: &[u64], delay: u64) -> Series {
-    let ends = [levels.first(), levels.last()].into_iter().flatten();
-    let points = ends.map(|&l| Point { x: l as f64, y: delay as f64, range: None, hollow: false }).collect();
-    Series { name: format!("DELAY {}", us(delay)), color: REFERENCE, points }
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@
 use super::draw::{Figure, Panel, Point, Series, Unit, XAxis};
 use super::{color, failed_notes};
 use crate::archive::Runs;
-use crate::result::RunResult;
-use crate::sweep::summary::Summary;
+use crate::records::run::RunResult;
+use crate::records::sweep::Summary;
 
 /// The x axis ends at 99.999% at most.
 const MAX_X: f64 = 5.0;

@@ -39,14 +39,13 @@ use anyhow::Context;
 use plotters::style::RGBColor;
 
 use crate::archive::Runs;
-use crate::result::ServerCost;
-use crate::sweep::cells::{Metric, Outcome};
-use crate::sweep::summary::{Record, Summary};
+use crate::records::run::RunResult;
+use crate::records::sweep::Summary;
+use crate::sweep::cells::Outcome;
 use draw::{Figure, Panel, Point, Series, Unit, XAxis};
 
-fn server(r: &Record) -> Option<&ServerCost> {
-    r.result.as_ref()?.server.as_ref()
-}
+/// A figure of a run's result, drawn as a point where the run measured it.
+pub type Metric = fn(&RunResult) -> Option<f64>;
 
 /// Each model keeps its colour in every chart ([`crate::models::color`]).
 pub fn color(model: &str) -> RGBColor {
@@ -81,105 +80,91 @@ pub fn scenario_figures(runs: &Runs, summary: &Summary, scenario: &str) -> Vec<(
     all
 }
 
-/// The figures of one scenario, by file name suffix. (Long as a table is
-/// long: one entry per chart, each its panels and their metric.)
+/// A panel of a chart against connections, as data: its title, its y
+/// axis's label, unit and scale (log or not), and the figure it draws.
+pub type PanelSpec = (&'static str, &'static str, Unit, bool, Metric);
+
+/// A chart against connections, as data: its file name suffix, what it
+/// shows (its title), and its panels.
+pub type ChartSpec = (&'static str, &'static str, &'static [PanelSpec]);
+
+const LATENCY: &str = "latency (log scale)";
+const SWITCHES: &str = "switches per request (log scale)";
+
+/// The charts of every scenario against connections, one line a panel
+/// ([`attribution::CHARTS`] adds two more).
+const CHARTS: [ChartSpec; 5] = [
+    (
+        "throughput",
+        "throughput",
+        &[("throughput", "requests/s (answered OK)", Unit::Plain, false, |x| Some(x.throughput_rps))],
+    ),
+    (
+        "latency",
+        "latency",
+        &[
+            ("p50", LATENCY, Unit::Micros, true, |x| Some(x.latency.p50 as f64)),
+            ("p99", LATENCY, Unit::Micros, true, |x| Some(x.latency.p99 as f64)),
+            ("p99.9", LATENCY, Unit::Micros, true, |x| Some(x.latency.p999 as f64)),
+        ],
+    ),
+    (
+        "context-switches",
+        "server context switches per request",
+        &[
+            ("voluntary (blocked)", SWITCHES, Unit::Plain, true, |x| Some(x.server.as_ref()?.voluntary_cs_per_req)),
+            ("involuntary (preempted)", SWITCHES, Unit::Plain, true, |x| {
+                Some(x.server.as_ref()?.involuntary_cs_per_req)
+            }),
+        ],
+    ),
+    (
+        "cpu",
+        "server CPU per request",
+        &[("user + sys", "server CPU µs per request", Unit::Plain, false, |x| {
+            Some(x.server.as_ref()?.cpu_us_per_req)
+        })],
+    ),
+    (
+        "memory",
+        "server memory and threads",
+        &[
+            ("resident memory (end of window)", "RSS (MiB)", Unit::Plain, false, |x| {
+                Some(x.server.as_ref()?.rss_bytes as f64 / (1u64 << 20) as f64)
+            }),
+            ("threads (end of window)", "threads (log scale)", Unit::Plain, true, |x| {
+                Some(x.server.as_ref()?.threads as f64)
+            }),
+        ],
+    ),
+];
+
+/// The figures of one scenario against connections, by file name suffix:
+/// [`CHARTS`], the latency spectrum, and [`attribution::CHARTS`].
 pub fn figures(runs: &Runs, summary: &Summary, scenario: &str) -> Vec<(&'static str, Figure)> {
-    let levels = summary.levels(scenario);
-    let x = XAxis {
-        label: "connections (log scale)".into(),
-        log: true,
-        ticks: levels.iter().map(|l| (*l as f64, l.to_string())).collect(),
-        range: None,
+    let x = XAxis::connections(&summary.levels(scenario));
+    let chart = |&(name, what, panels): &ChartSpec| {
+        let panels = panels.iter().map(|spec| panel(summary, scenario, spec)).collect();
+        (name, against_connections(summary, scenario, &x, what, panels))
     };
-    let p = |title: &str, y_label: &str, y_unit: Unit, log_y: bool, metric: Metric| {
-        panel(summary, scenario, title, y_label, y_unit, log_y, metric)
-    };
-    let fig = |what: &str, panels: Vec<Panel>| against_connections(summary, scenario, &x, what, panels);
-    let mut figures = vec![
-        (
-            "throughput",
-            fig(
-                "throughput",
-                vec![p("throughput", "requests/s (answered OK)", Unit::Plain, false, |r| {
-                    Some(r.result.as_ref()?.throughput_rps)
-                })],
-            ),
-        ),
-        (
-            "latency",
-            fig(
-                "latency",
-                vec![
-                    p("p50", "latency (log scale)", Unit::Micros, true, |r| {
-                        Some(r.result.as_ref()?.latency.p50 as f64)
-                    }),
-                    p("p99", "latency (log scale)", Unit::Micros, true, |r| {
-                        Some(r.result.as_ref()?.latency.p99 as f64)
-                    }),
-                    p("p99.9", "latency (log scale)", Unit::Micros, true, |r| {
-                        Some(r.result.as_ref()?.latency.p999 as f64)
-                    }),
-                ],
-            ),
-        ),
-        (
-            "context-switches",
-            fig(
-                "server context switches per request",
-                vec![
-                    p("voluntary (blocked)", "switches per request (log scale)", Unit::Plain, true, |r| {
-                        Some(server(r)?.voluntary_cs_per_req)
-                    }),
-                    p("involuntary (preempted)", "switches per request (log scale)", Unit::Plain, true, |r| {
-                        Some(server(r)?.involuntary_cs_per_req)
-                    }),
-                ],
-            ),
-        ),
-        (
-            "cpu",
-            fig(
-                "server CPU per request",
-                vec![p("user + sys", "server CPU µs per request", Unit::Plain, false, |r| {
-                    Some(server(r)?.cpu_us_per_req)
-                })],
-            ),
-        ),
-        (
-            "memory",
-            fig(
-                "server memory and threads",
-                vec![
-                    p("resident memory (end of window)", "RSS (MiB)", Unit::Plain, false, |r| {
-                        Some(server(r)?.rss_bytes as f64 / (1u64 << 20) as f64)
-                    }),
-                    p("threads (end of window)", "threads (log scale)", Unit::Plain, true, |r| {
-                        Some(server(r)?.threads as f64)
-                    }),
-                ],
-            ),
-        ),
-        ("spectrum", spectrum::figure(runs, summary, scenario)),
-    ];
-    figures.extend(attribution::figures(summary, scenario, &x));
+    let mut figures: Vec<(&str, Figure)> = CHARTS.iter().map(chart).collect();
+    figures.push(("spectrum", spectrum::figure(runs, summary, scenario)));
+    figures.extend(attribution::CHARTS.iter().map(chart));
     figures
 }
 
-fn panel(
-    summary: &Summary,
-    scenario: &str,
-    title: &str,
-    y_label: &str,
-    y_unit: Unit,
-    log_y: bool,
-    metric: Metric,
-) -> Panel {
+/// One panel: a series per model, a point per level where its runs
+/// measured the figure.
+fn panel(summary: &Summary, scenario: &str, &(title, y_label, y_unit, log_y, metric): &PanelSpec) -> Panel {
     let series = model_series(summary, scenario, |model| {
         summary
             .levels(scenario)
             .into_iter()
             .filter_map(|level| summary.cell(scenario, model, level))
-            .filter_map(|c| Some(Point::of(c.level as f64, c.spread(metric)?, c.loadgen_saturated())))
+            .filter_map(|c| {
+                let spread = c.spread(|r| r.result.as_ref().and_then(metric))?;
+                Some(Point::of(c.level as f64, spread, c.loadgen_saturated()))
+            })
             .collect()
     });
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
@@ -282,7 +267,7 @@ mod tests {
     fn points_are_medians_with_their_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 1).unwrap();
-        run.status = crate::sweep::summary::RunStatus::Failed;
+        run.status = crate::records::sweep::RunStatus::Failed;
         let figs = figures(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();

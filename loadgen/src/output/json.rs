@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::Exporter;
-use crate::sweep::cells::{Cell, Spread};
-use crate::sweep::summary::Summary;
+use crate::records::sweep::Summary;
+use crate::stats::Spread;
+use crate::sweep::cells::Cell;
 
-pub struct Json;
+/// The file's name: `loadgen report` reads it back, and does not rewrite it.
+pub const FILE: &str = "summary.json";
 
 /// What `summary.json` holds: the summary, and its cells.
 #[derive(Serialize)]
@@ -60,17 +61,10 @@ impl<'a> CellSummary<'a> {
     }
 }
 
-impl Exporter for Json {
-    fn file_name(&self) -> &'static str {
-        "summary.json"
-    }
-
-    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        let cells = summary.scenarios.iter().flat_map(|s| summary.cells(s)).map(|c| CellSummary::of(&c)).collect();
-        let mut bytes = serde_json::to_vec_pretty(&File { summary, cells })?;
-        bytes.push(b'\n');
-        Ok(bytes)
-    }
+/// `summary.json`'s contents.
+pub fn summary_json(summary: &Summary) -> anyhow::Result<String> {
+    let cells = summary.scenarios.iter().flat_map(|s| summary.cells(s)).map(|c| CellSummary::of(&c)).collect();
+    Ok(serde_json::to_string_pretty(&File { summary, cells })? + "\n")
 }
 
 #[cfg(test)]
@@ -81,15 +75,14 @@ mod tests {
     #[test]
     fn round_trips() {
         let summary = testdata::summary_repeated(2);
-        let bytes = Json.serialize(&summary).unwrap();
-        let back: Summary = serde_json::from_slice(&bytes).unwrap();
+        let back: Summary = serde_json::from_str(&summary_json(&summary).unwrap()).unwrap();
         assert_eq!(back, summary);
     }
 
     #[test]
     fn cells_carry_median_and_spread_of_every_figure() {
         let summary = testdata::summary_repeated(3);
-        let json: serde_json::Value = serde_json::from_slice(&Json.serialize(&summary).unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&summary_json(&summary).unwrap()).unwrap();
         assert_eq!(json["repeats"], 3);
         let cells = json["cells"].as_array().unwrap();
         assert_eq!(cells.len(), 2 * 5 * 3);

@@ -34,11 +34,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use crate::charts;
-use crate::export::{self, markdown, Exporter};
+use super::{charts, json, markdown, File, FILES};
 use crate::files::write_atomic;
+use crate::records::sweep::Summary;
 use crate::sweep::env_json::{load_floor, SweepFloor};
-use crate::sweep::summary::Summary;
 
 /// Redraw charts and tables from a sweep's saved results.
 #[derive(Clone, Debug, clap::Args)]
@@ -69,19 +68,14 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let path = args.dir.join("performance.md");
         write_atomic(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let (csv, runs, verdicts) = (export::csv::Csv, export::csv::RunsCsv, export::csv::Verdicts);
-    let md = export::markdown::Markdown;
-    for exporter in [&csv as &dyn export::Exporter, &runs, &verdicts, &md] {
-        let path = args.dir.join(exporter.file_name());
-        write_atomic(&path, &exporter.serialize(&summary)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    let tables: Vec<File> = FILES.into_iter().filter(|(name, _)| *name != json::FILE).collect();
+    super::write(&args.dir, &summary, &tables)?;
     if !args.no_charts {
         let files = charts::draw_all(&args.dir, &summary)?;
         eprintln!("{} charts written to {}", files.len(), args.dir.join("charts").display());
     }
     if !args.quiet {
-        print!("{}", String::from_utf8(md.serialize(&summary)?)?);
+        print!("{}", markdown::tables_md(&summary)?);
         if let Some(text) = &performance {
             print!("\n{text}");
         }
@@ -174,8 +168,7 @@ pub fn update_generated(text: &str, generate: impl Fn(&str) -> Option<String>) -
         let Some(body_len) = rest[body_start..].find(&end_marker) else {
             bail!("line {line}: `{BEGIN}{name} -->` has no matching `{end_marker}`")
         };
-        if let Some(nested) = rest[body_start..body_start + body_len].find(BEGIN) {
-            let _ = nested;
+        if rest[body_start..body_start + body_len].contains(BEGIN) {
             bail!("line {line}: region {name} contains another BEGIN GENERATED marker before its end");
         }
         out.push_str(&rest[..body_start]);

@@ -9,14 +9,28 @@
 //! load, a window without answers, a per-request cost with no request to
 //! divide by. `failure` or a note then says why. Times are microseconds
 //! unless the name says otherwise.
+//!
+//! Reading a result ([`RunResult::from_json_slice`], or a sweep's summary)
+//! upgrades one written by an older `loadgen` first
+//! ([`upgrade_legacy_result`]).
 
 use serde::{Deserialize, Serialize};
 
+use super::config::RunArgs;
+
 /// One run of the load generator against one server.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
-    /// The arguments, as given (so a reader can rerun it).
+    /// The command line, as given (so a reader can rerun it). Readers read
+    /// `config`, never this.
     pub args: Vec<String>,
+    /// The run's configuration, typed: what every reader of the result
+    /// reads (its rate, its requests, its windows). `None` only for a
+    /// merged result written before configurations were stored (its
+    /// command line is `loadgen merge`'s); results of `loadgen run` from
+    /// before then get theirs from their command line when read
+    /// ([`upgrade_legacy_result`]).
+    pub config: Option<RunArgs>,
     pub env: Env,
     pub connections: ConnectionFigures,
     /// Seconds of the measured window (after warm-up), as actually elapsed.
@@ -32,7 +46,6 @@ pub struct RunResult {
     pub latency_uncorrected: Option<Latency>,
     /// Open loop only: the load generator's own lateness (actual minus
     /// intended send time), apart from the server's latency.
-    #[serde(default)]
     pub send_lag: Option<SendLag>,
     /// The latency of each method the run sent ("ECHO", "DELAY",
     /// "COMPUTE"), apart: answers and timeouts, counted like `latency`. In
@@ -52,11 +65,9 @@ pub struct RunResult {
     /// Server and load generator together, per request: the cost that does
     /// not depend on which side the kernel charged. `None` without server
     /// counters.
-    #[serde(default)]
     pub combined: Option<CombinedCost>,
     /// Every CPU's busy, softirq and steal time over the window, from
     /// /proc/stat; `None` where it could not be read (a note says why).
-    #[serde(default)]
     pub proc_stat: Option<ProcStatWindow>,
     /// Requests answered per connection within the window.
     pub fairness: Fairness,
@@ -84,11 +95,11 @@ pub struct RunResult {
     /// Where the CPU went, by category, with the flame graphs' paths
     /// (`--profile`; see `profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<crate::profile::ProfileRecord>,
+    pub profile: Option<super::profile::ProfileRecord>,
     /// How long the server's threads waited to run (a server on loopback
     /// with `--admin`; see `profile::runqueue`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_queue: Option<crate::profile::runqueue::RunQueue>,
+    pub run_queue: Option<super::profile::RunQueue>,
     /// `None` when the run is valid; otherwise why it is not (not all
     /// connections established, mismatches, server died, interrupted...).
     pub failure: Option<String>,
@@ -99,12 +110,18 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// Read a run's JSON, whenever it was written: a file from before the
-    /// flag split is mapped first ([`upgrade_legacy_result`]).
+    /// Read a run's JSON, whenever it was written: an older file is
+    /// upgraded first ([`upgrade_legacy_result`]).
     pub fn from_json_slice(bytes: &[u8]) -> serde_json::Result<RunResult> {
         let mut v: serde_json::Value = serde_json::from_slice(bytes)?;
-        upgrade_legacy_result(&mut v);
+        upgrade_legacy_result(&mut v).map_err(serde::de::Error::custom)?;
         serde_json::from_value(v)
+    }
+
+    /// The open loop's total rate (`--rate`, requests per second); `None`
+    /// for a closed loop, or where the configuration is unknown.
+    pub fn rate(&self) -> Option<f64> {
+        self.config.as_ref()?.requests.rate
     }
 
     /// ECHO's own latency, if the run kept it apart (a mix of methods).
@@ -126,10 +143,8 @@ pub struct Env {
     /// `git status --porcelain` printed something outside `results/`
     /// (untracked files included; see `crate::env::GitState`); `None` when unknown
     /// (no git, no checkout).
-    #[serde(default)]
     pub git_dirty: Option<bool>,
     /// SHA-256 of the `loadgen` executable that made this result.
-    #[serde(default)]
     pub loadgen_sha256: Option<String>,
     /// RFC 3339, UTC.
     pub date: String,
@@ -235,6 +250,14 @@ pub struct Counts {
     pub mismatches_total: u64,
 }
 
+impl Counts {
+    /// Requests that got an answer of any kind: ok, an error status, or a
+    /// mismatched one. Per-request costs divide by this.
+    pub fn answered(&self) -> u64 {
+        self.ok + self.errors + self.mismatches
+    }
+}
+
 /// The load generator's send lag in the open loop (µs): actual send minus
 /// intended send, over the in-window requests whose connection was free at
 /// their intended time (so the lag is its timer's and its thread's, not a
@@ -284,12 +307,10 @@ pub struct ServerCost {
     pub cpu_us_per_req: f64,
     /// System calls per request, every thread of the server (STATS
     /// `syscalls`); `None` where the server could not count them.
-    #[serde(default)]
     pub syscalls_per_req: Option<f64>,
     /// Of those, the calls that wait (epoll_wait and friends, poll, select,
     /// futex: STATS `syscalls_wait`). `syscalls_per_req` minus this is the
     /// work: the reads and writes, exact per request.
-    #[serde(default)]
     pub wait_syscalls_per_req: Option<f64>,
     /// Bytes the server read and wrote on data sockets per request,
     /// headers included (STATS `bytes_in + bytes_out`).
@@ -300,7 +321,6 @@ pub struct ServerCost {
     /// Whether the server's STATS thread ran at real-time priority (so no
     /// busy thread could delay the snapshots); `None` where the server does
     /// not say. Its own use is left out of every figure above.
-    #[serde(default)]
     pub admin_realtime: Option<bool>,
     /// At the end of the window.
     pub threads: u64,
@@ -314,7 +334,6 @@ pub struct ServerCost {
     /// it started, at the end of the window; `None` where the server does
     /// not report them. A benchmark run should show zeros: a limit that
     /// acted changed what was measured.
-    #[serde(default)]
     pub limits_acted: Option<LimitsActed>,
 }
 
@@ -350,7 +369,6 @@ pub struct ServerCgroup {
     /// How many of them were, on average, runnable but waiting to run
     /// (for a CPU, or for the next quota period): their summed wait over
     /// the time between the two reads (Little's law).
-    #[serde(default)]
     pub mean_waiting: Option<f64>,
     /// What reading their schedstat files cost the load generator, per
     /// edge of the window (ms of its CPU; taken out of its figures).
@@ -360,13 +378,10 @@ pub struct ServerCgroup {
     /// (summed over threads, µs; /proc/TID/schedstat), and the times they
     /// were scheduled in; `None` where the kernel's delay accounting is off
     /// (`sysctl kernel.task_delayacct=1` before the server starts).
-    #[serde(default)]
     pub wait_us: Option<u64>,
-    #[serde(default)]
     pub timeslices: Option<u64>,
     /// `wait_us` over `timeslices`: how long a thread waited each time it
     /// was ready to run.
-    #[serde(default)]
     pub wait_per_slice_us: Option<f64>,
 }
 
@@ -483,6 +498,36 @@ pub enum CpuRole {
     Neither,
 }
 
+/// The load generator was (at least) a limit of the run: its CPUs were
+/// 90% busy or more, whatever the server's state. A run where both sides
+/// are saturated is flagged too, since its throughput is then partly the
+/// load generator's.
+pub const LOADGEN_SATURATED_UTILIZATION: f64 = 0.9;
+
+/// Whether a load generator this busy on this many usable CPUs was
+/// saturated ([`RunResult::loadgen_saturated`]).
+pub fn is_loadgen_saturated(loadgen_utilization: f64, loadgen_cpus: f64) -> bool {
+    loadgen_utilization >= LOADGEN_SATURATED_UTILIZATION * loadgen_cpus
+}
+
+/// Bring a run's JSON written by an older `loadgen` up to this one's, in
+/// place: its configuration from its command line where it has none, and
+/// `loadgen_bound` split ([`upgrade_loadgen_bound`]). The error says why a
+/// file cannot be read (its command line does not parse as `loadgen run`'s
+/// flags).
+pub fn upgrade_legacy_result(v: &mut serde_json::Value) -> Result<(), String> {
+    upgrade_loadgen_bound(v);
+    let Some(obj) = v.as_object_mut() else { return Ok(()) };
+    if obj.get("config").is_some_and(|c| !c.is_null()) {
+        return Ok(());
+    }
+    let argv: Vec<String> = obj.get("args").and_then(|a| serde_json::from_value(a.clone()).ok()).unwrap_or_default();
+    if let Some(config) = RunArgs::from_stored_argv(&argv)? {
+        obj.insert("config".into(), serde_json::to_value(config).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
 /// Map a run written before the split of `loadgen_bound` (which was
 /// `saturated || send_lag_large`) onto `loadgen_saturated`, in place; a
 /// run that already has `loadgen_saturated` is left as it is.
@@ -494,11 +539,11 @@ pub enum CpuRole {
 /// CPU rule is applied again to the figures the file stored: the load
 /// generator's utilization over the CPUs it could use (its worker threads,
 /// `loadgen.threads` less the sampler and the main thread, at most its
-/// affinity mask), exactly as [`crate::run`] computes it today. (A merged
+/// affinity mask), exactly as `loadgen run` computes it today. (A merged
 /// run's `threads` adds its parts' up; its old flag was already the parts'
 /// OR, so the rule applied to it is an approximation, on old merged files
 /// only.)
-pub fn upgrade_legacy_result(v: &mut serde_json::Value) {
+fn upgrade_loadgen_bound(v: &mut serde_json::Value) {
     let Some(obj) = v.as_object_mut() else { return };
     let Some(bound) = obj.remove("loadgen_bound") else { return };
     if obj.contains_key("loadgen_saturated") {
@@ -513,7 +558,7 @@ pub fn upgrade_legacy_result(v: &mut serde_json::Value) {
             let util = loadgen.and_then(|l| l["cpu_utilization"].as_f64()).unwrap_or(0.0);
             let threads = loadgen.and_then(|l| l["threads"].as_u64()).unwrap_or(3).saturating_sub(2).max(1);
             let cpus = obj.get("env").and_then(|e| e["loadgen_cpus"].as_array()).map_or(1, |c| c.len().max(1));
-            crate::run::is_loadgen_saturated(util, threads.min(cpus as u64) as f64)
+            is_loadgen_saturated(util, threads.min(cpus as u64) as f64)
         }
     };
     obj.insert("loadgen_saturated".into(), saturated.into());

@@ -8,7 +8,8 @@
 //! agreement: NTP keeps that within milliseconds) and `loadgen merge` can add
 //! them up. The time is RFC 3339 (`2025-06-01T12:00:00Z`,
 //! `2025-06-01T14:00:00.5+02:00`) or unix seconds (`1748779200`), the forms
-//! `date -u +%FT%TZ` and `date +%s` print.
+//! `date -u +%FT%TZ` and `date +%s` print. Records print their dates the
+//! same way ([`rfc3339`]).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,21 +17,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// to start the process.
 pub const PAST_SLACK: Duration = Duration::from_secs(1);
 
-/// `--start-at`: RFC 3339 or unix seconds, no more than [`PAST_SLACK`] ago.
-pub fn parse_start_at(s: &str) -> Result<SystemTime, String> {
-    let at = parse_time(s)?;
+/// `--start-at` may be no more than [`PAST_SLACK`] ago. Checked when a run
+/// starts (`RunArgs::validate`), not when it is parsed: a stored
+/// configuration, read back later, holds a time long past.
+pub fn check_start_at(at: SystemTime) -> Result<(), String> {
     let now = SystemTime::now();
-    if let Ok(ago) = now.duration_since(at) {
-        if ago > PAST_SLACK {
-            return Err(format!(
-                "`{s}` is {:.1} s in the past (now is {}): give a time a few seconds ahead, such as $(( $(date \
-                 +%s) + 5 ))",
-                ago.as_secs_f64(),
-                crate::env::rfc3339(now)
-            ));
-        }
+    match now.duration_since(at) {
+        Ok(ago) if ago > PAST_SLACK => Err(format!(
+            "--start-at {}: {:.1} s in the past (now is {}): give a time a few seconds ahead, such as $(( $(date \
+             +%s) + 5 ))",
+            rfc3339(at),
+            ago.as_secs_f64(),
+            rfc3339(now)
+        )),
+        _ => Ok(()),
     }
-    Ok(at)
 }
 
 /// RFC 3339 (a `T` or a space between date and time, `Z` or `±HH:MM`,
@@ -93,7 +94,7 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 }
 
 /// (year, month, day) to days since 1970-01-01, proleptic Gregorian (Howard
-/// Hinnant's `days_from_civil`, the inverse of the one in `env`).
+/// Hinnant's `days_from_civil`, the inverse of [`civil_from_days`]).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -127,7 +128,7 @@ pub fn start_instant(start_at: Option<SystemTime>, notes: &mut Vec<String>) -> I
         Err(late) => {
             notes.push(format!(
                 "--start-at {}: the connections were ready only {:.3} s after it; the load began then",
-                crate::env::rfc3339(at),
+                rfc3339(at),
                 late.duration().as_secs_f64()
             ));
             soon
@@ -138,6 +139,29 @@ pub fn start_instant(start_at: Option<SystemTime>, notes: &mut Vec<String>) -> I
 /// Seconds since the epoch, for the records.
 pub fn unix_s(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// RFC 3339 in UTC, to the second: `2024-05-01T12:34:56Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 #[cfg(test)]
@@ -164,19 +188,28 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_the_dates_env_prints() {
+    fn dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(4_102_444_799)), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn round_trips_the_dates_it_prints() {
         for secs in [0, 951_782_400, 1_748_779_200, 4_102_444_799] {
-            assert_eq!(parse_time(&crate::env::rfc3339(at(secs))), Ok(at(secs)));
+            assert_eq!(parse_time(&rfc3339(at(secs))), Ok(at(secs)));
         }
     }
 
     #[test]
     fn a_start_in_the_past_is_refused() {
         let now = unix_s(SystemTime::now());
-        let err = parse_start_at(&format!("{}", now as u64 - 10)).unwrap_err();
+        let check = |s: String| check_start_at(parse_time(&s).unwrap());
+        let err = check(format!("{}", now as u64 - 10)).unwrap_err();
         assert!(err.contains("in the past"), "{err}");
-        assert!(parse_start_at(&format!("{}", now as u64 + 30)).is_ok());
-        assert!(parse_start_at(&format!("{:.3}", now - 0.5)).is_ok(), "within the second's slack");
+        assert!(check(format!("{}", now as u64 + 30)).is_ok());
+        assert!(check(format!("{:.3}", now - 0.5)).is_ok(), "within the second's slack");
     }
 
     #[test]

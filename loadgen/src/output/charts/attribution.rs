@@ -15,62 +15,59 @@
 //! A run without the figure (no server counters, /proc/stat unreadable, or
 //! a result written before these figures existed) has no point.
 
-use super::draw::{Figure, Panel, Unit, XAxis};
-use super::{against_connections, panel, server, Metric};
+use super::draw::Unit;
+use super::ChartSpec;
 use crate::procstat::Side;
-use crate::result::RunResult;
-use crate::sweep::summary::{Record, Summary};
+use crate::records::run::RunResult;
 
-/// Both figures, by file name suffix.
-pub fn figures(summary: &Summary, scenario: &str, x: &XAxis) -> Vec<(&'static str, Figure)> {
-    let p = |title: &str, y_label: &str, metric: Metric| {
-        panel(summary, scenario, title, y_label, Unit::Plain, false, metric)
-    };
-    let fig = |what: &str, panels: Vec<Panel>| against_connections(summary, scenario, x, what, panels);
-    let cpu = "CPU µs per request";
-    vec![
-        (
-            "cpu-attribution",
-            fig(
-                "CPU per request, by who was charged",
-                vec![
-                    p("server (user + sys)", cpu, |r| Some(server(r)?.cpu_us_per_req)),
-                    p("load generator (user + sys)", cpu, |r| {
-                        Some(result(r)?.loadgen.cpu_us_per_req).filter(|_| server(r).is_some())
-                    }),
-                    p("both together (user + sys)", cpu, |r| Some(result(r)?.combined.as_ref()?.cpu_us_per_req)),
-                    p("both together (sys only)", cpu, |r| Some(result(r)?.combined.as_ref()?.sys_us_per_req)),
-                ],
-            ),
-        ),
-        (
-            "cpu-softirq",
-            fig(
-                "where the kernel's packet work ran (/proc/stat)",
-                vec![
-                    p("server's CPUs", "softirq, % of busy time", |r| softirq_percent(r, Side::Server)),
-                    p("load generator's CPUs", "softirq, % of busy time", |r| softirq_percent(r, Side::Loadgen)),
-                    p("every CPU, whoever was charged", "busy µs per request", |r| {
-                        Some(result(r)?.proc_stat.as_ref()?.busy_us_per_req)
-                    }),
-                ],
-            ),
-        ),
-    ]
-}
+const CPU: &str = "CPU µs per request";
+const SOFTIRQ: &str = "softirq, % of busy time";
 
-fn result(r: &Record) -> Option<&RunResult> {
-    r.result.as_ref()
-}
+/// Both charts, as data ([`ChartSpec`]): one line a panel.
+pub const CHARTS: [ChartSpec; 2] = [
+    (
+        "cpu-attribution",
+        "CPU per request, by who was charged",
+        &[
+            ("server (user + sys)", CPU, Unit::Plain, false, |x| Some(x.server.as_ref()?.cpu_us_per_req)),
+            ("load generator (user + sys)", CPU, Unit::Plain, false, |x| {
+                Some(x.loadgen.cpu_us_per_req).filter(|_| x.server.is_some())
+            }),
+            ("both together (user + sys)", CPU, Unit::Plain, false, |x| Some(x.combined.as_ref()?.cpu_us_per_req)),
+            ("both together (sys only)", CPU, Unit::Plain, false, |x| Some(x.combined.as_ref()?.sys_us_per_req)),
+        ],
+    ),
+    (
+        "cpu-softirq",
+        "where the kernel's packet work ran (/proc/stat)",
+        &[
+            ("server's CPUs", SOFTIRQ, Unit::Plain, false, |x| softirq_percent(x, Side::Server)),
+            ("load generator's CPUs", SOFTIRQ, Unit::Plain, false, |x| softirq_percent(x, Side::Loadgen)),
+            ("every CPU, whoever was charged", "busy µs per request", Unit::Plain, false, |x| {
+                Some(x.proc_stat.as_ref()?.busy_us_per_req)
+            }),
+        ],
+    ),
+];
 
-fn softirq_percent(r: &Record, side: Side) -> Option<f64> {
-    Some(100.0 * result(r)?.proc_stat.as_ref()?.softirq_share(side)?)
+fn softirq_percent(x: &RunResult, side: Side) -> Option<f64> {
+    Some(100.0 * x.proc_stat.as_ref()?.softirq_share(side)?)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::draw::Figure;
     use crate::testdata;
+
+    /// This module's charts of `summary`'s echo-saturate, by name.
+    fn figures(summary: &crate::records::sweep::Summary) -> Vec<(&'static str, Figure)> {
+        let all = super::super::figures(
+            &crate::archive::Runs::open(std::path::Path::new("/nonexistent")).unwrap(),
+            summary,
+            "echo-saturate",
+        );
+        all.into_iter().filter(|(name, _)| super::CHARTS.iter().any(|c| c.0 == *name)).collect()
+    }
 
     fn points(fig: &Figure, panel: usize, model: &str) -> Vec<(f64, f64)> {
         let s = fig.panels[panel].series.iter().find(|s| s.name == model).unwrap();
@@ -80,8 +77,7 @@ mod tests {
     #[test]
     fn the_together_panel_is_the_sum_of_the_two_sides() {
         let summary = testdata::summary();
-        let x = XAxis { label: String::new(), log: true, ticks: vec![], range: None };
-        let figs = figures(&summary, "echo-saturate", &x);
+        let figs = figures(&summary);
         let (_, attribution) = figs.iter().find(|(n, _)| *n == "cpu-attribution").unwrap();
         // testdata: server 10 µs/req (7 sys), load generator 5 µs/req (3 sys).
         assert_eq!(points(attribution, 0, "tokio"), vec![(200.0, 10.0), (500.0, 10.0), (1000.0, 10.0)]);
@@ -103,8 +99,9 @@ mod tests {
             r.combined = None;
             r.proc_stat = None;
         }
-        let x = XAxis { label: String::new(), log: true, ticks: vec![], range: None };
-        for (name, fig) in figures(&summary, "echo-saturate", &x) {
+        let figs = figures(&summary);
+        assert_eq!(figs.len(), 2);
+        for (name, fig) in figs {
             let shown = if name == "cpu-attribution" { 2 } else { 0 };
             for (i, panel) in fig.panels.iter().enumerate() {
                 let any = panel.series.iter().any(|s| !s.points.is_empty());

@@ -4,46 +4,47 @@
 
 use std::fmt::Write;
 
-use super::args::{Protocol, RunArgs, Shape};
 use crate::fmt::mib;
 use crate::procstat::Side;
-use crate::result::{Latency, ProcStatWindow, RunResult};
+use crate::records::config::{Protocol, RunArgs, Shape};
+use crate::records::run::{Latency, ProcStatWindow, RunResult};
 
 /// The summary: what ran, the connections, the requests, the latency,
 /// both sides' costs, every CPU, and the outcome.
 pub fn render(args: &RunArgs, r: &RunResult) -> String {
-    let mut s = what_ran(args, r);
-    s += &connection_lines(r);
-    s += &request_lines(r);
-    s += &latency_lines(r);
-    s += &server_lines(r);
-    s += &loadgen_lines(r);
+    let mut s = String::new();
+    what_ran(&mut s, args, r);
+    connection_lines(&mut s, r);
+    request_lines(&mut s, r);
+    latency_lines(&mut s, r);
+    server_lines(&mut s, r);
+    loadgen_lines(&mut s, r);
     s += &crate::profile::summary_lines(r);
     if let Some(p) = &r.proc_stat {
-        s += &cpu_lines(p);
+        cpu_lines(&mut s, p);
     }
-    s += &outcome_lines(r);
+    outcome_lines(&mut s, r);
     s
 }
 
 /// The run's flags in words, and its window.
-fn what_ran(args: &RunArgs, r: &RunResult) -> String {
-    let mut s = String::new();
+fn what_ran(s: &mut String, args: &RunArgs, r: &RunResult) {
     let c = &r.connections;
     let methods: Vec<String> = args
+        .requests
         .mix()
         .0
         .iter()
-        .map(|(m, w)| if args.mix.is_some() { format!("{}={w}", m.name()) } else { m.name().to_string() })
+        .map(|(m, w)| if args.requests.mix.is_some() { format!("{}={w}", m.name()) } else { m.name().to_string() })
         .collect();
-    let shape = match args.shape() {
+    let shape = match args.requests.shape() {
         Shape::Closed { depth, think } if think.is_zero() => format!("closed loop, depth {depth}"),
         Shape::Closed { depth, think } => format!("closed loop, depth {depth}, think {} µs", think.as_micros()),
         Shape::Open { rate } => format!("open loop, {rate} req/s"),
     };
     let protocol = match args.protocol {
-        Protocol::Framed => format!("framed {} (ECHO {} B)", methods.join(","), args.size),
-        Protocol::Raw => format!("raw {} B messages", args.size),
+        Protocol::Framed => format!("framed {} (ECHO {} B)", methods.join(","), args.requests.size),
+        Protocol::Raw => format!("raw {} B messages", args.requests.size),
     };
     let _ = writeln!(
         s,
@@ -51,12 +52,10 @@ fn what_ran(args: &RunArgs, r: &RunResult) -> String {
         c.requested, args.target, args.threads
     );
     let _ = writeln!(s, "window {:.2} s after {:.2} s of warm-up", r.window_s, args.warmup.as_secs_f64());
-    s
 }
 
 /// How the connections were established and first served.
-fn connection_lines(r: &RunResult) -> String {
-    let mut s = String::new();
+fn connection_lines(s: &mut String, r: &RunResult) {
     let c = &r.connections;
     let p = &c.connect_us;
     let _ = writeln!(
@@ -71,12 +70,10 @@ fn connection_lines(r: &RunResult) -> String {
          stuck {}",
         f.p50, f.p90, f.p99, f.max, c.unanswered_first, c.never_served, c.stuck
     );
-    s
 }
 
 /// Where every scheduled request went.
-fn request_lines(r: &RunResult) -> String {
-    let mut s = String::new();
+fn request_lines(s: &mut String, r: &RunResult) {
     let n = &r.counts;
     let _ = writeln!(
         s,
@@ -98,12 +95,10 @@ fn request_lines(r: &RunResult) -> String {
         n.resets,
         if by_status.is_empty() { String::new() } else { format!("; errors: {}", by_status.join(", ")) }
     );
-    s
 }
 
 /// Throughput, the latency table and the send lag.
-fn latency_lines(r: &RunResult) -> String {
-    let mut s = String::new();
+fn latency_lines(s: &mut String, r: &RunResult) {
     let _ = writeln!(s, "throughput   {:.0} req/s", r.throughput_rps);
     let _ = writeln!(
         s,
@@ -118,14 +113,14 @@ fn latency_lines(r: &RunResult) -> String {
     };
     match &r.latency_uncorrected {
         Some(u) => {
-            s += &row("corrected", &r.latency);
-            s += &row("uncorrect.", u);
+            *s += &row("corrected", &r.latency);
+            *s += &row("uncorrect.", u);
         }
-        None => s += &row("", &r.latency),
+        None => *s += &row("", &r.latency),
     }
     if r.latency_by_method.len() > 1 {
         for (method, l) in &r.latency_by_method {
-            s += &row(&method.to_lowercase(), l);
+            *s += &row(&method.to_lowercase(), l);
         }
     }
     if let Some(g) = &r.send_lag {
@@ -142,12 +137,10 @@ fn latency_lines(r: &RunResult) -> String {
             if r.send_lag_large { " (LARGE: that much of the latency is the load generator's)" } else { "" }
         );
     }
-    s
 }
 
 /// The server's own counters over the window.
-fn server_lines(r: &RunResult) -> String {
-    let mut s = String::new();
+fn server_lines(s: &mut String, r: &RunResult) {
     match &r.server {
         Some(v) => {
             let _ =
@@ -177,11 +170,10 @@ fn server_lines(r: &RunResult) -> String {
     if let Some(c) = &r.server_cgroup {
         s.push_str(&budget_line(c));
     }
-    s
 }
 
 /// `budget       0.30 CPU (period 5.0 ms): throttled in 40 of 200 periods, ...`
-fn budget_line(c: &crate::result::ServerCgroup) -> String {
+fn budget_line(c: &crate::records::run::ServerCgroup) -> String {
     let budget = match c.budget {
         Some(b) => format!("{:.2} CPU (period {:.1} ms)", b.cpus, b.period.as_secs_f64() * 1e3),
         None => "no quota".into(),
@@ -205,8 +197,7 @@ fn budget_line(c: &crate::result::ServerCgroup) -> String {
 
 /// The load generator's cost, whether it was the bottleneck, and both
 /// sides together.
-fn loadgen_lines(r: &RunResult) -> String {
-    let mut s = String::new();
+fn loadgen_lines(s: &mut String, r: &RunResult) {
     let l = &r.loadgen;
     let _ = writeln!(
         s,
@@ -253,12 +244,10 @@ fn loadgen_lines(r: &RunResult) -> String {
             l.sys_us_per_req
         );
     }
-    s
 }
 
 /// Fairness, the notes and the verdict.
-fn outcome_lines(r: &RunResult) -> String {
-    let mut s = String::new();
+fn outcome_lines(s: &mut String, r: &RunResult) {
     let fa = &r.fairness;
     let _ = writeln!(
         s,
@@ -269,18 +258,16 @@ fn outcome_lines(r: &RunResult) -> String {
         let _ = writeln!(s, "note         {note}");
     }
     match &r.failure {
-        None => s += "result       OK\n",
+        None => *s += "result       OK\n",
         Some(f) => {
             let _ = writeln!(s, "result       FAILED: {f}");
         }
     }
-    s
 }
 
 /// "cpus         0 (server): busy 97.0%, softirq 31.2% of busy, steal 0.1%", one
 /// CPU a line, and the machine's busy time per request.
-fn cpu_lines(p: &ProcStatWindow) -> String {
-    let mut s = String::new();
+fn cpu_lines(s: &mut String, p: &ProcStatWindow) {
     let window = p.window_us.max(1) as f64;
     for (i, (cpu, t)) in p.cpus.iter().enumerate() {
         let head = if i == 0 { "cpus" } else { "" };
@@ -303,5 +290,4 @@ fn cpu_lines(p: &ProcStatWindow) -> String {
         share(Side::Loadgen),
         p.tick_us
     );
-    s
 }

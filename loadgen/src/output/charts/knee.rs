@@ -15,17 +15,12 @@
 //! is the median of the rung's runs and its bar their min–max. Hollow
 //! markers: the load generator was the limit in a run of that rung.
 
-use plotters::style::RGBColor;
-
 use super::draw::{fmt_value, nice_step, Figure, Panel, Point, Series, Unit, XAxis};
 use crate::fmt::us;
-use crate::result::RunResult;
+use crate::records::run::RunResult;
+use crate::records::sweep::{RunStatus, Summary};
 use crate::sweep::cells::Cell;
 use crate::sweep::ladder;
-use crate::sweep::summary::{RunStatus, Summary};
-
-/// Reference lines (the SLO, the offered rate) are drawn in this grey.
-pub const REFERENCE: RGBColor = RGBColor(130, 130, 130);
 
 /// The figures of a ladder scenario, by file name suffix.
 pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
@@ -36,10 +31,14 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
             summary.scenario(scenario).filter(|r| r.level == level).filter_map(|r| r.offered_rps).collect();
         let x = rate_axis(&rates);
         let span = (rates.iter().copied().fold(f64::INFINITY, f64::min), rates.iter().copied().fold(0.0, f64::max));
-        let p = |title: &str, metric: fn(&RunResult) -> f64| {
-            let mut panel = panel(summary, scenario, level, title, "latency (log scale)", Unit::Micros, true, metric);
-            panel.series.push(reference(&format!("SLO {}", us(slo)), span, |_| slo as f64));
+        let p = |title: &'static str, metric: fn(&RunResult) -> f64| {
+            let mut panel = panel(summary, scenario, level, (title, "latency (log scale)", Unit::Micros, true, metric));
+            panel.series.push(Series::reference(format!("SLO {}", us(slo)), span, |_| slo as f64));
             panel
+        };
+        let figure = |kind: &str, what: &str, panels: Vec<Panel>, notes: Vec<String>| {
+            let title = format!("{scenario}: {what} vs offered rate at {level} connections");
+            (format!("{kind}-c{level}"), Figure { title, x: x.clone(), panels, markers: true, notes })
         };
         let latency = vec![
             p("p50", |x| x.latency.p50 as f64),
@@ -48,31 +47,15 @@ pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
         ];
         let mut notes = rung_notes(summary, scenario, level);
         notes.push(knee_note(summary, scenario, level, slo));
-        out.push((
-            format!("latency-c{level}"),
-            Figure {
-                title: format!("{scenario}: latency vs offered rate at {level} connections"),
-                x: x.clone(),
-                panels: latency,
-                markers: true,
-                notes,
-            },
-        ));
-        let mut achieved =
-            panel(summary, scenario, level, "achieved", "requests/s answered OK", Unit::Plain, false, |x| {
-                x.throughput_rps
-            });
-        achieved.series.push(reference("offered", span, |x| x));
-        out.push((
-            format!("throughput-c{level}"),
-            Figure {
-                title: format!("{scenario}: achieved vs offered rate at {level} connections"),
-                x,
-                panels: vec![achieved],
-                markers: true,
-                notes: rung_notes(summary, scenario, level),
-            },
-        ));
+        out.push(figure("latency", "latency", latency, notes));
+        let mut achieved = panel(
+            summary,
+            scenario,
+            level,
+            ("achieved", "requests/s answered OK", Unit::Plain, false, |x| x.throughput_rps),
+        );
+        achieved.series.push(Series::reference("offered".into(), span, |x| x));
+        out.push(figure("throughput", "achieved", vec![achieved], rung_notes(summary, scenario, level)));
     }
     out
 }
@@ -90,18 +73,12 @@ fn rate_axis(rates: &[f64]) -> XAxis {
     }
 }
 
+/// A panel of rungs, as data: its title, its y axis's label, unit and
+/// scale (log or not), and the figure it draws.
+type RungPanel = (&'static str, &'static str, Unit, bool, fn(&RunResult) -> f64);
+
 /// One line per model: `metric` of every rung at `level` that has a result.
-#[allow(clippy::too_many_arguments)]
-fn panel(
-    summary: &Summary,
-    scenario: &str,
-    level: u64,
-    title: &str,
-    y_label: &str,
-    y_unit: Unit,
-    log_y: bool,
-    metric: fn(&RunResult) -> f64,
-) -> Panel {
+fn panel(summary: &Summary, scenario: &str, level: u64, (title, y_label, y_unit, log_y, metric): RungPanel) -> Panel {
     let series = super::model_series(summary, scenario, |model| {
         summary
             .rungs(scenario, model, level)
@@ -114,16 +91,6 @@ fn panel(
             .collect()
     });
     Panel { title: title.into(), y_label: y_label.into(), y_unit, log_y, series }
-}
-
-/// A grey line across the ladder's span, at `y(x)`.
-fn reference(name: &str, (lo, hi): (f64, f64), y: impl Fn(f64) -> f64) -> Series {
-    let points = [lo, hi]
-        .into_iter()
-        .filter(|x| x.is_finite())
-        .map(|x| Point { x, y: y(x), range: None, hollow: false })
-        .collect();
-    Series { name: name.into(), color: REFERENCE, points }
 }
 
 /// "thread-per-conn: failed at 30k, 40k req/s, drawn as measured", and the

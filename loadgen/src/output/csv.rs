@@ -1,6 +1,6 @@
 //! The sweep as CSV, in three files:
 //!
-//! - `summary.csv` ([`Csv`]): one row per cell (model × level × scenario,
+//! - `summary.csv` ([`summary_csv`]): one row per cell (model × level × scenario,
 //!   over every pass of `--repeat`). The first columns say which cell it is
 //!   and how its runs ended (`scenario`, `model`, `level`, `runs`,
 //!   `ok_runs`, `outcome`, `failure`, `loadgen_saturated_runs`, and
@@ -9,13 +9,13 @@
 //!   `RunResult`, named by its path, `latency.p99`), four columns: `NAME`,
 //!   the median over the successful runs, `NAME.min` and `NAME.max`, the
 //!   spread, and `NAME.n`, the runs that measured it.
-//! - `runs.csv` ([`RunsCsv`]): one row per run (its `offered_rps` too), every field of its
+//! - `runs.csv` ([`runs_csv`]): one row per run (its `offered_rps` too), every field of its
 //!   `RunResult` flattened: nested fields joined with `.`
 //!   (`server.cpu_us_per_req`), lists of plain values joined with spaces
 //!   (`args`, `env.loadgen_cpus`), maps as `KEY=VALUE;...`
 //!   (`counts.errors_by_status`). Per-second samples (`timeseries`) are
 //!   lists of records and stay in the run's own JSON file.
-//! - `verdicts.csv` ([`Verdicts`]): one row per comparison that the
+//! - `verdicts.csv` ([`verdicts_csv`]): one row per comparison that the
 //!   comparison tables of `tables.md` make (the event-loop peers' table and
 //!   every model's, per scenario): which table, figure, level and models,
 //!   the pairs of passes it rests on, the ratio A/B (geometric mean), its
@@ -27,72 +27,59 @@
 //! run, so a column that appears late (the first open-loop run's
 //! `latency_uncorrected`) still gets a header.
 
+use crate::records::sweep::{Record, Summary};
 use serde_json::Value;
 
-use super::Exporter;
 use crate::sweep::cells::{Cell, Comparison, Order, Verdict, COMPARED};
-use crate::sweep::summary::{Record, Summary};
 
-/// `summary.csv`: one row per cell, each figure's median and spread.
-pub struct Csv;
+/// A lead column, as data: its name, and what it holds of a cell (or,
+/// in `runs.csv`, of a run).
+type CellLead = (&'static str, fn(&Cell) -> String);
+type RunLead = (&'static str, fn(&Record) -> String);
 
-/// `runs.csv`: one row per run, every field.
-pub struct RunsCsv;
+/// The columns of `summary.csv` before the figures, as data: each its
+/// name, and what it holds of a cell.
+const CELL_LEAD: [CellLead; 9] = [
+    ("scenario", |c| c.scenario.to_string()),
+    ("model", |c| c.model.to_string()),
+    ("level", |c| c.level.to_string()),
+    ("runs", |c| c.runs.len().to_string()),
+    ("ok_runs", |c| c.ok_runs().count().to_string()),
+    ("outcome", |c| c.outcome().name().to_string()),
+    ("failure", |c| c.failure_text()),
+    ("loadgen_saturated_runs", |c| c.loadgen_saturated_runs().to_string()),
+    ("offered_rps", |c| c.offered_rps.map(number).unwrap_or_default()),
+];
 
-/// `verdicts.csv`: one row per comparison of the tables.
-pub struct Verdicts;
-
-/// The columns of `summary.csv` before the figures.
-const CELL_LEAD: [&str; 9] =
-    ["scenario", "model", "level", "runs", "ok_runs", "outcome", "failure", "loadgen_saturated_runs", "offered_rps"];
 /// What each figure adds after its median column.
 const SPREAD_SUFFIXES: [&str; 3] = ["min", "max", "n"];
 
-impl Exporter for Csv {
-    fn file_name(&self) -> &'static str {
-        "summary.csv"
+/// `summary.csv`: one row per cell, each figure's median and spread.
+pub fn summary_csv(summary: &Summary) -> anyhow::Result<String> {
+    let cells: Vec<Cell> = summary.scenarios.iter().flat_map(|s| summary.cells(s)).collect();
+    let figures: Vec<_> = cells.iter().map(Cell::figures).collect();
+    let mut names: Vec<&String> = figures.iter().flat_map(|f| f.keys()).collect();
+    names.sort();
+    names.dedup();
+
+    let mut out = String::new();
+    let mut header: Vec<String> = CELL_LEAD.iter().map(|(name, _)| name.to_string()).collect();
+    for name in &names {
+        header.push(name.to_string());
+        header.extend(SPREAD_SUFFIXES.iter().map(|s| format!("{name}.{s}")));
     }
-
-    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        let cells: Vec<Cell> = summary.scenarios.iter().flat_map(|s| summary.cells(s)).collect();
-        let figures: Vec<_> = cells.iter().map(Cell::figures).collect();
-        let mut names: Vec<&String> = figures.iter().flat_map(|f| f.keys()).collect();
-        names.sort();
-        names.dedup();
-
-        let mut out = String::new();
-        let mut header: Vec<String> = CELL_LEAD.iter().map(|c| c.to_string()).collect();
+    write_row(&mut out, header.iter().map(String::as_str));
+    for (cell, figs) in cells.iter().zip(&figures) {
+        let mut row: Vec<String> = CELL_LEAD.iter().map(|(_, of)| of(cell)).collect();
         for name in &names {
-            header.push(name.to_string());
-            header.extend(SPREAD_SUFFIXES.iter().map(|s| format!("{name}.{s}")));
-        }
-        write_row(&mut out, header.iter().map(String::as_str));
-        for (cell, figs) in cells.iter().zip(&figures) {
-            let mut row = cell_lead(cell);
-            for name in &names {
-                match figs.get(*name) {
-                    Some(s) => row.extend([number(s.median), number(s.min), number(s.max), s.n.to_string()]),
-                    None => row.extend(std::iter::repeat_n(String::new(), 1 + SPREAD_SUFFIXES.len())),
-                }
+            match figs.get(*name) {
+                Some(s) => row.extend([number(s.median), number(s.min), number(s.max), s.n.to_string()]),
+                None => row.extend(std::iter::repeat_n(String::new(), 1 + SPREAD_SUFFIXES.len())),
             }
-            write_row(&mut out, row.iter().map(String::as_str));
         }
-        Ok(out.into_bytes())
+        write_row(&mut out, row.iter().map(String::as_str));
     }
-}
-
-fn cell_lead(c: &Cell) -> Vec<String> {
-    vec![
-        c.scenario.to_string(),
-        c.model.to_string(),
-        c.level.to_string(),
-        c.runs.len().to_string(),
-        c.ok_runs().count().to_string(),
-        c.outcome().name().to_string(),
-        c.failure_text(),
-        c.loadgen_saturated_runs().to_string(),
-        c.offered_rps.map(number).unwrap_or_default(),
-    ]
+    Ok(out)
 }
 
 /// A figure: whole numbers without a fraction (counts, µs), others as
@@ -105,58 +92,52 @@ fn number(v: f64) -> String {
     }
 }
 
-/// The columns of `runs.csv` before the flattened `RunResult`.
-const LEAD: [&str; 9] =
-    ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "elapsed_s", "offered_rps"];
+/// The columns of `runs.csv` before the flattened `RunResult`, as data.
+const LEAD: [RunLead; 9] = [
+    ("scenario", |r| r.scenario.clone()),
+    ("model", |r| r.model.clone()),
+    ("level", |r| r.level.to_string()),
+    ("repeat", |r| r.repeat.to_string()),
+    ("status", |r| r.status.name().to_string()),
+    ("failure", |r| r.failure.clone().unwrap_or_default()),
+    ("loadgen_saturated", |r| r.loadgen_saturated.to_string()),
+    ("elapsed_s", |r| format!("{:.3}", r.elapsed_s)),
+    ("offered_rps", |r| r.offered_rps.map(number).unwrap_or_default()),
+];
 
-impl Exporter for RunsCsv {
-    fn file_name(&self) -> &'static str {
-        "runs.csv"
-    }
-
-    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        let mut columns: Vec<String> = Vec::new();
-        let mut rows = Vec::new();
-        for record in &summary.records {
-            let mut cells: Vec<(String, String)> = Vec::new();
-            if let Some(result) = &record.result {
-                flatten("", &serde_json::to_value(result)?, &mut |k, v| cells.push((k.to_string(), v)));
-            }
-            for (k, _) in &cells {
-                push_new(&mut columns, k);
-            }
-            rows.push((record, cells));
-        }
-
-        let mut out = String::new();
-        let header: Vec<&str> = LEAD.iter().copied().chain(columns.iter().map(String::as_str)).collect();
-        write_row(&mut out, header.iter().copied());
-        for (record, cells) in rows {
-            let lead = lead_cells(record);
-            let rest =
-                columns.iter().map(|c| cells.iter().find(|(k, _)| k == c).map(|(_, v)| v.as_str()).unwrap_or(""));
-            write_row(&mut out, lead.iter().map(String::as_str).chain(rest));
-        }
-        Ok(out.into_bytes())
-    }
+/// Whether `key` is one of [`LEAD`]'s columns.
+fn in_lead(key: &str) -> bool {
+    LEAD.iter().any(|(name, _)| *name == key)
 }
 
-fn lead_cells(r: &Record) -> Vec<String> {
-    vec![
-        r.scenario.clone(),
-        r.model.clone(),
-        r.level.to_string(),
-        r.repeat.to_string(),
-        r.status.name().to_string(),
-        r.failure.clone().unwrap_or_default(),
-        r.loadgen_saturated.to_string(),
-        format!("{:.3}", r.elapsed_s),
-        r.offered_rps.map(number).unwrap_or_default(),
-    ]
+/// `runs.csv`: one row per run, every field.
+pub fn runs_csv(summary: &Summary) -> anyhow::Result<String> {
+    let mut columns: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for record in &summary.records {
+        let mut cells: Vec<(String, String)> = Vec::new();
+        if let Some(result) = &record.result {
+            flatten("", &serde_json::to_value(result)?, &mut |k, v| cells.push((k.to_string(), v)));
+        }
+        for (k, _) in &cells {
+            push_new(&mut columns, k);
+        }
+        rows.push((record, cells));
+    }
+
+    let mut out = String::new();
+    let header: Vec<&str> = LEAD.iter().map(|(name, _)| *name).chain(columns.iter().map(String::as_str)).collect();
+    write_row(&mut out, header.iter().copied());
+    for (record, cells) in rows {
+        let lead: Vec<String> = LEAD.iter().map(|(_, of)| of(record)).collect();
+        let rest = columns.iter().map(|c| cells.iter().find(|(k, _)| k == c).map(|(_, v)| v.as_str()).unwrap_or(""));
+        write_row(&mut out, lead.iter().map(String::as_str).chain(rest));
+    }
+    Ok(out)
 }
 
 fn push_new(columns: &mut Vec<String>, key: &str) {
-    if !LEAD.contains(&key) && !columns.iter().any(|c| c == key) {
+    if !in_lead(key) && !columns.iter().any(|c| c == key) {
         columns.push(key.to_string());
     }
 }
@@ -175,7 +156,7 @@ fn flatten(prefix: &str, value: &Value, emit: &mut dyn FnMut(&str, String)) {
         }
         Value::Object(map) => {
             for (k, v) in map {
-                if prefix.is_empty() && LEAD.contains(&k.as_str()) {
+                if prefix.is_empty() && in_lead(k) {
                     continue;
                 }
                 flatten(&key(k), v, emit);
@@ -202,37 +183,32 @@ fn scalar(v: &Value) -> String {
 const VERDICT_COLUMNS: [&str; 13] =
     ["scenario", "table", "figure", "level", "a", "b", "pairs", "ratio", "low", "high", "p", "p_adjusted", "verdict"];
 
-impl Exporter for Verdicts {
-    fn file_name(&self) -> &'static str {
-        "verdicts.csv"
-    }
-
-    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        let mut out = String::new();
-        write_row(&mut out, VERDICT_COLUMNS.into_iter());
-        for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
-            let ran = summary.models_in(scenario);
-            let every: Vec<&str> = ran.iter().map(String::as_str).collect();
-            let peers = super::markdown::peers(summary, scenario);
-            for (table, models) in [("event-loop peers", &peers), ("every model", &every)] {
-                if models.len() < 2 {
-                    continue;
-                }
-                let levels = summary.levels(scenario);
-                for (figure, family) in COMPARED.iter().zip(summary.families(scenario, models)) {
-                    for (level, (_, comparisons)) in levels.iter().zip(&family) {
-                        for c in comparisons {
-                            let lead = [scenario.as_str(), table, figure.name, &level.to_string(), &c.a, &c.b]
-                                .map(String::from);
-                            let row: Vec<String> = lead.into_iter().chain(verdict_columns(c)).collect();
-                            write_row(&mut out, row.iter().map(String::as_str));
-                        }
+/// `verdicts.csv`: one row per comparison of the tables.
+pub fn verdicts_csv(summary: &Summary) -> anyhow::Result<String> {
+    let mut out = String::new();
+    write_row(&mut out, VERDICT_COLUMNS.into_iter());
+    for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
+        let ran = summary.models_in(scenario);
+        let every: Vec<&str> = ran.iter().map(String::as_str).collect();
+        let peers = super::markdown::peers(summary, scenario);
+        for (table, models) in [("event-loop peers", &peers), ("every model", &every)] {
+            if models.len() < 2 {
+                continue;
+            }
+            let levels = summary.levels(scenario);
+            for (figure, family) in COMPARED.iter().zip(summary.families(scenario, models)) {
+                for (level, (_, comparisons)) in levels.iter().zip(&family) {
+                    for c in comparisons {
+                        let lead =
+                            [scenario.as_str(), table, figure.name, &level.to_string(), &c.a, &c.b].map(String::from);
+                        let row: Vec<String> = lead.into_iter().chain(verdict_columns(c)).collect();
+                        write_row(&mut out, row.iter().map(String::as_str));
                     }
                 }
             }
         }
-        Ok(out.into_bytes())
     }
+    Ok(out)
 }
 
 /// pairs, ratio, low, high, p, p_adjusted and the verdict in words.
@@ -313,7 +289,7 @@ mod tests {
     #[test]
     fn runs_csv_has_one_row_per_run_with_a_fixed_header() {
         let summary = testdata::summary_repeated(2);
-        let text = String::from_utf8(RunsCsv.serialize(&summary).unwrap()).unwrap();
+        let text = runs_csv(&summary).unwrap();
         let rows = parse(&text);
         assert_eq!(rows.len(), summary.records.len() + 1);
         let header = &rows[0];
@@ -346,7 +322,7 @@ mod tests {
     #[test]
     fn cpu_attribution_and_every_cpu_have_columns() {
         // runs.csv: every field of every run, the CPUs' roles included.
-        let text = String::from_utf8(RunsCsv.serialize(&testdata::summary()).unwrap()).unwrap();
+        let text = runs_csv(&testdata::summary()).unwrap();
         let rows = parse(&text);
         let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
         let tokio = rows.iter().find(|r| r[col("model")] == "tokio").unwrap();
@@ -361,15 +337,15 @@ mod tests {
 
     #[test]
     fn a_rung_is_a_cell_of_its_own() {
-        let text = String::from_utf8(Csv.serialize(&testdata::knee_summary()).unwrap()).unwrap();
+        let text = summary_csv(&testdata::knee_summary()).unwrap();
         let rows = parse(&text);
         assert_eq!(rows.len(), 1 + 2 * 2 * 3, "one row per model × level × rate");
         let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
         let rates: Vec<&str> = rows[1..4].iter().map(|r| r[col("offered_rps")].as_str()).collect();
         assert_eq!(rates, ["10000", "20000", "30000"]);
-        let plain = String::from_utf8(Csv.serialize(&testdata::summary()).unwrap()).unwrap();
+        let plain = summary_csv(&testdata::summary()).unwrap();
         assert_eq!(parse(&plain)[1][col("offered_rps")], "", "no ladder, no rate");
-        let runs = String::from_utf8(RunsCsv.serialize(&testdata::knee_summary()).unwrap()).unwrap();
+        let runs = runs_csv(&testdata::knee_summary()).unwrap();
         let runs = parse(&runs);
         let rate = runs[0].iter().position(|h| h == "offered_rps").unwrap();
         assert_eq!(runs[3][rate], "30000");
@@ -378,11 +354,11 @@ mod tests {
     #[test]
     fn summary_csv_has_one_row_per_cell_with_median_and_spread() {
         let summary = testdata::summary_repeated(3);
-        let text = String::from_utf8(Csv.serialize(&summary).unwrap()).unwrap();
+        let text = summary_csv(&summary).unwrap();
         let rows = parse(&text);
         assert_eq!(rows.len(), 1 + 2 * 5 * 3, "one row per scenario × model × level");
         let header = &rows[0];
-        assert_eq!(header[..CELL_LEAD.len()], CELL_LEAD);
+        assert_eq!(header[..CELL_LEAD.len()], CELL_LEAD.map(|(name, _)| name));
         for col in ["throughput_rps", "throughput_rps.min", "throughput_rps.max", "throughput_rps.n", "latency.p99.max"]
         {
             assert!(header.iter().any(|h| h == col), "no column {col}");
@@ -420,7 +396,7 @@ mod tests {
         let mut summary = testdata::summary_repeated(3);
         crate::testdata::scale(&mut summary, "mio-multi", 500, |x| x.throughput_rps *= 2.0);
         crate::testdata::jitter(&mut summary, "mio-multi", 500, &[1.0, 1.01, 0.99]);
-        let rows = parse(&String::from_utf8(Verdicts.serialize(&summary).unwrap()).unwrap());
+        let rows = parse(&verdicts_csv(&summary).unwrap());
         assert_eq!(rows[0], VERDICT_COLUMNS);
         // Per scenario: peers (3 models: 3 pairs) and every model (5: 10
         // pairs), 4 figures, 3 levels; less what failed pool at 1000 lacks.
@@ -441,7 +417,7 @@ mod tests {
             .find(|r| r[..6] == ["echo-saturate", "every model", "req/s", "200", "pool", "mio-single"])
             .unwrap();
         assert_eq!((bound[7].as_str(), bound[12].as_str()), ("", "tie: loadgen-saturated"));
-        let one = parse(&String::from_utf8(Verdicts.serialize(&testdata::summary()).unwrap()).unwrap());
+        let one = parse(&verdicts_csv(&testdata::summary()).unwrap());
         let judged = |r: &Vec<String>| {
             r[12] == "tie: loadgen-saturated" || (r[6] == "1" && r[12] == "not judged: too few passes")
         };

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::{RunResult, ServerCost};
+use crate::records::run::{RunResult, ServerCost};
 
 /// Whether a run produced a valid measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,8 +209,8 @@ impl Summary {
     pub fn delay_us(&self, scenario: &str) -> Option<u64> {
         self.scenario(scenario).filter_map(|r| r.result.as_ref()).find_map(|x| {
             let both = x.latency_by_method.contains_key("ECHO") && x.latency_by_method.contains_key("DELAY");
-            let flag = x.args.windows(2).find(|w| w[0] == "--delay-us")?;
-            both.then(|| flag[1].parse().ok()).flatten()
+            let config = x.config.as_ref().filter(|_| both)?;
+            Some(config.requests.delay_us as u64)
         })
     }
 
@@ -232,10 +232,11 @@ impl Summary {
         }
     }
 
-    /// Read `DIR/summary.json`, whenever it was written: each record of a
-    /// summary from before the flag split is mapped as its result is
-    /// ([`crate::result::upgrade_legacy_result`]), and the record's own
-    /// `loadgen_bound` becomes its result's `loadgen_saturated`.
+    /// Read `DIR/summary.json`, whenever it was written: each record's
+    /// result is upgraded as a run's file is
+    /// ([`super::run::upgrade_legacy_result`]), and a record's own
+    /// `loadgen_bound` becomes its result's `loadgen_saturated`. The error
+    /// names the file and the record it cannot read, and why.
     pub fn load(dir: &Path) -> anyhow::Result<Summary> {
         use anyhow::Context;
         let path = dir.join("summary.json");
@@ -243,24 +244,68 @@ impl Summary {
         let not_a_summary = || format!("{} is not a sweep summary", path.display());
         let mut v: serde_json::Value = serde_json::from_str(&text).with_context(not_a_summary)?;
         for record in v.get_mut("records").and_then(|r| r.as_array_mut()).into_iter().flatten() {
-            upgrade_legacy_record(record);
+            upgrade_legacy_record(record).map_err(|why| {
+                let json = record.get("files").and_then(|f| f.get("json")).and_then(|j| j.as_str()).unwrap_or("?");
+                anyhow::anyhow!("{}: cannot read the record of {json}: {why}", path.display())
+            })?;
         }
         serde_json::from_value(v).with_context(not_a_summary)
     }
 }
 
-/// A record from before the flag split: its result mapped, and its copy of
-/// the flag taken from the mapped result (a record without a result was
-/// never flagged).
-fn upgrade_legacy_record(record: &mut serde_json::Value) {
-    let Some(obj) = record.as_object_mut() else { return };
-    if obj.remove("loadgen_bound").is_none() || obj.contains_key("loadgen_saturated") {
-        return;
+/// A record written by an older `loadgen`: its result upgraded, and, from
+/// before the flag split, its copy of the flag taken from the upgraded
+/// result (a record without a result was never flagged).
+fn upgrade_legacy_record(record: &mut serde_json::Value) -> Result<(), String> {
+    let Some(obj) = record.as_object_mut() else { return Ok(()) };
+    if let Some(result) = obj.get_mut("result").filter(|r| !r.is_null()) {
+        super::run::upgrade_legacy_result(result)?;
     }
-    let result = obj.get_mut("result").filter(|r| !r.is_null());
-    let saturated = result.is_some_and(|r| {
-        crate::result::upgrade_legacy_result(r);
-        r["loadgen_saturated"].as_bool().unwrap_or(false)
-    });
-    obj.insert("loadgen_saturated".into(), saturated.into());
+    if obj.remove("loadgen_bound").is_some() && !obj.contains_key("loadgen_saturated") {
+        let result = obj.get("result").filter(|r| !r.is_null());
+        let saturated = result.is_some_and(|r| r["loadgen_saturated"].as_bool().unwrap_or(false));
+        obj.insert("loadgen_saturated".into(), saturated.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sweep committed before results stored their configuration
+    /// (`results/reference`, 2026) still loads, each run's configuration
+    /// read from its command line: the readers get the rate and the DELAY
+    /// from typed fields.
+    #[test]
+    fn a_committed_sweep_from_before_configurations_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/reference");
+        let summary = Summary::load(&dir).unwrap();
+        let results: Vec<&RunResult> = summary.records.iter().filter_map(|r| r.result.as_ref()).collect();
+        assert!(!results.is_empty() && results.iter().all(|x| x.config.is_some()), "every run has its configuration");
+        let paced: Vec<f64> = summary.scenario("echo-paced").filter_map(|r| r.result.as_ref()?.rate()).collect();
+        assert!(!paced.is_empty() && paced.iter().all(|&r| r == 2000.0), "{paced:?}");
+        assert!(summary.scenario("echo-saturate").all(|r| r.result.as_ref().is_none_or(|x| x.rate().is_none())));
+        assert_eq!(summary.delay_us("multiplex"), Some(5000));
+    }
+
+    /// A record whose stored command line cannot be read names the file
+    /// and the run, and why.
+    #[test]
+    fn an_unreadable_record_is_named() {
+        let dir = std::env::temp_dir().join(format!("loadgen-summary-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut result = serde_json::to_value(crate::testdata::result("mio-single", 200, 1000.0)).unwrap();
+        result.as_object_mut().unwrap().remove("config");
+        result["args"] = serde_json::json!(["loadgen", "run", "--target", "127.0.0.1:1", "--warp", "9"]);
+        let mut summary = serde_json::to_value(crate::testdata::summary()).unwrap();
+        let record = crate::testdata::record_of_pass("echo-saturate", "mio-single", 200, 1000.0, 1);
+        let mut record = serde_json::to_value(record).unwrap();
+        record["result"] = result;
+        summary["records"] = serde_json::json!([record]);
+        std::fs::write(dir.join("summary.json"), serde_json::to_vec(&summary).unwrap()).unwrap();
+        let e = format!("{:#}", Summary::load(&dir).unwrap_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e.contains("summary.json") && e.contains("mio-single-c200") && e.contains("do not parse"), "{e}");
+    }
 }

@@ -46,52 +46,47 @@
 //!   request against the floor pair, throughput, the load generator's own
 //!   CPU per request and RSS, and the spread of answers per connection;
 //!   then the performance targets, each marked met or not from these data.
+//!
+//! A table of cells is written as columns of data (`cell_table`): each
+//! column its header, its alignment and what it shows of a cell, so that a
+//! column is added or moved in one line.
 
 use std::fmt::Write;
 
-use super::Exporter;
 use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
-use crate::stats;
-use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, Metric, Spread, TwinCount, Verdict, COMPARED};
+use crate::procstat::Side;
+use crate::records::run::{Latency, LoadgenCost, RunResult, ServerCost};
+use crate::records::sweep::{Record, Summary};
+use crate::stats::{self, Spread};
+use crate::sweep::cells::{self, Cell, Comparison, Contender, Lead, TwinCount, Verdict, COMPARED};
 use crate::sweep::env_json::SweepFloor;
 use crate::sweep::ladder;
-use crate::sweep::summary::{Record, Summary};
 use crate::sweep::targets::{targets, SATURATE};
 
-pub struct Markdown;
-
-impl Exporter for Markdown {
-    fn file_name(&self) -> &'static str {
-        "tables.md"
+/// `tables.md`: every table of every scenario.
+pub fn tables_md(summary: &Summary) -> anyhow::Result<String> {
+    let mut out = format!("# Sweep {}\n\n{}\n", summary.run_id, passes_note(summary));
+    for scenario in summary.scenarios.iter().filter(|s| summary.is_ladder(s)) {
+        let _ = write!(out, "\n## {scenario}\n\n{}", knee_table(summary, scenario));
+        let _ = write!(out, "\n### {scenario}: every rung\n\n{}", rung_table(summary, scenario));
     }
-
-    fn serialize(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        let mut out = format!("# Sweep {}\n\n{}\n", summary.run_id, passes_note(summary));
-        for scenario in summary.scenarios.iter().filter(|s| summary.is_ladder(s)) {
-            let _ = write!(out, "\n## {scenario}\n\n{}", knee_table(summary, scenario));
-            let _ = write!(out, "\n### {scenario}: every rung\n\n{}", rung_table(summary, scenario));
+    for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
+        let _ = write!(out, "\n## {scenario}\n\n{}", scenario_table(summary, scenario));
+        let peers = peer_table(summary, scenario);
+        if !peers.is_empty() {
+            let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
         }
-        for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
-            let _ = write!(out, "\n## {scenario}\n\n{}", scenario_table(summary, scenario));
-            let peers = peer_table(summary, scenario);
-            if !peers.is_empty() {
-                let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
-            }
-            if summary.delay_us(scenario).is_some() {
-                let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
-            }
-            let _ = write!(
-                out,
-                "\n### {scenario}: who was charged for the CPU\n\n{}",
-                attribution_table(summary, scenario)
-            );
-            let all = every_model_table(summary, scenario);
-            if !all.is_empty() {
-                let _ = write!(out, "\n### {scenario}: every model\n\n{all}");
-            }
+        if summary.delay_us(scenario).is_some() {
+            let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
         }
-        Ok(out.into_bytes())
+        let _ =
+            write!(out, "\n### {scenario}: who was charged for the CPU\n\n{}", attribution_table(summary, scenario));
+        let all = every_model_table(summary, scenario);
+        if !all.is_empty() {
+            let _ = write!(out, "\n### {scenario}: every model\n\n{all}");
+        }
     }
+    Ok(out)
 }
 
 /// How many passes the figures come from, how to read them, the rule for
@@ -129,9 +124,17 @@ pub fn passes_note(summary: &Summary) -> String {
     note
 }
 
-/// A figure of a cell as text, or a dash where no run measured it.
-fn shown(cell: &Cell, metric: Metric, fmt: fn(f64) -> String) -> String {
-    cell.spread(metric).map(|s| spread_text(&s, fmt)).unwrap_or_else(|| "–".into())
+/// What a table shows where nothing was measured.
+const DASH: &str = "–";
+
+/// A figure's median (min–max) as text, or a dash where nothing measured it.
+fn text(spread: Option<Spread>, fmt: impl Fn(f64) -> String) -> String {
+    spread.map_or(DASH.into(), |s| spread_text(&s, fmt))
+}
+
+/// A figure of a cell's successful runs as text ([`text`]).
+fn shown(cell: &Cell, metric: impl Fn(&Record) -> Option<f64>, fmt: fn(f64) -> String) -> String {
+    text(cell.spread(metric), fmt)
 }
 
 /// `\*` after a throughput that the load generator bounded.
@@ -147,64 +150,101 @@ const BOUND_NOTE: &str =
     "\n\\* loadgen-saturated in at least one run: the load generator's CPU, not the server, was the \
                           limit; its throughput neither wins nor loses against another model's.\n";
 
+/// How a column lines up: text to the left, figures to the right.
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+use Align::{Left, Right};
+
+/// A column of a table of cells, as data: its header, its alignment, and
+/// what it shows of a cell.
+type Column<'a> = (&'a str, Align, &'a dyn Fn(&Cell) -> String);
+
+/// A table's header row, and the row under it that aligns the columns.
+fn header<'a>(columns: impl IntoIterator<Item = (&'a str, Align)>) -> String {
+    let (mut names, mut rule) = (String::from("|"), String::from("|"));
+    for (name, align) in columns {
+        let _ = write!(names, " {name} |");
+        rule.push_str(if matches!(align, Left) { "---|" } else { "---:|" });
+    }
+    format!("{names}\n{rule}\n")
+}
+
+/// One row of a table: `| a | b |`.
+fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
+    out.push('|');
+    for c in cells {
+        let _ = write!(out, " {c} |");
+    }
+    out.push('\n');
+}
+
+/// A table with one row per cell. With `failed`, a cell none of whose runs
+/// succeeded shows its first two columns (model and level), then
+/// `failed: WHY` and dashes.
+fn cell_table(columns: &[Column], cells: &[Cell], failed: Option<fn(&Cell) -> String>) -> String {
+    let mut out = header(columns.iter().map(|&(name, align, _)| (name, align)));
+    for c in cells {
+        let why = failed.filter(|_| c.ok_runs().count() == 0).map(|why| format!("failed: {}", cell(&why(c))));
+        push_row(
+            &mut out,
+            columns.iter().enumerate().map(|(i, (_, _, show))| match (&why, i) {
+                (Some(why), 2) => why.clone(),
+                (Some(_), 3..) => DASH.into(),
+                _ => show(c),
+            }),
+        );
+    }
+    out
+}
+
 /// Rows model × level (models in sweep order, levels ascending).
 pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
-    let mut out = String::from(
-        "| model | conns | runs | est./req. | req/s | p50 | p99 | p99.9 | voluntary cs/req | involuntary cs/req | CPU µs/req | RSS | threads | answers/conn min/p1/med/max | mismatches | failures |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
-    );
+    let latency =
+        |p: fn(&Latency) -> u64| move |c: &Cell| shown(c, move |r| Some(p(&r.result.as_ref()?.latency) as f64), us_f);
+    let per_request = |f: fn(&ServerCost) -> f64| move |c: &Cell| shown(c, move |r| r.server_per_request().map(f), num);
+    let server = |c: &Cell, f: fn(&ServerCost) -> f64| c.spread(|r| r.result.as_ref()?.server.as_ref().map(f));
+    let columns: [Column; 16] = [
+        ("model", Left, &|c| c.model.to_string()),
+        ("conns", Right, &|c| c.level.to_string()),
+        ("runs", Right, &|c| match c.ok_runs().count() {
+            ok if ok == c.runs.len() => ok.to_string(),
+            ok => format!("{ok}/{} ok", c.runs.len()),
+        }),
+        ("est./req.", Right, &established),
+        ("req/s", Right, &|c| shown(c, Record::throughput, thousands) + bound_mark(c)),
+        ("p50", Right, &latency(|l| l.p50)),
+        ("p99", Right, &latency(|l| l.p99)),
+        ("p99.9", Right, &latency(|l| l.p999)),
+        ("voluntary cs/req", Right, &per_request(|s| s.voluntary_cs_per_req)),
+        ("involuntary cs/req", Right, &per_request(|s| s.involuntary_cs_per_req)),
+        ("CPU µs/req", Right, &|c| shown(c, Record::server_cpu, num)),
+        ("RSS", Right, &|c| server(c, |s| s.rss_bytes as f64).map_or(DASH.into(), |s| mib(s.median as u64))),
+        ("threads", Right, &|c| server(c, |s| s.threads as f64).map_or(DASH.into(), |s| format!("{:.0}", s.median))),
+        ("answers/conn min/p1/med/max", Right, &fairness),
+        ("mismatches", Right, &|c| results(c).map(|x| x.counts.mismatches).sum::<u64>().to_string()),
+        ("failures", Left, &|c| cell(&c.failure_text())),
+    ];
     let cells = summary.cells(scenario);
-    for cell in &cells {
-        let _ = writeln!(out, "{}", row(cell));
-    }
+    let mut out = cell_table(&columns, &cells, None);
     if cells.iter().any(Cell::loadgen_saturated) {
         out.push_str(BOUND_NOTE);
     }
     out
 }
 
-fn row(c: &Cell) -> String {
-    let dash = || "–".to_string();
-    let ok = c.ok_runs().count();
-    let runs = if ok == c.runs.len() { ok.to_string() } else { format!("{ok}/{} ok", c.runs.len()) };
-    let est = c
-        .runs
-        .iter()
-        .filter_map(|r| r.result.as_ref())
-        .map(|x| (x.connections.established, x.connections.requested))
-        .min()
-        .map(|(e, r)| format!("{e}/{r}"))
-        .unwrap_or_else(dash);
-    let latency = |p: fn(&crate::result::Latency) -> u64| {
-        let metric = move |r: &Record| r.result.as_ref().map(|x| p(&x.latency) as f64);
-        c.spread(metric).map(|s| spread_text(&s, us_f)).unwrap_or_else(dash)
-    };
-    let server = |f: fn(&crate::result::ServerCost) -> f64| {
-        let metric = move |r: &Record| r.result.as_ref()?.server.as_ref().map(f);
-        c.spread(metric)
-    };
-    let rps = c
-        .spread(Record::throughput)
-        .map(|s| format!("{}{}", spread_text(&s, thousands), bound_mark(c)))
-        .unwrap_or_else(dash);
-    let counted = |f: fn(&crate::result::ServerCost) -> f64| {
-        c.spread(move |r: &Record| r.server_per_request().map(f)).map(|s| spread_text(&s, num)).unwrap_or_else(dash)
-    };
-    let (vol, invol) = (counted(|s| s.voluntary_cs_per_req), counted(|s| s.involuntary_cs_per_req));
-    let cpu = shown(c, Record::server_cpu, num);
-    let rss = server(|s| s.rss_bytes as f64).map(|s| mib(s.median as u64)).unwrap_or_else(dash);
-    let threads = server(|s| s.threads as f64).map(|s| format!("{:.0}", s.median)).unwrap_or_else(dash);
-    let mismatches: u64 = c.runs.iter().filter_map(|r| r.result.as_ref()).map(|x| x.counts.mismatches).sum();
-    format!(
-        "| {} | {} | {runs} | {est} | {rps} | {} | {} | {} | {vol} | {invol} | {cpu} | {rss} | {threads} | {} | {mismatches} | {} |",
-        c.model,
-        c.level,
-        latency(|l| l.p50),
-        latency(|l| l.p99),
-        latency(|l| l.p999),
-        fairness(c),
-        cell(&c.failure_text())
-    )
+/// Connections established of those requested, in the run that
+/// established the fewest.
+fn established(c: &Cell) -> String {
+    let counts = results(c).map(|x| (x.connections.established, x.connections.requested));
+    counts.min().map_or(DASH.into(), |(e, r)| format!("{e}/{r}"))
+}
+
+/// The results of every run of a cell that has one, failed runs too.
+fn results<'c>(c: &'c Cell) -> impl Iterator<Item = &'c RunResult> {
+    c.runs.iter().filter_map(|r| r.result.as_ref())
 }
 
 /// The event-loop peers present in this scenario side by side (see
@@ -237,11 +277,8 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
     if models.len() < 2 {
         return String::new();
     }
-    let mut out = format!(
-        "| conns | figure | {} | ahead |\n|---:|---|{}---|\n",
-        models.join(" | "),
-        "---:|".repeat(models.len())
-    );
+    let named = models.iter().map(|&m| (m, Right));
+    let mut out = header([("conns", Right), ("figure", Left)].into_iter().chain(named).chain([("ahead", Left)]));
     let families = summary.families(scenario, models);
     let mut bound = false;
     for (i, level) in summary.levels(scenario).into_iter().enumerate() {
@@ -308,77 +345,59 @@ within its own run.
 /// cost claims rest on, both sides together, with its min–max); then
 /// [`ATTRIBUTION`].
 pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
-    let mut out = String::from(
-        "| model | conns | server CPU µs/req (user+sys) | loadgen CPU µs/req (user+sys) | both CPU µs/req | server's share | both sys µs/req | all CPUs busy µs/req | softirq % of busy: server's CPUs / loadgen's | steal % |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for c in summary.cells(scenario) {
-        let _ = writeln!(out, "{}", attribution_row(&c));
-    }
+    let of = |f: fn(&RunResult) -> Option<f64>, fmt: fn(f64) -> String| {
+        move |c: &Cell| median(c, f).map_or(DASH.into(), fmt)
+    };
+    let softirq = |c: &Cell, side: Side| median_of(c, |r| r.result.as_ref()?.proc_stat.as_ref()?.softirq_share(side));
+    let columns: [Column; 10] = [
+        ("model", Left, &|c| c.model.to_string()),
+        ("conns", Right, &|c| c.level.to_string()),
+        ("server CPU µs/req (user+sys)", Right, &|c| {
+            let server = |f: fn(&ServerCost) -> f64| median(c, move |x| x.server.as_ref().map(f));
+            split(server(|s| s.cpu_us_per_req), server(|s| s.user_us_per_req), server(|s| s.sys_us_per_req))
+        }),
+        ("loadgen CPU µs/req (user+sys)", Right, &|c| {
+            let loadgen = |f: fn(&LoadgenCost) -> f64| median(c, move |x| Some(f(&x.loadgen)));
+            split(loadgen(|l| l.cpu_us_per_req), loadgen(|l| l.user_us_per_req), loadgen(|l| l.sys_us_per_req))
+        }),
+        ("both CPU µs/req", Right, &|c| {
+            text(c.spread(|r| r.result.as_ref()?.combined.as_ref().map(|b| b.cpu_us_per_req)), num)
+        }),
+        ("server's share", Right, &of(|x| x.combined.as_ref().map(|b| b.server_share), percent)),
+        ("both sys µs/req", Right, &of(|x| x.combined.as_ref().map(|b| b.sys_us_per_req), num)),
+        ("all CPUs busy µs/req", Right, &of(|x| x.proc_stat.as_ref().map(|p| p.busy_us_per_req), num)),
+        ("softirq % of busy: server's CPUs / loadgen's", Right, &|c| match (
+            softirq(c, Side::Server),
+            softirq(c, Side::Loadgen),
+        ) {
+            (None, None) => DASH.into(),
+            (a, b) => format!("{} / {}", a.map_or(DASH.into(), percent), b.map_or(DASH.into(), percent)),
+        }),
+        ("steal %", Right, &of(|x| x.proc_stat.as_ref().map(|p| p.steal_share()), |v| format!("{:.1}%", 100.0 * v))),
+    ];
+    let mut out = cell_table(&columns, &summary.cells(scenario), Some(|c| c.failure_text()));
     out.push('\n');
     out.push_str(ATTRIBUTION);
     out
 }
 
-fn attribution_row(c: &Cell) -> String {
-    let dash = || "–".to_string();
-    if c.ok_runs().count() == 0 {
-        return format!(
-            "| {} | {} | failed: {} | – | – | – | – | – | – | – |",
-            c.model,
-            c.level,
-            cell(&c.failure_text())
-        );
-    }
-    let median =
-        |f: fn(&crate::result::RunResult) -> Option<f64>| c.spread(|r| r.result.as_ref().and_then(f)).map(|s| s.median);
-    let server = median(|x| x.server.as_ref().map(|s| s.cpu_us_per_req)).map(|cpu| {
-        split(
-            cpu,
-            median(|x| x.server.as_ref().map(|s| s.user_us_per_req)).unwrap_or(0.0),
-            median(|x| x.server.as_ref().map(|s| s.sys_us_per_req)).unwrap_or(0.0),
-        )
-    });
-    let loadgen = median(|x| Some(x.loadgen.cpu_us_per_req)).map(|cpu| {
-        split(
-            cpu,
-            median(|x| Some(x.loadgen.user_us_per_req)).unwrap_or(0.0),
-            median(|x| Some(x.loadgen.sys_us_per_req)).unwrap_or(0.0),
-        )
-    });
-    let both = c.spread(|r| r.result.as_ref()?.combined.as_ref().map(|b| b.cpu_us_per_req));
-    let percent = |v: f64| format!("{:.0}%", 100.0 * v);
-    use crate::procstat::Side;
-    let softirq = |side: Side| -> Option<f64> {
-        c.spread(|r| r.result.as_ref()?.proc_stat.as_ref()?.softirq_share(side)).map(|s| s.median)
-    };
-    let shares = match (softirq(Side::Server), softirq(Side::Loadgen)) {
-        (None, None) => dash(),
-        (a, b) => format!("{} / {}", a.map(percent).unwrap_or_else(dash), b.map(percent).unwrap_or_else(dash)),
-    };
-    format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {shares} | {} |",
-        c.model,
-        c.level,
-        server.unwrap_or_else(dash),
-        loadgen.unwrap_or_else(dash),
-        both.map(|b| spread_text(&b, num)).unwrap_or_else(dash),
-        median(|x| x.combined.as_ref().map(|b| b.server_share)).map(percent).unwrap_or_else(dash),
-        median(|x| x.combined.as_ref().map(|b| b.sys_us_per_req)).map(num).unwrap_or_else(dash),
-        median(|x| x.proc_stat.as_ref().map(|p| p.busy_us_per_req)).map(num).unwrap_or_else(dash),
-        median(|x| x.proc_stat.as_ref().map(|p| p.steal_share()))
-            .map(|v| format!("{:.1}%", 100.0 * v))
-            .unwrap_or_else(dash),
-    )
+/// The median of a figure of a cell's successful runs.
+fn median(c: &Cell, f: impl Fn(&RunResult) -> Option<f64>) -> Option<f64> {
+    median_of(c, |r| r.result.as_ref().and_then(&f))
+}
+
+fn median_of(c: &Cell, metric: impl Fn(&Record) -> Option<f64>) -> Option<f64> {
+    c.spread(metric).map(|s| s.median)
 }
 
 /// "10.0 (3.00+7.00)": CPU µs per request (user+sys); the total alone
 /// where the split was not recorded (results older than it).
-fn split(cpu: f64, user: f64, sys: f64) -> String {
-    if user + sys > 0.0 {
-        format!("{} ({}+{})", num(cpu), num(user), num(sys))
-    } else {
-        num(cpu)
+fn split(cpu: Option<f64>, user: Option<f64>, sys: Option<f64>) -> String {
+    let (user, sys) = (user.unwrap_or(0.0), sys.unwrap_or(0.0));
+    match cpu {
+        None => DASH.into(),
+        Some(cpu) if user + sys > 0.0 => format!("{} ({}+{})", num(cpu), num(user), num(sys)),
+        Some(cpu) => num(cpu),
     }
 }
 
@@ -389,58 +408,52 @@ fn slo_of(summary: &Summary) -> u64 {
 
 /// A rung's figure over every run that measured it (failed runs too), as
 /// text: median (min–max).
-fn rung_figure(c: &Cell, metric: impl Fn(&crate::result::RunResult) -> Option<f64>, fmt: fn(f64) -> String) -> String {
-    let values: Vec<f64> = c.runs.iter().filter_map(|r| r.result.as_ref()).filter_map(metric).collect();
-    Spread::of(&values).map(|s| spread_text(&s, fmt)).unwrap_or_else(|| "–".into())
+fn rung_figure(c: &Cell, metric: impl Fn(&RunResult) -> Option<f64>, fmt: fn(f64) -> String) -> String {
+    text(Spread::of(&results(c).filter_map(metric).collect::<Vec<f64>>()), fmt)
 }
 
 /// A server figure per request, where STATS counted requests.
-fn cost(x: &crate::result::RunResult, f: fn(&crate::result::ServerCost) -> f64) -> Option<f64> {
+fn cost(x: &RunResult, f: fn(&ServerCost) -> f64) -> Option<f64> {
     x.server.as_ref().filter(|s| s.requests > 0).map(f)
 }
 
-fn cs_of(s: &crate::result::ServerCost) -> f64 {
+fn cs_of(s: &ServerCost) -> f64 {
     s.voluntary_cs_per_req + s.involuntary_cs_per_req
 }
 
 /// Per model × level: the knee, and the figures of that rung.
 pub fn knee_table(summary: &Summary, scenario: &str) -> String {
     let slo = slo_of(summary);
-    let mut out = String::from(
-        "| model | conns | highest rate sustained (req/s) | per budgeted CPU | p99 there | loadgen busy there | server CPU µs/req | cs/req | next rung up |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
-    );
+    let mut out = header([
+        ("model", Left),
+        ("conns", Right),
+        ("highest rate sustained (req/s)", Right),
+        ("per budgeted CPU", Right),
+        ("p99 there", Right),
+        ("loadgen busy there", Right),
+        ("server CPU µs/req", Right),
+        ("cs/req", Right),
+        ("next rung up", Left),
+    ]);
     for model in summary.models_in(scenario) {
         for level in summary.levels(scenario) {
             let rungs = summary.rungs(scenario, &model, level);
             let Some(k) = ladder::knee_of(summary, scenario, &model, level, slo) else { continue };
-            let dash = || "–".to_string();
-            let (per_cpu, busy) = match k.cell() {
-                Some(at) => (per_budgeted_cpu(&k, at), rung_figure(at, |x| Some(ladder::loadgen_busy(x)), percent)),
-                None => ("–".to_string(), "–".to_string()),
-            };
-            let (p99, cpu, switches, next) = match k.cell() {
-                Some(at) => (
+            let there = match k.cell() {
+                None => vec![DASH.to_string(); 6],
+                Some(at) => vec![
+                    per_budgeted_cpu(&k, at),
                     rung_figure(at, |x| Some(x.latency.p99 as f64), us_f),
+                    rung_figure(at, |x| Some(ladder::loadgen_busy(x)), percent),
                     rung_figure(at, |x| cost(x, |s| s.cpu_us_per_req), num),
                     rung_figure(at, |x| cost(x, cs_of), num),
-                    rungs
-                        .iter()
-                        .find(|n| n.offered_rps > at.offered_rps)
-                        .map(|n| {
-                            let rate = thousands(n.offered_rps.unwrap_or(0.0));
-                            format!("{rate}: {}", ladder::judge_rung(summary, n, slo).word())
-                        })
-                        .unwrap_or_else(dash),
-                ),
-                None => (dash(), dash(), dash(), dash()),
+                    rungs.iter().find(|n| n.offered_rps > at.offered_rps).map_or(DASH.into(), |n| {
+                        let rate = thousands(n.offered_rps.unwrap_or(0.0));
+                        cell(&format!("{rate}: {}", ladder::judge_rung(summary, n, slo).word()))
+                    }),
+                ],
             };
-            let _ = writeln!(
-                out,
-                "| {model} | {level} | {} | {per_cpu} | {p99} | {busy} | {cpu} | {switches} | {} |",
-                k.describe(),
-                cell(&next)
-            );
+            push_row(&mut out, [model.clone(), level.to_string(), k.describe()].into_iter().chain(there));
         }
     }
     let _ = write!(
@@ -481,34 +494,26 @@ fn percent(x: f64) -> String {
 /// generator's send lag, the server's cost, and the verdict.
 pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     let slo = slo_of(summary);
-    let mut out = String::from(
-        "| model | conns | offered req/s | runs ok | achieved req/s | p50 | p99 | p99.9 | send lag p99 | server CPU µs/req | cs/req | verdict |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
-    );
-    for model in summary.models_in(scenario) {
-        for level in summary.levels(scenario) {
-            for c in summary.rungs(scenario, &model, level) {
-                let lat =
-                    |f: fn(&crate::result::Latency) -> u64| rung_figure(&c, move |x| Some(f(&x.latency) as f64), us_f);
-                let _ = writeln!(
-                    out,
-                    "| {model} | {level} | {} | {}/{} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
-                    thousands(c.offered_rps.unwrap_or(0.0)),
-                    c.ok_runs().count(),
-                    c.runs.len(),
-                    rung_figure(&c, |x| Some(x.throughput_rps), thousands),
-                    bound_mark(&c),
-                    lat(|l| l.p50),
-                    lat(|l| l.p99),
-                    lat(|l| l.p999),
-                    rung_figure(&c, |x| x.send_lag.as_ref().map(|l| l.p99 as f64), us_f),
-                    rung_figure(&c, |x| cost(x, |s| s.cpu_us_per_req), num),
-                    rung_figure(&c, |x| cost(x, cs_of), num),
-                    cell(&ladder::judge_rung(summary, &c, slo).word()),
-                );
-            }
-        }
-    }
+    let latency = |f: fn(&Latency) -> u64| move |c: &Cell| rung_figure(c, move |x| Some(f(&x.latency) as f64), us_f);
+    let columns: [Column; 12] = [
+        ("model", Left, &|c| c.model.to_string()),
+        ("conns", Right, &|c| c.level.to_string()),
+        ("offered req/s", Right, &|c| thousands(c.offered_rps.unwrap_or(0.0))),
+        ("runs ok", Right, &|c| format!("{}/{}", c.ok_runs().count(), c.runs.len())),
+        ("achieved req/s", Right, &|c| rung_figure(c, |x| Some(x.throughput_rps), thousands) + bound_mark(c)),
+        ("p50", Right, &latency(|l| l.p50)),
+        ("p99", Right, &latency(|l| l.p99)),
+        ("p99.9", Right, &latency(|l| l.p999)),
+        ("send lag p99", Right, &|c| rung_figure(c, |x| x.send_lag.as_ref().map(|l| l.p99 as f64), us_f)),
+        ("server CPU µs/req", Right, &|c| rung_figure(c, |x| cost(x, |s| s.cpu_us_per_req), num)),
+        ("cs/req", Right, &|c| rung_figure(c, |x| cost(x, cs_of), num)),
+        ("verdict", Left, &|c| cell(&ladder::judge_rung(summary, c, slo).word())),
+    ];
+    let levels = summary.levels(scenario);
+    let models = summary.models_in(scenario);
+    let rungs: Vec<Cell> =
+        models.iter().flat_map(|m| levels.iter().flat_map(move |&l| summary.rungs(scenario, m, l))).collect();
+    let mut out = cell_table(&columns, &rungs, None);
     if summary.scenario(scenario).any(|r| r.loadgen_saturated) {
         out.push_str(BOUND_NOTE);
     }
@@ -520,47 +525,27 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
 /// or below it (ECHOs passed them: answers out of order), in every run.
 pub fn method_table(summary: &Summary, scenario: &str) -> String {
     let Some(delay) = summary.delay_us(scenario) else { return String::new() };
-    let mut out = format!(
-        "| model | conns | req/s | ECHO p50 | ECHO p99 | DELAY p50 | DELAY p99 | ECHO p99 against one DELAY ({}) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---|\n",
-        us(delay)
-    );
-    for c in summary.cells(scenario) {
-        if c.ok_runs().count() == 0 {
-            let _ = writeln!(
-                out,
-                "| {} | {} | failed: {} | – | – | – | – | – |",
-                c.model,
-                c.level,
-                cell(&c.failure_text())
-            );
-            continue;
-        }
-        let of = |m: &'static str, p: fn(&crate::result::Latency) -> u64| {
-            c.spread(move |r: &Record| r.result.as_ref()?.latency_by_method.get(m).map(|l| p(l) as f64))
-        };
-        let text = |s: Option<Spread>| s.map(|s| spread_text(&s, us_f)).unwrap_or_else(|| "–".into());
-        let echo_p99 = of("ECHO", |l| l.p99);
-        let verdict = match echo_p99 {
-            Some(s) if s.min > delay as f64 => "above: ECHOs waited behind DELAYs (in order)",
-            Some(s) if s.max < delay as f64 => "below: ECHOs passed the DELAYs (out of order)",
-            Some(_) => "above in some runs, below in others",
-            None => "–",
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {}{} | {} | {} | {} | {} | {verdict} |",
-            c.model,
-            c.level,
-            shown(&c, Record::throughput, thousands),
-            bound_mark(&c),
-            text(of("ECHO", |l| l.p50)),
-            text(echo_p99),
-            text(of("DELAY", |l| l.p50)),
-            text(of("DELAY", |l| l.p99)),
-        );
-    }
-    out
+    let of = |c: &Cell, m: &'static str, p: fn(&Latency) -> u64| {
+        c.spread(move |r| r.result.as_ref()?.latency_by_method.get(m).map(|l| p(l) as f64))
+    };
+    let echo_p99 = |c: &Cell| match of(c, "ECHO", |l| l.p99) {
+        Some(s) if s.min > delay as f64 => "above: ECHOs waited behind DELAYs (in order)",
+        Some(s) if s.max < delay as f64 => "below: ECHOs passed the DELAYs (out of order)",
+        Some(_) => "above in some runs, below in others",
+        None => DASH,
+    };
+    let against = format!("ECHO p99 against one DELAY ({})", us(delay));
+    let columns: [Column; 8] = [
+        ("model", Left, &|c| c.model.to_string()),
+        ("conns", Right, &|c| c.level.to_string()),
+        ("req/s", Right, &|c| shown(c, Record::throughput, thousands) + bound_mark(c)),
+        ("ECHO p50", Right, &|c| text(of(c, "ECHO", |l| l.p50), us_f)),
+        ("ECHO p99", Right, &|c| text(of(c, "ECHO", |l| l.p99), us_f)),
+        ("DELAY p50", Right, &|c| text(of(c, "DELAY", |l| l.p50), us_f)),
+        ("DELAY p99", Right, &|c| text(of(c, "DELAY", |l| l.p99), us_f)),
+        (&against, Left, &|c| echo_p99(c).to_string()),
+    ];
+    cell_table(&columns, &summary.cells(scenario), Some(|c| c.failure_text()))
 }
 
 /// The last column of a comparison: who is ahead (with the ratio to its
@@ -621,7 +606,7 @@ fn p_text(p: f64) -> String {
 /// (each the median over the cell's runs), so that a model that starves
 /// some connections shows it.
 fn fairness(c: &Cell) -> String {
-    let part = |f: fn(&crate::result::Fairness) -> u64| {
+    let part = |f: fn(&crate::records::run::Fairness) -> u64| {
         c.spread(move |r: &Record| r.result.as_ref().map(|x| f(&x.fairness) as f64)).map(|s| format!("{:.0}", s.median))
     };
     match (part(|f| f.min), part(|f| f.p1), part(|f| f.median), part(|f| f.max)) {
@@ -633,30 +618,20 @@ fn fairness(c: &Cell) -> String {
 /// The floors a sweep measured at its start.
 pub fn floor_table(floor: &SweepFloor) -> String {
     let f = &floor.figures;
-    let mut out = String::from("| floor | CPUs | wall µs | CPU µs |\n|---|---|---:|---:|\n");
-    let _ = writeln!(
-        out,
-        "| pair: one 64 B write + read, one thread | {} | {} | {} |",
-        floor.pair_cpu,
-        num(f.pair_wall_us),
-        num(f.pair_cpu_us)
-    );
-    for (what, pp) in [("one CPU", &f.pingpong_same_cpu), ("across CPUs", &f.pingpong_cross_cpu)] {
-        match pp {
-            Some(p) => {
-                let _ = writeln!(
-                    out,
-                    "| ping-pong {what}: round trip, CPU per side | {},{} | {} | {} |",
-                    p.cpus.0,
-                    p.cpus.1,
-                    num(p.round_trip_us),
-                    num(p.cpu_us_per_side)
-                );
-            }
-            None => {
-                let _ = writeln!(out, "| ping-pong {what} | – | not measured | – |");
-            }
-        }
+    let mut out = header([("floor", Left), ("CPUs", Left), ("wall µs", Right), ("CPU µs", Right)]);
+    let pair = "pair: one 64 B write + read, one thread".to_string();
+    push_row(&mut out, [pair, floor.pair_cpu.to_string(), num(f.pair_wall_us), num(f.pair_cpu_us)]);
+    for (what, pingpong) in [("one CPU", &f.pingpong_same_cpu), ("across CPUs", &f.pingpong_cross_cpu)] {
+        let row = match pingpong {
+            Some(p) => [
+                format!("ping-pong {what}: round trip, CPU per side"),
+                format!("{},{}", p.cpus.0, p.cpus.1),
+                num(p.round_trip_us),
+                num(p.cpu_us_per_side),
+            ],
+            None => [format!("ping-pong {what}"), DASH.into(), "not measured".into(), DASH.into()],
+        };
+        push_row(&mut out, row);
     }
     let _ = writeln!(
         out,
@@ -669,36 +644,26 @@ pub fn floor_table(floor: &SweepFloor) -> String {
 /// echo-saturate, every model × level, against the floor pair; then the targets.
 pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> String {
     let pair = floor.map(|f| f.figures.pair_cpu_us).filter(|&p| p > 0.0);
-    let mut out = String::from(
-        "| model | conns | req/s | server CPU µs/req | floor pair µs | server ÷ floor | loadgen CPU µs/req | loadgen ÷ server | loadgen RSS | answers/conn min/p1/med/max |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    let dash = || "–".to_string();
+    let columns: [Column; 10] = [
+        ("model", Left, &|c| c.model.to_string()),
+        ("conns", Right, &|c| c.level.to_string()),
+        ("req/s", Right, &|c| shown(c, Record::throughput, thousands) + bound_mark(c)),
+        ("server CPU µs/req", Right, &|c| shown(c, Record::server_cpu, num)),
+        ("floor pair µs", Right, &|_| pair.map_or(DASH.into(), num)),
+        ("server ÷ floor", Right, &|c| {
+            text(c.spread(Record::server_cpu).zip(pair).map(|(s, p)| s.over(p)), |v| format!("{v:.2}×"))
+        }),
+        ("loadgen CPU µs/req", Right, &|c| shown(c, Record::loadgen_cpu, num)),
+        ("loadgen ÷ server", Right, &|c| {
+            let (server, lg) = (c.spread(Record::server_cpu), c.spread(Record::loadgen_cpu));
+            server.zip(lg).map_or(DASH.into(), |(s, l)| format!("{:.2}", l.median / s.median))
+        }),
+        ("loadgen RSS", Right, &|c| c.spread(Record::loadgen_rss).map_or(DASH.into(), |s| mib(s.max as u64))),
+        ("answers/conn min/p1/med/max", Right, &fairness),
+    ];
+    let first_failure: fn(&Cell) -> String = |c| c.failures().first().map_or(String::new(), |(_, why)| why.to_string());
     let cells = summary.cells(SATURATE);
-    for c in &cells {
-        let (model, level) = (c.model, c.level);
-        if c.ok_runs().count() == 0 {
-            let why: Vec<&str> = c.failures().iter().map(|(_, why)| *why).collect();
-            let _ = writeln!(out, "| {model} | {level} | failed: {} | – | – | – | – | – | – | – |", cell(why[0]));
-            continue;
-        }
-        let server = c.spread(Record::server_cpu);
-        let lg = c.spread(Record::loadgen_cpu);
-        let ratio = |s: &Spread, by: f64| Spread { median: s.median / by, min: s.min / by, max: s.max / by, ..*s };
-        let _ = writeln!(
-            out,
-            "| {model} | {level} | {}{} | {} | {} | {} | {} | {} | {} | {} |",
-            shown(c, Record::throughput, thousands),
-            bound_mark(c),
-            shown(c, Record::server_cpu, num),
-            pair.map(num).unwrap_or_else(dash),
-            server.zip(pair).map(|(s, p)| spread_text(&ratio(&s, p), |v| format!("{v:.2}×"))).unwrap_or_else(dash),
-            shown(c, Record::loadgen_cpu, num),
-            server.zip(lg).map(|(s, l)| format!("{:.2}", l.median / s.median)).unwrap_or_else(dash),
-            c.spread(Record::loadgen_rss).map(|s| mib(s.max as u64)).unwrap_or_else(dash),
-            fairness(c),
-        );
-    }
+    let mut out = cell_table(&columns, &cells, Some(first_failure));
     if cells.iter().any(Cell::loadgen_saturated) {
         out.push_str(BOUND_NOTE);
     }
@@ -743,7 +708,7 @@ mod tests {
     fn with_repeats_every_figure_shows_its_median_and_range() {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 3).unwrap();
-        run.status = crate::sweep::summary::RunStatus::Failed;
+        run.status = crate::records::sweep::RunStatus::Failed;
         run.failure = Some("server exited".into());
         let table = scenario_table(&summary, "echo-saturate");
         let row = table.lines().find(|l| l.starts_with("| mio-multi | 200 |")).unwrap();
@@ -752,7 +717,7 @@ mod tests {
         assert!(row.contains("| 10.0 (9.80–10.2) |"), "CPU µs/req: {row}");
         let partly = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
         assert!(partly.contains("| 2/3 ok |") && partly.contains("pass 3: server exited"), "{partly}");
-        let text = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        let text = tables_md(&summary).unwrap();
         assert!(text.contains("3 interleaved passes"), "{text}");
         assert!(text.contains("### echo-saturate: every model"), "{text}");
     }
@@ -800,7 +765,7 @@ mod tests {
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
         // tokio failed in passes 2 and 3 at 200: one pass, nothing to pair.
         for r in summary.records.iter_mut().filter(|r| r.model == "tokio" && r.level == 200 && r.repeat > 1) {
-            r.status = crate::sweep::summary::RunStatus::Failed;
+            r.status = crate::records::sweep::RunStatus::Failed;
         }
         let table = peer_table(&summary, "echo-saturate");
         let p99 = table.lines().find(|l| l.starts_with("| 200 | p99 |")).unwrap();
@@ -896,7 +861,7 @@ mod tests {
         let failed = table.lines().find(|l| l.starts_with("| pool | 1000 |")).unwrap();
         assert!(failed.contains("failed: 800 of 1000"), "{failed}");
         assert!(table.contains("sender's CPU") && table.contains("cost claims rest on it"), "{table}");
-        assert!(String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap().contains(&table));
+        assert!(tables_md(&summary).unwrap().contains(&table));
 
         let mut old = summary.clone();
         for r in old.records.iter_mut().filter_map(|r| r.result.as_mut()) {
@@ -962,7 +927,7 @@ mod tests {
         // Under a budget of 0.25 CPU: 80,000 req/s per budgeted CPU.
         let mut budgeted = testdata::knee_summary();
         for r in budgeted.records.iter_mut().filter_map(|r| r.result.as_mut()) {
-            r.server_cgroup = Some(crate::result::ServerCgroup {
+            r.server_cgroup = Some(crate::records::run::ServerCgroup {
                 budget: Some(crate::cgroup::CpuBudget { cpus: 0.25, period: std::time::Duration::from_millis(5) }),
                 ..Default::default()
             });
@@ -972,8 +937,6 @@ mod tests {
         assert!(tpc.starts_with("| thread-per-conn | 1000 | 20,000 | 80,000 | 2.00 ms | 50% |"), "{tpc}");
         let single = table.lines().find(|l| l.starts_with("| mio-single | 5000 |")).unwrap();
         assert!(single.contains("| ≥ 30,000 (top of the ladder) | ≥ 120,000 |"), "{single}");
-        let single = table.lines().find(|l| l.starts_with("| mio-single | 5000 |")).unwrap();
-        assert!(single.contains("| ≥ 30,000 (top of the ladder) |"), "{single}");
         assert!(table.contains("p99 ≤ 10.0 ms (the SLO)"), "{table}");
         let rungs = rung_table(&summary, "knee");
         assert_eq!(rungs.lines().filter(|l| l.starts_with("| thread-per-conn |")).count(), 6);
@@ -981,7 +944,7 @@ mod tests {
             rungs.contains("| thread-per-conn | 5000 | 30,000 | 0/1 | 25,000 |"),
             "the failed run is measured: {rungs}"
         );
-        let md = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        let md = tables_md(&summary).unwrap();
         assert!(md.contains("## knee\n\n| model | conns | highest rate sustained"), "{md}");
         assert!(md.contains("### knee: every rung"), "{md}");
     }
@@ -999,7 +962,7 @@ mod tests {
         let single = table.lines().find(|l| l.starts_with("| mio-single | 50 |")).unwrap();
         assert!(single.ends_with("| below: ECHOs passed the DELAYs (out of order) |"), "{single}");
         assert_eq!(method_table(&testdata::summary(), "echo-saturate"), "", "no DELAY apart: no table");
-        let md = String::from_utf8(Markdown.serialize(&summary).unwrap()).unwrap();
+        let md = tables_md(&summary).unwrap();
         assert!(md.contains("### multiplex: ECHO beside DELAY"), "{md}");
     }
 
