@@ -507,9 +507,15 @@ impl Connection {
     /// arriving after it raises a new event. So the next read would only
     /// say `WouldBlock`: skip it, and wait for the next edge. Not after an
     /// event that said read-closed, or a read without an event (`UpToEnd`):
-    /// a FIN may be queued behind the data with its edge spent. Whether it
-    /// earns its place is measured in `results/ab-checks/short-read/`
-    /// (the same sweep with and without it).
+    /// a FIN may be queued behind the data with its edge spent.
+    ///
+    /// Measured (`results/ab-checks/short-read/`: this file with and
+    /// without the step, 5 interleaved pairs, echo-saturate at 1000
+    /// connections): system calls per request, waits excluded, 3.00 -> 2.00
+    /// in every pair for mio-single and mio-multi. Server CPU per request
+    /// moved -0% (mio-single, interval -11% to +17%) and -15% (mio-multi,
+    /// -33% to +20%): a system call saved, a CPU gain too small for five
+    /// pairs to tell from noise.
     fn skip_the_read_that_would_block(&mut self, read: usize, asked: usize) {
         if read < asked && self.unread == Unread::Data {
             self.unread = Unread::Nothing;
