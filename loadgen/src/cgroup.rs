@@ -15,7 +15,7 @@
 //! *throttling stall*, at most `period × (1 − F)` for a single runnable
 //! thread). The group is a child of this process's own cgroup, named
 //! `iomodels-<our pid>-<n>`, so that a sweep killed outright leaves a
-//! cgroup whose owner is gone, which the next one removes ([`clean_stale`]).
+//! cgroup whose owner is gone, which the next one removes ([`Hierarchy::clean_stale`]).
 //!
 //! The server's admin thread (STATS) must not be throttled with the data
 //! path: STATS would then stall with it and the instrument would report the

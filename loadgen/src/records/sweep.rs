@@ -5,7 +5,7 @@
 //! has everything it measured. `loadgen report` rebuilds every chart and
 //! table from `summary.json` plus the per-run files under `runs/`, and from
 //! nothing else. The repeats of one model × level × scenario (a *cell*) are
-//! gathered in [`super::cells`].
+//! gathered in [`crate::sweep::cells`].
 //!
 //! A summary written before repeats existed has neither `repeat` nor
 //! `repeats`: it reads as a sweep of one pass.
@@ -68,7 +68,7 @@ pub struct Record {
 }
 
 /// The figures of a run that the tables, the targets and the charts set
-/// side by side, as [`super::cells::Metric`]s: `None` where the run did not
+/// side by side, as [`crate::sweep::cells::Metric`]s: `None` where the run did not
 /// measure them.
 impl Record {
     /// Answered-OK requests per second.
