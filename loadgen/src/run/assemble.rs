@@ -110,8 +110,7 @@ fn add_up(reports: &[WorkerReport], args: &RunArgs, t: &Timeline, connections: &
         totals.counts.scheduled = totals.counts.sent;
     }
     let counts = &mut totals.counts;
-    counts.accounted = counts.scheduled
-        == counts.ok + counts.errors + counts.mismatches + counts.timeouts + counts.in_flight_end + counts.unsent;
+    counts.accounted = counts.scheduled == counts.answered() + counts.timeouts + counts.in_flight_end + counts.unsent;
     totals
 }
 
