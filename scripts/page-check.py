@@ -56,7 +56,7 @@ class Browser:
         # `timeout` kills the browser's whole process group even if this
         # script dies first; a new session makes that group the browser's own.
         cmd = ["timeout", "-k", "5", str(DEADLINE_S + 10), exe, "--headless", "--no-sandbox",
-               "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+               "--disable-gpu", "--hide-scrollbars", "--no-first-run", "--no-default-browser-check",
                f"--user-data-dir={self.temp}/profile", "--remote-debugging-pipe",
                f"--window-size={WIDTH},{VIEWPORT_HEIGHT}", "about:blank"]
         self.proc = subprocess.Popen(cmd, preexec_fn=as_fds_3_and_4, close_fds=False, start_new_session=True,
@@ -202,10 +202,11 @@ def page_faults(facts, chart_files):
 
 
 def screenshot(browser, height, path):
-    """The whole page, `height` px tall, as a PNG at `path`; a fault or None."""
-    browser.send("Emulation.setDeviceMetricsOverride",
-                 {"width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False})
-    shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    """The whole page, `height` px tall, as a PNG at `path`; a fault or None.
+    The window stays 1280x800 (a taller one would stretch what the page
+    sizes by the window's height): the clip reaches past it."""
+    clip = {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1}
+    shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
     png = base64.b64decode(shot["data"])
     Path(path).write_bytes(png)
     written = Path(path).read_bytes()
