@@ -10,8 +10,10 @@
 #
 # Usage (from scripts/page-check, which finds the browser):
 #   python3 page-check.py BROWSER DIR [--screenshot FILE.png]
-# Exit: 0 the page is good; 1 it is not (one line per fault on stderr);
-# 2 bad usage; 3 the browser could not be driven (did not start, no answer).
+# Exit: 0 the page is good; 1 it is not (one line per fault on stderr; a
+# browser that stops answering once the page is opening is the page's
+# fault too); 2 bad usage; 3 the browser could not be driven before the page
+# was opened (it did not start, or did not answer): nothing was checked.
 import base64
 import json
 import os
@@ -31,7 +33,7 @@ WIDTH, VIEWPORT_HEIGHT = 1280, 800
 
 
 class Unusable(Exception):
-    """The browser could not be driven: no verdict on the page (exit 3)."""
+    """The browser died or stopped answering."""
 
 
 class Browser:
@@ -112,7 +114,10 @@ class Browser:
         msg = {"id": self.next_id, "method": method, "params": params or {}}
         if session and self.session:
             msg["sessionId"] = self.session
-        os.write(self.to_chrome, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self.to_chrome, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError:
+            raise Unusable(f"the browser exited (status {self.proc.wait()}):\n{self.log_tail()}")
         while wait:
             reply = self.message(DEADLINE_S)
             if reply is None:
@@ -148,13 +153,16 @@ PAGE_FACTS = """JSON.stringify({
 SETTLE = "new Promise(r => requestAnimationFrame(() => setTimeout(r, 200)))"
 
 
-def load(browser, url):
-    """Open `url` in a fresh tab, with console and log capture on first;
-    the reason it did not load, or None."""
+def open_tab(browser):
+    """A fresh blank tab, attached, with console and log capture on."""
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     browser.session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     for domain in ("Runtime", "Log", "Page"):
         browser.send(f"{domain}.enable")
+
+
+def load(browser, url):
+    """Open `url` in the tab; the reason it did not load, or None."""
     nav = browser.send("Page.navigate", {"url": url})
     if nav.get("errorText"):
         return f"it did not load: {nav['errorText']}"
@@ -219,6 +227,19 @@ def screenshot(browser, height, path):
     return None
 
 
+def check(browser, page, chart_files, shot_path):
+    """Load the page, read what it holds, take its screenshot: the faults."""
+    why_not = load(browser, page.as_uri())
+    if why_not:
+        return [why_not]
+    facts = json.loads(browser.send("Runtime.evaluate", {"expression": PAGE_FACTS})["result"]["value"])
+    faults = page_faults(facts, chart_files)
+    if shot_path:
+        fault = screenshot(browser, max(facts["height"], VIEWPORT_HEIGHT), shot_path)
+        faults += [fault] if fault else []
+    return faults
+
+
 def main(argv):
     if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--screenshot"):
         print("usage: page-check.py BROWSER DIR [--screenshot FILE.png]", file=sys.stderr)
@@ -233,22 +254,18 @@ def main(argv):
 
     browser = Browser(exe)
     try:
-        faults = []
-        why_not = load(browser, page.as_uri())
-        if why_not:
-            faults.append(why_not)
-        else:
-            facts = json.loads(browser.send("Runtime.evaluate", {"expression": PAGE_FACTS})["result"]["value"])
-            faults += page_faults(facts, chart_files)
-            if shot_path:
-                fault = screenshot(browser, max(facts["height"], VIEWPORT_HEIGHT), shot_path)
-                faults += [fault] if fault else []
-        faults = console_faults(browser.events) + faults
+        open_tab(browser)
     except Unusable as e:
+        browser.close()
         print(f"page-check: could not drive the browser {exe}: {e}", file=sys.stderr)
         return 3
+    try:
+        faults = check(browser, page, chart_files, shot_path)
+    except Unusable as e:
+        faults = [f"the browser failed on this page: {e}"]
     finally:
         browser.close()
+    faults = console_faults(browser.events) + faults
 
     for fault in faults:
         print(f"page-check: {page}: {fault}", file=sys.stderr)
