@@ -215,9 +215,11 @@ def screenshot(browser, height, path):
     sizes by the window's height): the clip reaches past it."""
     clip = {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1}
     shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
-    png = base64.b64decode(shot["data"])
-    Path(path).write_bytes(png)
-    written = Path(path).read_bytes()
+    try:
+        Path(path).write_bytes(base64.b64decode(shot["data"]))
+        written = Path(path).read_bytes()
+    except OSError as e:
+        return f"the screenshot could not be written: {e}"
     if written[:8] != b"\x89PNG\r\n\x1a\n" or len(written) < 1000:
         return f"the screenshot {path} is not a PNG of a page ({len(written)} bytes)"
     w, h = struct.unpack(">II", written[16:24])
@@ -232,7 +234,10 @@ def check(browser, page, chart_files, shot_path):
     why_not = load(browser, page.as_uri())
     if why_not:
         return [why_not]
-    facts = json.loads(browser.send("Runtime.evaluate", {"expression": PAGE_FACTS})["result"]["value"])
+    read = browser.send("Runtime.evaluate", {"expression": PAGE_FACTS, "returnByValue": True})
+    if "exceptionDetails" in read:
+        return [f"its DOM could not be read: {read['exceptionDetails'].get('text')}"]
+    facts = json.loads(read["result"]["value"])
     faults = page_faults(facts, chart_files)
     if shot_path:
         fault = screenshot(browser, max(facts["height"], VIEWPORT_HEIGHT), shot_path)
