@@ -130,7 +130,8 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
         }
     }
     let paced = summary.find("echo-paced", "mio-single", 50).unwrap();
-    assert!(paced.result.as_ref().unwrap().args.iter().any(|a| a == "--rate"));
+    let paced_config = paced.result.as_ref().unwrap().config.as_ref().expect("the run's typed configuration");
+    assert_eq!(paced_config.requests.rate, Some(2000.0), "echo-paced runs open loop at the sweep's --rate");
 
     // summary.csv: a header and one row per cell; runs.csv: one per run.
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
@@ -499,7 +500,7 @@ fn a_small_knee_ladder() {
         assert_eq!(r.status, RunStatus::Ok, "{:?}: {:?}", r.offered_rps, r.failure);
         let x = r.result.as_ref().unwrap();
         let rate = r.offered_rps.unwrap();
-        assert!(x.args.windows(2).any(|w| w == ["--rate", &rate.to_string()]), "{:?}", x.args);
+        assert_eq!(x.config.as_ref().map(|c| c.requests.rate), Some(Some(rate)), "{:?}", x.config);
         // The rung offered its rate over the window as measured, and lost
         // nothing: each request answered, or in flight when the window
         // closed (a loaded machine moves answers across that edge, so the
@@ -573,7 +574,7 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
             let r = summary.find("multiplex", model, 20).unwrap();
             assert_eq!(r.status, RunStatus::Ok, "{model}: {:?}", r.failure);
             let x = r.result.as_ref().unwrap();
-            assert!(x.args.windows(2).any(|w| w == ["--depth", "16"]), "{:?}", x.args);
+            assert_eq!(x.config.as_ref().map(|c| c.requests.depth), Some(16), "{:?}", x.config);
             let delay = &x.latency_by_method["DELAY"];
             assert!(delay.p50 >= MULTIPLEX_DELAY_US, "{model}: a DELAY answered in {} µs", delay.p50);
             x.latency_by_method["ECHO"].p99
