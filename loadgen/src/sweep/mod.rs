@@ -214,6 +214,11 @@ pub struct SweepArgs {
     /// HEAD exactly (the revision each embedded, as `--version` prints it).
     #[arg(long)]
     pub reference: bool,
+    /// Settle the plan, print it (what is left out and why, the runs and
+    /// about how long they take) and stop: nothing is run or written.
+    /// With --reference its checks are made too.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Run each server, in every scenario, in a cgroup whose CPU quota is
     /// F CPUs (F of each 5 ms period; cgroup v2's `cpu.max` where v2 has
     /// the cpu controller, else v1's CFS quota; needs root), or `off`: no
@@ -410,6 +415,11 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let git = crate::env::git_state();
     if args.reference {
         refuse_unless_reference(&git, &plan)?;
+    }
+    if args.dry_run {
+        skipped.iter().for_each(|note| eprintln!("{note}"));
+        eprintln!("sweep (dry run, nothing run): {}", plan_line(&plan));
+        return Ok(());
     }
     let floor = floor_of(args, &plan)?;
     let run_id = env_json::run_id(started);
@@ -709,6 +719,11 @@ fn announce(plan: &SweepPlan, envj: &SweepEnv, dir: &Path) {
     for note in &envj.skipped {
         eprintln!("{note}");
     }
+    eprintln!("sweep {}: {}; results in {}", envj.run_id, plan_line(plan), dir.display());
+}
+
+/// The plan in one line: its runs, about how long they take, and where.
+fn plan_line(plan: &SweepPlan) -> String {
     let grids: Vec<String> = plan
         .grids
         .iter()
@@ -717,19 +732,21 @@ fn announce(plan: &SweepPlan, envj: &SweepEnv, dir: &Path) {
             r => format!("{n}: {} levels × {r} rates", g.levels.len()),
         })
         .collect();
-    eprintln!(
-        "sweep {}: {} models × {} scenarios ({}) × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
-        envj.run_id,
+    let profiled = match plan.profiled.len() * plan.models.len() {
+        0 => String::new(),
+        n => format!(" + {n} profiled"),
+    };
+    format!(
+        "{} models × {} scenarios ({}) × {} passes{profiled} = {} runs, about {} (server CPUs {}, loadgen CPUs {})",
         plan.models.len(),
         plan.scenarios.len(),
         grids.join(", "),
         plan.repeats,
-        envj.runs_planned,
+        plan.runs(),
         progress::clock(plan.total_seconds()),
         cpus::list(&plan.pinning.server_cpus),
         cpus::list(&plan.pinning.loadgen_cpus),
-        dir.display()
-    );
+    )
 }
 
 /// A flag that SIGINT and SIGTERM set; a second one while the first is
