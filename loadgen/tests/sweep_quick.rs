@@ -466,6 +466,25 @@ fn refuses_bad_flags_with_the_flag_named() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// `--dry-run` prints the plan, the profiled runs counted, and runs and
+/// writes nothing.
+#[test]
+fn a_dry_run_prints_the_plan_and_writes_nothing() {
+    let tmp = tempdir();
+    let out = tmp.join("out");
+    let mut args = words(
+        "sweep --dry-run --models mio-single,thread-per-conn --scenario echo-saturate --levels 20,30 --repeat 2 \
+         --profile echo-saturate:30 --no-floor",
+    );
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
+    let run = loadgen(&args, &tmp);
+    assert!(run.status.success(), "{}", text(&run));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("× 2 passes + 2 profiled = 10 runs, about"), "{said}");
+    assert!(!out.exists(), "a dry run creates no results directory");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 fn env_json(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap()
 }
