@@ -26,7 +26,7 @@
 //! run --server-cgroup` records the throttling over the window. Without
 //! the flag only `knee-budget`'s servers are budgeted, at the default
 //! budget ([`scenario::budgets`]): the budget is each scenario's, in
-//! [`SweepPlan`], and env.json names it per scenario.
+//! the plan (`SweepPlan`), and env.json names it per scenario.
 //!
 //! A scenario with a ladder (`knee`) runs each model at each level once per
 //! offered rate, from the lowest up, and in each pass stops climbing after
