@@ -20,6 +20,7 @@ pub mod csv;
 pub mod json;
 pub mod markdown;
 pub mod report;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
