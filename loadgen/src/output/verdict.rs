@@ -287,6 +287,7 @@ mod tests {
     fn the_section_escapes_data_and_says_where_the_reference_differs() {
         let mut v = headline();
         v.rows[0].label = "<b>cs</b>".into();
+        v.rows[0].figure = "<i>'cs' & \"more\"</i>".into();
         v.rows[0].reference = Some(Against {
             call: Call::Ahead { model: EVENT_LOOP.into(), by: 14.0, p_adjusted: 0.001 },
             ratio: Some(14.0),
@@ -299,7 +300,11 @@ mod tests {
         assert!(html.starts_with("<section id=\"verdict\">") && html.contains("<table id=\"verdict-table\">"));
         assert_eq!(html.matches("<tr>").count(), 1 + v.rows.len(), "{html}");
         assert!(html.contains("&lt;b&gt;cs&lt;/b&gt; (tie here, mio-single ahead in the reference)"), "{html}");
-        assert!(!html.contains("<b>cs"), "{html}");
+        assert!(
+            html.contains("<td>&lt;i&gt;&#39;cs&#39; &amp; &quot;more&quot;&lt;/i&gt; (cs/req, echo-saturate)</td>"),
+            "{html}"
+        );
+        assert!(!html.contains("<b>cs") && !html.contains("<i>"), "{html}");
         assert!(html.contains("at most 5%"), "{html}");
     }
 
