@@ -151,7 +151,7 @@ const ROWS: [Spec; 10] = [
     },
     Spec {
         key: "peak-memory",
-        label: "server peak memory",
+        label: "server peak memory, MiB",
         figure: "server peak memory (VmHWM) at the highest level, full load",
         unit: "MiB",
         scenarios: SATURATE,

@@ -22,7 +22,7 @@ fn value(unit: &str, v: f64) -> String {
     match unit {
         "µs" => us_f(v),
         "req/s" | "threads" => thousands(v),
-        "MiB" => format!("{v:.1} MiB"),
+        "MiB" => format!("{v:.1}"),
         _ => num(v),
     }
 }
