@@ -3,7 +3,7 @@
 //! computed from this sweep's own summary, each with its spread and the
 //! suite's tie rule, and set beside the reference's verdict.
 //!
-//! The rows are declared in advance ([`ROWS`]): they are the family the
+//! The rows are declared in advance (`ROWS`, below): they are the family the
 //! error rate is controlled over. Each row is one paired comparison made
 //! as the tables make theirs ([`Contender`], [`Comparison::paired`]), and
 //! Holm's correction ([`correct`]) runs over the rows together, so the
