@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use loadgen::records::sweep::{RunStatus, Summary};
+use loadgen::records::verdict::{Headline, Reference};
 
 mod common;
 use common::{flag_path, tempdir, text, words};
@@ -395,6 +396,53 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert!(runs.lines().any(|l| l.starts_with("echo-saturate,pool,20,1,failed,server did not start")), "{runs}");
     assert!(String::from_utf8_lossy(&run.stderr).contains("FAILED: server did not start"));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// The sweep ends with its headline verdict: the runs-done line counting
+/// pool's starvation as designed, one line per row of `verdict.json`, and
+/// the page's path last; the figures are the summary's own, and `loadgen
+/// report` writes the same verdict again.
+#[test]
+fn the_sweep_ends_with_its_verdict_and_pool_starves_as_designed() {
+    let _serial = serial();
+    let tmp = tempdir();
+    let out = tmp.join("out");
+    let mut args = words(
+        "sweep --models thread-per-conn,pool,mio-single --levels 200 --scenario echo-saturate --warmup 0.2s \
+        --duration 0.5s --no-charts --no-floor --repeat 1",
+    );
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
+    let run = loadgen(&args, &tmp);
+    assert!(run.status.success(), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("pool 200 conns: starved, as designed: 64 workers, 200 connections"), "{stderr}");
+    assert!(!stderr.contains("FAILED"), "{stderr}");
+    assert!(stderr.contains("3 of 3 runs done (1 starved as designed, 0 failed)"), "{stderr}");
+
+    let verdict = Headline::load(&out).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = &lines[lines.len() - (verdict.rows.len() + 3)..];
+    assert!(tail[0].starts_with("Verdict, thread-per-conn against mio-single, one pass"), "{stderr}");
+    for (line, row) in tail[1..].iter().zip(&verdict.rows) {
+        assert!(line.starts_with(&format!("  {} (echo-saturate, 200 conns", row.label)), "{line}");
+        assert!(line.ends_with("not judged: one pass"), "{line}");
+    }
+    assert!(tail[tail.len() - 2].starts_with("  not in this sweep: knee"), "{stderr}");
+    assert_eq!(tail.last().unwrap(), &format!("Page: {}", out.join("index.html").display()));
+    assert!(matches!(verdict.reference, Reference::Missing { .. }), "{:?}", verdict.reference);
+
+    // The row's figure is the run's, as summary.json holds it.
+    let summary = Summary::load(&out).unwrap();
+    let cs = verdict.rows.iter().find(|r| r.key == "cs-full-load").unwrap();
+    let server = |m: &str| summary.find("echo-saturate", m, 200).unwrap().result.clone().unwrap().server.unwrap();
+    assert_eq!(cs.blocking.as_ref().unwrap().median, server("thread-per-conn").voluntary_cs_per_req);
+    assert_eq!(cs.event_loop.as_ref().unwrap().median, server("mio-single").voluntary_cs_per_req);
+
+    std::fs::remove_file(out.join("verdict.json")).unwrap();
+    let report = loadgen(&["report", out.to_str().unwrap(), "--no-charts", "-q"], &tmp);
+    assert!(report.status.success(), "{}", text(&report));
+    assert_eq!(Headline::load(&out).unwrap(), verdict, "loadgen report writes the sweep's verdict again");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 

@@ -805,7 +805,8 @@ fn run_every_slot(
     Ok(summary)
 }
 
-/// `env.json` and the exports as the sweep ends, the charts, and the last line.
+/// `env.json` and the exports as the sweep ends, the charts, the last
+/// line, and the headline verdict (`verdict.json`, and in a few lines).
 fn finish(
     args: &SweepArgs,
     dir: &Path,
@@ -833,14 +834,20 @@ fn finish(
         let files = crate::output::charts::draw_all(dir, summary)?;
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
+    let verdict = crate::output::report::write_verdict(dir, summary)?;
+    // A failure that is the model's design (pool past its workers) is
+    // counted apart from the real ones.
+    let designed = summary.records.iter().filter(|r| cells::AsDesigned::of(r).is_some()).count();
+    let as_designed = if designed > 0 { format!("{designed} starved as designed, ") } else { String::new() };
     eprintln!(
-        "{} of {} runs done ({} failed) in {}; results in {}",
+        "{} of {} runs done ({as_designed}{} failed) in {}; results in {}",
         envj.runs_done,
         envj.runs_planned,
-        envj.runs_failed,
+        envj.runs_failed.saturating_sub(designed),
         progress::clock(progress.elapsed().as_secs_f64()),
         dir.display()
     );
+    eprint!("{}", crate::output::verdict::terminal(&verdict, &dir.join(crate::output::verdict::PAGE)));
     if envj.interrupted {
         bail!("interrupted: kept the {} runs finished before it, in {}", envj.runs_done, dir.display());
     }

@@ -282,7 +282,10 @@ pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> 
             if x.send_lag_large { ", send lag large" } else { "" },
             r.elapsed_s
         ),
-        _ => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
+        _ => match super::cells::AsDesigned::of(r) {
+            Some(designed) => format!("{head} {} ({:.1} s)", designed.text(), r.elapsed_s),
+            None => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
+        },
     }
 }
 
