@@ -10,6 +10,7 @@ pub mod env;
 pub mod files;
 pub mod floor;
 pub mod fmt;
+pub mod html;
 pub mod merge;
 pub mod models;
 pub mod output;
@@ -22,6 +23,7 @@ pub mod stats;
 pub mod sweep;
 #[cfg(test)]
 mod testdata;
+pub mod verdict;
 
 /// The git revision this binary was built from: 12 hex digits of HEAD,
 /// `-dirty` when the tree had changes outside `results/`, or "unknown (no

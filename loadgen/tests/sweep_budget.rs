@@ -175,6 +175,49 @@ fn a_budgeted_sweep_records_the_throttling_and_removes_its_cgroups() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// `knee-budget` in a quick sweep with no budget flag: its servers alone
+/// run under the default budget, env.json says so for it, and the knee
+/// table treats it as a ladder, with each knee per budgeted CPU.
+#[test]
+fn knee_budget_runs_its_ladder_under_the_default_budget() {
+    let _serial = serial();
+    let Some(h) = hierarchy() else { return };
+    let tmp = tempdir();
+    let out = tmp.join("out");
+    let mut args =
+        words("sweep --quick --scenario knee-budget,echo-saturate --models mio-single --levels 1000 --no-floor");
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
+    let mut sweep = Command::new(LOADGEN).args(&args).current_dir(&tmp).stdin(Stdio::null()).spawn().unwrap();
+    let pid = sweep.id();
+    assert!(sweep.wait().unwrap().success());
+    assert_eq!(cgroups_of(&h, pid), Vec::<PathBuf>::new(), "cgroups left after a normal end");
+
+    let env: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap();
+    let budget_of = |name: &str| {
+        let s = env["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
+        s["server_cpu_budget"]["cpus"].as_f64()
+    };
+    let default = cgroup::DEFAULT_SERVER_CPU_BUDGET;
+    assert_eq!((budget_of("knee-budget"), budget_of("echo-saturate")), (Some(default), None), "{env}");
+    assert_eq!(env["server_cpu_budget"]["cpus"].as_f64(), Some(default));
+    let summary = Summary::load(&out).unwrap();
+    assert!(summary.is_ladder("knee-budget"));
+    for r in &summary.records {
+        let x = r.result.as_ref().unwrap_or_else(|| panic!("{} {:?}", r.scenario, r.failure));
+        let budget = x.server_cgroup.as_ref().and_then(|c| c.budget).map(|b| b.cpus);
+        match r.scenario.as_str() {
+            "knee-budget" => {
+                assert_eq!(budget, Some(default), "{:?}", x.server_cgroup);
+                assert!(r.files.json.starts_with("runs/knee-budget/") && r.offered_rps.is_some(), "{:?}", r.files);
+            }
+            _ => assert!(x.server_cgroup.is_none(), "echo-saturate ran unbudgeted: {:?}", x.server_cgroup),
+        }
+    }
+    let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+    assert!(tables.contains("per budgeted CPU"), "the knee table of a budgeted ladder:\n{tables}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 /// A server that crashes mid-run fails that run and its cgroup goes; Ctrl-C
 /// during the next run stops the sweep and its cgroup goes too.
 #[test]
@@ -250,6 +293,15 @@ fn refuses_a_budget_it_cannot_set() {
     assert!(said.contains(&format!("at most the server's {cpus} CPU(s)")), "{}", text(&run));
     let run = loadgen(&base("--server-cpu-budget half"), &tmp);
     assert!(String::from_utf8_lossy(&run.stderr).contains("give a number of CPUs above 0"), "{}", text(&run));
+    // knee-budget runs only under a budget: `off` leaves it none.
+    let mut off = words("sweep --scenario knee-budget --quick --no-floor --server-cpu-budget off");
+    off.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
+    let run = loadgen(&off, &tmp);
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && said.contains("--scenario knee-budget: it runs only under a CPU budget"),
+        "{said}"
+    );
     assert!(!out.exists(), "a refused sweep creates no results directory");
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -266,5 +318,13 @@ fn refuses_a_budget_it_cannot_set() {
     };
     let said = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && said.contains("needs root"), "{}", text(&run));
+    // knee-budget named without a budget flag: refused, with the reason.
+    let mut cmd = Command::new("setpriv");
+    let mut knee_budget = words("sweep --scenario knee-budget --quick --no-floor");
+    knee_budget.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", LOADGEN]).args(knee_budget);
+    let run = cmd.current_dir("/").stdin(Stdio::null()).output().unwrap();
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && said.contains("--scenario knee-budget") && said.contains("needs root"), "{said}");
     std::fs::remove_dir_all(&tmp).unwrap();
 }

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use loadgen::records::sweep::{RunStatus, Summary};
+use loadgen::records::verdict::{Headline, Reference};
 
 mod common;
 use common::{flag_path, tempdir, text, words};
@@ -130,7 +131,8 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
         }
     }
     let paced = summary.find("echo-paced", "mio-single", 50).unwrap();
-    assert!(paced.result.as_ref().unwrap().args.iter().any(|a| a == "--rate"));
+    let paced_config = paced.result.as_ref().unwrap().config.as_ref().expect("the run's typed configuration");
+    assert_eq!(paced_config.requests.rate, Some(2000.0), "echo-paced runs open loop at the sweep's --rate");
 
     // summary.csv: a header and one row per cell; runs.csv: one per run.
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
@@ -397,6 +399,53 @@ fn a_failing_model_is_recorded_and_the_sweep_goes_on() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// The sweep ends with its headline verdict: the runs-done line counting
+/// pool's starvation as designed, one line per row of `verdict.json`, and
+/// the page's path last; the figures are the summary's own, and `loadgen
+/// report` writes the same verdict again.
+#[test]
+fn the_sweep_ends_with_its_verdict_and_pool_starves_as_designed() {
+    let _serial = serial();
+    let tmp = tempdir();
+    let out = tmp.join("out");
+    let mut args = words(
+        "sweep --models thread-per-conn,pool,mio-single --levels 200 --scenario echo-saturate --warmup 0.2s \
+        --duration 0.5s --no-charts --no-floor --repeat 1",
+    );
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
+    let run = loadgen(&args, &tmp);
+    assert!(run.status.success(), "{}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("pool 200 conns: starved, as designed: 64 workers, 200 connections"), "{stderr}");
+    assert!(!stderr.contains("FAILED"), "{stderr}");
+    assert!(stderr.contains("3 of 3 runs done (1 starved as designed, 0 failed)"), "{stderr}");
+
+    let verdict = Headline::load(&out).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = &lines[lines.len() - (verdict.rows.len() + 3)..];
+    assert!(tail[0].starts_with("Verdict, thread-per-conn against mio-single, one pass"), "{stderr}");
+    for (line, row) in tail[1..].iter().zip(&verdict.rows) {
+        assert!(line.starts_with(&format!("  {} (echo-saturate, 200 conns", row.label)), "{line}");
+        assert!(line.ends_with("not judged: one pass"), "{line}");
+    }
+    assert!(tail[tail.len() - 2].starts_with("  not in this sweep: knee"), "{stderr}");
+    assert_eq!(tail.last().unwrap(), &format!("Page: {}", out.join("index.html").display()));
+    assert!(matches!(verdict.reference, Reference::Missing { .. }), "{:?}", verdict.reference);
+
+    // The row's figure is the run's, as summary.json holds it.
+    let summary = Summary::load(&out).unwrap();
+    let cs = verdict.rows.iter().find(|r| r.key == "cs-full-load").unwrap();
+    let server = |m: &str| summary.find("echo-saturate", m, 200).unwrap().result.clone().unwrap().server.unwrap();
+    assert_eq!(cs.blocking.as_ref().unwrap().median, server("thread-per-conn").voluntary_cs_per_req);
+    assert_eq!(cs.event_loop.as_ref().unwrap().median, server("mio-single").voluntary_cs_per_req);
+
+    std::fs::remove_file(out.join("verdict.json")).unwrap();
+    let report = loadgen(&["report", out.to_str().unwrap(), "--no-charts", "-q"], &tmp);
+    assert!(report.status.success(), "{}", text(&report));
+    assert_eq!(Headline::load(&out).unwrap(), verdict, "loadgen report writes the sweep's verdict again");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 /// Ctrl-C: the current run is stopped (children killed by PID), finished
 /// runs are kept, charts are still drawn, and the exit status says so.
 #[test]
@@ -465,6 +514,25 @@ fn refuses_bad_flags_with_the_flag_named() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// `--dry-run` prints the plan, the profiled runs counted, and runs and
+/// writes nothing.
+#[test]
+fn a_dry_run_prints_the_plan_and_writes_nothing() {
+    let tmp = tempdir();
+    let out = tmp.join("out");
+    let mut args = words(
+        "sweep --dry-run --models mio-single,thread-per-conn --scenario echo-saturate --levels 20,30 --repeat 2 \
+         --profile echo-saturate:30 --no-floor",
+    );
+    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
+    let run = loadgen(&args, &tmp);
+    assert!(run.status.success(), "{}", text(&run));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("× 2 passes + 2 profiled = 10 runs, about"), "{said}");
+    assert!(!out.exists(), "a dry run creates no results directory");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 fn env_json(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap()
 }
@@ -499,7 +567,7 @@ fn a_small_knee_ladder() {
         assert_eq!(r.status, RunStatus::Ok, "{:?}: {:?}", r.offered_rps, r.failure);
         let x = r.result.as_ref().unwrap();
         let rate = r.offered_rps.unwrap();
-        assert!(x.args.windows(2).any(|w| w == ["--rate", &rate.to_string()]), "{:?}", x.args);
+        assert_eq!(x.config.as_ref().map(|c| c.requests.rate), Some(Some(rate)), "{:?}", x.config);
         // The rung offered its rate over the window as measured, and lost
         // nothing: each request answered, or in flight when the window
         // closed (a loaded machine moves answers across that edge, so the
@@ -573,7 +641,7 @@ fn a_small_multiplex_run_shows_who_answers_in_order() {
             let r = summary.find("multiplex", model, 20).unwrap();
             assert_eq!(r.status, RunStatus::Ok, "{model}: {:?}", r.failure);
             let x = r.result.as_ref().unwrap();
-            assert!(x.args.windows(2).any(|w| w == ["--depth", "16"]), "{:?}", x.args);
+            assert_eq!(x.config.as_ref().map(|c| c.requests.depth), Some(16), "{:?}", x.config);
             let delay = &x.latency_by_method["DELAY"];
             assert!(delay.p50 >= MULTIPLEX_DELAY_US, "{model}: a DELAY answered in {} µs", delay.p50);
             x.latency_by_method["ECHO"].p99

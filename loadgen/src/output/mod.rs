@@ -10,7 +10,10 @@
 //! - [`markdown`]: `tables.md`, the tables that REPORT.md embeds.
 //! - [`charts`]: the SVG and PNG charts under `charts/`.
 //! - [`report`]: `loadgen report DIR`, which redraws all but `summary.json`
-//!   and refreshes REPORT.md's generated regions.
+//!   and refreshes REPORT.md's generated regions; it also writes
+//!   `verdict.json` (as every sweep's end does: [`report::write_verdict`]).
+//! - [`verdict`]: the headline verdict in the terminal's few lines, and the
+//!   page's sections on it and on what failed and why.
 //!
 //! The outputs read the sweep's types (`records::sweep`, `sweep::cells`);
 //! nothing in the sweep reads the outputs, except that it writes them.
@@ -20,6 +23,7 @@ pub mod csv;
 pub mod json;
 pub mod markdown;
 pub mod report;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 

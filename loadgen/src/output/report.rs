@@ -1,6 +1,7 @@
 //! `loadgen report DIR`: redraw a sweep's charts and tables from what it
 //! saved (`summary.json` and the per-run files, loose under `runs/` or in
-//! `runs.tar.zst`: [`crate::archive`]), print the
+//! `runs.tar.zst`: [`crate::archive`]), write its headline verdict
+//! (`verdict.json`, beside the reference's: [`write_verdict`]), print the
 //! tables, and optionally refresh the generated regions of REPORT.md.
 //!
 //! REPORT.md is prose written by hand around tables written by this tool.
@@ -30,13 +31,14 @@
 //! every rung in `SCENARIO-rungs`; one whose runs kept ECHO's and DELAY's
 //! latency apart (`multiplex`) has ECHO beside DELAY in `SCENARIO-methods`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
 use super::{charts, json, markdown, File, FILES};
 use crate::files::write_atomic;
 use crate::records::sweep::Summary;
+use crate::records::verdict::Headline;
 use crate::sweep::env_json::{load_floor, SweepFloor};
 
 /// Redraw charts and tables from a sweep's saved results.
@@ -70,10 +72,12 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     }
     let tables: Vec<File> = FILES.into_iter().filter(|(name, _)| *name != json::FILE).collect();
     super::write(&args.dir, &summary, &tables)?;
+    let verdict = write_verdict(&args.dir, &summary)?;
     if !args.no_charts {
         let files = charts::draw_all(&args.dir, &summary)?;
         eprintln!("{} charts written to {}", files.len(), args.dir.join("charts").display());
     }
+    eprint!("{}", super::verdict::terminal(&verdict, &args.dir.join(super::verdict::PAGE)));
     if !args.quiet {
         print!("{}", markdown::tables_md(&summary)?);
         if let Some(text) = &performance {
@@ -91,6 +95,20 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         eprintln!("{}: {} generated regions rewritten", path.display(), update.replaced.len());
     }
     Ok(())
+}
+
+/// The sweep's headline verdict ([`crate::verdict`]), set beside the
+/// reference's, written to `DIR/verdict.json`; every sweep's end and
+/// `loadgen report` call it (an old sweep gets its verdict from its
+/// summary).
+pub fn write_verdict(dir: &Path, summary: &Summary) -> anyhow::Result<Headline> {
+    let mut headline = crate::verdict::headline(summary);
+    crate::verdict::compare_with_reference(&mut headline, dir);
+    let path = dir.join(crate::records::verdict::FILE);
+    let mut bytes = serde_json::to_vec_pretty(&headline)?;
+    bytes.push(b'\n');
+    write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(headline)
 }
 
 /// `performance.md`: the floor and performance tables, when the sweep ran echo-saturate.

@@ -66,6 +66,52 @@ impl Outcome {
     }
 }
 
+/// A failed run that is its model's designed behaviour, not a fault: said
+/// "as designed", never "FAILED", in the terminal, the page and the
+/// sweep's last line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsDesigned {
+    /// What happened: "starved".
+    pub what: &'static str,
+    /// Why that is the design: "64 workers, 200 connections".
+    pub why: String,
+}
+
+/// The reasons a starved run gives (`loadgen run`'s and the sweep's own),
+/// and the unsent requests that follow from them in an open loop.
+const STARVED: [&str; 4] = [
+    "connections had no answer to their first request",
+    "connections never got an answer",
+    "starved: ",
+    "because their connection still waited for an earlier answer",
+];
+
+impl AsDesigned {
+    /// "starved, as designed: 64 workers, 200 connections".
+    pub fn text(&self) -> String {
+        format!("{}, as designed: {}", self.what, self.why)
+    }
+
+    /// Whether `r` failed as its model is designed to. The one known case:
+    /// pool past its workers. Each worker holds one connection until it
+    /// closes, so connection `workers + 1` is accepted and never answered
+    /// (servers/src/models/pool.rs): every connection established, no
+    /// error, mismatch, timeout or reset, the unanswered ones the only
+    /// reasons given, and the connections served are the pool's workers
+    /// (the sweep starts pool with its default size; the run's own count
+    /// says what it was). Anything else stays a failure.
+    pub fn of(r: &Record) -> Option<AsDesigned> {
+        let x =
+            r.result.as_ref().filter(|_| r.status == RunStatus::Failed && crate::models::base(&r.model) == "pool")?;
+        let (c, n) = (&x.connections, &x.counts);
+        let clean = n.errors == 0 && n.mismatches_total == 0 && n.timeouts == 0 && n.resets == 0;
+        let only_starved = r.failure.as_deref()?.split("; ").all(|why| STARVED.iter().any(|s| why.contains(s)));
+        let served = c.requested.checked_sub(c.never_served).filter(|&s| s > 0)?;
+        (clean && only_starved && c.established == c.requested && c.never_served > 0)
+            .then(|| AsDesigned { what: "starved", why: format!("{served} workers, {} connections", c.requested) })
+    }
+}
+
 /// Every run of one model at one level in one scenario (at one offered
 /// rate, in a ladder's scenario: a *rung*).
 #[derive(Clone, Debug)]
@@ -134,6 +180,14 @@ impl<'a> Cell<'a> {
             }
         };
         reasons.iter().map(said).collect::<Vec<_>>().join("; ")
+    }
+
+    /// Every failed run's reason as designed, when each one is
+    /// ([`AsDesigned::of`]); `None` when some failure is a real one.
+    pub fn as_designed(&self) -> Option<AsDesigned> {
+        let failed: Vec<&Record> = self.runs.iter().copied().filter(|r| r.status == RunStatus::Failed).collect();
+        let designed: Vec<AsDesigned> = failed.iter().filter_map(|r| AsDesigned::of(r)).collect();
+        (!failed.is_empty() && designed.len() == failed.len()).then(|| designed.into_iter().next()).flatten()
     }
 
     /// One figure over the successful runs.
@@ -690,6 +744,53 @@ mod tests {
         let other = contender("x", &[100.0, 101.0, 99.0], false);
         let family = judge(&[vec![a, twin, other]], Rule::THROUGHPUT);
         assert_eq!(TwinCount::of(&family[0]), TwinCount { tested: 1, ahead: 1 });
+    }
+
+    /// pool starved past its workers, as the reference recorded it.
+    fn starved_pool(level: u64) -> Record {
+        let mut r = testdata::record_of_pass("echo-saturate", "pool", level, 640.0, 1);
+        r.status = RunStatus::Failed;
+        let unserved = level - 64;
+        r.failure = Some(format!(
+            "--target 127.0.0.1:1: {unserved} connections had no answer to their first request within \
+             --connect-timeout 1s, so the warm-up could not end with every connection served ({unserved} never \
+             answered in the whole run): connections 64, 65 and {} more; --rate 2000: not offered: 1360 of the 2000 \
+             requests scheduled in the window were never sent, because their connection still waited for an \
+             earlier answer when the run ended ({unserved} connections)",
+            unserved - 2
+        ));
+        r.result.as_mut().unwrap().connections.never_served = unserved;
+        r
+    }
+
+    #[test]
+    fn pool_past_its_workers_is_starved_as_designed_and_a_real_failure_is_not() {
+        let designed = AsDesigned::of(&starved_pool(200)).unwrap();
+        assert_eq!(designed.text(), "starved, as designed: 64 workers, 200 connections");
+        // The same starvation with a crash on top is a failure.
+        let mut crashed = starved_pool(200);
+        crashed.failure = Some(format!("{}; the server exited with signal 11", crashed.failure.unwrap()));
+        assert_eq!(AsDesigned::of(&crashed), None);
+        // Errors in the counts, or connections not established: a failure.
+        let mut errors = starved_pool(1000);
+        errors.result.as_mut().unwrap().counts.errors = 3;
+        assert_eq!(AsDesigned::of(&errors), None);
+        let mut refused = starved_pool(1000);
+        refused.result.as_mut().unwrap().connections.established = 900;
+        assert_eq!(AsDesigned::of(&refused), None);
+        // Another model starving is not its design.
+        let mut other = starved_pool(200);
+        other.model = "mio-single".into();
+        assert_eq!(AsDesigned::of(&other), None);
+        // A failure without a result (the server did not start) is a failure.
+        assert_eq!(AsDesigned::of(&testdata::failed("echo-saturate", "pool", 200, "starved: x", 1)), None);
+        // A cell is as designed only when every failure is.
+        let runs = [starved_pool(200), crashed];
+        let cell =
+            Cell { scenario: "echo-saturate", model: "pool", level: 200, offered_rps: None, runs: vec![&runs[0]] };
+        assert_eq!(cell.as_designed(), Some(designed));
+        let cell = Cell { runs: runs.iter().collect(), ..cell };
+        assert_eq!(cell.as_designed(), None);
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::env::{Binary, GitState};
 use crate::floor::Floor;
 use crate::records::run::Env;
 
-/// The CPU budget of a sweep's servers (`--server-cpu-budget`).
+/// The CPU budget of a sweep's budgeted servers: every scenario's with
+/// `--server-cpu-budget F`, else `knee-budget`'s alone (each scenario's
+/// own `server_cpu_budget` says whether it ran under it).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BudgetInfo {
     #[serde(flatten)]
@@ -63,8 +65,11 @@ pub struct SweepEnv {
     pub interrupted: bool,
     pub machine: Env,
     pub pinning: Pinning,
-    /// `--server-cpu-budget`: the quota every server ran under, and the
-    /// cgroup hierarchy its cgroups were made in (`None`: no budget).
+    /// The quota the budgeted scenarios' servers ran under (with
+    /// `--server-cpu-budget F`, every scenario; without it, `knee-budget`'s
+    /// default), and the cgroup hierarchy their cgroups were made in
+    /// (`None`: no scenario was budgeted). Sweeps made before scenarios had
+    /// budgets of their own wrote it for a budget of the whole sweep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_cpu_budget: Option<BudgetInfo>,
     pub servers_bin: String,
@@ -84,11 +89,17 @@ pub struct SweepEnv {
     /// What one request costs at the very least here (`loadgen floor`),
     /// measured at sweep start; `None` with `--no-floor`.
     pub floor: Option<SweepFloor>,
-    /// The time plan's estimate of the runs, in seconds (see `sweep`'s doc).
+    /// The time plan's estimate of the runs, in seconds (see `sweep`'s
+    /// doc), the profiled runs included.
     pub planned_s: f64,
+    /// Every run planned: the measured passes' and the profiled ones'.
     pub runs_planned: usize,
+    /// Of those, the profiled runs (`--profile`: every model at each chosen
+    /// cell, after the passes; never in the summaries).
+    pub runs_profiled: usize,
     /// A ladder's rungs not run: its climb stopped past the model's knee.
     pub runs_skipped: usize,
+    /// Runs finished, profiled ones included.
     pub runs_done: usize,
     pub runs_failed: usize,
 }
@@ -119,6 +130,9 @@ pub struct ScenarioInfo {
     /// A `scaling` step's own CPUs (the sweep's `pinning` otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling_step: Option<crate::cpus::ScalingStep>,
+    /// The CPU budget its servers ran under (`None`: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_budget: Option<crate::cgroup::CpuBudget>,
 }
 
 /// The COMPUTE calibration behind `cpu-work`.

@@ -23,7 +23,10 @@
 //! whose CPU quota is F CPUs ([`crate::cgroup`]), made before the server
 //! starts and removed after it stops (or crashes, or the sweep is
 //! interrupted); its admin thread is moved out of the budget, and `loadgen
-//! run --server-cgroup` records the throttling over the window.
+//! run --server-cgroup` records the throttling over the window. Without
+//! the flag only `knee-budget`'s servers are budgeted, at the default
+//! budget ([`scenario::budgets`]): the budget is each scenario's, in
+//! the plan (`SweepPlan`), and env.json names it per scenario.
 //!
 //! A scenario with a ladder (`knee`) runs each model at each level once per
 //! offered rate, from the lowest up, and in each pass stops climbing after
@@ -100,6 +103,14 @@ const CONNECT_RATE: f64 = 5000.0;
 /// (987cf4c) took 2.6% more in all than this plan says.
 const OVERHEAD_S: f64 = 0.08;
 const OVERHEAD_PER_CONN_S: f64 = 34e-6;
+/// A profiled run's time besides a measured run's (`--profile`): perf's
+/// start and attach, `perf script`, folding and two flame graphs. Measured
+/// (`--quick --scenario echo-saturate --levels 1000,5000 --profile
+/// echo-saturate:1000,echo-saturate:5000`, mio-single, thread-per-conn and
+/// uring, release build, the 2-core VM with other builds running): each
+/// profiled run took 1.4–4.3 s more than the measured run of its cell,
+/// 2.9 s in the median.
+const PROFILE_OVERHEAD_S: f64 = 3.0;
 
 /// Run every model at every connection level, save the results, draw charts.
 #[derive(Clone, Debug, clap::Args)]
@@ -110,8 +121,12 @@ pub struct SweepArgs {
     #[arg(long, value_name = "LIST")]
     pub models: Option<String>,
     /// Scenarios, comma-separated, or `all`: echo-saturate, echo-paced,
-    /// backend-delay, cpu-work, knee, multiplex, idle-1ms, idle-10ms (`idle`
-    /// selects both) [default: echo-saturate,echo-paced]. Not in `all`:
+    /// backend-delay, cpu-work, knee, knee-budget, multiplex, idle-1ms,
+    /// idle-10ms (`idle` selects both) [default: echo-saturate,echo-paced].
+    /// knee-budget is the knee with each server under a CPU budget (see
+    /// --server-cpu-budget; 0.3 CPU without it; needs root and the cgroup
+    /// cpu controller: where it cannot have a budget, `all` leaves it out
+    /// and says why, and naming it is refused). Not in `all`:
     /// scaling, which gives the server 1, 2, 4, … CPUs (one scenario
     /// `scaling-<k>cpu` each; mio-multi runs one IO loop per CPU) and the
     /// load generator the rest; it needs at least 4 CPUs and chooses them
@@ -199,9 +214,16 @@ pub struct SweepArgs {
     /// HEAD exactly (the revision each embedded, as `--version` prints it).
     #[arg(long)]
     pub reference: bool,
-    /// Run each server in a cgroup whose CPU quota is F CPUs (F of each
-    /// 5 ms period; cgroup v2's `cpu.max` where v2 has the cpu controller,
-    /// else v1's CFS quota; needs root), or `off`. Given without a value:
+    /// Settle the plan, print it (what is left out and why, the runs and
+    /// about how long they take) and stop: nothing is run or written.
+    /// With --reference its checks are made too.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run each server, in every scenario, in a cgroup whose CPU quota is
+    /// F CPUs (F of each 5 ms period; cgroup v2's `cpu.max` where v2 has
+    /// the cpu controller, else v1's CFS quota; needs root), or `off`: no
+    /// budget anywhere, and no knee-budget. Without the flag only
+    /// knee-budget's servers are budgeted, at 0.3 CPU. Given without a value:
     /// the default budget, 0.3 CPU, which keeps the load generator below
     /// 80% busy at every model's knee. With a budget the knee's ladder is
     /// scaled to it (10k to 180k req/s per budgeted CPU; with --quick 10k,
@@ -239,8 +261,12 @@ struct SweepPlan {
     steps: Vec<(&'static str, cpus::ScalingStep)>,
     /// Where the server and the load generators run (see [`netlab`]).
     hosts: crate::sweep::netlab::Hosts,
-    /// `--server-cpu-budget`: every server's CPU budget.
-    budget: Option<child::Budgeted>,
+    /// The CPU budget of each budgeted scenario's servers, by scenario
+    /// name (`--server-cpu-budget F`: every scenario; else `knee-budget`).
+    budgets: Vec<(&'static str, child::Budgeted)>,
+    /// `--profile`'s cells (scenario, level): after the measured passes,
+    /// one profiled run of every model at each ([`profiles`]).
+    profiled: Vec<(Scenario, u64)>,
 }
 
 /// One scenario's cells per model: every level, at every rate (a ladder's
@@ -338,13 +364,24 @@ impl SweepPlan {
         slots
     }
 
+    /// Every run: the measured passes', then the profiled ones.
     fn runs(&self) -> usize {
-        self.models.len() * self.grids.iter().map(|(_, g)| g.runs()).sum::<usize>() * self.repeats as usize
+        let cells = self.grids.iter().map(|(_, g)| g.runs()).sum::<usize>() * self.repeats as usize;
+        self.models.len() * (cells + self.profiled.len())
     }
 
-    /// What every run should take together (see the module's doc).
+    /// What a profiled run should take: a measured run's time, and perf's
+    /// start, the stacks' folding and the flame graphs after it.
+    fn profiled_run_seconds(&self, scenario: &Scenario, level: u64) -> f64 {
+        self.run_seconds(scenario, level, None) + PROFILE_OVERHEAD_S
+    }
+
+    /// What every run should take together, the profiled ones included
+    /// (see the module's doc).
     fn total_seconds(&self) -> f64 {
-        self.slots().iter().map(|s| self.run_seconds(s.scenario, s.level, s.rate)).sum()
+        let measured: f64 = self.slots().iter().map(|s| self.run_seconds(s.scenario, s.level, s.rate)).sum();
+        let profiled: f64 = self.profiled.iter().map(|(s, level)| self.profiled_run_seconds(s, *level)).sum();
+        measured + profiled * self.models.len() as f64
     }
 }
 
@@ -379,7 +416,11 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if args.reference {
         refuse_unless_reference(&git, &plan)?;
     }
-    let profile_cells = args.profile.as_deref().map(|spec| profiles::cells(&plan, spec)).transpose()?;
+    if args.dry_run {
+        skipped.iter().for_each(|note| eprintln!("{note}"));
+        eprintln!("sweep (dry run, nothing run): {}", plan_line(&plan));
+        return Ok(());
+    }
     let floor = floor_of(args, &plan)?;
     let run_id = env_json::run_id(started);
     let dir = results_dir(args.out.as_deref(), &run_id)?;
@@ -390,8 +431,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let interrupted = interrupted_by_signals()?;
     let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
     let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
-    if let Some(cells) = &profile_cells {
-        profiles::run(&plan, &dir, cells, &interrupted, &progress)?;
+    if !plan.profiled.is_empty() {
+        profiles::run(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
     }
     progress.done();
     finish(args, &dir, &mut envj, &summary, &progress, &interrupted)
@@ -420,7 +461,10 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
         skipped.push("floor: not measured (--no-floor)".into());
     }
     let list = args.scenario.clone().unwrap_or_else(|| scenario::DEFAULT.join(","));
-    let mut scenarios = scenario::select(&list)?;
+    let given_cpus = |c: &Option<CpuList>| c.as_ref().map(|c| c.0.clone());
+    let pinning = cpus::split(&cpus::available()?, given_cpus(&args.server_cpus), given_cpus(&args.loadgen_cpus))?;
+    let (mut scenarios, budgets, left_out) = budgets_of(args, &list, scenario::select(&list)?, &pinning)?;
+    skipped.extend(left_out);
     let steps = scaling_of(args, &list)?;
     scenarios.extend(steps.iter().map(|(s, _)| *s));
     let levels = levels_of(args)?;
@@ -431,18 +475,17 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
     let short = args.quick || args.scenario.is_none();
     let given = args.levels.as_ref().map(|_| levels.as_slice());
     let repeats = args.repeat.unwrap_or(if args.quick { QUICK_REPEATS } else { REPEATS });
-    let given_cpus = |c: &Option<CpuList>| c.as_ref().map(|c| c.0.clone());
-    let pinning = cpus::split(&cpus::available()?, given_cpus(&args.server_cpus), given_cpus(&args.loadgen_cpus))?;
-    let budget = budget_of(args, &pinning)?;
-    let cpus = budget.as_ref().map(|b| b.budget.cpus);
-    let grids: Vec<(&'static str, Grid)> =
-        scenarios.iter().map(|s| (s.name, Grid::of(s, given, &levels, rates.as_deref(), short, cpus))).collect();
+    let budget_cpus = |s: &Scenario| budgets.iter().find(|(n, _)| *n == s.name).map(|(_, b)| b.budget.cpus);
+    let grids: Vec<(&'static str, Grid)> = scenarios
+        .iter()
+        .map(|s| (s.name, Grid::of(s, given, &levels, rates.as_deref(), short, budget_cpus(s))))
+        .collect();
     cpus::pin_self(&pinning.loadgen_cpus).context("cannot pin the sweep to the load generator's CPUs")?;
     raise_nofile_limit();
     let compute = compute_of(args);
     let knobs = Knobs { rate: args.rate, rounds: compute.rounds };
     let slo_us = args.slo.as_micros() as u64;
-    let plan = SweepPlan {
+    let mut plan = SweepPlan {
         exe,
         servers_bin,
         models,
@@ -457,8 +500,10 @@ fn plan_of(args: &SweepArgs) -> anyhow::Result<(SweepPlan, Vec<String>, Compute)
         pinning,
         steps: steps.into_iter().map(|(s, step)| (s.name, step)).collect(),
         hosts: crate::sweep::netlab::Hosts::set_up(&args.hosts)?,
-        budget,
+        budgets,
+        profiled: Vec::new(),
     };
+    plan.profiled = args.profile.as_deref().map(|spec| profiles::cells(&plan, spec)).transpose()?.unwrap_or_default();
     Ok((plan, skipped, compute))
 }
 
@@ -484,6 +529,11 @@ fn scaling_of(args: &SweepArgs, list: &str) -> anyhow::Result<Vec<(Scenario, cpu
 }
 
 impl SweepPlan {
+    /// The CPU budget of a run of `scenario`'s server, if it has one.
+    fn budget_of(&self, scenario: &Scenario) -> Option<&child::Budgeted> {
+        self.budgets.iter().find(|(name, _)| *name == scenario.name).map(|(_, b)| b)
+    }
+
     /// The server's and the load generator's CPUs for a run of `scenario`:
     /// its scaling step's, or the sweep's split.
     fn cpus_of(&self, scenario: &Scenario) -> (&[usize], &[usize]) {
@@ -507,18 +557,42 @@ impl SweepPlan {
     }
 }
 
-/// `--server-cpu-budget`: checked against the servers' CPUs, the cgroup
-/// hierarchy found (or the reason none can be used), and the cgroups of
-/// earlier sweeps killed outright removed.
-fn budget_of(args: &SweepArgs, pinning: &cpus::Pinning) -> anyhow::Result<Option<child::Budgeted>> {
-    let Some(BudgetFlag::Cpus(f)) = args.server_cpu_budget else { return Ok(None) };
-    let budget = CpuBudget::checked(f, crate::cgroup::DEFAULT_PERIOD, pinning.server_cpus.len())?;
-    let hierarchy =
-        Hierarchy::detect().with_context(|| format!("--server-cpu-budget {f}: cannot budget the server"))?;
-    for stale in hierarchy.clean_stale() {
-        eprintln!("removed {}, left by a sweep that was killed", stale.display());
+/// Each chosen scenario's CPU budget ([`scenario::budgets`]): the budget
+/// checked against the servers' CPUs, the cgroup hierarchy found where one
+/// is needed (or the reason none can be used), and the cgroups of earlier
+/// sweeps killed outright removed. Returns the scenarios that run, the
+/// budgeted ones' budgets, and notes on those left out.
+fn budgets_of(
+    args: &SweepArgs,
+    list: &str,
+    chosen: Vec<Scenario>,
+    pinning: &cpus::Pinning,
+) -> anyhow::Result<(Vec<Scenario>, Vec<(&'static str, child::Budgeted)>, Vec<String>)> {
+    let checked = |f: f64| CpuBudget::checked(f, crate::cgroup::DEFAULT_PERIOD, pinning.server_cpus.len());
+    if let Some(BudgetFlag::Cpus(f)) = args.server_cpu_budget {
+        checked(f)?;
     }
-    Ok(Some(child::Budgeted { hierarchy, budget }))
+    let needed = matches!(args.server_cpu_budget, Some(BudgetFlag::Cpus(_)))
+        || chosen.iter().any(|s| s.budget == scenario::Budget::Always);
+    let hierarchy = needed.then(Hierarchy::detect);
+    let no_cgroup = match &hierarchy {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let named = list.trim() != "all";
+    let (each, left_out) = scenario::budgets(chosen, args.server_cpu_budget, named, no_cgroup.as_deref())?;
+    let mut budgets = Vec::new();
+    if let Some(Ok(hierarchy)) = hierarchy.filter(|_| each.iter().any(|(_, b)| b.is_some())) {
+        for stale in hierarchy.clean_stale() {
+            eprintln!("removed {}, left by a sweep that was killed", stale.display());
+        }
+        for (s, cpus) in &each {
+            if let Some(f) = *cpus {
+                budgets.push((s.name, child::Budgeted { hierarchy: hierarchy.clone(), budget: checked(f)? }));
+            }
+        }
+    }
+    Ok((each.into_iter().map(|(s, _)| s).collect(), budgets, left_out))
 }
 
 /// `--levels` (or the default for the mode), sorted, each once.
@@ -593,7 +667,7 @@ fn env_at_start(
         interrupted: false,
         machine: env_json::machine(&plan.pinning),
         pinning: plan.pinning.clone(),
-        server_cpu_budget: plan.budget.as_ref().map(|b| env_json::BudgetInfo {
+        server_cpu_budget: plan.budgets.first().map(|(_, b)| env_json::BudgetInfo {
             budget: b.budget,
             cgroup_version: b.hierarchy.version,
             cgroup_parent: b.hierarchy.parent.display().to_string(),
@@ -616,6 +690,7 @@ fn env_at_start(
         floor,
         planned_s: plan.total_seconds(),
         runs_planned: plan.runs(),
+        runs_profiled: plan.models.len() * plan.profiled.len(),
         runs_skipped: 0,
         runs_done: 0,
         runs_failed: 0,
@@ -635,6 +710,7 @@ fn scenario_info(plan: &SweepPlan, s: &Scenario) -> ScenarioInfo {
         levels: grid.levels.clone(),
         rates: s.ladder.map(|_| grid.rates.iter().flatten().copied().collect()),
         scaling_step: plan.steps.iter().find(|(name, _)| *name == s.name).map(|(_, step)| step.clone()),
+        server_cpu_budget: plan.budget_of(s).map(|b| b.budget),
     }
 }
 
@@ -643,6 +719,11 @@ fn announce(plan: &SweepPlan, envj: &SweepEnv, dir: &Path) {
     for note in &envj.skipped {
         eprintln!("{note}");
     }
+    eprintln!("sweep {}: {}; results in {}", envj.run_id, plan_line(plan), dir.display());
+}
+
+/// The plan in one line: its runs, about how long they take, and where.
+fn plan_line(plan: &SweepPlan) -> String {
     let grids: Vec<String> = plan
         .grids
         .iter()
@@ -651,19 +732,21 @@ fn announce(plan: &SweepPlan, envj: &SweepEnv, dir: &Path) {
             r => format!("{n}: {} levels × {r} rates", g.levels.len()),
         })
         .collect();
-    eprintln!(
-        "sweep {}: {} models × {} scenarios ({}) × {} passes = {} runs, about {} (server CPUs {}, loadgen CPUs {}); results in {}",
-        envj.run_id,
+    let profiled = match plan.profiled.len() * plan.models.len() {
+        0 => String::new(),
+        n => format!(" + {n} profiled"),
+    };
+    format!(
+        "{} models × {} scenarios ({}) × {} passes{profiled} = {} runs, about {} (server CPUs {}, loadgen CPUs {})",
         plan.models.len(),
         plan.scenarios.len(),
         grids.join(", "),
         plan.repeats,
-        envj.runs_planned,
+        plan.runs(),
         progress::clock(plan.total_seconds()),
         cpus::list(&plan.pinning.server_cpus),
         cpus::list(&plan.pinning.loadgen_cpus),
-        dir.display()
-    );
+    )
 }
 
 /// A flag that SIGINT and SIGTERM set; a second one while the first is
@@ -722,7 +805,8 @@ fn run_every_slot(
     Ok(summary)
 }
 
-/// `env.json` and the exports as the sweep ends, the charts, and the last line.
+/// `env.json` and the exports as the sweep ends, the charts, the last
+/// line, and the headline verdict (`verdict.json`, and in a few lines).
 fn finish(
     args: &SweepArgs,
     dir: &Path,
@@ -750,14 +834,20 @@ fn finish(
         let files = crate::output::charts::draw_all(dir, summary)?;
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
+    let verdict = crate::output::report::write_verdict(dir, summary)?;
+    // A failure that is the model's design (pool past its workers) is
+    // counted apart from the real ones.
+    let designed = summary.records.iter().filter(|r| cells::AsDesigned::of(r).is_some()).count();
+    let as_designed = if designed > 0 { format!("{designed} starved as designed, ") } else { String::new() };
     eprintln!(
-        "{} of {} runs done ({} failed) in {}; results in {}",
+        "{} of {} runs done ({as_designed}{} failed) in {}; results in {}",
         envj.runs_done,
         envj.runs_planned,
-        envj.runs_failed,
+        envj.runs_failed.saturating_sub(designed),
         progress::clock(progress.elapsed().as_secs_f64()),
         dir.display()
     );
+    eprint!("{}", crate::output::verdict::terminal(&verdict, &dir.join(crate::output::verdict::PAGE)));
     if envj.interrupted {
         bail!("interrupted: kept the {} runs finished before it, in {}", envj.runs_done, dir.display());
     }
@@ -800,7 +890,8 @@ mod tests {
             },
             steps: vec![],
             hosts: Default::default(),
-            budget: None,
+            budgets: vec![],
+            profiled: vec![],
         }
     }
 
@@ -820,6 +911,19 @@ mod tests {
         let saturate = p.scenarios[0];
         assert_eq!(p.cpus_of(&saturate), (&[0usize][..], &[1usize][..]));
         assert!(p.server_flags(&saturate, "mio-multi").is_empty());
+    }
+
+    /// `--profile`'s runs are in the plan: in its run count and its time.
+    #[test]
+    fn the_plan_counts_the_profiled_runs() {
+        let mut p = plan(7, WARMUP, WINDOW, "echo-saturate");
+        let (runs, seconds) = (p.runs(), p.total_seconds());
+        let saturate = p.scenarios[0];
+        p.profiled = vec![(saturate, 1000), (saturate, 5000)];
+        assert_eq!(p.runs(), runs + 7 * 2);
+        let each = p.run_seconds(&saturate, 1000, None) + p.run_seconds(&saturate, 5000, None);
+        let profiled = 7.0 * (each + 2.0 * PROFILE_OVERHEAD_S);
+        assert!((p.total_seconds() - seconds - profiled).abs() < 1e-6, "{} s", p.total_seconds() - seconds);
     }
 
     #[test]

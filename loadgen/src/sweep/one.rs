@@ -51,10 +51,11 @@ pub(super) fn run_one(
     let (server_cpus, _) = plan.cpus_of(slot.scenario);
     let flags = plan.server_flags(slot.scenario, slot.model);
     let (servers, bind) = (plan.hosts.server_command(&plan.servers_bin), plan.hosts.server_bind());
-    let mut server = match Server::start(servers, &bind, slot.model, &flags, server_cpus, plan.budget.as_ref(), &log) {
-        Ok(s) => s,
-        Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
-    };
+    let mut server =
+        match Server::start(servers, &bind, slot.model, &flags, server_cpus, plan.budget_of(slot.scenario), &log) {
+            Ok(s) => s,
+            Err(e) => return Some(run.record(vec![format!("{e:#}")], None)),
+        };
     let finish = match run.loadgen(&server, interrupted, progress) {
         Ok(finish) => finish,
         Err(e) => {
@@ -139,7 +140,7 @@ impl OneRun<'_> {
             // or 1 s over the server's CPU budget (0.3 CPU: 3.3 s): under
             // 0.3 CPU thread-per-conn's 5000 threads took over 1 s to give
             // 5000 first answers.
-            connect_timeout: connect_timeout(plan),
+            connect_timeout: connect_timeout(plan.budget_of(self.slot.scenario)),
             quiet: true,
             server_cgroup: server.cgroup.as_ref().map(|cg| cg.path().to_path_buf()),
             // A profiled run (`--profile`, after the measured passes):
@@ -248,8 +249,8 @@ impl OneRun<'_> {
 
 /// How long a connection may wait for its first answer: 1 s, stretched by
 /// the server's CPU budget where it has less than one CPU.
-fn connect_timeout(plan: &SweepPlan) -> Duration {
-    let share = plan.budget.as_ref().map_or(1.0, |b| b.budget.cpus.min(1.0));
+fn connect_timeout(budget: Option<&child::Budgeted>) -> Duration {
+    let share = budget.map_or(1.0, |b| b.budget.cpus.min(1.0));
     Duration::from_secs_f64(1.0 / share)
 }
 
@@ -281,7 +282,10 @@ pub(super) fn outcome_line(n: usize, total: usize, repeats: u32, r: &Record) -> 
             if x.send_lag_large { ", send lag large" } else { "" },
             r.elapsed_s
         ),
-        _ => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
+        _ => match super::cells::AsDesigned::of(r) {
+            Some(designed) => format!("{head} {} ({:.1} s)", designed.text(), r.elapsed_s),
+            None => format!("{head} FAILED: {} ({:.1} s)", r.failure.as_deref().unwrap_or("?"), r.elapsed_s),
+        },
     }
 }
 

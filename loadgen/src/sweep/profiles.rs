@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context};
 
+use super::env_json::SweepEnv;
 use super::one::{run_one, Slot};
 use super::progress::SweepProgress;
 use super::scenario::Scenario;
@@ -30,15 +31,15 @@ const DEFAULT_SCENARIO: &str = "echo-saturate";
 
 /// The cells `--profile SPEC` asks for: (scenario, level), every model at
 /// each. An empty SPEC: echo-saturate at each of its levels in this sweep.
-pub(super) fn cells<'p>(plan: &'p SweepPlan, spec: &str) -> anyhow::Result<Vec<(&'p Scenario, u64)>> {
+pub(super) fn cells(plan: &SweepPlan, spec: &str) -> anyhow::Result<Vec<(Scenario, u64)>> {
     let find = |name: &str| {
         plan.scenarios.iter().find(|s| s.name == name).with_context(|| {
             format!("--profile {spec}: this sweep runs no scenario {name} (its scenarios: {})", scenario_names(plan))
         })
     };
-    let cells: Vec<(&Scenario, u64)> = if spec.trim().is_empty() {
+    let cells: Vec<(Scenario, u64)> = if spec.trim().is_empty() {
         let s = find(DEFAULT_SCENARIO)?;
-        plan.grid(s).levels.iter().map(|&l| (s, l)).collect()
+        plan.grid(s).levels.iter().map(|&l| (*s, l)).collect()
     } else {
         let mut cells = Vec::new();
         for item in spec.split(',') {
@@ -50,7 +51,7 @@ pub(super) fn cells<'p>(plan: &'p SweepPlan, spec: &str) -> anyhow::Result<Vec<(
                 .ok()
                 .filter(|&l| l > 0)
                 .with_context(|| format!("--profile {spec}: {level:?} is not a connection count"))?;
-            cells.push((find(name)?, level));
+            cells.push((*find(name)?, level));
         }
         cells
     };
@@ -75,17 +76,20 @@ struct Profiled {
     profile: Option<ProfileRecord>,
 }
 
-/// Run every model at every cell, profiled, then write the CSV and charts.
+/// Run every model at every cell of the plan's `profiled`, counting each
+/// run in `envj` and `progress` as the passes' runs are, then write the
+/// CSV and charts.
 pub(super) fn run(
     plan: &SweepPlan,
     dir: &Path,
-    cells: &[(&Scenario, u64)],
+    envj: &mut SweepEnv,
     interrupted: &AtomicBool,
-    progress: &SweepProgress,
+    progress: &mut SweepProgress,
 ) -> anyhow::Result<()> {
     let root = dir.join("profiles");
     let mut done = Vec::new();
-    for &(scenario, level) in cells {
+    for (scenario, level) in &plan.profiled {
+        let level = *level;
         std::fs::create_dir_all(root.join("runs").join(scenario.name))?;
         for model in &plan.models {
             if interrupted.load(Ordering::SeqCst) {
@@ -95,15 +99,21 @@ pub(super) fn run(
             let slot = Slot { scenario, model, level, rate: None, repeat: 1, profile: Some(&cell) };
             let Some(record) = run_one(plan, &root, &slot, interrupted, progress) else { break };
             let profile = record.result.as_ref().and_then(|r| r.profile.clone());
-            progress.line(&format!(
-                "profiled {} · {model} · {level} conns: {}",
+            envj.runs_done += 1;
+            envj.runs_failed += (record.status == RunStatus::Failed) as usize;
+            let line = format!(
+                "[{}/{}] profiled {} · {model} · {level} conns: {} ({:.1} s)",
+                envj.runs_done + envj.runs_skipped,
+                envj.runs_planned,
                 scenario.name,
                 match (&record.status, &profile) {
                     (RunStatus::Failed, _) => format!("failed: {}", record.failure.as_deref().unwrap_or("?")),
                     (_, None) => "no profile (see its notes)".to_string(),
                     (_, Some(_)) => format!("{}", cell.display()),
-                }
-            ));
+                },
+                record.elapsed_s
+            );
+            progress.finished(&line, plan.profiled_run_seconds(scenario, level), record.elapsed_s);
             done.push(Profiled { scenario: scenario.name, model: model.clone(), level, profile });
         }
     }

@@ -92,10 +92,12 @@ impl SweepProgress {
     }
 }
 
-/// 75.0 -> "1m15s".
+/// 75.0 -> "1m15s"; 6930.0 -> "1h55m30s".
 pub fn clock(secs: f64) -> String {
     let s = secs.round() as u64;
-    if s >= 60 {
+    if s >= 3600 {
+        format!("{}h{:02}m{:02}s", s / 3600, s % 3600 / 60, s % 60)
+    } else if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
     } else {
         format!("{s}s")
@@ -114,5 +116,6 @@ mod tests {
         assert_eq!(p.seconds_left(10.0, 0.0), 40.0);
         assert_eq!(clock(75.4), "1m15s");
         assert_eq!(clock(9.0), "9s");
+        assert_eq!(clock(6930.0), "1h55m30s");
     }
 }

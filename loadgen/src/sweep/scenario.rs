@@ -25,7 +25,14 @@
 //!    real network would send: each connection waits a round trip between
 //!    an answer and its next request.
 //!
-//! 8. `scaling` (named only, not in `all`; at least 4 CPUs): echo-saturate
+//! 8. `knee-budget`: the knee's ladder with the server under a CPU budget
+//!    (`--server-cpu-budget F`, else the default one,
+//!    [`crate::cgroup::DEFAULT_SERVER_CPU_BUDGET`]): the server, not the
+//!    load generator, saturates first, so the knee is the server's. It is
+//!    the one scenario that always runs budgeted ([`Budget::Always`]); see
+//!    [`budgets`] for where it is refused or left out.
+//!
+//! 9. `scaling` (named only, not in `all`; at least 4 CPUs): echo-saturate
 //!    with the server given 1, then 2, 4, … CPUs and the load generator the
 //!    rest (see [`crate::cpus::scaling_steps`]); mio-multi runs one IO loop
 //!    per CPU it is given. Each step is a scenario of its own,
@@ -41,6 +48,7 @@
 //! (`RunArgs::to_argv`).
 use anyhow::bail;
 
+use crate::cgroup::{BudgetFlag, DEFAULT_SERVER_CPU_BUDGET};
 use crate::records::config::{MethodArg, Mix, Requests};
 
 /// What a scenario needs to know to build its requests.
@@ -63,6 +71,18 @@ pub struct Scenario {
     /// Open loop at each rate of a ladder (the rate is set per rung);
     /// `None`: one run per level.
     pub ladder: Option<Ladder>,
+    /// Whether its servers run under a CPU budget.
+    pub budget: Budget,
+}
+
+/// When a scenario's servers run in a cgroup with a CPU quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Only under `--server-cpu-budget F`, as every scenario then does.
+    IfAsked,
+    /// Always: under `--server-cpu-budget F` if given, else under the
+    /// default budget; never without one (`knee-budget`).
+    Always,
 }
 
 impl Scenario {
@@ -166,6 +186,15 @@ pub const KNEE_SHORT_BUDGETED_LEVELS: [u64; 1] = [1000];
 /// `knee`: connection levels.
 pub const KNEE_LEVELS: [u64; 2] = [1000, 5000];
 
+/// The knee's ladders: `knee` climbs the unbudgeted ones unless the sweep
+/// has a budget; `knee-budget` always the budgeted ones.
+const KNEE_LADDER: Ladder = Ladder {
+    full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES },
+    short: Rungs { levels: &[5000], rates: &KNEE_SHORT_RATES },
+    budgeted_full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES_PER_CPU },
+    budgeted_short: Rungs { levels: &KNEE_SHORT_BUDGETED_LEVELS, rates: &KNEE_SHORT_RATES_PER_CPU },
+};
+
 /// `multiplex`: microseconds each DELAY asks for, and the mix.
 pub const MULTIPLEX_DELAY_US: u32 = 5000;
 pub const MULTIPLEX_MIX: &str = "echo=90,delay=10";
@@ -192,13 +221,14 @@ pub const MULTIPLEX_LEVELS: [u64; 3] = [50, 200, 500];
 /// `idle-*`: the emulated network round trips, as think times (µs).
 pub const IDLE_RTT_US: [u64; 2] = [1000, 10_000];
 
-pub const ALL: [Scenario; 8] = [
+pub const ALL: [Scenario; 9] = [
     Scenario {
         name: "echo-saturate",
         about: "closed loop, depth 1, 64-byte ECHO: throughput, latency and cost per request under full load",
         requests: |_| echo(),
         levels: None,
         ladder: None,
+        budget: Budget::IfAsked,
     },
     Scenario {
         name: "echo-paced",
@@ -207,6 +237,7 @@ pub const ALL: [Scenario; 8] = [
         requests: |k| Requests { rate: Some(k.rate), ..echo() },
         levels: None,
         ladder: None,
+        budget: Budget::IfAsked,
     },
     Scenario {
         name: "backend-delay",
@@ -214,6 +245,7 @@ pub const ALL: [Scenario; 8] = [
         requests: |_| Requests { method: Some(MethodArg::Delay), delay_us: DELAY_US, ..echo() },
         levels: None,
         ladder: None,
+        budget: Budget::IfAsked,
     },
     Scenario {
         name: "cpu-work",
@@ -226,6 +258,7 @@ pub const ALL: [Scenario; 8] = [
         },
         levels: None,
         ladder: None,
+        budget: Budget::IfAsked,
     },
     Scenario {
         name: "knee",
@@ -233,12 +266,17 @@ pub const ALL: [Scenario; 8] = [
                 rate each model sustains within the SLO",
         requests: |_| echo(),
         levels: Some(&KNEE_LEVELS),
-        ladder: Some(Ladder {
-            full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES },
-            short: Rungs { levels: &[5000], rates: &KNEE_SHORT_RATES },
-            budgeted_full: Rungs { levels: &KNEE_LEVELS, rates: &KNEE_RATES_PER_CPU },
-            budgeted_short: Rungs { levels: &KNEE_SHORT_BUDGETED_LEVELS, rates: &KNEE_SHORT_RATES_PER_CPU },
-        }),
+        ladder: Some(KNEE_LADDER),
+        budget: Budget::IfAsked,
+    },
+    Scenario {
+        name: "knee-budget",
+        about: "the knee's ladder with the server under a CPU budget (--server-cpu-budget, else 0.3 CPU): the \
+                server saturates before the load generator, so the knee found is the server's",
+        requests: |_| echo(),
+        levels: Some(&KNEE_LEVELS),
+        ladder: Some(KNEE_LADDER),
+        budget: Budget::Always,
     },
     Scenario {
         name: "multiplex",
@@ -254,6 +292,7 @@ pub const ALL: [Scenario; 8] = [
         },
         levels: Some(&MULTIPLEX_LEVELS),
         ladder: None,
+        budget: Budget::IfAsked,
     },
     Scenario {
         name: "idle-1ms",
@@ -262,6 +301,7 @@ pub const ALL: [Scenario; 8] = [
         requests: |_| Requests { think_us: Some(IDLE_RTT_US[0]), ..echo() },
         levels: None,
         ladder: None,
+        budget: Budget::IfAsked,
     },
     Scenario {
         name: "idle-10ms",
@@ -270,6 +310,7 @@ pub const ALL: [Scenario; 8] = [
         requests: |_| Requests { think_us: Some(IDLE_RTT_US[1]), ..echo() },
         levels: None,
         ladder: None,
+        budget: Budget::IfAsked,
     },
 ];
 
@@ -297,6 +338,7 @@ pub fn scaling_step(server_cpus: usize) -> Scenario {
         requests: |_| echo(),
         levels: Some(&SCALING_LEVELS),
         ladder: None,
+        budget: Budget::IfAsked,
     }
 }
 
@@ -335,6 +377,54 @@ pub fn select(list: &str) -> anyhow::Result<Vec<Scenario>> {
     Ok(out)
 }
 
+/// The chosen scenarios that run, each with the CPU budget of its servers
+/// (CPUs; `None`: none), and a note for each left out.
+///
+/// With `--server-cpu-budget F` (`flag`) every scenario runs under F, as
+/// a budget for the whole sweep always has. Otherwise a [`Budget::Always`]
+/// scenario (`knee-budget`) runs under the default budget and the others
+/// under none; and where it can have no budget (`--server-cpu-budget off`,
+/// or `no_cgroup`: why no cgroup can be made here) it is refused when
+/// `--scenario` named it (`named`), and left out of `all`, saying why.
+pub fn budgets(
+    chosen: Vec<Scenario>,
+    flag: Option<BudgetFlag>,
+    named: bool,
+    no_cgroup: Option<&str>,
+) -> anyhow::Result<(Vec<(Scenario, Option<f64>)>, Vec<String>)> {
+    if let (Some(BudgetFlag::Cpus(f)), Some(why)) = (flag, no_cgroup) {
+        bail!("--server-cpu-budget {f}: cannot budget the server: {why}");
+    }
+    let (mut kept, mut notes) = (Vec::new(), Vec::new());
+    for s in chosen {
+        let why_none = match (s.budget, flag) {
+            (_, Some(BudgetFlag::Cpus(f))) => {
+                kept.push((s, Some(f)));
+                continue;
+            }
+            (Budget::IfAsked, _) => {
+                kept.push((s, None));
+                continue;
+            }
+            (Budget::Always, Some(BudgetFlag::Off)) => {
+                "it runs only under a CPU budget, and --server-cpu-budget off gives it none".to_string()
+            }
+            (Budget::Always, None) => match no_cgroup {
+                Some(why) => format!("it runs only under a CPU budget, and none can be set here: {why}"),
+                None => {
+                    kept.push((s, Some(DEFAULT_SERVER_CPU_BUDGET)));
+                    continue;
+                }
+            },
+        };
+        if named {
+            bail!("--scenario {}: {why_none}", s.name);
+        }
+        notes.push(format!("{}: left out of --scenario all: {why_none}", s.name));
+    }
+    Ok((kept, notes))
+}
+
 /// COMPUTE rounds that take about `target_us` on this machine, and the
 /// measured µs per round: the best of a few timed runs of `proto::compute`.
 pub fn calibrate_rounds(target_us: f64) -> (u32, f64) {
@@ -367,6 +457,44 @@ mod tests {
         assert_eq!(idle, ["idle-1ms", "idle-10ms"]);
         let e = select("knee,nope").unwrap_err().to_string();
         assert!(e.contains("multiplex") && e.contains("idle"), "{e}");
+    }
+
+    /// Which scenarios get which budget, and why one is refused or left out.
+    #[test]
+    fn knee_budget_runs_under_a_budget_or_says_why_not() {
+        let budget_of = |chosen: &str, flag, no_cgroup| {
+            let named = chosen != "all";
+            budgets(select(chosen).unwrap(), flag, named, no_cgroup).map(|(kept, notes)| {
+                let each: Vec<(&str, Option<f64>)> = kept.iter().map(|(s, b)| (s.name, *b)).collect();
+                (each, notes)
+            })
+        };
+        let default = Some(DEFAULT_SERVER_CPU_BUDGET);
+        // No flag: knee-budget alone is budgeted, at the default.
+        let (each, notes) = budget_of("knee,knee-budget", None, None).unwrap();
+        assert_eq!((each, notes.len()), (vec![("knee", None), ("knee-budget", default)], 0));
+        // A budget for the sweep: every scenario under it, knee-budget too.
+        let (each, _) = budget_of("echo-saturate,knee-budget", Some(BudgetFlag::Cpus(0.5)), None).unwrap();
+        assert_eq!(each, [("echo-saturate", Some(0.5)), ("knee-budget", Some(0.5))]);
+        // `off`: named, refused; in `all`, left out with the reason.
+        let e = budget_of("knee-budget", Some(BudgetFlag::Off), None).unwrap_err().to_string();
+        assert!(e.contains("--scenario knee-budget") && e.contains("--server-cpu-budget off"), "{e}");
+        let (each, notes) = budget_of("all", Some(BudgetFlag::Off), None).unwrap();
+        assert_eq!(each.len(), ALL.len() - 1);
+        assert!(each.iter().all(|(n, b)| *n != "knee-budget" && b.is_none()), "{each:?}");
+        assert!(notes.len() == 1 && notes[0].starts_with("knee-budget: left out") && notes[0].contains("off"));
+        // No cgroup here: named, refused; in `all`, left out; both say why.
+        let why = Some("a CPU budget needs root to create cgroups (running as uid 1000)");
+        let e = budget_of("knee-budget", None, why).unwrap_err().to_string();
+        assert!(e.contains("--scenario knee-budget") && e.contains("needs root"), "{e}");
+        let (each, notes) = budget_of("all", None, why).unwrap();
+        assert!(each.iter().all(|(n, b)| *n != "knee-budget" && b.is_none()), "{each:?}");
+        assert!(notes.len() == 1 && notes[0].contains("needs root"), "{notes:?}");
+        // Nothing that needs one: no cgroup is no matter.
+        assert_eq!(budget_of("knee", None, why).unwrap().0, [("knee", None)]);
+        // A budget for the sweep that cannot be set: refused, as always.
+        let e = budget_of("knee", Some(BudgetFlag::Cpus(0.3)), why).unwrap_err().to_string();
+        assert!(e.contains("--server-cpu-budget 0.3: cannot budget the server: a CPU budget needs root"), "{e}");
     }
 
     #[test]
