@@ -51,10 +51,13 @@
 //! column its header, its alignment and what it shows of a cell, so that a
 //! column is added or moved in one line.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::fmt::{mib, num, spread_text, thousands, us, us_f};
 use crate::procstat::Side;
+use crate::profile::categories::Category;
+use crate::records::profile::RunQueue;
 use crate::records::run::{Latency, LoadgenCost, RunResult, ServerCost};
 use crate::records::sweep::{Record, Summary};
 use crate::stats::{self, Spread};
@@ -81,6 +84,10 @@ pub fn tables_md(summary: &Summary) -> anyhow::Result<String> {
         }
         let _ =
             write!(out, "\n### {scenario}: who was charged for the CPU\n\n{}", attribution_table(summary, scenario));
+        let waits = run_queue_table(summary, scenario);
+        if !waits.is_empty() {
+            let _ = write!(out, "\n### {scenario}: waiting to run\n\n{waits}");
+        }
         let all = every_model_table(summary, scenario);
         if !all.is_empty() {
             let _ = write!(out, "\n### {scenario}: every model\n\n{all}");
@@ -379,6 +386,83 @@ pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
     out.push('\n');
     out.push_str(ATTRIBUTION);
     out
+}
+
+/// The run JSON's `run_queue`, where the run recorded it.
+fn run_queue(r: &Record) -> Option<&RunQueue> {
+    r.result.as_ref()?.run_queue.as_ref()
+}
+
+/// Per model × level: how long the server's threads waited to run, from
+/// `run_delay` in /proc/TID/schedstat summed over them at the window's edges
+/// (`run_queue`, `crate::profile::runqueue`): the wait per request, its
+/// share of the mean latency (above 100% where a request woke several
+/// threads), the threads read and what one read of them all cost (kept out
+/// of the window). Empty where no run recorded it.
+pub fn run_queue_table(summary: &Summary, scenario: &str) -> String {
+    let cells = summary.cells(scenario);
+    if !cells.iter().any(|c| c.ok_runs().any(|r| run_queue(r).is_some())) {
+        return String::new();
+    }
+    let columns: [Column; 6] = [
+        ("model", Left, &|c| c.model.to_string()),
+        ("conns", Right, &|c| c.level.to_string()),
+        ("run-queue wait µs/req", Right, &|c| shown(c, |r| Some(run_queue(r)?.wait_us_per_req), num)),
+        ("share of mean latency", Right, &|c| shown(c, |r| Some(run_queue(r)?.share_of_latency), percent)),
+        ("server threads", Right, &|c| shown(c, |r| Some(run_queue(r)?.threads as f64), |v| format!("{v:.0}"))),
+        ("one read of every thread, ms", Right, &|c| shown(c, |r| Some(run_queue(r)?.read_ms), |v| format!("{v:.1}"))),
+    ];
+    cell_table(&columns, &cells, Some(|c| c.failure_text()))
+}
+
+/// One side (`server` or `loadgen`) of `profiles/breakdown.csv` (written by
+/// `loadgen sweep --profile`) as a table: per profiled run, the CPU per
+/// request by category in µs (scaled to the run's measured CPU per request,
+/// so that the row adds up to it), the total, the scheduler's share of it,
+/// and the share of samples the category table named. Empty where the CSV
+/// has no row for the side; a malformed row is named.
+pub fn breakdown_table(csv: &str, side: &str) -> anyhow::Result<String> {
+    // (scenario, model, level) in the CSV's order, each with its figures.
+    let mut runs: Vec<((String, String, String), BTreeMap<String, f64>, f64)> = Vec::new();
+    for (n, line) in csv.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(',').collect();
+        let [scenario, model, level, row_side, category, us, _share, _samples, named] = f[..] else {
+            anyhow::bail!("breakdown.csv line {}: expected 9 fields, found {}", n + 1, f.len());
+        };
+        if row_side != side {
+            continue;
+        }
+        let number =
+            |v: &str| v.parse::<f64>().map_err(|e| anyhow::anyhow!("breakdown.csv line {}: {v:?}: {e}", n + 1));
+        let key = (scenario.to_string(), model.to_string(), level.to_string());
+        let at = match runs.iter().position(|(k, _, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                runs.push((key, BTreeMap::new(), number(named)?));
+                runs.len() - 1
+            }
+        };
+        runs[at].1.insert(category.to_string(), number(us)?);
+    }
+    if runs.is_empty() {
+        return Ok(String::new());
+    }
+    let names: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
+    let mut columns = vec![("scenario", Left), ("model", Left), ("conns", Right)];
+    columns.extend(names.iter().map(|n| (*n, Right)));
+    columns.extend([("total µs/req", Right), ("scheduler's share", Right), ("samples named", Right)]);
+    let mut out = header(columns);
+    for ((scenario, model, level), by_category, named) in &runs {
+        let total: f64 = by_category.values().sum();
+        let scheduler = by_category.get(Category::Scheduler.name()).copied().unwrap_or(0.0);
+        let mut row = vec![scenario.clone(), model.clone(), level.clone()];
+        row.extend(names.iter().map(|n| num(by_category.get(*n).copied().unwrap_or(0.0))));
+        row.push(num(total));
+        row.push(if total > 0.0 { percent(scheduler / total) } else { DASH.into() });
+        row.push(format!("{:.1}%", 100.0 * named));
+        push_row(&mut out, row);
+    }
+    Ok(out)
 }
 
 /// The median of a figure of a cell's successful runs.
@@ -720,6 +804,53 @@ mod tests {
         let text = tables_md(&summary).unwrap();
         assert!(text.contains("3 interleaved passes"), "{text}");
         assert!(text.contains("### echo-saturate: every model"), "{text}");
+    }
+
+    #[test]
+    fn the_run_queue_table_shows_each_cells_wait_and_is_left_out_without_one() {
+        let mut summary = testdata::summary_repeated(3);
+        assert_eq!(run_queue_table(&summary, "echo-saturate"), "", "no run recorded it: no table");
+        assert!(!tables_md(&summary).unwrap().contains("waiting to run"));
+        for (k, wait) in [(1, 9.0), (2, 10.0), (3, 12.0)] {
+            let run = summary
+                .records
+                .iter_mut()
+                .find(|r| r.model == "mio-single" && r.level == 1000 && r.repeat == k)
+                .and_then(|r| r.result.as_mut())
+                .unwrap();
+            run.run_queue =
+                Some(RunQueue { threads: 3, wait_us: 0.0, wait_us_per_req: wait, share_of_latency: 0.5, read_ms: 0.2 });
+        }
+        let table = run_queue_table(&summary, "echo-saturate");
+        let row = table.lines().find(|l| l.starts_with("| mio-single | 1000 |")).expect(&table);
+        assert_eq!(row, "| mio-single | 1000 | 10.0 (9.00–12.0) | 50% (50%–50%) | 3 (3–3) | 0.2 (0.2–0.2) |");
+        let other = table.lines().find(|l| l.starts_with("| tokio | 1000 |")).expect(&table);
+        assert!(other.ends_with("| – | – | – | – |"), "{other}");
+        assert!(tables_md(&summary).unwrap().contains("### echo-saturate: waiting to run"));
+    }
+
+    #[test]
+    fn the_breakdown_table_adds_up_one_side_of_each_profiled_run() {
+        let csv = "scenario,model,level,side,category,us_per_req,share,samples,named_share\n\
+                   echo-saturate,thread-per-conn,1000,server,user,2.000,0.2,500,0.9960\n\
+                   echo-saturate,thread-per-conn,1000,server,scheduler,6.000,0.6,500,0.9960\n\
+                   echo-saturate,thread-per-conn,1000,server,other,2.000,0.2,500,0.9960\n\
+                   echo-saturate,thread-per-conn,1000,loadgen,user,1.000,1.0,90,1.0000\n\
+                   echo-saturate,mio-single,1000,server,tcp_ip,3.000,1.0,400,1.0000\n";
+        let table = breakdown_table(csv, "server").unwrap();
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert_eq!(rows.len(), 2, "{table}");
+        assert_eq!(
+            rows[0],
+            "| echo-saturate | thread-per-conn | 1000 | 2.00 | 0 | 0 | 0 | 0 | 6.00 | 0 | 2.00 | 10.0 | 60% | 99.6% |"
+        );
+        assert!(
+            rows[1].starts_with("| echo-saturate | mio-single | 1000 |") && rows[1].ends_with("| 3.00 | 0% | 100.0% |")
+        );
+        assert!(breakdown_table(csv, "loadgen").unwrap().contains("| thread-per-conn | 1000 | 1.00 |"));
+        assert_eq!(breakdown_table("scenario,model\n", "server").unwrap(), "");
+        let bad = breakdown_table("header\necho-saturate,mio-single,1000,server,user,x,0,1,1\n", "server");
+        assert!(bad.unwrap_err().to_string().contains("line 2"), "a malformed figure is named by its line");
     }
 
     #[test]

@@ -30,6 +30,10 @@
 //! ladder of offered rates (`knee`) has the knee table in its region and
 //! every rung in `SCENARIO-rungs`; one whose runs kept ECHO's and DELAY's
 //! latency apart (`multiplex`) has ECHO beside DELAY in `SCENARIO-methods`.
+//! Where the time goes: `SCENARIO-run-queue`, how long the server's threads
+//! waited to run, and, for a sweep with `--profile`, `profiles-server` and
+//! `profiles-loadgen`, each profiled run's CPU per request by category
+//! (from `profiles/breakdown.csv`).
 
 use std::path::{Path, PathBuf};
 
@@ -51,7 +55,9 @@ pub struct ReportArgs {
     /// (`<!-- BEGIN GENERATED: NAME -->` ... `<!-- END GENERATED: NAME -->`,
     /// NAME a scenario, SCENARIO-peers, SCENARIO-cpu-attribution,
     /// SCENARIO-rungs (a ladder's every rung), SCENARIO-methods (ECHO
-    /// beside DELAY), `floor` or `performance`).
+    /// beside DELAY), SCENARIO-run-queue (the server's threads' wait to run),
+    /// `profiles-server` and `profiles-loadgen` (the profiled runs' CPU per
+    /// request by category), `floor` or `performance`).
     #[arg(long, value_name = "REPORT.md")]
     pub update_report: Option<PathBuf>,
     /// Tables only: do not redraw the charts.
@@ -86,8 +92,11 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.update_report {
         let text = std::fs::read_to_string(path).with_context(|| format!("--update-report {}", path.display()))?;
-        let update = update_generated(&text, |name| region(&summary, floor.as_ref(), name))
-            .with_context(|| format!("--update-report {}", path.display()))?;
+        let breakdown = read_breakdown(&args.dir)?;
+        let update = update_generated(&text, |name| {
+            profiles_region(breakdown.as_deref(), name).or_else(|| region(&summary, floor.as_ref(), name))
+        })
+        .with_context(|| format!("--update-report {}", path.display()))?;
         for name in &update.left_alone {
             eprintln!("{}: region {name} left as it was: no such scenario in {}", path.display(), args.dir.display());
         }
@@ -124,6 +133,28 @@ fn performance_md(summary: &Summary, floor: Option<&SweepFloor>) -> Option<Strin
     ))
 }
 
+/// `DIR/profiles/breakdown.csv`, if the sweep profiled (`--profile`).
+fn read_breakdown(dir: &Path) -> anyhow::Result<Option<String>> {
+    let path = dir.join("profiles").join("breakdown.csv");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Regions `profiles-server` and `profiles-loadgen`: one side of the
+/// profiled runs' breakdown ([`markdown::breakdown_table`]), where the sweep
+/// has it. A breakdown that cannot be read is said in the region.
+fn profiles_region(breakdown: Option<&str>, name: &str) -> Option<String> {
+    let side = name.strip_prefix("profiles-").filter(|s| ["server", "loadgen"].contains(s))?;
+    match markdown::breakdown_table(breakdown?, side) {
+        Ok(table) if table.is_empty() => None,
+        Ok(table) => Some(table),
+        Err(e) => Some(format!("profiles/breakdown.csv could not be read: {e:#}\n")),
+    }
+}
+
 /// The generated text for region `name`, if this sweep has it.
 fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<String> {
     match name {
@@ -143,6 +174,10 @@ fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<S
     if let Some(scenario) = name.strip_suffix("-cpu-attribution") {
         let ran = summary.scenarios.iter().any(|s| s == scenario);
         return ran.then(|| markdown::attribution_table(summary, scenario));
+    }
+    if let Some(scenario) = name.strip_suffix("-run-queue") {
+        let table = markdown::run_queue_table(summary, scenario);
+        return (!table.is_empty()).then_some(table);
     }
     if let Some(ladder) = name.strip_suffix("-rungs").filter(|s| summary.is_ladder(s)) {
         return Some(markdown::rung_table(summary, ladder));
@@ -234,6 +269,24 @@ mod tests {
         // Idempotent: a second pass changes nothing.
         let again = update_generated(&u.text, |n| (n == "echo-saturate").then(|| "| new |\n".to_string())).unwrap();
         assert_eq!(again.text, u.text);
+    }
+
+    #[test]
+    fn where_the_time_goes_regions_come_from_the_breakdown_and_the_run_queue() {
+        let csv = "scenario,model,level,side,category,us_per_req,share,samples,named_share\n\
+                   echo-saturate,mio-single,1000,server,tcp_ip,3.000,1.0,400,1.0000\n";
+        let server = profiles_region(Some(csv), "profiles-server").unwrap();
+        assert!(server.contains("| echo-saturate | mio-single | 1000 |"), "{server}");
+        assert_eq!(profiles_region(Some(csv), "profiles-loadgen"), None, "no load generator rows: left alone");
+        assert_eq!(profiles_region(None, "profiles-server"), None, "no --profile: left alone");
+        assert_eq!(profiles_region(Some(csv), "profiles-nobody"), None);
+        let broken = profiles_region(Some("h\na,b\n"), "profiles-server").unwrap();
+        assert!(broken.contains("could not be read"), "{broken}");
+        let mut summary = testdata::summary();
+        assert_eq!(region(&summary, None, "echo-saturate-run-queue"), None, "no run recorded a wait");
+        let run = summary.records.iter_mut().find_map(|r| r.result.as_mut()).unwrap();
+        run.run_queue = Some(Default::default());
+        assert!(region(&summary, None, "echo-saturate-run-queue").unwrap().contains("run-queue wait"));
     }
 
     #[test]
