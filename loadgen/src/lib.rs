@@ -10,6 +10,7 @@ pub mod env;
 pub mod files;
 pub mod floor;
 pub mod fmt;
+pub mod html;
 pub mod merge;
 pub mod models;
 pub mod output;
