@@ -20,9 +20,9 @@ enum Cli {
     /// Measure what one request costs at the very least on this machine.
     Floor(floor::FloorArgs),
     /// Run every server model at every connection level, save the results
-    /// under results/<run-id>/ and draw charts.
+    /// under results/<run-id>/, draw charts and write its page, index.html.
     Sweep(sweep::SweepArgs),
-    /// Redraw a sweep's charts and tables from its saved results, and
+    /// Redraw a sweep's charts, tables and page (index.html) from its saved results, and
     /// refresh the generated tables of REPORT.md.
     Report(report::ReportArgs),
     /// Pack a sweep's per-run files (DIR/runs/) into one archive,

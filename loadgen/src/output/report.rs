@@ -1,7 +1,8 @@
-//! `loadgen report DIR`: redraw a sweep's charts and tables from what it
-//! saved (`summary.json` and the per-run files, loose under `runs/` or in
-//! `runs.tar.zst`: [`crate::archive`]), print the
-//! tables, and optionally refresh the generated regions of REPORT.md.
+//! `loadgen report DIR`: redraw a sweep's charts, tables and page
+//! (`index.html`, [`super::page`]) from what it saved (`summary.json` and
+//! the per-run files, loose under `runs/` or in `runs.tar.zst`:
+//! [`crate::archive`]), print the tables, and optionally refresh the
+//! generated regions of REPORT.md.
 //!
 //! REPORT.md is prose written by hand around tables written by this tool.
 //! A generated region is delimited by marker comments:
@@ -34,12 +35,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use super::{charts, json, markdown, File, FILES};
+use super::{charts, json, markdown, page, File, FILES};
 use crate::files::write_atomic;
 use crate::records::sweep::Summary;
 use crate::sweep::env_json::{load_floor, SweepFloor};
 
-/// Redraw charts and tables from a sweep's saved results.
+/// Redraw charts, tables and the page (index.html) from a sweep's saved results.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ReportArgs {
     /// The sweep's results directory (`results/<run-id>`).
@@ -74,6 +75,10 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let files = charts::draw_all(&args.dir, &summary)?;
         eprintln!("{} charts written to {}", files.len(), args.dir.join("charts").display());
     }
+    // verdict part wires this: the two sections below are placeholders.
+    let (verdict, failures) = (page::PENDING_VERDICT, page::PENDING_FAILURES);
+    let index = page::write(&args.dir, &summary, verdict, failures)?;
+    eprintln!("page written to {}", index.display());
     if !args.quiet {
         print!("{}", markdown::tables_md(&summary)?);
         if let Some(text) = &performance {

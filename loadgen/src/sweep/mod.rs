@@ -750,6 +750,10 @@ fn finish(
         let files = crate::output::charts::draw_all(dir, summary)?;
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
+    // verdict part wires this: the two sections below are placeholders.
+    let (verdict, failures) = (crate::output::page::PENDING_VERDICT, crate::output::page::PENDING_FAILURES);
+    let page = crate::output::page::write(dir, summary, verdict, failures)?;
+    eprintln!("the sweep's page: {}", page.display());
     eprintln!(
         "{} of {} runs done ({} failed) in {}; results in {}",
         envj.runs_done,

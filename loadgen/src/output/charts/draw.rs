@@ -168,12 +168,14 @@ struct Hover {
 
 impl Hover {
     /// "mio-single, 1000 connections, p99: 7.3 ms (6.9 ms–7.8 ms), n=5":
-    /// the series, where on x, the panel, the median and its runs' range.
-    fn of(series: &str, x: &XAxis, panel: &Panel, p: &Point, at: (i32, i32)) -> Hover {
+    /// the series, where on x, the panel (when the figure has several),
+    /// the median and its runs' range.
+    fn of(series: &str, x: &XAxis, (panel, several): (&Panel, bool), p: &Point, at: (i32, i32)) -> Hover {
         let v = |v: f64| fmt_value(v, panel.y_unit);
         let range = p.range.map(|(lo, hi)| format!(" ({}–{})", v(lo), v(hi))).unwrap_or_default();
         let bound = if p.hollow { ", loadgen-saturated" } else { "" };
-        let title = format!("{series}, {}, {}: {}{range}, n={}{bound}", (x.value)(p.x), panel.title, v(p.y), p.n);
+        let which = if several { format!(", {}", panel.title) } else { String::new() };
+        let title = format!("{series}, {}{which}: {}{range}, n={}{bound}", (x.value)(p.x), v(p.y), p.n);
         Hover { at, title }
     }
 }
@@ -209,7 +211,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> an
     let panels = plots.split_evenly((1, figure.panels.len().max(1)));
     let mut hovers = Vec::new();
     for (panel, area) in figure.panels.iter().zip(&panels) {
-        hovers.extend(draw_panel(area, &figure.x, panel, figure.markers)?);
+        hovers.extend(draw_panel(area, &figure.x, (panel, figure.panels.len() > 1), figure.markers)?);
     }
     draw_legend(&legend, figure)?;
     for (i, note) in figure.notes.iter().enumerate() {
@@ -222,7 +224,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> an
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     x: &XAxis,
-    panel: &Panel,
+    (panel, several): (&Panel, bool),
     markers: bool,
 ) -> anyhow::Result<Vec<Hover>> {
     let (x_lo, x_hi) = x_span(x);
@@ -269,7 +271,7 @@ fn draw_panel<DB: DrawingBackend>(
         draw_series(&mut chart, s, scales, markers)?;
         for p in s.points.iter().filter(|p| p.n > 0 && scales.shown(p)) {
             let at = chart.backend_coord(&(scales.x(p.x), scales.y(p.y)));
-            hovers.push(Hover::of(&s.name, x, panel, p, at));
+            hovers.push(Hover::of(&s.name, x, (panel, several), p, at));
         }
     }
     Ok(hovers)
@@ -514,7 +516,7 @@ mod tests {
         let figure = Figure {
             title: "t".into(),
             x: XAxis::connections(&[200, 1000]),
-            panels: vec![panel],
+            panels: vec![Panel { title: "p50".into(), series: vec![], ..panel.clone() }, panel],
             markers: true,
             notes: vec![],
         };
