@@ -161,9 +161,9 @@ pub fn render(stem: &Path, figure: &Figure) -> anyhow::Result<Vec<PathBuf>> {
 
 /// A point's place on the drawing, in pixels, and what its hover says.
 #[derive(Clone, Debug, PartialEq)]
-struct Hover {
-    at: (i32, i32),
-    title: String,
+pub(super) struct Hover {
+    pub(super) at: (i32, i32),
+    pub(super) title: String,
 }
 
 impl Hover {
@@ -182,7 +182,7 @@ impl Hover {
 
 /// The SVG text `svg` with a circle per hover, invisible but for its
 /// `<title>`, before its closing tag.
-fn with_hover(svg: &str, hovers: &[Hover]) -> String {
+pub(super) fn with_hover(svg: &str, hovers: &[Hover]) -> String {
     let end = svg.rfind("</svg>").unwrap_or(svg.len());
     let mut out = String::with_capacity(svg.len() + 120 * hovers.len());
     out.push_str(&svg[..end]);
