@@ -3,7 +3,7 @@
 //! second table generator. Only the subset that module emits is read:
 //! `#` headings, pipe tables whose rule row sets each column's alignment
 //! (`---:` right), paragraphs and `- ` items; inline `**strong**`,
-//! `` `code` `` and `\*`. Every text is escaped ([`crate::html::escape`]).
+//! `*emphasis*`, `` `code` `` and `\*` (a star as such). Every text is escaped ([`crate::html::escape`]).
 
 /// A run of lines that become one HTML element.
 enum Block<'a> {
@@ -110,8 +110,11 @@ fn table(rows: &[&str]) -> String {
     out + "</tbody>\n</table></div>\n"
 }
 
-/// Escaped text with `**strong**`, `` `code` `` and `\*` made HTML.
+/// Escaped text with `**strong**`, `*emphasis*`, `` `code` `` and `\*`
+/// made HTML.
 fn inline(text: &str) -> String {
+    // A star written as such stays out of the marks' way until the end.
+    const STAR: &str = "\u{1}";
     let alternate = |s: &str, mark: &str, tag: &str| {
         let parts: Vec<&str> = s.split(mark).collect();
         if parts.len() % 2 == 0 {
@@ -123,8 +126,9 @@ fn inline(text: &str) -> String {
         }
         out
     };
-    let escaped = crate::html::escape(text);
-    alternate(&alternate(&escaped, "**", "strong"), "`", "code").replace("\\*", "*")
+    let escaped = crate::html::escape(text).replace("\\*", STAR);
+    let marked = alternate(&alternate(&alternate(&escaped, "**", "strong"), "*", "em"), "`", "code");
+    marked.replace(STAR, "*")
 }
 
 #[cfg(test)]
@@ -133,10 +137,12 @@ mod tests {
 
     #[test]
     fn headings_paragraphs_lists_and_inline_marks() {
-        let md = "# Sweep x\n\nA model is **ahead**\nof `getrusage` <here>.\n\n## s\n- one: **met**\n- two\n";
+        let md =
+            "# Sweep x\n\nA model is **ahead**\nof `getrusage` <here>, *both* (\\*).\n\n## s\n- one: **met**\n- two\n";
         assert_eq!(
             to_html(md, 2),
-            "<h3>Sweep x</h3>\n<p>A model is <strong>ahead</strong> of <code>getrusage</code> &lt;here&gt;.</p>\n\
+            "<h3>Sweep x</h3>\n<p>A model is <strong>ahead</strong> of <code>getrusage</code> &lt;here&gt;, \
+             <em>both</em> (*).</p>\n\
              <h4>s</h4>\n<ul>\n<li>one: <strong>met</strong></li>\n<li>two</li>\n</ul>\n"
         );
     }

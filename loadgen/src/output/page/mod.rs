@@ -40,6 +40,7 @@ table{border-collapse:collapse;margin:.5em 0 1em;font-size:.9em}
 th,td{border:1px solid #bbb;padding:.2em .5em;vertical-align:top;text-align:left}
 th{background:#f3f3f3}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{white-space:nowrap}
 table.env th{white-space:nowrap}
 .scroll{overflow-x:auto}
 figure{margin:1em 0}
