@@ -20,10 +20,12 @@ enum Cli {
     /// Measure what one request costs at the very least on this machine.
     Floor(floor::FloorArgs),
     /// Run every server model at every connection level, save the results
-    /// under results/<run-id>/, draw charts and end with the headline verdict.
+    /// under results/<run-id>/, draw charts, write its page (index.html) and
+    /// end with the headline verdict.
     Sweep(sweep::SweepArgs),
-    /// Redraw a sweep's charts, tables and headline verdict (verdict.json)
-    /// from its saved results, and refresh the generated tables of REPORT.md.
+    /// Redraw a sweep's charts, tables, headline verdict (verdict.json) and
+    /// page (index.html) from its saved results, and refresh the generated
+    /// tables of REPORT.md.
     Report(report::ReportArgs),
     /// Pack a sweep's per-run files (DIR/runs/) into one archive,
     /// DIR/runs.tar.zst, for committing; every reader reads either form.

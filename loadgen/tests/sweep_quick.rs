@@ -161,6 +161,12 @@ fn tiny_sweep_saves_everything_and_report_redraws_it() {
     check_provenance(&env, &args, &servers, &summary);
 
     check_charts(&out, &["echo-saturate", "echo-paced"]);
+    // index.html: the sweep's page, every chart inline (tests/page.rs checks the rest).
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let svgs = std::fs::read_dir(out.join("charts"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().unwrap() == "svg");
+    assert_eq!(page.matches("<figure class=\"chart\"").count(), svgs.count(), "one figure per chart");
     assert!(holders_of(&out).is_empty(), "processes still hold result files open: {:?}", holders_of(&out));
 
     // loadgen report: from summary.json and runs/ alone.

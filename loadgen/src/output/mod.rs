@@ -9,6 +9,8 @@
 //!   run, every field) and `verdicts.csv` (one row per comparison).
 //! - [`markdown`]: `tables.md`, the tables that REPORT.md embeds.
 //! - [`charts`]: the SVG and PNG charts under `charts/`.
+//! - [`page`]: `index.html`, the sweep's own page: its verdict, every
+//!   chart (inline, with hover), the tables, profiles and provenance.
 //! - [`report`]: `loadgen report DIR`, which redraws all but `summary.json`
 //!   and refreshes REPORT.md's generated regions; it also writes
 //!   `verdict.json` (as every sweep's end does: [`report::write_verdict`]).
@@ -22,6 +24,7 @@ pub mod charts;
 pub mod csv;
 pub mod json;
 pub mod markdown;
+pub mod page;
 pub mod report;
 pub mod verdict;
 

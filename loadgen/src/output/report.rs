@@ -1,8 +1,9 @@
 //! `loadgen report DIR`: redraw a sweep's charts and tables from what it
 //! saved (`summary.json` and the per-run files, loose under `runs/` or in
 //! `runs.tar.zst`: [`crate::archive`]), write its headline verdict
-//! (`verdict.json`, beside the reference's: [`write_verdict`]), print the
-//! tables, and optionally refresh the generated regions of REPORT.md.
+//! (`verdict.json`, beside the reference's: [`write_verdict`]) and its page
+//! (`index.html`, [`super::page`]), print the tables, and optionally
+//! refresh the generated regions of REPORT.md.
 //!
 //! REPORT.md is prose written by hand around tables written by this tool.
 //! A generated region is delimited by marker comments:
@@ -39,13 +40,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::{charts, json, markdown, File, FILES};
+use super::{charts, json, markdown, page, verdict, File, FILES};
 use crate::files::write_atomic;
 use crate::records::sweep::Summary;
 use crate::records::verdict::Headline;
 use crate::sweep::env_json::{load_floor, SweepFloor};
 
-/// Redraw charts and tables from a sweep's saved results.
+/// Redraw charts, tables and the page (index.html) from a sweep's saved results.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ReportArgs {
     /// The sweep's results directory (`results/<run-id>`).
@@ -78,12 +79,13 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     }
     let tables: Vec<File> = FILES.into_iter().filter(|(name, _)| *name != json::FILE).collect();
     super::write(&args.dir, &summary, &tables)?;
-    let verdict = write_verdict(&args.dir, &summary)?;
+    let headline = write_verdict(&args.dir, &summary)?;
     if !args.no_charts {
         let files = charts::draw_all(&args.dir, &summary)?;
         eprintln!("{} charts written to {}", files.len(), args.dir.join("charts").display());
     }
-    eprint!("{}", super::verdict::terminal(&verdict, &args.dir.join(super::verdict::PAGE)));
+    page::write(&args.dir, &summary, &verdict::verdict_section(&headline), &verdict::failures_section(&summary))?;
+    eprint!("{}", verdict::terminal(&headline, &args.dir.join(verdict::PAGE)));
     if !args.quiet {
         print!("{}", markdown::tables_md(&summary)?);
         if let Some(text) = &performance {

@@ -839,6 +839,8 @@ fn finish(
     // counted apart from the real ones.
     let designed = summary.records.iter().filter(|r| cells::AsDesigned::of(r).is_some()).count();
     let as_designed = if designed > 0 { format!("{designed} starved as designed, ") } else { String::new() };
+    let page = (crate::output::verdict::verdict_section(&verdict), crate::output::verdict::failures_section(summary));
+    crate::output::page::write(dir, summary, &page.0, &page.1)?;
     eprintln!(
         "{} of {} runs done ({as_designed}{} failed) in {}; results in {}",
         envj.runs_done,

@@ -4,7 +4,8 @@
 //! generator (`loadgen sweep --profile`, drawn into `profiles/`).
 //!
 //! The line charts' renderer ([`super::draw`]) draws series of points;
-//! bars are drawn here, with its fonts, tick steps and value labels.
+//! bars are drawn here, with its fonts, tick steps, value labels and
+//! hover: each part of a bar shows its category, µs per request and share.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::draw::{fmt_value, nice_step, register_fonts, Unit};
+use super::draw::{fmt_value, nice_step, register_fonts, with_hover, Hover, Unit};
 use crate::profile::categories::Category;
 
 /// One bar: a model and its µs per request by category.
@@ -57,14 +58,21 @@ pub fn render(stem: &Path, title: &str, levels: &[LevelBars]) -> anyhow::Result<
     register_fonts();
     let size = ((PANEL_W * levels.len().max(1) as u32).max(600) + LEGEND_W, HEIGHT);
     let (svg, png) = (stem.with_extension("svg"), stem.with_extension("png"));
-    draw(SVGBackend::new(&svg, size).into_drawing_area(), title, levels)
+    let mut text = String::new();
+    let hovers = draw(SVGBackend::with_string(&mut text, size).into_drawing_area(), title, levels)
         .with_context(|| format!("drawing {}", svg.display()))?;
+    std::fs::write(&svg, with_hover(&text, &hovers)).with_context(|| format!("cannot write {}", svg.display()))?;
     draw(BitMapBackend::new(&png, size).into_drawing_area(), title, levels)
         .with_context(|| format!("drawing {}", png.display()))?;
     Ok(vec![svg, png])
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, levels: &[LevelBars]) -> anyhow::Result<()> {
+/// Draw the bars on `root`; returns the hover of every part of a bar.
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    levels: &[LevelBars],
+) -> anyhow::Result<Vec<Hover>> {
     root.fill(&WHITE).map_err(err)?;
     let root = root.titled(title, (FONT, 22).into_font().style(FontStyle::Bold)).map_err(err)?;
     let (w, _) = root.dim_in_pixel();
@@ -77,8 +85,9 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, levels: &
         .fold(0.0, f64::max);
     let step = nice_step(top.max(1e-3) / 5.0);
     let y_hi = (top / step).ceil().max(1.0) * step;
+    let mut hovers = Vec::new();
     for (level, area) in levels.iter().zip(plots.split_evenly((1, levels.len().max(1)))) {
-        draw_panel(&area, level, y_hi, step)?;
+        hovers.extend(draw_panel(&area, level, y_hi, step)?);
     }
     for (i, c) in Category::ALL.iter().rev().enumerate() {
         let y = 40 + 26 * i as i32;
@@ -86,7 +95,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, levels: &
         legend.draw(&Text::new(c.name(), (32, y), (FONT, 15).into_font())).map_err(err)?;
     }
     root.present().map_err(err)?;
-    Ok(())
+    Ok(hovers)
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -94,7 +103,7 @@ fn draw_panel<DB: DrawingBackend>(
     level: &LevelBars,
     y_hi: f64,
     step: f64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Hover>> {
     let n = level.bars.len().max(1);
     let mut chart = ChartBuilder::on(area)
         .caption(format!("{} connections", level.level), (FONT, 17))
@@ -125,7 +134,9 @@ fn draw_panel<DB: DrawingBackend>(
         .bold_line_style(BLACK.mix(0.12))
         .draw()
         .map_err(err)?;
+    let mut hovers = Vec::new();
     for (i, bar) in level.bars.iter().enumerate() {
+        let total: f64 = bar.by_category.iter().map(|(_, v)| v).sum();
         let mut base = 0.0;
         for c in Category::ALL {
             let v = bar.by_category.iter().find(|(k, _)| *k == c).map_or(0.0, |(_, v)| *v);
@@ -134,9 +145,41 @@ fn draw_panel<DB: DrawingBackend>(
                 chart
                     .draw_series(std::iter::once(Rectangle::new([(x0, base), (x1, base + v)], color(c).filled())))
                     .map_err(err)?;
+                let title = format!(
+                    "{}, {} connections, {}: {} µs per request, {:.0}% of {}",
+                    bar.model,
+                    level.level,
+                    c.name(),
+                    fmt_value(v, Unit::Plain),
+                    100.0 * v / total,
+                    fmt_value(total, Unit::Plain)
+                );
+                hovers.push(Hover { at: chart.backend_coord(&(i as f64 + 0.5, base + v / 2.0)), title });
             }
             base += v;
         }
     }
-    Ok(())
+    Ok(hovers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_part_of_a_bar_shows_its_figures_on_hover() {
+        let bar = |model: &str, user, tcp| Bar {
+            model: model.into(),
+            by_category: vec![(Category::User, user), (Category::TcpIp, tcp), (Category::Memory, 0.0)],
+        };
+        let levels =
+            [LevelBars { level: 1000, bars: vec![bar("mio-single", 3.0, 1.0), bar("thread-per-conn", 6.0, 2.0)] }];
+        let dir = std::env::temp_dir().join(format!("loadgen-breakdown-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        render(&dir.join("bars"), "t", &levels).unwrap();
+        let svg = std::fs::read_to_string(dir.join("bars.svg")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(svg.contains("<title>thread-per-conn, 1000 connections, tcp_ip: 2 µs per request, 25% of 8</title>"));
+        assert_eq!(svg.matches("<title>").count(), 4, "one per drawn part, none for a part of 0: {svg}");
+    }
 }

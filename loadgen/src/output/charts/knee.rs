@@ -70,6 +70,7 @@ fn rate_axis(rates: &[f64]) -> XAxis {
         log: false,
         ticks: ticks.collect(),
         range: Some((0.0, top * 1.05)),
+        value: |x| format!("{} req/s offered", fmt_value(x, Unit::Plain)),
     }
 }
 

@@ -272,7 +272,10 @@ mod tests {
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();
         // Passes at 1, 1.02 and 0.98 × 20,000 req/s.
-        assert_eq!(multi.points[0], Point { x: 200.0, y: 20_000.0, range: Some((19_600.0, 20_400.0)), hollow: false });
+        assert_eq!(
+            multi.points[0],
+            Point { x: 200.0, y: 20_000.0, range: Some((19_600.0, 20_400.0)), hollow: false, n: 3 }
+        );
         let tokio = throughput.panels[0].series.iter().find(|s| s.name == "tokio").unwrap();
         assert_eq!(tokio.points[1].range, Some((17_000.0 * 0.98, 17_000.0 * 1.02)), "from the two runs left");
         assert!(throughput.notes.iter().any(|n| n.contains("median of 3 interleaved runs")), "{:?}", throughput.notes);

@@ -73,6 +73,12 @@ fn x_of(p: f64) -> f64 {
     }
 }
 
+/// The percentile at x position `x`, for the hover: "p99.9".
+fn percentile_at(x: f64) -> String {
+    let p = format!("{:.4}", 100.0 * (1.0 - 10f64.powf(-x)));
+    format!("p{}", p.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// The points of one spectrum: percentiles below 1 on this axis, values
 /// above 0, one point per percentile.
 fn line(spectrum: Vec<(f64, f64)>) -> Vec<Point> {
@@ -84,7 +90,7 @@ fn line(spectrum: Vec<(f64, f64)>) -> Vec<Point> {
         if points.last().is_some_and(|q| (q.x - x).abs() < 1e-12) {
             points.pop();
         }
-        points.push(Point { x, y: v, range: None, hollow: false });
+        points.push(Point::one(x, v));
     }
     points
 }
@@ -136,6 +142,7 @@ pub fn figure(runs: &Runs, summary: &Summary, scenario: &str) -> Figure {
             log: false,
             ticks: ticks.iter().map(|(p, l)| (x_of(*p), l.to_string())).collect(),
             range: Some((0.0, MAX_X)),
+            value: percentile_at,
         },
         panels: vec![Panel {
             title: "latency percentile spectrum".into(),
@@ -181,6 +188,8 @@ mod tests {
         assert!((x_of(0.99) - 2.0).abs() < 1e-9);
         assert!((x_of(0.999) - 3.0).abs() < 1e-9);
         assert!(x_of(1.0).is_infinite());
+        assert_eq!(percentile_at(x_of(0.999)), "p99.9");
+        assert_eq!(percentile_at(x_of(0.5)), "p50");
     }
 
     #[test]

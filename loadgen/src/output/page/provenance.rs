@@ -1,0 +1,186 @@
+//! The page's env and provenance section, read from the sweep's `env.json`
+//! (written by the sweep, [`crate::sweep::env_json`]): which build made
+//! these figures and on what. It reads the JSON as it stands, not the
+//! sweep's typed record, so a field an older sweep lacks shows as "—"
+//! instead of failing the page.
+
+use serde_json::Value;
+
+use super::mdhtml;
+use crate::html::escape;
+use crate::output::markdown;
+use crate::sweep::env_json::SweepFloor;
+
+const DASH: &str = "—";
+
+/// The value at a dotted `path` of `env`, if there is one that is not null.
+fn at<'v>(env: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(env, |v, key| v.get(key)).filter(|v| !v.is_null())
+}
+
+/// A value in words, escaped: a string as itself, a list joined by
+/// `join`, yes/no, a number, "—" when absent.
+fn text(v: Option<&Value>, join: &str) -> String {
+    match v {
+        None => DASH.into(),
+        Some(Value::String(s)) => escape(s),
+        Some(Value::Bool(b)) => (if *b { "yes" } else { "no" }).into(),
+        Some(Value::Array(items)) if items.is_empty() => "none".into(),
+        Some(Value::Array(items)) => items.iter().map(|i| text(Some(i), ", ")).collect::<Vec<_>>().join(join),
+        Some(other) => escape(&other.to_string()),
+    }
+}
+
+/// The section: one row per fact, from `env` (the parsed `env.json`, or
+/// `None` when the folder has none) and the floor it recorded.
+pub fn section(env: Option<&Value>, floor: Option<&SweepFloor>) -> String {
+    let mut out = String::from("<section id=\"provenance\">\n<h2>Environment and provenance</h2>\n");
+    let Some(env) = env else {
+        out.push_str("<p>This folder has no <code>env.json</code>: what ran it is not known.</p>\n</section>\n");
+        return out;
+    };
+    let t = |path: &str| text(at(env, path), ", ");
+    let lines = |path: &str| text(at(env, path), "<br>");
+    let dirty = match at(env, "git.dirty").and_then(Value::as_bool) {
+        Some(true) => " <strong>(dirty: changes not committed)</strong>",
+        Some(false) => " (clean)",
+        None => " (dirty or not: unknown)",
+    };
+    let changed = match at(env, "changed_during_run").and_then(Value::as_bool) {
+        Some(true) => "<strong>yes</strong>: HEAD moved or the tree changed between start and end".to_string(),
+        Some(false) => "no".to_string(),
+        None => "not known: the sweep did not finish".to_string(),
+    };
+    let command: Vec<String> =
+        at(env, "command").and_then(Value::as_array).into_iter().flatten().map(|w| text(Some(w), "")).collect();
+    let binaries: Vec<String> = at(env, "binaries")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            let hash = match at(b, "sha256") {
+                Some(h) => format!("sha256 <code>{}</code>", text(Some(h), "")),
+                None => format!("not hashed: {}", text(at(b, "error"), "")),
+            };
+            format!("{}: <code>{}</code>, {hash}", text(at(b, "role"), ""), text(at(b, "path"), ""))
+        })
+        .collect();
+    let budget = match at(env, "server_cpu_budget") {
+        None => "none".to_string(),
+        Some(b) => format!(
+            "{} CPUs per {} µs period (cgroup {}, under <code>{}</code>; STATS outside the budget: {})",
+            text(at(b, "cpus"), ""),
+            text(at(b, "period_us"), ""),
+            text(at(b, "cgroup_version"), ""),
+            text(at(b, "cgroup_parent"), ""),
+            text(at(b, "admin_outside"), "")
+        ),
+    };
+    let floor = match floor {
+        Some(f) => mdhtml::to_html(&markdown::floor_table(f), 0),
+        None => "not measured (the sweep ran with <code>--no-floor</code>)".to_string(),
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("revision", format!("<code>{}</code>{dirty}", t("git.revision"))),
+        ("changes not committed", lines("git.changes")),
+        ("why the revision is not known", t("git.note")),
+        ("revision at the end", format!("<code>{}</code>", t("git_at_end.revision"))),
+        ("changed during the run", changed),
+        ("reference sweep (<code>--reference</code>)", t("reference")),
+        ("command", format!("<code>{}</code> (in <code>{}</code>)", command.join(" "), t("cwd"))),
+        ("binaries", binaries.join("<br>")),
+        ("binaries rebuilt during the sweep", lines("binaries_changed")),
+        ("versions", format!("{}<br>{}<br>{}", t("versions.loadgen"), t("versions.servers"), t("versions.rustc"))),
+        (
+            "machine",
+            format!(
+                "{}, {} ({} CPUs), host {}",
+                t("machine.kernel"),
+                t("machine.cpu_model"),
+                t("machine.cores"),
+                t("machine.hostname")
+            ),
+        ),
+        (
+            "pinning",
+            format!(
+                "server on CPUs {}, load generator on CPUs {} ({})",
+                t("pinning.server_cpus"),
+                t("pinning.loadgen_cpus"),
+                t("pinning.how")
+            ),
+        ),
+        ("server CPU budget", budget),
+        ("floors", floor),
+        ("skipped", lines("skipped")),
+        ("models", t("models")),
+        ("levels (connections)", t("levels")),
+        ("passes (<code>--repeat</code>)", t("repeats")),
+        ("warm-up, window (s)", format!("{}, {}", t("warmup_s"), t("duration_s"))),
+        (
+            "COMPUTE (<code>cpu-work</code>)",
+            format!("{}: {} µs per request", t("compute.source"), t("compute.us_per_request")),
+        ),
+        ("started, finished (UTC)", format!("{}, {}", t("started"), t("finished"))),
+        ("elapsed (s)", t("elapsed_s")),
+        ("interrupted", t("interrupted")),
+        (
+            "runs",
+            format!(
+                "{} planned, {} done, {} failed, {} not run past a knee",
+                t("runs_planned"),
+                t("runs_done"),
+                t("runs_failed"),
+                t("runs_skipped")
+            ),
+        ),
+    ];
+    out.push_str("<table class=\"env\">\n");
+    for (label, value) in rows {
+        out.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>\n"));
+    }
+    out.push_str("</table>\n</section>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fact_is_shown_escaped_and_a_missing_one_as_a_dash() {
+        let env = serde_json::json!({
+            "command": ["loadgen", "sweep", "--out", "x<y"],
+            "git": {"revision": "abc123", "dirty": true, "changes": [" M loadgen/src/a.rs", "?? b&c"]},
+            "changed_during_run": false,
+            "reference": false,
+            "binaries": [
+                {"role": "loadgen", "path": "/bin/loadgen", "sha256": "f00d", "bytes": 3},
+                {"role": "servers", "path": "/bin/servers", "sha256": null, "error": "gone"}
+            ],
+            "pinning": {"server_cpus": [0], "loadgen_cpus": [1, 2], "how": "default"},
+            "machine": {"kernel": "Linux 6.1", "cores": 4},
+            "skipped": ["libevent: not built"],
+            "server_cpu_budget": {"cpus": 1.5, "period_us": 100000, "cgroup_version": "v2", "cgroup_parent": "/sys/fs/cgroup/x", "admin_outside": true},
+            "started": "2026-12-06T08:02:36Z",
+        });
+        let html = section(Some(&env), None);
+        for want in [
+            "<code>abc123</code> <strong>(dirty",
+            " M loadgen/src/a.rs<br>?? b&amp;c",
+            "<code>loadgen sweep --out x&lt;y</code>",
+            "loadgen: <code>/bin/loadgen</code>, sha256 <code>f00d</code>",
+            "servers: <code>/bin/servers</code>, not hashed: gone",
+            "server on CPUs 0, load generator on CPUs 1, 2 (default)",
+            "1.5 CPUs per 100000 µs period (cgroup v2",
+            "libevent: not built",
+            "<code>--no-floor</code>",
+            "<th>changed during the run</th><td>no</td>",
+            "2026-12-06T08:02:36Z, —",
+        ] {
+            assert!(html.contains(want), "no {want:?} in {html}");
+        }
+        assert!(!html.contains("x<y"), "unescaped");
+        assert!(section(None, None).contains("no <code>env.json</code>"));
+    }
+}
