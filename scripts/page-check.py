@@ -9,7 +9,7 @@
 # lets one browser do the checks and the screenshot.
 #
 # Usage (from scripts/page-check, which finds the browser):
-#   python3 page-check.py BROWSER DIR [--screenshot FILE.png]
+#   python3 page-check.py BROWSER DIR [--screenshot FILE.png [--top PX]]
 # Exit: 0 the page is good; 1 it is not (one line per fault on stderr; a
 # browser that stops answering once the page is opening is the page's
 # fault too); 2 bad usage; 3 the browser could not be driven before the page
@@ -229,8 +229,9 @@ def screenshot(browser, height, path):
     return None
 
 
-def check(browser, page, chart_files, shot_path):
-    """Load the page, read what it holds, take its screenshot: the faults."""
+def check(browser, page, chart_files, shot_path, top):
+    """Load the page, read what it holds, take its screenshot (the whole
+    page, or its first `top` px): the faults."""
     why_not = load(browser, page.as_uri())
     if why_not:
         return [why_not]
@@ -240,14 +241,18 @@ def check(browser, page, chart_files, shot_path):
     facts = json.loads(read["result"]["value"])
     faults = page_faults(facts, chart_files)
     if shot_path:
-        fault = screenshot(browser, max(facts["height"], VIEWPORT_HEIGHT), shot_path)
+        height = max(facts["height"], VIEWPORT_HEIGHT)
+        fault = screenshot(browser, min(height, top) if top else height, shot_path)
         faults += [fault] if fault else []
     return faults
 
 
 def main(argv):
+    top = None
+    if len(argv) == 6 and argv[4] == "--top" and argv[5].isdigit() and int(argv[5]) > 0:
+        top, argv = int(argv[5]), argv[:4]
     if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--screenshot"):
-        print("usage: page-check.py BROWSER DIR [--screenshot FILE.png]", file=sys.stderr)
+        print("usage: page-check.py BROWSER DIR [--screenshot FILE.png [--top PX]]", file=sys.stderr)
         return 2
     exe, run_dir = argv[0], Path(argv[1]).resolve()
     shot_path = Path(argv[3]).resolve() if len(argv) == 4 else None
@@ -265,7 +270,7 @@ def main(argv):
         print(f"page-check: could not drive the browser {exe}: {e}", file=sys.stderr)
         return 3
     try:
-        faults = check(browser, page, chart_files, shot_path)
+        faults = check(browser, page, chart_files, shot_path, top)
     except Unusable as e:
         faults = [f"the browser failed on this page: {e}"]
     finally:

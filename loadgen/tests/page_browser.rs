@@ -119,6 +119,15 @@ fn a_good_page_passes_with_a_screenshot_of_its_whole_height() {
     // The page is over 3000 px tall, the window 800: the whole page was taken.
     let (width, height) = png_size(&png);
     assert!(width == 1280 && height > 3000, "the screenshot is {width}x{height} px");
+    // --top: only the page's first 1000 px (the reference's committed image).
+    let top = dir.join("top.png");
+    let out = Command::new(PAGE_CHECK)
+        .arg(&dir)
+        .args(["--screenshot", top.to_str().unwrap(), "--top", "1000"])
+        .output()
+        .expect("run scripts/page-check");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(png_size(&top), (1280, 1000));
 }
 
 #[test]
