@@ -416,7 +416,12 @@ pub fn set_against(headline: &mut Headline, reference: &Headline) {
         let mut how = match agrees {
             Some(true) => "agrees".to_string(),
             Some(false) => format!("{} here, {} in the reference", row.call.short(), theirs.call.short()),
-            None => format!("not compared: {} here, {} in the reference", row.call.short(), theirs.call.short()),
+            None => format!(
+                "not compared: {} here, {} in the reference{}",
+                row.call.short(),
+                theirs.call.short(),
+                direction(row.ratio, theirs.ratio)
+            ),
         };
         if theirs.level != row.level {
             how.push_str(&format!(" ({} conns here, {} in the reference)", row.level, theirs.level));
@@ -424,6 +429,16 @@ pub fn set_against(headline: &mut Headline, reference: &Headline) {
         row.reference =
             Some(Against { call: theirs.call.clone(), ratio: theirs.ratio, level: theirs.level, agrees, how });
     }
+}
+
+/// Where a row is not judged, which way its ratio points beside the
+/// reference's: a description, not a verdict (one pass has no spread to
+/// judge by), so that a `--quick` sweep still says whether it leans the
+/// reference's way.
+fn direction(here: Option<f64>, there: Option<f64>) -> String {
+    let (Some(here), Some(there)) = (here, there) else { return String::new() };
+    let way = if (here > 1.0) == (there > 1.0) { "the same way" } else { "the other way" };
+    format!("; ratio {}× here, {}× there: {way}", crate::fmt::num(here), crate::fmt::num(there))
 }
 
 #[cfg(test)]
@@ -568,6 +583,16 @@ mod tests {
             .iter()
             .all(|r| r.reference.as_ref().unwrap().how == "agrees" || r.reference.as_ref().unwrap().agrees.is_none()));
         assert_eq!(row(&same, "cs-full-load").reference.as_ref().unwrap().agrees, Some(true));
+        // One pass judges nothing, but says which way it leans beside the reference.
+        let mut quick = headline(&sweep(1, 10.0, &[1.0]));
+        set_against(&mut quick, &reference);
+        let cs = row(&quick, "cs-full-load").reference.as_ref().unwrap();
+        assert_eq!(cs.agrees, None);
+        assert!(cs.how.ends_with("ratio 10.0× here, 10.0× there: the same way"), "{}", cs.how);
+        let mut other = headline(&sweep(1, 0.1, &[1.0]));
+        set_against(&mut other, &reference);
+        let cs = row(&other, "cs-full-load").reference.as_ref().unwrap();
+        assert!(cs.how.ends_with("0.100× here, 10.0× there: the other way"), "{}", cs.how);
     }
 
     #[test]

@@ -64,13 +64,35 @@ fn agreement_counts(v: &Headline) -> (usize, usize) {
     (compared.iter().filter(|a| **a).count(), compared.len())
 }
 
+/// Of the rows judged here or in the reference but not in both, how many
+/// lean the reference's way (their ratios on the same side of 1), of
+/// those with both ratios: a description, not a verdict.
+fn leaning_counts(v: &Headline) -> (usize, usize) {
+    let leaning: Vec<bool> = v
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let theirs = r.reference.as_ref().filter(|a| a.agrees.is_none())?;
+            Some((r.ratio? > 1.0) == (theirs.ratio? > 1.0))
+        })
+        .collect();
+    (leaning.iter().filter(|same| **same).count(), leaning.len())
+}
+
 /// The reference in a few words.
 fn reference_text(v: &Headline) -> String {
     match &v.reference {
         Reference::IsReference => "this sweep is the reference".into(),
         Reference::Compared { path, .. } => {
             let (agree, compared) = agreement_counts(v);
-            format!("the reference ({path}) agrees on {agree} of {compared} rows compared")
+            let mut text = format!("the reference ({path}) agrees on {agree} of {compared} rows compared");
+            let (same, leaning) = leaning_counts(v);
+            if leaning > 0 {
+                text.push_str(&format!(
+                    "; of the {leaning} rows not compared (not judged here or there), {same} lean the reference's way"
+                ));
+            }
+            text
         }
         Reference::Missing { why } => format!("no reference to compare with ({why})"),
     }
@@ -152,8 +174,16 @@ fn against_reference(v: &Headline) -> String {
         .map(|(r, a)| format!("{} ({})", escape(&r.label), escape(&a.how)))
         .collect();
     let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join("; ") };
+    let (same, leaning) = leaning_counts(v);
+    let lean = match leaning {
+        0 => String::new(),
+        n => format!(
+            " Of the {n} rows judged in only one of the two (or neither), {same} lean the reference's way: their \
+             ratios lie on the same side of 1 (a description, not a verdict)."
+        ),
+    };
     format!(
-        "<p>Against the reference (sweep {}, <code>{}</code>): this machine agrees on {}. It differs on {}.</p>\n",
+        "<p>Against the reference (sweep {}, <code>{}</code>): this machine agrees on {}. It differs on {}.{lean}</p>\n",
         escape(run_id),
         escape(path),
         list(&agree),
@@ -306,6 +336,19 @@ mod tests {
         );
         assert!(!html.contains("<b>cs") && !html.contains("<i>"), "{html}");
         assert!(html.contains("at most 5%"), "{html}");
+        assert!(!html.contains("lean the reference"), "every compared row was judged: {html}");
+        // A row judged in neither: described by which way its ratio leans.
+        v.rows[1].ratio = Some(2.0);
+        v.rows[1].reference = Some(Against {
+            call: Call::Tie { p_adjusted: Some(0.3), why: None },
+            ratio: Some(0.5),
+            level: 1000,
+            agrees: None,
+            how: String::new(),
+        });
+        let html = verdict_section(&v);
+        assert!(html.contains("Of the 1 rows judged in only one of the two (or neither), 0 lean"), "{html}");
+        assert!(terminal(&v, Path::new("index.html")).contains("of the 1 rows not compared"));
     }
 
     #[test]
