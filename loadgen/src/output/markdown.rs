@@ -190,11 +190,16 @@ fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
 
 /// A table with one row per cell. With `failed`, a cell none of whose runs
 /// succeeded shows its first two columns (model and level), then
-/// `failed: WHY` and dashes.
+/// `failed: WHY` and dashes; or, where every run failed as its model is
+/// designed to ([`Cell::as_designed`]: pool past its workers), what
+/// happened "as designed" and why.
 fn cell_table(columns: &[Column], cells: &[Cell], failed: Option<fn(&Cell) -> String>) -> String {
     let mut out = header(columns.iter().map(|&(name, align, _)| (name, align)));
     for c in cells {
-        let why = failed.filter(|_| c.ok_runs().count() == 0).map(|why| format!("failed: {}", cell(&why(c))));
+        let why = failed.filter(|_| c.ok_runs().count() == 0).map(|why| match c.as_designed() {
+            Some(designed) => cell(&designed.text()),
+            None => format!("failed: {}", cell(&why(c))),
+        });
         push_row(
             &mut out,
             columns.iter().enumerate().map(|(i, (_, _, show))| match (&why, i) {
@@ -804,6 +809,26 @@ mod tests {
         let text = tables_md(&summary).unwrap();
         assert!(text.contains("3 interleaved passes"), "{text}");
         assert!(text.contains("### echo-saturate: every model"), "{text}");
+    }
+
+    #[test]
+    fn a_cell_that_failed_as_its_model_is_designed_to_says_so() {
+        let mut summary = testdata::summary_repeated(1);
+        let pool = summary.records.iter_mut().find(|r| r.model == "pool" && r.status.name() == "failed").unwrap();
+        let (scenario, level) = (pool.scenario.clone(), pool.level);
+        let mut result = testdata::result("pool", level, 640.0);
+        result.connections.never_served = level - 64;
+        pool.result = Some(result);
+        pool.failure = Some(format!("starved: {} of {level} connections never got an answer", level - 64));
+        let table = scenario_table(&summary, &scenario);
+        let row = table.lines().find(|l| l.starts_with(&format!("| pool | {level} |"))).expect(&table);
+        assert!(row.contains(&format!("starved, as designed: 64 workers, {level} connections")), "{row}");
+        assert!(!row.contains("failed:"), "{row}");
+        let notes = crate::output::charts::failed_notes(&summary, &scenario);
+        assert!(
+            notes.contains(&format!("pool: starved, as designed, at {level} connections (not shown)")),
+            "{notes:?}"
+        );
     }
 
     #[test]

@@ -163,7 +163,12 @@ impl<'a> Cell<'a> {
     /// The failures in a line: each reason once, with the passes that
     /// failed for it (`passes 1, 3: starved: ...`); the bare reason when the
     /// cell has a single run.
+    /// A cell whose every failure was its model's design says that instead
+    /// ([`AsDesigned::text`]).
     pub fn failure_text(&self) -> String {
+        if let Some(designed) = self.as_designed() {
+            return designed.text();
+        }
         let mut reasons: Vec<(&str, Vec<u32>)> = Vec::new();
         for (pass, why) in self.failures() {
             match reasons.iter_mut().find(|(w, _)| *w == why) {

@@ -223,8 +223,16 @@ pub(crate) fn failed_notes(summary: &Summary, scenario: &str) -> Vec<String> {
     let mut notes = Vec::new();
     for model in summary.models_in(scenario) {
         let cells: Vec<_> = summary.cells(scenario).into_iter().filter(|c| c.model == model).collect();
-        let failed: Vec<String> =
-            cells.iter().filter(|c| c.outcome() == Outcome::Failed).map(|c| c.level.to_string()).collect();
+        // A cell that failed as its model is designed to (pool past its
+        // workers) is said so, apart from the real failures.
+        let levels = |designed: bool| -> Vec<String> {
+            let failed = cells.iter().filter(|c| c.outcome() == Outcome::Failed);
+            failed.filter(|c| c.as_designed().is_some() == designed).map(|c| c.level.to_string()).collect()
+        };
+        let (designed, failed) = (levels(true), levels(false));
+        if !designed.is_empty() {
+            notes.push(format!("{model}: starved, as designed, at {} connections (not shown)", designed.join(", ")));
+        }
         if !failed.is_empty() {
             notes.push(format!("{model}: failed at {} connections (not shown)", failed.join(", ")));
         }
