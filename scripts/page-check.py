@@ -269,6 +269,9 @@ def main(argv):
         browser.close()
         print(f"page-check: could not drive the browser {exe}: {e}", file=sys.stderr)
         return 3
+    except BaseException:
+        browser.close()
+        raise
     try:
         faults = check(browser, page, chart_files, shot_path, top)
     except Unusable as e:

@@ -33,7 +33,9 @@ pub fn result(model: &str, level: u64, rps: f64) -> RunResult {
             "model": model, "requests": n, "voluntary_cs_per_req": 0.5 + level as f64 / 10_000.0,
             "involuntary_cs_per_req": 0.01, "user_us_per_req": 3.0, "sys_us_per_req": 7.0,
             "cpu_us_per_req": 10.0, "cpu_utilization": 0.95,
-            "threads": if model == "thread-per-conn" { level + 3 } else { 3 },
+            // As STATS counts them: a thread per connection, pool's 64
+            // workers, and the main, acceptor and admin threads.
+            "threads": match model { "thread-per-conn" => level + 3, "pool" => 67, _ => 3 },
             "connections_open": level, "rss_bytes": 10u64 << 20, "max_rss_bytes": 12u64 << 20
         },
         "loadgen": {"cpu_us_per_req": 5.0, "user_us": 0, "sys_us": 0, "cpu_utilization": 0.5, "rss_bytes": 0,

@@ -31,6 +31,11 @@ pub const EVENT_LOOP: &str = "mio-single";
 /// where the sweep has it.
 pub const KNEE_BUDGET: &str = "knee-budget";
 
+/// On a row where the argument expects a tie (light load), a difference
+/// shown by at most this factor (10%) still agrees with it: the argument is
+/// about factors of 2 and more, and 5 passes can show a 0.3% difference.
+pub const EQUIVALENT: f64 = 1.10;
+
 /// Which level of its scenario a row is measured at.
 #[derive(Clone, Copy)]
 enum Level {
@@ -328,8 +333,12 @@ fn row(summary: &Summary, d: Draft) -> Row {
         // Not judged, or a tie by rule (a lower bound): it cannot tell.
         (Call::NotJudged { .. } | Call::Tie { why: Some(_), .. }, _) => None,
         (Call::Ahead { model, .. }, Expected::EventLoopAhead) => Some(model == EVENT_LOOP),
+        // No difference shown is not a difference against the argument.
+        (Call::Tie { .. }, Expected::EventLoopAhead) => None,
         (Call::Tie { .. }, Expected::Tie) => Some(true),
-        _ => Some(false),
+        // The counter-finding is that light load erases the large factors;
+        // a difference shown but within EQUIVALENT still bears it out.
+        (Call::Ahead { by, .. }, Expected::Tie) => Some(*by <= EQUIVALENT),
     };
     Row {
         key: d.spec.key.into(),
@@ -378,7 +387,7 @@ fn call_of(c: &Comparison, passes: usize) -> Call {
 /// current directory.
 fn reference_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut dirs = vec![dir.join("..").join("reference")];
-    let top = std::process::Command::new("git").args(["rev-parse", "--show-toplevel"]).output();
+    let top = std::process::Command::new("git").arg("-C").arg(dir).args(["rev-parse", "--show-toplevel"]).output();
     if let Some(out) = top.ok().filter(|o| o.status.success()) {
         dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("results").join("reference"));
     }
@@ -412,7 +421,9 @@ pub fn compare_with_reference(headline: &mut Headline, dir: &Path) {
 pub fn set_against(headline: &mut Headline, reference: &Headline) {
     for row in &mut headline.rows {
         let Some(theirs) = reference.rows.iter().find(|r| r.key == row.key) else { continue };
-        let agrees = row.call.same_as(&theirs.call);
+        // Different scenarios (the budgeted knee here, the unbudgeted there)
+        // measure different things: set side by side, not compared.
+        let agrees = row.call.same_as(&theirs.call).filter(|_| theirs.scenario == row.scenario);
         let mut how = match agrees {
             Some(true) => "agrees".to_string(),
             Some(false) => format!("{} here, {} in the reference", row.call.short(), theirs.call.short()),
@@ -423,6 +434,9 @@ pub fn set_against(headline: &mut Headline, reference: &Headline) {
                 direction(row.ratio, theirs.ratio)
             ),
         };
+        if theirs.scenario != row.scenario {
+            how.push_str(&format!(" ({} here, {} in the reference)", row.scenario, theirs.scenario));
+        }
         if theirs.level != row.level {
             how.push_str(&format!(" ({} conns here, {} in the reference)", row.level, theirs.level));
         }
@@ -504,8 +518,25 @@ mod tests {
         let h = headline(&sweep(5, 1.0, &[1.2, 0.85, 1.15, 0.9, 1.05]));
         let cs = row(&h, "cs-full-load");
         assert!(matches!(cs.call, Call::Tie { p_adjusted: Some(p), .. } if p > 0.05), "{cs:?}");
-        assert_eq!(cs.agrees_with_argument, Some(false), "the argument expects the event loop ahead");
+        assert_eq!(cs.agrees_with_argument, None, "a tie does not show the event loop behind");
         assert_eq!(row(&h, "cs-light-load").agrees_with_argument, Some(true));
+    }
+
+    #[test]
+    fn a_light_load_difference_within_ten_percent_still_bears_out_the_counter_finding() {
+        // 3% more context switches, steady over 5 passes: shown, but small.
+        let h = headline(&sweep(5, 1.03, &[1.0, 1.001, 0.999, 1.0005, 0.9995]));
+        let light = row(&h, "cs-light-load");
+        assert!(matches!(&light.call, Call::Ahead { model, .. } if model == EVENT_LOOP), "{light:?}");
+        assert_eq!(light.agrees_with_argument, Some(true), "within {EQUIVALENT}×: {light:?}");
+        // A row of another scenario in the reference is set beside it, not compared.
+        let mut reference = h.clone();
+        reference.rows.iter_mut().for_each(|r| r.scenario = format!("{}-elsewhere", r.scenario));
+        let mut here = h.clone();
+        set_against(&mut here, &reference);
+        let against = row(&here, "cs-light-load").reference.as_ref().unwrap();
+        assert_eq!(against.agrees, None, "{against:?}");
+        assert!(against.how.contains("(echo-paced here, echo-paced-elsewhere in the reference)"), "{}", against.how);
     }
 
     #[test]

@@ -96,6 +96,8 @@ impl Call {
     pub fn same_as(&self, other: &Call) -> Option<bool> {
         match (self, other) {
             (Call::NotJudged { .. }, _) | (_, Call::NotJudged { .. }) => None,
+            // A tie by rule (a lower bound) cannot tell either.
+            (Call::Tie { why: Some(_), .. }, _) | (_, Call::Tie { why: Some(_), .. }) => None,
             (Call::Ahead { model: a, .. }, Call::Ahead { model: b, .. }) => Some(a == b),
             (Call::Tie { .. }, Call::Tie { .. }) => Some(true),
             _ => Some(false),

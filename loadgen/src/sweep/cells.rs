@@ -77,6 +77,11 @@ pub struct AsDesigned {
     pub why: String,
 }
 
+/// pool's threads besides its workers: the main thread, the acceptor and
+/// the admin thread (servers/src/models/pool.rs; 67 threads for the default
+/// 64 workers).
+const POOL_OTHER_THREADS: u64 = 3;
+
 /// The reasons a starved run gives (`loadgen run`'s and the sweep's own),
 /// and the unsent requests that follow from them in an open loop.
 const STARVED: [&str; 4] = [
@@ -107,8 +112,12 @@ impl AsDesigned {
         let clean = n.errors == 0 && n.mismatches_total == 0 && n.timeouts == 0 && n.resets == 0;
         let only_starved = r.failure.as_deref()?.split("; ").all(|why| STARVED.iter().any(|s| why.contains(s)));
         let served = c.requested.checked_sub(c.never_served).filter(|&s| s > 0)?;
-        (clean && only_starved && c.established == c.requested && c.never_served > 0)
-            .then(|| AsDesigned { what: "starved", why: format!("{served} workers, {} connections", c.requested) })
+        // The pool's workers, from its threads as STATS counted them: a pool
+        // that served fewer connections than it has workers (or no more
+        // connections than workers were asked for) starved for another reason.
+        let workers = x.server.as_ref()?.threads.checked_sub(POOL_OTHER_THREADS)?;
+        (clean && only_starved && c.established == c.requested && served == workers && c.requested > workers)
+            .then(|| AsDesigned { what: "starved", why: format!("{workers} workers, {} connections", c.requested) })
     }
 }
 
@@ -783,6 +792,12 @@ mod tests {
         let mut refused = starved_pool(1000);
         refused.result.as_mut().unwrap().connections.established = 900;
         assert_eq!(AsDesigned::of(&refused), None);
+        // Fewer connections served than the pool has workers (a pool that
+        // starved below its size): not its design.
+        let mut below = starved_pool(200);
+        let c = &mut below.result.as_mut().unwrap().connections;
+        (c.requested, c.established, c.never_served) = (50, 50, 5);
+        assert_eq!(AsDesigned::of(&below), None);
         // Another model starving is not its design.
         let mut other = starved_pool(200);
         other.model = "mio-single".into();
