@@ -149,17 +149,11 @@ fn a_budgeted_sweep_records_the_throttling_and_removes_its_cgroups() {
     let Some(h) = hierarchy() else { return };
     let tmp = tempdir();
     let out = tmp.join("out");
-    let mut args = words(
+    let args = words(
         "sweep --scenario knee --models mio-single --levels 20 --rates 200,400 --server-cpu-budget 0.3 \
          --warmup 0.2s --duration 0.5s --repeat 1 --no-floor --no-charts",
     );
-    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
-    let mut sweep = Command::new(LOADGEN).args(&args).current_dir(&tmp).stdin(Stdio::null()).spawn().unwrap();
-    let pid = sweep.id();
-    assert!(sweep.wait().unwrap().success());
-    assert_eq!(cgroups_of(&h, pid), Vec::<PathBuf>::new(), "cgroups left after a normal end");
-
-    let env: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap();
+    let env = sweep_leaving_no_cgroup(&h, args, &tmp, &out);
     let b = &env["server_cpu_budget"];
     assert_eq!((b["cpus"].as_f64(), b["period_us"].as_u64()), (Some(0.3), Some(5000)), "{b}");
     let summary = Summary::load(&out).unwrap();
@@ -175,6 +169,17 @@ fn a_budgeted_sweep_records_the_throttling_and_removes_its_cgroups() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// Run `loadgen sweep ARGS --out OUT` in `tmp` to its end, check that it
+/// left no cgroup behind, and return its env.json.
+fn sweep_leaving_no_cgroup(h: &Hierarchy, mut args: Vec<String>, tmp: &Path, out: &Path) -> serde_json::Value {
+    args.extend([flag_path("--out", out), flag_path("--servers-bin", &servers_bin())].concat());
+    let mut sweep = Command::new(LOADGEN).args(&args).current_dir(tmp).stdin(Stdio::null()).spawn().unwrap();
+    let pid = sweep.id();
+    assert!(sweep.wait().unwrap().success());
+    assert_eq!(cgroups_of(h, pid), Vec::<PathBuf>::new(), "cgroups left after a normal end");
+    serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap()
+}
+
 /// `knee-budget` in a quick sweep with no budget flag: its servers alone
 /// run under the default budget, env.json says so for it, and the knee
 /// table treats it as a ladder, with each knee per budgeted CPU.
@@ -184,15 +189,8 @@ fn knee_budget_runs_its_ladder_under_the_default_budget() {
     let Some(h) = hierarchy() else { return };
     let tmp = tempdir();
     let out = tmp.join("out");
-    let mut args =
-        words("sweep --quick --scenario knee-budget,echo-saturate --models mio-single --levels 1000 --no-floor");
-    args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
-    let mut sweep = Command::new(LOADGEN).args(&args).current_dir(&tmp).stdin(Stdio::null()).spawn().unwrap();
-    let pid = sweep.id();
-    assert!(sweep.wait().unwrap().success());
-    assert_eq!(cgroups_of(&h, pid), Vec::<PathBuf>::new(), "cgroups left after a normal end");
-
-    let env: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("env.json")).unwrap()).unwrap();
+    let args = words("sweep --quick --scenario knee-budget,echo-saturate --models mio-single --levels 1000 --no-floor");
+    let env = sweep_leaving_no_cgroup(&h, args, &tmp, &out);
     let budget_of = |name: &str| {
         let s = env["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap();
         s["server_cpu_budget"]["cpus"].as_f64()
