@@ -203,13 +203,20 @@ pub struct PairedTest {
     pub p: f64,
 }
 
+/// Whether the pair (a, b) has a log ratio: both finite and above zero. A
+/// figure that measured nothing in a pass (no context switch at all in the
+/// window) has none, and [`paired_log_t`] leaves that pass out.
+pub fn has_log_ratio(a: f64, b: f64) -> bool {
+    let usable = |x: f64| x.is_finite() && x > 0.0;
+    usable(a) && usable(b)
+}
+
 /// The paired t-test of `pairs` (a, b): on ln(a/b), two-sided, the
 /// interval at level 1 − `alpha`. A pair with a value that is not finite
 /// and positive has no log ratio and is left out. `None` with fewer than
 /// [`MIN_PAIRS`] pairs left.
 pub fn paired_log_t(pairs: &[(f64, f64)], alpha: f64) -> Option<PairedTest> {
-    let usable = |x: f64| x.is_finite() && x > 0.0;
-    let d: Vec<f64> = pairs.iter().filter(|(a, b)| usable(*a) && usable(*b)).map(|(a, b)| (a / b).ln()).collect();
+    let d: Vec<f64> = pairs.iter().filter(|&&(a, b)| has_log_ratio(a, b)).map(|(a, b)| (a / b).ln()).collect();
     let n = d.len();
     if n < MIN_PAIRS {
         return None;

@@ -369,7 +369,10 @@ fn call_of(c: &Comparison, passes: usize) -> Call {
             why: Some("a lower bound (the load generator's limit, or the ladder's top)".into()),
         },
         Verdict::TooFew { pairs } => Call::NotJudged {
-            why: format!("{pairs} passes measured both sides; a test needs {}", crate::stats::MIN_PAIRS),
+            why: format!(
+                "{pairs} passes measured both sides above zero (a pass where one side measured none has no log ratio); a test needs {}",
+                crate::stats::MIN_PAIRS
+            ),
         },
         Verdict::Tested { test, p_adjusted } => {
             let by = test.ratio.max(1.0 / test.ratio);
@@ -537,6 +540,21 @@ mod tests {
         let against = row(&here, "cs-light-load").reference.as_ref().unwrap();
         assert_eq!(against.agrees, None, "{against:?}");
         assert!(against.how.contains("(echo-paced here, echo-paced-elsewhere in the reference)"), "{}", against.how);
+    }
+
+    #[test]
+    fn passes_in_which_the_event_loop_switched_not_at_all_are_named_not_counted() {
+        let mut s = sweep(5, 10.0, &[1.0; 5]);
+        for r in s.records.iter_mut().filter(|r| r.model == EVENT_LOOP && r.repeat <= 3) {
+            r.result.as_mut().and_then(|x| x.server.as_mut()).unwrap().voluntary_cs_per_req = 0.0;
+        }
+        let h = headline(&s);
+        let cs = row(&h, "cs-full-load");
+        assert!(
+            matches!(&cs.call, Call::NotJudged { why } if why.starts_with("2 passes measured both sides above zero")),
+            "{:?}",
+            cs.call
+        );
     }
 
     #[test]

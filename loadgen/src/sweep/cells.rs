@@ -397,7 +397,8 @@ pub const ALPHA: f64 = 0.05;
 pub enum Verdict {
     /// Throughput, and one side was loadgen-saturated: a tie by rule.
     Excused,
-    /// Only this many passes measured both: no test.
+    /// Only this many passes measured both with a log ratio (both above
+    /// zero: [`stats::has_log_ratio`]): no test.
     TooFew { pairs: usize },
     /// The paired t-test on log ratios of A/B ([`stats::paired_log_t`]),
     /// with its p-value after the family's Holm correction.
@@ -423,7 +424,7 @@ impl Comparison {
             let pairs = a.paired_with(b);
             match stats::paired_log_t(&pairs, ALPHA) {
                 Some(test) => Verdict::Tested { test, p_adjusted: test.p },
-                None => Verdict::TooFew { pairs: pairs.len() },
+                None => Verdict::TooFew { pairs: pairs.iter().filter(|&&(a, b)| stats::has_log_ratio(a, b)).count() },
             }
         };
         Comparison { a: a.model.clone(), b: b.model.clone(), rule, verdict }
@@ -707,6 +708,10 @@ mod tests {
         // A pass only one side measured is left out of the pairs.
         let gap = Contender { passes: b.passes[..2].to_vec(), ..b };
         assert_eq!(alone(&a, &gap, Rule::THROUGHPUT).verdict, Verdict::TooFew { pairs: 2 });
+        // A pass in which one side measured zero has no log ratio: it is not
+        // counted among the pairs the test could use.
+        let zeros = Contender { passes: vec![(1, 0.0), (2, 0.0), (3, 0.0), (4, 90.0), (5, 100.0)], ..a.clone() };
+        assert_eq!(alone(&zeros, &a, Rule::THROUGHPUT).verdict, Verdict::TooFew { pairs: 2 });
     }
 
     #[test]
