@@ -97,12 +97,13 @@ pub const QUICK_WINDOW: Duration = Duration::from_millis(1500);
 /// `loadgen run`'s default connect rate (connections/s), for the time plan.
 const CONNECT_RATE: f64 = 5000.0;
 /// Per-run time besides warm-up, window and connecting: server start and
-/// stop, process start, closing connections. Fitted to the 120 runs of the
-/// single-run reference of c34c49b (2-core VM): 0.09 s at 200 connections,
-/// 0.25 s at 5000. The 835 successful runs of today's results/reference
-/// (987cf4c) took 2.6% more in all than this plan says.
-const OVERHEAD_S: f64 = 0.08;
-const OVERHEAD_PER_CONN_S: f64 = 34e-6;
+/// stop, process start, closing connections. Fitted (least squares) to the
+/// 1488 successful runs without a CPU budget of results/reference (82a20a9,
+/// 2-core VM, 2026-12-06): 0.20 s at 200 connections, 0.35 s at 5000. The
+/// previous fit (c34c49b: 0.08 s + 34 µs per connection) fell 6% short of
+/// them in all, on a day this VM started processes more slowly.
+const OVERHEAD_S: f64 = 0.19;
+const OVERHEAD_PER_CONN_S: f64 = 32e-6;
 /// A profiled run's time besides a measured run's (`--profile`): perf's
 /// start and attach, `perf script`, folding and two flame graphs. Measured
 /// (`--quick --scenario echo-saturate --levels 1000,5000 --profile
@@ -958,14 +959,15 @@ mod tests {
     }
 
     /// The default sweep fits its 10 minutes, build included: the plan
-    /// leaves 2.5 minutes for the release build of a fresh clone (1m41s in
-    /// results/ab-checks/ci/fresh-clone-sweep.txt), the floor and the charts.
+    /// leaves 2 minutes for the release build of a fresh clone (1m41s and
+    /// 1m56s in results/ab-checks/ci/fresh-clone-*.txt), the floor and the
+    /// charts.
     #[test]
     fn the_default_sweep_fits_in_its_time() {
         let p = plan(crate::models::KNOWN.len(), WARMUP, WINDOW, &scenario::DEFAULT.join(","));
         assert_eq!(p.runs(), 210);
         let total = p.total_seconds();
-        assert!(total < 450.0, "the default sweep takes {}", progress::clock(total));
+        assert!(total < 480.0, "the default sweep takes {}", progress::clock(total));
         assert!(total > 300.0, "{total}: the plan counts every run");
     }
 
@@ -992,10 +994,18 @@ mod tests {
             // reference of ea48f4b: 2.85 s against 1.81 planned for
             // thread-per-conn at 100,000 requests/s, p99 1 s); any other
             // run is off the plan by less than 40%.
-            let late = if r.scenario == "knee" { crate::run::MAX_DRAIN.as_secs_f64() } else { 0.4 * want };
-            assert!(got > 0.6 * want && got < want + late, "{}", what());
+            let ladder = summary.is_ladder(&r.scenario);
             // Past the knee (p99 beyond the 10 ms SLO) the drain is the point.
-            let past_knee = r.scenario == "knee" && r.result.as_ref().is_some_and(|x| x.latency.p99 > 10_000);
+            let past_knee = ladder && r.result.as_ref().is_some_and(|x| x.latency.p99 > 10_000);
+            // Under a CPU budget a server starts, warms up and stops at the
+            // quota's pace (knee-budget, thread-per-conn at 5000 connections:
+            // up to 9.5 s against 2.75 planned, below its knee too); the
+            // plan does not model the quota, so these runs are not held to it.
+            if r.result.as_ref().is_some_and(|x| x.server_cgroup.is_some()) {
+                continue;
+            }
+            let late = if ladder { crate::run::MAX_DRAIN.as_secs_f64() } else { 0.4 * want };
+            assert!(got > 0.6 * want && got < want + late, "{}", what());
             if (got / want - 1.0).abs() >= 0.1 && !past_knee {
                 off.push(what());
             }
@@ -1003,7 +1013,7 @@ mod tests {
             took += got;
             runs += 1;
         }
-        // 835 runs of the reference: 2.6% longer in all than planned.
+        // 1623 runs of the reference (knee rungs past the knee included).
         assert!(off.len() * 20 <= runs, "more than 1 run in 20 off the plan by 10%: {off:?}");
         assert!((took / predicted - 1.0).abs() < 0.05, "planned {predicted:.0} s in all, took {took:.0} s");
     }
