@@ -525,6 +525,7 @@ fn refuses_bad_flags_with_the_flag_named() {
 /// writes nothing.
 #[test]
 fn a_dry_run_prints_the_plan_and_writes_nothing() {
+    let _serial = serial();
     let tmp = tempdir();
     let out = tmp.join("out");
     let mut args = words(
@@ -537,6 +538,23 @@ fn a_dry_run_prints_the_plan_and_writes_nothing() {
     let said = String::from_utf8_lossy(&run.stderr);
     assert!(said.contains("× 2 passes + 2 profiled = 10 runs, about"), "{said}");
     assert!(!out.exists(), "a dry run creates no results directory");
+
+    // Nor does it remove what a killed sweep left: that is the next real
+    // sweep's work (where a budget can be had: root and a cpu controller).
+    if let Ok(hierarchy) = loadgen::cgroup::Hierarchy::detect() {
+        let mut dead = Command::new("true").spawn().unwrap();
+        let gone = dead.id();
+        dead.wait().unwrap();
+        let stale = hierarchy.parent.join(format!("{}{gone}-1", loadgen::cgroup::PREFIX));
+        std::fs::create_dir(&stale).unwrap();
+        let mut args = words("sweep --dry-run --models mio-single --scenario knee-budget --levels 20 --no-floor");
+        args.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers_bin())].concat());
+        let run = loadgen(&args, &tmp);
+        let kept = stale.exists();
+        let _ = std::fs::remove_dir(&stale);
+        assert!(run.status.success(), "{}", text(&run));
+        assert!(kept, "a dry run removed {}: {}", stale.display(), text(&run));
+    }
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 

@@ -561,7 +561,8 @@ impl SweepPlan {
 /// Each chosen scenario's CPU budget ([`scenario::budgets`]): the budget
 /// checked against the servers' CPUs, the cgroup hierarchy found where one
 /// is needed (or the reason none can be used), and the cgroups of earlier
-/// sweeps killed outright removed. Returns the scenarios that run, the
+/// sweeps killed outright removed (not by a dry run, which changes
+/// nothing). Returns the scenarios that run, the
 /// budgeted ones' budgets, and notes on those left out.
 fn budgets_of(
     args: &SweepArgs,
@@ -584,7 +585,7 @@ fn budgets_of(
     let (each, left_out) = scenario::budgets(chosen, args.server_cpu_budget, named, no_cgroup.as_deref())?;
     let mut budgets = Vec::new();
     if let Some(Ok(hierarchy)) = hierarchy.filter(|_| each.iter().any(|(_, b)| b.is_some())) {
-        for stale in hierarchy.clean_stale() {
+        for stale in if args.dry_run { Vec::new() } else { hierarchy.clean_stale() } {
             eprintln!("removed {}, left by a sweep that was killed", stale.display());
         }
         for (s, cpus) in &each {
@@ -866,6 +867,22 @@ fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--help` names the default budget in words (a doc comment cannot
+    /// quote the constant): every "N.N CPU" it says is the constant's value.
+    #[test]
+    fn help_states_the_default_budget() {
+        use clap::Args as _;
+        let help = SweepArgs::augment_args(clap::Command::new("sweep")).render_long_help().to_string();
+        let budget = crate::cgroup::DEFAULT_SERVER_CPU_BUDGET.to_string();
+        let said: Vec<&str> = help
+            .match_indices(" CPU")
+            .filter_map(|(at, _)| help[..at].rsplit(|c: char| !(c.is_ascii_digit() || c == '.')).next())
+            .filter(|n| n.contains('.'))
+            .collect();
+        assert!(said.len() >= 3, "{said:?} in {help}");
+        assert!(said.iter().all(|n| *n == budget), "--help says {said:?} CPU; the default is {budget}");
+    }
 
     /// The default sweep's plan for `models` models.
     fn plan(models: usize, warmup: Duration, duration: Duration, scenarios: &str) -> SweepPlan {
