@@ -400,9 +400,9 @@ fn run_queue(r: &Record) -> Option<&RunQueue> {
 
 /// Per model × level: how long the server's threads waited to run, from
 /// `run_delay` in /proc/TID/schedstat summed over them at the window's edges
-/// (`run_queue`, `crate::profile::runqueue`): the wait per request, its
-/// share of the mean latency (above 100% where a request woke several
-/// threads), the threads read and what one read of them all cost (kept out
+/// (`run_queue`, `crate::profile::runqueue`): the wait per request, that
+/// wait over the mean latency (not a share: a thread may wait after its
+/// answer has left, so it can pass 100%), the threads read and what one read of them all cost (kept out
 /// of the window). Empty where no run recorded it.
 pub fn run_queue_table(summary: &Summary, scenario: &str) -> String {
     let cells = summary.cells(scenario);
@@ -413,7 +413,7 @@ pub fn run_queue_table(summary: &Summary, scenario: &str) -> String {
         ("model", Left, &|c| c.model.to_string()),
         ("conns", Right, &|c| c.level.to_string()),
         ("run-queue wait µs/req", Right, &|c| shown(c, |r| Some(run_queue(r)?.wait_us_per_req), num)),
-        ("share of mean latency", Right, &|c| shown(c, |r| Some(run_queue(r)?.share_of_latency), percent)),
+        ("wait ÷ mean latency", Right, &|c| shown(c, |r| Some(run_queue(r)?.wait_over_latency), percent)),
         ("server threads", Right, &|c| shown(c, |r| Some(run_queue(r)?.threads as f64), |v| format!("{v:.0}"))),
         ("one read of every thread, ms", Right, &|c| shown(c, |r| Some(run_queue(r)?.read_ms), |v| format!("{v:.1}"))),
     ];
@@ -843,8 +843,13 @@ mod tests {
                 .find(|r| r.model == "mio-single" && r.level == 1000 && r.repeat == k)
                 .and_then(|r| r.result.as_mut())
                 .unwrap();
-            run.run_queue =
-                Some(RunQueue { threads: 3, wait_us: 0.0, wait_us_per_req: wait, share_of_latency: 0.5, read_ms: 0.2 });
+            run.run_queue = Some(RunQueue {
+                threads: 3,
+                wait_us: 0.0,
+                wait_us_per_req: wait,
+                wait_over_latency: 0.5,
+                read_ms: 0.2,
+            });
         }
         let table = run_queue_table(&summary, "echo-saturate");
         let row = table.lines().find(|l| l.starts_with("| mio-single | 1000 |")).expect(&table);

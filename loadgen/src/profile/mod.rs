@@ -279,7 +279,7 @@ impl Watch {
 }
 
 /// The run summary's lines for `run_queue` and `profile`:
-/// `run queue    1003 threads waited 520.3 µs per request to run (1.3% of the mean latency; reading them took 12.5 ms)`
+/// `run queue    1003 threads waited 520.3 µs per request to run, summed over them (1.3% of the mean latency; reading them took 12.5 ms)`
 /// and per profiled side its µs per request by category.
 pub fn summary_lines(r: &crate::records::run::RunResult) -> String {
     use std::fmt::Write as _;
@@ -287,11 +287,11 @@ pub fn summary_lines(r: &crate::records::run::RunResult) -> String {
     if let Some(q) = &r.run_queue {
         let _ = writeln!(
             s,
-            "run queue    {} threads waited {:.1} µs per request to run ({:.1}% of the mean latency; \
+            "run queue    {} threads waited {:.1} µs per request to run, summed over them ({:.1}% of the mean latency; \
              reading them took {:.1} ms, outside the window)",
             q.threads,
             q.wait_us_per_req,
-            q.share_of_latency * 100.0,
+            q.wait_over_latency * 100.0,
             q.read_ms
         );
     }

@@ -63,7 +63,7 @@ impl Reader {
             threads: t1.sched.len() as u64,
             wait_us,
             wait_us_per_req: per_req,
-            share_of_latency: if mean_latency_us > 0.0 { per_req / mean_latency_us } else { 0.0 },
+            wait_over_latency: if mean_latency_us > 0.0 { per_req / mean_latency_us } else { 0.0 },
             read_ms: self.cost.as_secs_f64() * 1e3,
         })
     }

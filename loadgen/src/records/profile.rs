@@ -48,9 +48,12 @@ pub struct RunQueue {
     pub wait_us: f64,
     /// That wait per request the server answered in the window (µs).
     pub wait_us_per_req: f64,
-    /// `wait_us_per_req` over the mean latency (0–1 and beyond: a request
-    /// may wake several threads).
-    pub share_of_latency: f64,
+    /// `wait_us_per_req` over the mean latency. Not a share of it: the wait
+    /// is every server thread's, and a thread may still wait to run after
+    /// its answer has left (off every request's path), so this can exceed
+    /// 1. Records written before it was renamed call it `share_of_latency`.
+    #[serde(alias = "share_of_latency")]
+    pub wait_over_latency: f64,
     /// How long reading every thread's schedstat took once (ms, wall
     /// clock), measured before the load.
     pub read_ms: f64,

@@ -597,4 +597,20 @@ mod legacy_tests {
         let new = serde_json::to_value(old_run(true, Some(true), 0.05)).unwrap();
         assert!(new.get("loadgen_bound").is_none() && new["loadgen_saturated"] == false, "{new}");
     }
+
+    /// `run_queue.share_of_latency` was renamed `wait_over_latency` (it can
+    /// pass 1, so it is no share): an old run reads with its figure kept.
+    #[test]
+    fn an_old_run_queue_share_reads_as_wait_over_latency() {
+        let mut v = serde_json::to_value(crate::testdata::result("thread-per-conn", 5000, 1000.0)).unwrap();
+        v.as_object_mut().unwrap().insert(
+            "run_queue".into(),
+            serde_json::json!({"threads": 5003, "wait_us": 9.0e6, "wait_us_per_req": 94686.0,
+                               "share_of_latency": 1.12, "read_ms": 51.5}),
+        );
+        let run = RunResult::from_json_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(run.run_queue.as_ref().unwrap().wait_over_latency, 1.12);
+        let new = serde_json::to_value(&run).unwrap();
+        assert!(new["run_queue"].get("share_of_latency").is_none() && new["run_queue"]["wait_over_latency"] == 1.12);
+    }
 }
