@@ -555,7 +555,8 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
          rate, and the miss is the model's (on loopback the sender pays for the receiver's TCP path and the waker \
          for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung. Per budgeted CPU: the knee over \
          the server's CPU budget (`--server-cpu-budget`; – without one). Loadgen busy: the load generator's \
-         share of its CPUs at the knee; below 80% the knee is the server's.\n",
+         share of its CPUs at the knee; below 80% the knee is the server's. Next rung up: its verdict, and over \
+         several runs how many missed and the median one's reason (by p99).\n",
         100.0 * ladder::ACHIEVED_SHARE,
         us(slo)
     );

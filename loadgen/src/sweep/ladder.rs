@@ -166,16 +166,46 @@ pub fn budget_cpus(x: &RunResult) -> Option<f64> {
 }
 
 /// A rung of several runs: sustained when more than half of them were;
-/// else the load generator's limit when any of them was; else missed.
+/// else the load generator's limit when any of them was; else missed. The
+/// reason quoted is the median run's among those of that kind (by p99; a
+/// run without a result counts as the slowest), prefixed with how many of
+/// the rung's runs they were, as every other figure of a rung is a median
+/// and not one pass picked out.
 pub fn judge_cell(c: &Cell, slo_us: u64) -> Rung {
-    let verdicts: Vec<Rung> = c.runs.iter().map(|r| judge(r, slo_us)).collect();
-    let sustained = verdicts.iter().filter(|v| **v == Rung::Sustained).count();
+    let verdicts: Vec<(&Record, Rung)> = c.runs.iter().map(|r| (*r, judge(r, slo_us))).collect();
+    let sustained = verdicts.iter().filter(|(_, v)| *v == Rung::Sustained).count();
     if 2 * sustained > verdicts.len() {
         return Rung::Sustained;
     }
-    let limit = verdicts.iter().find(|v| matches!(v, Rung::LoadgenLimit(_)));
-    let missed = verdicts.iter().find(|v| matches!(v, Rung::Missed(_)));
-    limit.or(missed).cloned().unwrap_or(Rung::Missed("no run".into()))
+    let limited = verdicts.iter().any(|(_, v)| matches!(v, Rung::LoadgenLimit(_)));
+    let mut kind: Vec<(u64, &str)> = verdicts
+        .iter()
+        .filter_map(|(r, v)| match v {
+            Rung::LoadgenLimit(why) if limited => Some((p99_or_slowest(r), why.as_str())),
+            Rung::Missed(why) if !limited => Some((p99_or_slowest(r), why.as_str())),
+            _ => None,
+        })
+        .collect();
+    if kind.is_empty() {
+        return Rung::Missed("no run".into());
+    }
+    kind.sort_by_key(|(p99, _)| *p99);
+    let why = kind[(kind.len() - 1) / 2].1;
+    let why = match (kind.len(), verdicts.len()) {
+        (_, 1) => why.to_string(),
+        (1, n) => format!("1 of {n} runs: {why}"),
+        (k, n) => format!("{k} of {n} runs; median: {why}"),
+    };
+    if limited {
+        Rung::LoadgenLimit(why)
+    } else {
+        Rung::Missed(why)
+    }
+}
+
+/// A run's p99 (µs); a run without a result as the slowest of all.
+fn p99_or_slowest(r: &Record) -> u64 {
+    r.result.as_ref().map_or(u64::MAX, |x| x.latency.p99)
 }
 
 /// [`judge_cell`], in the light of the other models' rungs at the same
@@ -468,6 +498,13 @@ mod tests {
         }
         assert_eq!(judge_cell(&cell(vec![&ok, &ok, &slow]), 10_000), Rung::Sustained);
         assert!(matches!(judge_cell(&cell(vec![&ok, &slow, &slow]), 10_000), Rung::Missed(_)));
+        // The reason quoted is the median missed run's, counted, not the first's.
+        let (slower, slowest) = (rung(20_000.0, 20_000.0, 70_000), rung(20_000.0, 20_000.0, 900_000));
+        let three = judge_cell(&cell(vec![&slowest, &ok, &slower, &slow, &ok]), 10_000);
+        assert_eq!(three, Rung::Missed("3 of 5 runs; median: p99 70.0 ms > SLO 10.0 ms".into()));
+        let one = judge_cell(&cell(vec![&slowest, &ok]), 10_000);
+        assert_eq!(one, Rung::Missed("1 of 2 runs: p99 900.0 ms > SLO 10.0 ms".into()));
+        assert_eq!(judge_cell(&cell(vec![&slow]), 10_000), Rung::Missed("p99 50.0 ms > SLO 10.0 ms".into()));
         assert!(matches!(judge_cell(&cell(vec![&ok, &slow, &busy]), 10_000), Rung::LoadgenLimit(_)));
         assert!(matches!(judge_cell(&cell(vec![&ok, &slow]), 10_000), Rung::Missed(_)), "one of two is no majority");
         let p99 = measured(&cell(vec![&ok, &slow, &busy]), |x| x.latency.p99 as f64).unwrap();
