@@ -80,12 +80,6 @@ fn switches(r: &Record) -> Option<f64> {
     r.switches()
 }
 
-/// Server and load generator together, CPU µs per request.
-fn both_cpu(r: &Record) -> Option<f64> {
-    r.server_per_request()?;
-    Some(r.result.as_ref()?.combined.as_ref()?.cpu_us_per_req)
-}
-
 /// The server's threads at the end of the window (0: STATS saw nothing).
 fn threads(r: &Record) -> Option<f64> {
     Some(r.result.as_ref()?.server.as_ref()?.threads as f64).filter(|&t| t > 0.0)
@@ -143,7 +137,7 @@ const ROWS: [Spec; 10] = [
         unit: "CPU µs/req",
         scenarios: SATURATE,
         level: Level::At(5000),
-        source: Source::Runs(both_cpu),
+        source: Source::Runs(Record::both_cpu),
         rule: Rule::COST,
         expected: Expected::EventLoopAhead,
     },
@@ -209,7 +203,7 @@ const ROWS: [Spec; 10] = [
         unit: "CPU µs/req",
         scenarios: PACED,
         level: Level::At(1000),
-        source: Source::Runs(both_cpu),
+        source: Source::Runs(Record::both_cpu),
         rule: Rule::COST,
         expected: Expected::Tie,
     },

@@ -399,10 +399,12 @@ mod tests {
         let rows = parse(&verdicts_csv(&summary).unwrap());
         assert_eq!(rows[0], VERDICT_COLUMNS);
         // Per scenario: peers (3 models: 3 pairs) and every model (5: 10
-        // pairs), 4 figures, 3 levels; less what failed pool at 1000 lacks.
+        // pairs), 5 figures, 3 levels; less what failed pool at 1000 lacks.
         let every = |scenario: &str| rows.iter().filter(|r| r[0] == scenario && r[1] == "every model").count();
-        assert_eq!(every("echo-paced"), 10 * 4 * 3);
-        assert_eq!(every("echo-saturate"), 10 * 4 * 3 - 4 * 4, "pool at 1000 failed: 4 pairs × 4 figures fewer");
+        assert_eq!(every("echo-paced"), 10 * 5 * 3);
+        assert_eq!(every("echo-saturate"), 10 * 5 * 3 - 4 * 5, "pool at 1000 failed: 4 pairs × 5 figures fewer");
+        let both = rows.iter().filter(|r| r[0] == "echo-paced" && r[2] == "both CPU µs/req").count();
+        assert_eq!(both, (3 + 10) * 3, "both sides' CPU is judged in both tables at every level");
         let row = rows
             .iter()
             .find(|r| r[..6] == ["echo-saturate", "every model", "req/s", "500", "mio-single", "mio-multi"])

@@ -11,7 +11,8 @@
 //!   connections established, mismatches and the failures, if any.
 //! - [`compare_table`] of the event loops (every model but the blocking
 //!   ones, [`crate::models`], in reading order) and of every model: side by side per level, for
-//!   throughput, p99, server CPU µs and context switches per request, and
+//!   throughput, p99, server CPU µs, both sides' CPU µs and context
+//!   switches per request, and
 //!   which model is ahead. A model is ahead only where its per-pass ratios
 //!   to every other pass a paired test after Holm's correction over the
 //!   table's comparisons on that figure (the project's rule,
@@ -279,7 +280,8 @@ pub fn every_model_table(summary: &Summary, scenario: &str) -> String {
 }
 
 /// `models` side by side: for each level, one row per compared figure
-/// (throughput, p99, server CPU µs and context switches per request), each
+/// (throughput, p99, server CPU µs, server and load generator CPU µs
+/// together, and context switches per request), each
 /// model's median (min–max), and which model is ahead (the last column:
 /// one model, with its ratio to the closest rival, the ratio's 95%
 /// interval and the corrected p; or `tie: ...`). Each figure's comparisons

@@ -93,6 +93,14 @@ impl Record {
         self.server_per_request().map(|s| s.voluntary_cs_per_req + s.involuntary_cs_per_req)
     }
 
+    /// Server and load generator together, CPU µs per request: the figure
+    /// no loopback attribution can move from one side to the other. Only
+    /// where the server's counters cover some requests.
+    pub fn both_cpu(&self) -> Option<f64> {
+        self.server_per_request()?;
+        Some(self.result.as_ref()?.combined.as_ref()?.cpu_us_per_req)
+    }
+
     /// The load generator's CPU µs per request.
     pub fn loadgen_cpu(&self) -> Option<f64> {
         Some(self.result.as_ref()?.loadgen.cpu_us_per_req)
