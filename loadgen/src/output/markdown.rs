@@ -426,9 +426,12 @@ pub fn run_queue_table(summary: &Summary, scenario: &str) -> String {
 /// `loadgen sweep --profile`) as a table: per profiled run, the CPU per
 /// request by category in µs (scaled to the run's measured CPU per request,
 /// so that the row adds up to it), the total, the scheduler's share of it,
-/// and the share of samples the category table named. Empty where the CSV
-/// has no row for the side; a malformed row is named.
-pub fn breakdown_table(csv: &str, side: &str) -> anyhow::Result<String> {
+/// and the share of samples the category table named. `run` says what
+/// became of each run (scenario, model, level): a failed run's profile is
+/// of a server that did not do the run's work (pool starved past its
+/// workers serves 64 connections), and the row says so. Empty where the
+/// CSV has no row for the side; a malformed row is named.
+pub fn breakdown_table(csv: &str, side: &str, run: &dyn Fn(&str, &str, &str) -> String) -> anyhow::Result<String> {
     // (scenario, model, level) in the CSV's order, each with its figures.
     let mut runs: Vec<((String, String, String), BTreeMap<String, f64>, f64)> = Vec::new();
     for (n, line) in csv.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
@@ -455,14 +458,14 @@ pub fn breakdown_table(csv: &str, side: &str) -> anyhow::Result<String> {
         return Ok(String::new());
     }
     let names: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
-    let mut columns = vec![("scenario", Left), ("model", Left), ("conns", Right)];
+    let mut columns = vec![("scenario", Left), ("model", Left), ("conns", Right), ("run", Left)];
     columns.extend(names.iter().map(|n| (*n, Right)));
     columns.extend([("total µs/req", Right), ("scheduler's share", Right), ("samples named", Right)]);
     let mut out = header(columns);
     for ((scenario, model, level), by_category, named) in &runs {
         let total: f64 = by_category.values().sum();
         let scheduler = by_category.get(Category::Scheduler.name()).copied().unwrap_or(0.0);
-        let mut row = vec![scenario.clone(), model.clone(), level.clone()];
+        let mut row = vec![scenario.clone(), model.clone(), level.clone(), run(scenario, model, level)];
         row.extend(names.iter().map(|n| num(by_category.get(*n).copied().unwrap_or(0.0))));
         row.push(num(total));
         row.push(if total > 0.0 { percent(scheduler / total) } else { DASH.into() });
@@ -870,19 +873,24 @@ mod tests {
                    echo-saturate,thread-per-conn,1000,server,other,2.000,0.2,500,0.9960\n\
                    echo-saturate,thread-per-conn,1000,loadgen,user,1.000,1.0,90,1.0000\n\
                    echo-saturate,mio-single,1000,server,tcp_ip,3.000,1.0,400,1.0000\n";
-        let table = breakdown_table(csv, "server").unwrap();
+        let run = |_: &str, model: &str, level: &str| format!("{model} at {level}: ok");
+        let table = breakdown_table(csv, "server", &run).unwrap();
         let rows: Vec<&str> = table.lines().skip(2).collect();
         assert_eq!(rows.len(), 2, "{table}");
         assert_eq!(
             rows[0],
-            "| echo-saturate | thread-per-conn | 1000 | 2.00 | 0 | 0 | 0 | 0 | 6.00 | 0 | 2.00 | 10.0 | 60% | 99.6% |"
+            "| echo-saturate | thread-per-conn | 1000 | thread-per-conn at 1000: ok | 2.00 | 0 | 0 | 0 | 0 | 6.00 | 0 \
+             | 2.00 | 10.0 | 60% | 99.6% |"
         );
         assert!(
-            rows[1].starts_with("| echo-saturate | mio-single | 1000 |") && rows[1].ends_with("| 3.00 | 0% | 100.0% |")
+            rows[1].starts_with("| echo-saturate | mio-single | 1000 | mio-single at 1000: ok |")
+                && rows[1].ends_with("| 3.00 | 0% | 100.0% |")
         );
-        assert!(breakdown_table(csv, "loadgen").unwrap().contains("| thread-per-conn | 1000 | 1.00 |"));
-        assert_eq!(breakdown_table("scenario,model\n", "server").unwrap(), "");
-        let bad = breakdown_table("header\necho-saturate,mio-single,1000,server,user,x,0,1,1\n", "server");
+        assert!(breakdown_table(csv, "loadgen", &run)
+            .unwrap()
+            .contains("| thread-per-conn | 1000 | thread-per-conn at 1000: ok | 1.00 |"));
+        assert_eq!(breakdown_table("scenario,model\n", "server", &run).unwrap(), "");
+        let bad = breakdown_table("header\necho-saturate,mio-single,1000,server,user,x,0,1,1\n", "server", &run);
         assert!(bad.unwrap_err().to_string().contains("line 2"), "a malformed figure is named by its line");
     }
 

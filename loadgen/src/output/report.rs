@@ -42,8 +42,10 @@ use anyhow::{bail, Context};
 
 use super::{charts, json, markdown, page, verdict, File, FILES};
 use crate::files::write_atomic;
-use crate::records::sweep::Summary;
+use crate::records::run::RunResult;
+use crate::records::sweep::{RunFiles, Summary};
 use crate::records::verdict::Headline;
+use crate::sweep::cells::AsDesigned;
 use crate::sweep::env_json::{load_floor, SweepFloor};
 
 /// Redraw charts, tables and the page (index.html) from a sweep's saved results.
@@ -96,7 +98,8 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path).with_context(|| format!("--update-report {}", path.display()))?;
         let breakdown = read_breakdown(&args.dir)?;
         let update = update_generated(&text, |name| {
-            profiles_region(breakdown.as_deref(), name).or_else(|| region(&summary, floor.as_ref(), name))
+            profiles_region(breakdown.as_deref(), name, &|s, m, l| profiled_run(&args.dir, s, m, l))
+                .or_else(|| region(&summary, floor.as_ref(), name))
         })
         .with_context(|| format!("--update-report {}", path.display()))?;
         for name in &update.left_alone {
@@ -145,12 +148,29 @@ fn read_breakdown(dir: &Path) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// What became of a profiled run, from its JSON under `profiles/` (the
+/// summaries never hold it): "ok", pool's "starved, as designed: …",
+/// "failed", or "–" where its JSON cannot be read.
+fn profiled_run(dir: &Path, scenario: &str, model: &str, level: &str) -> String {
+    let Ok(level) = level.parse::<u64>() else { return "–".into() };
+    let path = dir.join("profiles").join(RunFiles::for_run(scenario, model, level, 1).json);
+    let Some(x) = std::fs::read(&path).ok().and_then(|b| RunResult::from_json_slice(&b).ok()) else {
+        return "–".into();
+    };
+    match (&x.failure, AsDesigned::of_result(model, &x)) {
+        (None, _) => "ok".into(),
+        (Some(_), Some(designed)) => designed.text(),
+        (Some(_), None) => "failed".into(),
+    }
+}
+
 /// Regions `profiles-server` and `profiles-loadgen`: one side of the
-/// profiled runs' breakdown ([`markdown::breakdown_table`]), where the sweep
-/// has it. A breakdown that cannot be read is said in the region.
-fn profiles_region(breakdown: Option<&str>, name: &str) -> Option<String> {
+/// profiled runs' breakdown ([`markdown::breakdown_table`]) with what
+/// became of each run (`run`), where the sweep has it. A breakdown that
+/// cannot be read is said in the region.
+fn profiles_region(breakdown: Option<&str>, name: &str, run: &dyn Fn(&str, &str, &str) -> String) -> Option<String> {
     let side = name.strip_prefix("profiles-").filter(|s| ["server", "loadgen"].contains(s))?;
-    match markdown::breakdown_table(breakdown?, side) {
+    match markdown::breakdown_table(breakdown?, side, run) {
         Ok(table) if table.is_empty() => None,
         Ok(table) => Some(table),
         Err(e) => Some(format!("profiles/breakdown.csv could not be read: {e:#}\n")),
@@ -273,16 +293,34 @@ mod tests {
         assert_eq!(again.text, u.text);
     }
 
+    /// A profiled run's fate is read from its own JSON under profiles/.
+    #[test]
+    fn a_profiled_run_says_whether_it_failed() {
+        let dir = std::env::temp_dir().join(format!("loadgen-profiled-{}", std::process::id()));
+        let runs = dir.join("profiles/runs/echo-saturate");
+        std::fs::create_dir_all(&runs).unwrap();
+        let ok = crate::testdata::result("mio-single", 200, 1000.0);
+        let mut crashed = crate::testdata::result("tokio", 200, 1000.0);
+        crashed.failure = Some("the server exited with signal 11".into());
+        std::fs::write(runs.join("mio-single-c200-r1.json"), serde_json::to_vec(&ok).unwrap()).unwrap();
+        std::fs::write(runs.join("tokio-c200-r1.json"), serde_json::to_vec(&crashed).unwrap()).unwrap();
+        assert_eq!(profiled_run(&dir, "echo-saturate", "mio-single", "200"), "ok");
+        assert_eq!(profiled_run(&dir, "echo-saturate", "tokio", "200"), "failed");
+        assert_eq!(profiled_run(&dir, "echo-saturate", "uring", "200"), "–", "no JSON");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn where_the_time_goes_regions_come_from_the_breakdown_and_the_run_queue() {
         let csv = "scenario,model,level,side,category,us_per_req,share,samples,named_share\n\
                    echo-saturate,mio-single,1000,server,tcp_ip,3.000,1.0,400,1.0000\n";
-        let server = profiles_region(Some(csv), "profiles-server").unwrap();
-        assert!(server.contains("| echo-saturate | mio-single | 1000 |"), "{server}");
-        assert_eq!(profiles_region(Some(csv), "profiles-loadgen"), None, "no load generator rows: left alone");
-        assert_eq!(profiles_region(None, "profiles-server"), None, "no --profile: left alone");
-        assert_eq!(profiles_region(Some(csv), "profiles-nobody"), None);
-        let broken = profiles_region(Some("h\na,b\n"), "profiles-server").unwrap();
+        let ok = |_: &str, _: &str, _: &str| "ok".to_string();
+        let server = profiles_region(Some(csv), "profiles-server", &ok).unwrap();
+        assert!(server.contains("| echo-saturate | mio-single | 1000 | ok |"), "{server}");
+        assert_eq!(profiles_region(Some(csv), "profiles-loadgen", &ok), None, "no load generator rows: left alone");
+        assert_eq!(profiles_region(None, "profiles-server", &ok), None, "no --profile: left alone");
+        assert_eq!(profiles_region(Some(csv), "profiles-nobody", &ok), None);
+        let broken = profiles_region(Some("h\na,b\n"), "profiles-server", &ok).unwrap();
         assert!(broken.contains("could not be read"), "{broken}");
         let mut summary = testdata::summary();
         assert_eq!(region(&summary, None, "echo-saturate-run-queue"), None, "no run recorded a wait");

@@ -42,6 +42,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::fmt::{num, thousands, us_f};
+use crate::records::run::RunResult;
 use crate::records::sweep::{Record, RunStatus, Summary};
 use crate::stats::{self, PairedTest, Spread};
 
@@ -106,11 +107,24 @@ impl AsDesigned {
     /// (the sweep starts pool with its default size; the run's own count
     /// says what it was). Anything else stays a failure.
     pub fn of(r: &Record) -> Option<AsDesigned> {
-        let x =
-            r.result.as_ref().filter(|_| r.status == RunStatus::Failed && crate::models::base(&r.model) == "pool")?;
+        let failure = r.failure.as_deref().filter(|_| r.status == RunStatus::Failed)?;
+        Self::of_failed(&r.model, failure, r.result.as_ref()?)
+    }
+
+    /// [`AsDesigned::of`] for a run known by its result alone (a profiled
+    /// run's JSON, which is never in the summary): its own `failure` says
+    /// whether and why it failed.
+    pub fn of_result(model: &str, x: &RunResult) -> Option<AsDesigned> {
+        Self::of_failed(model, x.failure.as_deref()?, x)
+    }
+
+    fn of_failed(model: &str, failure: &str, x: &RunResult) -> Option<AsDesigned> {
+        if crate::models::base(model) != "pool" {
+            return None;
+        }
         let (c, n) = (&x.connections, &x.counts);
         let clean = n.errors == 0 && n.mismatches_total == 0 && n.timeouts == 0 && n.resets == 0;
-        let only_starved = r.failure.as_deref()?.split("; ").all(|why| STARVED.iter().any(|s| why.contains(s)));
+        let only_starved = failure.split("; ").all(|why| STARVED.iter().any(|s| why.contains(s)));
         let served = c.requested.checked_sub(c.never_served).filter(|&s| s > 0)?;
         // The pool's workers, from its threads as STATS counted them: a pool
         // that served fewer connections than it has workers (or no more
@@ -811,6 +825,15 @@ mod tests {
         let mut other = starved_pool(200);
         other.model = "mio-single".into();
         assert_eq!(AsDesigned::of(&other), None);
+        // A run known by its JSON alone (a profiled run): its own failure decides.
+        let mut alone = starved_pool(500).result.unwrap();
+        assert_eq!(AsDesigned::of_result("pool", &alone), None, "no failure in the JSON: it did not fail");
+        alone.failure = starved_pool(500).failure;
+        assert_eq!(
+            AsDesigned::of_result("pool", &alone).unwrap().text(),
+            "starved, as designed: 64 workers, 500 connections"
+        );
+        assert_eq!(AsDesigned::of_result("tokio", &alone), None);
         // A failure without a result (the server did not start) is a failure.
         assert_eq!(AsDesigned::of(&testdata::failed("echo-saturate", "pool", 200, "starved: x", 1)), None);
         // A cell is as designed only when every failure is.
