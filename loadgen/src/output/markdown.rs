@@ -561,7 +561,7 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
          for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung. Per budgeted CPU: the knee over \
          the server's CPU budget (`--server-cpu-budget`; – without one). Loadgen busy: the load generator's \
          share of its CPUs at the knee; below 80% the knee is the server's. Next rung up: its verdict, and over \
-         several runs how many missed and the median one's reason (by p99).\n",
+         several runs how many gave it and the median one's reason (by p99).\n",
         100.0 * ladder::ACHIEVED_SHARE,
         us(slo)
     );
@@ -902,7 +902,7 @@ mod tests {
         assert_eq!(header, "| conns | figure | mio-single | mio-multi | tokio | ahead |");
         assert_eq!(table.lines().filter(|l| l.contains("| req/s |")).count(), 3);
         assert!(
-            table.contains("| 1000 | CPU µs/req | 10.0 | 10.0 | 10.0 | fewer than 3 passes each: not judged |"),
+            table.contains("| 1000 | server CPU µs/req | 10.0 | 10.0 | 10.0 | fewer than 3 passes each: not judged |"),
             "one run: no spread to judge by: {table}"
         );
     }
@@ -929,11 +929,15 @@ mod tests {
         assert!(rps.contains("| **mio-multi** (1.9") && rps.contains("× tokio's, 95% 1."), "{rps}");
         assert!(rps.contains(" corrected) |"), "{rps}");
         assert!(line(500, "req/s").contains("| 34,000 (32,987–35,027) |"), "{}", line(500, "req/s"));
-        assert!(line(1000, "CPU µs/req").contains("| **mio-single** (0.5"), "{}", line(1000, "CPU µs/req"));
+        assert!(
+            line(1000, "server CPU µs/req").contains("| **mio-single** (0.5"),
+            "{}",
+            line(1000, "server CPU µs/req")
+        );
         assert!(line(1000, "req/s").ends_with("| tie: mio-single, mio-multi, tokio |"), "{}", line(1000, "req/s"));
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         let table = peer_table(&summary, "echo-saturate");
-        let cpu = table.lines().find(|l| l.starts_with("| 1000 | CPU µs/req |")).unwrap();
+        let cpu = table.lines().find(|l| l.starts_with("| 1000 | server CPU µs/req |")).unwrap();
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
         // tokio failed in passes 2 and 3 at 200: one pass, nothing to pair.
         for r in summary.records.iter_mut().filter(|r| r.model == "tokio" && r.level == 200 && r.repeat > 1) {

@@ -401,7 +401,7 @@ pub struct Compared {
 pub const COMPARED: [Compared; 5] = [
     Compared { name: "req/s", metric: Record::throughput, fmt: thousands, rule: Rule::THROUGHPUT },
     Compared { name: "p99", metric: |r| Some(r.result.as_ref()?.latency.p99 as f64), fmt: us_f, rule: Rule::COST },
-    Compared { name: "CPU µs/req", metric: Record::server_cpu, fmt: num, rule: Rule::COST },
+    Compared { name: "server CPU µs/req", metric: Record::server_cpu, fmt: num, rule: Rule::COST },
     Compared { name: "both CPU µs/req", metric: Record::both_cpu, fmt: num, rule: Rule::COST },
     Compared { name: "cs/req", metric: Record::switches, fmt: num, rule: Rule::COST },
 ];

@@ -167,10 +167,11 @@ pub fn budget_cpus(x: &RunResult) -> Option<f64> {
 
 /// A rung of several runs: sustained when more than half of them were;
 /// else the load generator's limit when any of them was; else missed. The
-/// reason quoted is the median run's among those of that kind (by p99; a
-/// run without a result counts as the slowest), prefixed with how many of
-/// the rung's runs they were, as every other figure of a rung is a median
-/// and not one pass picked out.
+/// reason quoted is the median run's among those given that verdict (by
+/// p99, the lower of the two middle ones for an even count; a run without
+/// a result counts as the slowest), prefixed with how many of the rung's
+/// runs they were, as every other figure of a rung is a median and not
+/// one pass picked out.
 pub fn judge_cell(c: &Cell, slo_us: u64) -> Rung {
     let verdicts: Vec<(&Record, Rung)> = c.runs.iter().map(|r| (*r, judge(r, slo_us))).collect();
     let sustained = verdicts.iter().filter(|(_, v)| *v == Rung::Sustained).count();
@@ -505,6 +506,17 @@ mod tests {
         let one = judge_cell(&cell(vec![&slowest, &ok]), 10_000);
         assert_eq!(one, Rung::Missed("1 of 2 runs: p99 900.0 ms > SLO 10.0 ms".into()));
         assert_eq!(judge_cell(&cell(vec![&slow]), 10_000), Rung::Missed("p99 50.0 ms > SLO 10.0 ms".into()));
+        // An even count quotes the lower middle run; a run without a result is the slowest.
+        let mut lost = rung(20_000.0, 20_000.0, 1);
+        lost.result = None;
+        lost.failure = Some("the server did not start".into());
+        let four = judge_cell(&cell(vec![&lost, &slowest, &slow, &slower]), 10_000);
+        assert_eq!(four, Rung::Missed("4 of 4 runs; median: p99 70.0 ms > SLO 10.0 ms".into()));
+        // Where any run was the load generator's limit, those runs are counted and quoted.
+        let mut busier = rung(20_000.0, 15_000.0, 80_000);
+        busier.result.as_mut().unwrap().loadgen.cpu_utilization = 0.99;
+        let limited = judge_cell(&cell(vec![&slow, &busy, &busier]), 10_000);
+        assert_eq!(limited, Rung::LoadgenLimit("2 of 3 runs; median: its CPUs were 95% busy".into()));
         assert!(matches!(judge_cell(&cell(vec![&ok, &slow, &busy]), 10_000), Rung::LoadgenLimit(_)));
         assert!(matches!(judge_cell(&cell(vec![&ok, &slow]), 10_000), Rung::Missed(_)), "one of two is no majority");
         let p99 = measured(&cell(vec![&ok, &slow, &busy]), |x| x.latency.p99 as f64).unwrap();

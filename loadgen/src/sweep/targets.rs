@@ -155,7 +155,7 @@ fn challenger_keeps_up_with_the_peers(summary: &Summary) -> Target {
                 continue;
             };
             judged += 1;
-            for figure in COMPARED.iter().filter(|f| f.name == "req/s" || f.name == "CPU µs/req") {
+            for figure in COMPARED.iter().filter(|f| f.name == "req/s" || f.name == "server CPU µs/req") {
                 let (Some(a), Some(b)) = (Contender::of(&m, figure), Contender::of(&p, figure)) else { continue };
                 let comparison = Comparison::paired(&a, &b, figure.rule);
                 family.push((level, peer, figure, a, b, comparison));
