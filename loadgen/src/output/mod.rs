@@ -11,6 +11,8 @@
 //! - [`charts`]: the SVG and PNG charts under `charts/`.
 //! - [`page`]: `index.html`, the sweep's own page: its verdict, every
 //!   chart (inline, with hover), the tables, profiles and provenance.
+//! - [`profiled`]: what became of each profiled run, for the breakdown
+//!   tables of the page and of REPORT.md.
 //! - [`report`]: `loadgen report DIR`, which redraws all but `summary.json`
 //!   and refreshes REPORT.md's generated regions; it also writes
 //!   `verdict.json` (as every sweep's end does: [`report::write_verdict`]).
@@ -25,6 +27,7 @@ pub mod csv;
 pub mod json;
 pub mod markdown;
 pub mod page;
+pub mod profiled;
 pub mod report;
 pub mod verdict;
 

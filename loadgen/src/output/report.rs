@@ -40,12 +40,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::{charts, json, markdown, page, verdict, File, FILES};
+use super::{charts, json, markdown, page, profiled, verdict, File, FILES};
 use crate::files::write_atomic;
-use crate::records::run::RunResult;
-use crate::records::sweep::{RunFiles, Summary};
+use crate::records::sweep::Summary;
 use crate::records::verdict::Headline;
-use crate::sweep::cells::AsDesigned;
 use crate::sweep::env_json::{load_floor, SweepFloor};
 
 /// Redraw charts, tables and the page (index.html) from a sweep's saved results.
@@ -98,7 +96,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path).with_context(|| format!("--update-report {}", path.display()))?;
         let breakdown = read_breakdown(&args.dir)?;
         let update = update_generated(&text, |name| {
-            profiles_region(breakdown.as_deref(), name, &|s, m, l| profiled_run(&args.dir, s, m, l))
+            profiles_region(breakdown.as_deref(), name, &|s, m, l| profiled::fate(&args.dir, s, m, l))
                 .or_else(|| region(&summary, floor.as_ref(), name))
         })
         .with_context(|| format!("--update-report {}", path.display()))?;
@@ -145,22 +143,6 @@ fn read_breakdown(dir: &Path) -> anyhow::Result<Option<String>> {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// What became of a profiled run, from its JSON under `profiles/` (the
-/// summaries never hold it): "ok", pool's "starved, as designed: …",
-/// "failed", or "–" where its JSON cannot be read.
-fn profiled_run(dir: &Path, scenario: &str, model: &str, level: &str) -> String {
-    let Ok(level) = level.parse::<u64>() else { return "–".into() };
-    let path = dir.join("profiles").join(RunFiles::for_run(scenario, model, level, 1).json);
-    let Some(x) = std::fs::read(&path).ok().and_then(|b| RunResult::from_json_slice(&b).ok()) else {
-        return "–".into();
-    };
-    match (&x.failure, AsDesigned::of_result(model, &x)) {
-        (None, _) => "ok".into(),
-        (Some(_), Some(designed)) => designed.text(),
-        (Some(_), None) => "failed".into(),
     }
 }
 
@@ -291,23 +273,6 @@ mod tests {
         // Idempotent: a second pass changes nothing.
         let again = update_generated(&u.text, |n| (n == "echo-saturate").then(|| "| new |\n".to_string())).unwrap();
         assert_eq!(again.text, u.text);
-    }
-
-    /// A profiled run's fate is read from its own JSON under profiles/.
-    #[test]
-    fn a_profiled_run_says_whether_it_failed() {
-        let dir = std::env::temp_dir().join(format!("loadgen-profiled-{}", std::process::id()));
-        let runs = dir.join("profiles/runs/echo-saturate");
-        std::fs::create_dir_all(&runs).unwrap();
-        let ok = crate::testdata::result("mio-single", 200, 1000.0);
-        let mut crashed = crate::testdata::result("tokio", 200, 1000.0);
-        crashed.failure = Some("the server exited with signal 11".into());
-        std::fs::write(runs.join("mio-single-c200-r1.json"), serde_json::to_vec(&ok).unwrap()).unwrap();
-        std::fs::write(runs.join("tokio-c200-r1.json"), serde_json::to_vec(&crashed).unwrap()).unwrap();
-        assert_eq!(profiled_run(&dir, "echo-saturate", "mio-single", "200"), "ok");
-        assert_eq!(profiled_run(&dir, "echo-saturate", "tokio", "200"), "failed");
-        assert_eq!(profiled_run(&dir, "echo-saturate", "uring", "200"), "–", "no JSON");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::markdown;
+use super::{markdown, profiled};
 use crate::files::write_atomic;
 use crate::html::escape;
 use crate::records::sweep::Summary;
@@ -185,9 +185,18 @@ fn profiles(dir: &Path) -> anyhow::Result<Option<String>> {
     }
     let csv_path = root.join("breakdown.csv");
     if let Ok(csv) = std::fs::read_to_string(&csv_path) {
-        out.push_str("<details>\n<summary>The breakdown by category (<a href=\"profiles/breakdown.csv\">");
+        out.push_str(
+            "<details>\n<summary>The breakdown by category, µs per request (<a href=\"profiles/breakdown.csv\">",
+        );
         out.push_str("profiles/breakdown.csv</a>)</summary>\n");
-        out.push_str(&csv_table(&csv));
+        for side in ["server", "loadgen"] {
+            let fate = |s: &str, m: &str, l: &str| profiled::fate(dir, s, m, l);
+            match markdown::breakdown_table(&csv, side, &fate) {
+                Ok(table) if table.is_empty() => {}
+                Ok(table) => out.push_str(&format!("<h4>{side}</h4>\n{}", mdhtml::to_html(&table, 3))),
+                Err(e) => out.push_str(&format!("<p>{}</p>\n", escape(&format!("{e:#}")))),
+            }
+        }
         out.push_str("</details>\n");
     }
     out.push_str("<h3>Flame graphs</h3>\n<p>Each opens on its own too; click a frame to zoom in.</p>\n");
@@ -227,25 +236,6 @@ fn sub_dirs(dir: &Path) -> anyhow::Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-/// A CSV without quoted fields (as `sweep::profiles` writes it) as a table,
-/// numbers right-aligned.
-fn csv_table(csv: &str) -> String {
-    let mut out = String::from("<div class=\"scroll\"><table>\n");
-    for (i, line) in csv.lines().filter(|l| !l.is_empty()).enumerate() {
-        out.push_str("<tr>");
-        for field in line.split(',') {
-            let (tag, class) = match (i, field.parse::<f64>().is_ok()) {
-                (0, _) => ("th", ""),
-                (_, true) => ("td", " class=\"num\""),
-                (_, false) => ("td", ""),
-            };
-            out.push_str(&format!("<{tag}{class}>{}</{tag}>", escape(field)));
-        }
-        out.push_str("</tr>\n");
-    }
-    out + "</table></div>\n"
 }
 
 #[cfg(test)]
@@ -310,18 +300,22 @@ mod tests {
         std::fs::write(cell.join("server.svg"), "<svg></svg>").unwrap();
         std::fs::write(
             dir.join("profiles/breakdown.csv"),
-            "scenario,model,level,side,category,us_per_req\necho-saturate,mio-single,200,server,user,3.000\n",
+            "scenario,model,level,side,category,us_per_req,share,samples,named_share\n\
+             echo-saturate,mio-single,200,server,user,3.000,1.0,400,1.0000\n",
         )
         .unwrap();
+        let run = serde_json::to_vec(&testdata::result("mio-single", 200, 1000.0)).unwrap();
+        std::fs::write(dir.join("profiles/runs/echo-saturate/mio-single-c200-r1.json"), run).unwrap();
         std::fs::write(dir.join("profiles/breakdown-server-echo-saturate.svg"), "<svg><text>bars</text></svg>\n")
             .unwrap();
         let page = std::fs::read_to_string(write(&dir, &summary, VERDICT, FAILURES).unwrap()).unwrap();
         assert!(page.contains("<section id=\"profiles\">"));
         assert!(page
             .contains("<figure class=\"breakdown\" data-chart=\"breakdown-server-echo-saturate\">\n<svg><text>bars"));
-        assert!(page.contains(
-            "<td>mio-single</td><td class=\"num\">200</td><td>server</td><td>user</td><td class=\"num\">3.000</td>"
-        ));
+        let profiles = &page[page.find("<section id=\"profiles\">").unwrap()..];
+        let row = profiles.lines().find(|l| l.contains("<td>mio-single</td>")).expect("the breakdown's row");
+        assert!(row.contains("<td>ok</td>") && row.contains("3.00"), "{row}");
+        assert!(page.contains("<h4>server</h4>") && !page.contains("<h4>loadgen</h4>"), "a side without rows: none");
         assert!(page.contains("data=\"profiles/echo-saturate/mio-single-c200/server.svg\""));
         assert!(!page.contains("mio-single-c200/loadgen.svg"), "a side without a flame graph is not linked");
         assert_eq!(page.matches("<figure class=\"chart\"").count(), 0, "no charts drawn: none shown");
