@@ -152,6 +152,21 @@ PAGE_FACTS = """JSON.stringify({
 # One frame and a moment for timers started by the page's scripts to run.
 SETTLE = "new Promise(r => requestAnimationFrame(() => setTimeout(r, 200)))"
 
+# After the checks, the browser's messages are read until it has been quiet
+# this long (at most LATE_LIMIT_S in all): a console error a timer logs after
+# the last command would otherwise never be read, and never counted.
+QUIET_S, LATE_LIMIT_S = 1.0, 5.0
+
+
+def drain(browser):
+    """Keep what the browser says until it falls quiet (bounded)."""
+    end = time.monotonic() + LATE_LIMIT_S
+    while time.monotonic() < end:
+        msg = browser.message(min(QUIET_S, end - time.monotonic()))
+        if msg is None:
+            return
+        browser.events.append(msg)
+
 
 def open_tab(browser):
     """A fresh blank tab, attached, with console and log capture on."""
@@ -274,6 +289,7 @@ def main(argv):
         raise
     try:
         faults = check(browser, page, chart_files, shot_path, top)
+        drain(browser)
     except Unusable as e:
         faults = [f"the browser failed on this page: {e}"]
     finally:

@@ -136,6 +136,14 @@ fn a_console_error_fails() {
     assert_fails("a_console_error_fails", &fixture(&html, &[]), &["console.error: marker-41"]);
 }
 
+/// An error logged after the checks (a timer at 700 ms; the page settles
+/// for 200) is still read and counted.
+#[test]
+fn a_late_console_error_fails() {
+    let html = page(VERDICT, "<script>setTimeout(() => console.error('marker-' + 43), 700)</script>");
+    assert_fails("a_late_console_error_fails", &fixture(&html, &[]), &["console.error: marker-43"]);
+}
+
 #[test]
 fn an_uncaught_exception_in_an_inline_script_fails() {
     let html = page(VERDICT, "<script>throw new TypeError('marker-42')</script>");

@@ -31,6 +31,26 @@ fn text(v: Option<&Value>, join: &str) -> String {
     }
 }
 
+/// Which scenarios ran under the budget, from each scenario's own
+/// `server_cpu_budget`: a sweep budgets `knee-budget` alone unless told
+/// otherwise, and one budget line must not read as every scenario's.
+/// Empty where env.json lists no scenarios (an older sweep).
+fn budgeted_scenarios(env: &Value) -> String {
+    let Some(scenarios) = at(env, "scenarios").and_then(Value::as_array) else { return String::new() };
+    let name = |s: &Value| text(at(s, "name"), "");
+    let (with, without): (Vec<&Value>, Vec<&Value>) =
+        scenarios.iter().partition(|s| at(s, "server_cpu_budget").is_some());
+    match (with.len(), without.len()) {
+        (0, _) => "; no scenario ran under it".into(),
+        (_, 0) => "; every scenario ran under it".into(),
+        _ => format!(
+            "; only {} ran under it, not {}",
+            with.iter().map(|s| name(s)).collect::<Vec<_>>().join(", "),
+            without.iter().map(|s| name(s)).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 /// The section: one row per fact, from `env` (the parsed `env.json`, or
 /// `None` when the folder has none) and the floor it recorded.
 pub fn section(env: Option<&Value>, floor: Option<&SweepFloor>) -> String {
@@ -68,12 +88,13 @@ pub fn section(env: Option<&Value>, floor: Option<&SweepFloor>) -> String {
     let budget = match at(env, "server_cpu_budget") {
         None => "none".to_string(),
         Some(b) => format!(
-            "{} CPUs per {} µs period (cgroup {}, under <code>{}</code>; STATS outside the budget: {})",
+            "{} CPUs per {} µs period (cgroup {}, under <code>{}</code>; STATS outside the budget: {}){}",
             text(at(b, "cpus"), ""),
             text(at(b, "period_us"), ""),
             text(at(b, "cgroup_version"), ""),
             text(at(b, "cgroup_parent"), ""),
-            text(at(b, "admin_outside"), "")
+            text(at(b, "admin_outside"), ""),
+            budgeted_scenarios(env)
         ),
     };
     let floor = match floor {
@@ -163,6 +184,11 @@ mod tests {
             "skipped": ["libevent: not built"],
             "server_cpu_budget": {"cpus": 1.5, "period_us": 100000, "cgroup_version": "v2", "cgroup_parent": "/sys/fs/cgroup/x", "admin_outside": true},
             "started": "2026-12-06T08:02:36Z",
+            "scenarios": [
+                {"name": "echo-saturate", "server_cpu_budget": null},
+                {"name": "knee-budget", "server_cpu_budget": {"cpus": 1.5, "period_us": 100000}},
+                {"name": "knee"}
+            ],
         });
         let html = section(Some(&env), None);
         for want in [
@@ -173,6 +199,7 @@ mod tests {
             "servers: <code>/bin/servers</code>, not hashed: gone",
             "server on CPUs 0, load generator on CPUs 1, 2 (default)",
             "1.5 CPUs per 100000 µs period (cgroup v2",
+            "; only knee-budget ran under it, not echo-saturate, knee",
             "libevent: not built",
             "<code>--no-floor</code>",
             "<th>changed during the run</th><td>no</td>",
@@ -181,6 +208,11 @@ mod tests {
             assert!(html.contains(want), "no {want:?} in {html}");
         }
         assert!(!html.contains("x<y"), "unescaped");
+        let mut every = env.clone();
+        every["scenarios"] = serde_json::json!([{"name": "knee", "server_cpu_budget": {"cpus": 1.5}}]);
+        assert!(section(Some(&every), None).contains("; every scenario ran under it"));
+        every.as_object_mut().unwrap().remove("scenarios");
+        assert!(section(Some(&every), None).contains("STATS outside the budget: yes)</td>"), "an older env.json");
         assert!(section(None, None).contains("no <code>env.json</code>"));
     }
 }
