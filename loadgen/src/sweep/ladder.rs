@@ -233,6 +233,27 @@ fn sustained_by_another(summary: &Summary, c: &Cell, slo_us: u64) -> Option<Stri
     })
 }
 
+/// Whether failed rung `r` was overloaded above its pass's knee: it failed
+/// only because requests could not be offered (each connection still
+/// waited for an earlier answer: the server could not keep up, and the
+/// load generator refuses to drop what it scheduled), with no error,
+/// timeout, reset or mismatch, and a lower rung of the same ladder in the
+/// same pass was sustained. Such a run is the ladder's finding, not a
+/// fault; the sweep's last line counts it apart.
+pub fn overloaded(summary: &Summary, r: &Record) -> bool {
+    let (Some(rate), Some(x)) = (r.offered_rps, r.result.as_ref()) else { return false };
+    let n = &x.counts;
+    let clean = n.errors == 0 && n.mismatches_total == 0 && n.timeouts == 0 && n.resets == 0;
+    let only_unoffered = r.failure.as_deref().is_some_and(|f| f.split("; ").all(|why| why.contains(": not offered")));
+    let slo = summary.slo_us.unwrap_or(DEFAULT_SLO_US);
+    let above_a_sustained_rung = summary.records.iter().any(|o| {
+        (&o.scenario, &o.model, o.level, o.repeat) == (&r.scenario, &r.model, r.level, r.repeat)
+            && o.offered_rps.is_some_and(|lower| lower < rate)
+            && judge(o, slo) == Rung::Sustained
+    });
+    r.status == RunStatus::Failed && clean && only_unoffered && above_a_sustained_rung
+}
+
 /// A figure of a rung over every run that measured something, failed runs
 /// included: past its knee a model fails the run (it could not take the
 /// rate), and what those runs measured is the rising half of the curve.
@@ -487,6 +508,38 @@ mod tests {
         assert!(below.describe().starts_with("< 10,000 (missed: achieved 50.0%"), "{}", below.describe());
         assert!(below.cell().is_none());
         assert!(knee_alone(&[], 10_000).is_none());
+    }
+
+    /// A rung that failed only because the server could not keep up, above
+    /// a sustained rung of its own pass, is overloaded above the knee;
+    /// anything else that failed is not.
+    #[test]
+    fn an_unoffered_rung_above_a_sustained_one_is_overloaded() {
+        let summary = testdata::knee_summary();
+        let find = |s: &Summary, model: &str, rate: f64| {
+            s.records
+                .iter()
+                .find(|r| r.model == model && r.level == 1000 && r.offered_rps == Some(rate))
+                .cloned()
+                .unwrap()
+        };
+        let past = find(&summary, "thread-per-conn", 30_000.0);
+        assert!(overloaded(&summary, &past), "{past:?}");
+        assert!(!overloaded(&summary, &find(&summary, "mio-single", 30_000.0)), "sustained: not failed");
+        let mut crashed = past.clone();
+        crashed.failure = Some("--rate 30000: not offered; the server exited with signal 11".into());
+        assert!(!overloaded(&summary, &crashed), "a crash on top is a failure");
+        let mut reset = past.clone();
+        reset.result.as_mut().unwrap().counts.resets = 1;
+        assert!(!overloaded(&summary, &reset), "a reset is a failure");
+        let mut other_pass = past.clone();
+        other_pass.repeat = 2;
+        assert!(!overloaded(&summary, &other_pass), "no sustained rung in its own pass: no knee below it");
+        let mut lowest = summary.clone();
+        for r in lowest.records.iter_mut().filter(|r| r.model == "thread-per-conn" && r.level == 1000) {
+            r.result.as_mut().unwrap().latency.p99 = 900_000;
+        }
+        assert!(!overloaded(&lowest, &past), "every lower rung missed: no knee below it");
     }
 
     #[test]

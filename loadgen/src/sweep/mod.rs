@@ -77,7 +77,7 @@ use crate::cgroup::{BudgetFlag, CpuBudget, Hierarchy};
 use crate::cpus;
 use crate::files::{raise_nofile_limit, write_atomic};
 use crate::records::config::{parse_cpu_list, parse_duration, CpuList};
-use crate::records::sweep::{RunStatus, Summary};
+use crate::records::sweep::{Record, RunStatus, Summary};
 use env_json::{Compute, ScenarioInfo, SweepEnv, SweepFloor, Versions};
 use one::{outcome_line, run_one, Slot};
 use progress::SweepProgress;
@@ -432,11 +432,12 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let interrupted = interrupted_by_signals()?;
     let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
     let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
+    let mut profiled = Vec::new();
     if !plan.profiled.is_empty() {
-        profiles::run(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
+        profiled = profiles::run(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
     }
     progress.done();
-    finish(args, &dir, &mut envj, &summary, &progress, &interrupted)
+    finish(args, &dir, &mut envj, &summary, &profiled, &progress, &interrupted)
 }
 
 /// `--reference`: the tree is clean and both binaries embed its HEAD, or the
@@ -807,13 +808,41 @@ fn run_every_slot(
     Ok(summary)
 }
 
+/// The failed runs, in words: a failure that is the model's design (pool
+/// past its workers) and a rung overloaded above its ladder's knee
+/// ([`ladder::overloaded`]) are counted apart from the real ones, which
+/// are always said, even when there are none.
+fn failures_line(summary: &Summary, profiled: &[Record]) -> String {
+    let (mut designed, mut overloaded, mut failed) = (0, 0, 0);
+    for r in summary.records.iter().chain(profiled).filter(|r| r.status == RunStatus::Failed) {
+        if cells::AsDesigned::of(r).is_some() {
+            designed += 1;
+        } else if ladder::overloaded(summary, r) {
+            overloaded += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    let mut parts = Vec::new();
+    if designed > 0 {
+        parts.push(format!("{designed} starved as designed"));
+    }
+    if overloaded > 0 {
+        parts.push(format!("{overloaded} overloaded above a knee"));
+    }
+    parts.push(format!("{failed} failed"));
+    parts.join(", ")
+}
+
 /// `env.json` and the exports as the sweep ends, the charts, the last
 /// line, and the headline verdict (`verdict.json`, and in a few lines).
+/// `profiled`: the profiled runs' records, which the summary never holds.
 fn finish(
     args: &SweepArgs,
     dir: &Path,
     envj: &mut SweepEnv,
     summary: &Summary,
+    profiled: &[Record],
     progress: &SweepProgress,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -837,17 +866,13 @@ fn finish(
         eprintln!("{} charts in {}", files.len(), dir.join("charts").display());
     }
     let verdict = crate::output::report::write_verdict(dir, summary)?;
-    // A failure that is the model's design (pool past its workers) is
-    // counted apart from the real ones.
-    let designed = summary.records.iter().filter(|r| cells::AsDesigned::of(r).is_some()).count();
-    let as_designed = if designed > 0 { format!("{designed} starved as designed, ") } else { String::new() };
     let page = (crate::output::verdict::verdict_section(&verdict), crate::output::verdict::failures_section(summary));
     crate::output::page::write(dir, summary, &page.0, &page.1)?;
     eprintln!(
-        "{} of {} runs done ({as_designed}{} failed) in {}; results in {}",
+        "{} of {} runs done ({}) in {}; results in {}",
         envj.runs_done,
         envj.runs_planned,
-        envj.runs_failed.saturating_sub(designed),
+        failures_line(summary, profiled),
         progress::clock(progress.elapsed().as_secs_f64()),
         dir.display()
     );
@@ -867,6 +892,19 @@ fn write_env(dir: &Path, envj: &SweepEnv) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The last line counts pool's starvation and a ladder's overloaded
+    /// rungs apart from real failures, and always says how many failed.
+    #[test]
+    fn the_last_line_counts_each_kind_of_failure_apart() {
+        let mut summary = crate::testdata::knee_summary();
+        assert_eq!(failures_line(&summary, &[]), "2 overloaded above a knee, 0 failed");
+        summary.records[0].status = RunStatus::Failed;
+        summary.records[0].failure = Some("the server did not start".into());
+        assert_eq!(failures_line(&summary, &[]), "2 overloaded above a knee, 1 failed");
+        summary.records.retain(|r| r.status != RunStatus::Failed);
+        assert_eq!(failures_line(&summary, &[]), "0 failed", "none failed: said all the same");
+    }
 
     /// `--help` names the default budget in words (a doc comment cannot
     /// quote the constant): every "N.N CPU" it says is the constant's value.

@@ -24,7 +24,7 @@ use super::SweepPlan;
 use crate::output::charts::breakdown::{self, Bar, LevelBars};
 use crate::profile::categories::Category;
 use crate::profile::{ProfileRecord, Side, SideProfile};
-use crate::records::sweep::RunStatus;
+use crate::records::sweep::{Record, RunStatus};
 
 /// The scenario profiled when `--profile` names no cell.
 const DEFAULT_SCENARIO: &str = "echo-saturate";
@@ -78,16 +78,17 @@ struct Profiled {
 
 /// Run every model at every cell of the plan's `profiled`, counting each
 /// run in `envj` and `progress` as the passes' runs are, then write the
-/// CSV and charts.
+/// CSV and charts. Returns the runs' records (for the sweep's last line:
+/// the summaries never hold them).
 pub(super) fn run(
     plan: &SweepPlan,
     dir: &Path,
     envj: &mut SweepEnv,
     interrupted: &AtomicBool,
     progress: &mut SweepProgress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Record>> {
     let root = dir.join("profiles");
-    let mut done = Vec::new();
+    let (mut done, mut records) = (Vec::new(), Vec::new());
     for (scenario, level) in &plan.profiled {
         let level = *level;
         std::fs::create_dir_all(root.join("runs").join(scenario.name))?;
@@ -115,10 +116,12 @@ pub(super) fn run(
             );
             progress.finished(&line, plan.profiled_run_seconds(scenario, level), record.elapsed_s);
             done.push(Profiled { scenario: scenario.name, model: model.clone(), level, profile });
+            records.push(record);
         }
     }
     std::fs::write(root.join("breakdown.csv"), csv(&done)).context("cannot write profiles/breakdown.csv")?;
-    draw(&root, &done)
+    draw(&root, &done)?;
+    Ok(records)
 }
 
 fn side_of(p: &Profiled, side: Side) -> Option<&SideProfile> {
