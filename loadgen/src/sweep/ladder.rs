@@ -236,14 +236,14 @@ fn sustained_by_another(summary: &Summary, c: &Cell, slo_us: u64) -> Option<Stri
 /// Whether failed rung `r` was overloaded above its pass's knee: it failed
 /// only because requests could not be offered (each connection still
 /// waited for an earlier answer: the server could not keep up, and the
-/// load generator refuses to drop what it scheduled), with no error,
-/// timeout, reset or mismatch, and a lower rung of the same ladder in the
-/// same pass was sustained. Such a run is the ladder's finding, not a
+/// load generator refuses to drop what it scheduled), with no error, reset
+/// or mismatch (requests that timed out are the overload's own symptom),
+/// and a lower rung of the same ladder in the same pass was sustained. Such a run is the ladder's finding, not a
 /// fault; the sweep's last line counts it apart.
 pub fn overloaded(summary: &Summary, r: &Record) -> bool {
     let (Some(rate), Some(x)) = (r.offered_rps, r.result.as_ref()) else { return false };
     let n = &x.counts;
-    let clean = n.errors == 0 && n.mismatches_total == 0 && n.timeouts == 0 && n.resets == 0;
+    let clean = n.errors == 0 && n.mismatches_total == 0 && n.resets == 0;
     let only_unoffered = r.failure.as_deref().is_some_and(|f| f.split("; ").all(|why| why.contains(": not offered")));
     let slo = summary.slo_us.unwrap_or(DEFAULT_SLO_US);
     let above_a_sustained_rung = summary.records.iter().any(|o| {
@@ -532,6 +532,9 @@ mod tests {
         let mut reset = past.clone();
         reset.result.as_mut().unwrap().counts.resets = 1;
         assert!(!overloaded(&summary, &reset), "a reset is a failure");
+        let mut timed_out = past.clone();
+        timed_out.result.as_mut().unwrap().counts.timeouts = 72;
+        assert!(overloaded(&summary, &timed_out), "requests that timed out: the overload itself");
         let mut other_pass = past.clone();
         other_pass.repeat = 2;
         assert!(!overloaded(&summary, &other_pass), "no sustained rung in its own pass: no knee below it");
