@@ -159,8 +159,9 @@ QUIET_S, LATE_LIMIT_S = 1.0, 5.0
 
 
 def drain(browser):
-    """Keep what the browser says until it falls quiet (bounded)."""
-    end = time.monotonic() + LATE_LIMIT_S
+    """Keep what the browser says until it falls quiet (bounded, and never
+    past the browser's own deadline, which would read as a dead browser)."""
+    end = min(time.monotonic() + LATE_LIMIT_S, browser.deadline - 0.1)
     while time.monotonic() < end:
         msg = browser.message(min(QUIET_S, end - time.monotonic()))
         if msg is None:

@@ -235,3 +235,20 @@ pub fn jitter(summary: &mut Summary, model: &str, level: u64, factors: &[f64]) {
         }
     }
 }
+
+/// pool starved past its workers, as the reference recorded it.
+pub fn starved_pool(level: u64) -> Record {
+    let mut r = record_of_pass("echo-saturate", "pool", level, 640.0, 1);
+    r.status = RunStatus::Failed;
+    let unserved = level - 64;
+    r.failure = Some(format!(
+        "--target 127.0.0.1:1: {unserved} connections had no answer to their first request within \
+         --connect-timeout 1s, so the warm-up could not end with every connection served ({unserved} never \
+         answered in the whole run): connections 64, 65 and {} more; --rate 2000: not offered: 1360 of the 2000 \
+         requests scheduled in the window were never sent, because their connection still waited for an \
+         earlier answer when the run ended ({unserved} connections)",
+        unserved - 2
+    ));
+    r.result.as_mut().unwrap().connections.never_served = unserved;
+    r
+}

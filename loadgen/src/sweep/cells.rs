@@ -783,52 +783,35 @@ mod tests {
         assert_eq!(TwinCount::of(&family[0]), TwinCount { tested: 1, ahead: 1 });
     }
 
-    /// pool starved past its workers, as the reference recorded it.
-    fn starved_pool(level: u64) -> Record {
-        let mut r = testdata::record_of_pass("echo-saturate", "pool", level, 640.0, 1);
-        r.status = RunStatus::Failed;
-        let unserved = level - 64;
-        r.failure = Some(format!(
-            "--target 127.0.0.1:1: {unserved} connections had no answer to their first request within \
-             --connect-timeout 1s, so the warm-up could not end with every connection served ({unserved} never \
-             answered in the whole run): connections 64, 65 and {} more; --rate 2000: not offered: 1360 of the 2000 \
-             requests scheduled in the window were never sent, because their connection still waited for an \
-             earlier answer when the run ended ({unserved} connections)",
-            unserved - 2
-        ));
-        r.result.as_mut().unwrap().connections.never_served = unserved;
-        r
-    }
-
     #[test]
     fn pool_past_its_workers_is_starved_as_designed_and_a_real_failure_is_not() {
-        let designed = AsDesigned::of(&starved_pool(200)).unwrap();
+        let designed = AsDesigned::of(&testdata::starved_pool(200)).unwrap();
         assert_eq!(designed.text(), "starved, as designed: 64 workers, 200 connections");
         // The same starvation with a crash on top is a failure.
-        let mut crashed = starved_pool(200);
+        let mut crashed = testdata::starved_pool(200);
         crashed.failure = Some(format!("{}; the server exited with signal 11", crashed.failure.unwrap()));
         assert_eq!(AsDesigned::of(&crashed), None);
         // Errors in the counts, or connections not established: a failure.
-        let mut errors = starved_pool(1000);
+        let mut errors = testdata::starved_pool(1000);
         errors.result.as_mut().unwrap().counts.errors = 3;
         assert_eq!(AsDesigned::of(&errors), None);
-        let mut refused = starved_pool(1000);
+        let mut refused = testdata::starved_pool(1000);
         refused.result.as_mut().unwrap().connections.established = 900;
         assert_eq!(AsDesigned::of(&refused), None);
         // Fewer connections served than the pool has workers (a pool that
         // starved below its size): not its design.
-        let mut below = starved_pool(200);
+        let mut below = testdata::starved_pool(200);
         let c = &mut below.result.as_mut().unwrap().connections;
         (c.requested, c.established, c.never_served) = (50, 50, 5);
         assert_eq!(AsDesigned::of(&below), None);
         // Another model starving is not its design.
-        let mut other = starved_pool(200);
+        let mut other = testdata::starved_pool(200);
         other.model = "mio-single".into();
         assert_eq!(AsDesigned::of(&other), None);
         // A run known by its JSON alone (a profiled run): its own failure decides.
-        let mut alone = starved_pool(500).result.unwrap();
+        let mut alone = testdata::starved_pool(500).result.unwrap();
         assert_eq!(AsDesigned::of_result("pool", &alone), None, "no failure in the JSON: it did not fail");
-        alone.failure = starved_pool(500).failure;
+        alone.failure = testdata::starved_pool(500).failure;
         assert_eq!(
             AsDesigned::of_result("pool", &alone).unwrap().text(),
             "starved, as designed: 64 workers, 500 connections"
@@ -837,7 +820,7 @@ mod tests {
         // A failure without a result (the server did not start) is a failure.
         assert_eq!(AsDesigned::of(&testdata::failed("echo-saturate", "pool", 200, "starved: x", 1)), None);
         // A cell is as designed only when every failure is.
-        let runs = [starved_pool(200), crashed];
+        let runs = [testdata::starved_pool(200), crashed];
         let cell =
             Cell { scenario: "echo-saturate", model: "pool", level: 200, offered_rps: None, runs: vec![&runs[0]] };
         assert_eq!(cell.as_designed(), Some(designed));

@@ -238,20 +238,24 @@ fn sustained_by_another(summary: &Summary, c: &Cell, slo_us: u64) -> Option<Stri
 /// waited for an earlier answer: the server could not keep up, and the
 /// load generator refuses to drop what it scheduled), with no error, reset
 /// or mismatch (requests that timed out are the overload's own symptom),
-/// and a lower rung of the same ladder in the same pass was sustained. Such a run is the ladder's finding, not a
-/// fault; the sweep's last line counts it apart.
+/// above its pass's knee: the lowest rung of the same ladder in the same
+/// pass was sustained (so the pass has a knee, [`knee`]) and is below it.
+/// Such a run is the ladder's finding, not a fault; the sweep's last line
+/// counts it apart.
 pub fn overloaded(summary: &Summary, r: &Record) -> bool {
     let (Some(rate), Some(x)) = (r.offered_rps, r.result.as_ref()) else { return false };
     let n = &x.counts;
     let clean = n.errors == 0 && n.mismatches_total == 0 && n.resets == 0;
     let only_unoffered = r.failure.as_deref().is_some_and(|f| f.split("; ").all(|why| why.contains(": not offered")));
     let slo = summary.slo_us.unwrap_or(DEFAULT_SLO_US);
-    let above_a_sustained_rung = summary.records.iter().any(|o| {
-        (&o.scenario, &o.model, o.level, o.repeat) == (&r.scenario, &r.model, r.level, r.repeat)
-            && o.offered_rps.is_some_and(|lower| lower < rate)
-            && judge(o, slo) == Rung::Sustained
-    });
-    r.status == RunStatus::Failed && clean && only_unoffered && above_a_sustained_rung
+    let lowest = summary
+        .records
+        .iter()
+        .filter(|o| (&o.scenario, &o.model, o.level, o.repeat) == (&r.scenario, &r.model, r.level, r.repeat))
+        .filter_map(|o| Some((o.offered_rps?, o)))
+        .min_by(|(a, _), (b, _)| a.total_cmp(b));
+    let above_the_knee = lowest.is_some_and(|(low, o)| low < rate && judge(o, slo) == Rung::Sustained);
+    r.status == RunStatus::Failed && clean && only_unoffered && above_the_knee
 }
 
 /// A figure of a rung over every run that measured something, failed runs
@@ -543,6 +547,13 @@ mod tests {
             r.result.as_mut().unwrap().latency.p99 = 900_000;
         }
         assert!(!overloaded(&lowest, &past), "every lower rung missed: no knee below it");
+        let mut first_missed = summary.clone();
+        for r in first_missed.records.iter_mut().filter(|r| r.model == "thread-per-conn" && r.level == 1000) {
+            if r.offered_rps == Some(10_000.0) {
+                r.result.as_mut().unwrap().latency.p99 = 900_000;
+            }
+        }
+        assert!(!overloaded(&first_missed, &past), "the first rung missed, the second sustained: the pass has no knee");
     }
 
     #[test]

@@ -901,7 +901,13 @@ mod tests {
         assert_eq!(failures_line(&summary, &[]), "2 overloaded above a knee, 0 failed");
         summary.records[0].status = RunStatus::Failed;
         summary.records[0].failure = Some("the server did not start".into());
-        assert_eq!(failures_line(&summary, &[]), "2 overloaded above a knee, 1 failed");
+        // Its ladder's lowest rung failed: that pass has no knee, so its
+        // collapsed top rung is a failure too.
+        assert_eq!(failures_line(&summary, &[]), "1 overloaded above a knee, 2 failed");
+        // A profiled run is never in the summary, yet counted: pool's starvation as designed.
+        let profiled =
+            [crate::testdata::starved_pool(1000), crate::testdata::failed("echo-saturate", "tokio", 1000, "x", 1)];
+        assert_eq!(failures_line(&summary, &profiled), "1 starved as designed, 1 overloaded above a knee, 3 failed");
         summary.records.retain(|r| r.status != RunStatus::Failed);
         assert_eq!(failures_line(&summary, &[]), "0 failed", "none failed: said all the same");
     }

@@ -34,14 +34,16 @@ fn text(v: Option<&Value>, join: &str) -> String {
 /// Which scenarios ran under the budget, from each scenario's own
 /// `server_cpu_budget`: a sweep budgets `knee-budget` alone unless told
 /// otherwise, and one budget line must not read as every scenario's.
-/// Empty where env.json lists no scenarios (an older sweep).
+/// Empty where no scenario records a budget of its own: env.json lists
+/// none, or was written before scenarios had their own budgets, when the
+/// one budget was the whole sweep's.
 fn budgeted_scenarios(env: &Value) -> String {
     let Some(scenarios) = at(env, "scenarios").and_then(Value::as_array) else { return String::new() };
     let name = |s: &Value| text(at(s, "name"), "");
     let (with, without): (Vec<&Value>, Vec<&Value>) =
         scenarios.iter().partition(|s| at(s, "server_cpu_budget").is_some());
     match (with.len(), without.len()) {
-        (0, _) => "; no scenario ran under it".into(),
+        (0, _) => String::new(),
         (_, 0) => "; every scenario ran under it".into(),
         _ => format!(
             "; only {} ran under it, not {}",
@@ -212,7 +214,10 @@ mod tests {
         every["scenarios"] = serde_json::json!([{"name": "knee", "server_cpu_budget": {"cpus": 1.5}}]);
         assert!(section(Some(&every), None).contains("; every scenario ran under it"));
         every.as_object_mut().unwrap().remove("scenarios");
-        assert!(section(Some(&every), None).contains("STATS outside the budget: yes)</td>"), "an older env.json");
+        assert!(section(Some(&every), None).contains("STATS outside the budget: yes)</td>"), "no scenarios listed");
+        every["scenarios"] = serde_json::json!([{"name": "knee"}]);
+        let older = section(Some(&every), None);
+        assert!(older.contains("STATS outside the budget: yes)</td>"), "before scenarios had budgets: {older}");
         assert!(section(None, None).contains("no <code>env.json</code>"));
     }
 }
