@@ -237,9 +237,9 @@ fn sustained_by_another(summary: &Summary, c: &Cell, slo_us: u64) -> Option<Stri
 /// only because requests could not be offered (each connection still
 /// waited for an earlier answer: the server could not keep up, and the
 /// load generator refuses to drop what it scheduled), with no error, reset
-/// or mismatch (requests that timed out are the overload's own symptom),
-/// above its pass's knee: the lowest rung of the same ladder in the same
-/// pass was sustained (so the pass has a knee, [`knee`]) and is below it.
+/// or mismatch (requests that timed out are the overload's own symptom);
+/// and the lowest rung of the same ladder in the same pass was sustained
+/// (so the pass has a knee, [`knee`]) and is below it.
 /// Such a run is the ladder's finding, not a fault; the sweep's last line
 /// counts it apart.
 pub fn overloaded(summary: &Summary, r: &Record) -> bool {
@@ -514,8 +514,8 @@ mod tests {
         assert!(knee_alone(&[], 10_000).is_none());
     }
 
-    /// A rung that failed only because the server could not keep up, above
-    /// a sustained rung of its own pass, is overloaded above the knee;
+    /// A rung that failed only because the server could not keep up, in a
+    /// pass that sustained its lowest rung, is overloaded above the knee;
     /// anything else that failed is not.
     #[test]
     fn an_unoffered_rung_above_a_sustained_one_is_overloaded() {
