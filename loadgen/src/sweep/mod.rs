@@ -432,10 +432,10 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let interrupted = interrupted_by_signals()?;
     let mut progress = SweepProgress::new(envj.runs_planned, plan.total_seconds());
     let summary = run_every_slot(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
-    let mut profiled = Vec::new();
-    if !plan.profiled.is_empty() {
-        profiled = profiles::run(&plan, &dir, &mut envj, &interrupted, &mut progress)?;
-    }
+    let profiled = match plan.profiled.is_empty() {
+        true => Vec::new(),
+        false => profiles::run(&plan, &dir, &mut envj, &interrupted, &mut progress)?,
+    };
     progress.done();
     finish(args, &dir, &mut envj, &summary, &profiled, &progress, &interrupted)
 }
@@ -586,8 +586,10 @@ fn budgets_of(
     let (each, left_out) = scenario::budgets(chosen, args.server_cpu_budget, named, no_cgroup.as_deref())?;
     let mut budgets = Vec::new();
     if let Some(Ok(hierarchy)) = hierarchy.filter(|_| each.iter().any(|(_, b)| b.is_some())) {
-        for stale in if args.dry_run { Vec::new() } else { hierarchy.clean_stale() } {
-            eprintln!("removed {}, left by a sweep that was killed", stale.display());
+        if !args.dry_run {
+            for stale in hierarchy.clean_stale() {
+                eprintln!("removed {}, left by a sweep that was killed", stale.display());
+            }
         }
         for (s, cpus) in &each {
             if let Some(f) = *cpus {
