@@ -233,7 +233,7 @@ pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
         ("p99.9", Right, &latency(|l| l.p999)),
         ("voluntary cs/req", Right, &per_request(|s| s.voluntary_cs_per_req)),
         ("involuntary cs/req", Right, &per_request(|s| s.involuntary_cs_per_req)),
-        ("CPU µs/req", Right, &|c| shown(c, Record::server_cpu, num)),
+        ("server CPU µs/req", Right, &|c| shown(c, Record::server_cpu, num)),
         ("RSS", Right, &|c| server(c, |s| s.rss_bytes as f64).map_or(DASH.into(), |s| mib(s.median as u64))),
         ("threads", Right, &|c| server(c, |s| s.threads as f64).map_or(DASH.into(), |s| format!("{:.0}", s.median))),
         ("answers/conn min/p1/med/max", Right, &fairness),
@@ -528,23 +528,26 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
         ("server CPU µs/req", Right),
         ("cs/req", Right),
         ("next rung up", Left),
+        ("host steal at next rung", Right),
     ]);
     for model in summary.models_in(scenario) {
         for level in summary.levels(scenario) {
             let rungs = summary.rungs(scenario, &model, level);
             let Some(k) = ladder::knee_of(summary, scenario, &model, level, slo) else { continue };
+            let next = k.cell().and_then(|at| rungs.iter().find(|n| n.offered_rps > at.offered_rps));
             let there = match k.cell() {
-                None => vec![DASH.to_string(); 6],
+                None => vec![DASH.to_string(); 7],
                 Some(at) => vec![
                     per_budgeted_cpu(&k, at),
                     rung_figure(at, |x| Some(x.latency.p99 as f64), us_f),
                     rung_figure(at, |x| Some(ladder::loadgen_busy(x)), percent),
                     rung_figure(at, |x| cost(x, |s| s.cpu_us_per_req), num),
                     rung_figure(at, |x| cost(x, cs_of), num),
-                    rungs.iter().find(|n| n.offered_rps > at.offered_rps).map_or(DASH.into(), |n| {
+                    next.map_or(DASH.into(), |n| {
                         let rate = thousands(n.offered_rps.unwrap_or(0.0));
                         cell(&format!("{rate}: {}", ladder::judge_rung(summary, n, slo).word()))
                     }),
+                    next.map_or(DASH.into(), host_steal),
                 ],
             };
             push_row(&mut out, [model.clone(), level.to_string(), k.describe()].into_iter().chain(there));
@@ -561,7 +564,10 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
          for the wake-up). \"≥ X (top of the ladder)\": sustained at every rung. Per budgeted CPU: the knee over \
          the server's CPU budget (`--server-cpu-budget`; – without one). Loadgen busy: the load generator's \
          share of its CPUs at the knee; below 80% the knee is the server's. Next rung up: its verdict, and over \
-         several runs how many gave it and the median one's reason (by p99).\n",
+         several runs how many gave it and the median one's reason (by p99). Host steal: the share of the \
+         machine's CPU time that the virtual machine's host took during the window (`/proc/stat`'s steal), \
+         median (min–max) over the rung's runs; no verdict reads it, so a rung missed while the host took the CPUs \
+         is still charged to the model.\n",
         100.0 * ladder::ACHIEVED_SHARE,
         us(slo)
     );
@@ -581,6 +587,12 @@ fn per_budgeted_cpu(k: &ladder::Knee, at: &Cell) -> String {
     }
 }
 
+/// The share of the machine's CPU time the host took over a rung's runs
+/// (`/proc/stat` steal): median (min–max), to one decimal in percent.
+fn host_steal(c: &Cell) -> String {
+    rung_figure(c, |x| x.proc_stat.as_ref().map(|p| p.steal_share()), |v| format!("{:.1}%", 100.0 * v))
+}
+
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
@@ -590,7 +602,7 @@ fn percent(x: f64) -> String {
 pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     let slo = slo_of(summary);
     let latency = |f: fn(&Latency) -> u64| move |c: &Cell| rung_figure(c, move |x| Some(f(&x.latency) as f64), us_f);
-    let columns: [Column; 12] = [
+    let columns: [Column; 13] = [
         ("model", Left, &|c| c.model.to_string()),
         ("conns", Right, &|c| c.level.to_string()),
         ("offered req/s", Right, &|c| thousands(c.offered_rps.unwrap_or(0.0))),
@@ -600,6 +612,7 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
         ("p99", Right, &latency(|l| l.p99)),
         ("p99.9", Right, &latency(|l| l.p999)),
         ("send lag p99", Right, &|c| rung_figure(c, |x| x.send_lag.as_ref().map(|l| l.p99 as f64), us_f)),
+        ("host steal", Right, &host_steal),
         ("server CPU µs/req", Right, &|c| rung_figure(c, |x| cost(x, |s| s.cpu_us_per_req), num)),
         ("cs/req", Right, &|c| rung_figure(c, |x| cost(x, cs_of), num)),
         ("verdict", Left, &|c| cell(&ladder::judge_rung(summary, c, slo).word())),
@@ -1090,6 +1103,25 @@ mod tests {
     }
 
     #[test]
+    fn the_host_steal_at_the_next_rung_is_shown_not_judged() {
+        // The host takes 2 s of the 10 s of CPU time of thread-per-conn's
+        // 30,000 req/s rung at 1000 connections (its first miss): 20%.
+        let mut summary = testdata::knee_summary();
+        let next = |r: &Record| r.model == "thread-per-conn" && r.level == 1000 && r.offered_rps == Some(30_000.0);
+        for r in summary.records.iter_mut().filter(|r| next(r)) {
+            let cpu = r.result.as_mut().and_then(|x| x.proc_stat.as_mut()).and_then(|p| p.cpus.get_mut(&0)).unwrap();
+            cpu.steal_us = 2_000_000;
+        }
+        let table = knee_table(&summary, "knee");
+        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        assert!(tpc.ends_with("SLO 10.0 ms | 20.0% |"), "{tpc}");
+        assert!(tpc.contains("| 20,000 |"), "the knee stays where the verdicts put it: {tpc}");
+        let rungs = rung_table(&summary, "knee");
+        assert!(rungs.lines().any(|l| l.starts_with("| thread-per-conn | 1000 | 30,000 |") && l.contains("| 20.0% |")));
+        assert!(table.contains("no verdict reads it"), "{table}");
+    }
+
+    #[test]
     fn knee_table_gives_each_models_knee_and_its_cost() {
         let summary = testdata::knee_summary();
         let table = knee_table(&summary, "knee");
@@ -1098,7 +1130,7 @@ mod tests {
         assert_eq!(
             tpc,
             "| thread-per-conn | 1000 | 20,000 | – | 2.00 ms | 50% | 10.0 | 0.610 | 30,000: missed: achieved 83.3% \
-             of the offered rate; p99 900.0 ms > SLO 10.0 ms |"
+             of the offered rate; p99 900.0 ms > SLO 10.0 ms | 0.1% |"
         );
         // Under a budget of 0.25 CPU: 80,000 req/s per budgeted CPU.
         let mut budgeted = testdata::knee_summary();
@@ -1116,6 +1148,7 @@ mod tests {
         assert!(table.contains("p99 ≤ 10.0 ms (the SLO)"), "{table}");
         let rungs = rung_table(&summary, "knee");
         assert_eq!(rungs.lines().filter(|l| l.starts_with("| thread-per-conn |")).count(), 6);
+        assert!(rungs.contains("| 0.1% | 10.0 |"), "host steal beside the server's CPU: {rungs}");
         assert!(
             rungs.contains("| thread-per-conn | 5000 | 30,000 | 0/1 | 25,000 |"),
             "the failed run is measured: {rungs}"
