@@ -50,12 +50,12 @@ impl MethodArg {
     }
 }
 
-/// Flags of `loadgen run`: a run's whole configuration, as its result
-/// stores it.
 /// Sampling frequency when `--profile-hz` is not given: 999 Hz, not 1000,
 /// so that sampling does not run in lockstep with 1 ms timers.
 pub const DEFAULT_PROFILE_HZ: u32 = 999;
 
+/// Flags of `loadgen run`: a run's whole configuration, as its result
+/// stores it.
 #[derive(Clone, Debug, PartialEq, clap::Args, Serialize, Deserialize)]
 pub struct RunArgs {
     /// The server's data port.

@@ -165,9 +165,9 @@ pub struct SweepArgs {
     /// passes; the tables call a model ahead only where its per-pass ratio
     /// to the other passes a paired t-test after Holm's correction (at most
     /// 5% chance of any false "ahead" per table), and need 3 passes to
-    /// judge at all (5 for a reference sweep). The defaults (3 passes, 0.5 s warm-up, 1 s windows,
-    /// 5 levels, 2 scenarios, 6 models: 180 runs) take about 6.5 minutes on
-    /// a 2-core machine (7.5 with uring, a seventh model), about 10.5 with
+    /// judge at all (5 for a reference sweep). The defaults (3 passes, 0.5 s
+    /// warm-up, 1 s windows, 5 levels, 2 scenarios, 7 models: 210 runs) are
+    /// planned at about 8 minutes on a 2-core machine, about 12 with
     /// scripts/sweep's release build.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: Option<u32>,
