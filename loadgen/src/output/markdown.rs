@@ -4,49 +4,17 @@
 //! Every figure of a cell (a model at a level, over the passes of
 //! `--repeat`) is shown as its median with its min–max range in
 //! parentheses, `12,345 (11,900–12,800)`; a cell of one run shows the bare
-//! value. Per scenario, three tables:
-//!
-//! - [`scenario_table`]: one row per model × level with throughput, latency
-//!   percentiles, context switches and CPU per request, memory, threads,
-//!   connections established, mismatches and the failures, if any.
-//! - [`compare_table`] of the event loops (every model but the blocking
-//!   ones, [`crate::models`], in reading order) and of every model: side by side per level, for
-//!   throughput, p99, server CPU µs, both sides' CPU µs and context
-//!   switches per request, and
-//!   which model is ahead. A model is ahead only where its per-pass ratios
-//!   to every other pass a paired test after Holm's correction over the
-//!   table's comparisons on that figure (the project's rule,
-//!   [`crate::sweep::cells`]); otherwise the table says `tie`, and on
-//!   throughput a loadgen-saturated cell ties whatever it meets. The file's
-//!   header states the rule and its error rate and, in an A/A sweep (a
-//!   model and its alias), counts the twins' "ahead" verdicts.
-//! - [`attribution_table`]: who was charged for the CPU, per model × level:
-//!   server, load generator and both together, and from /proc/stat the
-//!   softirq share on each side's CPUs; with [`ATTRIBUTION`], the note that
-//!   says which side each figure charges.
-//!
-//! A scenario that ran a ladder of offered rates (`knee`) has two others
-//! instead, see [`crate::sweep::ladder`]:
-//!
-//! - [`knee_table`]: per model × level, the highest offered rate sustained
-//!   within the SLO, and that rung's latency, CPU and context switches per
-//!   request; "≥ X (load generator's limit)" where the ladder could not
-//!   find the model's knee.
-//! - [`rung_table`]: every rung, with its verdict.
-//!
-//! A scenario whose runs kept ECHO's and DELAY's latency apart
-//! (`multiplex`) has one more, [`method_table`]: ECHO's p50 and p99 beside
-//! the DELAY's length, and whether ECHOs waited behind DELAYs.
-//!
-//! And two that set the figures against the floor the sweep measured
-//! (`env.json`, see `loadgen floor`), for REPORT.md's regions `floor` and
-//! `performance`:
-//!
-//! - [`floor_table`]: the floors themselves.
-//! - [`performance_table`]: echo-saturate per model × level: server CPU per
-//!   request against the floor pair, throughput, the load generator's own
-//!   CPU per request and RSS, and the spread of answers per connection;
-//!   then the performance targets, each marked met or not from these data.
+//! value. Per scenario: [`scenario_table`], one row per model × level;
+//! [`compare_table`] of the event-loop peers and of every model, which
+//! says which model is ahead by the project's paired rule
+//! ([`crate::sweep::cells`]); [`attribution_table`], who was charged for
+//! the CPU; [`run_queue_table`], where runs recorded it; and, where ECHO's
+//! and DELAY's latency were kept apart (`multiplex`), [`method_table`]. A
+//! scenario that ran a ladder of offered rates (`knee`,
+//! [`crate::sweep::ladder`]) has [`knee_table`] and [`rung_table`] instead.
+//! [`floor_table`] and [`performance_table`] set the figures against the
+//! floor the sweep measured (`env.json`, see `loadgen floor`), for
+//! REPORT.md's regions `floor` and `performance`.
 //!
 //! A table of cells is written as columns of data (`cell_table`): each
 //! column its header, its alignment and what it shows of a cell, so that a
@@ -158,6 +126,14 @@ const BOUND_NOTE: &str =
     "\n\\* loadgen-saturated in at least one run: the load generator's CPU, not the server, was the \
                           limit; its throughput neither wins nor loses against another model's.\n";
 
+/// `table`, then [`BOUND_NOTE`] where the load generator bounded some run.
+fn with_bound_note(mut table: String, bound: bool) -> String {
+    if bound {
+        table.push_str(BOUND_NOTE);
+    }
+    table
+}
+
 /// How a column lines up: text to the left, figures to the right.
 #[derive(Clone, Copy)]
 enum Align {
@@ -241,11 +217,7 @@ pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
         ("failures", Left, &|c| cell(&c.failure_text())),
     ];
     let cells = summary.cells(scenario);
-    let mut out = cell_table(&columns, &cells, None);
-    if cells.iter().any(Cell::loadgen_saturated) {
-        out.push_str(BOUND_NOTE);
-    }
-    out
+    with_bound_note(cell_table(&columns, &cells, None), cells.iter().any(Cell::loadgen_saturated))
 }
 
 /// Connections established of those requested, in the run that
@@ -301,10 +273,10 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
             let shown: Vec<String> = cells
                 .iter()
                 .map(|c| match c {
-                    None => "–".into(),
+                    None => DASH.into(),
                     Some(c) if c.ok_runs().count() == 0 => "failed".into(),
                     Some(c) => match Contender::of(c, figure) {
-                        None => "–".into(),
+                        None => DASH.into(),
                         Some(one) => {
                             bound |= one.loadgen_saturated;
                             let mark = if one.loadgen_saturated { "\\*" } else { "" };
@@ -318,10 +290,7 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
             let _ = writeln!(out, "| {level} | {} | {} | {ahead} |", figure.name, shown.join(" | "));
         }
     }
-    if bound {
-        out.push_str(BOUND_NOTE);
-    }
-    out
+    with_bound_note(out, bound)
 }
 
 /// The A/A count: in every scenario's table of every model, the tested
@@ -362,7 +331,7 @@ pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
     let of = |f: fn(&RunResult) -> Option<f64>, fmt: fn(f64) -> String| {
         move |c: &Cell| median(c, f).map_or(DASH.into(), fmt)
     };
-    let softirq = |c: &Cell, side: Side| median_of(c, |r| r.result.as_ref()?.proc_stat.as_ref()?.softirq_share(side));
+    let softirq = |c: &Cell, side: Side| median(c, |x| x.proc_stat.as_ref()?.softirq_share(side));
     let columns: [Column; 10] = [
         ("model", Left, &|c| c.model.to_string()),
         ("conns", Right, &|c| c.level.to_string()),
@@ -387,7 +356,7 @@ pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
             (None, None) => DASH.into(),
             (a, b) => format!("{} / {}", a.map_or(DASH.into(), percent), b.map_or(DASH.into(), percent)),
         }),
-        ("steal %", Right, &of(|x| x.proc_stat.as_ref().map(|p| p.steal_share()), |v| format!("{:.1}%", 100.0 * v))),
+        ("steal %", Right, &of(|x| x.proc_stat.as_ref().map(|p| p.steal_share()), percent_1)),
     ];
     let mut out = cell_table(&columns, &summary.cells(scenario), Some(|c| c.failure_text()));
     out.push('\n');
@@ -469,7 +438,7 @@ pub fn breakdown_table(csv: &str, side: &str, run: &dyn Fn(&str, &str, &str) -> 
         row.extend(names.iter().map(|n| num(by_category.get(*n).copied().unwrap_or(0.0))));
         row.push(num(total));
         row.push(if total > 0.0 { percent(scheduler / total) } else { DASH.into() });
-        row.push(format!("{:.1}%", 100.0 * named));
+        row.push(percent_1(*named));
         push_row(&mut out, row);
     }
     Ok(out)
@@ -477,11 +446,7 @@ pub fn breakdown_table(csv: &str, side: &str, run: &dyn Fn(&str, &str, &str) -> 
 
 /// The median of a figure of a cell's successful runs.
 fn median(c: &Cell, f: impl Fn(&RunResult) -> Option<f64>) -> Option<f64> {
-    median_of(c, |r| r.result.as_ref().and_then(&f))
-}
-
-fn median_of(c: &Cell, metric: impl Fn(&Record) -> Option<f64>) -> Option<f64> {
-    c.spread(metric).map(|s| s.median)
+    c.spread(|r| r.result.as_ref().and_then(&f)).map(|s| s.median)
 }
 
 /// "10.0 (3.00+7.00)": CPU µs per request (user+sys); the total alone
@@ -577,24 +542,28 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
 /// The knee over the server's CPU budget (req/s per CPU), "≥" where the
 /// knee is a lower bound; "–" without a budget.
 fn per_budgeted_cpu(k: &ladder::Knee, at: &Cell) -> String {
-    let budget = at.runs.iter().filter_map(|r| r.result.as_ref()).find_map(ladder::budget_cpus);
+    let budget = results(at).find_map(ladder::budget_cpus);
     match (budget, at.offered_rps) {
         (Some(cpus), Some(rate)) => {
             let bound = if matches!(k, ladder::Knee::AtLeast(..)) { "≥ " } else { "" };
             format!("{bound}{}", thousands(rate / cpus))
         }
-        _ => "–".into(),
+        _ => DASH.into(),
     }
 }
 
 /// The share of the machine's CPU time the host took over a rung's runs
 /// (`/proc/stat` steal): median (min–max), to one decimal in percent.
 fn host_steal(c: &Cell) -> String {
-    rung_figure(c, |x| x.proc_stat.as_ref().map(|p| p.steal_share()), |v| format!("{:.1}%", 100.0 * v))
+    rung_figure(c, |x| x.proc_stat.as_ref().map(|p| p.steal_share()), percent_1)
 }
 
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
+}
+
+fn percent_1(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
 }
 
 /// Every rung of a ladder: offered, achieved, latency, the load
@@ -621,11 +590,7 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     let models = summary.models_in(scenario);
     let rungs: Vec<Cell> =
         models.iter().flat_map(|m| levels.iter().flat_map(move |&l| summary.rungs(scenario, m, l))).collect();
-    let mut out = cell_table(&columns, &rungs, None);
-    if summary.scenario(scenario).any(|r| r.loadgen_saturated) {
-        out.push_str(BOUND_NOTE);
-    }
-    out
+    with_bound_note(cell_table(&columns, &rungs, None), summary.scenario(scenario).any(|r| r.loadgen_saturated))
 }
 
 /// Per model × level: ECHO's and DELAY's latency apart, and whether ECHO's
@@ -719,7 +684,7 @@ fn fairness(c: &Cell) -> String {
     };
     match (part(|f| f.min), part(|f| f.p1), part(|f| f.median), part(|f| f.max)) {
         (Some(a), Some(b), Some(m), Some(z)) => format!("{a}/{b}/{m}/{z}"),
-        _ => "–".into(),
+        _ => DASH.into(),
     }
 }
 
@@ -771,10 +736,8 @@ pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> Strin
     ];
     let first_failure: fn(&Cell) -> String = |c| c.failures().first().map_or(String::new(), |(_, why)| why.to_string());
     let cells = summary.cells(SATURATE);
-    let mut out = cell_table(&columns, &cells, Some(first_failure));
-    if cells.iter().any(Cell::loadgen_saturated) {
-        out.push_str(BOUND_NOTE);
-    }
+    let bound = cells.iter().any(Cell::loadgen_saturated);
+    let mut out = with_bound_note(cell_table(&columns, &cells, Some(first_failure)), bound);
     out.push_str(
         "\nTargets (echo-saturate, 64 B, depth 1; server and load generator each pinned to a CPU of its own):\n\n",
     );
@@ -798,6 +761,11 @@ mod tests {
     use super::*;
     use crate::testdata::{self, jitter, scale};
 
+    /// The line of `table` that starts with `head`.
+    fn line_of<'t>(table: &'t str, head: &str) -> &'t str {
+        table.lines().find(|l| l.starts_with(head)).unwrap_or_else(|| panic!("no {head} in {table}"))
+    }
+
     #[test]
     fn scenario_table_has_a_row_per_cell_and_notes_failures() {
         let summary = testdata::summary();
@@ -819,11 +787,11 @@ mod tests {
         run.status = crate::records::sweep::RunStatus::Failed;
         run.failure = Some("server exited".into());
         let table = scenario_table(&summary, "echo-saturate");
-        let row = table.lines().find(|l| l.starts_with("| mio-multi | 200 |")).unwrap();
+        let row = line_of(&table, "| mio-multi | 200 |");
         // Passes at 1, 1.02 and 0.98 × 20,000 req/s.
         assert!(row.contains("| 3 | 200/200 | 20,000 (19,600–20,400) |"), "{row}");
         assert!(row.contains("| 10.0 (9.80–10.2) |"), "CPU µs/req: {row}");
-        let partly = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
+        let partly = line_of(&table, "| tokio | 500 |");
         assert!(partly.contains("| 2/3 ok |") && partly.contains("pass 3: server exited"), "{partly}");
         let text = tables_md(&summary).unwrap();
         assert!(text.contains("3 interleaved passes"), "{text}");
@@ -840,7 +808,7 @@ mod tests {
         pool.result = Some(result);
         pool.failure = Some(format!("starved: {} of {level} connections never got an answer", level - 64));
         let table = scenario_table(&summary, &scenario);
-        let row = table.lines().find(|l| l.starts_with(&format!("| pool | {level} |"))).expect(&table);
+        let row = line_of(&table, &format!("| pool | {level} |"));
         assert!(row.contains(&format!("starved, as designed: 64 workers, {level} connections")), "{row}");
         assert!(!row.contains("failed:"), "{row}");
         let notes = crate::output::charts::failed_notes(&summary, &scenario);
@@ -871,9 +839,9 @@ mod tests {
             });
         }
         let table = run_queue_table(&summary, "echo-saturate");
-        let row = table.lines().find(|l| l.starts_with("| mio-single | 1000 |")).expect(&table);
+        let row = line_of(&table, "| mio-single | 1000 |");
         assert_eq!(row, "| mio-single | 1000 | 10.0 (9.00–12.0) | 50% (50%–50%) | 3 (3–3) | 0.2 (0.2–0.2) |");
-        let other = table.lines().find(|l| l.starts_with("| tokio | 1000 |")).expect(&table);
+        let other = line_of(&table, "| tokio | 1000 |");
         assert!(other.ends_with("| – | – | – | – |"), "{other}");
         assert!(tables_md(&summary).unwrap().contains("### echo-saturate: waiting to run"));
     }
@@ -934,30 +902,23 @@ mod tests {
         scale(&mut summary, "mio-single", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 9.9);
         let table = peer_table(&summary, "echo-saturate");
-        let line = |level: u64, figure: &str| {
-            let head = format!("| {level} | {figure} |");
-            table.lines().find(|l| l.starts_with(&head)).unwrap_or_else(|| panic!("no {head} in {table}")).to_string()
-        };
-        let rps = line(500, "req/s");
+        let rps = line_of(&table, "| 500 | req/s |");
         assert!(rps.contains("| **mio-multi** (1.9") && rps.contains("× tokio's, 95% 1."), "{rps}");
-        assert!(rps.contains(" corrected) |"), "{rps}");
-        assert!(line(500, "req/s").contains("| 34,000 (32,987–35,027) |"), "{}", line(500, "req/s"));
-        assert!(
-            line(1000, "server CPU µs/req").contains("| **mio-single** (0.5"),
-            "{}",
-            line(1000, "server CPU µs/req")
-        );
-        assert!(line(1000, "req/s").ends_with("| tie: mio-single, mio-multi, tokio |"), "{}", line(1000, "req/s"));
+        assert!(rps.contains(" corrected) |") && rps.contains("| 34,000 (32,987–35,027) |"), "{rps}");
+        let cpu = line_of(&table, "| 1000 | server CPU µs/req |");
+        assert!(cpu.contains("| **mio-single** (0.5"), "{cpu}");
+        let rps = line_of(&table, "| 1000 | req/s |");
+        assert!(rps.ends_with("| tie: mio-single, mio-multi, tokio |"), "{rps}");
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         let table = peer_table(&summary, "echo-saturate");
-        let cpu = table.lines().find(|l| l.starts_with("| 1000 | server CPU µs/req |")).unwrap();
+        let cpu = line_of(&table, "| 1000 | server CPU µs/req |");
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
         // tokio failed in passes 2 and 3 at 200: one pass, nothing to pair.
         for r in summary.records.iter_mut().filter(|r| r.model == "tokio" && r.level == 200 && r.repeat > 1) {
             r.status = crate::records::sweep::RunStatus::Failed;
         }
         let table = peer_table(&summary, "echo-saturate");
-        let p99 = table.lines().find(|l| l.starts_with("| 200 | p99 |")).unwrap();
+        let p99 = line_of(&table, "| 200 | p99 |");
         assert!(p99.ends_with("| tie: mio-single, mio-multi, tokio (too few passes) |"), "{p99}");
     }
 
@@ -979,7 +940,7 @@ mod tests {
             r.result.as_mut().unwrap().throughput_rps = 17_000.0 * factor;
         }
         let table = peer_table(&summary, "echo-saturate");
-        let rps = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        let rps = line_of(&table, "| 500 | req/s |");
         assert!(rps.contains("| 17,850 (14,237–23,298) |"), "tokio's range overlaps the others': {rps}");
         assert!(rps.contains("| **tokio** ("), "{rps}");
     }
@@ -997,7 +958,7 @@ mod tests {
             r.result.as_mut().unwrap().throughput_rps = 100.0 * rps(&r.model, r.repeat);
         }
         let table = peer_table(&summary, "echo-saturate");
-        let line = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        let line = line_of(&table, "| 500 | req/s |");
         assert!(line.contains("| 10,100 (10,000–10,200) |"), "{line}");
         assert!(line.ends_with("| tie: mio-single, mio-multi, tokio |"), "{line}");
     }
@@ -1009,7 +970,7 @@ mod tests {
         scale(&mut summary, "mio-single", 200, |x| x.throughput_rps *= 3.0);
         scale(&mut summary, "mio-multi", 200, |x| x.throughput_rps *= 2.0);
         let table = peer_table(&summary, "echo-saturate");
-        let rps = table.lines().find(|l| l.starts_with("| 200 | req/s |")).unwrap();
+        let rps = line_of(&table, "| 200 | req/s |");
         // mio-single's threefold throughput is the load generator's limit as
         // much as the server's: it ties; mio-multi beats tokio but not it.
         assert!(rps.contains("| 60,000 (58,800–61,200)\\* |"), "{rps}");
@@ -1017,7 +978,7 @@ mod tests {
         assert!(table.contains("neither wins nor loses"), "{table}");
         let all = every_model_table(&summary, "echo-saturate");
         assert!(all.starts_with("| conns | figure | thread-per-conn | pool | mio-single |"), "{all}");
-        let failed = all.lines().find(|l| l.starts_with("| 1000 | req/s |")).unwrap();
+        let failed = line_of(&all, "| 1000 | req/s |");
         assert!(failed.contains("| failed |"), "{failed}");
     }
 
@@ -1029,10 +990,10 @@ mod tests {
             (s.requests, s.voluntary_cs_per_req, s.involuntary_cs_per_req, s.cpu_us_per_req) = (0, 0.0, 0.0, 0.0);
         });
         let row = scenario_table(&summary, "echo-saturate");
-        let row = row.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let row = line_of(&row, "| thread-per-conn | 1000 |");
         assert!(row.contains("| – | – | – | 10.0 MiB | 1003 |"), "no cs/req nor CPU, but RSS and threads: {row}");
         let all = every_model_table(&summary, "echo-saturate");
-        let cs = all.lines().find(|l| l.starts_with("| 1000 | cs/req |")).unwrap();
+        let cs = line_of(&all, "| 1000 | cs/req |");
         assert!(cs.starts_with("| 1000 | cs/req | – |"), "{cs}");
     }
 
@@ -1042,12 +1003,12 @@ mod tests {
         let table = attribution_table(&summary, "echo-saturate");
         // testdata: server 10 (3+7), load generator 5 (2+3), together 15 (10 sys);
         // CPU 0 (server) 25% softirq, CPU 1 (load generator) 10%; steal 10 ms of 8 s.
-        let row = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
+        let row = line_of(&table, "| tokio | 500 |");
         assert_eq!(
             row,
             "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 (2.00+3.00) | 15.0 | 67% | 10.0 | 18.0 | 25% / 10% | 0.1% |"
         );
-        let failed = table.lines().find(|l| l.starts_with("| pool | 1000 |")).unwrap();
+        let failed = line_of(&table, "| pool | 1000 |");
         assert!(failed.contains("failed: 800 of 1000"), "{failed}");
         assert!(table.contains("sender's CPU") && table.contains("cost claims rest on it"), "{table}");
         assert!(tables_md(&summary).unwrap().contains(&table));
@@ -1057,19 +1018,19 @@ mod tests {
             (r.combined, r.proc_stat) = (None, None);
             (r.loadgen.user_us_per_req, r.loadgen.sys_us_per_req) = (0.0, 0.0);
         }
-        let row = attribution_table(&old, "echo-saturate")
-            .lines()
-            .find(|l| l.starts_with("| tokio | 500 |"))
-            .unwrap()
-            .to_string();
-        assert_eq!(row, "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 | – | – | – | – | – | – |", "not measured: dashes");
+        let table = attribution_table(&old, "echo-saturate");
+        assert_eq!(
+            line_of(&table, "| tokio | 500 |"),
+            "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 | – | – | – | – | – | – |",
+            "not measured: dashes"
+        );
     }
 
     #[test]
     fn scenario_table_shows_answers_per_connection() {
         let table = scenario_table(&testdata::summary(), "echo-saturate");
         assert!(table.contains("answers/conn min/p1/med/max"));
-        let row = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
+        let row = line_of(&table, "| tokio | 500 |");
         assert!(row.contains("| 1/2/3/4 |"), "{row}");
     }
 
@@ -1083,12 +1044,12 @@ mod tests {
         let summary = testdata::summary();
         let table = performance_table(&summary, Some(&floor(8.0)));
         // testdata: server 10 µs/req, loadgen 5 µs/req.
-        let row = table.lines().find(|l| l.starts_with("| mio-multi | 1000 |")).unwrap();
+        let row = line_of(&table, "| mio-multi | 1000 |");
         assert!(row.contains("| 10.0 | 8.00 | 1.25× | 5.00 | 0.50 |"), "{row}");
         assert!(table.contains("| pool | 1000 | failed: 800 of 1000"), "{table}");
         assert!(table.contains("20,000\\*"), "loadgen-saturated runs are marked: {table}");
         let repeated = performance_table(&testdata::summary_repeated(3), Some(&floor(8.0)));
-        let row = repeated.lines().find(|l| l.starts_with("| mio-multi | 1000 |")).unwrap();
+        let row = line_of(&repeated, "| mio-multi | 1000 |");
         assert!(row.contains("| 14,000 (13,720–14,280) | 10.0 (9.80–10.2) | 8.00 | 1.25× ("), "{row}");
         let no_floor = performance_table(&summary, None);
         assert!(no_floor.contains("| 10.0 | – | – |"), "{no_floor}");
@@ -1113,7 +1074,7 @@ mod tests {
             cpu.steal_us = 2_000_000;
         }
         let table = knee_table(&summary, "knee");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 1000 |");
         assert!(tpc.ends_with("SLO 10.0 ms | 20.0% |"), "{tpc}");
         assert!(tpc.contains("| 20,000 |"), "the knee stays where the verdicts put it: {tpc}");
         let rungs = rung_table(&summary, "knee");
@@ -1125,7 +1086,7 @@ mod tests {
     fn knee_table_gives_each_models_knee_and_its_cost() {
         let summary = testdata::knee_summary();
         let table = knee_table(&summary, "knee");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 1000 |");
         // testdata: server 10 µs/req, 0.6 voluntary + 0.01 involuntary switches at 1000, one pass.
         assert_eq!(
             tpc,
@@ -1141,9 +1102,9 @@ mod tests {
             });
         }
         let table = knee_table(&budgeted, "knee");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 1000 |");
         assert!(tpc.starts_with("| thread-per-conn | 1000 | 20,000 | 80,000 | 2.00 ms | 50% |"), "{tpc}");
-        let single = table.lines().find(|l| l.starts_with("| mio-single | 5000 |")).unwrap();
+        let single = line_of(&table, "| mio-single | 5000 |");
         assert!(single.contains("| ≥ 30,000 (top of the ladder) | ≥ 120,000 |"), "{single}");
         assert!(table.contains("p99 ≤ 10.0 ms (the SLO)"), "{table}");
         let rungs = rung_table(&summary, "knee");
@@ -1163,12 +1124,12 @@ mod tests {
         let summary = testdata::multiplex_summary();
         let table = method_table(&summary, "multiplex");
         assert!(table.contains("| ECHO p99 against one DELAY (5.00 ms) |"), "{table}");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 200 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 200 |");
         assert!(
             tpc.contains("| 80 µs | 9.00 ms | 5.05 ms | 5.10 ms |")
                 && tpc.ends_with("| above: ECHOs waited behind DELAYs (in order) |")
         );
-        let single = table.lines().find(|l| l.starts_with("| mio-single | 50 |")).unwrap();
+        let single = line_of(&table, "| mio-single | 50 |");
         assert!(single.ends_with("| below: ECHOs passed the DELAYs (out of order) |"), "{single}");
         assert_eq!(method_table(&testdata::summary(), "echo-saturate"), "", "no DELAY apart: no table");
         let md = tables_md(&summary).unwrap();
