@@ -126,10 +126,8 @@ pub fn write_verdict(dir: &Path, summary: &Summary) -> anyhow::Result<Headline> 
 /// `performance.md`: the floor and performance tables, when the sweep ran echo-saturate.
 fn performance_md(summary: &Summary, floor: Option<&SweepFloor>) -> Option<String> {
     let perf = region(summary, floor, "performance")?;
-    let floor = match region(summary, floor, "floor") {
-        Some(t) => t,
-        None => "Not measured (the sweep ran with --no-floor).\n".into(),
-    };
+    let floor =
+        region(summary, floor, "floor").unwrap_or_else(|| "Not measured (the sweep ran with --no-floor).\n".into());
     Some(format!(
         "# Sweep {}: performance\n\n## Floor\n\n{floor}\n## echo-saturate against the floor\n\n{perf}",
         summary.run_id
@@ -161,23 +159,22 @@ fn profiles_region(breakdown: Option<&str>, name: &str, run: &dyn Fn(&str, &str,
 
 /// The generated text for region `name`, if this sweep has it.
 fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<String> {
+    let ran = |scenario: &str| summary.scenarios.iter().any(|s| s == scenario);
     match name {
         "floor" => return floor.map(markdown::floor_table),
         "performance" => {
-            let ran = summary.scenarios.iter().any(|s| s == crate::sweep::targets::SATURATE);
-            return ran.then(|| markdown::performance_table(summary, floor));
+            return ran(crate::sweep::targets::SATURATE).then(|| markdown::performance_table(summary, floor));
         }
         _ => {}
     }
-    if summary.scenarios.iter().any(|s| s == name) && summary.is_ladder(name) {
+    if ran(name) && summary.is_ladder(name) {
         return Some(markdown::knee_table(summary, name));
     }
-    if summary.scenarios.iter().any(|s| s == name) {
+    if ran(name) {
         return Some(markdown::scenario_table(summary, name));
     }
     if let Some(scenario) = name.strip_suffix("-cpu-attribution") {
-        let ran = summary.scenarios.iter().any(|s| s == scenario);
-        return ran.then(|| markdown::attribution_table(summary, scenario));
+        return ran(scenario).then(|| markdown::attribution_table(summary, scenario));
     }
     if let Some(scenario) = name.strip_suffix("-run-queue") {
         let table = markdown::run_queue_table(summary, scenario);
@@ -190,7 +187,7 @@ fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<S
         return Some(markdown::method_table(summary, mix));
     }
     let scenario = name.strip_suffix("-peers")?;
-    summary.scenarios.iter().any(|s| s == scenario).then(|| markdown::peer_table(summary, scenario))
+    ran(scenario).then(|| markdown::peer_table(summary, scenario))
 }
 
 /// What [`update_generated`] did.
@@ -303,17 +300,17 @@ mod tests {
 
     #[test]
     fn refuses_broken_markers() {
-        let e = update_generated("a\n<!-- BEGIN GENERATED: x -->\nbody\n", |_| None).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("no matching"), "{e}");
-        let e = update_generated("<!-- END GENERATED: x -->\n", |_| None).unwrap_err().to_string();
-        assert!(e.contains("without a BEGIN"), "{e}");
-        let e = update_generated(
-            "<!-- BEGIN GENERATED: x -->\n<!-- BEGIN GENERATED: y -->\n<!-- END GENERATED: x -->",
-            |_| None,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("another BEGIN"), "{e}");
+        for (text, says) in [
+            ("a\n<!-- BEGIN GENERATED: x -->\nbody\n", ["line 2", "no matching"]),
+            ("<!-- END GENERATED: x -->\n", ["line 1", "without a BEGIN"]),
+            (
+                "<!-- BEGIN GENERATED: x -->\n<!-- BEGIN GENERATED: y -->\n<!-- END GENERATED: x -->",
+                ["line 1", "another BEGIN"],
+            ),
+        ] {
+            let e = update_generated(text, |_| None).unwrap_err().to_string();
+            assert!(says.iter().all(|s| e.contains(s)), "{e}");
+        }
     }
 
     #[test]

@@ -114,7 +114,8 @@ pub fn terminal(v: &Headline, page: &Path) -> String {
     for row in &v.rows {
         let median = |s: Option<&Side>| s.map_or("–".into(), |s| value(&row.unit, s.median));
         let argument = argument_text(row);
-        let mut line = format!(
+        let _ = write!(
+            out,
             "  {} ({}, {}): {} vs {}: {}",
             row.label,
             row.scenario,
@@ -124,12 +125,11 @@ pub fn terminal(v: &Headline, page: &Path) -> String {
             row.call.text()
         );
         if !argument.is_empty() {
-            let _ = write!(line, ", {argument}");
+            let _ = write!(out, ", {argument}");
         }
         if let Some(against) = &row.reference {
-            let _ = write!(line, "; reference: {}", against.how);
+            let _ = write!(out, "; reference: {}", against.how);
         }
-        out.push_str(&line);
         out.push('\n');
     }
     if !v.not_in_sweep.is_empty() {
