@@ -165,26 +165,25 @@ fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
     out.push('\n');
 }
 
-/// A table with one row per cell. With `failed`, a cell none of whose runs
-/// succeeded shows its first two columns (model and level), then
-/// `failed: WHY` and dashes; or, where every run failed as its model is
-/// designed to ([`Cell::as_designed`]: pool past its workers), what
-/// happened "as designed" and why.
+/// A table with one row per cell: its model, its level (`conns`), then
+/// `columns`. With `failed`, a cell none of whose runs succeeded shows
+/// `failed: WHY` and dashes after its model and level; or, where every run
+/// failed as its model is designed to ([`Cell::as_designed`]: pool past its
+/// workers), what happened "as designed" and why.
 fn cell_table(columns: &[Column], cells: &[Cell], failed: Option<fn(&Cell) -> String>) -> String {
-    let mut out = header(columns.iter().map(|&(name, align, _)| (name, align)));
+    let names = columns.iter().map(|&(name, align, _)| (name, align));
+    let mut out = header([("model", Left), ("conns", Right)].into_iter().chain(names));
     for c in cells {
         let why = failed.filter(|_| c.ok_runs().count() == 0).map(|why| match c.as_designed() {
             Some(designed) => cell(&designed.text()),
             None => format!("failed: {}", cell(&why(c))),
         });
-        push_row(
-            &mut out,
-            columns.iter().enumerate().map(|(i, (_, _, show))| match (&why, i) {
-                (Some(why), 2) => why.clone(),
-                (Some(_), 3..) => DASH.into(),
-                _ => show(c),
-            }),
-        );
+        let shown = columns.iter().enumerate().map(|(i, (_, _, show))| match (&why, i) {
+            (Some(why), 0) => why.clone(),
+            (Some(_), 1..) => DASH.into(),
+            _ => show(c),
+        });
+        push_row(&mut out, [c.model.to_string(), c.level.to_string()].into_iter().chain(shown));
     }
     out
 }
@@ -195,9 +194,7 @@ pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
         |p: fn(&Latency) -> u64| move |c: &Cell| shown(c, move |r| Some(p(&r.result.as_ref()?.latency) as f64), us_f);
     let per_request = |f: fn(&ServerCost) -> f64| move |c: &Cell| shown(c, move |r| r.server_per_request().map(f), num);
     let server = |c: &Cell, f: fn(&ServerCost) -> f64| c.spread(|r| r.result.as_ref()?.server.as_ref().map(f));
-    let columns: [Column; 16] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 14] = [
         ("runs", Right, &|c| match c.ok_runs().count() {
             ok if ok == c.runs.len() => ok.to_string(),
             ok => format!("{ok}/{} ok", c.runs.len()),
@@ -251,14 +248,12 @@ pub fn every_model_table(summary: &Summary, scenario: &str) -> String {
     compare_table(summary, scenario, &ran.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// `models` side by side: for each level, one row per compared figure
-/// (throughput, p99, server CPU µs, server and load generator CPU µs
-/// together, and context switches per request), each
-/// model's median (min–max), and which model is ahead (the last column:
-/// one model, with its ratio to the closest rival, the ratio's 95%
-/// interval and the corrected p; or `tie: ...`). Each figure's comparisons
-/// over every level of the table are one family ([`cells::judge`]). Empty
-/// when fewer than two models ran.
+/// `models` side by side: per level, one row per figure of [`COMPARED`]
+/// with each model's median (min–max), and in the last column the model
+/// ahead, with its ratio to the closest rival, the ratio's 95% interval
+/// and the corrected p, or `tie: ...`. Each figure's comparisons over every
+/// level of the table are one family ([`cells::judge`]). Empty when fewer
+/// than two models ran.
 pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> String {
     if models.len() < 2 {
         return String::new();
@@ -332,9 +327,7 @@ pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
         move |c: &Cell| median(c, f).map_or(DASH.into(), fmt)
     };
     let softirq = |c: &Cell, side: Side| median(c, |x| x.proc_stat.as_ref()?.softirq_share(side));
-    let columns: [Column; 10] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 8] = [
         ("server CPU µs/req (user+sys)", Right, &|c| {
             let server = |f: fn(&ServerCost) -> f64| median(c, move |x| x.server.as_ref().map(f));
             split(server(|s| s.cpu_us_per_req), server(|s| s.user_us_per_req), server(|s| s.sys_us_per_req))
@@ -370,19 +363,17 @@ fn run_queue(r: &Record) -> Option<&RunQueue> {
 }
 
 /// Per model × level: how long the server's threads waited to run, from
-/// `run_delay` in /proc/TID/schedstat summed over them at the window's edges
-/// (`run_queue`, `crate::profile::runqueue`): the wait per request, that
-/// wait over the mean latency (not a share: a thread may wait after its
-/// answer has left, so it can pass 100%), the threads read and what one read of them all cost (kept out
-/// of the window). Empty where no run recorded it.
+/// `run_delay` in /proc/TID/schedstat summed over them at the window's
+/// edges (`crate::profile::runqueue`): the wait per request, that wait over
+/// the mean latency (not a share: a thread may wait after its answer has
+/// left, so it can pass 100%), the threads read and what one read of them
+/// all cost (kept out of the window). Empty where no run recorded it.
 pub fn run_queue_table(summary: &Summary, scenario: &str) -> String {
     let cells = summary.cells(scenario);
     if !cells.iter().any(|c| c.ok_runs().any(|r| run_queue(r).is_some())) {
         return String::new();
     }
-    let columns: [Column; 6] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 4] = [
         ("run-queue wait µs/req", Right, &|c| shown(c, |r| Some(run_queue(r)?.wait_us_per_req), num)),
         ("wait ÷ mean latency", Right, &|c| shown(c, |r| Some(run_queue(r)?.wait_over_latency), percent)),
         ("server threads", Right, &|c| shown(c, |r| Some(run_queue(r)?.threads as f64), |v| format!("{v:.0}"))),
@@ -571,9 +562,7 @@ fn percent_1(x: f64) -> String {
 pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     let slo = slo_of(summary);
     let latency = |f: fn(&Latency) -> u64| move |c: &Cell| rung_figure(c, move |x| Some(f(&x.latency) as f64), us_f);
-    let columns: [Column; 13] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 11] = [
         ("offered req/s", Right, &|c| thousands(c.offered_rps.unwrap_or(0.0))),
         ("runs ok", Right, &|c| format!("{}/{}", c.ok_runs().count(), c.runs.len())),
         ("achieved req/s", Right, &|c| rung_figure(c, |x| Some(x.throughput_rps), thousands) + bound_mark(c)),
@@ -608,9 +597,7 @@ pub fn method_table(summary: &Summary, scenario: &str) -> String {
         None => DASH,
     };
     let against = format!("ECHO p99 against one DELAY ({})", us(delay));
-    let columns: [Column; 8] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 6] = [
         ("req/s", Right, &|c| shown(c, Record::throughput, thousands) + bound_mark(c)),
         ("ECHO p50", Right, &|c| text(of(c, "ECHO", |l| l.p50), us_f)),
         ("ECHO p99", Right, &|c| text(of(c, "ECHO", |l| l.p99), us_f)),
@@ -717,9 +704,7 @@ pub fn floor_table(floor: &SweepFloor) -> String {
 /// echo-saturate, every model × level, against the floor pair; then the targets.
 pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> String {
     let pair = floor.map(|f| f.figures.pair_cpu_us).filter(|&p| p > 0.0);
-    let columns: [Column; 10] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 8] = [
         ("req/s", Right, &|c| shown(c, Record::throughput, thousands) + bound_mark(c)),
         ("server CPU µs/req", Right, &|c| shown(c, Record::server_cpu, num)),
         ("floor pair µs", Right, &|_| pair.map_or(DASH.into(), num)),
