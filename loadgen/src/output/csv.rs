@@ -278,11 +278,9 @@ mod tests {
         let rows = parse(&text);
         assert_eq!(rows.len(), summary.records.len() + 1);
         let header = &rows[0];
-        for col in ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "throughput_rps"]
-        {
-            assert!(header.iter().any(|h| h == col), "no column {col}");
-        }
-        for col in ["latency.p999", "server.cpu_us_per_req", "counts.errors_by_status", "env.loadgen_cpus"] {
+        let lead = ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "throughput_rps"];
+        let nested = ["latency.p999", "server.cpu_us_per_req", "counts.errors_by_status", "env.loadgen_cpus"];
+        for col in lead.iter().chain(&nested) {
             assert!(header.iter().any(|h| h == col), "no column {col}");
         }
         assert!(!header.iter().any(|h| h.starts_with("timeseries")));

@@ -17,24 +17,12 @@
 //! <!-- END GENERATED: echo-saturate-peers -->
 //! ```
 //!
-//! A third per scenario, `SCENARIO-cpu-attribution`, is who was charged for
-//! the CPU (server, load generator, both together, softirq per side) with
-//! the note on loopback attribution that REPORT.md's cost claims rest on
-//! (`markdown::ATTRIBUTION`).
-//!
-//! Only the text between the markers changes; a region whose scenario the
-//! sweep did not run is left as it was, and said so. Two more regions set
-//! the figures against the floor the sweep measured at its start (in
-//! `env.json`): `floor` (the floors) and `performance` (echo-saturate
-//! against the floor pair, and the performance targets marked met or not);
-//! they are also written to `DIR/performance.md`. A scenario that ran a
-//! ladder of offered rates (`knee`) has the knee table in its region and
-//! every rung in `SCENARIO-rungs`; one whose runs kept ECHO's and DELAY's
-//! latency apart (`multiplex`) has ECHO beside DELAY in `SCENARIO-methods`.
-//! Where the time goes: `SCENARIO-run-queue`, how long the server's threads
-//! waited to run, and, for a sweep with `--profile`, `profiles-server` and
-//! `profiles-loadgen`, each profiled run's CPU per request by category
-//! (from `profiles/breakdown.csv`).
+//! Only the text between the markers changes. The regions are named in
+//! [`ReportArgs::update_report`], each one of [`markdown`]'s tables; one
+//! whose scenario the sweep did not run is left as it was, and said so.
+//! `floor` and `performance` (echo-saturate against the floor the sweep
+//! measured at its start, and the performance targets marked met or not)
+//! are also written to `DIR/performance.md`.
 
 use std::path::{Path, PathBuf};
 

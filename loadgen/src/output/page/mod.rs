@@ -193,9 +193,9 @@ fn profiles(dir: &Path) -> anyhow::Result<Option<String>> {
     let csv_path = root.join("breakdown.csv");
     if let Ok(csv) = std::fs::read_to_string(&csv_path) {
         out.push_str(
-            "<details>\n<summary>The breakdown by category, µs per request (<a href=\"profiles/breakdown.csv\">",
+            "<details>\n<summary>The breakdown by category, µs per request (<a href=\"profiles/breakdown.csv\">\
+             profiles/breakdown.csv</a>)</summary>\n",
         );
-        out.push_str("profiles/breakdown.csv</a>)</summary>\n");
         for side in ["server", "loadgen"] {
             let fate = |s: &str, m: &str, l: &str| profiled::fate(dir, s, m, l);
             match markdown::breakdown_table(&csv, side, &fate) {
