@@ -44,22 +44,17 @@ pub fn tables_md(summary: &Summary) -> anyhow::Result<String> {
     }
     for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
         let _ = write!(out, "\n## {scenario}\n\n{}", scenario_table(summary, scenario));
-        let peers = peer_table(summary, scenario);
-        if !peers.is_empty() {
-            let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
-        }
-        if summary.delay_us(scenario).is_some() {
-            let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
-        }
-        let _ =
-            write!(out, "\n### {scenario}: who was charged for the CPU\n\n{}", attribution_table(summary, scenario));
-        let waits = run_queue_table(summary, scenario);
-        if !waits.is_empty() {
-            let _ = write!(out, "\n### {scenario}: waiting to run\n\n{waits}");
-        }
-        let all = every_model_table(summary, scenario);
-        if !all.is_empty() {
-            let _ = write!(out, "\n### {scenario}: every model\n\n{all}");
+        // Each table is empty where the scenario has nothing for it.
+        for (title, table) in [
+            ("event-loop peers", peer_table(summary, scenario)),
+            ("ECHO beside DELAY", method_table(summary, scenario)),
+            ("who was charged for the CPU", attribution_table(summary, scenario)),
+            ("waiting to run", run_queue_table(summary, scenario)),
+            ("every model", every_model_table(summary, scenario)),
+        ] {
+            if !table.is_empty() {
+                let _ = write!(out, "\n### {scenario}: {title}\n\n{table}");
+            }
         }
     }
     Ok(out)
@@ -757,12 +752,15 @@ mod tests {
         let table = scenario_table(&summary, "echo-saturate");
         let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
         assert_eq!(rows.len(), 15);
-        let pool = rows.iter().find(|l| l.starts_with("| pool | 1000 |")).unwrap();
+        let pool = line_of(&table, "| pool | 1000 |");
         assert!(pool.contains("never served"), "{pool}");
         assert!(pool.contains("| 0/1 ok | – | – | – |"), "a failed run shows no figures: {pool}");
-        let bound = rows.iter().find(|l| l.starts_with("| mio-single | 200 |")).unwrap();
+        let bound = line_of(&table, "| mio-single | 200 |");
         assert!(bound.contains("| 20,000\\* |"), "one run: the bare value: {bound}");
         assert!(table.contains("loadgen-saturated"));
+        assert!(table.contains("answers/conn min/p1/med/max"));
+        let row = line_of(&table, "| tokio | 500 |");
+        assert!(row.contains("| 1/2/3/4 |"), "answers per connection: {row}");
     }
 
     #[test]
@@ -1009,14 +1007,6 @@ mod tests {
             "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 | – | – | – | – | – | – |",
             "not measured: dashes"
         );
-    }
-
-    #[test]
-    fn scenario_table_shows_answers_per_connection() {
-        let table = scenario_table(&testdata::summary(), "echo-saturate");
-        assert!(table.contains("answers/conn min/p1/med/max"));
-        let row = line_of(&table, "| tokio | 500 |");
-        assert!(row.contains("| 1/2/3/4 |"), "{row}");
     }
 
     fn floor(pair_cpu_us: f64) -> SweepFloor {
