@@ -281,23 +281,12 @@ impl Summary {
     /// A ladder's rungs for `model` at `level`, one cell per offered rate,
     /// ascending.
     pub fn rungs<'a>(&'a self, scenario: &'a str, model: &'a str, level: u64) -> Vec<Cell<'a>> {
-        let mut rates: Vec<f64> = self
-            .scenario(scenario)
-            .filter(|r| r.model == model && r.level == level)
-            .filter_map(|r| r.offered_rps)
-            .collect();
+        let mine: Vec<&Record> = self.scenario(scenario).filter(|r| r.model == model && r.level == level).collect();
+        let mut rates: Vec<f64> = mine.iter().filter_map(|r| r.offered_rps).collect();
         rates.sort_by(f64::total_cmp);
         rates.dedup();
-        rates
-            .into_iter()
-            .map(|rate| {
-                let runs = self
-                    .scenario(scenario)
-                    .filter(|r| r.model == model && r.level == level && r.offered_rps == Some(rate))
-                    .collect();
-                Cell { scenario, model, level, offered_rps: Some(rate), runs }
-            })
-            .collect()
+        let at = |rate: f64| mine.iter().copied().filter(|r| r.offered_rps == Some(rate)).collect();
+        rates.into_iter().map(|rate| Cell { scenario, model, level, offered_rps: Some(rate), runs: at(rate) }).collect()
     }
 
     /// The cells of a scenario: models in sweep order, levels ascending
@@ -595,11 +584,10 @@ impl TwinCount {
     /// Count the tested twin comparisons in `comparisons`.
     pub fn of<'a>(comparisons: impl IntoIterator<Item = &'a Comparison>) -> TwinCount {
         let mut count = TwinCount::default();
-        for c in comparisons.into_iter().filter(|c| crate::models::twins(&c.a, &c.b)) {
-            if matches!(c.verdict, Verdict::Tested { .. }) {
-                count.tested += 1;
-                count.ahead += usize::from(c.order_of(&c.a) != Order::Tie);
-            }
+        let tested = |c: &&Comparison| matches!(c.verdict, Verdict::Tested { .. });
+        for c in comparisons.into_iter().filter(|c| crate::models::twins(&c.a, &c.b)).filter(tested) {
+            count.tested += 1;
+            count.ahead += usize::from(c.order_of(&c.a) != Order::Tie);
         }
         count
     }

@@ -154,10 +154,7 @@ pub fn loadgen_busy(x: &RunResult) -> f64 {
 /// server at 0.3 CPU of a 0.3 budget is as busy as it can be), else the
 /// CPUs it was pinned to.
 pub fn server_capacity(x: &RunResult) -> f64 {
-    match x.server_cgroup.as_ref().and_then(|c| c.budget) {
-        Some(b) => b.cpus,
-        None => x.env.server_cpus.as_ref().map_or(1, Vec::len).max(1) as f64,
-    }
+    budget_cpus(x).unwrap_or_else(|| x.env.server_cpus.as_ref().map_or(1, Vec::len).max(1) as f64)
 }
 
 /// The CPU budget a run's server had, if any.
@@ -542,17 +539,16 @@ mod tests {
         let mut other_pass = past.clone();
         other_pass.repeat = 2;
         assert!(!overloaded(&summary, &other_pass), "no sustained rung in its own pass: no knee below it");
-        let mut lowest = summary.clone();
-        for r in lowest.records.iter_mut().filter(|r| r.model == "thread-per-conn" && r.level == 1000) {
-            r.result.as_mut().unwrap().latency.p99 = 900_000;
-        }
-        assert!(!overloaded(&lowest, &past), "every lower rung missed: no knee below it");
-        let mut first_missed = summary.clone();
-        for r in first_missed.records.iter_mut().filter(|r| r.model == "thread-per-conn" && r.level == 1000) {
-            if r.offered_rps == Some(10_000.0) {
+        // thread-per-conn's rungs at 1000 connections that `slow` picks, missing the SLO.
+        let missing = |slow: fn(&Record) -> bool| {
+            let mut s = summary.clone();
+            for r in s.records.iter_mut().filter(|r| r.model == "thread-per-conn" && r.level == 1000 && slow(r)) {
                 r.result.as_mut().unwrap().latency.p99 = 900_000;
             }
-        }
+            s
+        };
+        assert!(!overloaded(&missing(|_| true), &past), "every lower rung missed: no knee below it");
+        let first_missed = missing(|r| r.offered_rps == Some(10_000.0));
         assert!(!overloaded(&first_missed, &past), "the first rung missed, the second sustained: the pass has no knee");
     }
 

@@ -497,36 +497,29 @@ mod tests {
         assert!(e.contains("--server-cpu-budget 0.3: cannot budget the server: a CPU budget needs root"), "{e}");
     }
 
+    /// Each scenario's flags carry its constants and the knobs; a ladder
+    /// leaves the rate to each rung.
     #[test]
-    fn the_default_sweep_names_real_scenarios() {
-        assert_eq!(select(&DEFAULT.join(",")).unwrap().len(), DEFAULT.len());
-    }
-
-    #[test]
-    fn experiment_flags() {
-        let knobs = Knobs { rate: 2000.0, rounds: 1 };
-        let mux = select("multiplex").unwrap()[0].flags(&knobs);
-        assert!(mux.windows(2).any(|w| w == ["--mix", "echo=90,delay=10"]), "{mux:?}");
-        assert!(mux.windows(2).any(|w| w == ["--delay-us", "5000"]), "{mux:?}");
-        let idle = select("idle-10ms").unwrap()[0].flags(&knobs);
-        assert!(idle.windows(2).any(|w| w == ["--think-us", "10000"]), "{idle:?}");
+    fn flags_carry_the_constants_and_the_knobs() {
+        let knobs = Knobs { rate: 2500.0, rounds: 777 };
+        for (name, pair) in [
+            ("multiplex", ["--mix", "echo=90,delay=10"]),
+            ("multiplex", ["--delay-us", "5000"]),
+            ("idle-10ms", ["--think-us", "10000"]),
+            ("echo-paced", ["--rate", "2500"]),
+            ("cpu-work", ["--rounds", "777"]),
+            ("cpu-work", ["--mix", "echo=80,compute=20"]),
+        ] {
+            let flags = select(name).unwrap()[0].flags(&knobs);
+            assert!(flags.windows(2).any(|w| w == pair), "{name}: {flags:?}");
+        }
+        assert_eq!(select("echo-paced").unwrap()[0].rate(&knobs), Some(2500.0));
+        assert_eq!(select("echo-saturate").unwrap()[0].rate(&knobs), None);
         let knee = select("knee").unwrap()[0];
         assert!(!knee.flags(&knobs).contains(&"--rate".to_string()), "the sweep adds each rung's --rate");
         let ladder = knee.ladder.unwrap();
         assert!(ladder.full.rates.windows(2).all(|w| w[0] < w[1]), "ascending");
         assert!(ladder.short.rates.len() < ladder.full.rates.len());
-    }
-
-    #[test]
-    fn flags_carry_the_knobs() {
-        let knobs = Knobs { rate: 2500.0, rounds: 777 };
-        let paced = select("echo-paced").unwrap()[0].flags(&knobs);
-        assert!(paced.windows(2).any(|w| w == ["--rate", "2500"]), "{paced:?}");
-        let cpu = select("cpu-work").unwrap()[0].flags(&knobs);
-        assert!(cpu.windows(2).any(|w| w == ["--rounds", "777"]), "{cpu:?}");
-        assert!(cpu.windows(2).any(|w| w == ["--mix", "echo=80,compute=20"]), "{cpu:?}");
-        assert_eq!(select("echo-paced").unwrap()[0].rate(&knobs), Some(2500.0));
-        assert_eq!(select("echo-saturate").unwrap()[0].rate(&knobs), None);
     }
 
     #[test]
