@@ -213,9 +213,9 @@ impl<'a> Cell<'a> {
     /// Every failed run's reason as designed, when each one is
     /// ([`AsDesigned::of`]); `None` when some failure is a real one.
     pub fn as_designed(&self) -> Option<AsDesigned> {
-        let failed: Vec<&Record> = self.runs.iter().copied().filter(|r| r.status == RunStatus::Failed).collect();
-        let designed: Vec<AsDesigned> = failed.iter().filter_map(|r| AsDesigned::of(r)).collect();
-        (!failed.is_empty() && designed.len() == failed.len()).then(|| designed.into_iter().next()).flatten()
+        let failed = self.runs.iter().filter(|r| r.status == RunStatus::Failed);
+        let designed: Option<Vec<AsDesigned>> = failed.map(|r| AsDesigned::of(r)).collect();
+        designed?.into_iter().next()
     }
 
     /// One figure over the successful runs.
@@ -607,14 +607,10 @@ mod tests {
     use super::*;
     use crate::testdata;
 
-    fn spread(values: &[f64]) -> Spread {
-        Spread::of(values).unwrap()
-    }
-
     /// A contender whose pass k (from 1) measured `values[k - 1]`.
     fn contender(model: &str, values: &[f64], bound: bool) -> Contender {
         let passes = values.iter().enumerate().map(|(k, &v)| (k as u32 + 1, v)).collect();
-        Contender { model: model.into(), spread: spread(values), passes, loadgen_saturated: bound }
+        Contender { model: model.into(), spread: Spread::of(values).unwrap(), passes, loadgen_saturated: bound }
     }
 
     /// `a` against `b` alone: a family of one comparison.
