@@ -275,7 +275,6 @@ pub(super) type Key = (u32, &'static str, String, u64);
 /// one model at one level, and whether to go on ([`climb_on`]).
 #[derive(Default)]
 pub(super) struct Climb {
-    /// The ladder being climbed.
     ladder: Option<Key>,
     rungs: Vec<Rung>,
 }
@@ -463,9 +462,7 @@ mod tests {
         });
         assert!(matches!(budgeted, Rung::Missed(_)), "the server spent its budget: {budgeted:?}");
         // The median's share (send_lag_large) is no excuse for a p99 over the SLO.
-        let median = with(|x| {
-            x.send_lag_large = true;
-        });
+        let median = with(|x| x.send_lag_large = true);
         assert!(matches!(median, Rung::Missed(_)), "{median:?}");
         // A sustained rung stays sustained, however busy the load generator.
         let mut busy = rung(5_000.0, 5_000.0, 100);

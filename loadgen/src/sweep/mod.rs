@@ -20,13 +20,10 @@
 //! claimed ([`cells`]).
 //!
 //! With `--server-cpu-budget F` every server runs in a cgroup of its own
-//! whose CPU quota is F CPUs ([`crate::cgroup`]), made before the server
-//! starts and removed after it stops (or crashes, or the sweep is
-//! interrupted); its admin thread is moved out of the budget, and `loadgen
-//! run --server-cgroup` records the throttling over the window. Without
-//! the flag only `knee-budget`'s servers are budgeted, at the default
-//! budget ([`scenario::budgets`]): the budget is each scenario's, in
-//! the plan (`SweepPlan`), and env.json names it per scenario.
+//! whose CPU quota is F CPUs ([`child`]), and `loadgen run --server-cgroup`
+//! records the throttling over the window. Without the flag only
+//! `knee-budget`'s servers are budgeted, at the default budget
+//! ([`scenario::budgets`]); env.json names each scenario's budget.
 //!
 //! A scenario with a ladder (`knee`) runs each model at each level once per
 //! offered rate, from the lowest up, and in each pass stops climbing after
@@ -787,7 +784,6 @@ fn run_every_slot(
     }
     let mut climb = ladder::Climb::default();
     for slot in plan.slots() {
-        // A ladder's rung is on the ladder of its pass, scenario, model and level.
         let on_ladder = slot.rate.map(|_| (slot.repeat, slot.scenario.name, slot.model.to_string(), slot.level));
         if on_ladder.as_ref().is_some_and(|l| climb.stopped(l)) {
             envj.runs_skipped += 1;
