@@ -3,11 +3,9 @@
 //! models differ.
 //!
 //! `loadgen sweep --repeat N` runs every cell N times, in interleaved passes
-//! (every cell once, then every cell again, ...), so that a drift of the
-//! machine during the sweep spreads over all models alike. A figure of a
-//! cell is then three numbers and a count, a [`Spread`]: the median of the
-//! runs that succeeded, the smallest and the largest value, and how many
-//! runs measured it.
+//! ([`crate::sweep`]). A figure of a cell is then three numbers and a count,
+//! a [`Spread`]: the median of the runs that succeeded, the smallest and
+//! the largest value, and how many runs measured it.
 //!
 //! The project's rule for claiming a difference ([`judge`]): model A is
 //! ahead of model B only where the ratios A/B *of the same passes* say so.

@@ -209,22 +209,16 @@ pub fn binaries(loadgen: &Path, servers: &Path) -> Vec<Binary> {
 
 /// The binaries whose hash is not what it was at sweep start, said so.
 pub fn changed(at_start: &[Binary]) -> Vec<String> {
-    at_start
-        .iter()
-        .filter_map(|b| {
-            let now = Binary::of(&b.role, Path::new(&b.path));
-            (now.sha256 != b.sha256).then(|| {
-                let hash = |h: &Option<String>| h.clone().unwrap_or_else(|| "unreadable".into());
-                format!(
-                    "{}: {} changed during the sweep (sha256 {} at start, {} at end)",
-                    b.role,
-                    b.path,
-                    hash(&b.sha256),
-                    hash(&now.sha256)
-                )
-            })
-        })
-        .collect()
+    let hash = |h: &Option<String>| h.clone().unwrap_or_else(|| "unreadable".into());
+    let mut changed = Vec::new();
+    for b in at_start {
+        let now = Binary::of(&b.role, Path::new(&b.path)).sha256;
+        if now != b.sha256 {
+            let (role, path, was, now) = (&b.role, &b.path, hash(&b.sha256), hash(&now));
+            changed.push(format!("{role}: {path} changed during the sweep (sha256 {was} at start, {now} at end)"));
+        }
+    }
+    changed
 }
 
 /// The first line a command prints, or None if it cannot run.
