@@ -393,18 +393,14 @@ mod tests {
         knee(rungs, rungs.iter().map(|c| judge_cell(c, slo)).collect())
     }
 
+    /// A rung of `runs`, one per pass, at the first one's rate.
+    fn cell(runs: Vec<&Record>) -> Cell<'_> {
+        Cell { scenario: "knee", model: "mio-single", level: 1000, offered_rps: runs[0].offered_rps, runs }
+    }
+
     /// Each record a rung of its own (one pass).
     fn cells(records: &[Record]) -> Vec<Cell<'_>> {
-        records
-            .iter()
-            .map(|r| Cell {
-                scenario: "knee",
-                model: "mio-single",
-                level: 1000,
-                offered_rps: r.offered_rps,
-                runs: vec![r],
-            })
-            .collect()
+        records.iter().map(|r| cell(vec![r])).collect()
     }
 
     #[test]
@@ -548,9 +544,6 @@ mod tests {
         let (ok, slow) = (rung(20_000.0, 20_000.0, 900), rung(20_000.0, 20_000.0, 50_000));
         let mut busy = rung(20_000.0, 15_000.0, 50_000);
         busy.result.as_mut().unwrap().loadgen.cpu_utilization = 0.95;
-        fn cell<'a>(runs: Vec<&'a Record>) -> Cell<'a> {
-            Cell { scenario: "knee", model: "m", level: 1, offered_rps: Some(2e4), runs }
-        }
         assert_eq!(judge_cell(&cell(vec![&ok, &ok, &slow]), 10_000), Rung::Sustained);
         assert!(matches!(judge_cell(&cell(vec![&ok, &slow, &slow]), 10_000), Rung::Missed(_)));
         // The reason quoted is the median missed run's, counted, not the first's.
