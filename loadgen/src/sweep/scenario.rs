@@ -306,10 +306,11 @@ pub const ALL: [Scenario; 9] = [
 
 /// The scenarios run when `--scenario` is not given. The knee is not here:
 /// its short ladder (3 rates at 5000 connections, about 2.75 s a run)
-/// would add 18 runs per pass, 54 with the default 3 passes, about 150 s,
-/// and the default sweep's plan (385 s) plus a fresh clone's release build
-/// (1m41s) leave less than that of its 10 minutes. Adding "knee" to this
-/// line is all it takes to run it, with its short ladder.
+/// would add 3 runs per model and pass (63 with seven models and the
+/// default 3 passes, about 170 s), and the default sweep's plan (7m51s with
+/// seven models) plus a fresh clone's release build (1m41s) leave less
+/// than that of its 10 minutes. Adding "knee" to this line is all it takes
+/// to run it, with its short ladder.
 pub const DEFAULT: [&str; 2] = ["echo-saturate", "echo-paced"];
 
 /// `scaling`: the name `--scenario` takes, and its connection levels.
