@@ -208,13 +208,8 @@ pub fn row(
             AbVerdict::Missing
         }
         None => AbVerdict::TooFew,
-        Some(i) if i.low > 1.0 + tolerance => {
-            if gated {
-                AbVerdict::Regressed
-            } else {
-                AbVerdict::Reported
-            }
-        }
+        Some(i) if i.low > 1.0 + tolerance && gated => AbVerdict::Regressed,
+        Some(i) if i.low > 1.0 + tolerance => AbVerdict::Reported,
         Some(i) if i.high * (1.0 + tolerance) < 1.0 => AbVerdict::Improved,
         Some(_) => AbVerdict::Ok,
     };
@@ -257,11 +252,10 @@ pub fn invariant_rows(sweeps: &[Summary]) -> Vec<InvariantRow> {
         }
         let same_place: Vec<&Invariant> =
             all.iter().flatten().filter(|i| i.family == inv.family && i.place == inv.place).collect();
-        if std::ptr::eq(same_place[0], inv) {
-            row.checked += 1;
-        } else {
+        if !std::ptr::eq(same_place[0], inv) {
             continue;
         }
+        row.checked += 1;
         let violated: Vec<&String> = same_place.iter().filter_map(|i| i.violation.as_ref()).collect();
         let fails = if inv.strict { !violated.is_empty() } else { violated.len() == same_place.len() };
         if fails {
@@ -331,12 +325,10 @@ mod tests {
 
     #[test]
     fn missing_new_and_too_few() {
-        let r = row("x".into(), Kind::SyscallsPerReq, None, true, some(&[2.0; 5]), vec![None; 5]);
-        assert_eq!(r.verdict, AbVerdict::Missing);
-        let r = row("x".into(), Kind::SyscallsPerReq, None, true, vec![None; 5], some(&[2.0; 5]));
-        assert_eq!(r.verdict, AbVerdict::New);
-        let r = row("x".into(), Kind::SyscallsPerReq, None, true, some(&[2.0; 4]), some(&[3.0; 4]));
-        assert_eq!(r.verdict, AbVerdict::TooFew);
+        let judge = |base, head| row("x".into(), Kind::SyscallsPerReq, None, true, base, head).verdict;
+        assert_eq!(judge(some(&[2.0; 5]), vec![None; 5]), AbVerdict::Missing);
+        assert_eq!(judge(vec![None; 5], some(&[2.0; 5])), AbVerdict::New);
+        assert_eq!(judge(some(&[2.0; 4]), some(&[3.0; 4])), AbVerdict::TooFew);
     }
 
     #[test]

@@ -181,11 +181,7 @@ fn geo_mean(v: &[f64]) -> f64 {
 /// its passes, each pass judged as a sweep of its own (throughput ratios
 /// are taken within a pass, where the models ran minutes apart).
 pub fn figures(s: &Summary) -> Vec<GatedFigure> {
-    let passes = s.passes();
-    if passes.len() <= 1 {
-        return figures_of_one_pass(s);
-    }
-    let per_pass: Vec<Vec<GatedFigure>> = passes.iter().map(|&k| figures_of_one_pass(&s.pass(k))).collect();
+    let per_pass: Vec<Vec<GatedFigure>> = s.passes().iter().map(|&k| figures_of_one_pass(&s.pass(k))).collect();
     let mut out: Vec<GatedFigure> = Vec::new();
     for f in per_pass.iter().flatten() {
         if out.iter().any(|o| o.name == f.name) {
@@ -241,10 +237,7 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
 /// Every invariant at every place of a sweep: of every pass of it, one
 /// after the other (a place checked in three passes is three checks).
 pub fn invariants(s: &Summary) -> Vec<Invariant> {
-    match s.passes().as_slice() {
-        [] | [_] => invariants_of_one_pass(s),
-        passes => passes.iter().flat_map(|&k| invariants_of_one_pass(&s.pass(k))).collect(),
-    }
+    s.passes().iter().flat_map(|&k| invariants_of_one_pass(&s.pass(k))).collect()
 }
 
 fn invariants_of_one_pass(s: &Summary) -> Vec<Invariant> {
