@@ -623,10 +623,8 @@ mod tests {
         assert!((cs.ratio.unwrap() - 10.0).abs() < 0.3);
         let mut same = reference.clone();
         set_against(&mut same, &reference);
-        assert!(same
-            .rows
-            .iter()
-            .all(|r| r.reference.as_ref().unwrap().how == "agrees" || r.reference.as_ref().unwrap().agrees.is_none()));
+        let against = |r: &Row| r.reference.clone().unwrap();
+        assert!(same.rows.iter().all(|r| against(r).how == "agrees" || against(r).agrees.is_none()));
         assert_eq!(row(&same, "cs-full-load").reference.as_ref().unwrap().agrees, Some(true));
         // One pass judges nothing, but says which way it leans beside the reference.
         let mut quick = headline(&sweep(1, 10.0, &[1.0]));

@@ -9,13 +9,9 @@
 //!
 //! A figure regresses only when its whole interval lies beyond its
 //! tolerance: with 5 pairs, when every pair says head is worse by more than
-//! the tolerance. Which figures are gated, in the order the check trusts
-//! them ([`tier`]):
-//!
-//! 1. counted figures: bytes, system calls and voluntary context switches
-//!    per request under full load. A change moves them; the machine hardly;
-//! 2. CPU µs per request under full load, server and load generator;
-//! 3. throughput ratios (each model's throughput over the median model's).
+//! the tolerance. The figures are gated in the order the check trusts them
+//! ([`tier`], listed in the module above): counted figures, which a change
+//! moves and the machine hardly, then CPU, then throughput ratios.
 //!
 //! Open-loop figures (a low fixed rate) are dominated by waking an idle CPU
 //! and are reported, never gated.
@@ -162,8 +158,7 @@ pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
         .collect();
     rows.sort_by_key(|r| (!r.gated, tier(r.kind)));
 
-    let heads: Vec<Summary> = pairs.iter().map(|(_, h)| h.clone()).collect();
-    let bases: Vec<Summary> = pairs.iter().map(|(b, _)| b.clone()).collect();
+    let (bases, heads): (Vec<Summary>, Vec<Summary>) = pairs.iter().cloned().unzip();
     let base_inv = invariant_rows(&bases);
     let mut invariants = invariant_rows(&heads);
     let mut inherited = Vec::new();
@@ -235,18 +230,10 @@ pub fn invariant_rows(sweeps: &[Summary]) -> Vec<InvariantRow> {
     let all: Vec<Vec<Invariant>> = sweeps.iter().map(figures::invariants).collect();
     let mut invariants: Vec<InvariantRow> = Vec::new();
     for inv in all.iter().flatten() {
-        let row = match invariants.iter_mut().position(|r| r.family == inv.family) {
-            Some(i) => &mut invariants[i],
-            None => {
-                invariants.push(InvariantRow {
-                    family: inv.family,
-                    strict: inv.strict,
-                    checked: 0,
-                    violations: Vec::new(),
-                });
-                invariants.last_mut().expect("just pushed")
-            }
-        };
+        if !invariants.iter().any(|r| r.family == inv.family) {
+            invariants.push(InvariantRow { family: inv.family, strict: inv.strict, checked: 0, violations: vec![] });
+        }
+        let row = invariants.iter_mut().find(|r| r.family == inv.family).expect("just added");
         if row.violations.iter().any(|(p, _)| *p == inv.place) {
             continue;
         }
