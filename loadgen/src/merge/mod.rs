@@ -10,12 +10,8 @@
 //! The result has the shape of a run's JSON, so every tool that reads one
 //! (the sweep's tables, `loadgen report`) reads it, plus `merged_from`.
 //!
-//! It refuses, naming the file at fault: a file that is not a tagged run's
-//! result; runs of another protocol or other requests than the first
-//! file's (from their configurations, the rate aside: each part offers its
-//! share); a tag given twice (the same file twice, or two load generators
-//! under one name); a window that does not coincide with the others'
-//! (started without the same `--start-at`).
+//! Inputs that do not merge are refused, naming the file at fault
+//! ([`MergeError`]).
 
 mod combine;
 mod hlog;
