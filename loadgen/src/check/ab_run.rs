@@ -186,10 +186,7 @@ fn write_outputs(
 /// This checkout's binaries: this executable and `servers` beside it.
 fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     let loadgen = std::env::current_exe().context("cannot find this executable")?;
-    let servers = match &args.servers_bin {
-        Some(p) => p.clone(),
-        None => loadgen.with_file_name("servers"),
-    };
+    let servers = args.servers_bin.clone().unwrap_or_else(|| loadgen.with_file_name("servers"));
     if !servers.is_file() {
         let flag = if args.servers_bin.is_some() { "--servers-bin " } else { "the head's servers binary, " };
         bail!("{flag}{}: no such file (build the workspace's binaries first)", servers.display());

@@ -53,9 +53,9 @@
 //!
 //! This code keeps only the rules. The measured spreads behind the
 //! tolerances, and the gate's own false alarm and detection rates, are in
-//! results/ab-checks/README.md; the figures
-//! behind the user-CPU figure and the context-switch floor in
-//! results/check-runs/README.md. REPORT.md's regression section cites them.
+//! results/ab-checks/README.md; the figures behind the user-CPU figure and
+//! the context-switch floor in results/check-runs/README.md. REPORT.md's
+//! regression section cites them.
 //!
 //! # Proving it catches a regression
 //!

@@ -238,11 +238,9 @@ impl Summary {
         }
     }
 
-    /// Read `DIR/summary.json`, whenever it was written: each record's
-    /// result is upgraded as a run's file is
-    /// ([`super::run::upgrade_legacy_result`]), and a record's own
-    /// `loadgen_bound` becomes its result's `loadgen_saturated`. The error
-    /// names the file and the record it cannot read, and why.
+    /// Read `DIR/summary.json`, whenever it was written (each record
+    /// upgraded first: `upgrade_legacy_record`). The error names the file
+    /// and the record it cannot read, and why.
     pub fn load(dir: &Path) -> anyhow::Result<Summary> {
         use anyhow::Context;
         let path = dir.join("summary.json");
