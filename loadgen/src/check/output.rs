@@ -72,17 +72,10 @@ pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
             seen.replace('|', "/")
         );
     }
+    let cell = |v: &[Option<f64>]| median(v).map(decimals).unwrap_or_else(|| "—".into());
     for r in &eval.rows {
-        let cell = |v: &[Option<f64>]| median(v).map(decimals).unwrap_or_else(|| "—".into());
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            r.name,
-            cell(&r.base),
-            cell(&r.head),
-            ratio_cell(r),
-            verdict_cell(r)
-        );
+        let (base, head, change) = (cell(&r.base), cell(&r.head), ratio_cell(r));
+        let _ = writeln!(out, "| {} | {base} | {head} | {change} | {} |", r.name, verdict_cell(r));
     }
     out
 }
@@ -117,17 +110,17 @@ pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
     for r in eval.failures() {
         let pairs =
             |v: &[Option<f64>]| v.iter().map(|x| x.map(decimals).unwrap_or_else(|| "—".into())).collect::<Vec<_>>();
+        let what = match (r.verdict, r.interval) {
+            (AbVerdict::Missing, _) => "measured by the base, not by the head".to_string(),
+            (_, Some(_)) => format!("change {}", ratio_cell(r)),
+            _ => String::new(),
+        };
+        let (tolerance, base, head) = (signed_percent(r.tolerance), pairs(&r.base), pairs(&r.head));
         lines.push(format!(
-            "REGRESSED {}: {} (tolerance {}) [base per pair: {}; head per pair: {}]",
+            "REGRESSED {}: {what} (tolerance {tolerance}) [base per pair: {}; head per pair: {}]",
             r.name,
-            match (r.verdict, r.interval) {
-                (AbVerdict::Missing, _) => "measured by the base, not by the head".to_string(),
-                (_, Some(_)) => format!("change {}", ratio_cell(r)),
-                _ => String::new(),
-            },
-            signed_percent(r.tolerance),
-            pairs(&r.base).join(", "),
-            pairs(&r.head).join(", "),
+            base.join(", "),
+            head.join(", ")
         ));
     }
     lines
