@@ -148,17 +148,13 @@ fn write_outputs(
     started: Instant,
     out: &Path,
 ) -> anyhow::Result<()> {
+    let env: Vec<String> = head.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let with = if env.is_empty() { String::new() } else { format!(" (with {})", env.join(" ")) };
     let context = format!(
-        "Head `{}`{} against base `{}`: {} pairs of sweeps ({SCENARIOS} at {LEVELS} connections, {WINDOW} windows), \
-         interleaved on the same CPUs, in {:.0} s; sweeps in `{}`.",
+        "Head `{}`{with} against base `{}`: {pairs} pairs of sweeps ({SCENARIOS} at {LEVELS} connections, {WINDOW} \
+         windows), interleaved on the same CPUs, in {:.0} s; sweeps in `{}`.",
         head.revision,
-        if head.env.is_empty() {
-            String::new()
-        } else {
-            format!(" (with {})", head.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
-        },
         base.revision,
-        pairs,
         started.elapsed().as_secs_f64(),
         out.display()
     );

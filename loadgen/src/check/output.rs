@@ -31,15 +31,9 @@ fn verdict_cell(r: &AbRow) -> String {
 }
 
 fn ratio_cell(r: &AbRow) -> String {
-    match r.interval {
-        Some(i) => format!(
-            "{} [{} – {}]",
-            signed_percent(i.median - 1.0),
-            signed_percent(i.low - 1.0),
-            signed_percent(i.high - 1.0)
-        ),
-        None => "—".into(),
-    }
+    let Some(i) = r.interval else { return "—".into() };
+    let change = |ratio: f64| signed_percent(ratio - 1.0);
+    format!("{} [{} – {}]", change(i.median), change(i.low), change(i.high))
 }
 
 /// The whole report: headline, invariants, then every figure.
@@ -94,14 +88,11 @@ fn invariant_lines(invariants: &[InvariantRow]) -> Vec<String> {
 /// The table row of one invariant family: (what was seen, verdict).
 fn invariant_cells(i: &InvariantRow) -> (String, String) {
     if i.violations.is_empty() {
-        (format!("holds at {} places", i.checked), "ok".to_string())
-    } else {
-        let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
-        (
-            format!("violated at {} of {}: {}", i.violations.len(), i.checked, places.join("; ")).replace('|', "/"),
-            "**REGRESSED**".to_string(),
-        )
+        return (format!("holds at {} places", i.checked), "ok".to_string());
     }
+    let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
+    let seen = format!("violated at {} of {}: {}", i.violations.len(), i.checked, places.join("; "));
+    (seen.replace('|', "/"), "**REGRESSED**".to_string())
 }
 
 /// One line per regressed figure or violated invariant place.
