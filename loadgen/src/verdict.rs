@@ -304,13 +304,8 @@ fn knee_contender(summary: &Summary, scenario: &str, model: &str, level: u64) ->
 /// The finished row of a corrected draft.
 fn row(summary: &Summary, d: Draft) -> Row {
     let side = |c: &Result<Contender, String>| {
-        c.as_ref().ok().map(|c| Side {
-            model: c.model.clone(),
-            median: c.spread.median,
-            min: c.spread.min,
-            max: c.spread.max,
-            n: c.spread.n,
-        })
+        let Contender { model, spread: s, .. } = c.as_ref().ok()?;
+        Some(Side { model: model.clone(), median: s.median, min: s.min, max: s.max, n: s.n })
     };
     let (blocking, event_loop) = (side(&d.sides[0]), side(&d.sides[1]));
     let ratio = match (&blocking, &event_loop) {

@@ -135,13 +135,8 @@ pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
             for f in figures::figures(sweep) {
                 let c = table.entry(f.name.clone()).or_insert_with(|| {
                     order.push(f.name.clone());
-                    Collected {
-                        kind: f.kind,
-                        scenario: f.scenario,
-                        model: f.model,
-                        base: vec![None; n],
-                        head: vec![None; n],
-                    }
+                    let (base, head) = (vec![None; n], vec![None; n]);
+                    Collected { kind: f.kind, scenario: f.scenario, model: f.model, base, head }
                 });
                 let side = if is_head { &mut c.head } else { &mut c.base };
                 side[i] = Some(f.value);
