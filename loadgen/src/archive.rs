@@ -267,8 +267,7 @@ mod tests {
     /// A sweep folder with a summary and a few run files, in a fresh
     /// temporary directory.
     fn sweep_folder(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("loadgen-archive-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = crate::testdata::scratch(&format!("archive-{tag}"));
         fs::create_dir_all(dir.join("runs/echo-saturate")).unwrap();
         fs::create_dir_all(dir.join("runs/knee")).unwrap();
         fs::write(dir.join("summary.json"), "{}").unwrap();

@@ -236,6 +236,14 @@ pub fn jitter(summary: &mut Summary, model: &str, level: u64, factors: &[f64]) {
     }
 }
 
+/// A fresh, empty temporary directory for one test (`loadgen-NAME-PID`).
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadgen-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// pool starved past its workers, as the reference recorded it.
 pub fn starved_pool(level: u64) -> Record {
     let mut r = record_of_pass("echo-saturate", "pool", level, 640.0, 1);

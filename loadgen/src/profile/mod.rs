@@ -49,20 +49,7 @@ impl ProfileArgs {
 }
 
 /// Which process a profile is of.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Side {
-    Server,
-    Loadgen,
-}
-
-impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Server => "server",
-            Side::Loadgen => "loadgen",
-        }
-    }
-}
+pub use crate::procstat::Side;
 
 /// One perf recording every CPU, between the start of the run and the end
 /// of its window, and the processes whose samples make the profiles.

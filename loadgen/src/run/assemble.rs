@@ -225,10 +225,10 @@ impl Window {
 /// and the growth of its `cpu.stat` between the window's two snapshots.
 fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCgroup> {
     let dir = args.server_cgroup.as_ref()?;
-    let stat = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.cgroup.clone());
-    let (start, end) = match (stat(&sampled.window_start), stat(&sampled.window_end)) {
-        (Some(Ok(a)), Some(Ok(b))) => (a, b),
-        (Some(Err(e)), _) | (_, Some(Err(e))) => {
+    let edges = [&sampled.window_start, &sampled.window_end];
+    let (start, end) = match edges.map(|s| s.as_ref().and_then(|s| s.cgroup.clone())) {
+        [Some(Ok(a)), Some(Ok(b))] => (a, b),
+        [Some(Err(e)), _] | [_, Some(Err(e))] => {
             notes.push(format!("--server-cgroup {}: {e}", dir.display()));
             return None;
         }
@@ -242,16 +242,14 @@ fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<Strin
         None
     });
     let window = end.since(&start);
-    let threads = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads.clone()).unwrap_or_default();
-    let (t0, t1) = (threads(&sampled.window_start), threads(&sampled.window_end));
+    let [t0, t1] = edges.map(|s| s.as_ref().and_then(|s| s.threads.clone()).unwrap_or_default());
     let waits = t1.waits_since(&t0);
-    let read_at = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads_at);
-    let between = match (read_at(&sampled.window_start), read_at(&sampled.window_end)) {
-        (Some(a), Some(b)) if b > a => Some((b - a).as_secs_f64() * 1e6),
+    let between = match edges.map(|s| s.as_ref().and_then(|s| s.threads_at)) {
+        [Some(a), Some(b)] if b > a => Some((b - a).as_secs_f64() * 1e6),
         _ => None,
     };
-    let reader = |s: &Option<sampler::Snapshot>| s.as_ref().map_or(0, |s| s.reader.user_us + s.reader.sys_us);
-    let read_cost_ms = (reader(&sampled.window_start) + reader(&sampled.window_end)) as f64 / 2e3;
+    let read_cost_us: u64 = edges.into_iter().flatten().map(|s| s.reader.user_us + s.reader.sys_us).sum();
+    let read_cost_ms = read_cost_us as f64 / 2e3;
     Some(ServerCgroup {
         path: dir.display().to_string(),
         budget,
