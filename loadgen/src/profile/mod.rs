@@ -219,9 +219,9 @@ impl Watch {
         stop: std::sync::mpsc::Receiver<()>,
     ) -> std::io::Result<std::thread::JoinHandle<Watch>> {
         std::thread::Builder::new().name("profile-window".into()).spawn(move || {
-            let wait_until = |at: Instant| match stop.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
-                _ => false,
+            let wait_until = |at: Instant| {
+                let waited = stop.recv_timeout(at.saturating_duration_since(Instant::now()));
+                matches!(waited, Err(std::sync::mpsc::RecvTimeoutError::Timeout))
             };
             let read_at = self.run_queue.as_ref().map_or(window_start, |r| r.start_read_at(window_start));
             if !wait_until(read_at) {

@@ -551,7 +551,8 @@ fn name_some(conns: impl Iterator<Item = u64>) -> String {
 }
 
 /// The load generator's own cost over the window, less what its reading
-/// of the server's thread files cost.
+/// of the server's thread files cost (under a CPU budget; see
+/// `sampler::Snapshot::reader`): the instrument does not count itself.
 fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> LoadgenCost {
     let now = sampler::rusage();
     let mut cost = LoadgenCost {
@@ -561,9 +562,6 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> LoadgenCo
         ..Default::default()
     };
     if let (Some(a), Some(b)) = (&s.window_start, &s.window_end) {
-        // Less what reading the server's thread files cost (under a CPU
-        // budget; see `sampler::Snapshot::reader`): the instrument does not
-        // count itself.
         let reader = |f: fn(&sampler::Rusage) -> u64| f(&a.reader) + f(&b.reader);
         cost.user_us = b.loadgen.user_us.saturating_sub(a.loadgen.user_us).saturating_sub(reader(|r| r.user_us));
         cost.sys_us = b.loadgen.sys_us.saturating_sub(a.loadgen.sys_us).saturating_sub(reader(|r| r.sys_us));
