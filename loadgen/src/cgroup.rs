@@ -121,13 +121,10 @@ pub enum BudgetFlag {
 /// clap passes for the flag given without a value):
 /// [`DEFAULT_SERVER_CPU_BUDGET`].
 pub fn parse_budget_flag(s: &str) -> Result<BudgetFlag, String> {
-    match s {
-        "default" => return Ok(BudgetFlag::Cpus(DEFAULT_SERVER_CPU_BUDGET)),
-        off if off.eq_ignore_ascii_case("off") => return Ok(BudgetFlag::Off),
-        _ => {}
-    }
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(BudgetFlag::Cpus(x)),
+    match (s, s.parse::<f64>()) {
+        ("default", _) => Ok(BudgetFlag::Cpus(DEFAULT_SERVER_CPU_BUDGET)),
+        (off, _) if off.eq_ignore_ascii_case("off") => Ok(BudgetFlag::Off),
+        (_, Ok(x)) if x.is_finite() && x > 0.0 => Ok(BudgetFlag::Cpus(x)),
         _ => Err(format!("{s:?}: give a number of CPUs above 0 (such as 0.3), or `off`")),
     }
 }

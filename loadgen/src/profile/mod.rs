@@ -6,10 +6,9 @@
 //! `cpu-clock` software event, kernel included, every CPU) over the window
 //! only ([`capture`]), picks out the server's samples (and with
 //! `--profile-loadgen` the load generator's), folds the stacks and draws a
-//! flame graph per side
-//! ([`fold`]), and splits each side's measured CPU per request by the one
-//! category table ([`categories`], [`breakdown`]). The run JSON gets a
-//! `profile` section. Profiling costs CPU, so profiled runs are kept apart
+//! flame graph per side ([`fold`]), and splits each side's measured CPU per
+//! request by the one category table ([`categories`], [`breakdown`]). The
+//! run JSON gets a `profile` section. Profiling costs CPU, so profiled runs are kept apart
 //! from the runs whose figures are reported. Where perf is missing or
 //! refused, the run says so once and goes on without profiles.
 //!

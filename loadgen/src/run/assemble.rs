@@ -1,12 +1,6 @@
 //! The end of a run: the threads' counts and histograms added up into the
 //! [`RunResult`], with both sides' costs over the window, the per-second
 //! samples, and every reason the run failed.
-//!
-//! [`assemble`] reads as its steps: add the threads up ([`add_up`]), find
-//! the window the load really had ([`Window`]), price both sides
-//! ([`server_figures`], [`loadgen_cost`]), cut the one-second buckets into
-//! samples ([`timeseries`]), judge the run ([`failures`]) and write the
-//! record.
 
 use std::time::{Duration, Instant, SystemTime};
 
