@@ -77,10 +77,9 @@ impl CaseRecord {
     /// Write to `$IOMODELS_RELIABILITY_DIR` if it is set; never fails the
     /// caller (a test must keep its own verdict), but says why it could not.
     pub fn write_if_asked(&self) {
-        if let Some(dir) = std::env::var_os(DIR_ENV) {
-            if let Err(e) = self.write(Path::new(&dir)) {
-                eprintln!("{DIR_ENV}: {e:#}");
-            }
+        let Some(dir) = std::env::var_os(DIR_ENV) else { return };
+        if let Err(e) = self.write(Path::new(&dir)) {
+            eprintln!("{DIR_ENV}: {e:#}");
         }
     }
 }
