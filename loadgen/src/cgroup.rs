@@ -121,13 +121,10 @@ pub enum BudgetFlag {
 /// clap passes for the flag given without a value):
 /// [`DEFAULT_SERVER_CPU_BUDGET`].
 pub fn parse_budget_flag(s: &str) -> Result<BudgetFlag, String> {
-    match s {
-        "default" => return Ok(BudgetFlag::Cpus(DEFAULT_SERVER_CPU_BUDGET)),
-        off if off.eq_ignore_ascii_case("off") => return Ok(BudgetFlag::Off),
-        _ => {}
-    }
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(BudgetFlag::Cpus(x)),
+    match (s, s.parse::<f64>()) {
+        ("default", _) => Ok(BudgetFlag::Cpus(DEFAULT_SERVER_CPU_BUDGET)),
+        (off, _) if off.eq_ignore_ascii_case("off") => Ok(BudgetFlag::Off),
+        (_, Ok(x)) if x.is_finite() && x > 0.0 => Ok(BudgetFlag::Cpus(x)),
         _ => Err(format!("{s:?}: give a number of CPUs above 0 (such as 0.3), or `off`")),
     }
 }
@@ -621,14 +618,7 @@ mod micros {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A scratch directory standing in for `/`.
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("loadgen-cgroup-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::testdata::scratch;
 
     const MOUNTS_HERE: &str = "\
 30 25 0:26 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755
@@ -639,7 +629,7 @@ mod tests {
 
     #[test]
     fn v1_is_used_where_v2_lacks_the_cpu_controller() {
-        let root = scratch("v1");
+        let root = scratch("cgroup-v1");
         std::fs::create_dir_all(root.join("sys/fs/cgroup/cpu/job")).unwrap();
         std::fs::write(root.join("sys/fs/cgroup/cpu/job/cpu.cfs_quota_us"), "-1\n").unwrap();
         std::fs::create_dir_all(root.join("sys/fs/cgroup/unified")).unwrap();
@@ -655,7 +645,7 @@ mod tests {
 
     #[test]
     fn refuses_without_the_cpu_controller_or_on_a_read_only_mount() {
-        let root = scratch("refuse");
+        let root = scratch("cgroup-refuse");
         std::fs::create_dir_all(root.join("sys/fs/cgroup/unified")).unwrap();
         std::fs::write(root.join("sys/fs/cgroup/unified/cgroup.controllers"), "memory pids\n").unwrap();
         let v2_only = "40 30 0:36 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
@@ -709,7 +699,7 @@ mod tests {
         let off = at(&[(1, (0, 0, 7))]);
         assert_eq!(off.waits_since(&at(&[])), None);
         // This process's own threads are read through a fake cgroup's tasks file.
-        let dir = scratch("threads");
+        let dir = scratch("cgroup-threads");
         // SAFETY: gettid has no preconditions.
         let me = unsafe { libc::syscall(libc::SYS_gettid) };
         std::fs::write(dir.join("tasks"), format!("{me}\n")).unwrap();
@@ -726,7 +716,7 @@ mod tests {
         assert_eq!((CpuStat::parse(v1), CpuStat::parse(v2)), (want, want));
         let earlier = CpuStat { periods: 50, throttled_periods: 50, throttled_us: 20_000 };
         assert_eq!(want.since(&earlier), CpuStat { periods: 150, throttled_periods: 100, throttled_us: 400_000 });
-        let dir = scratch("budget");
+        let dir = scratch("cgroup-budget");
         std::fs::write(dir.join("cpu.cfs_quota_us"), "1500\n").unwrap();
         std::fs::write(dir.join("cpu.cfs_period_us"), "5000\n").unwrap();
         assert_eq!(read_budget(&dir).unwrap(), Some(CpuBudget { cpus: 0.3, period: Duration::from_millis(5) }));
@@ -741,13 +731,7 @@ mod tests {
 
     /// This machine's hierarchy, or why a test cannot use one (printed).
     pub(crate) fn real() -> Option<Hierarchy> {
-        match Hierarchy::detect() {
-            Ok(h) => Some(h),
-            Err(e) => {
-                eprintln!("skipped: no cgroup can be made here: {e}");
-                None
-            }
-        }
+        Hierarchy::detect().map_err(|e| eprintln!("skipped: no cgroup can be made here: {e}")).ok()
     }
 
     /// As root on a machine with the cpu controller: the cgroup is made with

@@ -192,11 +192,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn two_cores_split_zero_and_one() {
+    fn two_cores_split_zero_and_one_and_one_cpu_is_shared_and_said_so() {
         let p = split(&[0, 1], None, None).unwrap();
         assert_eq!((p.server_cpus, p.loadgen_cpus), (vec![0], vec![1]));
         let p = split(&[0, 1, 2, 3, 4], None, None).unwrap();
         assert_eq!((p.server_cpus, p.loadgen_cpus), (vec![0, 1], vec![2, 3, 4]));
+        let p = split(&[0], None, None).unwrap();
+        assert_eq!((p.server_cpus, p.loadgen_cpus), (vec![0], vec![0]));
+        assert!(p.how.contains("share"));
     }
 
     #[test]
@@ -209,13 +212,6 @@ mod tests {
         assert!(e.contains("--server-cpus: CPU 7"), "{e}");
         let e = split(&[0, 1], Some(vec![0, 1]), None).unwrap_err().to_string();
         assert!(e.contains("no CPU for the load generator"), "{e}");
-    }
-
-    #[test]
-    fn one_cpu_is_shared_and_said_so() {
-        let p = split(&[0], None, None).unwrap();
-        assert_eq!((p.server_cpus.clone(), p.loadgen_cpus.clone()), (vec![0], vec![0]));
-        assert!(p.how.contains("share"));
     }
 
     /// The planner on the CPU sets of 2-, 4-, 16- and 64-CPU machines.

@@ -4,7 +4,6 @@
 //! result so that numbers from two machines, two commits or two builds are
 //! never compared unknowingly.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -47,15 +46,9 @@ pub fn kernel() -> String {
 
 /// The first "model name" of /proc/cpuinfo.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':'));
+    model.map_or_else(|| "unknown".into(), |(_, v)| v.trim().to_string())
 }
 
 /// The CPUs this process may run on (`sched_getaffinity`), or none.
@@ -161,15 +154,8 @@ pub fn git_state_in(dir: &Path) -> GitState {
 
 /// The SHA-256 of a file, in hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match file.read(&mut buf)? {
-            0 => break,
-            n => hasher.update(&buf[..n]),
-        }
-    }
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -218,8 +204,7 @@ mod tests {
 
     #[test]
     fn sha256_of_a_file() {
-        let dir = std::env::temp_dir().join(format!("loadgen-sha-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdata::scratch("sha");
         std::fs::write(dir.join("abc"), b"abc").unwrap();
         // FIPS 180-2, appendix B.1.
         assert_eq!(
@@ -235,9 +220,7 @@ mod tests {
 
     #[test]
     fn git_state_says_dirty_and_why_it_cannot_tell() {
-        let dir = std::env::temp_dir().join(format!("loadgen-git-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdata::scratch("git");
         let none = git_state_in(&dir);
         assert_eq!((none.revision.as_deref(), none.dirty), (None, None), "{none:?}");
         assert!(none.note.is_some(), "says why: {none:?}");

@@ -36,8 +36,7 @@ mod tests {
 
     #[test]
     fn an_atomic_write_leaves_no_temporary_file() {
-        let dir = std::env::temp_dir().join(format!("loadgen-files-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdata::scratch("files");
         let path = dir.join("out.json");
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();

@@ -131,18 +131,11 @@ fn connected_pair() -> io::Result<(TcpStream, TcpStream)> {
 /// Mean CPU and wall µs of one 64-byte write on `a` plus one read on `b`.
 fn pair(n: u64) -> io::Result<(f64, f64)> {
     let (mut a, mut b) = connected_pair()?;
-    let msg = [7u8; 64];
-    let mut buf = [0u8; 64];
-    for _ in 0..1000 {
+    let (msg, mut buf) = ([7u8; 64], [0u8; 64]);
+    let (cpu, wall) = timed(1000, n, || {
         a.write_all(&msg)?;
-        b.read_exact(&mut buf)?;
-    }
-    let (cpu0, t0) = (thread_cpu_us(), Instant::now());
-    for _ in 0..n {
-        a.write_all(&msg)?;
-        b.read_exact(&mut buf)?;
-    }
-    let (cpu, wall) = (thread_cpu_us() - cpu0, t0.elapsed());
+        b.read_exact(&mut buf)
+    })?;
     Ok((cpu as f64 / n as f64, wall.as_secs_f64() * 1e6 / n as f64))
 }
 
@@ -153,31 +146,19 @@ fn ping_pong(cpu_a: usize, cpu_b: usize, n: u64) -> io::Result<PingPong> {
     let echo = std::thread::spawn(move || -> io::Result<u64> {
         pin(cpu_b)?;
         let mut buf = [0u8; 64];
-        let mut cpu0 = 0;
-        for i in 0..warm + n {
-            if i == warm {
-                cpu0 = thread_cpu_us();
-            }
+        let (cpu, _) = timed(warm, n, || {
             b.read_exact(&mut buf)?;
-            b.write_all(&buf)?;
-        }
-        Ok(thread_cpu_us() - cpu0)
+            b.write_all(&buf)
+        })?;
+        Ok(cpu)
     });
-    let mine = (|| -> io::Result<(u64, Duration)> {
-        pin(cpu_a)?;
-        let msg = [1u8; 64];
-        let mut buf = [0u8; 64];
-        for _ in 0..warm {
+    let mine = pin(cpu_a).and_then(|()| {
+        let (msg, mut buf) = ([1u8; 64], [0u8; 64]);
+        timed(warm, n, || {
             a.write_all(&msg)?;
-            a.read_exact(&mut buf)?;
-        }
-        let (cpu0, t0) = (thread_cpu_us(), Instant::now());
-        for _ in 0..n {
-            a.write_all(&msg)?;
-            a.read_exact(&mut buf)?;
-        }
-        Ok((thread_cpu_us() - cpu0, t0.elapsed()))
-    })();
+            a.read_exact(&mut buf)
+        })
+    });
     // If this side failed, closing our end ends the echo thread's read.
     drop(a);
     let theirs = echo.join().map_err(|_| io::Error::other("echo thread panicked"))?;
@@ -188,6 +169,19 @@ fn ping_pong(cpu_a: usize, cpu_b: usize, n: u64) -> io::Result<PingPong> {
         round_trip_us: wall.as_secs_f64() * 1e6 / n as f64,
         cpu_us_per_side: (my_cpu + their_cpu) as f64 / 2.0 / n as f64,
     })
+}
+
+/// `step` run `warm` times, then `n` times measured: the calling thread's
+/// CPU µs and the wall time of those `n`.
+fn timed(warm: u64, n: u64, mut step: impl FnMut() -> io::Result<()>) -> io::Result<(u64, Duration)> {
+    for _ in 0..warm {
+        step()?;
+    }
+    let (cpu0, t0) = (thread_cpu_us(), Instant::now());
+    for _ in 0..n {
+        step()?;
+    }
+    Ok((thread_cpu_us() - cpu0, t0.elapsed()))
 }
 
 /// CPU time (user + sys) of the calling thread, µs, from

@@ -153,7 +153,7 @@ impl CpuRole {
     }
 }
 
-/// One side of the run, for summing its CPUs.
+/// One side of the run: whose CPUs are summed, whose profile is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     Server,
@@ -161,10 +161,11 @@ pub enum Side {
 }
 
 impl Side {
-    pub fn role(self) -> CpuRole {
+    /// As the JSON, the file names and the summary spell it.
+    pub fn name(self) -> &'static str {
         match self {
-            Side::Server => CpuRole::Server,
-            Side::Loadgen => CpuRole::Loadgen,
+            Side::Server => "server",
+            Side::Loadgen => "loadgen",
         }
     }
 
@@ -178,28 +179,11 @@ impl Side {
 }
 
 impl ProcStatWindow {
-    /// The CPUs of `side` added up (all zero when there were none).
-    pub fn total(&self, side: Side) -> CpuTimes {
-        let none = CpuTimes { role: side.role(), ..Default::default() };
-        self.cpus.values().filter(|c| side.holds(c.role)).fold(none, |sum, c| CpuTimes {
-            role: sum.role,
-            busy_us: sum.busy_us + c.busy_us,
-            user_us: sum.user_us + c.user_us,
-            system_us: sum.system_us + c.system_us,
-            irq_us: sum.irq_us + c.irq_us,
-            softirq_us: sum.softirq_us + c.softirq_us,
-            steal_us: sum.steal_us + c.steal_us,
-            idle_us: sum.idle_us + c.idle_us,
-        })
-    }
-
     /// Steal over all the time of every CPU (0–1): how much a hypervisor
     /// took away while the run wanted the CPUs.
     pub fn steal_share(&self) -> f64 {
-        let (steal, all) = self
-            .cpus
-            .values()
-            .fold((0, 0), |(steal, all), c| (steal + c.steal_us, all + c.busy_us + c.steal_us + c.idle_us));
+        let steal: u64 = self.cpus.values().map(|c| c.steal_us).sum();
+        let all: u64 = self.cpus.values().map(|c| c.busy_us + c.steal_us + c.idle_us).sum();
         if all > 0 {
             steal as f64 / all as f64
         } else {
@@ -211,8 +195,9 @@ impl ProcStatWindow {
     /// there was the kernel's packet work. `None` when the side's CPUs are
     /// unknown or were never busy.
     pub fn softirq_share(&self, side: Side) -> Option<f64> {
-        let t = self.total(side);
-        (t.busy_us > 0).then(|| t.softirq_us as f64 / t.busy_us as f64)
+        let cpus = self.cpus.values().filter(|c| side.holds(c.role));
+        let (busy, softirq) = cpus.fold((0, 0), |(busy, softirq), c| (busy + c.busy_us, softirq + c.softirq_us));
+        (busy > 0).then(|| softirq as f64 / busy as f64)
     }
 }
 

@@ -77,10 +77,9 @@ impl CaseRecord {
     /// Write to `$IOMODELS_RELIABILITY_DIR` if it is set; never fails the
     /// caller (a test must keep its own verdict), but says why it could not.
     pub fn write_if_asked(&self) {
-        if let Some(dir) = std::env::var_os(DIR_ENV) {
-            if let Err(e) = self.write(Path::new(&dir)) {
-                eprintln!("{DIR_ENV}: {e:#}");
-            }
+        let Some(dir) = std::env::var_os(DIR_ENV) else { return };
+        if let Err(e) = self.write(Path::new(&dir)) {
+            eprintln!("{DIR_ENV}: {e:#}");
         }
     }
 }
@@ -282,9 +281,9 @@ mod tests {
 
     #[test]
     fn records_round_trip_through_a_directory() {
-        let dir = std::env::temp_dir().join(format!("reliability-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(load(&dir).is_err(), "a missing directory is an error");
+        let dir = crate::testdata::scratch("reliability-records");
+        assert!(load(&dir.join("missing")).is_err(), "a missing directory is an error");
+        assert!(load(&dir).is_err(), "an empty one too");
         let a = rec("slowloris", "pool", true, 0);
         let b = rec("churn", "libevent", false, 1);
         a.write(&dir).unwrap();
@@ -299,8 +298,7 @@ mod tests {
 
     #[test]
     fn report_region_is_replaced_and_only_it() {
-        let dir = std::env::temp_dir().join(format!("reliability-report-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testdata::scratch("reliability-report");
         rec("churn", "pool", true, 0).write(&dir.join("records")).unwrap();
         let report = dir.join("REPORT.md");
         let before =

@@ -393,12 +393,10 @@ mod tests {
 
     #[test]
     fn sign_ranks_follow_the_binomial() {
-        assert_eq!(sign_rank(4), None);
+        for (n, k) in [(4, None), (5, Some(1)), (7, Some(1)), (8, Some(2)), (20, Some(6))] {
+            assert_eq!(sign_rank(n), k, "{n} pairs");
+        }
         assert_eq!(sign_min_pairs(), 5);
-        assert_eq!(sign_rank(5), Some(1));
-        assert_eq!(sign_rank(7), Some(1));
-        assert_eq!(sign_rank(8), Some(2));
-        assert_eq!(sign_rank(20), Some(6));
         assert!((binomial_cdf(5, 0) - 1.0 / 32.0).abs() < 1e-12);
         assert!((binomial_cdf(10, 10) - 1.0).abs() < 1e-12);
     }

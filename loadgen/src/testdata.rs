@@ -99,12 +99,15 @@ pub fn failed(scenario: &str, model: &str, level: u64, why: &str, repeat: u32) -
     }
 }
 
+/// The models of [`knee_summary`] and [`multiplex_summary`].
+const TWO_MODELS: [&str; 2] = ["thread-per-conn", "mio-single"];
+
 /// A knee ladder: thread-per-conn and mio-single at 1000 and 5000
 /// connections, offered 10k, 20k and 30k req/s. thread-per-conn misses
 /// 30k (the run fails: p99 900 ms, 25k answered); mio-single sustains all.
 pub fn knee_summary() -> Summary {
     let mut records = Vec::new();
-    for model in ["thread-per-conn", "mio-single"] {
+    for model in TWO_MODELS {
         for level in [1000, 5000] {
             for offered in [10_000.0, 20_000.0, 30_000.0] {
                 let past = model == "thread-per-conn" && offered > 20_000.0;
@@ -120,22 +123,14 @@ pub fn knee_summary() -> Summary {
             }
         }
     }
-    Summary {
-        run_id: "2026-01-02T00-00-00Z".into(),
-        scenarios: vec!["knee".into()],
-        models: ["thread-per-conn", "mio-single"].map(String::from).to_vec(),
-        repeats: 1,
-        records,
-        floor_pair_cpu_us: None,
-        slo_us: Some(10_000),
-    }
+    Summary { slo_us: Some(10_000), ..summary_of("2026-01-02T00-00-00Z", &["knee"], &TWO_MODELS, 1, records) }
 }
 
 /// A multiplex run: thread-per-conn (ECHO p99 9 ms, above the 5 ms
 /// DELAY) and mio-single (ECHO p99 300 µs) at 50 and 200 connections.
 pub fn multiplex_summary() -> Summary {
     let mut records = Vec::new();
-    for model in ["thread-per-conn", "mio-single"] {
+    for model in TWO_MODELS {
         for level in [50, 200] {
             let mut r = record_of_pass("multiplex", model, level, 10_000.0, 1);
             let x = r.result.as_mut().expect("record_of_pass() has a result");
@@ -151,15 +146,7 @@ pub fn multiplex_summary() -> Summary {
             records.push(r);
         }
     }
-    Summary {
-        run_id: "2026-01-03T00-00-00Z".into(),
-        scenarios: vec!["multiplex".into()],
-        models: ["thread-per-conn", "mio-single"].map(String::from).to_vec(),
-        repeats: 1,
-        records,
-        floor_pair_cpu_us: None,
-        slo_us: None,
-    }
+    summary_of("2026-01-03T00-00-00Z", &["multiplex"], &TWO_MODELS, 1, records)
 }
 
 /// Two scenarios; pool fails at 1000 connections in the first.
@@ -203,11 +190,17 @@ pub fn summary_repeated(passes: u32) -> Summary {
             }
         }
     }
+    summary_of("2026-01-01T00-00-00Z", &["echo-saturate", "echo-paced"], &SWEPT_MODELS, passes, records)
+}
+
+/// The summary of a sweep of `records`, with no floor and no SLO.
+fn summary_of(run_id: &str, scenarios: &[&str], models: &[&str], repeats: u32, records: Vec<Record>) -> Summary {
+    let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
     Summary {
-        run_id: "2026-01-01T00-00-00Z".into(),
-        scenarios: vec!["echo-saturate".into(), "echo-paced".into()],
-        models: SWEPT_MODELS.map(String::from).to_vec(),
-        repeats: passes,
+        run_id: run_id.into(),
+        scenarios: strings(scenarios),
+        models: strings(models),
+        repeats,
         records,
         floor_pair_cpu_us: None,
         slo_us: None,
@@ -234,6 +227,14 @@ pub fn jitter(summary: &mut Summary, model: &str, level: u64, factors: &[f64]) {
             }
         }
     }
+}
+
+/// A fresh, empty temporary directory for one test (`loadgen-NAME-PID`).
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadgen-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// pool starved past its workers, as the reference recorded it.

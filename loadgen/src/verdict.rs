@@ -71,15 +71,6 @@ struct Spec {
 const SATURATE: &[&str] = &["echo-saturate"];
 const PACED: &[&str] = &["echo-paced"];
 
-/// The server's context switches per request, voluntary and involuntary:
-/// the figure the tables judge ([`Record::switches`]). Voluntary switches
-/// alone were the first choice, but an event loop that never slept in the
-/// window makes none at all, and a zero has no log ratio to test (the
-/// remade reference's mio-single, in 3 of 5 passes at 1000 connections).
-fn switches(r: &Record) -> Option<f64> {
-    r.switches()
-}
-
 /// The server's threads at the end of the window (0: STATS saw nothing).
 fn threads(r: &Record) -> Option<f64> {
     Some(r.result.as_ref()?.server.as_ref()?.threads as f64).filter(|&t| t > 0.0)
@@ -96,6 +87,11 @@ fn echo_p99(r: &Record) -> Option<f64> {
     Some(r.result.as_ref()?.echo_latency()?.p99 as f64)
 }
 
+/// The context-switch rows judge voluntary and involuntary switches
+/// together, as the tables do ([`Record::switches`]). Voluntary switches
+/// alone were the first choice, but an event loop that never slept in the
+/// window makes none at all, and a zero has no log ratio to test (the
+/// remade reference's mio-single, in 3 of 5 passes at 1000 connections).
 const ROWS: [Spec; 10] = [
     Spec {
         key: "cs-full-load",
@@ -104,7 +100,7 @@ const ROWS: [Spec; 10] = [
         unit: "cs/req",
         scenarios: SATURATE,
         level: Level::At(1000),
-        source: Source::Runs(switches),
+        source: Source::Runs(Record::switches),
         rule: Rule::COST,
         expected: Expected::EventLoopAhead,
     },
@@ -192,7 +188,7 @@ const ROWS: [Spec; 10] = [
         unit: "cs/req",
         scenarios: PACED,
         level: Level::At(1000),
-        source: Source::Runs(switches),
+        source: Source::Runs(Record::switches),
         rule: Rule::COST,
         expected: Expected::Tie,
     },
@@ -292,14 +288,13 @@ fn knee_contender(summary: &Summary, scenario: &str, model: &str, level: u64) ->
     let mut bound = false;
     for pass in summary.passes() {
         let one = summary.pass(pass);
-        match ladder::knee_of(&one, scenario, model, level, slo) {
-            Some(Knee::At(c)) => passes.extend(c.offered_rps.map(|r| (pass, r))),
-            Some(Knee::AtLeast(c, _)) => {
-                bound = true;
-                passes.extend(c.offered_rps.map(|r| (pass, r)));
-            }
-            _ => {}
-        }
+        let (c, at_least) = match ladder::knee_of(&one, scenario, model, level, slo) {
+            Some(Knee::At(c)) => (c, false),
+            Some(Knee::AtLeast(c, _)) => (c, true),
+            _ => continue,
+        };
+        bound |= at_least;
+        passes.extend(c.offered_rps.map(|r| (pass, r)));
     }
     let values: Vec<f64> = passes.iter().map(|&(_, v)| v).collect();
     let spread = Spread::of(&values).ok_or(format!("{model} sustained not even the lowest rung"))?;
@@ -309,13 +304,8 @@ fn knee_contender(summary: &Summary, scenario: &str, model: &str, level: u64) ->
 /// The finished row of a corrected draft.
 fn row(summary: &Summary, d: Draft) -> Row {
     let side = |c: &Result<Contender, String>| {
-        c.as_ref().ok().map(|c| Side {
-            model: c.model.clone(),
-            median: c.spread.median,
-            min: c.spread.min,
-            max: c.spread.max,
-            n: c.spread.n,
-        })
+        let Contender { model, spread: s, .. } = c.as_ref().ok()?;
+        Some(Side { model: model.clone(), median: s.median, min: s.min, max: s.max, n: s.n })
     };
     let (blocking, event_loop) = (side(&d.sides[0]), side(&d.sides[1]));
     let ratio = match (&blocking, &event_loop) {
@@ -628,10 +618,8 @@ mod tests {
         assert!((cs.ratio.unwrap() - 10.0).abs() < 0.3);
         let mut same = reference.clone();
         set_against(&mut same, &reference);
-        assert!(same
-            .rows
-            .iter()
-            .all(|r| r.reference.as_ref().unwrap().how == "agrees" || r.reference.as_ref().unwrap().agrees.is_none()));
+        let against = |r: &Row| r.reference.clone().unwrap();
+        assert!(same.rows.iter().all(|r| against(r).how == "agrees" || against(r).agrees.is_none()));
         assert_eq!(row(&same, "cs-full-load").reference.as_ref().unwrap().agrees, Some(true));
         // One pass judges nothing, but says which way it leans beside the reference.
         let mut quick = headline(&sweep(1, 10.0, &[1.0]));

@@ -9,13 +9,9 @@
 //!
 //! A figure regresses only when its whole interval lies beyond its
 //! tolerance: with 5 pairs, when every pair says head is worse by more than
-//! the tolerance. Which figures are gated, in the order the check trusts
-//! them ([`tier`]):
-//!
-//! 1. counted figures: bytes, system calls and voluntary context switches
-//!    per request under full load. A change moves them; the machine hardly;
-//! 2. CPU µs per request under full load, server and load generator;
-//! 3. throughput ratios (each model's throughput over the median model's).
+//! the tolerance. The figures are gated in the order the check trusts them
+//! ([`tier`], listed in the module above): counted figures, which a change
+//! moves and the machine hardly, then CPU, then throughput ratios.
 //!
 //! Open-loop figures (a low fixed rate) are dominated by waking an idle CPU
 //! and are reported, never gated.
@@ -139,13 +135,8 @@ pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
             for f in figures::figures(sweep) {
                 let c = table.entry(f.name.clone()).or_insert_with(|| {
                     order.push(f.name.clone());
-                    Collected {
-                        kind: f.kind,
-                        scenario: f.scenario,
-                        model: f.model,
-                        base: vec![None; n],
-                        head: vec![None; n],
-                    }
+                    let (base, head) = (vec![None; n], vec![None; n]);
+                    Collected { kind: f.kind, scenario: f.scenario, model: f.model, base, head }
                 });
                 let side = if is_head { &mut c.head } else { &mut c.base };
                 side[i] = Some(f.value);
@@ -162,8 +153,7 @@ pub fn evaluate(pairs: &[(Summary, Summary)]) -> AbEvaluation {
         .collect();
     rows.sort_by_key(|r| (!r.gated, tier(r.kind)));
 
-    let heads: Vec<Summary> = pairs.iter().map(|(_, h)| h.clone()).collect();
-    let bases: Vec<Summary> = pairs.iter().map(|(b, _)| b.clone()).collect();
+    let (bases, heads): (Vec<Summary>, Vec<Summary>) = pairs.iter().cloned().unzip();
     let base_inv = invariant_rows(&bases);
     let mut invariants = invariant_rows(&heads);
     let mut inherited = Vec::new();
@@ -208,13 +198,8 @@ pub fn row(
             AbVerdict::Missing
         }
         None => AbVerdict::TooFew,
-        Some(i) if i.low > 1.0 + tolerance => {
-            if gated {
-                AbVerdict::Regressed
-            } else {
-                AbVerdict::Reported
-            }
-        }
+        Some(i) if i.low > 1.0 + tolerance && gated => AbVerdict::Regressed,
+        Some(i) if i.low > 1.0 + tolerance => AbVerdict::Reported,
         Some(i) if i.high * (1.0 + tolerance) < 1.0 => AbVerdict::Improved,
         Some(_) => AbVerdict::Ok,
     };
@@ -240,28 +225,19 @@ pub fn invariant_rows(sweeps: &[Summary]) -> Vec<InvariantRow> {
     let all: Vec<Vec<Invariant>> = sweeps.iter().map(figures::invariants).collect();
     let mut invariants: Vec<InvariantRow> = Vec::new();
     for inv in all.iter().flatten() {
-        let row = match invariants.iter_mut().position(|r| r.family == inv.family) {
-            Some(i) => &mut invariants[i],
-            None => {
-                invariants.push(InvariantRow {
-                    family: inv.family,
-                    strict: inv.strict,
-                    checked: 0,
-                    violations: Vec::new(),
-                });
-                invariants.last_mut().expect("just pushed")
-            }
-        };
+        if !invariants.iter().any(|r| r.family == inv.family) {
+            invariants.push(InvariantRow { family: inv.family, strict: inv.strict, checked: 0, violations: vec![] });
+        }
+        let row = invariants.iter_mut().find(|r| r.family == inv.family).expect("just added");
         if row.violations.iter().any(|(p, _)| *p == inv.place) {
             continue;
         }
         let same_place: Vec<&Invariant> =
             all.iter().flatten().filter(|i| i.family == inv.family && i.place == inv.place).collect();
-        if std::ptr::eq(same_place[0], inv) {
-            row.checked += 1;
-        } else {
+        if !std::ptr::eq(same_place[0], inv) {
             continue;
         }
+        row.checked += 1;
         let violated: Vec<&String> = same_place.iter().filter_map(|i| i.violation.as_ref()).collect();
         let fails = if inv.strict { !violated.is_empty() } else { violated.len() == same_place.len() };
         if fails {
@@ -331,12 +307,10 @@ mod tests {
 
     #[test]
     fn missing_new_and_too_few() {
-        let r = row("x".into(), Kind::SyscallsPerReq, None, true, some(&[2.0; 5]), vec![None; 5]);
-        assert_eq!(r.verdict, AbVerdict::Missing);
-        let r = row("x".into(), Kind::SyscallsPerReq, None, true, vec![None; 5], some(&[2.0; 5]));
-        assert_eq!(r.verdict, AbVerdict::New);
-        let r = row("x".into(), Kind::SyscallsPerReq, None, true, some(&[2.0; 4]), some(&[3.0; 4]));
-        assert_eq!(r.verdict, AbVerdict::TooFew);
+        let judge = |base, head| row("x".into(), Kind::SyscallsPerReq, None, true, base, head).verdict;
+        assert_eq!(judge(some(&[2.0; 5]), vec![None; 5]), AbVerdict::Missing);
+        assert_eq!(judge(vec![None; 5], some(&[2.0; 5])), AbVerdict::New);
+        assert_eq!(judge(some(&[2.0; 4]), some(&[3.0; 4])), AbVerdict::TooFew);
     }
 
     #[test]

@@ -148,17 +148,13 @@ fn write_outputs(
     started: Instant,
     out: &Path,
 ) -> anyhow::Result<()> {
+    let env: Vec<String> = head.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let with = if env.is_empty() { String::new() } else { format!(" (with {})", env.join(" ")) };
     let context = format!(
-        "Head `{}`{} against base `{}`: {} pairs of sweeps ({SCENARIOS} at {LEVELS} connections, {WINDOW} windows), \
-         interleaved on the same CPUs, in {:.0} s; sweeps in `{}`.",
+        "Head `{}`{with} against base `{}`: {pairs} pairs of sweeps ({SCENARIOS} at {LEVELS} connections, {WINDOW} \
+         windows), interleaved on the same CPUs, in {:.0} s; sweeps in `{}`.",
         head.revision,
-        if head.env.is_empty() {
-            String::new()
-        } else {
-            format!(" (with {})", head.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
-        },
         base.revision,
-        pairs,
         started.elapsed().as_secs_f64(),
         out.display()
     );
@@ -186,10 +182,7 @@ fn write_outputs(
 /// This checkout's binaries: this executable and `servers` beside it.
 fn head_side(args: &CheckArgs, repo: &Path) -> anyhow::Result<Side> {
     let loadgen = std::env::current_exe().context("cannot find this executable")?;
-    let servers = match &args.servers_bin {
-        Some(p) => p.clone(),
-        None => loadgen.with_file_name("servers"),
-    };
+    let servers = args.servers_bin.clone().unwrap_or_else(|| loadgen.with_file_name("servers"));
     if !servers.is_file() {
         let flag = if args.servers_bin.is_some() { "--servers-bin " } else { "the head's servers binary, " };
         bail!("{flag}{}: no such file (build the workspace's binaries first)", servers.display());

@@ -181,11 +181,7 @@ fn geo_mean(v: &[f64]) -> f64 {
 /// its passes, each pass judged as a sweep of its own (throughput ratios
 /// are taken within a pass, where the models ran minutes apart).
 pub fn figures(s: &Summary) -> Vec<GatedFigure> {
-    let passes = s.passes();
-    if passes.len() <= 1 {
-        return figures_of_one_pass(s);
-    }
-    let per_pass: Vec<Vec<GatedFigure>> = passes.iter().map(|&k| figures_of_one_pass(&s.pass(k))).collect();
+    let per_pass: Vec<Vec<GatedFigure>> = s.passes().iter().map(|&k| figures_of_one_pass(&s.pass(k))).collect();
     let mut out: Vec<GatedFigure> = Vec::new();
     for f in per_pass.iter().flatten() {
         if out.iter().any(|o| o.name == f.name) {
@@ -241,10 +237,7 @@ fn figures_of_one_pass(s: &Summary) -> Vec<GatedFigure> {
 /// Every invariant at every place of a sweep: of every pass of it, one
 /// after the other (a place checked in three passes is three checks).
 pub fn invariants(s: &Summary) -> Vec<Invariant> {
-    match s.passes().as_slice() {
-        [] | [_] => invariants_of_one_pass(s),
-        passes => passes.iter().flat_map(|&k| invariants_of_one_pass(&s.pass(k))).collect(),
-    }
+    s.passes().iter().flat_map(|&k| invariants_of_one_pass(&s.pass(k))).collect()
 }
 
 fn invariants_of_one_pass(s: &Summary) -> Vec<Invariant> {
@@ -280,12 +273,9 @@ fn invariants_of_one_run(r: &Record, level: u64, add: &mut Add) {
     add("every run succeeds", place.clone(), false, failed);
     let Some(x) = &r.result else { return };
     let c = &x.connections;
-    add(
-        "every connection established",
-        place.clone(),
-        false,
-        (c.established < level).then(|| format!("{} of {level} established, {} failed", c.established, c.failed)),
-    );
+    let missing =
+        (c.established < level).then(|| format!("{} of {level} established, {} failed", c.established, c.failed));
+    add("every connection established", place.clone(), false, missing);
     let bad = x.counts.mismatches.max(x.counts.mismatches_total);
     add("no mismatches", place.clone(), true, (bad > 0).then(|| format!("{bad} mismatched answers")));
     serving_invariants(r, x, level, place, add);
@@ -297,31 +287,18 @@ fn serving_invariants(r: &Record, x: &RunResult, level: u64, place: String, add:
     let c = &x.connections;
     if r.model == POOL {
         if level > POOL_THREADS {
-            add(
-                "pool leaves connections past its threads unserved",
-                place,
-                false,
-                (c.never_served == 0)
-                    .then(|| format!("never_served = 0 with {level} connections and {POOL_THREADS} threads")),
-            );
+            let served = (c.never_served == 0)
+                .then(|| format!("never_served = 0 with {level} connections and {POOL_THREADS} threads"));
+            add("pool leaves connections past its threads unserved", place, false, served);
         }
         return;
     }
-    add(
-        "every connection served (all but pool)",
-        place.clone(),
-        false,
-        (c.never_served > 0).then(|| format!("{} of {level} connections never answered", c.never_served)),
-    );
+    let unserved = (c.never_served > 0).then(|| format!("{} of {level} connections never answered", c.never_served));
+    add("every connection served (all but pool)", place.clone(), false, unserved);
     if let Some(rate) = x.rate() {
-        add(
-            "paced rate kept (all but pool)",
-            place,
-            false,
-            (x.throughput_rps < PACED_SHARE * rate).then(|| {
-                format!("{:.0} req/s of the {rate:.0} asked (< {:.0}%)", x.throughput_rps, PACED_SHARE * 100.0)
-            }),
-        );
+        let slow = (x.throughput_rps < PACED_SHARE * rate)
+            .then(|| format!("{:.0} req/s of the {rate:.0} asked (< {:.0}%)", x.throughput_rps, PACED_SHARE * 100.0));
+        add("paced rate kept (all but pool)", place, false, slow);
     }
 }
 
@@ -332,20 +309,13 @@ fn event_loops_switch_rarely(s: &Summary, scenario: &str, level: u64, add: &mut 
     let closed = runs.iter().all(|(_, x)| x.rate().is_none());
     let tpc = runs.iter().find(|(r, _)| r.model == THREAD_PER_CONN).and_then(|(_, x)| x.server.as_ref());
     let (true, true, Some(tpc)) = (closed, level >= CS_INVARIANT_LEVEL, tpc) else { return };
-    let limit = tpc.voluntary_cs_per_req * CS_INVARIANT_SHARE;
+    let tpc = tpc.voluntary_cs_per_req;
+    let limit = tpc * CS_INVARIANT_SHARE;
+    let family = "event loops switch ≤ 1/3 as often as thread-per-conn (≥ 1000 conns, closed loop)";
     for (r, x) in runs.iter().filter(|(r, _)| crate::models::is_event_loop(&r.model)) {
-        let Some(server) = &x.server else { continue };
-        add(
-            "event loops switch ≤ 1/3 as often as thread-per-conn (≥ 1000 conns, closed loop)",
-            format!("{scenario} {} c{level}", r.model),
-            false,
-            (server.voluntary_cs_per_req > limit).then(|| {
-                format!(
-                    "{:.3} cs/req vs thread-per-conn's {:.3} (limit {limit:.3})",
-                    server.voluntary_cs_per_req, tpc.voluntary_cs_per_req
-                )
-            }),
-        );
+        let Some(cs) = x.server.as_ref().map(|s| s.voluntary_cs_per_req) else { continue };
+        let often = (cs > limit).then(|| format!("{cs:.3} cs/req vs thread-per-conn's {tpc:.3} (limit {limit:.3})"));
+        add(family, format!("{scenario} {} c{level}", r.model), false, often);
     }
 }
 

@@ -53,9 +53,9 @@
 //!
 //! This code keeps only the rules. The measured spreads behind the
 //! tolerances, and the gate's own false alarm and detection rates, are in
-//! results/ab-checks/README.md; the figures
-//! behind the user-CPU figure and the context-switch floor in
-//! results/check-runs/README.md. REPORT.md's regression section cites them.
+//! results/ab-checks/README.md; the figures behind the user-CPU figure and
+//! the context-switch floor in results/check-runs/README.md. REPORT.md's
+//! regression section cites them.
 //!
 //! # Proving it catches a regression
 //!
@@ -134,10 +134,8 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 
 /// `loadgen check`: 0 pass, 1 regression, 2 could not run.
 pub fn check_main(args: &CheckArgs) -> ExitCode {
-    let judged = ab_run::check(args).and_then(|eval| {
-        // The base could not be built or run (ab_run said why): no verdict.
-        eval.context("--base: the base could not be built or run, so the check could not run")
-    });
+    let judged = ab_run::check(args)
+        .and_then(|eval| eval.context("--base: the base could not be built or run, so the check could not run"));
     match judged {
         Ok(eval) if eval.passed() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),

@@ -31,15 +31,9 @@ fn verdict_cell(r: &AbRow) -> String {
 }
 
 fn ratio_cell(r: &AbRow) -> String {
-    match r.interval {
-        Some(i) => format!(
-            "{} [{} – {}]",
-            signed_percent(i.median - 1.0),
-            signed_percent(i.low - 1.0),
-            signed_percent(i.high - 1.0)
-        ),
-        None => "—".into(),
-    }
+    let Some(i) = r.interval else { return "—".into() };
+    let change = |ratio: f64| signed_percent(ratio - 1.0);
+    format!("{} [{} – {}]", change(i.median), change(i.low), change(i.high))
 }
 
 /// The whole report: headline, invariants, then every figure.
@@ -72,17 +66,10 @@ pub fn markdown(eval: &AbEvaluation, context: &str) -> String {
             seen.replace('|', "/")
         );
     }
+    let cell = |v: &[Option<f64>]| median(v).map(decimals).unwrap_or_else(|| "—".into());
     for r in &eval.rows {
-        let cell = |v: &[Option<f64>]| median(v).map(decimals).unwrap_or_else(|| "—".into());
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            r.name,
-            cell(&r.base),
-            cell(&r.head),
-            ratio_cell(r),
-            verdict_cell(r)
-        );
+        let (base, head, change) = (cell(&r.base), cell(&r.head), ratio_cell(r));
+        let _ = writeln!(out, "| {} | {base} | {head} | {change} | {} |", r.name, verdict_cell(r));
     }
     out
 }
@@ -101,14 +88,11 @@ fn invariant_lines(invariants: &[InvariantRow]) -> Vec<String> {
 /// The table row of one invariant family: (what was seen, verdict).
 fn invariant_cells(i: &InvariantRow) -> (String, String) {
     if i.violations.is_empty() {
-        (format!("holds at {} places", i.checked), "ok".to_string())
-    } else {
-        let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
-        (
-            format!("violated at {} of {}: {}", i.violations.len(), i.checked, places.join("; ")).replace('|', "/"),
-            "**REGRESSED**".to_string(),
-        )
+        return (format!("holds at {} places", i.checked), "ok".to_string());
     }
+    let places: Vec<String> = i.violations.iter().map(|(p, v)| format!("{p}: {v}")).collect();
+    let seen = format!("violated at {} of {}: {}", i.violations.len(), i.checked, places.join("; "));
+    (seen.replace('|', "/"), "**REGRESSED**".to_string())
 }
 
 /// One line per regressed figure or violated invariant place.
@@ -117,17 +101,17 @@ pub fn regression_lines(eval: &AbEvaluation) -> Vec<String> {
     for r in eval.failures() {
         let pairs =
             |v: &[Option<f64>]| v.iter().map(|x| x.map(decimals).unwrap_or_else(|| "—".into())).collect::<Vec<_>>();
+        let what = match (r.verdict, r.interval) {
+            (AbVerdict::Missing, _) => "measured by the base, not by the head".to_string(),
+            (_, Some(_)) => format!("change {}", ratio_cell(r)),
+            _ => String::new(),
+        };
+        let (tolerance, base, head) = (signed_percent(r.tolerance), pairs(&r.base), pairs(&r.head));
         lines.push(format!(
-            "REGRESSED {}: {} (tolerance {}) [base per pair: {}; head per pair: {}]",
+            "REGRESSED {}: {what} (tolerance {tolerance}) [base per pair: {}; head per pair: {}]",
             r.name,
-            match (r.verdict, r.interval) {
-                (AbVerdict::Missing, _) => "measured by the base, not by the head".to_string(),
-                (_, Some(_)) => format!("change {}", ratio_cell(r)),
-                _ => String::new(),
-            },
-            signed_percent(r.tolerance),
-            pairs(&r.base).join(", "),
-            pairs(&r.head).join(", "),
+            base.join(", "),
+            head.join(", ")
         ));
     }
     lines

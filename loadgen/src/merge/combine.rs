@@ -51,12 +51,7 @@ pub fn combine(inputs: &[Input], args: Vec<String>) -> PartRecord {
         window_s,
         throughput_rps: if window_s > 0.0 { counts.ok as f64 / window_s } else { 0.0 },
         latency: histo::latency(&latency),
-        latency_uncorrected: latency_bound(
-            &results,
-            |r| r.latency_uncorrected.as_ref(),
-            "latency_uncorrected",
-            &mut bounds,
-        ),
+        latency_uncorrected: latency_uncorrected(&results, &mut bounds),
         send_lag: send_lag(&results, &latency, &mut bounds),
         latency_by_method: by_method.iter().map(|(m, h)| (m.clone(), histo::latency(h))).collect(),
         combined: attribution::combined(server.as_ref(), &loadgen),
@@ -265,21 +260,16 @@ fn percentiles_bound<'a>(ps: impl Iterator<Item = &'a Percentiles>) -> Percentil
     })
 }
 
-/// A latency kept only as a summary: percentiles the largest part's, count,
-/// mean and max exact.
-fn latency_bound(
-    results: &[&RunResult],
-    of: impl Fn(&RunResult) -> Option<&Latency>,
-    name: &str,
-    bounds: &mut Vec<String>,
-) -> Option<Latency> {
-    let all: Vec<&Latency> = results.iter().filter_map(|r| of(r)).collect();
+/// The uncorrected latency, kept only as a summary: percentiles the largest
+/// part's, count, mean and max exact.
+fn latency_uncorrected(results: &[&RunResult], bounds: &mut Vec<String>) -> Option<Latency> {
+    let all: Vec<&Latency> = results.iter().filter_map(|r| r.latency_uncorrected.as_ref()).collect();
     if all.is_empty() {
         return None;
     }
     let count: u64 = all.iter().map(|l| l.count).sum();
     let weighted: f64 = all.iter().map(|l| l.mean * l.count as f64).sum();
-    bounds.push(format!("{name}: percentiles the largest part's"));
+    bounds.push("latency_uncorrected: percentiles the largest part's".into());
     Some(Latency {
         p50: all.iter().map(|l| l.p50).max().unwrap_or(0),
         p90: all.iter().map(|l| l.p90).max().unwrap_or(0),

@@ -10,12 +10,8 @@
 //! The result has the shape of a run's JSON, so every tool that reads one
 //! (the sweep's tables, `loadgen report`) reads it, plus `merged_from`.
 //!
-//! It refuses, naming the file at fault: a file that is not a tagged run's
-//! result; runs of another protocol or other requests than the first
-//! file's (from their configurations, the rate aside: each part offers its
-//! share); a tag given twice (the same file twice, or two load generators
-//! under one name); a window that does not coincide with the others'
-//! (started without the same `--start-at`).
+//! Inputs that do not merge are refused, naming the file at fault
+//! ([`MergeError`]).
 
 mod combine;
 mod hlog;
@@ -152,15 +148,11 @@ pub fn read(path: &Path) -> Result<Input, MergeError> {
         PartRecord::from_slice(&bytes).map_err(|e| MergeError::NotARun { file: file.clone(), why: e.to_string() })?;
     let part = record.part.clone().ok_or_else(|| MergeError::NoPart { file: file.clone() })?;
     let config = record.result.config.clone().ok_or_else(|| MergeError::NoConfig { file: file.clone() })?;
-    let bad = |which: &str| {
-        let file = file.clone();
-        let which = which.to_string();
-        move |why| MergeError::BadHistogram { file, which, why }
-    };
-    let latency = part::decode(&part.histograms.latency).map_err(bad("latency"))?;
+    let bad = |which: String, why| MergeError::BadHistogram { file: file.clone(), which, why };
+    let latency = part::decode(&part.histograms.latency).map_err(|why| bad("latency".into(), why))?;
     let mut by_method = BTreeMap::new();
     for (m, h) in &part.histograms.by_method {
-        by_method.insert(m.clone(), part::decode(h).map_err(bad(&format!("by_method.{m}")))?);
+        by_method.insert(m.clone(), part::decode(h).map_err(|why| bad(format!("by_method.{m}"), why))?);
     }
     Ok(Input { path: path.to_path_buf(), record, part, config, latency, by_method })
 }

@@ -27,6 +27,8 @@
 //! run, so a column that appears late (the first open-loop run's
 //! `latency_uncorrected`) still gets a header.
 
+use std::fmt::Write;
+
 use crate::records::sweep::{Record, Summary};
 use serde_json::Value;
 
@@ -105,11 +107,6 @@ const LEAD: [RunLead; 9] = [
     ("offered_rps", |r| r.offered_rps.map(number).unwrap_or_default()),
 ];
 
-/// Whether `key` is one of [`LEAD`]'s columns.
-fn in_lead(key: &str) -> bool {
-    LEAD.iter().any(|(name, _)| *name == key)
-}
-
 /// `runs.csv`: one row per run, every field.
 pub fn runs_csv(summary: &Summary) -> anyhow::Result<String> {
     let mut columns: Vec<String> = Vec::new();
@@ -120,7 +117,9 @@ pub fn runs_csv(summary: &Summary) -> anyhow::Result<String> {
             flatten("", &serde_json::to_value(result)?, &mut |k, v| cells.push((k.to_string(), v)));
         }
         for (k, _) in &cells {
-            push_new(&mut columns, k);
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
         }
         rows.push((record, cells));
     }
@@ -134,12 +133,6 @@ pub fn runs_csv(summary: &Summary) -> anyhow::Result<String> {
         write_row(&mut out, lead.iter().map(String::as_str).chain(rest));
     }
     Ok(out)
-}
-
-fn push_new(columns: &mut Vec<String>, key: &str) {
-    if !in_lead(key) && !columns.iter().any(|c| c == key) {
-        columns.push(key.to_string());
-    }
 }
 
 /// Lists of records, which have no place in a row (even when empty).
@@ -156,7 +149,7 @@ fn flatten(prefix: &str, value: &Value, emit: &mut dyn FnMut(&str, String)) {
         }
         Value::Object(map) => {
             for (k, v) in map {
-                if prefix.is_empty() && in_lead(k) {
+                if prefix.is_empty() && LEAD.iter().any(|(name, _)| name == k) {
                     continue;
                 }
                 flatten(&key(k), v, emit);
@@ -229,11 +222,7 @@ fn verdict_columns(c: &Comparison) -> Vec<String> {
             number(test.p),
             number(p_adjusted),
         ],
-        Verdict::TooFew { pairs } => {
-            let mut v = vec![pairs.to_string()];
-            v.extend(std::iter::repeat_n(String::new(), 5));
-            v
-        }
+        Verdict::TooFew { pairs } => [vec![pairs.to_string()], vec![String::new(); 5]].concat(),
         Verdict::Excused => vec![String::new(); 6],
     };
     row.push(said);
@@ -241,16 +230,12 @@ fn verdict_columns(c: &Comparison) -> Vec<String> {
 }
 
 fn write_row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
-    let mut first = true;
-    for cell in cells {
-        if !first {
+    for (i, cell) in cells.enumerate() {
+        if i > 0 {
             out.push(',');
         }
-        first = false;
         if cell.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&cell.replace('"', "\"\""));
-            out.push('"');
+            let _ = write!(out, "\"{}\"", cell.replace('"', "\"\""));
         } else {
             out.push_str(cell);
         }
@@ -293,11 +278,9 @@ mod tests {
         let rows = parse(&text);
         assert_eq!(rows.len(), summary.records.len() + 1);
         let header = &rows[0];
-        for col in ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "throughput_rps"]
-        {
-            assert!(header.iter().any(|h| h == col), "no column {col}");
-        }
-        for col in ["latency.p999", "server.cpu_us_per_req", "counts.errors_by_status", "env.loadgen_cpus"] {
+        let lead = ["scenario", "model", "level", "repeat", "status", "failure", "loadgen_saturated", "throughput_rps"];
+        let nested = ["latency.p999", "server.cpu_us_per_req", "counts.errors_by_status", "env.loadgen_cpus"];
+        for col in lead.iter().chain(&nested) {
             assert!(header.iter().any(|h| h == col), "no column {col}");
         }
         assert!(!header.iter().any(|h| h.starts_with("timeseries")));

@@ -4,49 +4,17 @@
 //! Every figure of a cell (a model at a level, over the passes of
 //! `--repeat`) is shown as its median with its min–max range in
 //! parentheses, `12,345 (11,900–12,800)`; a cell of one run shows the bare
-//! value. Per scenario, three tables:
-//!
-//! - [`scenario_table`]: one row per model × level with throughput, latency
-//!   percentiles, context switches and CPU per request, memory, threads,
-//!   connections established, mismatches and the failures, if any.
-//! - [`compare_table`] of the event loops (every model but the blocking
-//!   ones, [`crate::models`], in reading order) and of every model: side by side per level, for
-//!   throughput, p99, server CPU µs, both sides' CPU µs and context
-//!   switches per request, and
-//!   which model is ahead. A model is ahead only where its per-pass ratios
-//!   to every other pass a paired test after Holm's correction over the
-//!   table's comparisons on that figure (the project's rule,
-//!   [`crate::sweep::cells`]); otherwise the table says `tie`, and on
-//!   throughput a loadgen-saturated cell ties whatever it meets. The file's
-//!   header states the rule and its error rate and, in an A/A sweep (a
-//!   model and its alias), counts the twins' "ahead" verdicts.
-//! - [`attribution_table`]: who was charged for the CPU, per model × level:
-//!   server, load generator and both together, and from /proc/stat the
-//!   softirq share on each side's CPUs; with [`ATTRIBUTION`], the note that
-//!   says which side each figure charges.
-//!
-//! A scenario that ran a ladder of offered rates (`knee`) has two others
-//! instead, see [`crate::sweep::ladder`]:
-//!
-//! - [`knee_table`]: per model × level, the highest offered rate sustained
-//!   within the SLO, and that rung's latency, CPU and context switches per
-//!   request; "≥ X (load generator's limit)" where the ladder could not
-//!   find the model's knee.
-//! - [`rung_table`]: every rung, with its verdict.
-//!
-//! A scenario whose runs kept ECHO's and DELAY's latency apart
-//! (`multiplex`) has one more, [`method_table`]: ECHO's p50 and p99 beside
-//! the DELAY's length, and whether ECHOs waited behind DELAYs.
-//!
-//! And two that set the figures against the floor the sweep measured
-//! (`env.json`, see `loadgen floor`), for REPORT.md's regions `floor` and
-//! `performance`:
-//!
-//! - [`floor_table`]: the floors themselves.
-//! - [`performance_table`]: echo-saturate per model × level: server CPU per
-//!   request against the floor pair, throughput, the load generator's own
-//!   CPU per request and RSS, and the spread of answers per connection;
-//!   then the performance targets, each marked met or not from these data.
+//! value. Per scenario: [`scenario_table`], one row per model × level;
+//! [`compare_table`] of the event-loop peers and of every model, which
+//! says which model is ahead by the project's paired rule
+//! ([`crate::sweep::cells`]); [`attribution_table`], who was charged for
+//! the CPU; [`run_queue_table`], where runs recorded it; and, where ECHO's
+//! and DELAY's latency were kept apart (`multiplex`), [`method_table`]. A
+//! scenario that ran a ladder of offered rates (`knee`,
+//! [`crate::sweep::ladder`]) has [`knee_table`] and [`rung_table`] instead.
+//! [`floor_table`] and [`performance_table`] set the figures against the
+//! floor the sweep measured (`env.json`, see `loadgen floor`), for
+//! REPORT.md's regions `floor` and `performance`.
 //!
 //! A table of cells is written as columns of data (`cell_table`): each
 //! column its header, its alignment and what it shows of a cell, so that a
@@ -76,22 +44,17 @@ pub fn tables_md(summary: &Summary) -> anyhow::Result<String> {
     }
     for scenario in summary.scenarios.iter().filter(|s| !summary.is_ladder(s)) {
         let _ = write!(out, "\n## {scenario}\n\n{}", scenario_table(summary, scenario));
-        let peers = peer_table(summary, scenario);
-        if !peers.is_empty() {
-            let _ = write!(out, "\n### {scenario}: event-loop peers\n\n{peers}");
-        }
-        if summary.delay_us(scenario).is_some() {
-            let _ = write!(out, "\n### {scenario}: ECHO beside DELAY\n\n{}", method_table(summary, scenario));
-        }
-        let _ =
-            write!(out, "\n### {scenario}: who was charged for the CPU\n\n{}", attribution_table(summary, scenario));
-        let waits = run_queue_table(summary, scenario);
-        if !waits.is_empty() {
-            let _ = write!(out, "\n### {scenario}: waiting to run\n\n{waits}");
-        }
-        let all = every_model_table(summary, scenario);
-        if !all.is_empty() {
-            let _ = write!(out, "\n### {scenario}: every model\n\n{all}");
+        // Each table is empty where the scenario has nothing for it.
+        for (title, table) in [
+            ("event-loop peers", peer_table(summary, scenario)),
+            ("ECHO beside DELAY", method_table(summary, scenario)),
+            ("who was charged for the CPU", attribution_table(summary, scenario)),
+            ("waiting to run", run_queue_table(summary, scenario)),
+            ("every model", every_model_table(summary, scenario)),
+        ] {
+            if !table.is_empty() {
+                let _ = write!(out, "\n### {scenario}: {title}\n\n{table}");
+            }
         }
     }
     Ok(out)
@@ -158,6 +121,14 @@ const BOUND_NOTE: &str =
     "\n\\* loadgen-saturated in at least one run: the load generator's CPU, not the server, was the \
                           limit; its throughput neither wins nor loses against another model's.\n";
 
+/// `table`, then [`BOUND_NOTE`] where the load generator bounded some run.
+fn with_bound_note(mut table: String, bound: bool) -> String {
+    if bound {
+        table.push_str(BOUND_NOTE);
+    }
+    table
+}
+
 /// How a column lines up: text to the left, figures to the right.
 #[derive(Clone, Copy)]
 enum Align {
@@ -189,26 +160,25 @@ fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
     out.push('\n');
 }
 
-/// A table with one row per cell. With `failed`, a cell none of whose runs
-/// succeeded shows its first two columns (model and level), then
-/// `failed: WHY` and dashes; or, where every run failed as its model is
-/// designed to ([`Cell::as_designed`]: pool past its workers), what
-/// happened "as designed" and why.
+/// A table with one row per cell: its model, its level (`conns`), then
+/// `columns`. With `failed`, a cell none of whose runs succeeded shows
+/// `failed: WHY` and dashes after its model and level; or, where every run
+/// failed as its model is designed to ([`Cell::as_designed`]: pool past its
+/// workers), what happened "as designed" and why.
 fn cell_table(columns: &[Column], cells: &[Cell], failed: Option<fn(&Cell) -> String>) -> String {
-    let mut out = header(columns.iter().map(|&(name, align, _)| (name, align)));
+    let names = columns.iter().map(|&(name, align, _)| (name, align));
+    let mut out = header([("model", Left), ("conns", Right)].into_iter().chain(names));
     for c in cells {
         let why = failed.filter(|_| c.ok_runs().count() == 0).map(|why| match c.as_designed() {
             Some(designed) => cell(&designed.text()),
             None => format!("failed: {}", cell(&why(c))),
         });
-        push_row(
-            &mut out,
-            columns.iter().enumerate().map(|(i, (_, _, show))| match (&why, i) {
-                (Some(why), 2) => why.clone(),
-                (Some(_), 3..) => DASH.into(),
-                _ => show(c),
-            }),
-        );
+        let shown = columns.iter().enumerate().map(|(i, (_, _, show))| match (&why, i) {
+            (Some(why), 0) => why.clone(),
+            (Some(_), 1..) => DASH.into(),
+            _ => show(c),
+        });
+        push_row(&mut out, [c.model.to_string(), c.level.to_string()].into_iter().chain(shown));
     }
     out
 }
@@ -219,9 +189,7 @@ pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
         |p: fn(&Latency) -> u64| move |c: &Cell| shown(c, move |r| Some(p(&r.result.as_ref()?.latency) as f64), us_f);
     let per_request = |f: fn(&ServerCost) -> f64| move |c: &Cell| shown(c, move |r| r.server_per_request().map(f), num);
     let server = |c: &Cell, f: fn(&ServerCost) -> f64| c.spread(|r| r.result.as_ref()?.server.as_ref().map(f));
-    let columns: [Column; 16] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 14] = [
         ("runs", Right, &|c| match c.ok_runs().count() {
             ok if ok == c.runs.len() => ok.to_string(),
             ok => format!("{ok}/{} ok", c.runs.len()),
@@ -241,11 +209,7 @@ pub fn scenario_table(summary: &Summary, scenario: &str) -> String {
         ("failures", Left, &|c| cell(&c.failure_text())),
     ];
     let cells = summary.cells(scenario);
-    let mut out = cell_table(&columns, &cells, None);
-    if cells.iter().any(Cell::loadgen_saturated) {
-        out.push_str(BOUND_NOTE);
-    }
-    out
+    with_bound_note(cell_table(&columns, &cells, None), cells.iter().any(Cell::loadgen_saturated))
 }
 
 /// Connections established of those requested, in the run that
@@ -279,14 +243,12 @@ pub fn every_model_table(summary: &Summary, scenario: &str) -> String {
     compare_table(summary, scenario, &ran.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// `models` side by side: for each level, one row per compared figure
-/// (throughput, p99, server CPU µs, server and load generator CPU µs
-/// together, and context switches per request), each
-/// model's median (min–max), and which model is ahead (the last column:
-/// one model, with its ratio to the closest rival, the ratio's 95%
-/// interval and the corrected p; or `tie: ...`). Each figure's comparisons
-/// over every level of the table are one family ([`cells::judge`]). Empty
-/// when fewer than two models ran.
+/// `models` side by side: per level, one row per figure of [`COMPARED`]
+/// with each model's median (min–max), and in the last column the model
+/// ahead, with its ratio to the closest rival, the ratio's 95% interval
+/// and the corrected p, or `tie: ...`. Each figure's comparisons over every
+/// level of the table are one family ([`cells::judge`]). Empty when fewer
+/// than two models ran.
 pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> String {
     if models.len() < 2 {
         return String::new();
@@ -301,10 +263,10 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
             let shown: Vec<String> = cells
                 .iter()
                 .map(|c| match c {
-                    None => "–".into(),
+                    None => DASH.into(),
                     Some(c) if c.ok_runs().count() == 0 => "failed".into(),
                     Some(c) => match Contender::of(c, figure) {
-                        None => "–".into(),
+                        None => DASH.into(),
                         Some(one) => {
                             bound |= one.loadgen_saturated;
                             let mark = if one.loadgen_saturated { "\\*" } else { "" };
@@ -318,10 +280,7 @@ pub fn compare_table(summary: &Summary, scenario: &str, models: &[&str]) -> Stri
             let _ = writeln!(out, "| {level} | {} | {} | {ahead} |", figure.name, shown.join(" | "));
         }
     }
-    if bound {
-        out.push_str(BOUND_NOTE);
-    }
-    out
+    with_bound_note(out, bound)
 }
 
 /// The A/A count: in every scenario's table of every model, the tested
@@ -362,10 +321,8 @@ pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
     let of = |f: fn(&RunResult) -> Option<f64>, fmt: fn(f64) -> String| {
         move |c: &Cell| median(c, f).map_or(DASH.into(), fmt)
     };
-    let softirq = |c: &Cell, side: Side| median_of(c, |r| r.result.as_ref()?.proc_stat.as_ref()?.softirq_share(side));
-    let columns: [Column; 10] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let softirq = |c: &Cell, side: Side| median(c, |x| x.proc_stat.as_ref()?.softirq_share(side));
+    let columns: [Column; 8] = [
         ("server CPU µs/req (user+sys)", Right, &|c| {
             let server = |f: fn(&ServerCost) -> f64| median(c, move |x| x.server.as_ref().map(f));
             split(server(|s| s.cpu_us_per_req), server(|s| s.user_us_per_req), server(|s| s.sys_us_per_req))
@@ -387,7 +344,7 @@ pub fn attribution_table(summary: &Summary, scenario: &str) -> String {
             (None, None) => DASH.into(),
             (a, b) => format!("{} / {}", a.map_or(DASH.into(), percent), b.map_or(DASH.into(), percent)),
         }),
-        ("steal %", Right, &of(|x| x.proc_stat.as_ref().map(|p| p.steal_share()), |v| format!("{:.1}%", 100.0 * v))),
+        ("steal %", Right, &of(|x| x.proc_stat.as_ref().map(|p| p.steal_share()), percent_1)),
     ];
     let mut out = cell_table(&columns, &summary.cells(scenario), Some(|c| c.failure_text()));
     out.push('\n');
@@ -401,19 +358,17 @@ fn run_queue(r: &Record) -> Option<&RunQueue> {
 }
 
 /// Per model × level: how long the server's threads waited to run, from
-/// `run_delay` in /proc/TID/schedstat summed over them at the window's edges
-/// (`run_queue`, `crate::profile::runqueue`): the wait per request, that
-/// wait over the mean latency (not a share: a thread may wait after its
-/// answer has left, so it can pass 100%), the threads read and what one read of them all cost (kept out
-/// of the window). Empty where no run recorded it.
+/// `run_delay` in /proc/TID/schedstat summed over them at the window's
+/// edges (`crate::profile::runqueue`): the wait per request, that wait over
+/// the mean latency (not a share: a thread may wait after its answer has
+/// left, so it can pass 100%), the threads read and what one read of them
+/// all cost (kept out of the window). Empty where no run recorded it.
 pub fn run_queue_table(summary: &Summary, scenario: &str) -> String {
     let cells = summary.cells(scenario);
     if !cells.iter().any(|c| c.ok_runs().any(|r| run_queue(r).is_some())) {
         return String::new();
     }
-    let columns: [Column; 6] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 4] = [
         ("run-queue wait µs/req", Right, &|c| shown(c, |r| Some(run_queue(r)?.wait_us_per_req), num)),
         ("wait ÷ mean latency", Right, &|c| shown(c, |r| Some(run_queue(r)?.wait_over_latency), percent)),
         ("server threads", Right, &|c| shown(c, |r| Some(run_queue(r)?.threads as f64), |v| format!("{v:.0}"))),
@@ -469,7 +424,7 @@ pub fn breakdown_table(csv: &str, side: &str, run: &dyn Fn(&str, &str, &str) -> 
         row.extend(names.iter().map(|n| num(by_category.get(*n).copied().unwrap_or(0.0))));
         row.push(num(total));
         row.push(if total > 0.0 { percent(scheduler / total) } else { DASH.into() });
-        row.push(format!("{:.1}%", 100.0 * named));
+        row.push(percent_1(*named));
         push_row(&mut out, row);
     }
     Ok(out)
@@ -477,11 +432,7 @@ pub fn breakdown_table(csv: &str, side: &str, run: &dyn Fn(&str, &str, &str) -> 
 
 /// The median of a figure of a cell's successful runs.
 fn median(c: &Cell, f: impl Fn(&RunResult) -> Option<f64>) -> Option<f64> {
-    median_of(c, |r| r.result.as_ref().and_then(&f))
-}
-
-fn median_of(c: &Cell, metric: impl Fn(&Record) -> Option<f64>) -> Option<f64> {
-    c.spread(metric).map(|s| s.median)
+    c.spread(|r| r.result.as_ref().and_then(&f)).map(|s| s.median)
 }
 
 /// "10.0 (3.00+7.00)": CPU µs per request (user+sys); the total alone
@@ -577,24 +528,28 @@ pub fn knee_table(summary: &Summary, scenario: &str) -> String {
 /// The knee over the server's CPU budget (req/s per CPU), "≥" where the
 /// knee is a lower bound; "–" without a budget.
 fn per_budgeted_cpu(k: &ladder::Knee, at: &Cell) -> String {
-    let budget = at.runs.iter().filter_map(|r| r.result.as_ref()).find_map(ladder::budget_cpus);
+    let budget = results(at).find_map(ladder::budget_cpus);
     match (budget, at.offered_rps) {
         (Some(cpus), Some(rate)) => {
             let bound = if matches!(k, ladder::Knee::AtLeast(..)) { "≥ " } else { "" };
             format!("{bound}{}", thousands(rate / cpus))
         }
-        _ => "–".into(),
+        _ => DASH.into(),
     }
 }
 
 /// The share of the machine's CPU time the host took over a rung's runs
 /// (`/proc/stat` steal): median (min–max), to one decimal in percent.
 fn host_steal(c: &Cell) -> String {
-    rung_figure(c, |x| x.proc_stat.as_ref().map(|p| p.steal_share()), |v| format!("{:.1}%", 100.0 * v))
+    rung_figure(c, |x| x.proc_stat.as_ref().map(|p| p.steal_share()), percent_1)
 }
 
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
+}
+
+fn percent_1(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
 }
 
 /// Every rung of a ladder: offered, achieved, latency, the load
@@ -602,9 +557,7 @@ fn percent(x: f64) -> String {
 pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     let slo = slo_of(summary);
     let latency = |f: fn(&Latency) -> u64| move |c: &Cell| rung_figure(c, move |x| Some(f(&x.latency) as f64), us_f);
-    let columns: [Column; 13] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 11] = [
         ("offered req/s", Right, &|c| thousands(c.offered_rps.unwrap_or(0.0))),
         ("runs ok", Right, &|c| format!("{}/{}", c.ok_runs().count(), c.runs.len())),
         ("achieved req/s", Right, &|c| rung_figure(c, |x| Some(x.throughput_rps), thousands) + bound_mark(c)),
@@ -621,11 +574,7 @@ pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     let models = summary.models_in(scenario);
     let rungs: Vec<Cell> =
         models.iter().flat_map(|m| levels.iter().flat_map(move |&l| summary.rungs(scenario, m, l))).collect();
-    let mut out = cell_table(&columns, &rungs, None);
-    if summary.scenario(scenario).any(|r| r.loadgen_saturated) {
-        out.push_str(BOUND_NOTE);
-    }
-    out
+    with_bound_note(cell_table(&columns, &rungs, None), summary.scenario(scenario).any(|r| r.loadgen_saturated))
 }
 
 /// Per model × level: ECHO's and DELAY's latency apart, and whether ECHO's
@@ -643,9 +592,7 @@ pub fn method_table(summary: &Summary, scenario: &str) -> String {
         None => DASH,
     };
     let against = format!("ECHO p99 against one DELAY ({})", us(delay));
-    let columns: [Column; 8] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 6] = [
         ("req/s", Right, &|c| shown(c, Record::throughput, thousands) + bound_mark(c)),
         ("ECHO p50", Right, &|c| text(of(c, "ECHO", |l| l.p50), us_f)),
         ("ECHO p99", Right, &|c| text(of(c, "ECHO", |l| l.p99), us_f)),
@@ -719,7 +666,7 @@ fn fairness(c: &Cell) -> String {
     };
     match (part(|f| f.min), part(|f| f.p1), part(|f| f.median), part(|f| f.max)) {
         (Some(a), Some(b), Some(m), Some(z)) => format!("{a}/{b}/{m}/{z}"),
-        _ => "–".into(),
+        _ => DASH.into(),
     }
 }
 
@@ -752,9 +699,7 @@ pub fn floor_table(floor: &SweepFloor) -> String {
 /// echo-saturate, every model × level, against the floor pair; then the targets.
 pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> String {
     let pair = floor.map(|f| f.figures.pair_cpu_us).filter(|&p| p > 0.0);
-    let columns: [Column; 10] = [
-        ("model", Left, &|c| c.model.to_string()),
-        ("conns", Right, &|c| c.level.to_string()),
+    let columns: [Column; 8] = [
         ("req/s", Right, &|c| shown(c, Record::throughput, thousands) + bound_mark(c)),
         ("server CPU µs/req", Right, &|c| shown(c, Record::server_cpu, num)),
         ("floor pair µs", Right, &|_| pair.map_or(DASH.into(), num)),
@@ -771,10 +716,8 @@ pub fn performance_table(summary: &Summary, floor: Option<&SweepFloor>) -> Strin
     ];
     let first_failure: fn(&Cell) -> String = |c| c.failures().first().map_or(String::new(), |(_, why)| why.to_string());
     let cells = summary.cells(SATURATE);
-    let mut out = cell_table(&columns, &cells, Some(first_failure));
-    if cells.iter().any(Cell::loadgen_saturated) {
-        out.push_str(BOUND_NOTE);
-    }
+    let bound = cells.iter().any(Cell::loadgen_saturated);
+    let mut out = with_bound_note(cell_table(&columns, &cells, Some(first_failure)), bound);
     out.push_str(
         "\nTargets (echo-saturate, 64 B, depth 1; server and load generator each pinned to a CPU of its own):\n\n",
     );
@@ -798,18 +741,26 @@ mod tests {
     use super::*;
     use crate::testdata::{self, jitter, scale};
 
+    /// The line of `table` that starts with `head`.
+    fn line_of<'t>(table: &'t str, head: &str) -> &'t str {
+        table.lines().find(|l| l.starts_with(head)).unwrap_or_else(|| panic!("no {head} in {table}"))
+    }
+
     #[test]
     fn scenario_table_has_a_row_per_cell_and_notes_failures() {
         let summary = testdata::summary();
         let table = scenario_table(&summary, "echo-saturate");
         let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| model")).collect();
         assert_eq!(rows.len(), 15);
-        let pool = rows.iter().find(|l| l.starts_with("| pool | 1000 |")).unwrap();
+        let pool = line_of(&table, "| pool | 1000 |");
         assert!(pool.contains("never served"), "{pool}");
         assert!(pool.contains("| 0/1 ok | – | – | – |"), "a failed run shows no figures: {pool}");
-        let bound = rows.iter().find(|l| l.starts_with("| mio-single | 200 |")).unwrap();
+        let bound = line_of(&table, "| mio-single | 200 |");
         assert!(bound.contains("| 20,000\\* |"), "one run: the bare value: {bound}");
         assert!(table.contains("loadgen-saturated"));
+        assert!(table.contains("answers/conn min/p1/med/max"));
+        let row = line_of(&table, "| tokio | 500 |");
+        assert!(row.contains("| 1/2/3/4 |"), "answers per connection: {row}");
     }
 
     #[test]
@@ -819,11 +770,11 @@ mod tests {
         run.status = crate::records::sweep::RunStatus::Failed;
         run.failure = Some("server exited".into());
         let table = scenario_table(&summary, "echo-saturate");
-        let row = table.lines().find(|l| l.starts_with("| mio-multi | 200 |")).unwrap();
+        let row = line_of(&table, "| mio-multi | 200 |");
         // Passes at 1, 1.02 and 0.98 × 20,000 req/s.
         assert!(row.contains("| 3 | 200/200 | 20,000 (19,600–20,400) |"), "{row}");
         assert!(row.contains("| 10.0 (9.80–10.2) |"), "CPU µs/req: {row}");
-        let partly = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
+        let partly = line_of(&table, "| tokio | 500 |");
         assert!(partly.contains("| 2/3 ok |") && partly.contains("pass 3: server exited"), "{partly}");
         let text = tables_md(&summary).unwrap();
         assert!(text.contains("3 interleaved passes"), "{text}");
@@ -840,7 +791,7 @@ mod tests {
         pool.result = Some(result);
         pool.failure = Some(format!("starved: {} of {level} connections never got an answer", level - 64));
         let table = scenario_table(&summary, &scenario);
-        let row = table.lines().find(|l| l.starts_with(&format!("| pool | {level} |"))).expect(&table);
+        let row = line_of(&table, &format!("| pool | {level} |"));
         assert!(row.contains(&format!("starved, as designed: 64 workers, {level} connections")), "{row}");
         assert!(!row.contains("failed:"), "{row}");
         let notes = crate::output::charts::failed_notes(&summary, &scenario);
@@ -871,9 +822,9 @@ mod tests {
             });
         }
         let table = run_queue_table(&summary, "echo-saturate");
-        let row = table.lines().find(|l| l.starts_with("| mio-single | 1000 |")).expect(&table);
+        let row = line_of(&table, "| mio-single | 1000 |");
         assert_eq!(row, "| mio-single | 1000 | 10.0 (9.00–12.0) | 50% (50%–50%) | 3 (3–3) | 0.2 (0.2–0.2) |");
-        let other = table.lines().find(|l| l.starts_with("| tokio | 1000 |")).expect(&table);
+        let other = line_of(&table, "| tokio | 1000 |");
         assert!(other.ends_with("| – | – | – | – |"), "{other}");
         assert!(tables_md(&summary).unwrap().contains("### echo-saturate: waiting to run"));
     }
@@ -934,30 +885,23 @@ mod tests {
         scale(&mut summary, "mio-single", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 9.9);
         let table = peer_table(&summary, "echo-saturate");
-        let line = |level: u64, figure: &str| {
-            let head = format!("| {level} | {figure} |");
-            table.lines().find(|l| l.starts_with(&head)).unwrap_or_else(|| panic!("no {head} in {table}")).to_string()
-        };
-        let rps = line(500, "req/s");
+        let rps = line_of(&table, "| 500 | req/s |");
         assert!(rps.contains("| **mio-multi** (1.9") && rps.contains("× tokio's, 95% 1."), "{rps}");
-        assert!(rps.contains(" corrected) |"), "{rps}");
-        assert!(line(500, "req/s").contains("| 34,000 (32,987–35,027) |"), "{}", line(500, "req/s"));
-        assert!(
-            line(1000, "server CPU µs/req").contains("| **mio-single** (0.5"),
-            "{}",
-            line(1000, "server CPU µs/req")
-        );
-        assert!(line(1000, "req/s").ends_with("| tie: mio-single, mio-multi, tokio |"), "{}", line(1000, "req/s"));
+        assert!(rps.contains(" corrected) |") && rps.contains("| 34,000 (32,987–35,027) |"), "{rps}");
+        let cpu = line_of(&table, "| 1000 | server CPU µs/req |");
+        assert!(cpu.contains("| **mio-single** (0.5"), "{cpu}");
+        let rps = line_of(&table, "| 1000 | req/s |");
+        assert!(rps.ends_with("| tie: mio-single, mio-multi, tokio |"), "{rps}");
         scale(&mut summary, "tokio", 1000, |x| x.server.as_mut().unwrap().cpu_us_per_req = 5.0);
         let table = peer_table(&summary, "echo-saturate");
-        let cpu = table.lines().find(|l| l.starts_with("| 1000 | server CPU µs/req |")).unwrap();
+        let cpu = line_of(&table, "| 1000 | server CPU µs/req |");
         assert!(cpu.ends_with("| tie: mio-single, tokio |"), "{cpu}");
         // tokio failed in passes 2 and 3 at 200: one pass, nothing to pair.
         for r in summary.records.iter_mut().filter(|r| r.model == "tokio" && r.level == 200 && r.repeat > 1) {
             r.status = crate::records::sweep::RunStatus::Failed;
         }
         let table = peer_table(&summary, "echo-saturate");
-        let p99 = table.lines().find(|l| l.starts_with("| 200 | p99 |")).unwrap();
+        let p99 = line_of(&table, "| 200 | p99 |");
         assert!(p99.ends_with("| tie: mio-single, mio-multi, tokio (too few passes) |"), "{p99}");
     }
 
@@ -979,7 +923,7 @@ mod tests {
             r.result.as_mut().unwrap().throughput_rps = 17_000.0 * factor;
         }
         let table = peer_table(&summary, "echo-saturate");
-        let rps = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        let rps = line_of(&table, "| 500 | req/s |");
         assert!(rps.contains("| 17,850 (14,237–23,298) |"), "tokio's range overlaps the others': {rps}");
         assert!(rps.contains("| **tokio** ("), "{rps}");
     }
@@ -997,7 +941,7 @@ mod tests {
             r.result.as_mut().unwrap().throughput_rps = 100.0 * rps(&r.model, r.repeat);
         }
         let table = peer_table(&summary, "echo-saturate");
-        let line = table.lines().find(|l| l.starts_with("| 500 | req/s |")).unwrap();
+        let line = line_of(&table, "| 500 | req/s |");
         assert!(line.contains("| 10,100 (10,000–10,200) |"), "{line}");
         assert!(line.ends_with("| tie: mio-single, mio-multi, tokio |"), "{line}");
     }
@@ -1009,7 +953,7 @@ mod tests {
         scale(&mut summary, "mio-single", 200, |x| x.throughput_rps *= 3.0);
         scale(&mut summary, "mio-multi", 200, |x| x.throughput_rps *= 2.0);
         let table = peer_table(&summary, "echo-saturate");
-        let rps = table.lines().find(|l| l.starts_with("| 200 | req/s |")).unwrap();
+        let rps = line_of(&table, "| 200 | req/s |");
         // mio-single's threefold throughput is the load generator's limit as
         // much as the server's: it ties; mio-multi beats tokio but not it.
         assert!(rps.contains("| 60,000 (58,800–61,200)\\* |"), "{rps}");
@@ -1017,7 +961,7 @@ mod tests {
         assert!(table.contains("neither wins nor loses"), "{table}");
         let all = every_model_table(&summary, "echo-saturate");
         assert!(all.starts_with("| conns | figure | thread-per-conn | pool | mio-single |"), "{all}");
-        let failed = all.lines().find(|l| l.starts_with("| 1000 | req/s |")).unwrap();
+        let failed = line_of(&all, "| 1000 | req/s |");
         assert!(failed.contains("| failed |"), "{failed}");
     }
 
@@ -1029,10 +973,10 @@ mod tests {
             (s.requests, s.voluntary_cs_per_req, s.involuntary_cs_per_req, s.cpu_us_per_req) = (0, 0.0, 0.0, 0.0);
         });
         let row = scenario_table(&summary, "echo-saturate");
-        let row = row.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let row = line_of(&row, "| thread-per-conn | 1000 |");
         assert!(row.contains("| – | – | – | 10.0 MiB | 1003 |"), "no cs/req nor CPU, but RSS and threads: {row}");
         let all = every_model_table(&summary, "echo-saturate");
-        let cs = all.lines().find(|l| l.starts_with("| 1000 | cs/req |")).unwrap();
+        let cs = line_of(&all, "| 1000 | cs/req |");
         assert!(cs.starts_with("| 1000 | cs/req | – |"), "{cs}");
     }
 
@@ -1042,12 +986,12 @@ mod tests {
         let table = attribution_table(&summary, "echo-saturate");
         // testdata: server 10 (3+7), load generator 5 (2+3), together 15 (10 sys);
         // CPU 0 (server) 25% softirq, CPU 1 (load generator) 10%; steal 10 ms of 8 s.
-        let row = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
+        let row = line_of(&table, "| tokio | 500 |");
         assert_eq!(
             row,
             "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 (2.00+3.00) | 15.0 | 67% | 10.0 | 18.0 | 25% / 10% | 0.1% |"
         );
-        let failed = table.lines().find(|l| l.starts_with("| pool | 1000 |")).unwrap();
+        let failed = line_of(&table, "| pool | 1000 |");
         assert!(failed.contains("failed: 800 of 1000"), "{failed}");
         assert!(table.contains("sender's CPU") && table.contains("cost claims rest on it"), "{table}");
         assert!(tables_md(&summary).unwrap().contains(&table));
@@ -1057,20 +1001,12 @@ mod tests {
             (r.combined, r.proc_stat) = (None, None);
             (r.loadgen.user_us_per_req, r.loadgen.sys_us_per_req) = (0.0, 0.0);
         }
-        let row = attribution_table(&old, "echo-saturate")
-            .lines()
-            .find(|l| l.starts_with("| tokio | 500 |"))
-            .unwrap()
-            .to_string();
-        assert_eq!(row, "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 | – | – | – | – | – | – |", "not measured: dashes");
-    }
-
-    #[test]
-    fn scenario_table_shows_answers_per_connection() {
-        let table = scenario_table(&testdata::summary(), "echo-saturate");
-        assert!(table.contains("answers/conn min/p1/med/max"));
-        let row = table.lines().find(|l| l.starts_with("| tokio | 500 |")).unwrap();
-        assert!(row.contains("| 1/2/3/4 |"), "{row}");
+        let table = attribution_table(&old, "echo-saturate");
+        assert_eq!(
+            line_of(&table, "| tokio | 500 |"),
+            "| tokio | 500 | 10.0 (3.00+7.00) | 5.00 | – | – | – | – | – | – |",
+            "not measured: dashes"
+        );
     }
 
     fn floor(pair_cpu_us: f64) -> SweepFloor {
@@ -1083,12 +1019,12 @@ mod tests {
         let summary = testdata::summary();
         let table = performance_table(&summary, Some(&floor(8.0)));
         // testdata: server 10 µs/req, loadgen 5 µs/req.
-        let row = table.lines().find(|l| l.starts_with("| mio-multi | 1000 |")).unwrap();
+        let row = line_of(&table, "| mio-multi | 1000 |");
         assert!(row.contains("| 10.0 | 8.00 | 1.25× | 5.00 | 0.50 |"), "{row}");
         assert!(table.contains("| pool | 1000 | failed: 800 of 1000"), "{table}");
         assert!(table.contains("20,000\\*"), "loadgen-saturated runs are marked: {table}");
         let repeated = performance_table(&testdata::summary_repeated(3), Some(&floor(8.0)));
-        let row = repeated.lines().find(|l| l.starts_with("| mio-multi | 1000 |")).unwrap();
+        let row = line_of(&repeated, "| mio-multi | 1000 |");
         assert!(row.contains("| 14,000 (13,720–14,280) | 10.0 (9.80–10.2) | 8.00 | 1.25× ("), "{row}");
         let no_floor = performance_table(&summary, None);
         assert!(no_floor.contains("| 10.0 | – | – |"), "{no_floor}");
@@ -1113,7 +1049,7 @@ mod tests {
             cpu.steal_us = 2_000_000;
         }
         let table = knee_table(&summary, "knee");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 1000 |");
         assert!(tpc.ends_with("SLO 10.0 ms | 20.0% |"), "{tpc}");
         assert!(tpc.contains("| 20,000 |"), "the knee stays where the verdicts put it: {tpc}");
         let rungs = rung_table(&summary, "knee");
@@ -1125,7 +1061,7 @@ mod tests {
     fn knee_table_gives_each_models_knee_and_its_cost() {
         let summary = testdata::knee_summary();
         let table = knee_table(&summary, "knee");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 1000 |");
         // testdata: server 10 µs/req, 0.6 voluntary + 0.01 involuntary switches at 1000, one pass.
         assert_eq!(
             tpc,
@@ -1141,9 +1077,9 @@ mod tests {
             });
         }
         let table = knee_table(&budgeted, "knee");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 1000 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 1000 |");
         assert!(tpc.starts_with("| thread-per-conn | 1000 | 20,000 | 80,000 | 2.00 ms | 50% |"), "{tpc}");
-        let single = table.lines().find(|l| l.starts_with("| mio-single | 5000 |")).unwrap();
+        let single = line_of(&table, "| mio-single | 5000 |");
         assert!(single.contains("| ≥ 30,000 (top of the ladder) | ≥ 120,000 |"), "{single}");
         assert!(table.contains("p99 ≤ 10.0 ms (the SLO)"), "{table}");
         let rungs = rung_table(&summary, "knee");
@@ -1163,12 +1099,12 @@ mod tests {
         let summary = testdata::multiplex_summary();
         let table = method_table(&summary, "multiplex");
         assert!(table.contains("| ECHO p99 against one DELAY (5.00 ms) |"), "{table}");
-        let tpc = table.lines().find(|l| l.starts_with("| thread-per-conn | 200 |")).unwrap();
+        let tpc = line_of(&table, "| thread-per-conn | 200 |");
         assert!(
             tpc.contains("| 80 µs | 9.00 ms | 5.05 ms | 5.10 ms |")
                 && tpc.ends_with("| above: ECHOs waited behind DELAYs (in order) |")
         );
-        let single = table.lines().find(|l| l.starts_with("| mio-single | 50 |")).unwrap();
+        let single = line_of(&table, "| mio-single | 50 |");
         assert!(single.ends_with("| below: ECHOs passed the DELAYs (out of order) |"), "{single}");
         assert_eq!(method_table(&testdata::summary(), "echo-saturate"), "", "no DELAY apart: no table");
         let md = tables_md(&summary).unwrap();

@@ -17,24 +17,12 @@
 //! <!-- END GENERATED: echo-saturate-peers -->
 //! ```
 //!
-//! A third per scenario, `SCENARIO-cpu-attribution`, is who was charged for
-//! the CPU (server, load generator, both together, softirq per side) with
-//! the note on loopback attribution that REPORT.md's cost claims rest on
-//! (`markdown::ATTRIBUTION`).
-//!
-//! Only the text between the markers changes; a region whose scenario the
-//! sweep did not run is left as it was, and said so. Two more regions set
-//! the figures against the floor the sweep measured at its start (in
-//! `env.json`): `floor` (the floors) and `performance` (echo-saturate
-//! against the floor pair, and the performance targets marked met or not);
-//! they are also written to `DIR/performance.md`. A scenario that ran a
-//! ladder of offered rates (`knee`) has the knee table in its region and
-//! every rung in `SCENARIO-rungs`; one whose runs kept ECHO's and DELAY's
-//! latency apart (`multiplex`) has ECHO beside DELAY in `SCENARIO-methods`.
-//! Where the time goes: `SCENARIO-run-queue`, how long the server's threads
-//! waited to run, and, for a sweep with `--profile`, `profiles-server` and
-//! `profiles-loadgen`, each profiled run's CPU per request by category
-//! (from `profiles/breakdown.csv`).
+//! Only the text between the markers changes. The regions are named in
+//! [`ReportArgs::update_report`], each one of [`markdown`]'s tables; one
+//! whose scenario the sweep did not run is left as it was, and said so.
+//! `floor` and `performance` (echo-saturate against the floor the sweep
+//! measured at its start, and the performance targets marked met or not)
+//! are also written to `DIR/performance.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -126,10 +114,8 @@ pub fn write_verdict(dir: &Path, summary: &Summary) -> anyhow::Result<Headline> 
 /// `performance.md`: the floor and performance tables, when the sweep ran echo-saturate.
 fn performance_md(summary: &Summary, floor: Option<&SweepFloor>) -> Option<String> {
     let perf = region(summary, floor, "performance")?;
-    let floor = match region(summary, floor, "floor") {
-        Some(t) => t,
-        None => "Not measured (the sweep ran with --no-floor).\n".into(),
-    };
+    let floor =
+        region(summary, floor, "floor").unwrap_or_else(|| "Not measured (the sweep ran with --no-floor).\n".into());
     Some(format!(
         "# Sweep {}: performance\n\n## Floor\n\n{floor}\n## echo-saturate against the floor\n\n{perf}",
         summary.run_id
@@ -161,23 +147,22 @@ fn profiles_region(breakdown: Option<&str>, name: &str, run: &dyn Fn(&str, &str,
 
 /// The generated text for region `name`, if this sweep has it.
 fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<String> {
+    let ran = |scenario: &str| summary.scenarios.iter().any(|s| s == scenario);
     match name {
         "floor" => return floor.map(markdown::floor_table),
         "performance" => {
-            let ran = summary.scenarios.iter().any(|s| s == crate::sweep::targets::SATURATE);
-            return ran.then(|| markdown::performance_table(summary, floor));
+            return ran(crate::sweep::targets::SATURATE).then(|| markdown::performance_table(summary, floor));
         }
         _ => {}
     }
-    if summary.scenarios.iter().any(|s| s == name) && summary.is_ladder(name) {
+    if ran(name) && summary.is_ladder(name) {
         return Some(markdown::knee_table(summary, name));
     }
-    if summary.scenarios.iter().any(|s| s == name) {
+    if ran(name) {
         return Some(markdown::scenario_table(summary, name));
     }
     if let Some(scenario) = name.strip_suffix("-cpu-attribution") {
-        let ran = summary.scenarios.iter().any(|s| s == scenario);
-        return ran.then(|| markdown::attribution_table(summary, scenario));
+        return ran(scenario).then(|| markdown::attribution_table(summary, scenario));
     }
     if let Some(scenario) = name.strip_suffix("-run-queue") {
         let table = markdown::run_queue_table(summary, scenario);
@@ -190,7 +175,7 @@ fn region(summary: &Summary, floor: Option<&SweepFloor>, name: &str) -> Option<S
         return Some(markdown::method_table(summary, mix));
     }
     let scenario = name.strip_suffix("-peers")?;
-    summary.scenarios.iter().any(|s| s == scenario).then(|| markdown::peer_table(summary, scenario))
+    ran(scenario).then(|| markdown::peer_table(summary, scenario))
 }
 
 /// What [`update_generated`] did.
@@ -264,10 +249,7 @@ mod tests {
     #[test]
     fn replaces_only_between_markers() {
         let u = update_generated(DOC, |n| (n == "echo-saturate").then(|| "| new |\n".to_string())).unwrap();
-        assert_eq!(
-            u.text,
-            "# Report\n\nProse before.\n\n<!-- BEGIN GENERATED: echo-saturate -->\n| new |\n<!-- END GENERATED: echo-saturate -->\n\nProse between.\n<!-- BEGIN GENERATED: backend-delay -->\nkeep me\n<!-- END GENERATED: backend-delay -->\nProse after.\n"
-        );
+        assert_eq!(u.text, DOC.replace("old table", "| new |"));
         assert_eq!(u.replaced, vec!["echo-saturate"]);
         assert_eq!(u.left_alone, vec!["backend-delay"]);
         // Idempotent: a second pass changes nothing.
@@ -303,17 +285,17 @@ mod tests {
 
     #[test]
     fn refuses_broken_markers() {
-        let e = update_generated("a\n<!-- BEGIN GENERATED: x -->\nbody\n", |_| None).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("no matching"), "{e}");
-        let e = update_generated("<!-- END GENERATED: x -->\n", |_| None).unwrap_err().to_string();
-        assert!(e.contains("without a BEGIN"), "{e}");
-        let e = update_generated(
-            "<!-- BEGIN GENERATED: x -->\n<!-- BEGIN GENERATED: y -->\n<!-- END GENERATED: x -->",
-            |_| None,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("another BEGIN"), "{e}");
+        for (text, says) in [
+            ("a\n<!-- BEGIN GENERATED: x -->\nbody\n", ["line 2", "no matching"]),
+            ("<!-- END GENERATED: x -->\n", ["line 1", "without a BEGIN"]),
+            (
+                "<!-- BEGIN GENERATED: x -->\n<!-- BEGIN GENERATED: y -->\n<!-- END GENERATED: x -->",
+                ["line 1", "another BEGIN"],
+            ),
+        ] {
+            let e = update_generated(text, |_| None).unwrap_err().to_string();
+            assert!(says.iter().all(|s| e.contains(s)), "{e}");
+        }
     }
 
     #[test]

@@ -58,25 +58,24 @@ fn argument_text(row: &Row) -> String {
     }
 }
 
+/// How many of `answers` are yes, of how many.
+fn tally(answers: impl Iterator<Item = bool>) -> (usize, usize) {
+    answers.fold((0, 0), |(yes, all), a| (yes + a as usize, all + 1))
+}
+
 /// How many rows agree with the reference, of those compared.
 fn agreement_counts(v: &Headline) -> (usize, usize) {
-    let compared: Vec<bool> = v.rows.iter().filter_map(|r| r.reference.as_ref()?.agrees).collect();
-    (compared.iter().filter(|a| **a).count(), compared.len())
+    tally(v.rows.iter().filter_map(|r| r.reference.as_ref()?.agrees))
 }
 
 /// Of the rows judged here or in the reference but not in both, how many
 /// lean the reference's way (their ratios on the same side of 1), of
 /// those with both ratios: a description, not a verdict.
 fn leaning_counts(v: &Headline) -> (usize, usize) {
-    let leaning: Vec<bool> = v
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let theirs = r.reference.as_ref().filter(|a| a.agrees.is_none())?;
-            Some((r.ratio? > 1.0) == (theirs.ratio? > 1.0))
-        })
-        .collect();
-    (leaning.iter().filter(|same| **same).count(), leaning.len())
+    tally(v.rows.iter().filter_map(|r| {
+        let theirs = r.reference.as_ref().filter(|a| a.agrees.is_none())?;
+        Some((r.ratio? > 1.0) == (theirs.ratio? > 1.0))
+    }))
 }
 
 /// The reference in a few words.
@@ -114,7 +113,8 @@ pub fn terminal(v: &Headline, page: &Path) -> String {
     for row in &v.rows {
         let median = |s: Option<&Side>| s.map_or("–".into(), |s| value(&row.unit, s.median));
         let argument = argument_text(row);
-        let mut line = format!(
+        let _ = write!(
+            out,
             "  {} ({}, {}): {} vs {}: {}",
             row.label,
             row.scenario,
@@ -124,12 +124,11 @@ pub fn terminal(v: &Headline, page: &Path) -> String {
             row.call.text()
         );
         if !argument.is_empty() {
-            let _ = write!(line, ", {argument}");
+            let _ = write!(out, ", {argument}");
         }
         if let Some(against) = &row.reference {
-            let _ = write!(line, "; reference: {}", against.how);
+            let _ = write!(out, "; reference: {}", against.how);
         }
-        out.push_str(&line);
         out.push('\n');
     }
     if !v.not_in_sweep.is_empty() {
@@ -146,15 +145,13 @@ fn showed(v: &Headline) -> String {
     let ahead = |m: &str| count(&|c| matches!(c, Call::Ahead { model, .. } if model == m));
     let ties = count(&|c| matches!(c, Call::Tie { .. }));
     let unjudged = count(&|c| matches!(c, Call::NotJudged { .. }));
-    let judged: Vec<bool> = v.rows.iter().filter_map(|r| r.agrees_with_argument).collect();
+    let (held, judged) = tally(v.rows.iter().filter_map(|r| r.agrees_with_argument));
     format!(
         "On this machine {EVENT_LOOP} was ahead on {} of the {} headline figures and {BLOCKING} on {}, with {ties} \
-         ties and {unjudged} not judged; the argument's expectation held on {} of the {} rows judged.",
+         ties and {unjudged} not judged; the argument's expectation held on {held} of the {judged} rows judged.",
         ahead(EVENT_LOOP),
         v.rows.len(),
         ahead(BLOCKING),
-        judged.iter().filter(|a| **a).count(),
-        judged.len()
     )
 }
 
@@ -163,10 +160,8 @@ fn against_reference(v: &Headline) -> String {
     let Reference::Compared { path, run_id } = &v.reference else {
         return format!("<p>Reference: {}.</p>\n", escape(&reference_text(v)));
     };
-    let named = |f: &dyn Fn(Option<bool>) -> bool| -> Vec<String> {
-        v.rows.iter().filter(|r| f(r.reference.as_ref().and_then(|a| a.agrees))).map(|r| escape(&r.label)).collect()
-    };
-    let agree = named(&|a| a == Some(true));
+    let agreed = |r: &&Row| r.reference.as_ref().and_then(|a| a.agrees) == Some(true);
+    let agree: Vec<String> = v.rows.iter().filter(agreed).map(|r| escape(&r.label)).collect();
     let differ: Vec<String> = v
         .rows
         .iter()

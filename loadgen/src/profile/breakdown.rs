@@ -22,14 +22,9 @@ pub struct Counts {
 impl Counts {
     /// Count the folded stacks' samples, each stack by [`categories::classify`].
     pub fn of_folded(folded: &str) -> Counts {
-        Counts::of_folded_with(categories::RULES, folded)
-    }
-
-    /// The same with another table (the tests take rules out of it).
-    pub fn of_folded_with(rules: &[categories::Rule], folded: &str) -> Counts {
         let mut c = Counts::default();
         for (frames, n) in fold::stacks(folded) {
-            *c.by_category.entry(categories::classify_with(rules, &frames)).or_default() += n;
+            *c.by_category.entry(categories::classify(&frames)).or_default() += n;
             c.total += n;
         }
         c

@@ -12,8 +12,6 @@
 //! they win only where nothing inside them is named. A stack that ends in
 //! user code with no named frame is the server's own code.
 
-use std::fmt;
-
 /// The categories, in the order tables and charts show them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,12 +59,6 @@ impl Category {
             Category::Memory => "memory",
             Category::Other => "other",
         }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -284,16 +276,16 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// The category of one frame, by the first rule of `rules` that matches it.
-fn of_frame(rules: &[Rule], frame: &str) -> Option<Category> {
+/// The category of one frame, by the first rule of the table that matches it.
+fn of_frame(frame: &str) -> Option<Category> {
     let (space, name) = split(frame);
-    rules.iter().find(|r| r.space == space && matches(r.pattern, name)).map(|r| r.category)
+    RULES.iter().find(|r| r.space == space && matches(r.pattern, name)).map(|r| r.category)
 }
 
 /// The category of a stack (frames root to leaf, as folded), by the rule
-/// of the module's doc, with the table `rules`.
-pub fn classify_with(rules: &[Rule], frames: &[&str]) -> Category {
-    if let Some(c) = frames.iter().rev().find_map(|f| of_frame(rules, f)) {
+/// of the module's doc.
+pub fn classify(frames: &[&str]) -> Category {
+    if let Some(c) = frames.iter().rev().find_map(|f| of_frame(f)) {
         return c;
     }
     // Nothing named: a stack whose leaf is in user space (the first frame
@@ -302,11 +294,6 @@ pub fn classify_with(rules: &[Rule], frames: &[&str]) -> Category {
         Some((_, code)) if code.last().is_some_and(|leaf| split(leaf).0 == Space::User) => User,
         _ => Other,
     }
-}
-
-/// The category of a stack with THE table.
-pub fn classify(frames: &[&str]) -> Category {
-    classify_with(RULES, frames)
 }
 
 #[cfg(test)]
@@ -329,12 +316,6 @@ mod tests {
         ("uring", include_str!("fixtures/uring.folded")),
     ];
 
-    /// Samples per category, in whole samples (the folded counts are ns).
-    fn samples(rules: &[Rule], folded: &str) -> Vec<(Category, u64)> {
-        let c = Counts::of_folded_with(rules, folded);
-        c.by_category.iter().map(|(k, n)| (*k, n / 1_001_001)).collect()
-    }
-
     #[test]
     fn the_table_names_at_least_90_percent_of_every_fixture() {
         for (name, folded) in FIXTURES {
@@ -347,38 +328,18 @@ mod tests {
     /// exercises moves samples to another category and fails this test.
     #[test]
     fn the_fixtures_break_down_as_pinned() {
-        let expected: [(&str, &[(Category, u64)]); 3] = [
-            (
-                "mio-single",
-                &[
-                    (User, 62),
-                    (Syscall, 66),
-                    (Socket, 241),
-                    (TcpIp, 524),
-                    (Readiness, 57),
-                    (Scheduler, 5),
-                    (Memory, 27),
-                ],
-            ),
-            (
-                "thread-per-conn",
-                &[(User, 101), (Syscall, 42), (Socket, 124), (TcpIp, 187), (Scheduler, 222), (Memory, 20)],
-            ),
-            (
-                "uring",
-                &[
-                    (User, 38),
-                    (Syscall, 12),
-                    (Socket, 305),
-                    (TcpIp, 513),
-                    (Readiness, 90),
-                    (Scheduler, 14),
-                    (Memory, 28),
-                ],
-            ),
+        // Whole samples (the folded counts are ns) per category, in the
+        // order of Category::ALL: user, syscall, socket, tcp_ip,
+        // readiness, scheduler, memory, other.
+        let expected = [
+            ("mio-single", [62, 66, 241, 524, 57, 5, 27, 0]),
+            ("thread-per-conn", [101, 42, 124, 187, 0, 222, 20, 0]),
+            ("uring", [38, 12, 305, 513, 90, 14, 28, 0]),
         ];
         for ((name, folded), (_, want)) in FIXTURES.iter().zip(expected) {
-            assert_eq!(samples(RULES, folded), want, "{name}");
+            let counts = Counts::of_folded(folded);
+            let got = Category::ALL.map(|c| counts.by_category.get(&c).copied().unwrap_or(0) / 1_001_001);
+            assert_eq!(got, want, "{name}");
         }
     }
 

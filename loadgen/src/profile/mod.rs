@@ -6,10 +6,9 @@
 //! `cpu-clock` software event, kernel included, every CPU) over the window
 //! only ([`capture`]), picks out the server's samples (and with
 //! `--profile-loadgen` the load generator's), folds the stacks and draws a
-//! flame graph per side
-//! ([`fold`]), and splits each side's measured CPU per request by the one
-//! category table ([`categories`], [`breakdown`]). The run JSON gets a
-//! `profile` section. Profiling costs CPU, so profiled runs are kept apart
+//! flame graph per side ([`fold`]), and splits each side's measured CPU per
+//! request by the one category table ([`categories`], [`breakdown`]). The
+//! run JSON gets a `profile` section. Profiling costs CPU, so profiled runs are kept apart
 //! from the runs whose figures are reported. Where perf is missing or
 //! refused, the run says so once and goes on without profiles.
 //!
@@ -49,20 +48,7 @@ impl ProfileArgs {
 }
 
 /// Which process a profile is of.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Side {
-    Server,
-    Loadgen,
-}
-
-impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Server => "server",
-            Side::Loadgen => "loadgen",
-        }
-    }
-}
+pub use crate::procstat::Side;
 
 /// One perf recording every CPU, between the start of the run and the end
 /// of its window, and the processes whose samples make the profiles.
@@ -232,9 +218,9 @@ impl Watch {
         stop: std::sync::mpsc::Receiver<()>,
     ) -> std::io::Result<std::thread::JoinHandle<Watch>> {
         std::thread::Builder::new().name("profile-window".into()).spawn(move || {
-            let wait_until = |at: Instant| match stop.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
-                _ => false,
+            let wait_until = |at: Instant| {
+                let waited = stop.recv_timeout(at.saturating_duration_since(Instant::now()));
+                matches!(waited, Err(std::sync::mpsc::RecvTimeoutError::Timeout))
             };
             let read_at = self.run_queue.as_ref().map_or(window_start, |r| r.start_read_at(window_start));
             if !wait_until(read_at) {

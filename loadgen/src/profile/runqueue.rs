@@ -30,7 +30,7 @@ impl Reader {
     /// Read once to learn what a read costs (the server's threads are all
     /// there: every connection is open).
     pub fn new(pid: u32) -> Reader {
-        let (_, _, cost) = read(pid);
+        let (_, cost) = read(pid);
         Reader { pid, cost, start: None, end: None }
     }
 
@@ -41,13 +41,11 @@ impl Reader {
     }
 
     pub fn read_start(&mut self) {
-        let (t, at, _) = read(self.pid);
-        self.start = Some((t, at));
+        self.start = Some(read(self.pid).0);
     }
 
     pub fn read_end(&mut self) {
-        let (t, at, _) = read(self.pid);
-        self.end = Some((t, at));
+        self.end = Some(read(self.pid).0);
     }
 
     /// The figures, for a window of `window_s` in which the server answered
@@ -69,10 +67,10 @@ impl Reader {
     }
 }
 
-/// Every thread's counters, the read's midpoint and its duration.
-fn read(pid: u32) -> (Threads, Instant, Duration) {
+/// Every thread's counters with the read's midpoint, and its duration.
+fn read(pid: u32) -> ((Threads, Instant), Duration) {
     let t0 = Instant::now();
     let threads = Threads::of_process(pid);
     let took = t0.elapsed();
-    (threads, t0 + took / 2, took)
+    ((threads, t0 + took / 2), took)
 }

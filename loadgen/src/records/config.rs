@@ -329,14 +329,12 @@ impl RunArgs {
                 bail!("--server-cgroup {}: not a cgroup with the cpu controller ({e})", dir.display());
             }
         }
-        if self.duration.is_zero() {
-            bail!("--duration must be more than 0");
-        }
-        if self.timeout.is_zero() {
-            bail!("--timeout must be more than 0");
-        }
-        if self.connect_timeout.is_zero() {
-            bail!("--connect-timeout must be more than 0");
+        for (flag, d) in
+            [("--duration", self.duration), ("--timeout", self.timeout), ("--connect-timeout", self.connect_timeout)]
+        {
+            if d.is_zero() {
+                bail!("{flag} must be more than 0");
+            }
         }
         if let Some(rate) = r.rate {
             if !(rate.is_finite() && rate > 0.0) {

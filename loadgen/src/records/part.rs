@@ -110,9 +110,7 @@ pub fn encode(h: &Histogram<u64>) -> String {
 /// The inverse of [`encode`].
 pub fn decode(s: &str) -> Result<Histogram<u64>, String> {
     let bytes = STANDARD.decode(s.trim()).map_err(|e| format!("not base64: {e}"))?;
-    let h: Histogram<u64> =
-        Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| format!("not a histogram: {e:?}"))?;
-    Ok(h)
+    Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| format!("not a histogram: {e:?}"))
 }
 
 #[cfg(test)]

@@ -498,10 +498,8 @@ pub enum CpuRole {
     Neither,
 }
 
-/// The load generator was (at least) a limit of the run: its CPUs were
-/// 90% busy or more, whatever the server's state. A run where both sides
-/// are saturated is flagged too, since its throughput is then partly the
-/// load generator's.
+/// How busy its CPUs make a load generator saturated
+/// ([`RunResult::loadgen_saturated`]), whatever the server's state.
 pub const LOADGEN_SATURATED_UTILIZATION: f64 = 0.9;
 
 /// Whether a load generator this busy on this many usable CPUs was

@@ -131,7 +131,15 @@ fn first_pass() -> u32 {
 impl RunFiles {
     /// `runs/<scenario>/<model>-c<level>-r<repeat>.*`
     pub fn for_run(scenario: &str, model: &str, level: u64, repeat: u32) -> RunFiles {
-        let stem = format!("runs/{scenario}/{model}-c{level}-r{repeat}");
+        RunFiles::at(&format!("runs/{scenario}/{model}-c{level}-r{repeat}"))
+    }
+
+    /// A ladder's rung: `runs/<scenario>/<model>-c<level>-at<rate>-r<repeat>.*`.
+    pub fn for_rung(scenario: &str, model: &str, level: u64, rate: f64, repeat: u32) -> RunFiles {
+        RunFiles::at(&format!("runs/{scenario}/{model}-c{level}-at{rate:.0}-r{repeat}"))
+    }
+
+    fn at(stem: &str) -> RunFiles {
         RunFiles {
             json: format!("{stem}.json"),
             hlog: format!("{stem}.hlog"),
@@ -139,16 +147,6 @@ impl RunFiles {
             loadgen_log: format!("{stem}.loadgen.log"),
             server_log: format!("{stem}.server.log"),
         }
-    }
-
-    /// A ladder's rung: `runs/<scenario>/<model>-c<level>-at<rate>-r<repeat>.*`.
-    pub fn for_rung(scenario: &str, model: &str, level: u64, rate: f64, repeat: u32) -> RunFiles {
-        let mut files = RunFiles::for_run(scenario, model, level, repeat);
-        let rung = format!("-c{level}-at{rate:.0}-r{repeat}.");
-        for f in [&mut files.json, &mut files.hlog, &mut files.hgrm, &mut files.loadgen_log, &mut files.server_log] {
-            *f = f.replacen(&format!("-c{level}-r{repeat}."), &rung, 1);
-        }
-        files
     }
 }
 
@@ -240,11 +238,9 @@ impl Summary {
         }
     }
 
-    /// Read `DIR/summary.json`, whenever it was written: each record's
-    /// result is upgraded as a run's file is
-    /// ([`super::run::upgrade_legacy_result`]), and a record's own
-    /// `loadgen_bound` becomes its result's `loadgen_saturated`. The error
-    /// names the file and the record it cannot read, and why.
+    /// Read `DIR/summary.json`, whenever it was written (each record
+    /// upgraded first: `upgrade_legacy_record`). The error names the file
+    /// and the record it cannot read, and why.
     pub fn load(dir: &Path) -> anyhow::Result<Summary> {
         use anyhow::Context;
         let path = dir.join("summary.json");

@@ -84,7 +84,9 @@ impl Call {
     /// "mio-single ahead 14× (p 0.001)", "tie (p 0.41)", "not judged: one pass".
     pub fn text(&self) -> String {
         match self {
-            Call::Ahead { model, by, p_adjusted } => format!("{model} ahead {}× (p {})", by3(*by), p_text(*p_adjusted)),
+            Call::Ahead { model, by, p_adjusted } => {
+                format!("{model} ahead {}× (p {})", crate::fmt::num(*by), p_text(*p_adjusted))
+            }
             Call::Tie { p_adjusted: Some(p), .. } => format!("tie (p {})", p_text(*p)),
             Call::Tie { why: Some(why), .. } => format!("tie: {why}"),
             Call::Tie { .. } => "tie".into(),
@@ -165,11 +167,6 @@ impl Headline {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not a sweep's verdict", path.display()))
     }
-}
-
-/// Three significant digits (whole from 100 on), as the tables write figures.
-pub fn by3(v: f64) -> String {
-    crate::fmt::num(v)
 }
 
 /// A p-value: "< 0.001" below it, else to three decimals.

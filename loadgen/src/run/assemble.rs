@@ -1,12 +1,6 @@
 //! The end of a run: the threads' counts and histograms added up into the
 //! [`RunResult`], with both sides' costs over the window, the per-second
 //! samples, and every reason the run failed.
-//!
-//! [`assemble`] reads as its steps: add the threads up ([`add_up`]), find
-//! the window the load really had ([`Window`]), price both sides
-//! ([`server_figures`], [`loadgen_cost`]), cut the one-second buckets into
-//! samples ([`timeseries`]), judge the run ([`failures`]) and write the
-//! record.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -225,10 +219,10 @@ impl Window {
 /// and the growth of its `cpu.stat` between the window's two snapshots.
 fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<String>) -> Option<ServerCgroup> {
     let dir = args.server_cgroup.as_ref()?;
-    let stat = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.cgroup.clone());
-    let (start, end) = match (stat(&sampled.window_start), stat(&sampled.window_end)) {
-        (Some(Ok(a)), Some(Ok(b))) => (a, b),
-        (Some(Err(e)), _) | (_, Some(Err(e))) => {
+    let edges = [&sampled.window_start, &sampled.window_end];
+    let (start, end) = match edges.map(|s| s.as_ref().and_then(|s| s.cgroup.clone())) {
+        [Some(Ok(a)), Some(Ok(b))] => (a, b),
+        [Some(Err(e)), _] | [_, Some(Err(e))] => {
             notes.push(format!("--server-cgroup {}: {e}", dir.display()));
             return None;
         }
@@ -242,16 +236,14 @@ fn cgroup_figures(args: &RunArgs, sampled: &SamplerReport, notes: &mut Vec<Strin
         None
     });
     let window = end.since(&start);
-    let threads = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads.clone()).unwrap_or_default();
-    let (t0, t1) = (threads(&sampled.window_start), threads(&sampled.window_end));
+    let [t0, t1] = edges.map(|s| s.as_ref().and_then(|s| s.threads.clone()).unwrap_or_default());
     let waits = t1.waits_since(&t0);
-    let read_at = |s: &Option<sampler::Snapshot>| s.as_ref().and_then(|s| s.threads_at);
-    let between = match (read_at(&sampled.window_start), read_at(&sampled.window_end)) {
-        (Some(a), Some(b)) if b > a => Some((b - a).as_secs_f64() * 1e6),
+    let between = match edges.map(|s| s.as_ref().and_then(|s| s.threads_at)) {
+        [Some(a), Some(b)] if b > a => Some((b - a).as_secs_f64() * 1e6),
         _ => None,
     };
-    let reader = |s: &Option<sampler::Snapshot>| s.as_ref().map_or(0, |s| s.reader.user_us + s.reader.sys_us);
-    let read_cost_ms = (reader(&sampled.window_start) + reader(&sampled.window_end)) as f64 / 2e3;
+    let read_cost_us: u64 = edges.into_iter().flatten().map(|s| s.reader.user_us + s.reader.sys_us).sum();
+    let read_cost_ms = read_cost_us as f64 / 2e3;
     Some(ServerCgroup {
         path: dir.display().to_string(),
         budget,
@@ -553,7 +545,8 @@ fn name_some(conns: impl Iterator<Item = u64>) -> String {
 }
 
 /// The load generator's own cost over the window, less what its reading
-/// of the server's thread files cost.
+/// of the server's thread files cost (under a CPU budget; see
+/// `sampler::Snapshot::reader`): the instrument does not count itself.
 fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> LoadgenCost {
     let now = sampler::rusage();
     let mut cost = LoadgenCost {
@@ -563,9 +556,6 @@ fn loadgen_cost(s: &SamplerReport, counts: &Counts, threads: usize) -> LoadgenCo
         ..Default::default()
     };
     if let (Some(a), Some(b)) = (&s.window_start, &s.window_end) {
-        // Less what reading the server's thread files cost (under a CPU
-        // budget; see `sampler::Snapshot::reader`): the instrument does not
-        // count itself.
         let reader = |f: fn(&sampler::Rusage) -> u64| f(&a.reader) + f(&b.reader);
         cost.user_us = b.loadgen.user_us.saturating_sub(a.loadgen.user_us).saturating_sub(reader(|r| r.user_us));
         cost.sys_us = b.loadgen.sys_us.saturating_sub(a.loadgen.sys_us).saturating_sub(reader(|r| r.sys_us));

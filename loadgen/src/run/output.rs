@@ -20,18 +20,17 @@ use crate::records::part::{encode, Histograms, Part, PartRecord};
 /// long run never measures for nothing and fails only at the end.
 pub fn check_writable(args: &RunArgs) -> anyhow::Result<()> {
     for (flag, path) in [("--json", &args.json), ("--hgrm", &args.hgrm), ("--hlog", &args.hlog)] {
-        if let Some(path) = path {
-            let existed = path.exists();
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .with_context(|| format!("{flag} {}: cannot create the file", path.display()))?;
-            if !existed {
-                // Leave no empty file behind should the run fail before writing it.
-                let _ = std::fs::remove_file(path);
-            }
+        let Some(path) = path else { continue };
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("{flag} {}: cannot create the file", path.display()))?;
+        if !existed {
+            // Leave no empty file behind should the run fail before writing it.
+            let _ = std::fs::remove_file(path);
         }
     }
     Ok(())

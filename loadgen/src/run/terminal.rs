@@ -163,9 +163,7 @@ fn server_lines(s: &mut String, r: &RunResult) {
                 mib(v.max_rss_bytes)
             );
         }
-        None => {
-            let _ = writeln!(s, "server       counters not measured");
-        }
+        None => *s += "server       counters not measured\n",
     }
     if let Some(c) = &r.server_cgroup {
         s.push_str(&budget_line(c));
@@ -259,9 +257,7 @@ fn outcome_lines(s: &mut String, r: &RunResult) {
     }
     match &r.failure {
         None => *s += "result       OK\n",
-        Some(f) => {
-            let _ = writeln!(s, "result       FAILED: {f}");
-        }
+        Some(f) => *s += &format!("result       FAILED: {f}\n"),
     }
 }
 

@@ -3,11 +3,9 @@
 //! models differ.
 //!
 //! `loadgen sweep --repeat N` runs every cell N times, in interleaved passes
-//! (every cell once, then every cell again, ...), so that a drift of the
-//! machine during the sweep spreads over all models alike. A figure of a
-//! cell is then three numbers and a count, a [`Spread`]: the median of the
-//! runs that succeeded, the smallest and the largest value, and how many
-//! runs measured it.
+//! ([`crate::sweep`]). A figure of a cell is then three numbers and a count,
+//! a [`Spread`]: the median of the runs that succeeded, the smallest and
+//! the largest value, and how many runs measured it.
 //!
 //! The project's rule for claiming a difference ([`judge`]): model A is
 //! ahead of model B only where the ratios A/B *of the same passes* say so.
@@ -213,9 +211,9 @@ impl<'a> Cell<'a> {
     /// Every failed run's reason as designed, when each one is
     /// ([`AsDesigned::of`]); `None` when some failure is a real one.
     pub fn as_designed(&self) -> Option<AsDesigned> {
-        let failed: Vec<&Record> = self.runs.iter().copied().filter(|r| r.status == RunStatus::Failed).collect();
-        let designed: Vec<AsDesigned> = failed.iter().filter_map(|r| AsDesigned::of(r)).collect();
-        (!failed.is_empty() && designed.len() == failed.len()).then(|| designed.into_iter().next()).flatten()
+        let failed = self.runs.iter().filter(|r| r.status == RunStatus::Failed);
+        let designed: Option<Vec<AsDesigned>> = failed.map(|r| AsDesigned::of(r)).collect();
+        designed?.into_iter().next()
     }
 
     /// One figure over the successful runs.
@@ -281,23 +279,12 @@ impl Summary {
     /// A ladder's rungs for `model` at `level`, one cell per offered rate,
     /// ascending.
     pub fn rungs<'a>(&'a self, scenario: &'a str, model: &'a str, level: u64) -> Vec<Cell<'a>> {
-        let mut rates: Vec<f64> = self
-            .scenario(scenario)
-            .filter(|r| r.model == model && r.level == level)
-            .filter_map(|r| r.offered_rps)
-            .collect();
+        let mine: Vec<&Record> = self.scenario(scenario).filter(|r| r.model == model && r.level == level).collect();
+        let mut rates: Vec<f64> = mine.iter().filter_map(|r| r.offered_rps).collect();
         rates.sort_by(f64::total_cmp);
         rates.dedup();
-        rates
-            .into_iter()
-            .map(|rate| {
-                let runs = self
-                    .scenario(scenario)
-                    .filter(|r| r.model == model && r.level == level && r.offered_rps == Some(rate))
-                    .collect();
-                Cell { scenario, model, level, offered_rps: Some(rate), runs }
-            })
-            .collect()
+        let at = |rate: f64| mine.iter().copied().filter(|r| r.offered_rps == Some(rate)).collect();
+        rates.into_iter().map(|rate| Cell { scenario, model, level, offered_rps: Some(rate), runs: at(rate) }).collect()
     }
 
     /// The cells of a scenario: models in sweep order, levels ascending
@@ -595,11 +582,10 @@ impl TwinCount {
     /// Count the tested twin comparisons in `comparisons`.
     pub fn of<'a>(comparisons: impl IntoIterator<Item = &'a Comparison>) -> TwinCount {
         let mut count = TwinCount::default();
-        for c in comparisons.into_iter().filter(|c| crate::models::twins(&c.a, &c.b)) {
-            if matches!(c.verdict, Verdict::Tested { .. }) {
-                count.tested += 1;
-                count.ahead += usize::from(c.order_of(&c.a) != Order::Tie);
-            }
+        let tested = |c: &&Comparison| matches!(c.verdict, Verdict::Tested { .. });
+        for c in comparisons.into_iter().filter(|c| crate::models::twins(&c.a, &c.b)).filter(tested) {
+            count.tested += 1;
+            count.ahead += usize::from(c.order_of(&c.a) != Order::Tie);
         }
         count
     }
@@ -619,14 +605,10 @@ mod tests {
     use super::*;
     use crate::testdata;
 
-    fn spread(values: &[f64]) -> Spread {
-        Spread::of(values).unwrap()
-    }
-
     /// A contender whose pass k (from 1) measured `values[k - 1]`.
     fn contender(model: &str, values: &[f64], bound: bool) -> Contender {
         let passes = values.iter().enumerate().map(|(k, &v)| (k as u32 + 1, v)).collect();
-        Contender { model: model.into(), spread: spread(values), passes, loadgen_saturated: bound }
+        Contender { model: model.into(), spread: Spread::of(values).unwrap(), passes, loadgen_saturated: bound }
     }
 
     /// `a` against `b` alone: a family of one comparison.

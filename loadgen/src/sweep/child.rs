@@ -99,13 +99,10 @@ impl Server {
         match ready {
             Ok((data, admin)) => Ok(Server { child, data, admin, log: log.to_path_buf(), cgroup }),
             Err(e) => {
-                let status = stop(&mut child, STOP_GRACE);
+                let status = stop(&mut child, STOP_GRACE).map(|s| format!(" ({s})")).unwrap_or_default();
                 let tail = tail(log);
-                bail!(
-                    "server did not start: {e}{}{}",
-                    status_note(status),
-                    if tail.is_empty() { String::new() } else { format!(": {tail}") }
-                )
+                let tail = if tail.is_empty() { tail } else { format!(": {tail}") };
+                bail!("server did not start: {e}{status}{tail}")
             }
         }
     }
@@ -131,10 +128,6 @@ fn keep_admin_outside(cgroup: Option<&Cgroup>, pid: u32) -> anyhow::Result<()> {
     let tid = crate::cgroup::thread_named(pid, "admin")
         .ok_or_else(|| anyhow!("has no thread named admin to keep outside its CPU budget"))?;
     cg.move_thread_out(tid).context("cannot keep its admin thread outside the CPU budget")
-}
-
-fn status_note(status: Option<ExitStatus>) -> String {
-    status.map(|s| format!(" ({s})")).unwrap_or_default()
 }
 
 /// `listening data=HOST:PORT admin=HOST:PORT model=NAME protocol=MODE`

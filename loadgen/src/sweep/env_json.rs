@@ -209,22 +209,16 @@ pub fn binaries(loadgen: &Path, servers: &Path) -> Vec<Binary> {
 
 /// The binaries whose hash is not what it was at sweep start, said so.
 pub fn changed(at_start: &[Binary]) -> Vec<String> {
-    at_start
-        .iter()
-        .filter_map(|b| {
-            let now = Binary::of(&b.role, Path::new(&b.path));
-            (now.sha256 != b.sha256).then(|| {
-                let hash = |h: &Option<String>| h.clone().unwrap_or_else(|| "unreadable".into());
-                format!(
-                    "{}: {} changed during the sweep (sha256 {} at start, {} at end)",
-                    b.role,
-                    b.path,
-                    hash(&b.sha256),
-                    hash(&now.sha256)
-                )
-            })
-        })
-        .collect()
+    let hash = |h: &Option<String>| h.clone().unwrap_or_else(|| "unreadable".into());
+    let mut changed = Vec::new();
+    for b in at_start {
+        let now = Binary::of(&b.role, Path::new(&b.path)).sha256;
+        if now != b.sha256 {
+            let (role, path, was, now) = (&b.role, &b.path, hash(&b.sha256), hash(&now));
+            changed.push(format!("{role}: {path} changed during the sweep (sha256 {was} at start, {now} at end)"));
+        }
+    }
+    changed
 }
 
 /// The first line a command prints, or None if it cannot run.
@@ -246,9 +240,9 @@ mod tests {
 
     #[test]
     fn the_floor_round_trips_through_env_json() {
-        let dir = std::env::temp_dir().join(format!("loadgen-floor-env-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        assert_eq!(load_floor(&dir).unwrap(), None, "no env.json: no floor");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert_eq!(load_floor(dir).unwrap(), None, "no env.json: no floor");
         let floor = SweepFloor {
             pair_cpu: 0,
             pairs: 10,
@@ -257,18 +251,17 @@ mod tests {
         };
         let env = serde_json::json!({"run_id": "x", "floor": floor});
         std::fs::write(dir.join("env.json"), env.to_string()).unwrap();
-        assert_eq!(load_floor(&dir).unwrap(), Some(floor));
+        assert_eq!(load_floor(dir).unwrap(), Some(floor));
         std::fs::write(dir.join("env.json"), r#"{"floor": null}"#).unwrap();
-        assert_eq!(load_floor(&dir).unwrap(), None, "--no-floor");
+        assert_eq!(load_floor(dir).unwrap(), None, "--no-floor");
         std::fs::write(dir.join("env.json"), r#"{"floor": 3}"#).unwrap();
-        assert!(load_floor(&dir).unwrap_err().to_string().contains("floor"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(load_floor(dir).unwrap_err().to_string().contains("floor"));
     }
 
     #[test]
     fn a_binary_rebuilt_during_the_sweep_is_named() {
-        let dir = std::env::temp_dir().join(format!("loadgen-bins-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let (lg, srv) = (dir.join("loadgen"), dir.join("servers"));
         std::fs::write(&lg, b"loadgen build 1").unwrap();
         std::fs::write(&srv, b"servers build 1").unwrap();
@@ -280,7 +273,6 @@ mod tests {
         let changes = changed(&start);
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert!(changes[0].starts_with("servers: ") && changes[0].contains("changed during the sweep"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

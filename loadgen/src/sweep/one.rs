@@ -203,12 +203,8 @@ impl OneRun<'_> {
     /// (empty: it did not).
     fn reasons(&self, result: Option<&RunResult>, finish: &Finish, unreadable: Option<String>) -> Vec<String> {
         let loadgen_tail = || child::tail(&self.dir.join(&self.files.loadgen_log));
-        let mut why: Vec<String> = Vec::new();
-        match result {
-            Some(r) if r.failure.is_some() => why.extend(r.failure.clone()),
-            Some(r) => why.extend(starved(r)),
-            None => {}
-        }
+        // The run's own failure, else the sweep's verdict on its connections.
+        let mut why: Vec<String> = result.and_then(|r| r.failure.clone().or_else(|| starved(r))).into_iter().collect();
         match finish {
             Finish::Exited(status) if !status.success() && why.is_empty() => {
                 why.push(format!("loadgen run exited with {status}: {}", loadgen_tail()))

@@ -226,12 +226,11 @@ mod tests {
         assert_eq!(rows.len(), 1 + 2 * Category::ALL.len(), "{text}");
         assert!(rows.contains(&"echo-saturate,mio-single,1000,server,user,3.000,0.7500,100,1.0000"), "{text}");
         assert!(rows.contains(&"echo-saturate,thread-per-conn,1000,server,scheduler,0.000,0.0000,100,1.0000"));
-        let dir = std::env::temp_dir().join(format!("profiles-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        draw(&dir, &done).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        draw(dir, &done).unwrap();
         assert!(dir.join("breakdown-server-echo-saturate.svg").exists());
         // No load generator profile: no load generator chart.
         assert!(!dir.join("breakdown-loadgen-echo-saturate.svg").exists());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

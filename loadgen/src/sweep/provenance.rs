@@ -105,21 +105,20 @@ mod tests {
     /// A real checkout made dirty: the refusal names the untracked file.
     #[test]
     fn a_dirty_checkout_is_refused_by_name() {
-        let dir = std::env::temp_dir().join(format!("loadgen-reference-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let git = |args: &[&str]| crate::env::git(&dir, args).unwrap_or_else(|e| panic!("git {args:?}: {e}"));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let git = |args: &[&str]| crate::env::git(dir, args).unwrap_or_else(|e| panic!("git {args:?}: {e}"));
         git(&["init", "-q"]);
         std::fs::write(dir.join("a"), "a").unwrap();
         git(&["add", "a"]);
         git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"]);
-        let start = crate::env::git_state_in(&dir);
+        let start = crate::env::git_state_in(dir);
         let head = start.revision.clone().unwrap();
         let built = [("loadgen", Some(&head[..12])), ("servers", Some(&head[..12]))];
         assert_eq!(reference_refusal(&start, &built), None, "{start:?}");
 
         std::fs::write(dir.join("stray.rs"), "").unwrap();
-        let end = crate::env::git_state_in(&dir);
+        let end = crate::env::git_state_in(dir);
         let why = reference_refusal(&end, &built).unwrap();
         assert!(why.contains("stray.rs"), "{why}");
         assert!(changed_during_run(&start, &end), "an untracked file appeared");
@@ -128,8 +127,7 @@ mod tests {
         std::fs::write(dir.join("b"), "b").unwrap();
         git(&["add", "b"]);
         git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "b"]);
-        let moved = crate::env::git_state_in(&dir);
+        let moved = crate::env::git_state_in(dir);
         assert!(changed_during_run(&start, &moved), "HEAD moved: {start:?} {moved:?}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

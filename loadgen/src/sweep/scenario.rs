@@ -221,31 +221,29 @@ pub const MULTIPLEX_LEVELS: [u64; 3] = [50, 200, 500];
 /// `idle-*`: the emulated network round trips, as think times (µs).
 pub const IDLE_RTT_US: [u64; 2] = [1000, 10_000];
 
+/// What most scenarios share, and change in a field or two: 64-byte ECHOs
+/// at the sweep's levels, no ladder, a CPU budget only if asked.
+const BASE: Scenario =
+    Scenario { name: "", about: "", requests: |_| echo(), levels: None, ladder: None, budget: Budget::IfAsked };
+
 pub const ALL: [Scenario; 9] = [
     Scenario {
         name: "echo-saturate",
         about: "closed loop, depth 1, 64-byte ECHO: throughput, latency and cost per request under full load",
-        requests: |_| echo(),
-        levels: None,
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     },
     Scenario {
         name: "echo-paced",
         about: "open loop at a fixed total rate of 64-byte ECHOs: latency and cost per request as the same work \
                 is spread over more connections",
         requests: |k| Requests { rate: Some(k.rate), ..echo() },
-        levels: None,
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     },
     Scenario {
         name: "backend-delay",
         about: "closed loop, depth 1, every request a 1 ms DELAY: a blocked thread per request, or a timer",
         requests: |_| Requests { method: Some(MethodArg::Delay), delay_us: DELAY_US, ..echo() },
-        levels: None,
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     },
     Scenario {
         name: "cpu-work",
@@ -256,27 +254,24 @@ pub const ALL: [Scenario; 9] = [
             rounds: k.rounds,
             ..echo()
         },
-        levels: None,
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     },
     Scenario {
         name: "knee",
         about: "open loop, 64-byte ECHO, a ladder of offered rates: latency against offered load, and the highest \
                 rate each model sustains within the SLO",
-        requests: |_| echo(),
         levels: Some(&KNEE_LEVELS),
         ladder: Some(KNEE_LADDER),
-        budget: Budget::IfAsked,
+        ..BASE
     },
     Scenario {
         name: "knee-budget",
         about: "the knee's ladder with the server under a CPU budget (--server-cpu-budget, else 0.3 CPU): the \
                 server saturates before the load generator, so the knee found is the server's",
-        requests: |_| echo(),
         levels: Some(&KNEE_LEVELS),
         ladder: Some(KNEE_LADDER),
         budget: Budget::Always,
+        ..BASE
     },
     Scenario {
         name: "multiplex",
@@ -291,35 +286,31 @@ pub const ALL: [Scenario; 9] = [
             ..echo()
         },
         levels: Some(&MULTIPLEX_LEVELS),
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     },
     Scenario {
         name: "idle-1ms",
         about: "closed loop, depth 1, 64-byte ECHO, 1 ms think time after each answer: a client one 1 ms round \
                 trip away; the offered load is connections / (1 ms + latency)",
         requests: |_| Requests { think_us: Some(IDLE_RTT_US[0]), ..echo() },
-        levels: None,
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     },
     Scenario {
         name: "idle-10ms",
         about: "closed loop, depth 1, 64-byte ECHO, 10 ms think time after each answer: a client one 10 ms round \
                 trip away; the offered load is connections / (10 ms + latency)",
         requests: |_| Requests { think_us: Some(IDLE_RTT_US[1]), ..echo() },
-        levels: None,
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     },
 ];
 
 /// The scenarios run when `--scenario` is not given. The knee is not here:
 /// its short ladder (3 rates at 5000 connections, about 2.75 s a run)
-/// would add 18 runs per pass, 54 with the default 3 passes, about 150 s,
-/// and the default sweep's plan (385 s) plus a fresh clone's release build
-/// (1m41s) leave less than that of its 10 minutes. Adding "knee" to this
-/// line is all it takes to run it, with its short ladder.
+/// would add 3 runs per model and pass (63 with seven models and the
+/// default 3 passes, about 170 s), and the default sweep's plan (7m51s with
+/// seven models) plus a fresh clone's release build (1m41s) leave less
+/// than that of its 10 minutes. Adding "knee" to this line is all it takes
+/// to run it, with its short ladder.
 pub const DEFAULT: [&str; 2] = ["echo-saturate", "echo-paced"];
 
 /// `scaling`: the name `--scenario` takes, and its connection levels.
@@ -335,10 +326,8 @@ pub fn scaling_step(server_cpus: usize) -> Scenario {
         name: Box::leak(format!("{SCALING}-{server_cpus}cpu").into_boxed_str()),
         about: "closed loop, depth 1, 64-byte ECHO, the server on a given number of CPUs and the load generator \
                 on the rest: how each model's throughput grows with its CPUs",
-        requests: |_| echo(),
         levels: Some(&SCALING_LEVELS),
-        ladder: None,
-        budget: Budget::IfAsked,
+        ..BASE
     }
 }
 
@@ -397,30 +386,22 @@ pub fn budgets(
     }
     let (mut kept, mut notes) = (Vec::new(), Vec::new());
     for s in chosen {
-        let why_none = match (s.budget, flag) {
-            (_, Some(BudgetFlag::Cpus(f))) => {
-                kept.push((s, Some(f)));
-                continue;
-            }
-            (Budget::IfAsked, _) => {
-                kept.push((s, None));
-                continue;
-            }
+        let budget = match (s.budget, flag) {
+            (_, Some(BudgetFlag::Cpus(f))) => Ok(Some(f)),
+            (Budget::IfAsked, _) => Ok(None),
             (Budget::Always, Some(BudgetFlag::Off)) => {
-                "it runs only under a CPU budget, and --server-cpu-budget off gives it none".to_string()
+                Err("it runs only under a CPU budget, and --server-cpu-budget off gives it none".to_string())
             }
             (Budget::Always, None) => match no_cgroup {
-                Some(why) => format!("it runs only under a CPU budget, and none can be set here: {why}"),
-                None => {
-                    kept.push((s, Some(DEFAULT_SERVER_CPU_BUDGET)));
-                    continue;
-                }
+                Some(why) => Err(format!("it runs only under a CPU budget, and none can be set here: {why}")),
+                None => Ok(Some(DEFAULT_SERVER_CPU_BUDGET)),
             },
         };
-        if named {
-            bail!("--scenario {}: {why_none}", s.name);
+        match budget {
+            Ok(budget) => kept.push((s, budget)),
+            Err(why_none) if named => bail!("--scenario {}: {why_none}", s.name),
+            Err(why_none) => notes.push(format!("{}: left out of --scenario all: {why_none}", s.name)),
         }
-        notes.push(format!("{}: left out of --scenario all: {why_none}", s.name));
     }
     Ok((kept, notes))
 }
@@ -497,36 +478,29 @@ mod tests {
         assert!(e.contains("--server-cpu-budget 0.3: cannot budget the server: a CPU budget needs root"), "{e}");
     }
 
+    /// Each scenario's flags carry its constants and the knobs; a ladder
+    /// leaves the rate to each rung.
     #[test]
-    fn the_default_sweep_names_real_scenarios() {
-        assert_eq!(select(&DEFAULT.join(",")).unwrap().len(), DEFAULT.len());
-    }
-
-    #[test]
-    fn experiment_flags() {
-        let knobs = Knobs { rate: 2000.0, rounds: 1 };
-        let mux = select("multiplex").unwrap()[0].flags(&knobs);
-        assert!(mux.windows(2).any(|w| w == ["--mix", "echo=90,delay=10"]), "{mux:?}");
-        assert!(mux.windows(2).any(|w| w == ["--delay-us", "5000"]), "{mux:?}");
-        let idle = select("idle-10ms").unwrap()[0].flags(&knobs);
-        assert!(idle.windows(2).any(|w| w == ["--think-us", "10000"]), "{idle:?}");
+    fn flags_carry_the_constants_and_the_knobs() {
+        let knobs = Knobs { rate: 2500.0, rounds: 777 };
+        for (name, pair) in [
+            ("multiplex", ["--mix", "echo=90,delay=10"]),
+            ("multiplex", ["--delay-us", "5000"]),
+            ("idle-10ms", ["--think-us", "10000"]),
+            ("echo-paced", ["--rate", "2500"]),
+            ("cpu-work", ["--rounds", "777"]),
+            ("cpu-work", ["--mix", "echo=80,compute=20"]),
+        ] {
+            let flags = select(name).unwrap()[0].flags(&knobs);
+            assert!(flags.windows(2).any(|w| w == pair), "{name}: {flags:?}");
+        }
+        assert_eq!(select("echo-paced").unwrap()[0].rate(&knobs), Some(2500.0));
+        assert_eq!(select("echo-saturate").unwrap()[0].rate(&knobs), None);
         let knee = select("knee").unwrap()[0];
         assert!(!knee.flags(&knobs).contains(&"--rate".to_string()), "the sweep adds each rung's --rate");
         let ladder = knee.ladder.unwrap();
         assert!(ladder.full.rates.windows(2).all(|w| w[0] < w[1]), "ascending");
         assert!(ladder.short.rates.len() < ladder.full.rates.len());
-    }
-
-    #[test]
-    fn flags_carry_the_knobs() {
-        let knobs = Knobs { rate: 2500.0, rounds: 777 };
-        let paced = select("echo-paced").unwrap()[0].flags(&knobs);
-        assert!(paced.windows(2).any(|w| w == ["--rate", "2500"]), "{paced:?}");
-        let cpu = select("cpu-work").unwrap()[0].flags(&knobs);
-        assert!(cpu.windows(2).any(|w| w == ["--rounds", "777"]), "{cpu:?}");
-        assert!(cpu.windows(2).any(|w| w == ["--mix", "echo=80,compute=20"]), "{cpu:?}");
-        assert_eq!(select("echo-paced").unwrap()[0].rate(&knobs), Some(2500.0));
-        assert_eq!(select("echo-saturate").unwrap()[0].rate(&knobs), None);
     }
 
     #[test]

@@ -151,12 +151,12 @@ mod tests {
 
     #[test]
     fn results_dirs_never_collide() {
-        let base = std::env::temp_dir().join(format!("loadgen-out-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         std::fs::create_dir_all(base.join("full")).unwrap();
         std::fs::write(base.join("full/summary.json"), "{}").unwrap();
         let e = results_dir(Some(&base.join("full")), "x").unwrap_err().to_string();
         assert!(e.contains("not empty"), "{e}");
         assert_eq!(results_dir(Some(&base.join("new")), "x").unwrap(), base.join("new"));
-        std::fs::remove_dir_all(&base).unwrap();
     }
 }

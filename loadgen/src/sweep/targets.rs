@@ -233,6 +233,14 @@ mod tests {
     use super::*;
     use crate::testdata::{self, scale};
 
+    /// The misses of a target that was not met.
+    fn misses_of(t: &Target) -> &[String] {
+        match &t.judgement {
+            Judgement::NotMet(m) => m,
+            v => panic!("{v:?}"),
+        }
+    }
+
     #[test]
     fn the_challenger_is_a_known_event_loop() {
         assert_eq!(models::known(PEERS_CHALLENGER).map(|k| k.role), Some(Role::EventLoop));
@@ -258,10 +266,7 @@ mod tests {
         let mut summary = testdata::summary();
         // Floor 8 µs: 10 µs is 1.25×, met; floor 5 µs: 2×, not met at every level.
         assert_eq!(targets(&summary, Some(8.0))[0].judgement, Judgement::Met);
-        match &targets(&summary, Some(5.0))[0].judgement {
-            Judgement::NotMet(m) => assert_eq!(m.len(), 6, "{m:?}"),
-            v => panic!("{v:?}"),
-        }
+        assert_eq!(misses_of(&targets(&summary, Some(5.0))[0]).len(), 6);
         // No libevent, and tokio at 1000 only: one comparison, equal figures: met.
         assert_eq!(targets(&summary, None)[1].judgement, Judgement::Met);
         // The load generator (5 µs) is cheaper than every server (10 µs).
@@ -272,14 +277,9 @@ mod tests {
         x.throughput_rps = 1e6;
         x.server.as_mut().unwrap().cpu_us_per_req = 4.0;
         x.loadgen.cpu_us_per_req = 4.0;
-        match &targets(&summary, None)[1].judgement {
-            Judgement::NotMet(m) => assert_eq!(m.len(), 2, "one run each: both missed on the values: {m:?}"),
-            v => panic!("{v:?}"),
-        }
-        match &targets(&summary, None)[2].judgement {
-            Judgement::NotMet(m) => assert_eq!(m, &["tokio at 1000: 1.00× the server's"]),
-            v => panic!("{v:?}"),
-        }
+        let t = targets(&summary, None);
+        assert_eq!(misses_of(&t[1]).len(), 2, "one run each: both missed on the values");
+        assert_eq!(misses_of(&t[2]), ["tokio at 1000: 1.00× the server's"]);
     }
 
     #[test]
@@ -292,10 +292,8 @@ mod tests {
         assert_eq!(targets(&summary, None)[1].judgement, Judgement::Met, "ties are not misses");
         // tokio twice as fast: a miss, unless mio-multi was loadgen-saturated.
         scale(&mut summary, "tokio", 1000, |x| x.throughput_rps *= 2.0);
-        match &targets(&summary, None)[1].judgement {
-            Judgement::NotMet(m) => assert!(m.len() == 1 && m[0].contains("req/s vs tokio's"), "{m:?}"),
-            v => panic!("{v:?}"),
-        }
+        let m = misses_of(&targets(&summary, None)[1]).to_vec();
+        assert!(m.len() == 1 && m[0].contains("req/s vs tokio's"), "{m:?}");
         for r in summary.records.iter_mut().filter(|r| r.model == "mio-multi" && r.level == 1000 && r.repeat == 2) {
             r.loadgen_saturated = true;
         }

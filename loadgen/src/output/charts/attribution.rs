@@ -61,11 +61,7 @@ mod tests {
 
     /// This module's charts of `summary`'s echo-saturate, by name.
     fn figures(summary: &crate::records::sweep::Summary) -> Vec<(&'static str, Figure)> {
-        let all = super::super::figures(
-            &crate::archive::Runs::open(std::path::Path::new("/nonexistent")).unwrap(),
-            summary,
-            "echo-saturate",
-        );
+        let all = super::super::tests::echo_saturate(summary);
         all.into_iter().filter(|(name, _)| super::CHARTS.iter().any(|c| c.0 == *name)).collect()
     }
 

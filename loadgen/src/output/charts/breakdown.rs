@@ -9,12 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::draw::{fmt_value, nice_step, register_fonts, with_hover, Hover, Unit};
+use super::draw::{err, fmt_value, nice_step, register_fonts, with_hover, Hover, Unit, FONT};
 use crate::profile::categories::Category;
 
 /// One bar: a model and its µs per request by category.
@@ -29,7 +29,6 @@ pub struct LevelBars {
     pub bars: Vec<Bar>,
 }
 
-const FONT: &str = "sans-serif";
 const PANEL_W: u32 = 420;
 const LEGEND_W: u32 = 180;
 const HEIGHT: u32 = 520;
@@ -47,10 +46,6 @@ fn color(c: Category) -> RGBColor {
         Category::Memory => RGBColor(148, 103, 189),
         Category::Other => RGBColor(220, 220, 220),
     }
-}
-
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow!("plotters: {e:?}")
 }
 
 /// Draw `STEM.svg` and `STEM.png`; both paths.

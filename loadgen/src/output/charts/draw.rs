@@ -130,7 +130,7 @@ pub struct Figure {
 const LEGEND_W: u32 = 200;
 const PANEL_W: u32 = 560;
 const HEIGHT: u32 = 560;
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 /// Register the embedded DejaVu Sans as plotters' "sans-serif", once: the
 /// PNGs then render text without any system font library.
@@ -196,7 +196,7 @@ pub(super) fn with_hover(svg: &str, hovers: &[Hover]) -> String {
     out
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plotters: {e:?}")
 }
 

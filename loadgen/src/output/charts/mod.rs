@@ -254,10 +254,15 @@ mod tests {
     use super::*;
     use crate::testdata;
 
+    /// The figures of `summary`'s echo-saturate against connections, with no run's files.
+    pub(super) fn echo_saturate(summary: &Summary) -> Vec<(&'static str, Figure)> {
+        figures(&Runs::open(Path::new("/nonexistent")).unwrap(), summary, "echo-saturate")
+    }
+
     #[test]
     fn failed_points_are_left_out_and_noted() {
         let summary = testdata::summary();
-        let figs = figures(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
+        let figs = echo_saturate(&summary);
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let pool = throughput.panels[0].series.iter().find(|s| s.name == "pool").unwrap();
         assert_eq!(pool.points.iter().map(|p| p.x).collect::<Vec<_>>(), vec![200.0, 500.0]);
@@ -276,7 +281,7 @@ mod tests {
         let mut summary = testdata::summary_repeated(3);
         let run = summary.records.iter_mut().find(|r| r.model == "tokio" && r.level == 500 && r.repeat == 1).unwrap();
         run.status = crate::records::sweep::RunStatus::Failed;
-        let figs = figures(&Runs::open(Path::new("/nonexistent")).unwrap(), &summary, "echo-saturate");
+        let figs = echo_saturate(&summary);
         let (_, throughput) = figs.iter().find(|(n, _)| *n == "throughput").unwrap();
         let multi = throughput.panels[0].series.iter().find(|s| s.name == "mio-multi").unwrap();
         // Passes at 1, 1.02 and 0.98 × 20,000 req/s.

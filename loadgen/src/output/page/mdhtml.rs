@@ -65,11 +65,8 @@ fn flush(out: &mut String, block: Block) {
         Block::None => {}
         Block::Paragraph(lines) => out.push_str(&format!("<p>{}</p>\n", inline(&lines.join(" ")))),
         Block::List(items) => {
-            out.push_str("<ul>\n");
-            for item in items {
-                out.push_str(&format!("<li>{}</li>\n", inline(item)));
-            }
-            out.push_str("</ul>\n");
+            let items: String = items.iter().map(|item| format!("<li>{}</li>\n", inline(item))).collect();
+            out.push_str(&format!("<ul>\n{items}</ul>\n"));
         }
         Block::Table(rows) => out.push_str(&table(&rows)),
     }

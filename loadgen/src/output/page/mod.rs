@@ -89,22 +89,29 @@ fn read_env(dir: &Path) -> anyhow::Result<Option<serde_json::Value>> {
     }
 }
 
-/// The stems of the `.svg` files in `dir`, sorted; none when it is missing.
-fn svg_stems(dir: &Path) -> anyhow::Result<Vec<String>> {
+/// What `keep` makes of each entry of `dir`, sorted; none when `dir` is missing.
+fn listed(dir: &Path, keep: impl Fn(&std::fs::DirEntry) -> Option<String>) -> anyhow::Result<Vec<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
     };
-    let mut stems = Vec::new();
+    let mut names = Vec::new();
     for entry in entries {
-        let name = entry.with_context(|| format!("cannot read {}", dir.display()))?.file_name();
-        if let Some(stem) = name.to_string_lossy().strip_suffix(".svg") {
-            stems.push(stem.to_string());
-        }
+        names.extend(keep(&entry.with_context(|| format!("cannot read {}", dir.display()))?));
     }
-    stems.sort();
-    Ok(stems)
+    names.sort();
+    Ok(names)
+}
+
+/// The stems of the `.svg` files in `dir`.
+fn svg_stems(dir: &Path) -> anyhow::Result<Vec<String>> {
+    listed(dir, |e| e.file_name().to_string_lossy().strip_suffix(".svg").map(String::from))
+}
+
+/// The directories in `dir`, by name.
+fn sub_dirs(dir: &Path) -> anyhow::Result<Vec<String>> {
+    listed(dir, |e| e.path().is_dir().then(|| e.file_name().to_string_lossy().to_string()))
 }
 
 /// A chart drawn by loadgen, inline: `<figure class="CLASS" data-chart="STEM">`
@@ -186,9 +193,9 @@ fn profiles(dir: &Path) -> anyhow::Result<Option<String>> {
     let csv_path = root.join("breakdown.csv");
     if let Ok(csv) = std::fs::read_to_string(&csv_path) {
         out.push_str(
-            "<details>\n<summary>The breakdown by category, µs per request (<a href=\"profiles/breakdown.csv\">",
+            "<details>\n<summary>The breakdown by category, µs per request (<a href=\"profiles/breakdown.csv\">\
+             profiles/breakdown.csv</a>)</summary>\n",
         );
-        out.push_str("profiles/breakdown.csv</a>)</summary>\n");
         for side in ["server", "loadgen"] {
             let fate = |s: &str, m: &str, l: &str| profiled::fate(dir, s, m, l);
             match markdown::breakdown_table(&csv, side, &fate) {
@@ -223,19 +230,6 @@ fn profiles(dir: &Path) -> anyhow::Result<Option<String>> {
     }
     out.push_str("</section>\n");
     Ok(Some(out))
-}
-
-/// The directories in `dir`, by name, sorted.
-fn sub_dirs(dir: &Path) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
-        if entry.path().is_dir() {
-            names.push(entry.file_name().to_string_lossy().to_string());
-        }
-    }
-    names.sort();
-    Ok(names)
 }
 
 #[cfg(test)]

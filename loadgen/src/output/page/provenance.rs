@@ -31,6 +31,20 @@ fn text(v: Option<&Value>, join: &str) -> String {
     }
 }
 
+/// `template` with each `{PATH}` in it replaced by the [`text`] of `env`'s
+/// value at that dotted path.
+fn fill(env: &Value, template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once('{') {
+        let (path, tail) = after.split_once('}').unwrap_or((after, ""));
+        out.push_str(before);
+        out.push_str(&text(at(env, path), ", "));
+        rest = tail;
+    }
+    out + rest
+}
+
 /// Which scenarios ran under the budget, from each scenario's own
 /// `server_cpu_budget`: a sweep budgets `knee-budget` alone unless told
 /// otherwise, and one budget line must not read as every scenario's.
@@ -79,58 +93,41 @@ pub fn section(env: Option<&Value>, floor: Option<&SweepFloor>) -> String {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|b| {
-            let hash = match at(b, "sha256") {
-                Some(h) => format!("sha256 <code>{}</code>", text(Some(h), "")),
-                None => format!("not hashed: {}", text(at(b, "error"), "")),
-            };
-            format!("{}: <code>{}</code>, {hash}", text(at(b, "role"), ""), text(at(b, "path"), ""))
+        .map(|b| match at(b, "sha256") {
+            Some(_) => fill(b, "{role}: <code>{path}</code>, sha256 <code>{sha256}</code>"),
+            None => fill(b, "{role}: <code>{path}</code>, not hashed: {error}"),
         })
         .collect();
     let budget = match at(env, "server_cpu_budget") {
         None => "none".to_string(),
-        Some(b) => format!(
-            "{} CPUs per {} µs period (cgroup {}, under <code>{}</code>; STATS outside the budget: {}){}",
-            text(at(b, "cpus"), ""),
-            text(at(b, "period_us"), ""),
-            text(at(b, "cgroup_version"), ""),
-            text(at(b, "cgroup_parent"), ""),
-            text(at(b, "admin_outside"), ""),
-            budgeted_scenarios(env)
-        ),
+        Some(b) => {
+            let under =
+                "{cpus} CPUs per {period_us} µs period (cgroup {cgroup_version}, under <code>{cgroup_parent}</code>; \
+                         STATS outside the budget: {admin_outside})";
+            fill(b, under) + &budgeted_scenarios(env)
+        }
     };
     let floor = match floor {
         Some(f) => mdhtml::to_html(&markdown::floor_table(f), 0),
         None => "not measured (the sweep ran with <code>--no-floor</code>)".to_string(),
     };
     let rows: Vec<(&str, String)> = vec![
-        ("revision", format!("<code>{}</code>{dirty}", t("git.revision"))),
+        ("revision", fill(env, "<code>{git.revision}</code>") + dirty),
         ("changes not committed", lines("git.changes")),
         ("why the revision is not known", t("git.note")),
-        ("revision at the end", format!("<code>{}</code>", t("git_at_end.revision"))),
+        ("revision at the end", fill(env, "<code>{git_at_end.revision}</code>")),
         ("changed during the run", changed),
         ("reference sweep (<code>--reference</code>)", t("reference")),
         ("command", format!("<code>{}</code> (in <code>{}</code>)", command.join(" "), t("cwd"))),
         ("binaries", binaries.join("<br>")),
         ("binaries rebuilt during the sweep", lines("binaries_changed")),
-        ("versions", format!("{}<br>{}<br>{}", t("versions.loadgen"), t("versions.servers"), t("versions.rustc"))),
-        (
-            "machine",
-            format!(
-                "{}, {} ({} CPUs), host {}",
-                t("machine.kernel"),
-                t("machine.cpu_model"),
-                t("machine.cores"),
-                t("machine.hostname")
-            ),
-        ),
+        ("versions", fill(env, "{versions.loadgen}<br>{versions.servers}<br>{versions.rustc}")),
+        ("machine", fill(env, "{machine.kernel}, {machine.cpu_model} ({machine.cores} CPUs), host {machine.hostname}")),
         (
             "pinning",
-            format!(
-                "server on CPUs {}, load generator on CPUs {} ({})",
-                t("pinning.server_cpus"),
-                t("pinning.loadgen_cpus"),
-                t("pinning.how")
+            fill(
+                env,
+                "server on CPUs {pinning.server_cpus}, load generator on CPUs {pinning.loadgen_cpus} ({pinning.how})",
             ),
         ),
         ("server CPU budget", budget),
@@ -139,22 +136,16 @@ pub fn section(env: Option<&Value>, floor: Option<&SweepFloor>) -> String {
         ("models", t("models")),
         ("levels (connections)", t("levels")),
         ("passes (<code>--repeat</code>)", t("repeats")),
-        ("warm-up, window (s)", format!("{}, {}", t("warmup_s"), t("duration_s"))),
-        (
-            "COMPUTE (<code>cpu-work</code>)",
-            format!("{}: {} µs per request", t("compute.source"), t("compute.us_per_request")),
-        ),
-        ("started, finished (UTC)", format!("{}, {}", t("started"), t("finished"))),
+        ("warm-up, window (s)", fill(env, "{warmup_s}, {duration_s}")),
+        ("COMPUTE (<code>cpu-work</code>)", fill(env, "{compute.source}: {compute.us_per_request} µs per request")),
+        ("started, finished (UTC)", fill(env, "{started}, {finished}")),
         ("elapsed (s)", t("elapsed_s")),
         ("interrupted", t("interrupted")),
         (
             "runs",
-            format!(
-                "{} planned, {} done, {} failed, {} not run past a knee",
-                t("runs_planned"),
-                t("runs_done"),
-                t("runs_failed"),
-                t("runs_skipped")
+            fill(
+                env,
+                "{runs_planned} planned, {runs_done} done, {runs_failed} failed, {runs_skipped} not run past a knee",
             ),
         ),
     ];

@@ -20,10 +20,7 @@ use super::{in_namespace, Hosts};
 use crate::merge::{self, Outputs};
 use crate::records::config::{Requests, RunArgs};
 use crate::sweep::child::{self, Finish};
-
-/// Connections each load generator is taken to open per second, to choose
-/// a start time every one can make (`loadgen run`'s default rate).
-const CONNECT_RATE: f64 = 5000.0;
+use crate::sweep::CONNECT_RATE;
 
 /// Run `loadgen run` with `config` (the sweep's for one run) on `hosts`:
 /// once on this host when that is all they are, else N times and merged;
@@ -144,11 +141,7 @@ mod tests {
     use super::*;
 
     fn config(flags: &str) -> RunArgs {
-        let argv: Vec<String> = ["loadgen", "run"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(flags.split_whitespace().map(String::from))
-            .collect();
+        let argv: Vec<String> = format!("loadgen run {flags}").split_whitespace().map(String::from).collect();
         RunArgs::from_stored_argv(&argv).unwrap().unwrap()
     }
 

@@ -62,11 +62,8 @@ pub struct Hosts {
 impl Hosts {
     /// Make the lab the flags ask for (none without `--netlab`).
     pub fn set_up(args: &HostsArgs) -> anyhow::Result<Hosts> {
-        let lab = match args.netlab {
-            true => Some(Lab::up(args.clients, args.netlab_rps.as_deref()).context("--netlab")?),
-            false => None,
-        };
-        Ok(Hosts { lab, clients: args.clients.max(1) })
+        let lab = args.netlab.then(|| Lab::up(args.clients, args.netlab_rps.as_deref()).context("--netlab"));
+        Ok(Hosts { lab: lab.transpose()?, clients: args.clients.max(1) })
     }
 
     /// The command that runs `program` on the server's host.
