@@ -553,7 +553,8 @@ fn percent_1(x: f64) -> String {
 }
 
 /// Every rung of a ladder: offered, achieved, latency, the load
-/// generator's send lag, the server's cost, and the verdict.
+/// generator's send lag, the host's steal, the server's cost, and the
+/// verdict.
 pub fn rung_table(summary: &Summary, scenario: &str) -> String {
     let slo = slo_of(summary);
     let latency = |f: fn(&Latency) -> u64| move |c: &Cell| rung_figure(c, move |x| Some(f(&x.latency) as f64), us_f);
