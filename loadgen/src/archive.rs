@@ -266,7 +266,7 @@ mod tests {
 
     /// A sweep folder with a summary and a few run files, in a fresh
     /// temporary directory.
-    fn sweep_folder(tag: &str) -> PathBuf {
+    fn sweep_folder(tag: &str) -> crate::testdata::Scratch {
         let dir = crate::testdata::scratch(&format!("archive-{tag}"));
         fs::create_dir_all(dir.join("runs/echo-saturate")).unwrap();
         fs::create_dir_all(dir.join("runs/knee")).unwrap();
@@ -293,7 +293,6 @@ mod tests {
             assert_eq!(&packed.read(name).unwrap(), bytes, "{name}");
         }
         assert_eq!(packed.read_to_string("runs/echo-saturate/tokio-c200-r1.json").unwrap(), "{\"ok\":1}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -305,8 +304,6 @@ mod tests {
         pack(&a).unwrap();
         pack(&b).unwrap();
         assert_eq!(fs::read(a.join(ARCHIVE)).unwrap(), fs::read(b.join(ARCHIVE)).unwrap());
-        fs::remove_dir_all(&a).unwrap();
-        fs::remove_dir_all(&b).unwrap();
     }
 
     #[test]
@@ -316,7 +313,6 @@ mod tests {
         let err = Runs::open(&dir).unwrap().read("runs/echo-saturate/pool-c200-r1.hgrm").unwrap_err().to_string();
         assert!(err.contains(&dir.join(ARCHIVE).display().to_string()), "{err}");
         assert!(err.contains("no member runs/echo-saturate/pool-c200-r1.hgrm"), "{err}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -326,7 +322,6 @@ mod tests {
         assert_eq!(runs.read_to_string("runs/echo-saturate/tokio-c200-r1.hgrm").unwrap(), "percentiles\n");
         let err = runs.read("runs/echo-saturate/nope.hgrm").unwrap_err().to_string();
         assert!(err.contains("runs/echo-saturate/nope.hgrm"), "{err}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -346,7 +341,6 @@ mod tests {
         fs::write(dir.join("summary.json"), "{}").unwrap();
         fs::remove_dir_all(dir.join(RUNS)).unwrap();
         assert!(matches!(pack(&dir), Err(ArchiveError::NothingToPack(_))));
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -358,6 +352,5 @@ mod tests {
         fs::write(dir.join(ARCHIVE), bytes).unwrap();
         let err = Runs::open(&dir).unwrap_err().to_string();
         assert!(err.contains("runs.tar.zst is not a zstd-compressed tar"), "{err}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -640,7 +640,6 @@ mod tests {
         std::fs::write(root.join("sys/fs/cgroup/unified/cgroup.controllers"), "cpu memory\n").unwrap();
         let h = Hierarchy::from_proc(MOUNTS_HERE, "1:cpu:/job\n0::/\n", &root).unwrap();
         assert_eq!((h.version, h.parent), (Version::V2, root.join("sys/fs/cgroup/unified")));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -664,7 +663,6 @@ mod tests {
         // Nothing mounted at all.
         let e = Hierarchy::from_proc("", "", &root).unwrap_err();
         assert!(e.to_string().contains("no cgroup v1 hierarchy"), "{e}");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
@@ -705,7 +703,6 @@ mod tests {
         std::fs::write(dir.join("tasks"), format!("{me}\n")).unwrap();
         let me_read = Threads::read(&dir);
         assert_eq!(me_read.sched.keys().copied().collect::<Vec<_>>(), [me as i32], "this thread, read by its TID");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -726,7 +723,6 @@ mod tests {
         assert_eq!(read_budget(&dir).unwrap(), None);
         std::fs::write(dir.join("cpu.max"), "50000 100000\n").unwrap();
         assert_eq!(read_budget(&dir).unwrap().unwrap().cpus, 0.5);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// This machine's hierarchy, or why a test cannot use one (printed).

@@ -215,7 +215,6 @@ mod tests {
         assert_eq!((b.bytes, b.error.as_deref()), (Some(3), None));
         let missing = Binary::of("servers", &dir.join("nope"));
         assert!(missing.sha256.is_none() && missing.error.unwrap().contains("nope"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -239,7 +238,6 @@ mod tests {
         let dirty = git_state_in(&dir);
         assert_eq!(dirty.dirty, Some(true));
         assert_eq!(dirty.changes, [" M a.txt"]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

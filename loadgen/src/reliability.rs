@@ -293,7 +293,6 @@ mod tests {
         std::fs::write(dir.join("broken.json"), "{}").unwrap();
         let e = format!("{:#}", load(&dir).unwrap_err());
         assert!(e.contains("broken.json") && e.contains("not a reliability record"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -314,7 +313,6 @@ mod tests {
         std::fs::write(&report, "# R\nno markers\n").unwrap();
         reliability(&ReliabilityArgs { dir: dir.join("records"), update_report: Some(report.clone()) }).unwrap();
         assert_eq!(std::fs::read_to_string(&report).unwrap(), "# R\nno markers\n");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -229,12 +229,26 @@ pub fn jitter(summary: &mut Summary, model: &str, level: u64, factors: &[f64]) {
     }
 }
 
-/// A fresh, empty temporary directory for one test (`loadgen-NAME-PID`).
-pub fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadgen-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty temporary directory for one test (`loadgen-NAME-…`),
+/// removed with everything in it when the test ends, passed or not.
+pub fn scratch(name: &str) -> Scratch {
+    Scratch(tempfile::Builder::new().prefix(&format!("loadgen-{name}-")).tempdir().unwrap())
+}
+
+/// [`scratch`]'s directory: a path while the test holds it.
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        self.0.path()
+    }
 }
 
 /// pool starved past its workers, as the reference recorded it.
