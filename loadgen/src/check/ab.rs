@@ -10,7 +10,7 @@
 //! A figure regresses only when its whole interval lies beyond its
 //! tolerance: with 5 pairs, when every pair says head is worse by more than
 //! the tolerance. The figures are gated in the order the check trusts them
-//! ([`tier`], listed in the module above): counted figures, which a change
+//! ([`tier`], listed in [`super`]'s doc): counted figures, which a change
 //! moves and the machine hardly, then CPU, then throughput ratios.
 //!
 //! Open-loop figures (a low fixed rate) are dominated by waking an idle CPU

@@ -214,8 +214,9 @@ pub fn changed(at_start: &[Binary]) -> Vec<String> {
     for b in at_start {
         let now = Binary::of(&b.role, Path::new(&b.path)).sha256;
         if now != b.sha256 {
-            let (role, path, was, now) = (&b.role, &b.path, hash(&b.sha256), hash(&now));
-            changed.push(format!("{role}: {path} changed during the sweep (sha256 {was} at start, {now} at end)"));
+            let (role, path, at_start, at_end) = (&b.role, &b.path, hash(&b.sha256), hash(&now));
+            changed
+                .push(format!("{role}: {path} changed during the sweep (sha256 {at_start} at start, {at_end} at end)"));
         }
     }
     changed

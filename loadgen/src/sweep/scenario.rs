@@ -307,10 +307,10 @@ pub const ALL: [Scenario; 9] = [
 /// The scenarios run when `--scenario` is not given. The knee is not here:
 /// its short ladder (3 rates at 5000 connections, about 2.75 s a run)
 /// would add 3 runs per model and pass (63 with seven models and the
-/// default 3 passes, about 170 s), and the default sweep's plan (7m51s with
-/// seven models) plus a fresh clone's release build (1m41s) leave less
-/// than that of its 10 minutes. Adding "knee" to this line is all it takes
-/// to run it, with its short ladder.
+/// default 3 passes, about 170 s) to a default sweep that already takes
+/// about 12 minutes from a fresh clone (a plan of 7m51s with seven models,
+/// and a release build of 2m58s). Adding "knee" to this line is all it
+/// takes to run it, with its short ladder.
 pub const DEFAULT: [&str; 2] = ["echo-saturate", "echo-paced"];
 
 /// `scaling`: the name `--scenario` takes, and its connection levels.
