@@ -635,7 +635,7 @@ mod tests {
 
     #[test]
     fn the_reference_is_found_beside_the_sweep_or_is_the_sweep() {
-        let root = std::env::temp_dir().join(format!("loadgen-verdict-{}", std::process::id()));
+        let root = crate::testdata::scratch("verdict");
         let (mine, reference) = (root.join("mine"), root.join("reference"));
         std::fs::create_dir_all(&mine).unwrap();
         std::fs::create_dir_all(&reference).unwrap();
@@ -647,6 +647,5 @@ mod tests {
         assert!(row(&h, "cs-full-load").reference.is_some());
         compare_with_reference(&mut h, &reference);
         assert_eq!(h.reference, Reference::IsReference);
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -279,8 +279,7 @@ mod tests {
 
     #[test]
     fn asks_each_loadgen_whether_its_sweep_repeats() {
-        let dir = std::env::temp_dir().join(format!("loadgen-ab-repeat-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdata::scratch("ab-repeat");
         // Written by a child, so that no descriptor of ours open for writing
         // can leak into a concurrent fork and make the exec fail (ETXTBSY).
         let script = |name: &str, help: &str| {
@@ -297,6 +296,5 @@ mod tests {
         assert!(takes_repeat(&script("new", "      --repeat <N>  Passes")));
         assert!(!takes_repeat(&script("old", "      --quick  Fewer levels")));
         assert!(!takes_repeat(&dir.join("missing")));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

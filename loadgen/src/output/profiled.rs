@@ -32,7 +32,7 @@ mod tests {
     /// A profiled run's fate is read from its own JSON under profiles/.
     #[test]
     fn a_profiled_run_says_whether_it_failed() {
-        let dir = std::env::temp_dir().join(format!("loadgen-profiled-{}", std::process::id()));
+        let dir = crate::testdata::scratch("profiled");
         let runs = dir.join("profiles/runs/echo-saturate");
         std::fs::create_dir_all(&runs).unwrap();
         let ok = crate::testdata::result("mio-single", 200, 1000.0);
@@ -43,6 +43,5 @@ mod tests {
         assert_eq!(fate(&dir, "echo-saturate", "mio-single", "200"), "ok");
         assert_eq!(fate(&dir, "echo-saturate", "tokio", "200"), "failed");
         assert_eq!(fate(&dir, "echo-saturate", "uring", "200"), "–", "no JSON");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

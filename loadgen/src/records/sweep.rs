@@ -297,8 +297,7 @@ mod tests {
     /// and the run, and why.
     #[test]
     fn an_unreadable_record_is_named() {
-        let dir = std::env::temp_dir().join(format!("loadgen-summary-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdata::scratch("summary");
         let mut result = serde_json::to_value(crate::testdata::result("mio-single", 200, 1000.0)).unwrap();
         result.as_object_mut().unwrap().remove("config");
         result["args"] = serde_json::json!(["loadgen", "run", "--target", "127.0.0.1:1", "--warp", "9"]);
@@ -309,7 +308,6 @@ mod tests {
         summary["records"] = serde_json::json!([record]);
         std::fs::write(dir.join("summary.json"), serde_json::to_vec(&summary).unwrap()).unwrap();
         let e = format!("{:#}", Summary::load(&dir).unwrap_err());
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(e.contains("summary.json") && e.contains("mio-single-c200") && e.contains("do not parse"), "{e}");
     }
 }

@@ -169,11 +169,9 @@ mod tests {
         };
         let levels =
             [LevelBars { level: 1000, bars: vec![bar("mio-single", 3.0, 1.0), bar("thread-per-conn", 6.0, 2.0)] }];
-        let dir = std::env::temp_dir().join(format!("loadgen-breakdown-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdata::scratch("breakdown");
         render(&dir.join("bars"), "t", &levels).unwrap();
         let svg = std::fs::read_to_string(dir.join("bars.svg")).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(svg.contains("<title>thread-per-conn, 1000 connections, tcp_ip: 2 µs per request, 25% of 8</title>"));
         assert_eq!(svg.matches("<title>").count(), 4, "one per drawn part, none for a part of 0: {svg}");
     }

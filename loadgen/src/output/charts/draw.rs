@@ -520,11 +520,9 @@ mod tests {
             markers: true,
             notes: vec![],
         };
-        let dir = std::env::temp_dir().join(format!("loadgen-hover-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdata::scratch("hover");
         render(&dir.join("chart"), &figure).unwrap();
         let svg = std::fs::read_to_string(dir.join("chart.svg")).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         let titles: Vec<&str> = svg.split("<title>").skip(1).map(|t| t.split("</title>").next().unwrap()).collect();
         assert_eq!(
             titles,

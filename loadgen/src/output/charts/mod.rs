@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn draws_every_chart_as_svg_and_png() {
-        let dir = std::env::temp_dir().join(format!("loadgen-charts-{}", std::process::id()));
+        let dir = testdata::scratch("charts");
         let summary = testdata::summary();
         let files = draw_all(&dir, &summary).unwrap();
         assert_eq!(files.len(), 2 * 8 * 2, "{files:?}");
@@ -323,6 +323,5 @@ mod tests {
         {
             assert!(svg.contains(word), "no {word:?} in the SVG");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

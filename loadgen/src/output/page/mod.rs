@@ -237,19 +237,12 @@ mod tests {
     use super::*;
     use crate::testdata;
 
-    fn tempdir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("loadgen-page-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     const VERDICT: &str = "<section id=\"verdict\"><h2>Verdict</h2><table id=\"verdict-table\"></table></section>";
     const FAILURES: &str = "<section id=\"failures\"><h2>What failed</h2></section>";
 
     #[test]
     fn the_page_holds_every_chart_the_tables_and_the_provenance_in_order() {
-        let dir = tempdir("whole");
+        let dir = testdata::scratch("page-whole");
         let mut summary = testdata::summary();
         for r in summary.records.iter_mut().filter(|r| r.model == "tokio") {
             r.model = "to<k>io".into();
@@ -281,12 +274,11 @@ mod tests {
         // The same folder, the same bytes.
         let again = std::fs::read_to_string(write(&dir, &summary, VERDICT, FAILURES).unwrap()).unwrap();
         assert!(page == again, "the page is not deterministic");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn profiles_are_shown_where_the_sweep_has_them() {
-        let dir = tempdir("profiles");
+        let dir = testdata::scratch("page-profiles");
         let summary = testdata::summary();
         let cell = dir.join("profiles/echo-saturate/mio-single-c200");
         std::fs::create_dir_all(&cell).unwrap();
@@ -314,6 +306,5 @@ mod tests {
         assert!(!page.contains("mio-single-c200/loadgen.svg"), "a side without a flame graph is not linked");
         assert_eq!(page.matches("<figure class=\"chart\"").count(), 0, "no charts drawn: none shown");
         assert!(page.contains("<code>--no-charts</code>"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
