@@ -747,7 +747,12 @@ mod tests {
         let mut child = cmd.spawn().unwrap();
         let pid = child.id() as i32;
         assert!(cg.members().contains(&pid), "{pid} not in {:?}", cg.members());
-        assert_eq!(cg.stat().unwrap().throttled_periods, 0, "a sleeping child is never throttled");
+        // The exec itself may use more than one period's 1.5 ms quota on a
+        // slow machine and be throttled once; asleep, it is never throttled.
+        wait_until_asleep(pid);
+        let asleep = cg.stat().unwrap();
+        std::thread::sleep(DEFAULT_PERIOD * 20);
+        assert_eq!(cg.stat().unwrap().since(&asleep).throttled_periods, 0, "a sleeping child is never throttled");
         drop(cg);
         assert!(!dir.exists(), "{} left behind", dir.display());
         // Still running, in the parent now.
@@ -764,6 +769,20 @@ mod tests {
         assert!(!cmd.status().unwrap().success());
         drop(cg);
         assert!(!dir.exists());
+    }
+
+    /// Waits (up to 10 s) until `pid` is in `sleep`'s nanosleep: state S in
+    /// `/proc/PID/stat` with its command already `sleep`.
+    fn wait_until_asleep(pid: i32) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.contains("(sleep) S") {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{pid} never slept: {stat}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// A cgroup whose owner is gone is removed at the next start; one whose
