@@ -126,7 +126,8 @@ fn a_run_reports_both_sides_together_and_every_cpu() {
 /// the per-CPU columns, the table and both charts reach the results.
 #[test]
 fn a_sweep_cell_labels_each_side_and_exports_the_figures() {
-    let out = tempdir().join("sweep");
+    let tmp = tempdir();
+    let out = tmp.join("sweep");
     let servers = servers_bin();
     let mut args =
         words("sweep --models mio-single --levels 20 --scenario echo-saturate --warmup 0.2s --duration 1s --no-floor");

@@ -255,7 +255,8 @@ fn server_killed_mid_run(model: &str) {
     recorded("loadgen_server_killed_mid_run", model, &test_path, || {
         let mut server = Server::start(model, &[]);
         let (target, admin) = (server.data.to_string(), server.admin.unwrap().to_string());
-        let json = tempdir().join("killed.json");
+        let tmp = tempdir();
+        let json = tmp.join("killed.json");
         let args = words(&format!(
             "run --target {target} --admin {admin} -c {CONNECTIONS} --warmup 0 --duration 10 --timeout 1s --quiet"
         ));
@@ -306,7 +307,8 @@ fn server_frozen_mid_run() {
         let server = Server::start("mio-single", &[]);
         let (target, admin) = (server.data.to_string(), server.admin.unwrap().to_string());
         let pid = server.child.id() as i32;
-        let json = tempdir().join("frozen.json");
+        let tmp = tempdir();
+        let json = tmp.join("frozen.json");
         let args = words(&format!(
             "run --target {target} --admin {admin} -c {CONNECTIONS} --warmup 0 --duration 3 --timeout 500ms --quiet"
         ));
@@ -364,7 +366,8 @@ fn bad_target(target: SocketAddr, admin: Option<SocketAddr>, flag: &str, owed: O
     if let Some(a) = &a {
         args.extend(["--admin", a.as_str()]);
     }
-    let json = tempdir().join("bad-target.json");
+    let tmp = tempdir();
+    let json = tmp.join("bad-target.json");
     let o = loadgen(&args, Some(&json), Duration::from_secs(20), || {});
     let mut p = Problems::default();
     let named = format!("{flag} {}", if flag == "--admin" { a.as_deref().unwrap() } else { &t });

@@ -227,7 +227,8 @@ fn a_netlab_sweep_merges_each_run_and_removes_its_lab() {
     if !lab_possible("a_netlab_sweep_merges_each_run_and_removes_its_lab") {
         return;
     }
-    let out = tempdir().join("sweep");
+    let tmp = tempdir();
+    let out = tmp.join("sweep");
     let sweep = Command::new(LOADGEN)
         .args(["sweep", "--models", "mio-single", "--levels", "40", "--scenario", "echo-saturate", "--repeat", "1"])
         .args(["--warmup", "200ms", "--duration", "500ms", "--no-charts", "--no-floor", "--netlab", "--clients", "2"])

@@ -6,7 +6,7 @@
 //! `.ci/run` sets it), as a model that cannot run does.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod common;
@@ -63,7 +63,7 @@ fn page_check(case: &str, dir: &Path, screenshot: Option<&Path>) -> Option<Outpu
 
 /// A run folder holding `html` as index.html and an empty chart file
 /// charts/NAME.svg for each of `charts`.
-fn fixture(html: &str, charts: &[&str]) -> PathBuf {
+fn fixture(html: &str, charts: &[&str]) -> common::Scratch {
     let dir = tempdir();
     std::fs::create_dir_all(dir.join("charts")).unwrap();
     std::fs::write(dir.join("index.html"), html).unwrap();
@@ -211,7 +211,8 @@ fn a_page_that_never_finishes_loading_fails_within_its_bound() {
 
 #[test]
 fn no_browser_is_exit_3_with_the_reason() {
-    for args in [vec![tempdir().display().to_string()], vec!["--browser".into()]] {
+    let tmp = tempdir();
+    for args in [vec![tmp.display().to_string()], vec!["--browser".into()]] {
         let out = Command::new(PAGE_CHECK).args(&args).env("CHROMIUM", "/nonexistent/chromium").output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");

@@ -41,7 +41,8 @@ fn profile_of_mio_single_has_its_files_a_named_breakdown_and_the_window_only() {
         return;
     }
     let server = Server::start("mio-single", &[]);
-    let dir = tempdir().join("prof");
+    let tmp = tempdir();
+    let dir = tmp.join("prof");
     let mut args = words("-c 50 --warmup 1s --duration 1s --profile-hz 499");
     args.extend(flag_path("--target", Path::new(&server.data.to_string())));
     args.extend(flag_path("--admin", Path::new(&server.admin.unwrap().to_string())));

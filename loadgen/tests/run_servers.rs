@@ -163,7 +163,8 @@ fn raw_mode_checks_the_bytes() {
 /// Start `loadgen run ARGS --json FILE --quiet` as a child, do `then` to
 /// it 1.5 s later, and wait: its output and its parsed `--json`.
 fn run_and_then(args: &[&str], then: impl FnOnce(&std::process::Child)) -> (std::process::Output, RunResult) {
-    let json = tempdir().join("run.json");
+    let tmp = tempdir();
+    let json = tmp.join("run.json");
     let child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .arg("run")
         .args(args)
@@ -247,7 +248,8 @@ fn never_served_connections_fail_the_run_and_do_not_hang_it() {
 fn latency_is_reported_per_method() {
     let server = Server::start("mio-single", &[]);
     let (target, _) = addrs(&server);
-    let hgrm = tempdir().join("mix.hgrm");
+    let tmp = tempdir();
+    let hgrm = tmp.join("mix.hgrm");
     let mut args = words(&format!(
         "--target {target} -c 20 --depth 4 --mix echo=80,delay=20 --delay-us 20000 --warmup 200ms --duration 1s"
     ));

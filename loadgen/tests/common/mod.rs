@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,15 +55,36 @@ pub fn flag_path(flag: &str, path: &Path) -> [String; 2] {
     [flag.to_string(), path.display().to_string()]
 }
 
-/// A fresh, empty directory under the system's temp dir (one left by an
-/// earlier process of the same id is emptied first).
-pub fn tempdir() -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir =
-        std::env::temp_dir().join(format!("loadgen-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty directory under the system's temp dir, removed with
+/// everything in it when the guard is dropped, whether the test passed or
+/// not. Bind the guard (`let tmp = tempdir();`) for as long as the test
+/// uses the directory: `tempdir().join(..)` would remove it at once.
+pub fn tempdir() -> Scratch {
+    Scratch(
+        tempfile::Builder::new().prefix("loadgen-test-").tempdir().expect("a directory under the system's temp dir"),
+    )
+}
+
+/// The guard [`tempdir`] returns; it reads as the directory's `Path`.
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<OsStr> for Scratch {
+    fn as_ref(&self) -> &OsStr {
+        self.0.path().as_os_str()
+    }
 }
 
 /// How many times a check that fails on elapsed time alone is tried.
