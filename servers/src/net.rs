@@ -21,6 +21,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 
 /// Raise RLIMIT_NOFILE's soft limit to its hard limit, and return it.
 /// 5000 connections need 5000 descriptors; the usual soft default is 1024.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 here, not on every target
 pub fn raise_nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.

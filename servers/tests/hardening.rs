@@ -332,9 +332,12 @@ fn check_alive(server: &mut Server, problems: &mut Problems) {
 
 // -------------------------------------------------- malformed input
 
+/// A malformed request: (what, method, status, reserved, payload, answer).
+type Malformed = (&'static str, u8, u8, u16, Vec<u8>, Status);
+
 /// Every kind of malformed request PROTOCOL.md names, with the status it
-/// must get: (what, method, status, reserved, payload, answer).
-fn malformed_kinds() -> Vec<(&'static str, u8, u8, u16, Vec<u8>, Status)> {
+/// must get.
+fn malformed_kinds() -> Vec<Malformed> {
     use Status::{BadRequest as Bad, UnknownMethod as Unknown};
     let be = |v: u32| v.to_be_bytes().to_vec();
     vec![

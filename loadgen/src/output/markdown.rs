@@ -387,8 +387,10 @@ pub fn run_queue_table(summary: &Summary, scenario: &str) -> String {
 /// workers serves 64 connections), and the row says so. Empty where the
 /// CSV has no row for the side; a malformed row is named.
 pub fn breakdown_table(csv: &str, side: &str, run: &dyn Fn(&str, &str, &str) -> String) -> anyhow::Result<String> {
-    // (scenario, model, level) in the CSV's order, each with its figures.
-    let mut runs: Vec<((String, String, String), BTreeMap<String, f64>, f64)> = Vec::new();
+    // (scenario, model, level) in the CSV's order, each with its figures
+    // by category and its named share.
+    type Run = ((String, String, String), BTreeMap<String, f64>, f64);
+    let mut runs: Vec<Run> = Vec::new();
     for (n, line) in csv.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
         let [scenario, model, level, row_side, category, us, _share, _samples, named] = f[..] else {

@@ -129,7 +129,7 @@ pub fn measure(args: &RunArgs) -> anyhow::Result<Measured> {
 
     // perf attached (and the server's threads read once) before the
     // timeline is set: attaching to thousands of threads takes a while.
-    let watch = crate::profile::Watch::start(args.admin, args.target, crate::profile::ProfileArgs::of(&args).as_ref());
+    let watch = crate::profile::Watch::start(args.admin, args.target, crate::profile::ProfileArgs::of(args).as_ref());
     // Start every thread at the same instant.
     let drain = args.timeout.min(MAX_DRAIN);
     let begin = crate::records::clock::start_instant(args.start_at, &mut notes);

@@ -560,6 +560,10 @@ impl SweepPlan {
     }
 }
 
+/// What [`budgets_of`] returns: the scenarios that run, the budgeted ones'
+/// budgets by scenario name, and notes on those left out.
+type ScenariosToRun = (Vec<Scenario>, Vec<(&'static str, child::Budgeted)>, Vec<String>);
+
 /// Each chosen scenario's CPU budget ([`scenario::budgets`]): the budget
 /// checked against the servers' CPUs, the cgroup hierarchy found where one
 /// is needed (or the reason none can be used), and the cgroups of earlier
@@ -571,7 +575,7 @@ fn budgets_of(
     list: &str,
     chosen: Vec<Scenario>,
     pinning: &cpus::Pinning,
-) -> anyhow::Result<(Vec<Scenario>, Vec<(&'static str, child::Budgeted)>, Vec<String>)> {
+) -> anyhow::Result<ScenariosToRun> {
     let checked = |f: f64| CpuBudget::checked(f, crate::cgroup::DEFAULT_PERIOD, pinning.server_cpus.len());
     if let Some(BudgetFlag::Cpus(f)) = args.server_cpu_budget {
         checked(f)?;

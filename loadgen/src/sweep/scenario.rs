@@ -366,6 +366,9 @@ pub fn select(list: &str) -> anyhow::Result<Vec<Scenario>> {
     Ok(out)
 }
 
+/// A scenario that runs, with its CPU budget (`None`: none).
+pub type WithBudget = (Scenario, Option<f64>);
+
 /// The chosen scenarios that run, each with the CPU budget of its servers
 /// (CPUs; `None`: none), and a note for each left out.
 ///
@@ -380,7 +383,7 @@ pub fn budgets(
     flag: Option<BudgetFlag>,
     named: bool,
     no_cgroup: Option<&str>,
-) -> anyhow::Result<(Vec<(Scenario, Option<f64>)>, Vec<String>)> {
+) -> anyhow::Result<(Vec<WithBudget>, Vec<String>)> {
     if let (Some(BudgetFlag::Cpus(f)), Some(why)) = (flag, no_cgroup) {
         bail!("--server-cpu-budget {f}: cannot budget the server: {why}");
     }

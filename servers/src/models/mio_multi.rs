@@ -145,9 +145,9 @@ fn handle_accept(acceptor: &mut Acceptor, loops: &[LoopHandle], next: &mut usize
     acceptor.accept_all(|stream| {
         let i = *next % loops.len();
         *next = next.wrapping_add(1);
-        match loops[i].tx.send(Msg::Conn(stream)) {
-            Ok(()) => wake[i] = true,
-            Err(_) => {} // that loop has stopped: the socket is dropped, never counted
+        // A loop that has stopped refuses it: the socket is dropped, never counted.
+        if loops[i].tx.send(Msg::Conn(stream)).is_ok() {
+            wake[i] = true;
         }
     });
     for (l, _) in loops.iter().zip(&wake).filter(|(_, &w)| w) {

@@ -114,7 +114,7 @@ fn inline(text: &str) -> String {
     const STAR: &str = "\u{1}";
     let alternate = |s: &str, mark: &str, tag: &str| {
         let parts: Vec<&str> = s.split(mark).collect();
-        if parts.len() % 2 == 0 {
+        if parts.len().is_multiple_of(2) {
             return s.to_string(); // an unpaired mark stays as written
         }
         let mut out = String::new();
