@@ -283,7 +283,7 @@ fn knee_contender(summary: &Summary, scenario: &str, model: &str, level: u64) ->
     if summary.rungs(scenario, model, level).is_empty() {
         return Err(format!("{model} not in this sweep"));
     }
-    let slo = summary.slo_us.unwrap_or(ladder::DEFAULT_SLO_US);
+    let slo = ladder::slo_of(summary);
     let mut passes = Vec::new();
     let mut bound = false;
     for pass in summary.passes() {

@@ -448,11 +448,6 @@ fn split(cpu: Option<f64>, user: Option<f64>, sys: Option<f64>) -> String {
     }
 }
 
-/// The SLO a summary's ladder was judged against (µs).
-fn slo_of(summary: &Summary) -> u64 {
-    summary.slo_us.unwrap_or(ladder::DEFAULT_SLO_US)
-}
-
 /// A rung's figure over every run that measured it (failed runs too), as
 /// text: median (min–max).
 fn rung_figure(c: &Cell, metric: impl Fn(&RunResult) -> Option<f64>, fmt: fn(f64) -> String) -> String {
@@ -470,7 +465,7 @@ fn cs_of(s: &ServerCost) -> f64 {
 
 /// Per model × level: the knee, and the figures of that rung.
 pub fn knee_table(summary: &Summary, scenario: &str) -> String {
-    let slo = slo_of(summary);
+    let slo = ladder::slo_of(summary);
     let mut out = header([
         ("model", Left),
         ("conns", Right),
@@ -558,7 +553,7 @@ fn percent_1(x: f64) -> String {
 /// generator's send lag, the host's steal, the server's cost, and the
 /// verdict.
 pub fn rung_table(summary: &Summary, scenario: &str) -> String {
-    let slo = slo_of(summary);
+    let slo = ladder::slo_of(summary);
     let latency = |f: fn(&Latency) -> u64| move |c: &Cell| rung_figure(c, move |x| Some(f(&x.latency) as f64), us_f);
     let columns: [Column; 11] = [
         ("offered req/s", Right, &|c| thousands(c.offered_rps.unwrap_or(0.0))),

@@ -93,6 +93,12 @@ impl Rung {
     }
 }
 
+/// The SLO a summary's ladder was judged against (µs): its `--slo`, or the
+/// default for a summary that names none.
+pub fn slo_of(summary: &Summary) -> u64 {
+    summary.slo_us.unwrap_or(DEFAULT_SLO_US)
+}
+
 /// Judge one rung against the SLO (µs).
 pub fn judge(r: &Record, slo_us: u64) -> Rung {
     let offered = r.offered_rps.unwrap_or(0.0);
@@ -244,7 +250,7 @@ pub fn overloaded(summary: &Summary, r: &Record) -> bool {
     let n = &x.counts;
     let clean = n.errors == 0 && n.mismatches_total == 0 && n.resets == 0;
     let only_unoffered = r.failure.as_deref().is_some_and(|f| f.split("; ").all(|why| why.contains(": not offered")));
-    let slo = summary.slo_us.unwrap_or(DEFAULT_SLO_US);
+    let slo = slo_of(summary);
     let lowest = summary
         .records
         .iter()

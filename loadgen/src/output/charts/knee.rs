@@ -24,7 +24,7 @@ use crate::sweep::ladder;
 
 /// The figures of a ladder scenario, by file name suffix.
 pub fn figures(summary: &Summary, scenario: &str) -> Vec<(String, Figure)> {
-    let slo = summary.slo_us.unwrap_or(ladder::DEFAULT_SLO_US);
+    let slo = ladder::slo_of(summary);
     let mut out = Vec::new();
     for level in summary.levels(scenario) {
         let rates: Vec<f64> =
