@@ -44,6 +44,16 @@ pub fn num(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
+/// A p-value, the same in every table and verdict: 3 decimals (4 below
+/// 0.01), or `< 0.0001`.
+pub fn p_value(p: f64) -> String {
+    if p < 1e-4 {
+        "< 0.0001".into()
+    } else {
+        format!("{:.*}", if p >= 0.01 { 3 } else { 4 }, p)
+    }
+}
+
 /// One, two or three decimals by size: 123.4, 12.34, 0.123 (the
 /// regression check's figures, whose small values matter).
 pub fn decimals(v: f64) -> String {
@@ -95,6 +105,10 @@ mod tests {
         assert_eq!(
             (decimals(123.45), decimals(12.345), decimals(0.12345)),
             ("123.5".into(), "12.35".into(), "0.123".into())
+        );
+        assert_eq!(
+            [p_value(0.37), p_value(0.05), p_value(0.0031), p_value(0.00025), p_value(0.0)],
+            ["0.370", "0.050", "0.0031", "0.0003", "< 0.0001"]
         );
         assert_eq!(signed_percent(0.254), "+25%");
         assert_eq!(mib(3 << 20), "3.0 MiB");

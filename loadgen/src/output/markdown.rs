@@ -631,7 +631,7 @@ fn lead_text(contenders: &[Contender], comparisons: &[Comparison]) -> String {
                     } else {
                         (&c.a, 1.0 / t.ratio, 1.0 / t.high, 1.0 / t.low)
                     };
-                    format!("**{m}** ({ratio:.2}× {rival}'s, 95% {low:.2}–{high:.2}, p {} corrected)", p_text(p))
+                    format!("**{m}** ({ratio:.2}× {rival}'s, 95% {low:.2}–{high:.2}, p {} corrected)", crate::fmt::p_value(p))
                 }
                 None => format!("**{m}**"),
             }
@@ -643,15 +643,6 @@ fn lead_text(contenders: &[Contender], comparisons: &[Comparison]) -> String {
         }
         Lead::Unjudged => format!("fewer than {} passes each: not judged", stats::MIN_PAIRS),
         Lead::Alone => "–".into(),
-    }
-}
-
-/// A p-value to 3 decimals (4 below 0.01), or `< 0.0001`.
-fn p_text(p: f64) -> String {
-    if p < 1e-4 {
-        "< 0.0001".into()
-    } else {
-        format!("{:.*}", if p >= 0.01 { 3 } else { 4 }, p)
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::fmt::{num, thousands, us_f};
 use crate::html::escape;
 use crate::records::sweep::Summary;
-use crate::records::verdict::{p_text, Call, Headline, Reference, Row, Side};
+use crate::records::verdict::{Call, Headline, Reference, Row, Side};
 use crate::sweep::cells::Outcome;
 use crate::verdict::{BLOCKING, EVENT_LOOP};
 
@@ -232,7 +232,7 @@ pub fn verdict_section(v: &Headline) -> String {
          (p {} at most to be called).</p>",
         v.rows.len(),
         100.0 * v.family_error_rate,
-        p_text(v.family_error_rate)
+        v.family_error_rate
     );
     out.push_str(&against_reference(v));
     if !v.not_in_sweep.is_empty() {

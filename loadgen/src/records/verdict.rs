@@ -81,13 +81,13 @@ pub enum Call {
 }
 
 impl Call {
-    /// "mio-single ahead 14× (p 0.001)", "tie (p 0.41)", "not judged: one pass".
+    /// "mio-single ahead 14× (p 0.0012)", "tie (p 0.410)", "not judged: one pass".
     pub fn text(&self) -> String {
         match self {
             Call::Ahead { model, by, p_adjusted } => {
-                format!("{model} ahead {}× (p {})", crate::fmt::num(*by), p_text(*p_adjusted))
+                format!("{model} ahead {}× (p {})", crate::fmt::num(*by), crate::fmt::p_value(*p_adjusted))
             }
-            Call::Tie { p_adjusted: Some(p), .. } => format!("tie (p {})", p_text(*p)),
+            Call::Tie { p_adjusted: Some(p), .. } => format!("tie (p {})", crate::fmt::p_value(*p)),
             Call::Tie { why: Some(why), .. } => format!("tie: {why}"),
             Call::Tie { .. } => "tie".into(),
             Call::NotJudged { why } => format!("not judged: {why}"),
@@ -169,11 +169,3 @@ impl Headline {
     }
 }
 
-/// A p-value: "< 0.001" below it, else to three decimals.
-pub fn p_text(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".into()
-    } else {
-        format!("{}", (p * 1000.0).round() / 1000.0)
-    }
-}
