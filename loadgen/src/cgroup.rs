@@ -731,7 +731,8 @@ mod tests {
     }
 
     /// As root on a machine with the cpu controller: the cgroup is made with
-    /// the budget written, a child joins it before exec, and it is gone
+    /// the budget written, a child joins it before exec, a spinning child is
+    /// throttled and the group's cpu.stat says so, and the group is gone
     /// after the guard is dropped, with the child still running (moved out)
     /// or after it has exited.
     #[test]
@@ -759,6 +760,28 @@ mod tests {
         assert!(child.try_wait().unwrap().is_none());
         child.kill().unwrap();
         child.wait().unwrap();
+
+        // A child that spins is held to its budget: throttled, and counted.
+        let cg = h.create(&budget).unwrap();
+        let dir = cg.path().to_path_buf();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "while :; do :; done"]);
+        cg.join_before_exec(&mut cmd);
+        let mut spinner = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let throttled = loop {
+            let s = cg.stat().unwrap();
+            // throttled_us grows when a throttled period ends, after the count.
+            if (s.throttled_periods > 0 && s.throttled_us > 0) || std::time::Instant::now() > deadline {
+                break s;
+            }
+            std::thread::sleep(DEFAULT_PERIOD * 4);
+        };
+        spinner.kill().unwrap();
+        spinner.wait().unwrap();
+        assert!(throttled.throttled_periods > 0 && throttled.throttled_us > 0, "never throttled: {throttled:?}");
+        drop(cg);
+        assert!(!dir.exists(), "{} left behind", dir.display());
 
         // After the child exits (a crash), the same.
         let cg = h.create(&budget).unwrap();
