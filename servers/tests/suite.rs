@@ -225,34 +225,56 @@ fn stats_fields_and_counters(model: &str) {
 /// less than they cost the admin thread, which reports its own apart.
 fn stats_leave_out_their_own_cost(model: &str) {
     const READS: u64 = 50;
+    // The server's own background work (a timer, a late thread start) may
+    // fall inside the reads on a loaded machine; the defect (the reads
+    // counted as the server's) shows in every try, so up to 3 are made.
+    const TRIES: usize = 3;
     // Counting system calls, where this machine can, to check those too.
     let server = Server::start(model, &["--count-syscalls"]);
     let mut admin = Client::connect(server.admin.unwrap());
-    let before = quiet_stats(&server, &mut admin);
-    for _ in 0..READS {
-        admin.stats();
+    let mut failed = Vec::new();
+    for _ in 0..TRIES {
+        let before = quiet_stats(&server, &mut admin);
+        for _ in 0..READS {
+            admin.stats();
+        }
+        let after = admin.stats().less_admin();
+        match reads_left_out(model, READS, &before, &after) {
+            Ok(()) => return,
+            Err(why) => failed.push(why),
+        }
     }
-    let after = admin.stats().less_admin();
-    let grew = |f: fn(&proto::Stats) -> u64| f(&after).saturating_sub(f(&before));
+    panic!("{model}: in each of {TRIES} tries:\n{}", failed.join("\n---\n"));
+}
+
+/// Whether `READS` STATS reads between `before` and `after` stayed out of
+/// the server's own figures and showed in the admin thread's; why not.
+fn reads_left_out(model: &str, reads: u64, before: &proto::Stats, after: &proto::Stats) -> Result<(), String> {
+    let grew = |f: fn(&proto::Stats) -> u64| f(after).saturating_sub(f(before));
     let admin_grew = |f: fn(&proto::AdminThread) -> u64| {
         let of = |s: &proto::Stats| s.admin.as_ref().map_or(0, f);
-        of(&after).saturating_sub(of(&before))
+        of(after).saturating_sub(of(before))
     };
-    let switches = grew(|s| s.voluntary_ctxt_switches + s.involuntary_ctxt_switches);
-    let cpu = grew(|s| s.user_us + s.sys_us);
-    let admin_cpu = admin_grew(|a| a.user_us + a.sys_us);
     let seen = format!("{before:?}\n -> {after:?}");
-    assert!(switches < 5, "{model}: {READS} STATS reads showed as {switches} of the server's switches\n{seen}");
-    assert!(admin_grew(|a| a.voluntary_ctxt_switches) >= READS, "the admin thread reports its own switches\n{seen}");
-    assert!(cpu * 10 < admin_cpu, "{model}: {cpu} µs of server CPU against {admin_cpu} µs of the reads'\n{seen}");
+    let switches = grew(|s| s.voluntary_ctxt_switches + s.involuntary_ctxt_switches);
+    if switches >= 5 {
+        return Err(format!("{model}: {reads} STATS reads showed as {switches} of the server's switches\n{seen}"));
+    }
+    if admin_grew(|a| a.voluntary_ctxt_switches) < reads {
+        return Err(format!("the admin thread does not report its own switches\n{seen}"));
+    }
+    let (cpu, admin_cpu) = (grew(|s| s.user_us + s.sys_us), admin_grew(|a| a.user_us + a.sys_us));
+    if cpu * 10 >= admin_cpu {
+        return Err(format!("{model}: {cpu} µs of server CPU against {admin_cpu} µs of the reads'\n{seen}"));
+    }
     if let (Some(_), Some(_)) = (before.syscalls, after.syscalls) {
         let calls = grew(|s| s.syscalls.unwrap());
         let admin_calls = admin_grew(|a| a.syscalls.unwrap_or(0));
-        assert!(
-            calls < 5 && admin_calls >= 2 * READS,
-            "{model}: {calls} server calls, {admin_calls} the reads'\n{seen}"
-        );
+        if calls >= 5 || admin_calls < 2 * reads {
+            return Err(format!("{model}: {calls} server calls, {admin_calls} the reads'\n{seen}"));
+        }
     }
+    Ok(())
 }
 
 /// STATS once the server has settled (threads started, nothing running):

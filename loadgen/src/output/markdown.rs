@@ -631,7 +631,10 @@ fn lead_text(contenders: &[Contender], comparisons: &[Comparison]) -> String {
                     } else {
                         (&c.a, 1.0 / t.ratio, 1.0 / t.high, 1.0 / t.low)
                     };
-                    format!("**{m}** ({ratio:.2}× {rival}'s, 95% {low:.2}–{high:.2}, p {} corrected)", crate::fmt::p_value(p))
+                    format!(
+                        "**{m}** ({ratio:.2}× {rival}'s, 95% {low:.2}–{high:.2}, p {} corrected)",
+                        crate::fmt::p_value(p)
+                    )
                 }
                 None => format!("**{m}**"),
             }

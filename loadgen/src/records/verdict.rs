@@ -168,4 +168,3 @@ impl Headline {
         serde_json::from_str(&text).with_context(|| format!("{} is not a sweep's verdict", path.display()))
     }
 }
-
