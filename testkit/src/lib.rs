@@ -17,6 +17,7 @@
 //!   a process's descriptors, threads and CPU time.
 //! - [`expected_revision`]: the git revision a binary built from this
 //!   checkout must report.
+//! - [`scratch`]: a temporary directory removed when the test ends.
 
 mod client;
 pub mod frames;
@@ -24,6 +25,7 @@ mod models;
 mod problems;
 pub mod procfs;
 mod revision;
+mod scratch;
 mod server;
 
 use std::sync::{Mutex, MutexGuard};
@@ -38,6 +40,7 @@ pub use models::{
 };
 pub use problems::Problems;
 pub use revision::expected_revision;
+pub use scratch::{scratch, Scratch};
 pub use server::{servers_bin, Server, StderrLog};
 
 /// Serialize the memory- and descriptor-heavy cases of one test binary.

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use loadgen::cpus;
 use loadgen::records::run::RunResult;
+pub use testkit::Scratch;
 
 /// The sweep's split of this machine's CPUs: server and load generator on
 /// disjoint sets (CPU 0 and CPU 1 on 2 cores), shared where there is one.
@@ -55,36 +56,10 @@ pub fn flag_path(flag: &str, path: &Path) -> [String; 2] {
     [flag.to_string(), path.display().to_string()]
 }
 
-/// A fresh, empty directory under the system's temp dir, removed with
-/// everything in it when the guard is dropped, whether the test passed or
-/// not. Bind the guard (`let tmp = tempdir();`) for as long as the test
-/// uses the directory: `tempdir().join(..)` would remove it at once.
+/// A fresh, empty directory, removed when the guard is dropped
+/// ([`testkit::scratch`]).
 pub fn tempdir() -> Scratch {
-    Scratch(
-        tempfile::Builder::new().prefix("loadgen-test-").tempdir().expect("a directory under the system's temp dir"),
-    )
-}
-
-/// The guard [`tempdir`] returns; it reads as the directory's `Path`.
-pub struct Scratch(tempfile::TempDir);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl AsRef<OsStr> for Scratch {
-    fn as_ref(&self) -> &OsStr {
-        self.0.path().as_os_str()
-    }
+    testkit::scratch("loadgen-test")
 }
 
 /// How many times a check that fails on elapsed time alone is tried.
