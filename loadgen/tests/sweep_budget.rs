@@ -278,7 +278,9 @@ fn cgroups_go_after_a_crash_and_after_ctrl_c() {
 fn refuses_a_budget_it_cannot_set() {
     let tmp = tempdir();
     let out = tmp.join("out");
-    let servers = servers_bin();
+    // nobody, below, must reach the servers binary, or it is refused for
+    // that before the budget is checked.
+    let (_shared, servers) = testkit::copy_for_everyone(&servers_bin());
     let base = |extra: &str| {
         let mut a = words(&format!("sweep --scenario knee --quick --no-floor {extra}"));
         a.extend([flag_path("--out", &out), flag_path("--servers-bin", &servers)].concat());

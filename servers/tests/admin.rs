@@ -89,10 +89,8 @@ fn refused_realtime_is_reported_and_stats_still_answer() {
         println!("skipped: needs root to start the server as another user");
         return;
     }
-    // `nobody` must be able to reach the binary: a checkout may sit in a
-    // directory only root can enter (a mktemp directory is mode 0700).
-    let shared = copy_for_everyone(Path::new(env!("CARGO_BIN_EXE_servers")));
-    let program = shared.join("servers");
+    // `nobody` must be able to reach the binary.
+    let (_shared, program) = testkit::copy_for_everyone(Path::new(env!("CARGO_BIN_EXE_servers")));
     let (server, log) = Server::start_program_logged(&program, "mio-single", &["--admin-realtime"], |cmd| {
         cmd.uid(65534).gid(65534).current_dir("/");
         // SAFETY: setrlimit in the child before exec, on its own limits.
@@ -117,19 +115,6 @@ fn refused_realtime_is_reported_and_stats_still_answer() {
     }
     assert_eq!(lines.len(), 1, "one log line saying so: {:?}", log.text());
     assert!(lines[0].contains("not permitted"), "{lines:?}");
-}
-
-/// A copy of `bin`, named `servers`, in a fresh directory under /tmp that
-/// every user can enter and execute from; the directory goes when the
-/// guard is dropped.
-fn copy_for_everyone(bin: &Path) -> testkit::Scratch {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = testkit::scratch("servers-for-nobody");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod 755 the directory");
-    let copy = dir.join("servers");
-    std::fs::copy(bin, &copy).expect("copy the servers binary");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod 755 the binary");
-    dir
 }
 
 fn stats_request(id: u64) -> Frame {

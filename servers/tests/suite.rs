@@ -645,18 +645,8 @@ fn thread_per_conn_refuses_what_it_cannot_spawn() {
         return;
     }
     // The checkout may sit where nobody cannot reach (under /root, say).
-    let as_nobody = Command::new(env!("CARGO_BIN_EXE_servers"))
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .uid(65534)
-        .gid(65534)
-        .status();
-    if !as_nobody.is_ok_and(|s| s.success()) {
-        println!("note: user nobody cannot run {}; skipping", env!("CARGO_BIN_EXE_servers"));
-        return;
-    }
-    let server = Server::start_with("thread-per-conn", &[], |cmd| unsafe {
+    let (_shared, program) = testkit::copy_for_everyone(std::path::Path::new(env!("CARGO_BIN_EXE_servers")));
+    let server = Server::start_program(&program, "thread-per-conn", &[], |cmd| unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit { rlim_cur: 16, rlim_max: 16 };
             if libc::setrlimit(libc::RLIMIT_NPROC, &lim) != 0 || libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {

@@ -17,7 +17,8 @@
 //!   a process's descriptors, threads and CPU time.
 //! - [`expected_revision`]: the git revision a binary built from this
 //!   checkout must report.
-//! - [`scratch`]: a temporary directory removed when the test ends.
+//! - [`scratch`]: a temporary directory removed when the test ends, and
+//!   [`copy_for_everyone`]: a binary that `nobody` can run.
 
 mod client;
 pub mod frames;
@@ -40,7 +41,7 @@ pub use models::{
 };
 pub use problems::Problems;
 pub use revision::expected_revision;
-pub use scratch::{scratch, Scratch};
+pub use scratch::{copy_for_everyone, scratch, Scratch};
 pub use server::{servers_bin, Server, StderrLog};
 
 /// Serialize the memory- and descriptor-heavy cases of one test binary.

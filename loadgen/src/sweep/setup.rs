@@ -10,10 +10,13 @@ use crate::models::{self, Availability, Offered};
 /// `--servers-bin`, or `servers` next to this executable.
 pub(super) fn find_servers(given: Option<&Path>, exe: &Path) -> anyhow::Result<PathBuf> {
     if let Some(p) = given {
-        if !p.is_file() {
-            bail!("--servers-bin {}: no such file", p.display());
-        }
-        return Ok(p.to_path_buf());
+        // The reason, not "no such file" for all: a binary under a
+        // directory this user may not enter exists, but cannot be run.
+        return match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => Ok(p.to_path_buf()),
+            Ok(_) => bail!("--servers-bin {}: not a file", p.display()),
+            Err(e) => bail!("--servers-bin {}: {e}", p.display()),
+        };
     }
     let next = exe.with_file_name("servers");
     if next.is_file() {
@@ -105,6 +108,19 @@ mod tests {
 
     fn ready(names: &[&str]) -> Vec<Offered> {
         names.iter().map(|n| Offered { name: n.to_string(), availability: Availability::Ready }).collect()
+    }
+
+    /// `--servers-bin` is refused with the reason it cannot be used.
+    #[test]
+    fn a_servers_bin_that_cannot_be_used_is_refused_with_the_reason() {
+        let dir = crate::testdata::scratch("servers-bin");
+        let exe = dir.join("loadgen");
+        let refused = |given: &Path| find_servers(Some(given), &exe).unwrap_err().to_string();
+        assert!(refused(&dir.join("absent")).ends_with("absent: No such file or directory (os error 2)"));
+        assert!(refused(&dir).ends_with(": not a file"), "{}", refused(&dir));
+        std::fs::write(dir.join("servers"), "").unwrap();
+        assert_eq!(find_servers(Some(&dir.join("servers")), &exe).unwrap(), dir.join("servers"));
+        assert_eq!(find_servers(None, &exe).unwrap(), dir.join("servers"), "next to the executable");
     }
 
     #[test]
